@@ -1,0 +1,289 @@
+#include "core/capture.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/ucontext.h>
+#include <unistd.h>
+
+#include "core/intervals.h"
+#include "core/loader.h"
+#include "core/log.h"
+#include "core/lowmem.h"
+#include "core/maps.h"
+#include "core/procstate.h"
+
+#define PAGE 4096ull
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAPPED (1ull << 62)
+#define PM_FILE (1ull << 61)
+
+#define MAX_BORROWED 256
+static struct ck_region borrowed[MAX_BORROWED];
+static int n_borrowed;
+
+struct vec { void *v; size_t n, cap, elem; };
+
+static void *vec_push(struct vec *v)
+{
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		void *nv = realloc(v->v, cap * v->elem);
+		if (!nv)
+			return NULL;
+		v->v = nv;
+		v->cap = cap;
+	}
+	return (char *)v->v + v->elem * v->n++;
+}
+
+static int page_is_zero(const void *p)
+{
+	const uint64_t *w = p;
+	for (size_t i = 0; i < PAGE / 8; i += 8)
+		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7])
+			return 0;
+	return 1;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && !strcmp(s + a - b, suffix);
+}
+
+static int classify(const struct map_entry *e, int *all_pages)
+{
+	int anon_path = e->path[0] == 0 || e->path[0] == '[';
+	int deleted = ends_with(e->path, " (deleted)");
+
+	*all_pages = 0;
+	if (e->shared) {
+		if (anon_path || deleted || !strncmp(e->path, "/dev/zero", 9) ||
+		    !strncmp(e->path, "/memfd:", 7) || !strncmp(e->path, "/SYSV", 5)) {
+			*all_pages = !anon_path;
+			return CK_REGION_SHARED_ANON;
+		}
+		return CK_REGION_FILE_SHARED;
+	}
+	if (anon_path)
+		return CK_REGION_ANON;
+	if (deleted || !strncmp(e->path, "/memfd:", 7)) {
+		*all_pages = 1;
+		return CK_REGION_ANON;
+	}
+	return CK_REGION_FILE_PRIVATE;
+}
+
+/* Append runs of pages of [start,end) that must be saved. */
+static int scan_pages(int pm, struct ck_region *r, int all_pages, struct vec *runs)
+{
+	static uint64_t pmbuf[4096];
+	uint64_t addr = r->start;
+	int made_readable = 0;
+	struct ck_page_run *cur = NULL;
+
+	r->run_first = runs->n;
+	while (addr < r->end) {
+		uint64_t n = (r->end - addr) / PAGE;
+		if (n > 4096)
+			n = 4096;
+		if (pread(pm, pmbuf, n * 8, (off_t)(addr / PAGE * 8)) != (ssize_t)(n * 8)) {
+			log_error("/proc/self/pagemap at %#llx: %s", (unsigned long long)addr,
+			          strerror(errno));
+			return -1;
+		}
+		for (uint64_t i = 0; i < n; i++, addr += PAGE) {
+			uint64_t e = pmbuf[i];
+			int save;
+
+			if (r->kind == CK_REGION_FILE_PRIVATE)
+				save = (e & PM_SWAPPED) || ((e & PM_PRESENT) && !(e & PM_FILE));
+			else
+				save = all_pages || (e & (PM_PRESENT | PM_SWAPPED));
+			if (save && !(r->prot & PROT_READ) && !made_readable) {
+				/* the upper half is stopped: borrow read access */
+				if (mprotect((void *)r->start, r->end - r->start, PROT_READ)) {
+					log_error("mprotect %#llx: %s", (unsigned long long)r->start,
+					          strerror(errno));
+					return -1;
+				}
+				made_readable = 1;
+			}
+			if (save && r->kind != CK_REGION_FILE_PRIVATE && page_is_zero((void *)addr))
+				save = 0;
+			if (!save) {
+				cur = NULL;
+				continue;
+			}
+			if (cur && cur->addr + cur->npages * PAGE == addr) {
+				cur->npages++;
+			} else {
+				cur = vec_push(runs);
+				if (!cur)
+					return -1;
+				cur->addr = addr;
+				cur->npages = 1;
+				cur->data_offset = 0;
+			}
+		}
+	}
+	r->run_count = runs->n - r->run_first;
+	/* keep read access until the image is written */
+	if (made_readable && n_borrowed < MAX_BORROWED)
+		borrowed[n_borrowed++] = *r;
+	return 0;
+}
+
+static int find_tid_offset(const struct park_result *parked)
+{
+	/* glibc caches the kernel tid in struct pthread, which starts at the
+	 * thread pointer; find the offset that holds every thread's tid */
+	if (upper.tid_offset)
+		return 0;
+	for (uint64_t off = 0; off < 0x1000; off += 4) {
+		int ok = 1;
+		for (int i = 0; i < parked->n && ok; i++) {
+			const int *p = (const int *)(parked->slot[i].fs_base + off);
+			if (!parked->slot[i].fs_base || *p != (int)parked->slot[i].tid)
+				ok = 0;
+		}
+		if (ok && parked->n) {
+			upper.tid_offset = off;
+			return 0;
+		}
+	}
+	log_error("cannot find the cached thread id in the upper half's thread control block");
+	return -1;
+}
+
+int capture_image(const struct park_result *parked, struct ck_image *img)
+{
+	struct map_list maps = {0};
+	struct interval_set lower = {0};
+	struct vec regions = {NULL, 0, 0, sizeof(struct ck_region)};
+	struct vec runs = {NULL, 0, 0, sizeof(struct ck_page_run)};
+	int pm = -1, rc = -1;
+	pid_t pid = getpid();
+
+	memset(img, 0, sizeof *img);
+	loader_read_rseq_facts();
+	if (find_tid_offset(parked))
+		return -1;
+
+	img->threads = calloc((size_t)parked->n, sizeof *img->threads);
+	if (!img->threads)
+		return -1;
+	for (int i = 0; i < parked->n; i++) {
+		const struct park_slot *s = &parked->slot[i];
+		struct ck_thread *t = &img->threads[i];
+		const ucontext_t *uc = (const ucontext_t *)s->uc;
+		t->tid = (uint64_t)s->tid;
+		t->is_main = s->tid == pid;
+		t->fs_base = s->fs_base;
+		t->gs_base = s->gs_base;
+		t->uc_addr = s->uc;
+		t->robust_head = s->robust_head;
+		t->robust_len = s->robust_len;
+		for (int k = 0; k < CK_NGREGS; k++)
+			t->gregs[k] = (uint64_t)uc->uc_mcontext.gregs[k];
+	}
+	img->nthreads = (size_t)parked->n;
+
+	if (maps_read_self(&maps) || lowmem_intervals(&lower))
+		goto out;
+	pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (pm < 0) {
+		log_error("/proc/self/pagemap: %s", strerror(errno));
+		goto out;
+	}
+	for (size_t i = 0; i < maps.n; i++) {
+		const struct map_entry *e = &maps.v[i];
+		struct interval_set pieces = {0};
+
+		if (!strcmp(e->path, "[vdso]")) {
+			img->proc.vdso_start = e->start;
+			img->proc.vdso_end = e->end;
+			continue;
+		}
+		if (!strcmp(e->path, "[vvar]") || !strcmp(e->path, "[vsyscall]") ||
+		    !strcmp(e->path, "[uprobes]"))
+			continue;
+		if (intervals_subtract(&lower, e->start, e->end, &pieces))
+			goto out;
+		for (size_t k = 0; k < pieces.n; k++) {
+			struct ck_region *r = vec_push(&regions);
+			int all_pages;
+			struct stat st;
+
+			if (!r) {
+				intervals_free(&pieces);
+				goto out;
+			}
+			memset(r, 0, sizeof *r);
+			r->start = pieces.v[k].start;
+			r->end = pieces.v[k].end;
+			r->prot = e->prot;
+			r->kind = (uint32_t)classify(e, &all_pages);
+			if (r->kind == CK_REGION_FILE_PRIVATE || r->kind == CK_REGION_FILE_SHARED) {
+				r->file_offset = e->offset + (r->start - e->start);
+				r->path = strdup(e->path);
+				if (stat(e->path, &st) == 0) {
+					r->file_size = (uint64_t)st.st_size;
+					r->file_mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull +
+					                   (uint64_t)st.st_mtim.tv_nsec;
+				} else {
+					/* unreachable by path (other mount namespace...):
+					 * save it like anonymous memory */
+					free(r->path);
+					r->path = NULL;
+					r->kind = e->shared ? CK_REGION_SHARED_ANON : CK_REGION_ANON;
+					all_pages = 1;
+				}
+			}
+			img->proc.upper_size += r->end - r->start;
+			if (r->kind != CK_REGION_FILE_SHARED && scan_pages(pm, r, all_pages, &runs)) {
+				intervals_free(&pieces);
+				goto out;
+			}
+		}
+		intervals_free(&pieces);
+	}
+	img->regions = regions.v;
+	img->nregions = regions.n;
+	img->runs = runs.v;
+	img->nruns = runs.n;
+	regions.v = runs.v = NULL;
+	for (size_t i = 0; i < img->nruns; i++)
+		img->memory_bytes += img->runs[i].npages * PAGE;
+
+	if (procstate_capture(img, &lower))
+		goto out;
+	img->proc.pid = (uint64_t)pid;
+	img->proc.tid_offset = upper.tid_offset;
+	img->proc.rseq_offset = upper.rseq_offset;
+	img->proc.rseq_size = upper.rseq_size;
+	rc = 0;
+out:
+	if (pm >= 0)
+		close(pm);
+	free(regions.v);
+	free(runs.v);
+	maps_free(&maps);
+	intervals_free(&lower);
+	return rc;
+}
+
+void capture_unborrow(void)
+{
+	for (int i = 0; i < n_borrowed; i++)
+		if (mprotect((void *)borrowed[i].start, borrowed[i].end - borrowed[i].start,
+		             (int)borrowed[i].prot))
+			log_error("mprotect %#llx: %s", (unsigned long long)borrowed[i].start,
+			          strerror(errno));
+	n_borrowed = 0;
+}

@@ -1,0 +1,16 @@
+/* Describing the stopped upper half as a ck_image. */
+#ifndef CKPTMPI_CORE_CAPTURE_H
+#define CKPTMPI_CORE_CAPTURE_H
+
+#include "core/image.h"
+#include "core/park.h"
+
+/* Build img from the parked threads and the current address space. Page
+ * runs point at live memory; the upper half must stay parked until the
+ * image is written. Returns 0 or -1 with a message printed. */
+int capture_image(const struct park_result *parked, struct ck_image *img);
+/* Give back read access borrowed from unreadable regions. Call after the
+ * image is written, before the upper half runs again. */
+void capture_unborrow(void);
+
+#endif

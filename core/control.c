@@ -1,0 +1,393 @@
+#include "core/control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/capture.h"
+#include "core/intervals.h"
+#include "core/loader.h"
+#include "core/log.h"
+#include "core/lowmem.h"
+#include "core/maps.h"
+#include "core/park.h"
+#include "core/procstate.h"
+#include "core/rawsys.h"
+#include "core/runtime_info.h"
+#include "storage/container.h"
+
+static struct control_config cfg;
+static int trigger_pipe[2] = {-1, -1};
+static int listen_fd = -1;
+static uint64_t last_generation, parent_generation;
+static volatile int upper_started;
+
+void control_upper_started(void) { __atomic_store_n(&upper_started, 1, __ATOMIC_RELEASE); }
+
+enum { WHY_SIGNAL = 's', WHY_TERM = 't' };
+
+uint64_t runtime_identity(void)
+{
+	struct stat st;
+	if (stat("/proc/self/exe", &st))
+		return 0;
+	return (uint64_t)st.st_size * 1000003ull ^ (uint64_t)st.st_mtim.tv_sec * 1000000000ull ^
+	       (uint64_t)st.st_mtim.tv_nsec ^ (uint64_t)st.st_ino << 20;
+}
+
+uint64_t getauxval_vdso(void) { return getauxval(AT_SYSINFO_EHDR); }
+
+void runtime_set_restored(const struct ck_generation_info *info, const struct ck_image *img)
+{
+	static char argbuf[sizeof info->argv];
+	static char *args[256];
+	size_t n = 0;
+
+	(void)img;
+	/* later generations describe the same program */
+	memcpy(argbuf, info->argv, info->argv_len);
+	for (size_t off = 0; off < info->argv_len && n < 255; off += strlen(argbuf + off) + 1)
+		args[n++] = argbuf + off;
+	args[n] = NULL;
+	cfg.argv = args;
+	snprintf(upper.program, sizeof upper.program, "%s", info->program);
+	parent_generation = info->generation;
+	last_generation = info->generation;
+	if (!cfg.interval && info->interval && !getenv("CKPTMPI_INTERVAL"))
+		cfg.interval = (unsigned)info->interval;
+}
+
+/* Runs on whatever upper thread takes the signal: raw syscalls only. */
+static void trigger_handler(int sig)
+{
+	char why = sig == SIGTERM ? WHY_TERM : WHY_SIGNAL;
+	raw_syscall3(SYS_write, trigger_pipe[1], &why, 1);
+}
+
+int control_config_from_env(struct control_config *c, int create_dir)
+{
+	const char *d = getenv("CKPTMPI_DIR"), *v;
+
+	memset(c, 0, sizeof *c);
+	if (!d || !*d) {
+		log_error("CKPTMPI_DIR is not set: where should checkpoints go?");
+		return -1;
+	}
+	if (create_dir && mkdir(d, 0700) && errno != EEXIST) {
+		log_error("%s: cannot create: %s", d, strerror(errno));
+		return -1;
+	}
+	if (!realpath(d, c->dir)) {
+		log_error("%s: %s", d, strerror(errno));
+		return -1;
+	}
+	v = getenv("CKPTMPI_INTERVAL");
+	c->interval = v ? (unsigned)atoi(v) : 0;
+	v = getenv("CKPTMPI_KEEP");
+	c->keep = v ? (unsigned)atoi(v) : 2;
+	if (c->keep < 1)
+		c->keep = 1;
+	v = getenv("CKPTMPI_SIGNAL");
+	c->trigger_signal = SIGUSR1;
+	if (v && *v) {
+		if (!strcmp(v, "SIGUSR2") || !strcmp(v, "USR2"))
+			c->trigger_signal = SIGUSR2;
+		else if (!strcmp(v, "SIGUSR1") || !strcmp(v, "USR1"))
+			c->trigger_signal = SIGUSR1;
+		else if (atoi(v) > 0 && atoi(v) < 65)
+			c->trigger_signal = atoi(v);
+		else {
+			log_error("CKPTMPI_SIGNAL=%s: not a signal", v);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void write_progress(uint64_t done, uint64_t total)
+{
+	log_info("checkpoint: wrote %llu of %llu MiB", (unsigned long long)(done >> 20),
+	         (unsigned long long)(total >> 20));
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Returns the committed generation, or 0 with *err set. */
+static uint64_t checkpoint(const char *reason, char *err, size_t errlen)
+{
+	struct map_list m0 = {0}, m1 = {0};
+	struct interval_set before = {0}, after = {0};
+	struct park_result parked;
+	struct ck_image img;
+	struct ck_generation_info *info = NULL;
+	char tmp[4096];
+	uint64_t gen = 0, latest;
+	double t0 = now_s(), t_parked, t_written;
+	int written = 0;
+
+	snprintf(err, errlen, "checkpoint failed (see the job's stderr)");
+	if (!__atomic_load_n(&upper_started, __ATOMIC_ACQUIRE)) {
+		snprintf(err, errlen, "the program has not started yet");
+		log_error("%s", err);
+		return 0;
+	}
+	if (maps_read_self(&m0) || maps_to_intervals(&m0, &before))
+		goto out;
+	if (park_all(&parked))
+		goto out;
+	t_parked = now_s();
+	if (capture_image(&parked, &img)) {
+		capture_unborrow();
+		park_release();
+		goto out;
+	}
+	info = calloc(1, sizeof *info);
+	if (!info)
+		goto release;
+	latest = generations_latest(cfg.dir);
+	gen = (latest > last_generation ? latest : last_generation) + 1;
+	info->generation = gen;
+	info->parent = parent_generation;
+	info->nranks = 1;
+	info->created_unix = (uint64_t)time(NULL);
+	snprintf(info->reason, sizeof info->reason, "%s", reason);
+	snprintf(info->mpi_flavour, sizeof info->mpi_flavour, "none");
+	snprintf(info->program, sizeof info->program, "%s", upper.program);
+	if (readlink("/proc/self/exe", info->runtime, sizeof info->runtime - 1) < 0)
+		info->runtime[0] = 0;
+	info->runtime_id = runtime_identity();
+	info->interval = cfg.interval;
+	for (char **a = cfg.argv; a && *a; a++) {
+		size_t l = strlen(*a) + 1;
+		if (info->argv_len + l > sizeof info->argv)
+			break;
+		memcpy(info->argv + info->argv_len, *a, l);
+		info->argv_len += l;
+	}
+	if (container_write(cfg.dir, info, &img, log_level() >= 1 ? write_progress : NULL, tmp,
+	                    sizeof tmp)) {
+		snprintf(err, errlen, "%s", container_error());
+		log_error("%s", container_error());
+		gen = 0;
+	} else {
+		written = 1;
+	}
+release:
+	t_written = now_s();
+	capture_unborrow();
+	/* what the lower half mapped meanwhile is its own */
+	if (maps_read_self(&m1) == 0 && maps_to_intervals(&m1, &after) == 0)
+		lowmem_account_change(&before, &after);
+	park_release();
+	if (written) {
+		if (container_commit(cfg.dir, gen, tmp)) {
+			snprintf(err, errlen, "%s", container_error());
+			log_error("%s", container_error());
+			unlink(tmp);
+			gen = 0;
+		} else {
+			last_generation = gen;
+			if (generations_retain(cfg.dir, cfg.keep))
+				log_error("%s", container_error());
+			log_info("generation %llu committed (%s): %llu MiB of %llu MiB saved, paused %.3f s, "
+			         "total %.3f s",
+			         (unsigned long long)gen, reason,
+			         (unsigned long long)(img.memory_bytes >> 20),
+			         (unsigned long long)(img.proc.upper_size >> 20), t_written - t_parked + (t_parked - t0),
+			         now_s() - t0);
+		}
+	}
+	ck_image_free(&img);
+out:
+	free(info);
+	maps_free(&m0);
+	maps_free(&m1);
+	intervals_free(&before);
+	intervals_free(&after);
+	return gen;
+}
+
+static void serve_client(int fd)
+{
+	char buf[64], reply[1200], err[1024];
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	ssize_t n;
+	uint64_t gen;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || cred.uid != getuid()) {
+		n = snprintf(reply, sizeof reply, "error: permission denied\n");
+		if (write(fd, reply, (size_t)n) < 0)
+			return;
+		return;
+	}
+	n = read(fd, buf, sizeof buf - 1);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	if (strncmp(buf, "checkpoint", 10)) {
+		n = snprintf(reply, sizeof reply, "error: unknown request\n");
+	} else {
+		gen = checkpoint("command", err, sizeof err);
+		if (gen)
+			n = snprintf(reply, sizeof reply, "ok %llu\n", (unsigned long long)gen);
+		else
+			n = snprintf(reply, sizeof reply, "error: %s\n", err);
+	}
+	if (write(fd, reply, (size_t)n) < 0)
+		log_debug("control reply: %s", strerror(errno));
+}
+
+static void *control_main(void *arg)
+{
+	double next = cfg.interval ? now_s() + cfg.interval : 0;
+	(void)arg;
+
+	park_register_lower_thread(raw_gettid());
+	for (;;) {
+		struct pollfd p[2] = {{trigger_pipe[0], POLLIN, 0}, {listen_fd, POLLIN, 0}};
+		int timeout = -1, r;
+		char err[1024];
+
+		if (cfg.interval && !next)
+			next = now_s() + cfg.interval;
+		if (next) {
+			double left = next - now_s();
+			timeout = left > 0 ? (int)(left * 1000) + 1 : 0;
+		}
+		r = poll(p, listen_fd >= 0 ? 2 : 1, timeout);
+		if (r < 0 && errno != EINTR) {
+			log_error("control: poll: %s", strerror(errno));
+			sleep(1);
+			continue;
+		}
+		if (r == 0 && next && now_s() >= next) {
+			checkpoint("interval", err, sizeof err);
+			next = now_s() + cfg.interval;
+			continue;
+		}
+		if (p[0].revents & POLLIN) {
+			char why;
+			if (read(trigger_pipe[0], &why, 1) == 1) {
+				uint64_t gen = checkpoint(why == WHY_TERM ? "sigterm" : "signal", err, sizeof err);
+				if (why == WHY_TERM) {
+					log_info("SIGTERM: %s, exiting", gen ? "checkpoint committed" : "checkpoint failed");
+					_exit(gen ? 143 : 1);
+				}
+				if (cfg.interval)
+					next = now_s() + cfg.interval;
+			}
+		}
+		if (listen_fd >= 0 && (p[1].revents & POLLIN)) {
+			int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+			if (c >= 0) {
+				int moved = procstate_move_lower_fd(c);
+				if (moved >= 0) {
+					serve_client(moved);
+					procstate_unregister_lower_fd(moved);
+					close(moved);
+				}
+			}
+			if (cfg.interval)
+				next = now_s() + cfg.interval;
+		}
+	}
+	return NULL;
+}
+
+static int open_control_socket(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (snprintf(sa.sun_path, sizeof sa.sun_path, "%s/control.sock", cfg.dir) >=
+	    (int)sizeof sa.sun_path) {
+		log_info("%s: path too long for the control socket; `ckptmpi checkpoint` unavailable",
+		         cfg.dir);
+		return 0;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_error("socket: %s", strerror(errno));
+		return -1;
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) && errno == EADDRINUSE) {
+		/* a live job answers; a stale socket does not */
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
+			close(probe);
+			close(fd);
+			log_error("%s: another job is running with this directory", cfg.dir);
+			return -1;
+		}
+		if (probe >= 0)
+			close(probe);
+		unlink(sa.sun_path);
+		if (bind(fd, (struct sockaddr *)&sa, sizeof sa)) {
+			log_error("%s: bind: %s", sa.sun_path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
+	chmod(sa.sun_path, 0600);
+	if (listen(fd, 8)) {
+		log_error("listen: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	listen_fd = procstate_move_lower_fd(fd);
+	return listen_fd < 0 ? -1 : 0;
+}
+
+int control_start(const struct control_config *c)
+{
+	pthread_t th;
+	sigset_t all, old;
+	struct sigaction sa;
+
+	cfg = *c;
+	if (pipe2(trigger_pipe, O_CLOEXEC | O_NONBLOCK)) {
+		log_error("pipe: %s", strerror(errno));
+		return -1;
+	}
+	trigger_pipe[0] = procstate_move_lower_fd(trigger_pipe[0]);
+	trigger_pipe[1] = procstate_move_lower_fd(trigger_pipe[1]);
+	if (trigger_pipe[0] < 0 || trigger_pipe[1] < 0 || open_control_socket())
+		return -1;
+	/* the read side blocks in poll only */
+	fcntl(trigger_pipe[0], F_SETFL, 0);
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = trigger_handler;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(cfg.trigger_signal, &sa, NULL) || sigaction(SIGTERM, &sa, NULL)) {
+		log_error("sigaction: %s", strerror(errno));
+		return -1;
+	}
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (pthread_create(&th, NULL, control_main, NULL)) {
+		log_error("cannot start the control thread");
+		return -1;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return 0;
+}

@@ -1,0 +1,14 @@
+/* Logging: CKPTMPI_VERBOSE=0..3 to stderr, one line per event, prefixed
+ * with the rank. Errors are always printed. Not for signal handlers. */
+#ifndef CKPTMPI_CORE_LOG_H
+#define CKPTMPI_CORE_LOG_H
+
+void log_init(int rank);
+int log_level(void);
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_error(...) log_msg(0, __VA_ARGS__)
+#define log_info(...) log_msg(1, __VA_ARGS__)
+#define log_debug(...) log_msg(2, __VA_ARGS__)
+#define log_trace(...) log_msg(3, __VA_ARGS__)
+
+#endif

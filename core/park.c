@@ -1,0 +1,198 @@
+#include "core/park.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <asm/prctl.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/rawsys.h"
+
+static struct {
+	volatile int active;
+	volatile int gen;
+	volatile int parked;
+	volatile int nslot;
+	struct park_slot slot[PARK_MAX];
+} park;
+
+static int64_t lower_tids[64];
+static int n_lower;
+
+void park_register_lower_thread(int64_t tid)
+{
+	if (n_lower < 64)
+		lower_tids[n_lower++] = tid;
+}
+
+/* Runs on an upper thread: raw syscalls, no libc, no TLS, no stack
+ * protector (see CMake flags for this file). */
+static void park_handler(int sig, siginfo_t *si, void *uc)
+{
+	int my_gen, idx;
+	(void)sig;
+	(void)si;
+
+	/* gen before active: park_release clears active before bumping gen */
+	my_gen = __atomic_load_n(&park.gen, __ATOMIC_ACQUIRE);
+	if (!__atomic_load_n(&park.active, __ATOMIC_ACQUIRE))
+		return;
+	idx = __atomic_fetch_add(&park.nslot, 1, __ATOMIC_ACQ_REL);
+	if (idx < PARK_MAX) {
+		struct park_slot *s = &park.slot[idx];
+		long len = 0;
+		s->tid = raw_gettid();
+		s->uc = (uint64_t)uc;
+		raw_syscall2(SYS_arch_prctl, ARCH_GET_FS, &s->fs_base);
+		raw_syscall2(SYS_arch_prctl, ARCH_GET_GS, &s->gs_base);
+		s->robust_head = 0;
+		raw_syscall3(SYS_get_robust_list, 0, &s->robust_head, &len);
+		s->robust_len = (uint64_t)len;
+	}
+	__atomic_fetch_add(&park.parked, 1, __ATOMIC_ACQ_REL);
+	raw_futex(&park.parked, RAW_FUTEX_WAKE, INT_MAX);
+	while (__atomic_load_n(&park.gen, __ATOMIC_ACQUIRE) == my_gen)
+		raw_futex(&park.gen, RAW_FUTEX_WAIT, my_gen);
+}
+
+int park_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = park_handler;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigfillset(&sa.sa_mask);
+	if (sigaction(PARK_SIGNAL, &sa, NULL)) {
+		log_error("sigaction(park signal): %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int is_lower(int64_t tid)
+{
+	for (int i = 0; i < n_lower; i++)
+		if (lower_tids[i] == tid)
+			return 1;
+	return 0;
+}
+
+static int already_signalled(const int64_t *sent, int n, int64_t tid)
+{
+	for (int i = 0; i < n; i++)
+		if (sent[i] == tid)
+			return 1;
+	return 0;
+}
+
+static int task_alive(int64_t tid)
+{
+	char p[64];
+	snprintf(p, sizeof p, "/proc/self/task/%lld", (long long)tid);
+	return access(p, F_OK) == 0;
+}
+
+/* Signal every upper thread not signalled yet; returns how many new. */
+static int signal_new_threads(int64_t *sent, int *nsent)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	int added = 0;
+	pid_t pid = getpid();
+
+	if (!d) {
+		log_error("/proc/self/task: %s", strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d))) {
+		int64_t tid = atoll(de->d_name);
+		if (tid <= 0 || is_lower(tid) || already_signalled(sent, *nsent, tid))
+			continue;
+		if (*nsent == PARK_MAX) {
+			closedir(d);
+			log_error("more than %d threads: not supported", PARK_MAX);
+			return -1;
+		}
+		if (raw_syscall3(SYS_tgkill, pid, tid, PARK_SIGNAL) == 0) {
+			sent[(*nsent)++] = tid;
+			added++;
+		}
+	}
+	closedir(d);
+	return added;
+}
+
+int park_all(struct park_result *res)
+{
+	static int64_t sent[PARK_MAX];
+	int nsent = 0, expected;
+	const char *t = getenv("CKPTMPI_PARK_TIMEOUT");
+	double timeout = t ? atof(t) : 30.0;
+	struct timespec t0, now;
+
+	park.nslot = 0;
+	park.parked = 0;
+	__atomic_store_n(&park.active, 1, __ATOMIC_RELEASE);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (signal_new_threads(sent, &nsent) < 0)
+		goto fail;
+	for (;;) {
+		int p = __atomic_load_n(&park.parked, __ATOMIC_ACQUIRE);
+		expected = nsent;
+		if (p >= expected) {
+			/* threads created meanwhile must be stopped too */
+			int added = signal_new_threads(sent, &nsent);
+			if (added < 0)
+				goto fail;
+			if (added == 0)
+				break;
+			continue;
+		}
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		syscall(SYS_futex, &park.parked, FUTEX_WAIT_PRIVATE, p, &ts, NULL, 0);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9 > timeout) {
+			/* a thread that exited never parks; anything else is stuck
+			 * with the signal blocked */
+			int stuck = 0;
+			for (int i = 0; i < nsent; i++) {
+				int found = 0;
+				for (int k = 0; k < park.nslot && k < PARK_MAX; k++)
+					if (park.slot[k].tid == sent[i])
+						found = 1;
+				if (!found && task_alive(sent[i])) {
+					log_error("thread %lld did not stop within %.0f s (signal %d blocked?)",
+					          (long long)sent[i], timeout, PARK_SIGNAL);
+					stuck = 1;
+				}
+			}
+			if (stuck)
+				goto fail;
+			break;
+		}
+	}
+	res->n = park.nslot < PARK_MAX ? park.nslot : PARK_MAX;
+	res->slot = park.slot;
+	log_debug("parked %d upper thread(s)", res->n);
+	return 0;
+fail:
+	park_release();
+	return -1;
+}
+
+void park_release(void)
+{
+	__atomic_store_n(&park.active, 0, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&park.gen, 1, __ATOMIC_ACQ_REL);
+	syscall(SYS_futex, &park.gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}

@@ -1,0 +1,36 @@
+/* Parking the upper half's threads at a safe point.
+ *
+ * Each upper thread is sent PARK_SIGNAL; its handler (lower-half code that
+ * runs on the upper thread with the upper TLS, so raw syscalls only)
+ * records where its signal frame is and sleeps on a futex until released.
+ * The frame holds every register, the xsave area and the signal mask; it
+ * lies on the thread's own stack, so it is saved with the memory, and a
+ * restart resumes each thread by rt_sigreturn on it. */
+#ifndef CKPTMPI_CORE_PARK_H
+#define CKPTMPI_CORE_PARK_H
+
+#include <stdint.h>
+
+#define PARK_SIGNAL (SIGRTMIN + 6)
+#define PARK_MAX 1024
+
+struct park_slot {
+	int64_t tid;
+	uint64_t uc;
+	uint64_t fs_base, gs_base;
+	uint64_t robust_head, robust_len;
+};
+
+struct park_result {
+	int n;
+	struct park_slot *slot;   /* points into static storage */
+};
+
+int park_install(void);
+/* Threads of the lower half (never parked). */
+void park_register_lower_thread(int64_t tid);
+/* Stop every upper thread; 0 on success, -1 with a message on timeout. */
+int park_all(struct park_result *res);
+void park_release(void);
+
+#endif

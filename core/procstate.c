@@ -1,0 +1,395 @@
+#include "core/procstate.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/park.h"
+#include "core/rawsys.h"
+
+static int lower_fds[64];
+static int n_lower_fds;
+
+void procstate_register_lower_fd(int fd)
+{
+	if (n_lower_fds < 64)
+		lower_fds[n_lower_fds++] = fd;
+}
+
+void procstate_unregister_lower_fd(int fd)
+{
+	for (int i = 0; i < n_lower_fds; i++)
+		if (lower_fds[i] == fd)
+			lower_fds[i] = lower_fds[--n_lower_fds];
+}
+
+int procstate_move_lower_fd(int fd)
+{
+	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 900);
+	if (nfd < 0) {
+		log_error("fcntl(F_DUPFD_CLOEXEC): %s", strerror(errno));
+		return -1;
+	}
+	close(fd);
+	procstate_register_lower_fd(nfd);
+	return nfd;
+}
+
+/* fds ≥ 3 the launcher passed in (a pipe of a batch system, say): like 0-2
+ * they belong to the environment, and a restart gets its own */
+static int inherited_fds[256];
+static int n_inherited;
+
+void procstate_note_inherited_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int self;
+
+	if (!d)
+		return;
+	self = dirfd(d);
+	while ((de = readdir(d)) && n_inherited < 256) {
+		int fd = atoi(de->d_name);
+		if (de->d_name[0] != '.' && fd > 2 && fd != self)
+			inherited_fds[n_inherited++] = fd;
+	}
+	closedir(d);
+}
+
+static int is_inherited_fd(int fd)
+{
+	for (int i = 0; i < n_inherited; i++)
+		if (inherited_fds[i] == fd)
+			return 1;
+	return 0;
+}
+
+static int is_lower_fd(int fd)
+{
+	for (int i = 0; i < n_lower_fds; i++)
+		if (lower_fds[i] == fd)
+			return 1;
+	return 0;
+}
+
+struct ksigaction { uint64_t handler, flags, restorer, mask; };
+
+static int read_fdinfo(int fd, int64_t *flags, int64_t *pos)
+{
+	char p[64], buf[512];
+	int f;
+	ssize_t n;
+	char *s;
+
+	snprintf(p, sizeof p, "/proc/self/fdinfo/%d", fd);
+	f = open(p, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return -1;
+	n = read(f, buf, sizeof buf - 1);
+	close(f);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	s = strstr(buf, "pos:");
+	*pos = s ? strtoll(s + 4, NULL, 10) : 0;
+	s = strstr(buf, "flags:");
+	*flags = s ? strtoll(s + 6, NULL, 8) : 0;
+	return 0;
+}
+
+static int read_whole(int fd, size_t size, void **out)
+{
+	char *buf = malloc(size ? size : 1);
+	size_t done = 0;
+	if (!buf)
+		return -1;
+	while (done < size) {
+		ssize_t r = pread(fd, buf + done, size - done, (off_t)done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		done += (size_t)r;
+	}
+	*out = buf;
+	return done == size ? 0 : -1;
+}
+
+static int capture_fds(struct ck_image *img)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	size_t cap = 16;
+	int dfd, rc = 0;
+
+	if (!d) {
+		log_error("/proc/self/fd: %s", strerror(errno));
+		return -1;
+	}
+	dfd = dirfd(d);
+	img->fds = calloc(cap, sizeof *img->fds);
+	if (!img->fds) {
+		closedir(d);
+		return -1;
+	}
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+		char link[PATH_MAX + 1], p[64];
+		struct stat st;
+		struct ck_fd *f;
+		ssize_t n;
+
+		if (de->d_name[0] == '.' || fd <= 2 || fd == dfd || is_lower_fd(fd))
+			continue;
+		snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+		n = readlink(p, link, PATH_MAX);
+		if (n < 0 || fstat(fd, &st))
+			continue; /* closed meanwhile */
+		link[n] = 0;
+		if (img->nfds == cap) {
+			struct ck_fd *nv = realloc(img->fds, 2 * cap * sizeof *nv);
+			if (!nv) {
+				rc = -1;
+				break;
+			}
+			img->fds = nv;
+			cap *= 2;
+		}
+		f = &img->fds[img->nfds];
+		memset(f, 0, sizeof *f);
+		f->fd = fd;
+		if (read_fdinfo(fd, &f->flags, &f->offset)) {
+			log_error("cannot read /proc/self/fdinfo/%d", fd);
+			rc = -1;
+			break;
+		}
+		if (S_ISREG(st.st_mode)) {
+			if (st.st_nlink == 0) {
+				f->kind = CK_FD_DELETED;
+				f->data_len = (uint64_t)st.st_size;
+				if (read_whole(fd, (size_t)st.st_size, &f->data)) {
+					log_error("fd %d (%s): cannot read the deleted file's contents", fd, link);
+					free(f->data);
+					rc = -1;
+					break;
+				}
+			} else {
+				f->kind = CK_FD_FILE;
+				f->data_len = (uint64_t)st.st_size;
+			}
+		} else if (S_ISCHR(st.st_mode)) {
+			f->kind = CK_FD_DEVICE;
+		} else if (S_ISDIR(st.st_mode)) {
+			f->kind = CK_FD_DIR;
+		} else if (is_inherited_fd(fd)) {
+			continue; /* the launcher's pipe or socket */
+		} else {
+			const char *what = S_ISSOCK(st.st_mode) ? "a socket" :
+			                   S_ISFIFO(st.st_mode) ? "a pipe" : "not a regular file";
+			log_error("fd %d (%s) is %s: not supported yet; no checkpoint taken", fd, link, what);
+			rc = -1;
+			break;
+		}
+		f->path = strdup(link);
+		img->nfds++;
+	}
+	closedir(d);
+	return rc;
+}
+
+int procstate_capture(struct ck_image *img, const struct interval_set *lower)
+{
+	struct ck_proc *p = &img->proc;
+	char host[256], cwd[PATH_MAX];
+	mode_t m;
+	(void)lower;
+
+	for (int sig = 1; sig < CK_NSIG; sig++) {
+		struct ksigaction ka;
+		memset(&ka, 0, sizeof ka);
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (raw_syscall4(SYS_rt_sigaction, sig, 0, &ka, 8) == 0) {
+			p->sig[sig].handler = ka.handler;
+			p->sig[sig].flags = ka.flags;
+			p->sig[sig].restorer = ka.restorer;
+			p->sig[sig].mask = ka.mask;
+		}
+	}
+	for (int r = 0; r < CK_NRLIMITS && r < RLIM_NLIMITS; r++) {
+		struct rlimit rl;
+		if (getrlimit((__rlimit_resource_t)r, &rl) == 0) {
+			p->rlim[r].cur = rl.rlim_cur;
+			p->rlim[r].max = rl.rlim_max;
+		}
+	}
+	for (int w = 0; w < 3; w++) {
+		struct itimerval it;
+		if (getitimer(w, &it) == 0) {
+			p->itimer[w].interval_us = (uint64_t)it.it_interval.tv_sec * 1000000 +
+			                           (uint64_t)it.it_interval.tv_usec;
+			p->itimer[w].value_us = (uint64_t)it.it_value.tv_sec * 1000000 +
+			                        (uint64_t)it.it_value.tv_usec;
+		}
+	}
+	{
+		/* POSIX timers cannot be re-created with the same ids on every
+		 * kernel yet: refuse rather than write an image that misbehaves */
+		FILE *t = fopen("/proc/self/timers", "re");
+		if (t) {
+			char line[128];
+			int has = 0;
+			while (fgets(line, sizeof line, t))
+				if (!strncmp(line, "ID:", 3))
+					has = 1;
+			fclose(t);
+			if (has) {
+				log_error("the program uses POSIX timers (timer_create): not supported yet; "
+				          "no checkpoint taken");
+				return -1;
+			}
+		}
+	}
+	m = umask(0);
+	umask(m);
+	p->umask = m;
+	if (!getcwd(cwd, sizeof cwd)) {
+		log_error("getcwd: %s", strerror(errno));
+		return -1;
+	}
+	p->cwd = strdup(cwd);
+	if (gethostname(host, sizeof host))
+		strcpy(host, "?");
+	host[sizeof host - 1] = 0;
+	p->host = strdup(host);
+	return capture_fds(img);
+}
+
+static int restore_fd(const struct ck_fd *f)
+{
+	int acc = (int)(f->flags & O_ACCMODE);
+	int flags = (int)(f->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY));
+	int fd = -1;
+
+	if (f->kind == CK_FD_DELETED) {
+		char tmpl[] = "/tmp/ckptmpi-deleted-XXXXXX";
+		size_t done = 0;
+		fd = mkostemp(tmpl, O_CLOEXEC);
+		if (fd < 0 || unlink(tmpl)) {
+			log_error("fd %lld (%s): cannot recreate the deleted file: %s", (long long)f->fd,
+			          f->path, strerror(errno));
+			return -1;
+		}
+		while (done < f->data_len) {
+			ssize_t w = write(fd, (char *)f->data + done, f->data_len - done);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				log_error("fd %lld: writing the deleted file's contents: %s",
+				          (long long)f->fd, strerror(errno));
+				close(fd);
+				return -1;
+			}
+			done += (size_t)w;
+		}
+	} else {
+		fd = open(f->path, flags | O_CLOEXEC);
+		if (fd < 0) {
+			log_error("fd %lld: cannot reopen %s: %s", (long long)f->fd, f->path, strerror(errno));
+			return -1;
+		}
+		if (f->kind == CK_FD_FILE && (acc == O_WRONLY || acc == O_RDWR)) {
+			/* what the program wrote after the checkpoint is undone: the
+			 * re-execution writes it again */
+			const char *rb = getenv("CKPTMPI_FILE_ROLLBACK");
+			struct stat st;
+			if ((!rb || strcmp(rb, "0")) && fstat(fd, &st) == 0 &&
+			    (uint64_t)st.st_size > f->data_len && ftruncate(fd, (off_t)f->data_len)) {
+				log_error("%s: cannot roll back to %llu bytes: %s", f->path,
+				          (unsigned long long)f->data_len, strerror(errno));
+				close(fd);
+				return -1;
+			}
+		}
+	}
+	if (fd != f->fd) {
+		if (dup3(fd, (int)f->fd, (f->flags & O_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+			log_error("fd %lld (%s): dup: %s", (long long)f->fd, f->path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		close(fd);
+	} else if (!(f->flags & O_CLOEXEC)) {
+		fcntl(fd, F_SETFD, 0);
+	}
+	if (f->kind != CK_FD_DEVICE && lseek((int)f->fd, f->offset, SEEK_SET) < 0 &&
+	    f->kind != CK_FD_DIR) {
+		log_error("fd %lld (%s): seek to %lld: %s", (long long)f->fd, f->path,
+		          (long long)f->offset, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int procstate_restore(const struct ck_image *img, const struct interval_set *lower)
+{
+	const struct ck_proc *p = &img->proc;
+
+	for (size_t i = 0; i < img->nfds; i++) {
+		if (is_lower_fd((int)img->fds[i].fd)) {
+			log_error("fd %lld is taken by the runtime", (long long)img->fds[i].fd);
+			return -1;
+		}
+		if (restore_fd(&img->fds[i]))
+			return -1;
+	}
+	if (p->cwd && chdir(p->cwd)) {
+		log_error("cannot return to the working directory %s: %s", p->cwd, strerror(errno));
+		return -1;
+	}
+	umask((mode_t)p->umask);
+	for (int r = 0; r < CK_NRLIMITS && r < RLIM_NLIMITS; r++) {
+		struct rlimit rl = {p->rlim[r].cur, p->rlim[r].max};
+		if (setrlimit((__rlimit_resource_t)r, &rl))
+			log_info("rlimit %d not restored: %s", r, strerror(errno));
+	}
+	for (int sig = 1; sig < CK_NSIG; sig++) {
+		struct ksigaction ka;
+		if (sig == SIGKILL || sig == SIGSTOP || sig == PARK_SIGNAL)
+			continue;
+		/* the runtime's own handlers are installed afresh */
+		if (p->sig[sig].handler > 1 && intervals_contains(lower, p->sig[sig].handler))
+			continue;
+		ka.handler = p->sig[sig].handler;
+		ka.flags = p->sig[sig].flags;
+		ka.restorer = p->sig[sig].restorer;
+		ka.mask = p->sig[sig].mask;
+		long r = raw_syscall4(SYS_rt_sigaction, sig, &ka, 0, 8);
+		if (r)
+			log_debug("signal %d disposition not restored: %ld", sig, r);
+	}
+	for (int w = 0; w < 3; w++) {
+		struct itimerval it;
+		it.it_interval.tv_sec = (time_t)(p->itimer[w].interval_us / 1000000);
+		it.it_interval.tv_usec = (suseconds_t)(p->itimer[w].interval_us % 1000000);
+		it.it_value.tv_sec = (time_t)(p->itimer[w].value_us / 1000000);
+		it.it_value.tv_usec = (suseconds_t)(p->itimer[w].value_us % 1000000);
+		if ((it.it_value.tv_sec || it.it_value.tv_usec) && setitimer(w, &it, NULL)) {
+			log_error("setitimer: %s", strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,23 @@
+/* Process-wide state of the upper half: signal dispositions, rlimits,
+ * interval timers, umask, cwd, host, and open files. */
+#ifndef CKPTMPI_CORE_PROCSTATE_H
+#define CKPTMPI_CORE_PROCSTATE_H
+
+#include "core/image.h"
+#include "core/intervals.h"
+
+/* fds the lower half keeps open (never saved, never clobbered) */
+void procstate_register_lower_fd(int fd);
+void procstate_unregister_lower_fd(int fd);
+/* Move a lower-half fd out of the application's way (>= 900, cloexec). */
+int procstate_move_lower_fd(int fd);
+
+/* Remember the fds the runtime was started with (call first thing). */
+void procstate_note_inherited_fds(void);
+
+/* lower: lower-half intervals, to skip the runtime's own signal handlers. */
+int procstate_capture(struct ck_image *img, const struct interval_set *lower);
+/* Restore everything but threads and memory. */
+int procstate_restore(const struct ck_image *img, const struct interval_set *lower);
+
+#endif

@@ -1,0 +1,203 @@
+#include "core/restore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/control.h"
+#include "core/image.h"
+#include "core/intervals.h"
+#include "core/loader.h"
+#include "core/log.h"
+#include "core/lowmem.h"
+#include "core/procstate.h"
+#include "core/rawsys.h"
+#include "core/restorer.h"
+#include "core/runtime_info.h"
+#include "storage/container.h"
+
+#define PAGE 4096ull
+
+static int map_region(const char *file, const struct ck_region *r)
+{
+	uint64_t len = r->end - r->start;
+	int flags = MAP_FIXED_NOREPLACE, fd = -1;
+	int prot = (int)r->prot | PROT_READ | PROT_WRITE;
+	void *m;
+
+	switch (r->kind) {
+	case CK_REGION_ANON:
+		flags |= MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+		break;
+	case CK_REGION_SHARED_ANON:
+		flags |= MAP_SHARED | MAP_ANONYMOUS;
+		break;
+	case CK_REGION_FILE_PRIVATE:
+	case CK_REGION_FILE_SHARED: {
+		struct stat st;
+		int shared = r->kind == CK_REGION_FILE_SHARED;
+		fd = open(r->path, (shared && (r->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY);
+		if (fd < 0) {
+			log_error("%s: mapped file %s: %s", file, r->path, strerror(errno));
+			return -1;
+		}
+		if (fstat(fd, &st) || (uint64_t)st.st_size != r->file_size ||
+		    (!shared && (uint64_t)st.st_mtim.tv_sec * 1000000000ull +
+		                    (uint64_t)st.st_mtim.tv_nsec != r->file_mtime_ns)) {
+			log_error("%s: mapped file %s changed since the checkpoint", file, r->path);
+			close(fd);
+			return -1;
+		}
+		flags |= shared ? MAP_SHARED : MAP_PRIVATE;
+		if (shared)
+			prot = (int)r->prot;
+		break;
+	}
+	default:
+		log_error("%s: unknown region kind %u", file, r->kind);
+		return -1;
+	}
+	m = raw_mmap((void *)r->start, len, prot, flags, fd, fd >= 0 ? (long)r->file_offset : 0);
+	if (fd >= 0)
+		close(fd);
+	if (raw_is_err((long)m) || (uint64_t)m != r->start) {
+		log_error("%s: cannot map %#llx-%#llx: %s", file, (unsigned long long)r->start,
+		          (unsigned long long)r->end,
+		          raw_is_err((long)m) ? strerror((int)-(long)m) : "placed elsewhere");
+		return -1;
+	}
+	return 0;
+}
+
+static void progress(uint64_t done, uint64_t total)
+{
+	log_info("restore: read %llu of %llu MiB", (unsigned long long)(done >> 20),
+	         (unsigned long long)(total >> 20));
+}
+
+int restore_from(const char *path)
+{
+	struct container_reader *rd;
+	struct ck_generation_info info;
+	struct ck_image img;
+	struct interval_set lower = {0};
+	struct thread_restore_args *args;
+	sigset_t all;
+	size_t main_idx = (size_t)-1;
+
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, NULL);
+
+	rd = container_open(path);
+	if (!rd) {
+		log_error("%s", container_error());
+		return -1;
+	}
+	if (container_info(rd, &info) || container_read_image(rd, 0, &img)) {
+		log_error("%s", container_error());
+		return -1;
+	}
+	if (info.nranks != 1) {
+		log_error("%s: a %llu-rank job cannot restart as a single process", path,
+		          (unsigned long long)info.nranks);
+		return -1;
+	}
+	if (info.runtime_id != runtime_identity()) {
+		log_error("%s: written by another ckptmpi runtime binary (%s); restart with that one",
+		          path, info.runtime);
+		return -1;
+	}
+	{
+		uint64_t vdso = getauxval_vdso();
+		if (img.proc.vdso_start && vdso != img.proc.vdso_start) {
+			log_error("%s: the vDSO moved (%#llx, now %#llx): restart on the same kernel",
+			          path, (unsigned long long)img.proc.vdso_start,
+			          (unsigned long long)vdso);
+			return -1;
+		}
+	}
+	if (lowmem_intervals(&lower))
+		return -1;
+	for (size_t i = 0; i < img.nregions; i++) {
+		const struct ck_region *r = &img.regions[i];
+		struct interval_set free_part = {0};
+		if (intervals_subtract(&lower, r->start, r->end, &free_part))
+			return -1;
+		if (free_part.n != 1 || free_part.v[0].start != r->start ||
+		    free_part.v[0].end != r->end) {
+			log_error("%s: region %#llx-%#llx is taken by the runtime here "
+			          "(different libraries or environment?)",
+			          path, (unsigned long long)r->start, (unsigned long long)r->end);
+			return -1;
+		}
+		intervals_free(&free_part);
+		if (map_region(path, r))
+			return -1;
+	}
+	if (container_read_pages(rd, 0, &img, 1, log_level() >= 1 ? progress : NULL)) {
+		log_error("%s", container_error());
+		return -1;
+	}
+	container_close(rd);
+	for (size_t i = 0; i < img.nregions; i++) {
+		const struct ck_region *r = &img.regions[i];
+		if (r->kind != CK_REGION_FILE_SHARED &&
+		    raw_syscall3(SYS_mprotect, r->start, r->end - r->start, r->prot)) {
+			log_error("%s: mprotect %#llx failed", path, (unsigned long long)r->start);
+			return -1;
+		}
+	}
+	if (procstate_restore(&img, &lower))
+		return -1;
+
+	upper.tid_offset = img.proc.tid_offset;
+	upper.rseq_offset = img.proc.rseq_offset;
+	upper.rseq_size = img.proc.rseq_size;
+	upper.interp_base = 0;
+	runtime_set_restored(&info, &img);
+
+	args = calloc(img.nthreads, sizeof *args);
+	if (!args)
+		return -1;
+	for (size_t i = 0; i < img.nthreads; i++) {
+		const struct ck_thread *t = &img.threads[i];
+		struct thread_restore_args *a = &args[i];
+		a->fs_base = t->fs_base;
+		a->gs_base = t->gs_base;
+		a->uc = t->uc_addr;
+		a->tid_addr = t->fs_base && img.proc.tid_offset ? t->fs_base + img.proc.tid_offset : 0;
+		a->robust_head = t->robust_head;
+		a->robust_len = t->robust_len;
+		if (img.proc.rseq_size && t->fs_base) {
+			a->rseq_addr = t->fs_base + (uint64_t)img.proc.rseq_offset;
+			a->rseq_len = img.proc.rseq_size < 32 ? 32 : img.proc.rseq_size;
+		}
+		a->is_main = t->is_main;
+		if (t->is_main) {
+			main_idx = i;
+			continue;
+		}
+		void *stack = malloc(64 * 1024);
+		if (!stack)
+			return -1;
+		long tid = restorer_clone_thread(a, (char *)stack + 64 * 1024);
+		if (tid < 0) {
+			log_error("%s: clone: %s", path, strerror((int)-tid));
+			return -1;
+		}
+		log_debug("thread %llu resumes as %ld", (unsigned long long)t->tid, tid);
+	}
+	if (main_idx == (size_t)-1) {
+		log_error("%s: image has no main thread", path);
+		return -1;
+	}
+	log_info("restored generation %llu from %s", (unsigned long long)info.generation, path);
+	control_upper_started();
+	restorer_finish_thread(&args[main_idx]);
+}

@@ -1,0 +1,11 @@
+/* Rebuilding the upper half from a generation in this fresh process. */
+#ifndef CKPTMPI_CORE_RESTORE_H
+#define CKPTMPI_CORE_RESTORE_H
+
+#include <stdint.h>
+
+/* Restore generation file `path` and resume its threads on this thread
+ * and new ones. Returns only on failure (message printed). */
+int restore_from(const char *path);
+
+#endif

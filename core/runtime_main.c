@@ -1,0 +1,113 @@
+/* ckptmpi-runtime: the lower half. Started by `ckptmpi run`/`restart`
+ * (later by mpirun), it fixes its own layout, routes its memory into the
+ * lower window, starts the control thread, then either loads the program
+ * as the upper half or rebuilds the upper half from a generation.
+ *
+ *   ckptmpi-runtime PROGRAM [ARGS...]        (CKPTMPI_DIR set)
+ *   CKPTMPI_RESTART=latest|N ckptmpi-runtime (CKPTMPI_DIR set)
+ *
+ * The runtime cannot run under AddressSanitizer: ASan's shadow memory and
+ * interceptors would fight the router and the foreign upper half. */
+#include <errno.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/personality.h>
+#include <unistd.h>
+
+#include "core/control.h"
+#include "core/loader.h"
+#include "core/log.h"
+#include "core/lowmem.h"
+#include "core/park.h"
+#include "core/procstate.h"
+#include "core/restore.h"
+#include "storage/container.h"
+
+extern char **environ;
+
+static void ensure_fixed_layout(char **argv)
+{
+	int p = personality(0xffffffff);
+
+	if (p < 0 || (p & ADDR_NO_RANDOMIZE))
+		return;
+	if (personality((unsigned long)p | ADDR_NO_RANDOMIZE) < 0) {
+		log_error("personality(ADDR_NO_RANDOMIZE): %s", strerror(errno));
+		exit(127);
+	}
+	execv("/proc/self/exe", argv);
+	log_error("re-exec without address randomisation: %s", strerror(errno));
+	exit(127);
+}
+
+static int pick_generation(const char *dir, const char *which, char *path, size_t len)
+{
+	struct generation_entry *g = NULL;
+	size_t n = 0;
+	uint64_t want = 0;
+
+	if (generations_list(dir, &g, &n)) {
+		log_error("%s", container_error());
+		return -1;
+	}
+	if (strcmp(which, "latest")) {
+		char *end;
+		want = strtoull(which, &end, 10);
+		if (*end || !want) {
+			log_error("CKPTMPI_RESTART=%s: expected latest or a generation number", which);
+			free(g);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!want ? i == n - 1 : g[i].generation == want) {
+			snprintf(path, len, "%s", g[i].path);
+			free(g);
+			return 0;
+		}
+	if (want)
+		log_error("%s: no generation %llu", dir, (unsigned long long)want);
+	else
+		log_error("%s: no checkpoint generations", dir);
+	free(g);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct control_config cfg;
+	const char *restart = getenv("CKPTMPI_RESTART");
+	char program[4096], gen_path[4096];
+
+	log_init(0);
+	ensure_fixed_layout(argv);
+	procstate_note_inherited_fds();
+	if (!restart && argc < 2) {
+		fprintf(stderr, "usage: ckptmpi-runtime PROGRAM [ARGS...] (see `ckptmpi run`)\n");
+		return 2;
+	}
+	if (control_config_from_env(&cfg, !restart))
+		return 127;
+	cfg.argv = restart ? NULL : argv + 1;
+	if (restart && pick_generation(cfg.dir, restart, gen_path, sizeof gen_path))
+		return 127;
+	if (!restart && loader_resolve(argv[1], program, sizeof program))
+		return 127;
+
+	if (lowmem_init() || lowmem_block_brk() || park_install())
+		return 127;
+	H5open(); /* library set-up before the snapshot: it is lower memory */
+	if (control_start(&cfg))
+		return 127;
+	if (lowmem_mark_all_current())
+		return 127;
+
+	if (restart) {
+		restore_from(gen_path);
+		return 127;
+	}
+	loader_start_upper(program, argv + 1, environ);
+	return 127;
+}

@@ -1,0 +1,18 @@
+#!/bin/bash
+# Install the Debian packages ckptmpi needs to build and test, if missing.
+set -euo pipefail
+PKGS=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libcmocka-dev python3 util-linux procps)
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "ckptmpi: installing ${missing[*]}" >&2
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null || { echo "ckptmpi: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+	SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

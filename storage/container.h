@@ -1,0 +1,67 @@
+/* The HDF5 container: one file per checkpoint generation.
+ *
+ * Writing goes to a temporary name in the directory and becomes visible
+ * only through container_commit() (fsync, rename without replacing,
+ * directory fsync). Every dataset is chunked and carries HDF5's fletcher32
+ * checksum filter, so every read verifies what it reads.
+ *
+ * All functions return 0 on success and -1 on failure; on failure
+ * container_error() holds a one-line message naming the file and the fault
+ * (no HDF5 error stack is ever printed). */
+#ifndef CKPTMPI_STORAGE_CONTAINER_H
+#define CKPTMPI_STORAGE_CONTAINER_H
+
+#include "core/image.h"
+
+/* message of the last failure in this thread */
+const char *container_error(void);
+
+struct container_writer;
+struct container_reader;
+
+/* Progress callback for long reads and writes: bytes done of total. */
+typedef void (*container_progress_fn)(uint64_t done, uint64_t total);
+
+/* Write generation `info->generation` of the images of all ranks (here:
+ * nranks == 1, images[0]) into DIR/.ckpt-NNNNNN.h5.tmp.PID, mode 0600.
+ * Page data is read from each run's address in the current process.
+ * Fills runs[].data_offset and fds[].data_offset. Does not commit. */
+int container_write(const char *dir, const struct ck_generation_info *info,
+                    struct ck_image *images, container_progress_fn progress,
+                    char *tmp_path_out, size_t tmp_path_len);
+
+/* Make the temporary file DIR/ckpt-NNNNNN.h5 atomically; fails (and
+ * leaves the temporary) if that name exists. */
+int container_commit(const char *dir, uint64_t generation, const char *tmp_path);
+
+/* Open a committed generation. Checks format version and completeness. */
+struct container_reader *container_open(const char *path);
+void container_close(struct container_reader *r);
+int container_info(struct container_reader *r, struct ck_generation_info *info);
+
+/* Read rank's image tables (regions, runs, threads, fds, timers, proc);
+ * no page data. Free with ck_image_free(). */
+int container_read_image(struct container_reader *r, uint64_t rank, struct ck_image *img);
+
+/* Read rank's page data: each run's bytes go to run.addr when `to_memory`
+ * is non-zero (the caller has mapped those pages writable), or are only
+ * read and checksum-verified otherwise. Deleted-file contents are read into
+ * freshly malloc'd fds[i].data. */
+int container_read_pages(struct container_reader *r, uint64_t rank, struct ck_image *img,
+                         int to_memory, container_progress_fn progress);
+
+/* Generations in a directory. */
+struct generation_entry {
+	uint64_t generation;
+	char path[4096];
+};
+/* Committed generations in DIR, ascending; *n entries, malloc'd array.
+ * Returns -1 with a message if DIR is missing or unreadable. */
+int generations_list(const char *dir, struct generation_entry **out, size_t *n);
+/* Highest committed generation in DIR or 0 if none. */
+uint64_t generations_latest(const char *dir);
+/* Remove committed generations older than the newest `keep`, and stale
+ * temporary files of dead writers. */
+int generations_retain(const char *dir, unsigned keep);
+
+#endif

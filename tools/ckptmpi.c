@@ -1,0 +1,370 @@
+/* ckptmpi: the user's command. run/restart hand over to the runtime;
+ * checkpoint talks to a running job; ls/verify read containers. */
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/personality.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "storage/container.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: ckptmpi run --dir DIR [--interval SECONDS] -- PROGRAM [ARGS...]\n"
+	        "       ckptmpi checkpoint DIR\n"
+	        "       ckptmpi restart DIR [--generation N] [--interval SECONDS]\n"
+	        "       ckptmpi ls DIR\n"
+	        "       ckptmpi verify DIR [--generation N]\n");
+}
+
+static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int die(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("ckptmpi: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 2;
+}
+
+static int find_runtime(char *out, size_t len)
+{
+	const char *env = getenv("CKPTMPI_RUNTIME");
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (env && *env) {
+		snprintf(out, len, "%s", env);
+		return access(out, X_OK);
+	}
+	n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n < 0)
+		return -1;
+	self[n] = 0;
+	snprintf(out, len, "%s/ckptmpi-runtime", dirname(self));
+	return access(out, X_OK);
+}
+
+static int exec_runtime(char **args)
+{
+	char rt[PATH_MAX];
+	int p;
+
+	if (find_runtime(rt, sizeof rt))
+		return die("cannot find ckptmpi-runtime next to ckptmpi (set CKPTMPI_RUNTIME)");
+	/* the runtime's layout must be the same in every run */
+	p = personality(0xffffffff);
+	if (p >= 0)
+		personality((unsigned long)p | ADDR_NO_RANDOMIZE);
+	args[0] = rt;
+	execv(rt, args);
+	return die("%s: %s", rt, strerror(errno));
+}
+
+static int parse_uint(const char *s, const char *what, unsigned long long *out)
+{
+	char *end;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	if (errno || *end || !*s) {
+		die("%s: not a number: %s", what, s);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	const char *dir = NULL, *interval = NULL;
+	int i;
+	unsigned long long v;
+
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			i++;
+			break;
+		} else if (!strcmp(argv[i], "--dir") && i + 1 < argc) {
+			dir = argv[++i];
+		} else if (!strcmp(argv[i], "--interval") && i + 1 < argc) {
+			interval = argv[++i];
+			if (parse_uint(interval, "--interval", &v))
+				return 2;
+		} else if (argv[i][0] == '-') {
+			usage(stderr);
+			return 2;
+		} else {
+			break;
+		}
+	}
+	if (!dir)
+		dir = getenv("CKPTMPI_DIR");
+	if (!dir) {
+		usage(stderr);
+		return die("run: --dir DIR is required");
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return die("run: no PROGRAM given");
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return die("%s: cannot create: %s", dir, strerror(errno));
+	setenv("CKPTMPI_DIR", dir, 1);
+	if (interval)
+		setenv("CKPTMPI_INTERVAL", interval, 1);
+	unsetenv("CKPTMPI_RESTART");
+	{
+		char **args = calloc((size_t)(argc - i + 2), sizeof *args);
+		if (!args)
+			return die("out of memory");
+		for (int k = i; k < argc; k++)
+			args[1 + k - i] = argv[k];
+		return exec_runtime(args);
+	}
+}
+
+static int check_dir(const char *dir)
+{
+	struct stat st;
+	if (stat(dir, &st))
+		return die("%s: %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return die("%s: not a directory", dir);
+	return 0;
+}
+
+static int cmd_restart(int argc, char **argv)
+{
+	const char *dir = NULL, *gen = "latest";
+	unsigned long long v;
+	char *args[2] = {NULL, NULL};
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--generation") && i + 1 < argc) {
+			gen = argv[++i];
+			if (parse_uint(gen, "--generation", &v))
+				return 2;
+		} else if (!strcmp(argv[i], "--interval") && i + 1 < argc) {
+			if (parse_uint(argv[i + 1], "--interval", &v))
+				return 2;
+			setenv("CKPTMPI_INTERVAL", argv[++i], 1);
+		} else if (!dir && argv[i][0] != '-') {
+			dir = argv[i];
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!dir) {
+		usage(stderr);
+		return 2;
+	}
+	if (check_dir(dir))
+		return 2;
+	setenv("CKPTMPI_DIR", dir, 1);
+	setenv("CKPTMPI_RESTART", gen, 1);
+	return exec_runtime(args);
+}
+
+static int cmd_checkpoint(int argc, char **argv)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char reply[1200];
+	size_t got = 0;
+	int fd;
+
+	if (argc != 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (check_dir(argv[0]))
+		return 2;
+	if (snprintf(sa.sun_path, sizeof sa.sun_path, "%s/control.sock", argv[0]) >=
+	    (int)sizeof sa.sun_path)
+		return die("%s: path too long for the control socket", argv[0]);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return die("socket: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa))
+		return die("%s: no job is running with this directory", argv[0]);
+	if (write(fd, "checkpoint\n", 11) != 11)
+		return die("%s: cannot talk to the job: %s", argv[0], strerror(errno));
+	while (got < sizeof reply - 1) {
+		ssize_t n = read(fd, reply + got, sizeof reply - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	reply[got] = 0;
+	close(fd);
+	if (!strncmp(reply, "ok ", 3)) {
+		printf("generation %s", reply + 3);
+		return 0;
+	}
+	if (!got)
+		return die("%s: the job ended before the checkpoint was committed", argv[0]), 1;
+	reply[strcspn(reply, "\n")] = 0;
+	die("%s: %s", argv[0], reply);
+	return 1;
+}
+
+static int cmd_ls(int argc, char **argv)
+{
+	struct generation_entry *g;
+	size_t n;
+	int bad = 0;
+
+	if (argc != 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (check_dir(argv[0]))
+		return 2;
+	if (generations_list(argv[0], &g, &n))
+		return die("%s", container_error());
+	printf("%-10s %-20s %-9s %14s %14s %14s %6s %s\n", "generation", "created", "reason",
+	       "file bytes", "memory saved", "process size", "ranks", "program");
+	for (size_t i = 0; i < n; i++) {
+		struct container_reader *r = container_open(g[i].path);
+		struct ck_generation_info info;
+		struct stat st;
+		uint64_t saved = 0, size = 0;
+		char when[32];
+
+		if (!r || container_info(r, &info)) {
+			fprintf(stderr, "ckptmpi: %s\n", container_error());
+			if (r)
+				container_close(r);
+			bad = 1;
+			continue;
+		}
+		for (uint64_t k = 0; k < info.nranks; k++) {
+			struct ck_image img;
+			if (container_read_image(r, k, &img)) {
+				fprintf(stderr, "ckptmpi: %s\n", container_error());
+				bad = 1;
+				break;
+			}
+			saved += img.memory_bytes;
+			size += img.proc.upper_size;
+			ck_image_free(&img);
+		}
+		container_close(r);
+		time_t t = (time_t)info.created_unix;
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
+		stat(g[i].path, &st);
+		printf("%-10" PRIu64 " %-20s %-9s %14lld %14" PRIu64 " %14" PRIu64 " %6" PRIu64 " %s\n",
+		       info.generation, when, info.reason, (long long)st.st_size, saved, size,
+		       info.nranks, info.program);
+	}
+	free(g);
+	return bad;
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+	const char *dir = NULL;
+	unsigned long long want = 0;
+	struct generation_entry *g;
+	size_t n, checked = 0;
+	int bad = 0;
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--generation") && i + 1 < argc) {
+			if (parse_uint(argv[++i], "--generation", &want))
+				return 2;
+		} else if (!dir) {
+			dir = argv[i];
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!dir) {
+		usage(stderr);
+		return 2;
+	}
+	if (check_dir(dir))
+		return 2;
+	if (generations_list(dir, &g, &n))
+		return die("%s", container_error());
+	for (size_t i = 0; i < n; i++) {
+		struct container_reader *r;
+		struct ck_generation_info info;
+		uint64_t bytes = 0;
+		int ok = 1;
+
+		if (want && g[i].generation != want)
+			continue;
+		checked++;
+		r = container_open(g[i].path);
+		if (!r || container_info(r, &info)) {
+			fprintf(stderr, "ckptmpi: %s\n", container_error());
+			if (r)
+				container_close(r);
+			bad = 1;
+			continue;
+		}
+		for (uint64_t k = 0; k < info.nranks && ok; k++) {
+			struct ck_image img;
+			if (container_read_image(r, k, &img) ||
+			    container_read_pages(r, k, &img, 0, NULL)) {
+				fprintf(stderr, "ckptmpi: %s\n", container_error());
+				ok = 0;
+				break;
+			}
+			bytes += img.memory_bytes + img.filedata_bytes;
+			ck_image_free(&img);
+		}
+		container_close(r);
+		if (ok)
+			printf("generation %" PRIu64 ": ok, %" PRIu64 " rank(s), %" PRIu64
+			       " bytes of data verified\n",
+			       info.generation, info.nranks, bytes);
+		else
+			bad = 1;
+	}
+	free(g);
+	if (want && !checked)
+		return die("%s: no generation %llu", dir, want);
+	if (!checked)
+		return die("%s: no checkpoint generations", dir);
+	return bad;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "restart"))
+		return cmd_restart(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "checkpoint"))
+		return cmd_checkpoint(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "ls"))
+		return cmd_ls(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "verify"))
+		return cmd_verify(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	usage(stderr);
+	return 2;
+}
