@@ -10,6 +10,7 @@
 #include <sys/ucontext.h>
 #include <unistd.h>
 
+#include "core/control.h"
 #include "core/intervals.h"
 #include "core/loader.h"
 #include "core/log.h"
@@ -196,6 +197,9 @@ int capture_image(const struct park_result *parked, struct ck_image *img)
 
 	if (maps_read_self(&maps) || lowmem_intervals(&lower))
 		goto out;
+	/* before any fd of our own is open */
+	if (procstate_capture(img, &lower))
+		goto out;
 	pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (pm < 0) {
 		log_error("/proc/self/pagemap: %s", strerror(errno));
@@ -261,9 +265,8 @@ int capture_image(const struct park_result *parked, struct ck_image *img)
 	for (size_t i = 0; i < img->nruns; i++)
 		img->memory_bytes += img->runs[i].npages * PAGE;
 
-	if (procstate_capture(img, &lower))
-		goto out;
 	img->proc.pid = (uint64_t)pid;
+	img->proc.link_epoch = control_link_epoch();
 	img->proc.tid_offset = upper.tid_offset;
 	img->proc.rseq_offset = upper.rseq_offset;
 	img->proc.rseq_size = upper.rseq_size;

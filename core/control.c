@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,6 +20,7 @@
 
 #include "core/capture.h"
 #include "core/intervals.h"
+#include "core/link.h"
 #include "core/loader.h"
 #include "core/log.h"
 #include "core/lowmem.h"
@@ -36,7 +39,19 @@ static volatile int upper_started;
 
 void control_upper_started(void) { __atomic_store_n(&upper_started, 1, __ATOMIC_RELEASE); }
 
-enum { WHY_SIGNAL = 's', WHY_TERM = 't' };
+enum { WHY_SIGNAL = 's', WHY_TERM = 't', WHY_API = 'a' };
+
+static struct ckptmpi_link link_area = {.magic = CKPTMPI_LINK_MAGIC};
+
+static void link_outcome(volatile int32_t *counter)
+{
+	__atomic_fetch_add(counter, 1, __ATOMIC_ACQ_REL);
+	__atomic_fetch_add(&link_area.seq, 1, __ATOMIC_ACQ_REL);
+	syscall(SYS_futex, &link_area.seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+uint64_t control_link_address(void) { return (uint64_t)&link_area; }
+uint64_t control_link_epoch(void) { return (uint64_t)link_area.epoch; }
 
 uint64_t runtime_identity(void)
 {
@@ -55,7 +70,6 @@ void runtime_set_restored(const struct ck_generation_info *info, const struct ck
 	static char *args[256];
 	size_t n = 0;
 
-	(void)img;
 	/* later generations describe the same program */
 	memcpy(argbuf, info->argv, info->argv_len);
 	for (size_t off = 0; off < info->argv_len && n < 255; off += strlen(argbuf + off) + 1)
@@ -64,6 +78,8 @@ void runtime_set_restored(const struct ck_generation_info *info, const struct ck
 	cfg.argv = args;
 	snprintf(upper.program, sizeof upper.program, "%s", info->program);
 	parent_generation = info->generation;
+	link_area.epoch = (int32_t)img->proc.link_epoch + 1;
+	link_area.seq = 0x40000000 | link_area.epoch; /* differs from any waiter's */
 	last_generation = info->generation;
 	if (!cfg.interval && info->interval && !getenv("CKPTMPI_INTERVAL"))
 		cfg.interval = (unsigned)info->interval;
@@ -286,7 +302,9 @@ static void *control_main(void *arg)
 		if (p[0].revents & POLLIN) {
 			char why;
 			if (read(trigger_pipe[0], &why, 1) == 1) {
-				uint64_t gen = checkpoint(why == WHY_TERM ? "sigterm" : "signal", err, sizeof err);
+				uint64_t gen = checkpoint(why == WHY_TERM ? "sigterm" :
+				                          why == WHY_API ? "api" : "signal", err, sizeof err);
+				link_outcome(gen ? &link_area.committed : &link_area.failed);
 				if (why == WHY_TERM) {
 					log_info("SIGTERM: %s, exiting", gen ? "checkpoint committed" : "checkpoint failed");
 					_exit(gen ? 143 : 1);
@@ -363,6 +381,7 @@ int control_start(const struct control_config *c)
 	struct sigaction sa;
 
 	cfg = *c;
+	link_area.pid = getpid();
 	if (pipe2(trigger_pipe, O_CLOEXEC | O_NONBLOCK)) {
 		log_error("pipe: %s", strerror(errno));
 		return -1;
@@ -373,6 +392,12 @@ int control_start(const struct control_config *c)
 		return -1;
 	/* the read side blocks in poll only */
 	fcntl(trigger_pipe[0], F_SETFL, 0);
+	link_area.trigger_fd = trigger_pipe[1];
+	{
+		char a[32];
+		snprintf(a, sizeof a, "%llx", (unsigned long long)&link_area);
+		setenv("CKPTMPI_LINK", a, 1);
+	}
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = trigger_handler;

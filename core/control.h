@@ -4,6 +4,8 @@
 #ifndef CKPTMPI_CORE_CONTROL_H
 #define CKPTMPI_CORE_CONTROL_H
 
+#include <stdint.h>
+
 struct control_config {
 	char dir[4096];       /* absolute */
 	unsigned interval;    /* seconds, 0 = none */
@@ -18,5 +20,7 @@ int control_config_from_env(struct control_config *c, int create_dir);
 int control_start(const struct control_config *c);
 /* The upper half runs from now on: checkpoints may park it. */
 void control_upper_started(void);
+/* Restart count, saved in each image for ckptmpi_checkpoint() waiters. */
+uint64_t control_link_epoch(void);
 
 #endif

@@ -20,6 +20,7 @@ struct writer {
 	struct ck_types t;
 	int deflate;                /* level for /memory, or -1 */
 	uint8_t *stage;
+	int fd;                     /* our descriptor of the file HDF5 writes */
 	container_progress_fn progress;
 	uint64_t done, total, reported;
 };
@@ -488,17 +489,79 @@ struct stream {
 	uint64_t chunk;
 	uint64_t pos;               /* dataset offset of stage[0] */
 	size_t fill;
+	size_t limit;               /* flush when fill reaches it */
+	uint64_t unsynced;          /* bytes since the last writeback hint */
+	int deflate;                /* level, or -1 for checksum only */
 	int counts;                 /* contributes to progress */
 };
 
-static int stream_flush(struct stream *s)
+/* HDF5's fletcher32 (H5_checksum_fletcher32): big-endian 16-bit words,
+ * both sums folded to 16 bits after every 360 words, the most that cannot
+ * overflow. The same folding schedule gives bit-identical results, which
+ * the filter compares on every read. */
+static uint32_t fletcher32(const uint8_t *p, size_t len)
+{
+	size_t words = len / 2;
+	uint32_t sum1 = 0, sum2 = 0;
+
+	while (words) {
+		size_t n = words > 360 ? 360 : words;
+
+		words -= n;
+		do {
+			sum1 += (uint32_t)p[0] << 8 | p[1];
+			sum2 += sum1;
+			p += 2;
+		} while (--n);
+		sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+		sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+	}
+	if (len % 2) {
+		sum1 += (uint32_t)p[0] << 8;
+		sum2 += sum1;
+		sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+		sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+	}
+	sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+	sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+	return sum2 << 16 | sum1;
+}
+
+/* Checksummed chunks go straight to the file, one at a time while they
+ * are still in the CPU cache: H5Dwrite would copy each chunk into a fresh
+ * buffer and again into the filter's output, costing more than the disk.
+ * A chunk is stored as its bytes followed by the little-endian checksum,
+ * in the 4 spare bytes after it in the stage. */
+static int write_direct(struct stream *s)
+{
+	for (size_t at = 0; at < s->fill; at += s->chunk) {
+		uint8_t *c = s->w->stage + at, save[4];
+		uint32_t f = fletcher32(c, s->chunk);
+		hsize_t off = s->pos + at;
+		herr_t e;
+
+		memcpy(save, c + s->chunk, 4);
+		c[s->chunk] = (uint8_t)f;
+		c[s->chunk + 1] = (uint8_t)(f >> 8);
+		c[s->chunk + 2] = (uint8_t)(f >> 16);
+		c[s->chunk + 3] = (uint8_t)(f >> 24);
+		e = H5Dwrite_chunk(s->ds, H5P_DEFAULT, 0, &off, s->chunk + 4, c);
+		memcpy(c + s->chunk, save, 4);
+		if (e < 0) {
+			ck_set_h5_error(s->w->path, "write", s->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Through HDF5's filter pipeline, for compressed datasets. */
+static int write_filtered(struct stream *s)
 {
 	hsize_t off = s->pos, n = s->fill;
 	hid_t ms;
 	int rc = -1;
 
-	if (!n)
-		return 0;
 	if ((ms = H5Screate_simple(1, &n, NULL)) >= 0 &&
 	    H5Sselect_hyperslab(s->fs, H5S_SELECT_SET, &off, NULL, &n, NULL) >= 0 &&
 	    H5Dwrite(s->ds, H5T_NATIVE_UINT8, ms, s->fs, H5P_DEFAULT, s->w->stage) >= 0)
@@ -507,13 +570,37 @@ static int stream_flush(struct stream *s)
 		ck_set_h5_error(s->w->path, "write", s->name);
 	if (ms >= 0)
 		H5Sclose(ms);
-	s->pos += s->fill;
-	s->fill = 0;
-	if (!rc && s->counts && s->w->progress && s->w->done - s->w->reported >= CK_PROGRESS_STEP) {
-		s->w->reported = s->w->done;
-		s->w->progress(s->w->done, s->w->total);
-	}
 	return rc;
+}
+
+static int stream_flush(struct stream *s)
+{
+	struct writer *w = s->w;
+
+	if (!s->fill)
+		return 0;
+	/* slices are padded and the stage is a multiple of every chunk */
+	if (s->fill % s->chunk) {
+		ck_set_error("%s: internal error: partial chunk of %s", w->path, s->name);
+		return -1;
+	}
+	if (s->deflate >= 0 ? write_filtered(s) : write_direct(s))
+		return -1;
+	s->pos += s->fill;
+	s->unsynced += s->fill;
+	s->fill = 0;
+	/* start writeback now so the disk works while we copy, rather than
+	 * all at once in the final fsync; only a hint, failures are fsync's */
+	if (s->unsynced >= CK_STAGE_BYTES) {
+		s->unsynced = 0;
+		if (w->fd >= 0)
+			(void)sync_file_range(w->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	}
+	if (s->counts && w->progress && w->done - w->reported >= CK_PROGRESS_STEP) {
+		w->reported = w->done;
+		w->progress(w->done, w->total);
+	}
+	return 0;
 }
 
 static int stream_put(struct stream *s, const void *src, uint64_t len)
@@ -521,7 +608,7 @@ static int stream_put(struct stream *s, const void *src, uint64_t len)
 	const uint8_t *p = src;
 
 	while (len) {
-		size_t n = CK_STAGE_BYTES - s->fill;
+		size_t n = s->limit - s->fill;
 
 		if (n > len)
 			n = (size_t)len;
@@ -531,7 +618,7 @@ static int stream_put(struct stream *s, const void *src, uint64_t len)
 		len -= n;
 		if (s->counts)
 			s->w->done += n;
-		if (s->fill == CK_STAGE_BYTES && stream_flush(s) < 0)
+		if (s->fill == s->limit && stream_flush(s) < 0)
 			return -1;
 	}
 	return 0;
@@ -556,6 +643,10 @@ static int stream_open(struct stream *s, struct writer *w, const char *name, uin
 	s->w = w;
 	s->name = name;
 	s->chunk = chunk;
+	s->deflate = deflate;
+	/* one chunk while it is hot in the cache; the filter pipeline does
+	 * better with many chunks per call */
+	s->limit = deflate >= 0 ? CK_STAGE_BYTES : (size_t)chunk;
 	s->fs = -1;
 	/* whole chunks are written once: caching them only adds copies */
 	if (dapl < 0 || H5Pset_chunk_cache(dapl, 0, 0, 1.0) < 0) {
@@ -772,7 +863,7 @@ int container_write(const char *dir, const struct ck_generation_info *info,
                     struct ck_image *images, container_progress_fn progress,
                     char *tmp_path_out, size_t tmp_path_len)
 {
-	struct writer w = { .file = -1, .progress = progress, .deflate = -1 };
+	struct writer w = { .file = -1, .fd = -1, .progress = progress, .deflate = -1 };
 	struct layout l = { 0 };
 	char host[HOST_NAME_MAX + 1], path[PATH_MAX];
 	int fd = -1, n;
@@ -802,7 +893,8 @@ int container_write(const char *dir, const struct ck_generation_info *info,
 		goto fail_early;
 	for (uint64_t r = 0; r < info->nranks; r++)
 		w.total += images[r].memory_bytes;
-	if (!(w.stage = malloc(CK_STAGE_BYTES))) {
+	/* 4 spare bytes for the checksum of the last chunk */
+	if (!(w.stage = malloc(CK_STAGE_BYTES + 4))) {
 		ck_set_error("%s: out of memory for the staging buffer", dir);
 		goto fail_early;
 	}
@@ -812,6 +904,7 @@ int container_write(const char *dir, const struct ck_generation_info *info,
 	}
 	if ((fd = create_private(dir, path)) < 0)
 		goto fail_early;
+	w.fd = fd;
 	if ((w.file = file_create(path)) < 0)
 		goto fail;
 

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # globals set here (PYTHON, GEN, FIRST_STEP...) are read by the cases
 # Shared helpers for the ckptmpi end-to-end tests.
 #
 # A case script does:
@@ -14,6 +15,7 @@
 #   CKPTMPI_TEST_KEEP=1  keep the work directory even on success
 #   CKPTMPI_TEST_TMPDIR  where to create the work directory (default /tmp)
 #   CKPTMPI_TEST_PYTHON  python3 executable (ELF) for compute.py
+#   CKPTMPI_TEST_AS_ROOT=1  as root, do not drop to uid 65534 (debugging only)
 #
 # When run as root, every ckptmpi command and every test program runs as
 # uid/gid 65534 (setpriv), in a work directory owned by that user: ckptmpi
@@ -43,7 +45,6 @@ JOB_PID=
 REF_PID=
 GEN=
 RC=
-LAST_STEP=
 FIRST_STEP=
 
 # ---------------------------------------------------------------- messages
@@ -117,6 +118,7 @@ _cleanup() {
     trap - ERR
     for pid in "${_PIDS[@]}"; do
         if _alive "$pid"; then
+            disown "$pid" 2>/dev/null || true
             _kill_tree "$pid"
         fi
     done
@@ -140,23 +142,50 @@ _cleanup() {
 
 # ---------------------------------------------------------------- setup
 
+# Close the file descriptors above 2 that this shell inherited (ctest passes
+# its log file as fd 3, for one), so that the programs start with only
+# 0, 1 and 2 open, as the reference runs do.  Bash's own (255) stays.
+_close_inherited_fds() {
+    local f fd
+    for f in /proc/$BASHPID/fd/*; do
+        fd=${f##*/}
+        [[ $fd =~ ^[0-9]+$ ]] || continue
+        [ "$fd" -gt 2 ] && [ "$fd" -ne 255 ] || continue
+        [ -e "$f" ] || [ -L "$f" ] || continue
+        eval "exec $fd>&-" 2>/dev/null || true
+    done
+}
+
+# e2e_init [--no-ckptmpi]: set up (the option: the case does not run ckptmpi).
 e2e_init() {
+    local need_ckptmpi=1
+    [ "${1:-}" != --no-ckptmpi ] || need_ckptmpi=0
     trap '_on_err $? $LINENO "$BASH_COMMAND"' ERR
     trap _cleanup EXIT
+    _close_inherited_fds
 
     BUILD=${CKPTMPI_BUILD:-$SRC_DIR/build}
     [ -d "$BUILD" ] || fail "build directory '$BUILD' not found (set CKPTMPI_BUILD)"
     BUILD=$(cd "$BUILD" && pwd)
     CKPTMPI=$BUILD/bin/ckptmpi
     PROGS=$BUILD/test/programs
-    [ -x "$CKPTMPI" ] || fail "ckptmpi not built: $CKPTMPI"
-    [ -x "$BUILD/bin/ckptmpi-runtime" ] || fail "ckptmpi-runtime not built: $BUILD/bin/ckptmpi-runtime"
+    if [ "$need_ckptmpi" = 1 ]; then
+        [ -x "$CKPTMPI" ] || fail "ckptmpi not built: $CKPTMPI"
+        [ -x "$BUILD/bin/ckptmpi-runtime" ] || fail "ckptmpi-runtime not built: $BUILD/bin/ckptmpi-runtime"
+    fi
+
+    if [ "$(id -u)" = 0 ] && [ "${CKPTMPI_TEST_AS_ROOT:-0}" != 1 ]; then
+        command -v setpriv >/dev/null || fail "setpriv (util-linux) is needed to run the tests unprivileged"
+    fi
 
     local tmp=${CKPTMPI_TEST_TMPDIR:-/tmp}
     WORK=$(mktemp -d "$tmp/ckptmpi-e2e-$TEST_NAME.XXXXXX")
     chmod 755 "$WORK"
 
-    if [ "$(id -u)" = 0 ]; then
+    if [ "$(id -u)" = 0 ] && [ "${CKPTMPI_TEST_AS_ROOT:-0}" = 1 ]; then
+        AS_USER=(env)
+        log "WARNING: CKPTMPI_TEST_AS_ROOT=1: running ckptmpi as root"
+    elif [ "$(id -u)" = 0 ]; then
         TEST_UID=65534
         TEST_GID=65534
         chown "$TEST_UID:$TEST_GID" "$WORK"
@@ -166,8 +195,8 @@ e2e_init() {
     else
         AS_USER=(env)
     fi
-    "${AS_USER[@]}" test -x "$CKPTMPI" ||
-        fail "$CKPTMPI is not executable by uid $TEST_UID (build directory not reachable?)"
+    [ "$need_ckptmpi" = 0 ] || "${AS_USER[@]}" test -x "$CKPTMPI" ||
+        fail "$CKPTMPI is not executable by uid $TEST_UID: the build directory must be reachable by that user (e.g. not under /root)"
     "${AS_USER[@]}" test -w "$WORK" || fail "work directory $WORK not writable by uid $TEST_UID"
     log "build $BUILD, work $WORK"
 }
@@ -247,7 +276,7 @@ run_bg() {
     done
     [ "${1:-}" = -- ] || fail "run_bg: missing --"
     shift
-    log "ckptmpi run --dir $dir ${opts[*]} -- $*"
+    log "ckptmpi run --dir $dir${opts[*]:+ ${opts[*]}} -- $*"
     (cd "$cwd" && exec "${AS_USER[@]}" "$CKPTMPI" run --dir "$dir" "${opts[@]}" -- "$@") \
         >"$out" 2>"$out.err" </dev/null &
     JOB_PID=$!
@@ -260,7 +289,7 @@ run_bg() {
 restart_bg() {
     local cwd=$1 out=$2 dir=$3
     shift 3
-    log "ckptmpi restart $dir $* (background)"
+    log "ckptmpi restart $dir${*:+ $*} (background)"
     (cd "$cwd" && exec "${AS_USER[@]}" "$CKPTMPI" restart "$dir" "$@") \
         >"$out" 2>"$out.err" </dev/null &
     JOB_PID=$!
@@ -273,13 +302,13 @@ restart_bg() {
 restart_fg() {
     local cwd=$1 out=$2 dir=$3
     shift 3
-    log "ckptmpi restart $dir $* (foreground)"
+    log "ckptmpi restart $dir${*:+ $*} (foreground)"
     show_on_failure "$out.err"
     local rc=0
     (cd "$cwd" && exec timeout -s KILL "$CMD_TIMEOUT" "${AS_USER[@]}" "$CKPTMPI" restart "$dir" "$@") \
         >"$out" 2>"$out.err" </dev/null || rc=$?
-    [ "$rc" -ne 137 ] || fail "ckptmpi restart $dir $* did not finish within ${CMD_TIMEOUT}s"
-    [ "$rc" -eq 0 ] || fail "ckptmpi restart $dir $* exited $rc (stderr: $(snip "$out.err" 600))"
+    [ "$rc" -ne 137 ] || fail "ckptmpi restart $dir${*:+ $*} did not finish within ${CMD_TIMEOUT}s"
+    [ "$rc" -eq 0 ] || fail "ckptmpi restart $dir${*:+ $*} exited $rc (stderr: $(snip "$out.err" 600))"
     log "restart finished: $(wc -l <"$out" || true) lines of output"
 }
 
@@ -302,9 +331,9 @@ kill_job() {
     local pid=$1
     _alive "$pid" || fail "process $pid is not running any more, cannot kill it mid-run"
     log "kill -9 $pid"
+    disown "$pid" 2>/dev/null || true     # no "Killed" job notice from bash
     _kill_tree "$pid"
-    local i
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
         _alive "$pid" || break
         sleep 0.05
     done
@@ -406,6 +435,39 @@ verify_ok() {
     log "ckptmpi verify $* passed"
 }
 
+# expect_error NEEDLE ARGS...: "ckptmpi ARGS" must fail cleanly: non-zero
+# exit (not a crash, not a hang), exactly one line on stderr, containing
+# NEEDLE (when NEEDLE is not empty), and no program output on stdout.
+expect_error() {
+    local needle=$1 n
+    shift
+    ck "$@"
+    [ "$RC" -ne 0 ] || fail "ckptmpi $* succeeded on bad input, expected an error"
+    [ "$RC" -lt 128 ] || fail "ckptmpi $* died of signal $((RC - 128)) instead of reporting an error"
+    n=$(grep -c . "$WORK/ck.err" || true)
+    [ "$n" -eq 1 ] ||
+        fail "ckptmpi $* printed $n lines on stderr, expected exactly one: $(snip "$WORK/ck.err" 1000)"
+    if [ -n "$needle" ] && ! grep -qF -- "$needle" "$WORK/ck.err"; then
+        fail "ckptmpi $*: the error does not name '$needle': $(snip "$WORK/ck.err")"
+    fi
+    if grep -Eq '^[0-9]+ ' "$WORK/ck.out"; then
+        fail "ckptmpi $*: the program ran anyway: $(snip "$WORK/ck.out" 300)"
+    fi
+    log "ok, exit $RC: ckptmpi $* -> $(snip "$WORK/ck.err" 300)"
+}
+
+# ls_shows G FILE: does the output of "ckptmpi ls" in FILE show generation
+# G?  Either its file name, a line whose first field is G (zero-padded or
+# not, optionally followed by ':'), or the words "generation G".
+ls_shows() {
+    local g=$1 f=$2 name
+    name=$(printf 'ckpt-%06d.h5' "$g")
+    grep -qF "$name" "$f" && return 0
+    awk -v g="$g" '{ x = $1; sub(/:$/, "", x) } x ~ /^[0-9]+$/ && x + 0 == g { f = 1 } END { exit !f }' "$f" &&
+        return 0
+    grep -Eiq "generation[ :=#]*0*$g([^0-9]|$)" "$f"
+}
+
 # ---------------------------------------------------------------- comparing
 
 # merge_outputs RUN1 RESTART MERGED: the lines of RUN1 whose step is lower
@@ -424,7 +486,7 @@ merge_outputs() {
     mv "$tmp" "$merged"
 }
 
-# same_file EXPECTED ACTUAL WHAT: fail with a diff unless identical.
+# same_file EXPECTED ACTUAL WHAT [AGAINST]: fail with a diff unless identical.
 same_file() {
     local exp=$1 act=$2 what=$3
     [ -f "$exp" ] || fail "$what: expected file $exp missing"
@@ -432,16 +494,17 @@ same_file() {
     if ! cmp -s "$exp" "$act"; then
         printf -- '----- diff -u %s %s (first 60 lines) -----\n' "$exp" "$act" >&2
         diff -u "$exp" "$act" | head -n 60 >&2 || true
-        fail "$what differs from the uninterrupted run"
+        fail "$what differs from ${4:-the uninterrupted run}"
     fi
-    log "$what identical to the uninterrupted run ($(wc -l <"$exp" || true) lines)"
+    log "$what identical to ${4:-the uninterrupted run} ($(wc -l <"$exp" || true) lines)"
 }
 
 # ---------------------------------------------------------------- a whole case
 
 # basic_case NSTEPS CKPT_STEP KILL_STEP FILE -- PROGRAM [ARGS...]
 # Reference run in $WORK/ref; checkpointed run in $WORK/ck: checkpoint once
-# step CKPT_STEP has been printed, SIGKILL once KILL_STEP has, restart the
+# step CKPT_STEP has been printed, SIGKILL once KILL_STEP has (and at least
+# 3 steps after the checkpoint), restart the
 # latest generation in the foreground, and compare stdout (merged) and FILE
 # (a path relative to the program's cwd that the program writes; "-" for
 # none) with the reference run's.
@@ -462,6 +525,8 @@ basic_case() {
     ckpt "$dir"
     local after
     after=$(last_step_of "$WORK/run1.out")
+    # let it run on past the checkpoint for a few steps before the kill
+    [ "$kill_step" -gt $((after + 3)) ] || kill_step=$((after + 3))
     wait_step "$WORK/run1.out" "$kill_step" "$job"
     finished "$WORK/run1.out" "$nsteps" && fail "program finished before it could be killed"
     kill_job "$job"

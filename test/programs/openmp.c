@@ -9,7 +9,9 @@
  *
  * Output: "0 start ...", "K sum=... xor=... team=4 iters=...", final line
  * "NSTEPS+1 final checksum=...". */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <inttypes.h>
 #include <omp.h>
 #include <stdio.h>

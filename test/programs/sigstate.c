@@ -12,7 +12,9 @@
  *
  * Output: "0 start ...", one line per step, final line
  * "NSTEPS+1 final checksum=...". */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>

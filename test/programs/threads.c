@@ -12,7 +12,9 @@
  *
  * Output: "0 start ...", "K shared=... counts=... acc=... err=0", final
  * line "NSTEPS+1 final checksum=...". */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>

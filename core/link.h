@@ -1,0 +1,23 @@
+/* The link between an application that calls ckptmpi_checkpoint() (upper
+ * half, libckptmpi.so) and the runtime: a small struct in the runtime's
+ * static data, found through CKPTMPI_LINK=<address>. The runtime binary is
+ * at the same address in every run, so the link is too, and a restored
+ * waiter finds the fresh runtime's link where the old one was. */
+#ifndef CKPTMPI_CORE_LINK_H
+#define CKPTMPI_CORE_LINK_H
+
+#include <stdint.h>
+
+#define CKPTMPI_LINK_MAGIC 0x636b70746d70696cull /* "ckptmpil" */
+
+struct ckptmpi_link {
+	uint64_t magic;
+	volatile int32_t pid;        /* the process this link serves */
+	volatile int32_t seq;        /* futex word: bumped on every outcome */
+	volatile int32_t committed;  /* checkpoints committed by this process */
+	volatile int32_t failed;     /* checkpoints that failed */
+	volatile int32_t epoch;      /* restarts of the job */
+	int32_t trigger_fd;          /* write 'a' here to request a checkpoint */
+};
+
+#endif
