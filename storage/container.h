@@ -23,7 +23,7 @@ struct container_reader;
 typedef void (*container_progress_fn)(uint64_t done, uint64_t total);
 
 /* Write generation `info->generation` of the images of all ranks (here:
- * nranks == 1, images[0]) into DIR/.ckpt-NNNNNN.h5.tmp.PID, mode 0600.
+ * nranks == 1, images[0]) into DIR/.ckpt-NNNNNN.h5.tmp.HOST.PID, mode 0600.
  * Page data is read from each run's address in the current process.
  * Fills runs[].data_offset and fds[].data_offset. Does not commit. */
 int container_write(const char *dir, const struct ck_generation_info *info,

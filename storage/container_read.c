@@ -371,6 +371,7 @@ void container_close(struct container_reader *r)
 {
 	if (!r)
 		return;
+	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 	ck_types_close(&r->t);
 	if (r->file >= 0)
 		H5Fclose(r->file);
@@ -472,8 +473,8 @@ static int check_image(struct container_reader *r, const struct ck_rank_row *row
 	for (size_t i = 0; i < img->nfds; i++) {
 		const struct ck_fd *f = &img->fds[i];
 
-		if (f->data_offset > row->filedata_len ||
-		    f->data_len > row->filedata_len - f->data_offset) {
+		if (f->kind == CK_FD_DELETED && (f->data_offset > row->filedata_len ||
+		    f->data_len > row->filedata_len - f->data_offset)) {
 			ck_set_error("%s: rank %llu fd %lld data lies beyond the rank's file data (corrupt file)",
 			             p, rank, (long long)f->fd);
 			return -1;
@@ -490,6 +491,8 @@ int container_read_image(struct container_reader *r, uint64_t rank, struct ck_im
 	char *blob = NULL;
 	void *p;
 
+	/* per thread in a thread-safe HDF5: this may not be the opener's */
+	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 	if (!img) {
 		ck_set_error("container_read_image: no image");
 		return -1;
@@ -707,7 +710,8 @@ static int read_filedata(struct container_reader *r, const struct ck_rank_row *r
 	for (size_t i = 0; !rc && i < img->nfds; i++) {
 		struct ck_fd *f = &img->fds[i];
 
-		if (!f->data_len)
+		/* only deleted files have their contents saved */
+		if (f->kind != CK_FD_DELETED || !f->data_len)
 			continue;
 		if (f->data_len > SIZE_MAX || !(f->data = malloc(f->data_len))) {
 			ck_set_error("%s: out of memory for %llu bytes of fd %lld", r->path,
@@ -731,6 +735,7 @@ int container_read_pages(struct container_reader *r, uint64_t rank, struct ck_im
 	hid_t dapl = -1;
 	int rc = -1;
 
+	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 	if (!img) {
 		ck_set_error("container_read_pages: no image");
 		return -1;

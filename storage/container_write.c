@@ -1,6 +1,8 @@
 /* Writing a generation: a temporary file filled table by table, page data
  * streamed through one staging buffer, then committed by rename. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -178,6 +180,11 @@ static int layout_build(const char *dir, const struct ck_generation_info *info,
 		for (size_t i = 0; i < img->nfds; i++) {
 			struct ck_fd *f = &img->fds[i];
 
+			/* other kinds use data_len for the file's size alone */
+			if (f->kind != CK_FD_DELETED) {
+				f->data_offset = 0;
+				continue;
+			}
 			if (f->data_len && !f->data) {
 				ck_set_error("%s: rank %llu fd %lld has %llu bytes of data but no buffer",
 				             dir, (unsigned long long)r, (long long)f->fd,
@@ -698,7 +705,8 @@ static int write_filedata(struct writer *w, const struct ck_image *images, uint6
 
 	for (uint64_t r = 0; !rc && r < nranks; r++) {
 		for (size_t i = 0; !rc && i < images[r].nfds; i++)
-			rc = stream_put(&s, images[r].fds[i].data, images[r].fds[i].data_len);
+			if (images[r].fds[i].kind == CK_FD_DELETED)
+				rc = stream_put(&s, images[r].fds[i].data, images[r].fds[i].data_len);
 		if (!rc)
 			rc = stream_end_slice(&s);
 	}
@@ -840,6 +848,45 @@ static int create_private(const char *dir, const char *path)
 	return fd;
 }
 
+/* Bytes the file will take, roughly: data with their checksums, table
+ * rows, and slack for HDF5's own metadata. */
+static uint64_t estimate_size(const struct layout *l, const struct ck_generation_info *info)
+{
+	uint64_t data = l->memory_bytes + l->filedata_bytes + l->strings_bytes + info->argv_len;
+	uint64_t rows = info->nranks * (sizeof(struct ck_rank_row) +
+	                                CK_NSIG * sizeof(struct ck_sigaction) +
+	                                CK_NRLIMITS * sizeof(struct ck_rlimit) +
+	                                3 * sizeof(struct ck_itimer)) +
+	                l->nregions * sizeof(struct ck_region_row) +
+	                l->nruns * sizeof(struct ck_page_run) +
+	                l->nthreads * sizeof(struct ck_thread) + l->nfds * sizeof(struct ck_fd_row) +
+	                l->ntimers * sizeof(struct ck_posix_timer);
+	uint64_t est = data + rows;
+
+	if (est < data || est > (uint64_t)INT64_MAX / 2)
+		return (uint64_t)INT64_MAX / 2;
+	return est + est / 64 + (1u << 20);
+}
+
+/* Reserve the file's blocks so that a full disk or quota shows up now,
+ * cleanly, rather than in the middle of HDF5: 1.10 does not survive a
+ * failed H5Fclose (the next close or exit crashes). 0 reserved, 1 not
+ * supported by the file system, -1 no room. */
+static int reserve_space(int fd, const char *path, uint64_t bytes)
+{
+	int rc;
+
+	while ((rc = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)bytes)) < 0 && errno == EINTR)
+		;
+	if (!rc)
+		return 0;
+	if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL)
+		return 1;
+	ck_set_error("%s: cannot reserve %llu bytes: %s", path, (unsigned long long)bytes,
+	             strerror(errno));
+	return -1;
+}
+
 static hid_t file_create(const char *path)
 {
 	hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = -1;
@@ -866,7 +913,9 @@ int container_write(const char *dir, const struct ck_generation_info *info,
 	struct writer w = { .file = -1, .fd = -1, .progress = progress, .deflate = -1 };
 	struct layout l = { 0 };
 	char host[HOST_NAME_MAX + 1], path[PATH_MAX];
-	int fd = -1, n;
+	uint64_t estimate;
+	struct stat st;
+	int fd = -1, n, reserved;
 
 	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 	w.t = (struct ck_types){ -1, -1, -1, -1, -1, -1, -1, -1, -1 };
@@ -905,7 +954,14 @@ int container_write(const char *dir, const struct ck_generation_info *info,
 	if ((fd = create_private(dir, path)) < 0)
 		goto fail_early;
 	w.fd = fd;
+	/* probe before HDF5 holds any state for the file, then reserve for
+	 * real: H5Fcreate truncates the file and frees the probe */
+	estimate = estimate_size(&l, info);
+	if ((reserved = reserve_space(fd, path, estimate)) < 0)
+		goto fail;
 	if ((w.file = file_create(path)) < 0)
+		goto fail;
+	if (!reserved && (reserved = reserve_space(fd, path, estimate)) < 0)
 		goto fail;
 
 	if (write_attrs(&w, info) || write_tables(&w, info, images, &l) ||
@@ -921,6 +977,11 @@ int container_write(const char *dir, const struct ck_generation_info *info,
 		goto fail;
 	}
 	w.file = -1;
+	/* give back what the estimate reserved beyond the end */
+	if (!reserved && (fstat(fd, &st) < 0 || ftruncate(fd, st.st_size) < 0)) {
+		ck_set_error("%s: cannot release reserved space: %s", path, strerror(errno));
+		goto fail;
+	}
 	if (fsync(fd) < 0) {
 		ck_set_error("%s: fsync: %s", path, strerror(errno));
 		goto fail;
@@ -941,8 +1002,14 @@ int container_write(const char *dir, const struct ck_generation_info *info,
 	return 0;
 
 fail:
-	if (w.file >= 0)
+	if (w.file >= 0) {
+		/* H5Fclose flushes metadata, and a failed H5Fclose leaves HDF5
+		 * unusable: free the blocks of this doomed file first, so that a
+		 * full disk has room for the flush */
+		if (fd >= 0)
+			(void)ftruncate(fd, 0);
 		H5Fclose(w.file);
+	}
 	if (fd >= 0)
 		close(fd);
 	/* a failed generation leaves nothing behind */

@@ -1,6 +1,8 @@
 /* The generations in a checkpoint directory: committed ckpt-NNNNNN.h5
  * files and temporaries .ckpt-NNNNNN.h5.tmp.HOST.PID of writers. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>

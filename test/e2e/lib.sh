@@ -195,6 +195,18 @@ e2e_init() {
     else
         AS_USER=(env)
     fi
+    if ! "${AS_USER[@]}" test -x "$BUILD/bin/ckptmpi"; then
+        # the build tree is private (e.g. under /root): give the test user
+        # a copy of what the tests run
+        mkdir -p "$WORK/build/test"
+        cp -a "$BUILD/bin" "$BUILD/lib" "$WORK/build/" 2>/dev/null || true
+        cp -a "$PROGS" "$WORK/build/test/"
+        chmod -R a+rX "$WORK/build"
+        BUILD=$WORK/build
+        CKPTMPI=$BUILD/bin/ckptmpi
+        PROGS=$BUILD/test/programs
+        log "build tree not reachable by uid $TEST_UID: using a copy in $BUILD"
+    fi
     [ "$need_ckptmpi" = 0 ] || "${AS_USER[@]}" test -x "$CKPTMPI" ||
         fail "$CKPTMPI is not executable by uid $TEST_UID: the build directory must be reachable by that user (e.g. not under /root)"
     "${AS_USER[@]}" test -w "$WORK" || fail "work directory $WORK not writable by uid $TEST_UID"

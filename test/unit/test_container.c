@@ -1,6 +1,8 @@
 /* The HDF5 container: round trip of every table and of page data, and the
  * refusal of corrupt, truncated, foreign, incomplete and clashing files. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -124,8 +126,9 @@ static void build_image(struct fixture *f)
 	img->fds[1].data = malloc(FD_DATA_LEN);
 	assert_non_null(img->fds[1].data);
 	fill_random(img->fds[1].data, FD_DATA_LEN, 99);
-	img->fds[2] = (struct ck_fd){ .fd = 5, .flags = 0100000, .offset = -1, .kind = CK_FD_FILE,
-	                              .path = xstrdup("/etc/hostname") };
+	/* a regular file: data_len is only its size, nothing is saved */
+	img->fds[2] = (struct ck_fd){ .fd = 5, .flags = 0100002, .offset = -1, .kind = CK_FD_FILE,
+	                              .data_len = 12345, .path = xstrdup("/var/log/app.log") };
 
 	img->ntimers = 1;
 	img->timers = calloc(1, sizeof *img->timers);
@@ -304,6 +307,8 @@ static void check_pages(struct fixture *f, struct container_reader *r, struct ck
 	assert_non_null(back->fds[1].data);
 	assert_memory_equal(back->fds[1].data, f->img.fds[1].data, FD_DATA_LEN);
 	assert_null(back->fds[0].data);
+	assert_null(back->fds[2].data);
+	assert_int_equal(back->fds[2].data_len, 12345);
 }
 
 static void test_roundtrip(void **state)
