@@ -211,7 +211,8 @@ release:
 	/* what the lower half mapped meanwhile is its own */
 	if (maps_read_self(&m1) == 0 && maps_to_intervals(&m1, &after) == 0)
 		lowmem_account_change(&before, &after);
-	park_release();
+	/* commit and prune before the program runs on: when it resumes (or
+	 * exits), the directory already holds exactly what it should */
 	if (written) {
 		if (container_commit(cfg.dir, gen, tmp)) {
 			snprintf(err, errlen, "%s", container_error());
@@ -222,14 +223,15 @@ release:
 			last_generation = gen;
 			if (generations_retain(cfg.dir, cfg.keep))
 				log_error("%s", container_error());
-			log_info("generation %llu committed (%s): %llu MiB of %llu MiB saved, paused %.3f s, "
-			         "total %.3f s",
+			log_info("generation %llu committed (%s): %llu MiB of %llu MiB saved, paused %.3f s "
+			         "(stopping threads %.3f s, writing %.3f s)",
 			         (unsigned long long)gen, reason,
 			         (unsigned long long)(img.memory_bytes >> 20),
-			         (unsigned long long)(img.proc.upper_size >> 20), t_written - t_parked + (t_parked - t0),
-			         now_s() - t0);
+			         (unsigned long long)(img.proc.upper_size >> 20), now_s() - t0,
+			         t_parked - t0, t_written - t_parked);
 		}
 	}
+	park_release();
 	ck_image_free(&img);
 out:
 	free(info);
