@@ -16,7 +16,10 @@ for mib in "${SIZES[@]}"; do
 	CKPTMPI_VERBOSE=1 "$B/bin/ckptmpi" run --dir "$D/ck" -- "$B/bench/touch_heap" "$mib" "$D/go" \
 		> "$D/run.out" 2> "$D/run.err" &
 	job=$!
-	until grep -q ready "$D/run.out" 2>/dev/null; do sleep 0.05; done
+	until grep -q ready "$D/run.out" 2>/dev/null; do
+		kill -0 $job 2>/dev/null || { cat "$D/run.err"; exit 1; }
+		sleep 0.05
+	done
 	t0=$(now); "$B/bin/ckptmpi" checkpoint "$D/ck" > /dev/null; t1=$(now)
 	kill -9 $job; wait $job 2>/dev/null || true
 	f=$(ls "$D"/ck/ckpt-*.h5); bytes=$(stat -c %s "$f")

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/lowmem.h"
 #include "storage/container.h"
 
 static void usage(FILE *f)
@@ -326,6 +327,15 @@ static int cmd_verify(int argc, char **argv)
 				ok = 0;
 				break;
 			}
+			/* the runtime's own memory must never be in an image */
+			for (size_t q = 0; q < img.nregions && ok; q++)
+				if (img.regions[q].start < LOWMEM_WINDOW_BASE + LOWMEM_WINDOW_SIZE &&
+				    img.regions[q].end > LOWMEM_WINDOW_BASE) {
+					fprintf(stderr, "ckptmpi: %s: rank %" PRIu64 " region %#" PRIx64
+					        " lies in the runtime's memory window\n",
+					        g[i].path, k, img.regions[q].start);
+					ok = 0;
+				}
 			bytes += img.memory_bytes + img.filedata_bytes;
 			ck_image_free(&img);
 		}
