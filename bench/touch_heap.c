@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int main(int argc, char **argv)
@@ -24,8 +25,13 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	while (access(go, F_OK))
 		usleep(5000);
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
 	for (size_t i = 0; i < n / 8; i++)
 		sum = sum * 31 + heap[i];
-	printf("checksum %016llx\n", (unsigned long long)sum);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	/* the bench subtracts the pass's time from the restart's */
+	printf("checksum %016llx pass %.3f\n", (unsigned long long)sum,
+	       (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9);
 	return 0;
 }
