@@ -159,6 +159,7 @@ static uint64_t checkpoint(const char *reason, char *err, size_t errlen)
 	int written = 0;
 
 	snprintf(err, errlen, "checkpoint failed (see the job's stderr)");
+	log_clear_error();
 	if (!__atomic_load_n(&upper_started, __ATOMIC_ACQUIRE)) {
 		snprintf(err, errlen, "the program has not started yet");
 		log_error("%s", err);
@@ -234,6 +235,8 @@ release:
 	park_release();
 	ck_image_free(&img);
 out:
+	if (!gen && log_last_error()[0])
+		snprintf(err, errlen, "%s", log_last_error());
 	free(info);
 	maps_free(&m0);
 	maps_free(&m1);

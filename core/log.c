@@ -7,6 +7,10 @@
 #include <unistd.h>
 
 static int log_rank;
+static __thread char last_error[512];
+
+const char *log_last_error(void) { return last_error; }
+void log_clear_error(void) { last_error[0] = 0; }
 static int log_verbosity = -1;
 
 void log_init(int rank)
@@ -29,6 +33,11 @@ void log_msg(int level, const char *fmt, ...)
 	int n;
 	va_list ap;
 
+	if (level == 0) {
+		va_start(ap, fmt);
+		vsnprintf(last_error, sizeof last_error, fmt, ap);
+		va_end(ap);
+	}
 	if (level > log_level())
 		return;
 	n = snprintf(line, sizeof line, "ckptmpi[%d]: ", log_rank);

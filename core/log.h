@@ -7,6 +7,9 @@ void log_init(int rank);
 int log_level(void);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define log_error(...) log_msg(0, __VA_ARGS__)
+/* The last error logged by this thread ("" after log_clear_error()). */
+const char *log_last_error(void);
+void log_clear_error(void);
 #define log_info(...) log_msg(1, __VA_ARGS__)
 #define log_debug(...) log_msg(2, __VA_ARGS__)
 #define log_trace(...) log_msg(3, __VA_ARGS__)

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/park.h"
 #include "core/rawsys.h"
+#include "core/timers.h"
 
 static int lower_fds[64];
 static int n_lower_fds;
@@ -244,24 +245,8 @@ int procstate_capture(struct ck_image *img, const struct interval_set *lower)
 			                        (uint64_t)it.it_value.tv_usec;
 		}
 	}
-	{
-		/* POSIX timers cannot be re-created with the same ids on every
-		 * kernel yet: refuse rather than write an image that misbehaves */
-		FILE *t = fopen("/proc/self/timers", "re");
-		if (t) {
-			char line[128];
-			int has = 0;
-			while (fgets(line, sizeof line, t))
-				if (!strncmp(line, "ID:", 3))
-					has = 1;
-			fclose(t);
-			if (has) {
-				log_error("the program uses POSIX timers (timer_create): not supported yet; "
-				          "no checkpoint taken");
-				return -1;
-			}
-		}
-	}
+	if (timers_capture(img))
+		return -1;
 	m = umask(0);
 	umask(m);
 	p->umask = m;

@@ -20,6 +20,7 @@
 #include "core/rawsys.h"
 #include "core/restorer.h"
 #include "core/runtime_info.h"
+#include "core/timers.h"
 #include "storage/container.h"
 
 #define PAGE 4096ull
@@ -88,6 +89,7 @@ int restore_from(const char *path)
 	struct ck_image img;
 	struct interval_set lower = {0};
 	struct thread_restore_args *args;
+	int64_t (*tid_map)[2];
 	sigset_t all;
 	size_t main_idx = (size_t)-1;
 
@@ -163,7 +165,8 @@ int restore_from(const char *path)
 	runtime_set_restored(&info, &img);
 
 	args = calloc(img.nthreads, sizeof *args);
-	if (!args)
+	tid_map = calloc(img.nthreads, sizeof *tid_map);
+	if (!args || !tid_map)
 		return -1;
 	for (size_t i = 0; i < img.nthreads; i++) {
 		const struct ck_thread *t = &img.threads[i];
@@ -179,8 +182,10 @@ int restore_from(const char *path)
 			a->rseq_len = img.proc.rseq_size < 32 ? 32 : img.proc.rseq_size;
 		}
 		a->is_main = t->is_main;
+		tid_map[i][0] = (int64_t)t->tid;
 		if (t->is_main) {
 			main_idx = i;
+			tid_map[i][1] = getpid();
 			continue;
 		}
 		void *stack = malloc(64 * 1024);
@@ -191,12 +196,15 @@ int restore_from(const char *path)
 			log_error("%s: clone: %s", path, strerror((int)-tid));
 			return -1;
 		}
+		tid_map[i][1] = tid;
 		log_debug("thread %llu resumes as %ld", (unsigned long long)t->tid, tid);
 	}
 	if (main_idx == (size_t)-1) {
 		log_error("%s: image has no main thread", path);
 		return -1;
 	}
+	if (timers_restore(&img, (const int64_t(*)[2])tid_map, img.nthreads))
+		_exit(127); /* threads already run: do not return into the caller */
 	log_info("restored generation %llu from %s", (unsigned long long)info.generation, path);
 	control_upper_started();
 	restorer_finish_thread(&args[main_idx]);

@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# refuse_socket: a program holding a socket it opened itself cannot be
-# checkpointed yet. `ckptmpi checkpoint` must fail with a one-line message
-# naming the socket, write no generation, and leave the program running to
-# the same end as an uninterrupted run.
+# refuse_socket: a program holding a socket it opened itself (or, with
+# MODE=sigev_thread, a SIGEV_THREAD timer) cannot be checkpointed yet.
+# `ckptmpi checkpoint` must fail with a one-line message naming the cause,
+# write no generation, and leave the program running to the same end as an
+# uninterrupted run.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init
 need_prog socket_user
+MODE=${MODE:-socket}
+NEEDLE=socket
+[ "$MODE" = socket ] || NEEDLE=SIGEV_THREAD
 
 dir=$WORK/ckpt
 mkdirs "$WORK/ref" "$WORK/ck" "$dir"
-plain_bg "$WORK/ref" "$WORK/ref.out" -- "$PROGS/socket_user" 30 50
-run_bg "$WORK/ck" "$WORK/run1.out" "$dir" -- "$PROGS/socket_user" 30 50
+plain_bg "$WORK/ref" "$WORK/ref.out" -- "$PROGS/socket_user" 30 50 "$MODE"
+run_bg "$WORK/ck" "$WORK/run1.out" "$dir" -- "$PROGS/socket_user" 30 50 "$MODE"
 wait_step "$WORK/run1.out" 5 "$JOB_PID"
 ck checkpoint "$dir"
-[ "$RC" -ne 0 ] || fail "checkpoint of a program with a socket succeeded; it must be refused"
+[ "$RC" -ne 0 ] || fail "checkpoint of a program with a $MODE succeeded; it must be refused"
 [ "$(grep -c . "$WORK/ck.err")" -eq 1 ] || fail "expected one line of error: $(snip "$WORK/ck.err" 600)"
-grep -q socket "$WORK/ck.err" || fail "the error does not name the socket: $(snip "$WORK/ck.err" 300)"
-grep -q 'socket' "$WORK/run1.out.err" || fail "the job's log does not say why: $(snip "$WORK/run1.out.err" 300)"
+grep -q "$NEEDLE" "$WORK/ck.err" || fail "the error does not name $NEEDLE: $(snip "$WORK/ck.err" 300)"
+grep -q "$NEEDLE" "$WORK/run1.out.err" || fail "the job's log does not say why: $(snip "$WORK/run1.out.err" 300)"
 [ -z "$(gens_in "$dir")" ] || fail "a generation was written anyway"
 [ -z "$(ls -A "$dir" | grep -v '^control.sock$' || true)" ] || fail "leftovers in $dir: $(ls -A "$dir" | tr '\n' ' ')"
 wait_exit "$JOB_PID" "the job after the refused checkpoint"
