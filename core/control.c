@@ -51,6 +51,50 @@ static void link_outcome(volatile int32_t *counter)
 }
 
 uint64_t control_link_address(void) { return (uint64_t)&link_area; }
+
+void control_set_mpi(void **table, uint64_t nfuncs, int provided, int flavour, uint64_t main_fs)
+{
+	link_area.mpi_table = (uint64_t)table;
+	link_area.mpi_nfuncs = nfuncs;
+	link_area.mpi_provided = provided;
+	link_area.mpi_flavour = flavour;
+	link_area.main_lower_fs = main_fs;
+}
+
+/* A lower-half thread whose only job is to lend its thread control block
+ * to an upper thread for its MPI calls; it sleeps forever. */
+static void *context_thread(void *arg)
+{
+	static volatile int never;
+	(void)arg;
+	park_register_lower_thread(raw_gettid());
+	link_area.ctx_fs = (uint64_t)__builtin_thread_pointer();
+	__atomic_fetch_add(&link_area.ctx_seq, 1, __ATOMIC_ACQ_REL);
+	raw_syscall6(SYS_futex, (long)&link_area.ctx_seq, FUTEX_WAKE, INT_MAX, 0, 0, 0);
+	for (;;)
+		raw_futex(&never, RAW_FUTEX_WAIT, 0);
+	return NULL;
+}
+
+static void make_context(void)
+{
+	pthread_t th;
+	pthread_attr_t a;
+	sigset_t all, old;
+
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (pthread_create(&th, &a, context_thread, NULL)) {
+		log_error("cannot create a lower-half thread context");
+		link_area.ctx_fs = 0;
+		__atomic_fetch_add(&link_area.ctx_seq, 1, __ATOMIC_ACQ_REL);
+		syscall(SYS_futex, &link_area.ctx_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&a);
+}
 uint64_t control_link_epoch(void) { return (uint64_t)link_area.epoch; }
 
 uint64_t runtime_identity(void)
@@ -92,11 +136,15 @@ static void trigger_handler(int sig)
 	raw_syscall3(SYS_write, trigger_pipe[1], &why, 1);
 }
 
-int control_config_from_env(struct control_config *c, int create_dir)
+int control_config_from_env(struct control_config *c, int create_dir, int dir_optional)
 {
 	const char *d = getenv("CKPTMPI_DIR"), *v;
 
 	memset(c, 0, sizeof *c);
+	if ((!d || !*d) && dir_optional) {
+		log_info("CKPTMPI_DIR is not set: running without checkpoints");
+		return 0;
+	}
 	if (!d || !*d) {
 		log_error("CKPTMPI_DIR is not set: where should checkpoints go?");
 		return -1;
@@ -160,6 +208,17 @@ static uint64_t checkpoint(const char *reason, char *err, size_t errlen)
 
 	snprintf(err, errlen, "checkpoint failed (see the job's stderr)");
 	log_clear_error();
+	if (!cfg.dir[0]) {
+		snprintf(err, errlen, "checkpointing is off: CKPTMPI_DIR is not set");
+		log_error("%s", err);
+		return 0;
+	}
+	if (link_area.mpi_table) {
+		snprintf(err, errlen, "checkpointing MPI jobs is not supported yet (MPI runs through "
+		                      "ckptmpi, but without checkpoints)");
+		log_error("%s", err);
+		return 0;
+	}
 	if (!__atomic_load_n(&upper_started, __ATOMIC_ACQUIRE)) {
 		snprintf(err, errlen, "the program has not started yet");
 		log_error("%s", err);
@@ -305,8 +364,12 @@ static void *control_main(void *arg)
 			continue;
 		}
 		if (p[0].revents & POLLIN) {
-			char why;
-			if (read(trigger_pipe[0], &why, 1) == 1) {
+			char why = 0;
+			if (read(trigger_pipe[0], &why, 1) != 1) {
+				/* spurious wake-up */
+			} else if (why == 't') {
+				make_context();
+			} else {
 				uint64_t gen = checkpoint(why == WHY_TERM ? "sigterm" :
 				                          why == WHY_API ? "api" : "signal", err, sizeof err);
 				link_outcome(gen ? &link_area.committed : &link_area.failed);
@@ -333,6 +396,17 @@ static void *control_main(void *arg)
 		}
 	}
 	return NULL;
+}
+
+int launcher_rank(void)
+{
+	/* set by mpirun (OpenMPI, PMIx, MPICH's hydra) before MPI_Init */
+	const char *v = getenv("OMPI_COMM_WORLD_RANK");
+	if (!v)
+		v = getenv("PMIX_RANK");
+	if (!v)
+		v = getenv("PMI_RANK");
+	return v ? atoi(v) : 0;
 }
 
 static int open_control_socket(void)
@@ -393,7 +467,8 @@ int control_start(const struct control_config *c)
 	}
 	trigger_pipe[0] = procstate_move_lower_fd(trigger_pipe[0]);
 	trigger_pipe[1] = procstate_move_lower_fd(trigger_pipe[1]);
-	if (trigger_pipe[0] < 0 || trigger_pipe[1] < 0 || open_control_socket())
+	if (trigger_pipe[0] < 0 || trigger_pipe[1] < 0 ||
+	    (cfg.dir[0] && launcher_rank() == 0 && open_control_socket()))
 		return -1;
 	/* the read side blocks in poll only */
 	fcntl(trigger_pipe[0], F_SETFL, 0);
@@ -408,7 +483,7 @@ int control_start(const struct control_config *c)
 	sa.sa_handler = trigger_handler;
 	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(cfg.trigger_signal, &sa, NULL) || sigaction(SIGTERM, &sa, NULL)) {
+	if (cfg.dir[0] && (sigaction(cfg.trigger_signal, &sa, NULL) || sigaction(SIGTERM, &sa, NULL))) {
 		log_error("sigaction: %s", strerror(errno));
 		return -1;
 	}

@@ -17,7 +17,16 @@ struct ckptmpi_link {
 	volatile int32_t committed;  /* checkpoints committed by this process */
 	volatile int32_t failed;     /* checkpoints that failed */
 	volatile int32_t epoch;      /* restarts of the job */
-	int32_t trigger_fd;          /* write 'a' here to request a checkpoint */
+	int32_t trigger_fd;          /* write 'a' here to request a checkpoint,
+	                                't' to ask for a lower-half thread context */
+	/* MPI builds of the runtime (0 otherwise) */
+	uint64_t mpi_table;          /* void *fn[CKPT_MPI_NFUNCS] of the real MPI */
+	uint64_t mpi_nfuncs;
+	int32_t mpi_provided;        /* thread level the lower MPI gave */
+	int32_t mpi_flavour;         /* 1 openmpi, 2 mpich */
+	uint64_t main_lower_fs;      /* lower thread pointer of the main thread */
+	volatile int32_t ctx_seq;    /* futex word: bumped when a context is made */
+	volatile uint64_t ctx_fs;    /* the thread pointer of the new context */
 };
 
 #endif

@@ -27,6 +27,10 @@
 
 extern char **environ;
 
+/* Defined by the MPI builds of the runtime (pmpi/lower_mpi.c): initialise
+ * the real MPI in the lower half before the upper half exists. */
+extern int runtime_mpi_init(void) __attribute__((weak));
+
 static void ensure_fixed_layout(char **argv)
 {
 	int p = personality(0xffffffff);
@@ -81,25 +85,32 @@ int main(int argc, char **argv)
 	const char *restart = getenv("CKPTMPI_RESTART");
 	char program[4096], gen_path[4096];
 
-	log_init(0);
+	log_init(launcher_rank());
 	ensure_fixed_layout(argv);
 	procstate_note_inherited_fds();
 	if (!restart && argc < 2) {
 		fprintf(stderr, "usage: ckptmpi-runtime PROGRAM [ARGS...] (see `ckptmpi run`)\n");
 		return 2;
 	}
-	if (control_config_from_env(&cfg, !restart))
+	if (control_config_from_env(&cfg, !restart, runtime_mpi_init != NULL && !restart))
 		return 127;
 	cfg.argv = restart ? NULL : argv + 1;
 	if (restart && pick_generation(cfg.dir, restart, gen_path, sizeof gen_path))
 		return 127;
 	if (!restart && loader_resolve(argv[1], program, sizeof program))
 		return 127;
+	if (!restart && getenv("CKPTMPI_ARGV0")) {
+		/* re-executed by the MPI shim: keep the rank's own argv[0] */
+		argv[1] = strdup(getenv("CKPTMPI_ARGV0"));
+		unsetenv("CKPTMPI_ARGV0");
+	}
 
 	if (lowmem_init() || lowmem_block_brk() || park_install())
 		return 127;
 	H5open(); /* library set-up before the snapshot: it is lower memory */
 	if (control_start(&cfg))
+		return 127;
+	if (runtime_mpi_init && runtime_mpi_init())
 		return 127;
 	if (lowmem_mark_all_current())
 		return 127;

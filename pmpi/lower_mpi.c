@@ -1,0 +1,30 @@
+/* The lower half's side of MPI: initialise the real MPI before the
+ * application exists, and publish its function table through the link. */
+#include <mpi.h>
+#include <stdint.h>
+
+#include "core/control.h"
+#include "core/log.h"
+#include "pmpi/mpi_index.h"
+
+void ckpt_mpi_table_fill(void **fn);
+
+static void *mpi_table[CKPT_MPI_NFUNCS];
+
+int runtime_mpi_init(void)
+{
+	int provided = 0, rank = 0, size = 0;
+
+	if (MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
+		log_error("MPI_Init_thread failed in the runtime");
+		return -1;
+	}
+	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	MPI_Comm_size(MPI_COMM_WORLD, &size);
+	ckpt_mpi_table_fill(mpi_table);
+	control_set_mpi(mpi_table, CKPT_MPI_NFUNCS, provided, CKPTMPI_FLAVOUR_ID,
+	                (uint64_t)__builtin_thread_pointer());
+	log_debug("MPI (%s) initialised in the lower half: rank %d of %d, thread level %d",
+	          CKPTMPI_FLAVOUR, rank, size, provided);
+	return 0;
+}

@@ -1,0 +1,142 @@
+/* Upper-half MPI shim: start-up and thread contexts.
+ *
+ * Loaded into the application (linked with -lckptmpi, or preloaded), it
+ * finds the runtime through the link (core/link.h). When the process is
+ * not running under the runtime (a plain `mpirun ./app`), it re-executes
+ * the rank through ckptmpi-runtime-<flavour> before main runs. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <asm/prctl.h>
+
+#include "core/link.h"
+#include "pmpi/call.h"
+
+void **ckpt_lower_fn;
+int ckpt_have_fsgsbase;
+__thread uint64_t ckpt_lower_fs __attribute__((tls_model("initial-exec")));
+static struct ckptmpi_link *link_area;
+
+uint64_t ckpt_arch_get_fs(void)
+{
+	uint64_t v = 0;
+	syscall(SYS_arch_prctl, ARCH_GET_FS, &v);
+	return v;
+}
+
+void ckpt_arch_set_fs(uint64_t fs) { syscall(SYS_arch_prctl, ARCH_SET_FS, fs); }
+
+static struct ckptmpi_link *find_runtime_link(void)
+{
+	const char *s = getenv("CKPTMPI_LINK");
+	struct ckptmpi_link *l;
+	char *end;
+
+	if (!s)
+		return NULL;
+	l = (struct ckptmpi_link *)strtoull(s, &end, 16);
+	if (*end || !l || msync((void *)((uintptr_t)l & ~(uintptr_t)4095), 4096, MS_ASYNC))
+		return NULL;
+	if (l->magic != CKPTMPI_LINK_MAGIC || l->pid != getpid())
+		return NULL;
+	return l;
+}
+
+static void die(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "ckptmpi: ");
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	_exit(127);
+}
+
+/* Run this rank again, as the upper half of the runtime. */
+static void reexec_through_runtime(void)
+{
+	static char cmd[1 << 16];
+	char self[PATH_MAX], rt[PATH_MAX + 64], lib[PATH_MAX];
+	char *args[1024];
+	Dl_info info;
+	ssize_t n;
+	int fd, argc = 0;
+
+	if (getenv("CKPTMPI_REEXEC"))
+		die("%s: the ckptmpi runtime did not take over this process", CKPTMPI_RUNTIME_NAME);
+	if (!dladdr((void *)reexec_through_runtime, &info) || !info.dli_fname)
+		die("%s: cannot locate the ckptmpi shim library", "dladdr");
+	if (getenv("CKPTMPI_RUNTIME")) {
+		snprintf(rt, sizeof rt, "%s", getenv("CKPTMPI_RUNTIME"));
+	} else {
+		/* LIB/ckptmpi/FLAVOUR/libckptmpi.so -> LIB/../bin/ckptmpi-runtime-FLAVOUR */
+		snprintf(lib, sizeof lib, "%s", info.dli_fname);
+		snprintf(rt, sizeof rt, "%s/../../../bin/%s", dirname(lib), CKPTMPI_RUNTIME_NAME);
+	}
+	n = readlink("/proc/self/exe", self, sizeof self - 1);
+	fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	if (n < 0 || fd < 0)
+		die("%s: cannot read this process's command line", "/proc/self");
+	self[n] = 0;
+	n = read(fd, cmd, sizeof cmd - 1);
+	close(fd);
+	if (n <= 0)
+		die("%s: cannot read this process's command line", "/proc/self/cmdline");
+	cmd[n] = 0;
+	args[argc++] = rt;
+	args[argc++] = self;
+	setenv("CKPTMPI_ARGV0", cmd, 1);
+	for (ssize_t off = (ssize_t)strlen(cmd) + 1; off < n && argc < 1023; off += (ssize_t)strlen(cmd + off) + 1)
+		args[argc++] = cmd + off;
+	args[argc] = NULL;
+	setenv("CKPTMPI_REEXEC", "1", 1);
+	execv(rt, args);
+	die("cannot start the ckptmpi runtime %s", rt);
+}
+
+__attribute__((constructor(101))) static void shim_init(void)
+{
+	link_area = find_runtime_link();
+	if (!link_area || !link_area->mpi_table) {
+		if (getenv("CKPTMPI_SHIM_PASSIVE"))
+			return; /* build tools (e.g. configure probes) that never call MPI */
+		reexec_through_runtime();
+	}
+	unsetenv("CKPTMPI_REEXEC");
+	if (link_area->mpi_nfuncs != CKPT_MPI_NFUNCS)
+		die("%s: the runtime and the shim library come from different builds",
+		    CKPTMPI_RUNTIME_NAME);
+	ckpt_lower_fn = (void **)link_area->mpi_table;
+	ckpt_have_fsgsbase = (getauxval(AT_HWCAP2) & 2) != 0; /* HWCAP2_FSGSBASE */
+	if (gettid() == getpid())
+		ckpt_lower_fs = link_area->main_lower_fs;
+}
+
+/* Ask the runtime's control thread for a lower-half context of our own. */
+uint64_t ckpt_new_lower_context(void)
+{
+	static volatile int lock;
+	char t = 't';
+	int32_t seq;
+
+	while (__atomic_exchange_n(&lock, 1, __ATOMIC_ACQUIRE))
+		syscall(SYS_sched_yield);
+	seq = __atomic_load_n(&link_area->ctx_seq, __ATOMIC_ACQUIRE);
+	if (write(link_area->trigger_fd, &t, 1) != 1)
+		die("%s: cannot reach the runtime for a thread context", "write");
+	while (__atomic_load_n(&link_area->ctx_seq, __ATOMIC_ACQUIRE) == seq)
+		syscall(SYS_futex, &link_area->ctx_seq, FUTEX_WAIT, seq, NULL, NULL, 0);
+	ckpt_lower_fs = link_area->ctx_fs;
+	__atomic_store_n(&lock, 0, __ATOMIC_RELEASE);
+	return ckpt_lower_fs;
+}
+
+int ckpt_lower_provided(void) { return link_area ? link_area->mpi_provided : 0; }
