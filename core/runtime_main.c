@@ -99,6 +99,11 @@ int main(int argc, char **argv)
 		return 127;
 	if (!restart && loader_resolve(argv[1], program, sizeof program))
 		return 127;
+	if (!restart && getenv("CKPTMPI_PRELOAD")) {
+		/* preloads meant for the application (the MPI shim) */
+		setenv("LD_PRELOAD", getenv("CKPTMPI_PRELOAD"), 1);
+		unsetenv("CKPTMPI_PRELOAD");
+	}
 	if (!restart && getenv("CKPTMPI_ARGV0")) {
 		/* re-executed by the MPI shim: keep the rank's own argv[0] */
 		argv[1] = strdup(getenv("CKPTMPI_ARGV0"));

@@ -5,6 +5,8 @@
 
 #include "core/control.h"
 #include "core/log.h"
+#include <stddef.h>
+
 #include "pmpi/mpi_index.h"
 
 void ckpt_mpi_table_fill(void **fn);

@@ -21,6 +21,7 @@
 
 #include "core/link.h"
 #include "pmpi/call.h"
+#include "pmpi/mpi_index.h"
 
 void **ckpt_lower_fn;
 int ckpt_have_fsgsbase;
@@ -98,13 +99,48 @@ static void reexec_through_runtime(void)
 		args[argc++] = cmd + off;
 	args[argc] = NULL;
 	setenv("CKPTMPI_REEXEC", "1", 1);
+	/* a preloaded shim belongs in the upper half only: the runtime hands
+	 * it on to the application it loads */
+	if (getenv("LD_PRELOAD")) {
+		setenv("CKPTMPI_PRELOAD", getenv("LD_PRELOAD"), 1);
+		unsetenv("LD_PRELOAD");
+	}
 	execv(rt, args);
 	die("cannot start the ckptmpi runtime %s", rt);
+}
+
+static int in_runtime_binary(void)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n < 0)
+		return 0;
+	self[n] = 0;
+	return !strncmp(basename(self), "ckptmpi-runtime", 15);
+}
+
+/* Is the real MPI library part of this program? Preloaded into every
+ * process of a job, the shim must leave mpirun and its helpers alone. */
+static int program_uses_mpi(void)
+{
+	const char *pre = getenv("LD_PRELOAD");
+	void *h;
+
+	/* linked with -lckptmpi: an MPI program by construction (the linker
+	 * may even have dropped the MPI library the shim stands in for) */
+	if (!pre || !strstr(pre, "libckptmpi"))
+		return 1;
+	h = dlopen(CKPTMPI_MPI_SONAME, RTLD_LAZY | RTLD_NOLOAD);
+	if (h)
+		dlclose(h);
+	return h != NULL;
 }
 
 __attribute__((constructor(101))) static void shim_init(void)
 {
 	link_area = find_runtime_link();
+	if ((!link_area || !link_area->mpi_table) && (in_runtime_binary() || !program_uses_mpi()))
+		return; /* the lower half itself, or not an MPI program: stay out */
 	if (!link_area || !link_area->mpi_table) {
 		if (getenv("CKPTMPI_SHIM_PASSIVE"))
 			return; /* build tools (e.g. configure probes) that never call MPI */

@@ -1,0 +1,27 @@
+#!/bin/bash
+# MPI overhead of ckptmpi: the same programs with and without ckptmpi, in
+# the same run, reported as ratios (ckptmpi / native; 1.00 = no overhead).
+#   bench/mpi_bench.sh [BUILD_DIR] [FLAVOUR=mpich]
+# Not a test: it reports, it does not judge.
+set -euo pipefail
+B=$(cd "${1:-build}" && pwd); FL=${2:-mpich}
+[ -x "$B/bin/ckptmpi-runtime-$FL" ] || { echo "ckptmpi-runtime-$FL not built"; exit 1; }
+case $FL in
+	mpich) RUN=(mpirun.mpich); CC=mpicc.mpich ;;
+	openmpi) RUN=(mpirun.openmpi --oversubscribe); CC=mpicc.openmpi
+	         [ "$(id -u)" -ne 0 ] || RUN+=(--allow-run-as-root) ;;
+esac
+W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
+$CC -O2 "$(dirname "$0")/mpi_micro.c" -o "$W/micro"
+run() { # label np prefix...
+	local np=$1; shift
+	"${RUN[@]}" -np "$np" "$@" "$W/micro" 20000
+}
+{ run 2; run 4 | grep allreduce; } > "$W/native"
+# unmodified binary: the preloaded shim re-executes each rank through the runtime
+SHIM=$B/lib/ckptmpi/$FL/libckptmpi.so
+{ run 2 env LD_PRELOAD="$SHIM"; run 4 env LD_PRELOAD="$SHIM" | grep allreduce; } > "$W/ckptmpi"
+printf '%-32s %12s %12s %8s\n' metric native ckptmpi ratio
+join <(sort "$W/native") <(sort "$W/ckptmpi") | while read -r name a unit b unit2; do
+	awk -v n="$name" -v a="$a" -v b="$b" -v u="$unit" 'BEGIN{printf "%-32s %9.3f %-2s %9.3f %-2s %8.3f\n", n, a, u, b, u, b/a}'
+done

@@ -1,0 +1,910 @@
+#!/usr/bin/env python3
+"""Generate ckptmpi's MPI interception code from pmpi/mpi_functions.def.
+
+    gen_mpi.py --flavour openmpi --out DIR [--skip FILE] [--table FILE]
+               [--mpi-cflags '-I...' | --mpi-include 'DIR;DIR'] [--declared FILE]
+    gen_mpi.py --list [--flavour F]       names in the table (or generated for F)
+    gen_mpi.py --check                    parse and validate the table only
+    gen_mpi.py --scan --flavour F         what F's mpi.h declares (functions, objects)
+
+Writes into DIR (files are rewritten only when their content changes), for
+every function MPI_x of the table that the flavour has:
+
+    mpi_index.h       enum: CKPT_MPI_MPI_x (CKPT_MPI_ + the name), CKPT_MPI_NFUNCS;
+                      CKPT_HAVE_MPI_x; ckpt_mpi_names[]; ckpt_mpi_table_fill()
+    mpi_names.c       ckpt_mpi_names[CKPT_MPI_MPI_x] = "MPI_x"
+    mpi_fntypes.h     typedef ... (*ckpt_fn_MPI_x)(...)
+    upper_wrappers.c  PMPI_x forwarding through the lower table, and
+                      #pragma weak MPI_x = PMPI_x; not for --skip names
+    lower_table.c     ckpt_mpi_table_fill(fn): fn[CKPT_MPI_MPI_x] = PMPI_x
+
+A function of the table is generated for a flavour only if that flavour's
+mpi.h declares both MPI_x and PMPI_x as functions (found by running the C
+preprocessor on "#include <mpi.h>" and scanning the output), so functions
+that a flavour makes macros (MPICH's MPI_Comm_c2f, Open MPI's MPI_Aint_add)
+or hides (Open MPI's removed MPI-1 functions) are left out. --declared FILE
+replaces the scan with a list of declared names.
+
+Standard library only. See pmpi/gen/README.md.
+"""
+
+import argparse
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_TABLE = os.path.join(HERE, "mpi_functions.def")
+
+# C type of a handle -> Kind used in the CKPT_VH_* macros
+HANDLE_KINDS = {
+    "MPI_Comm": "Comm",
+    "MPI_Group": "Group",
+    "MPI_Datatype": "Datatype",
+    "MPI_Op": "Op",
+    "MPI_Request": "Request",
+    "MPI_Errhandler": "Errhandler",
+    "MPI_Info": "Info",
+    "MPI_Win": "Win",
+    "MPI_File": "File",
+    "MPI_Message": "Message",
+    "MPI_T_enum": "T_enum",
+    "MPI_T_cvar_handle": "T_cvar_handle",
+    "MPI_T_pvar_handle": "T_pvar_handle",
+    "MPI_T_pvar_session": "T_pvar_session",
+}
+# kinds that may be given explicitly with DIR(Kind) on a non-handle type (an int)
+EXTRA_KINDS = {"Keyval"}
+DIRECTIONS = {"in", "out", "inout", "callback"}
+TAGS = {"variadic", "deprecated", "removed"}
+
+# Pseudo-functions usable in [LEN] and {COND}: name -> (C helper, arity,
+# functions of the table the helper calls through the lower table).
+PSEUDO = {
+    "comm_size": ("ckpt_comm_size", 1,
+                  ["MPI_Comm_test_inter", "MPI_Comm_size", "MPI_Comm_remote_size"]),
+    "comm_rank": ("ckpt_comm_rank", 1, ["MPI_Comm_rank"]),
+    "topo_indegree": ("ckpt_topo_indegree", 1,
+                      ["MPI_Topo_test", "MPI_Cartdim_get", "MPI_Comm_rank",
+                       "MPI_Graph_neighbors_count", "MPI_Dist_graph_neighbors_count"]),
+    "topo_outdegree": ("ckpt_topo_outdegree", 1,
+                       ["MPI_Topo_test", "MPI_Cartdim_get", "MPI_Comm_rank",
+                        "MPI_Graph_neighbors_count", "MPI_Dist_graph_neighbors_count"]),
+    "envelope_ndatatypes": ("ckpt_envelope_ndatatypes", 1, ["MPI_Type_get_envelope"]),
+    "min": ("ckpt_min", 2, []),
+}
+
+# C source of the helpers (emitted into upper_wrappers.c when used). They
+# take lower-half handles and call the lower half directly.
+PSEUDO_C = {
+    "comm_size": """\
+/* comm_size(c): size of the group that per-rank arrays of c are indexed by
+ * (the remote group of an intercommunicator). */
+static inline int ckpt_comm_size(MPI_Comm comm)
+{
+\tint inter = 0, n = 0;
+
+\t(void)CKPT_CALL(CKPT_MPI_MPI_Comm_test_inter, ckpt_fn_MPI_Comm_test_inter, comm, &inter);
+\tif (inter)
+\t\t(void)CKPT_CALL(CKPT_MPI_MPI_Comm_remote_size, ckpt_fn_MPI_Comm_remote_size, comm, &n);
+\telse
+\t\t(void)CKPT_CALL(CKPT_MPI_MPI_Comm_size, ckpt_fn_MPI_Comm_size, comm, &n);
+\treturn n;
+}
+""",
+    "comm_rank": """\
+/* comm_rank(c): the caller's rank in c. */
+static inline int ckpt_comm_rank(MPI_Comm comm)
+{
+\tint rank = -1;
+
+\t(void)CKPT_CALL(CKPT_MPI_MPI_Comm_rank, ckpt_fn_MPI_Comm_rank, comm, &rank);
+\treturn rank;
+}
+""",
+    "topo": """\
+/* Number of sources and destinations of a topology communicator, as the
+ * neighbourhood collectives count them. */
+static inline void ckpt_topo_degrees(MPI_Comm comm, int *indegree, int *outdegree)
+{
+\tint topo = MPI_UNDEFINED, n = 0, rank = 0, weighted = 0;
+
+\t*indegree = *outdegree = 0;
+\t(void)CKPT_CALL(CKPT_MPI_MPI_Topo_test, ckpt_fn_MPI_Topo_test, comm, &topo);
+\tswitch (topo) {
+\tcase MPI_CART:
+\t\t(void)CKPT_CALL(CKPT_MPI_MPI_Cartdim_get, ckpt_fn_MPI_Cartdim_get, comm, &n);
+\t\t*indegree = *outdegree = 2 * n;
+\t\tbreak;
+\tcase MPI_GRAPH:
+\t\t(void)CKPT_CALL(CKPT_MPI_MPI_Comm_rank, ckpt_fn_MPI_Comm_rank, comm, &rank);
+\t\t(void)CKPT_CALL(CKPT_MPI_MPI_Graph_neighbors_count, ckpt_fn_MPI_Graph_neighbors_count,
+\t\t                comm, rank, &n);
+\t\t*indegree = *outdegree = n;
+\t\tbreak;
+\tcase MPI_DIST_GRAPH:
+\t\t(void)CKPT_CALL(CKPT_MPI_MPI_Dist_graph_neighbors_count,
+\t\t                ckpt_fn_MPI_Dist_graph_neighbors_count, comm, indegree, outdegree,
+\t\t                &weighted);
+\t\tbreak;
+\t}
+}
+""",
+    "topo_indegree": """\
+static inline int ckpt_topo_indegree(MPI_Comm comm)
+{
+\tint in, out;
+
+\tckpt_topo_degrees(comm, &in, &out);
+\treturn in;
+}
+""",
+    "topo_outdegree": """\
+static inline int ckpt_topo_outdegree(MPI_Comm comm)
+{
+\tint in, out;
+
+\tckpt_topo_degrees(comm, &in, &out);
+\treturn out;
+}
+""",
+    "envelope_ndatatypes": """\
+/* envelope_ndatatypes(t): how many datatypes MPI_Type_get_contents(t) returns. */
+static inline int ckpt_envelope_ndatatypes(MPI_Datatype type)
+{
+\tint ni = 0, na = 0, nd = 0, combiner = 0;
+
+\t(void)CKPT_CALL(CKPT_MPI_MPI_Type_get_envelope, ckpt_fn_MPI_Type_get_envelope, type,
+\t                &ni, &na, &nd, &combiner);
+\treturn nd;
+}
+""",
+    "min": """\
+static inline int ckpt_min(int a, int b)
+{
+\treturn a < b ? a : b;
+}
+""",
+}
+
+# where to find a flavour's mpi.h when --mpi-cflags is not given
+FLAVOURS = {
+    "openmpi": {"pkg": "ompi-c",
+                "fallback": ["-I/usr/lib/x86_64-linux-gnu/openmpi/include",
+                             "-I/usr/lib/x86_64-linux-gnu/openmpi/include/openmpi"]},
+    "mpich": {"pkg": "mpich",
+              "fallback": ["-I/usr/include/x86_64-linux-gnu/mpich"]},
+}
+
+
+class TableError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- parsing
+
+def split_top(s, sep=","):
+    """Split s at sep where not nested in (), [] or {}."""
+    out, depth, cur = [], 0, []
+    for ch in s:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == sep and depth == 0:
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur))
+    return [x.strip() for x in out]
+
+
+def take_group(s, i, open_ch, close_ch):
+    """s[i] == open_ch: return (contents, index after the matching close_ch)."""
+    depth = 0
+    for j in range(i, len(s)):
+        if s[j] == open_ch:
+            depth += 1
+        elif s[j] == close_ch:
+            depth -= 1
+            if depth == 0:
+                return s[i + 1:j], j + 1
+    raise TableError("unbalanced %r in %r" % (open_ch, s))
+
+
+class Param:
+    def __init__(self, text):
+        self.text = text
+        self.variadic = text == "..."
+        self.void = text == "void"
+        self.dir = None       # in, out, inout, callback
+        self.kind = None      # Comm, Datatype, Keyval, ... (handles), or callback type
+        self.length = None    # C expression (arrays)
+        self.cond = None      # C expression
+        if self.variadic or self.void:
+            self.decl, self.name, self.ctype, self.base = text, None, None, None
+            return
+        decl, ann = text, None
+        if ":" in text:
+            decl, ann = text.split(":", 1)
+        self.decl = decl.strip()
+        m = re.match(r"^(.*?)(\w+)\s*((?:\[\s*\d*\s*\])*)$", self.decl)
+        if not m or not m.group(1).strip():
+            raise TableError("cannot parse parameter %r" % text)
+        self.ctype = m.group(1).strip()
+        self.name = m.group(2)
+        self.dims = m.group(3)
+        self.const = bool(re.search(r"\bconst\b", self.ctype))
+        self.ptr = self.ctype.count("*")
+        self.base = re.sub(r"\bconst\b|\*", " ", self.ctype).split()
+        self.base = " ".join(self.base)
+        if ann is not None:
+            self.parse_annotation(ann.strip())
+
+    def parse_annotation(self, ann):
+        m = re.match(r"^(\w+)", ann)
+        if not m or m.group(1) not in DIRECTIONS:
+            raise TableError("unknown annotation %r on %s" % (ann, self.name))
+        self.dir = m.group(1)
+        i = m.end()
+        while i < len(ann):
+            ch = ann[i]
+            if ch == "(":
+                self.kind, i = take_group(ann, i, "(", ")")
+                self.kind = self.kind.strip()
+            elif ch == "[":
+                self.length, i = take_group(ann, i, "[", "]")
+                self.length = self.length.strip()
+            elif ch == "{":
+                self.cond, i = take_group(ann, i, "{", "}")
+                self.cond = self.cond.strip()
+            elif ch.isspace():
+                i += 1
+            else:
+                raise TableError("bad annotation %r on %s" % (ann, self.name))
+
+    @property
+    def is_array(self):
+        return bool(self.dims) or self.length is not None
+
+    @property
+    def is_handle(self):
+        return self.base in HANDLE_KINDS
+
+    @property
+    def is_callback_type(self):
+        return bool(self.base) and (self.base.endswith("_function") or self.base.endswith("_fn"))
+
+
+class Func:
+    def __init__(self, line, lineno, section):
+        self.line = line
+        self.lineno = lineno
+        self.section = section
+        m = re.match(r"^(?P<ret>.+?)\s*\b(?P<name>MPI_\w+)\s*\((?P<params>.*)\)"
+                     r"\s*(?P<tags>(?:@\w+\s*)*)$", line)
+        if not m:
+            raise TableError("cannot parse %r" % line)
+        self.ret = m.group("ret").strip()
+        self.name = m.group("name")
+        self.tags = set(re.findall(r"@(\w+)", m.group("tags")))
+        self.params = [Param(p) for p in split_top(m.group("params"))]
+        self.validate()
+
+    def validate(self):
+        bad = self.tags - TAGS
+        if bad:
+            raise TableError("unknown tag(s) %s" % ", ".join(sorted(bad)))
+        variadic = any(p.variadic for p in self.params)
+        if variadic != ("variadic" in self.tags):
+            raise TableError("'...' and @variadic must go together")
+        if self.params[-1:] and any(p.variadic for p in self.params[:-1]):
+            raise TableError("'...' must be last")
+        if any(p.void for p in self.params) and len(self.params) != 1:
+            raise TableError("void must be the only parameter")
+        names = [p.name for p in self.params if p.name]
+        if len(names) != len(set(names)):
+            raise TableError("duplicate parameter names")
+        for n in names:
+            if n == "ret" or n.startswith("l_") or n.startswith("len_"):
+                raise TableError("parameter name %r is reserved for generated code" % n)
+        for p in self.params:
+            if p.variadic or p.void:
+                continue
+            where = "%s: parameter %s: " % (self.name, p.name)
+            if p.base == "MPI_Status":
+                # annotations on statuses are documentation: nothing to convert
+                p.doc_dir, p.dir, p.length, p.cond = p.dir, None, None, None
+                continue
+            if p.is_callback_type:
+                if p.dir != "callback":
+                    raise TableError(where + "function pointer needs :callback")
+                if p.ptr != 1 or p.dims or p.length or p.cond:
+                    raise TableError(where + "a callback is a single function pointer")
+                p.kind = p.base[4:] if p.base.startswith("MPI_") else p.base
+                continue
+            if p.dir == "callback":
+                raise TableError(where + ":callback on a type that is not a function type")
+            if p.is_handle:
+                if p.dir is None:
+                    raise TableError(where + "handle parameter needs :in, :out or :inout")
+                if p.kind is not None and p.kind != HANDLE_KINDS[p.base]:
+                    raise TableError(where + "kind (%s) contradicts the type" % p.kind)
+                p.kind = HANDLE_KINDS[p.base]
+            elif p.dir is not None:
+                if p.kind not in EXTRA_KINDS:
+                    raise TableError(where + "annotated non-handle type needs a kind, one of "
+                                     + ", ".join(sorted(EXTRA_KINDS)))
+            else:
+                continue
+            # shape
+            if p.is_array:
+                if p.length is None:
+                    raise TableError(where + "array of handles needs [length]")
+                if p.ptr + len(re.findall(r"\[", p.dims)) != 1:
+                    raise TableError(where + "array of handles must be T x[] or T *x")
+            elif p.ptr == 0:
+                if p.dir != "in":
+                    raise TableError(where + "a handle passed by value can only be :in")
+            elif p.ptr == 1:
+                if p.dir == "in":
+                    raise TableError(where + "pointer to one handle: :out or :inout")
+            else:
+                raise TableError(where + "unsupported pointer depth")
+            if p.dir == "inout" and p.cond:
+                raise TableError(where + "{cond} is not supported on :inout")
+        if self.ret in HANDLE_KINDS:
+            self.ret_kind = HANDLE_KINDS[self.ret]
+        else:
+            self.ret_kind = None
+
+
+def load_table(path):
+    funcs, section = [], None
+    with open(path) as f:
+        for lineno, raw in enumerate(f, 1):
+            line = raw.strip()
+            if not line:
+                continue
+            if line.startswith("## "):
+                section = line[3:].strip()
+                continue
+            if line.startswith("#"):
+                continue
+            try:
+                funcs.append(Func(line, lineno, section))
+            except TableError as e:
+                raise TableError("%s:%d: %s" % (path, lineno, e)) from None
+    seen = {}
+    for fn in funcs:
+        if fn.name in seen:
+            raise TableError("%s:%d: %s already on line %d"
+                             % (path, fn.lineno, fn.name, seen[fn.name]))
+        seen[fn.name] = fn.lineno
+    # expressions may only use parameters, pseudo-functions and MPI constants
+    for fn in funcs:
+        pnames = {p.name for p in fn.params if p.name}
+        for p in fn.params:
+            for expr in (p.length, p.cond):
+                if not expr:
+                    continue
+                for m in re.finditer(r"\b([A-Za-z_]\w*)\b(\s*\()?", expr):
+                    ident, call = m.group(1), m.group(2)
+                    if call:
+                        if ident not in PSEUDO:
+                            raise TableError("%s:%d: %s: unknown pseudo-function %s()"
+                                             % (path, fn.lineno, fn.name, ident))
+                    elif ident not in pnames and ident != "NULL" and not ident.startswith("MPI_"):
+                        raise TableError("%s:%d: %s: %r in %r is not a parameter"
+                                         % (path, fn.lineno, fn.name, ident, expr))
+    return funcs
+
+
+# ---------------------------------------------------------- flavour scan
+
+def mpi_cflags(flavour, given):
+    if given is not None:
+        return shlex.split(given)
+    info = FLAVOURS[flavour]
+    try:
+        out = subprocess.run(["pkg-config", "--cflags", info["pkg"]], check=True,
+                             capture_output=True, text=True).stdout
+        return shlex.split(out)
+    except (OSError, subprocess.CalledProcessError):
+        return list(info["fallback"])
+
+
+def preprocess_mpi_h(cc, cflags):
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "scan.c")
+        with open(src, "w") as f:
+            f.write("#include <mpi.h>\n")
+        cmd = shlex.split(cc) + ["-E", "-P"] + cflags + [src]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise SystemExit("gen_mpi.py: preprocessing mpi.h failed: %s\n%s"
+                             % (" ".join(cmd), res.stderr))
+    return res.stdout
+
+
+def declared_names(cc, cflags):
+    """Names of functions declared by mpi.h after preprocessing."""
+    return set(re.findall(r"\b(P?MPI_\w+)\s*\(", preprocess_mpi_h(cc, cflags)))
+
+
+def scan_declarations(cc, cflags):
+    """(functions, objects): every function and extern object mpi.h declares."""
+    text = preprocess_mpi_h(cc, cflags)
+    text = re.sub(r"__attribute__\s*\(\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)\)", " ", text)
+    text = re.sub(r"\s+", " ", text)
+    # drop bodies of inline functions and of struct/union/enum definitions
+    while True:
+        new = re.sub(r"\{[^{}]*\}", " ", text)
+        if new == text:
+            break
+        text = new
+    funcs, objs = set(), set()
+    for st in re.split(r"[;]", text):
+        st = st.strip()
+        if not st or st.startswith("typedef"):
+            continue
+        m = re.match(r"^(?:extern\s+)?[\w\s\*]*?\b(\w+)\s*\((.*)\)$", st)
+        if m and "(" not in st[:st.find(m.group(1))]:
+            funcs.add(m.group(1))
+            continue
+        m = re.match(r"^extern\b[\w\s\*]*?\b(\w+)\s*(?:\[[^\]]*\])*$", st)
+        if m:
+            objs.add(m.group(1))
+    return funcs, objs
+
+
+def available(funcs, declared):
+    have = [f for f in funcs if f.name in declared and "P" + f.name in declared]
+    missing = [f for f in funcs if f not in have]
+    return have, missing
+
+
+# ------------------------------------------------------------- emitting
+
+GEN_NOTE = ("Generated by pmpi/gen_mpi.py from pmpi/mpi_functions.def for %s.\n"
+            " * Do not edit: change the table or the generator.")
+
+
+def wrap(head, items, tail, indent, width=96):
+    """head + items joined by ', ' + tail, broken before width; continuation
+    lines are aligned after head (which may itself start with tabs)."""
+    col = len(head.expandtabs(8).rsplit("\n", 1)[-1])
+    lines, cur = [], head
+    for i, it in enumerate(items):
+        piece = it + (", " if i < len(items) - 1 else "")
+        if len(cur.expandtabs(8)) + len(piece.rstrip()) > width and cur.strip() != head.strip():
+            lines.append(cur.rstrip())
+            cur = indent + " " * (col - len(indent.expandtabs(8))) + piece
+        else:
+            cur += piece
+    return "\n".join(lines + [cur.rstrip() + tail])
+
+
+def proto_params(fn):
+    return [p.decl if not (p.variadic or p.void) else p.text for p in fn.params]
+
+
+def local_type(p):
+    """Type of the local holding the lower value of p."""
+    base = p.base
+    if p.is_array:
+        return ("const " if p.const else "") + base + " *"
+    return base + " "
+
+
+def subst(expr, fn, lowered):
+    """Rewrite a [LEN]/{COND} expression: handle parameters -> their lower
+    locals, pseudo-functions -> helpers."""
+    def rep(m):
+        ident, call = m.group(1), m.group(2)
+        if call:
+            return PSEUDO[ident][0] + call
+        return lowered.get(ident, ident)
+    return re.sub(r"\b([A-Za-z_]\w*)\b(\s*\()?", rep, expr)
+
+
+def pseudo_used(fn):
+    used = set()
+    for p in fn.params:
+        for expr in (p.length, p.cond):
+            if expr:
+                used |= {m for m in re.findall(r"\b(\w+)\s*\(", expr) if m in PSEUDO}
+    return used
+
+
+def stmt(s, indent):
+    """A statement at indent: a string, or (macro, args) wrapped to the width."""
+    if isinstance(s, str):
+        return indent + s
+    if len(s) == 2:
+        return wrap(indent + s[0] + "(", s[1], ");", indent)
+    return wrap(indent + s[0] + s[1] + "(", s[2], ");", indent)      # lhs = macro(args);
+
+
+def gen_wrapper(fn):
+    params = [p for p in fn.params if not (p.variadic or p.void)]
+    lowered = {}      # param name -> C expression of its lower value
+    decls, pre, post_always, post_ok = [], [], [], []
+    args = []
+
+    # 1. scalar in-handles and callbacks first: lengths and conditions use them
+    for p in params:
+        if p.dir == "in" and not p.is_array:
+            lowered[p.name] = "l_" + p.name
+    for p in params:
+        if p.dir == "in" and not p.is_array:
+            if p.cond:
+                decls.append("%sl_%s = (%s) ? CKPT_VH_IN(%s, %s) : %s;"
+                             % (local_type(p), p.name, subst(p.cond, fn, lowered), p.kind,
+                                p.name, p.name))
+            else:
+                decls.append(("%sl_%s = " % (local_type(p), p.name), "CKPT_VH_IN",
+                              [p.kind, p.name]))
+        elif p.dir == "callback":
+            decls.append(("%s *l_%s = " % (p.base, p.name), "CKPT_CB", [p.kind, p.name]))
+            lowered[p.name] = "l_" + p.name
+        elif p.dir == "inout" and not p.is_array:
+            decls.append(("%s l_%s = " % (p.base, p.name), "CKPT_VH_IN", [p.kind, "*" + p.name]))
+
+    # 2. array lengths: a computed length used more than once (an in-out
+    # array, or two arrays) is computed once, unless every use is conditional
+    arrays = [p for p in params if p.is_array and p.dir in ("in", "out", "inout")]
+    lens = {}
+    for p in arrays:
+        e = p.length
+        if e in lens:
+            continue
+        uses = [q for q in arrays if q.length == e]
+        nuses = sum(2 if q.dir == "inout" else 1 for q in uses)
+        if re.fullmatch(r"\w+", e) or nuses == 1 or all(q.cond for q in uses):
+            lens[e] = subst(e, fn, lowered)
+        else:
+            # (unused when call.h's array macros ignore their length)
+            decls.append("int len_%s __attribute__((unused)) = %s;"
+                         % (p.name, subst(e, fn, lowered)))
+            lens[e] = "len_" + p.name
+
+    # 3. arrays
+    for p in params:
+        if not p.is_array or p.dir is None or p.dir == "callback":
+            continue
+        n = lens[p.length]
+        if p.dir == "in" or p.dir == "inout":
+            conv = ("CKPT_VH_IN_ARRAY", [p.kind, p.name, n])
+            if p.cond:
+                decls.append("%sl_%s = %s;" % (local_type(p), p.name, p.name))
+                pre.append("if (%s)\n%s" % (subst(p.cond, fn, lowered),
+                                             stmt(("l_%s = " % p.name,) + conv, "\t\t")))
+            else:
+                decls.append(("%sl_%s = " % (local_type(p), p.name),) + conv)
+            if p.dir == "inout":
+                post_always.append(("CKPT_VH_OUT_ARRAY", [p.kind, p.name, "l_" + p.name, n]))
+        else:  # out: MPI writes lower handles into the caller's array, converted in place
+            post_ok.append((p.cond and subst(p.cond, fn, lowered),
+                            ("CKPT_VH_OUT_ARRAY", [p.kind, p.name, p.name, n])))
+
+    # 4. arguments and conversions after the call
+    for p in fn.params:
+        if p.variadic or p.void:
+            continue
+        if p.dir in ("in", "callback") or (p.is_array and p.dir == "inout"):
+            args.append("l_" + p.name)
+        elif p.dir == "inout":
+            args.append("&l_" + p.name)
+            post_always.append("*%s = l_%s;" % (p.name, p.name))
+            post_always.append(("CKPT_VH_OUT", [p.kind, p.name]))
+        elif p.dir == "out" and not p.is_array:
+            args.append(p.name)
+            post_ok.append((p.cond and subst(p.cond, fn, lowered),
+                            ("CKPT_VH_OUT", [p.kind, p.name])))
+        else:
+            args.append(p.name)
+
+    int_ret = fn.ret == "int"
+    call_args = ["CKPT_MPI_" + fn.name, "ckpt_fn_" + fn.name] + args
+    body = []
+    simple = not (pre or post_always or post_ok or fn.ret_kind)
+    decls = [stmt(d, "\t")[1:] for d in decls]
+    if simple:
+        body += decls
+        if decls:
+            body.append("")
+        body.append(wrap("\treturn CKPT_CALL(", call_args, ");", "\t")[1:])
+    else:
+        body += decls
+        body.append("%s ret;" % fn.ret)
+        body.append("")
+        body += pre
+        body.append(wrap("\tret = CKPT_CALL(", call_args, ");", "\t")[1:])
+        body += [stmt(s, "\t")[1:] for s in post_always]
+        if post_ok:
+            # outputs are defined only when the call succeeded
+            groups = {}
+            for cond, st in post_ok:
+                groups.setdefault(cond, []).append(st)
+            for cond, stmts in groups.items():
+                test = "ret == MPI_SUCCESS" if int_ret else None
+                if cond:
+                    test = "%s && (%s)" % (test, cond) if test else cond
+                if test is None:
+                    body += [stmt(s, "\t")[1:] for s in stmts]
+                elif len(stmts) == 1:
+                    body.append("if (%s)\n%s" % (test, stmt(stmts[0], "\t\t")))
+                else:
+                    body.append("if (%s) {\n%s\n\t}"
+                                % (test, "\n".join(stmt(s, "\t\t") for s in stmts)))
+        if fn.ret_kind:
+            body.append("CKPT_VH_OUT(%s, &ret);" % fn.ret_kind)
+        body.append("return ret;")
+
+    out = []
+    if "variadic" in fn.tags:
+        out.append("/* variadic: only the named arguments are passed on */")
+    if "removed" in fn.tags:
+        out.append("/* removed in MPI-3.0; only for binaries built against older headers */")
+    out.append(wrap("%s P%s(" % (fn.ret, fn.name), proto_params(fn), ")", ""))
+    out.append("{")
+    for b in body:
+        out.append(("\t" + b) if b else "")
+    out.append("}")
+    out.append("#pragma weak %s = P%s" % (fn.name, fn.name))
+    return "\n".join(out) + "\n"
+
+
+def gen_index_h(flavour, funcs, missing):
+    o = ["/* %s */" % (GEN_NOTE % flavour).replace("\n", "\n"),
+         "#ifndef CKPT_MPI_INDEX_H", "#define CKPT_MPI_INDEX_H", "",
+         '#define CKPT_MPI_FLAVOUR "%s"' % flavour, ""]
+    if missing:
+        o.append("/* In the table but not declared by this flavour's mpi.h, so not generated:")
+        o.append(wrap(" * ", [f.name for f in missing], " */", " * ", width=80))
+        o.append("")
+    o.append("/* Index of each MPI function in the lower half's function table:")
+    o.append(" * CKPT_MPI_ followed by the function's name. */")
+    o.append("enum ckpt_mpi_index {")
+    for f in funcs:
+        o.append("\tCKPT_MPI_%s," % f.name)
+    o.append("\tCKPT_MPI_NFUNCS")
+    o.append("};")
+    o.append("")
+    o.append("/* CKPT_HAVE_MPI_<name>: the function exists in this flavour. */")
+    for f in funcs:
+        o.append("#define CKPT_HAVE_%s 1" % f.name)
+    o.append("")
+    o.append("/* index -> \"MPI_<name>\" (mpi_names.c) */")
+    o.append("extern const char *const ckpt_mpi_names[CKPT_MPI_NFUNCS];")
+    o.append("")
+    o.append("/* Lower half (lower_table.c): fn[CKPT_MPI_MPI_x] = PMPI_x for every")
+    o.append(" * function; fn has CKPT_MPI_NFUNCS entries. */")
+    o.append("void ckpt_mpi_table_fill(void **fn);")
+    o.append("")
+    o.append("#endif")
+    return "\n".join(o) + "\n"
+
+
+def gen_names_c(flavour, funcs):
+    o = ["/* %s */" % (GEN_NOTE % flavour), '#include "mpi_index.h"', "",
+         "const char *const ckpt_mpi_names[CKPT_MPI_NFUNCS] = {"]
+    for f in funcs:
+        o.append('\t[CKPT_MPI_%s] = "%s",' % (f.name, f.name))
+    o.append("};")
+    return "\n".join(o) + "\n"
+
+
+def gen_fntypes_h(flavour, funcs):
+    o = ["/* %s */" % (GEN_NOTE % flavour),
+         "/* ckpt_fn_MPI_<name>: pointer to a function with MPI_<name>'s prototype,",
+         " * the FNTYPE argument of CKPT_CALL. Needs <mpi.h>. */",
+         "#ifndef CKPT_MPI_FNTYPES_H", "#define CKPT_MPI_FNTYPES_H", "",
+         "#include <mpi.h>"]
+    section = None
+    for f in funcs:
+        if f.section != section:
+            section = f.section
+            o.append("\n/* %s */" % "\n * ".join(textwrap.wrap(section, 76)))
+        o.append(wrap("typedef %s (*ckpt_fn_%s)(" % (f.ret, f.name), proto_params(f), ");", ""))
+    o += ["", "#endif"]
+    return "\n".join(o) + "\n"
+
+
+def gen_upper_c(flavour, funcs, skip):
+    used = set()
+    for f in funcs:
+        if f.name not in skip:
+            used |= pseudo_used(f)
+    o = ["/* %s" % (GEN_NOTE % flavour),
+         " *",
+         " * Upper half: PMPI_<name> forwards to the lower half through the function",
+         " * table; MPI_<name> is a weak alias. Handle conversions (CKPT_VH_*),",
+         " * callbacks (CKPT_CB) and the call itself (CKPT_CALL) are macros of",
+         " * pmpi/call.h. Conversions run before CKPT_CALL switches to the lower half.",
+         " * Output handles are converted only when the call returns MPI_SUCCESS;",
+         " * in-out handles always. */"]
+    skipped = [f.name for f in funcs if f.name in skip]
+    if skipped:
+        o.append("/* Handwritten (--skip), not generated here:")
+        o.append(wrap(" * ", skipped, " */", " * ", width=80))
+    o += ["", "#include <stddef.h>", "", "#include <mpi.h>", "", '#include "pmpi/call.h"', '#include "mpi_index.h"',
+          '#include "mpi_fntypes.h"', ""]
+    if used:
+        o.append("/* Pseudo-functions of the table's [length] and {condition} expressions;")
+        o.append(" * they take lower-half handles. */")
+        if used & {"topo_indegree", "topo_outdegree"}:
+            o.append(PSEUDO_C["topo"])
+        for name in ["comm_size", "comm_rank", "topo_indegree", "topo_outdegree",
+                     "envelope_ndatatypes", "min"]:
+            if name in used:
+                o.append(PSEUDO_C[name])
+    section = None
+    for f in funcs:
+        if f.name in skip:
+            continue
+        if f.section != section:
+            section = f.section
+            o.append("/* " + "=" * 72)
+            o += [" * " + l for l in textwrap.wrap(section, 76)]
+            o.append(" */")
+            o.append("")
+        o.append(gen_wrapper(f))
+    return "\n".join(o)
+
+
+def gen_lower_c(flavour, funcs):
+    o = ["/* %s" % (GEN_NOTE % flavour),
+         " *",
+         " * Lower half: the function table the upper half calls through. Built",
+         " * against the real MPI. Each entry goes through a compound literal of the",
+         " * table's function type, so the compiler checks the library's prototype",
+         " * against mpi_functions.def. */",
+         "",
+         "#include <mpi.h>",
+         "",
+         '#include "mpi_index.h"',
+         '#include "mpi_fntypes.h"',
+         "",
+         "/* deprecated and removed MPI-1 functions are in the table on purpose */",
+         '#pragma GCC diagnostic ignored "-Wdeprecated-declarations"',
+         "",
+         "void ckpt_mpi_table_fill(void **fn)",
+         "{"]
+    for f in funcs:
+        lhs = "\tfn[CKPT_MPI_%s] =" % f.name
+        rhs = "(void *)(ckpt_fn_%s){P%s};" % (f.name, f.name)
+        if len(lhs.expandtabs(8)) + 1 + len(rhs) <= 96:
+            o.append(lhs + " " + rhs)
+        else:
+            o.append(lhs + "\n\t\t" + rhs)
+    o.append("}")
+    return "\n".join(o) + "\n"
+
+
+def write_if_changed(path, text):
+    try:
+        with open(path) as f:
+            if f.read() == text:
+                return False
+    except OSError:
+        pass
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return True
+
+
+def read_list(path):
+    names = []
+    with open(path) as f:
+        for raw in f:
+            line = raw.split("#", 1)[0].strip()
+            if line:
+                names.append(line[1:] if line.startswith("PMPI_") else line)
+    return names
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--flavour", "--flavor", choices=sorted(FLAVOURS))
+    ap.add_argument("--out", help="output directory")
+    ap.add_argument("--table", default=DEFAULT_TABLE)
+    ap.add_argument("--skip", help="file of handwritten functions, one name a line")
+    ap.add_argument("--cc", default=os.environ.get("CC", "cc"),
+                    help="C compiler used to preprocess mpi.h (default $CC or cc)")
+    ap.add_argument("--mpi-cflags", help="flags to find the flavour's mpi.h "
+                    "(default: pkg-config, then Debian's paths)")
+    ap.add_argument("--mpi-include", help="include directories of the flavour's mpi.h "
+                    "(a CMake list: separated by ';'), an alternative to --mpi-cflags")
+    ap.add_argument("--declared", help="file of names mpi.h declares (replaces the scan)")
+    ap.add_argument("--list", action="store_true", help="print function names and exit")
+    ap.add_argument("--check", action="store_true", help="validate the table and exit")
+    ap.add_argument("--scan", action="store_true", help="print 'function NAME' and "
+                    "'object NAME' for everything the flavour's mpi.h declares, and exit")
+    ap.add_argument("-q", "--quiet", action="store_true")
+    a = ap.parse_args(argv)
+
+    if a.mpi_include is not None:
+        dirs = [d for d in re.split(r"[;:]", a.mpi_include) if d and not d.endswith("-NOTFOUND")]
+        a.mpi_cflags = " ".join(shlex.quote("-I" + d) for d in dirs) + \
+            (" " + a.mpi_cflags if a.mpi_cflags else "")
+    try:
+        funcs = load_table(a.table)
+    except TableError as e:
+        sys.exit("gen_mpi.py: %s" % e)
+    if a.check:
+        print("%s: %d functions, ok" % (a.table, len(funcs)))
+        return 0
+    if a.list and not a.flavour:
+        for f in funcs:
+            print(f.name)
+        return 0
+    if not a.flavour:
+        ap.error("--flavour is required")
+    if a.scan:
+        fs, objs = scan_declarations(a.cc, mpi_cflags(a.flavour, a.mpi_cflags))
+        for n in sorted(fs):
+            print("function", n)
+        for n in sorted(objs):
+            print("object", n)
+        return 0
+
+    if a.declared:
+        declared = set()
+        for n in read_list(a.declared):       # MPI_x or PMPI_x: both count
+            declared |= {n, "P" + n}
+    else:
+        declared = declared_names(a.cc, mpi_cflags(a.flavour, a.mpi_cflags))
+    have, missing = available(funcs, declared)
+    names = {f.name for f in have}
+    for name, (_, _, needs) in PSEUDO.items():
+        lacking = [n for n in needs if n not in names]
+        if lacking:
+            sys.exit("gen_mpi.py: pseudo-function %s needs %s" % (name, ", ".join(lacking)))
+
+    if a.list:
+        for f in have:
+            print(f.name)
+        return 0
+    if not a.out:
+        ap.error("--out is required")
+
+    skip = set()
+    if a.skip:
+        table_names = {f.name for f in funcs}
+        for n in read_list(a.skip):
+            if n not in table_names:
+                sys.exit("gen_mpi.py: %s: %s is not in the table" % (a.skip, n))
+            skip.add(n)
+
+    os.makedirs(a.out, exist_ok=True)
+    outputs = {
+        "mpi_index.h": gen_index_h(a.flavour, have, missing),
+        "mpi_names.c": gen_names_c(a.flavour, have),
+        "mpi_fntypes.h": gen_fntypes_h(a.flavour, have),
+        "upper_wrappers.c": gen_upper_c(a.flavour, have, skip),
+        "lower_table.c": gen_lower_c(a.flavour, have),
+    }
+    changed = [n for n, text in outputs.items()
+               if write_if_changed(os.path.join(a.out, n), text)]
+    if not a.quiet:
+        print("gen_mpi.py: %s: %d functions (%d generated wrappers, %d handwritten), "
+              "%d not in this mpi.h%s; %s"
+              % (a.flavour, len(have), len(have) - len(skip & names), len(skip & names),
+                 len(missing), (": " + " ".join(f.name for f in missing)) if missing else "",
+                 ("updated " + " ".join(changed)) if changed else "up to date"),
+              file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
