@@ -6,6 +6,7 @@
 #include "core/control.h"
 #include "core/log.h"
 #include <stddef.h>
+#include <stdlib.h>
 
 #include "pmpi/mpi_index.h"
 
@@ -17,6 +18,13 @@ int runtime_mpi_init(void)
 {
 	int provided = 0, rank = 0, size = 0;
 
+	/* UCX (under MPICH and OpenMPI) patches mmap/munmap in place to watch
+	 * memory; the lower half's memory is routed by ckptmpi, and the copy
+	 * of UCX an unmodified binary drags into the upper half must not
+	 * patch anything either (it inherits this environment) */
+	setenv("UCX_MEM_EVENTS", "no", 0);
+	setenv("UCX_MEM_MALLOC_HOOKS", "no", 0);
+	setenv("UCX_MEM_MMAP_HOOK_MODE", "none", 0);
 	if (MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
 		log_error("MPI_Init_thread failed in the runtime");
 		return -1;
