@@ -30,14 +30,16 @@ extern char **environ;
 /* Defined by the MPI builds of the runtime (pmpi/lower_mpi.c): initialise
  * the real MPI in the lower half before the upper half exists. */
 extern int runtime_mpi_init(void) __attribute__((weak));
+extern int runtime_mpi_env(void) __attribute__((weak));
 
 static void ensure_fixed_layout(char **argv)
 {
 	int p = personality(0xffffffff);
+	int env_changed = runtime_mpi_env ? runtime_mpi_env() : 0;
 
-	if (p < 0 || (p & ADDR_NO_RANDOMIZE))
+	if (p < 0 || ((p & ADDR_NO_RANDOMIZE) && !env_changed))
 		return;
-	if (personality((unsigned long)p | ADDR_NO_RANDOMIZE) < 0) {
+	if (!(p & ADDR_NO_RANDOMIZE) && personality((unsigned long)p | ADDR_NO_RANDOMIZE) < 0) {
 		log_error("personality(ADDR_NO_RANDOMIZE): %s", strerror(errno));
 		exit(127);
 	}

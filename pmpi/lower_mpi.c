@@ -14,17 +14,33 @@ void ckpt_mpi_table_fill(void **fn);
 
 static void *mpi_table[CKPT_MPI_NFUNCS];
 
+/* UCX (under MPICH and OpenMPI) patches mmap/munmap in place to watch
+ * memory. The lower half's memory is routed by ckptmpi, and the copy of
+ * UCX that an unmodified binary drags into the upper half must not patch
+ * anything either. UCX reads these in its library constructors, so they
+ * must be in the environment before the runtime starts: returns 1 when it
+ * had to set one (the runtime then re-executes itself). */
+int runtime_mpi_env(void)
+{
+	static const char *const vars[][2] = {
+		{"UCX_MEM_MALLOC_HOOKS", "no"},
+		{"UCX_MEM_MMAP_HOOK_MODE", "none"},
+		{"UCX_MEM_EVENTS", "no"},
+	};
+	int changed = 0;
+
+	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+		if (!getenv(vars[i][0])) {
+			setenv(vars[i][0], vars[i][1], 1);
+			changed = 1;
+		}
+	return changed;
+}
+
 int runtime_mpi_init(void)
 {
 	int provided = 0, rank = 0, size = 0;
 
-	/* UCX (under MPICH and OpenMPI) patches mmap/munmap in place to watch
-	 * memory; the lower half's memory is routed by ckptmpi, and the copy
-	 * of UCX an unmodified binary drags into the upper half must not
-	 * patch anything either (it inherits this environment) */
-	setenv("UCX_MEM_EVENTS", "no", 0);
-	setenv("UCX_MEM_MALLOC_HOOKS", "no", 0);
-	setenv("UCX_MEM_MMAP_HOOK_MODE", "none", 0);
 	if (MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
 		log_error("MPI_Init_thread failed in the runtime");
 		return -1;
