@@ -52,6 +52,12 @@ static void link_outcome(volatile int32_t *counter)
 
 uint64_t control_link_address(void) { return (uint64_t)&link_area; }
 
+void control_set_mpi_predefined(const uint64_t *addrs, uint64_t n)
+{
+	link_area.mpi_predef = (uint64_t)addrs;
+	link_area.mpi_npredef = n;
+}
+
 void control_set_mpi(void **table, uint64_t nfuncs, int provided, int flavour, uint64_t main_fs)
 {
 	link_area.mpi_table = (uint64_t)table;

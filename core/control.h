@@ -19,6 +19,7 @@ int launcher_rank(void);
 /* Read CKPTMPI_DIR, CKPTMPI_INTERVAL, CKPTMPI_KEEP, CKPTMPI_SIGNAL. */
 int control_config_from_env(struct control_config *c, int create_dir, int dir_optional);
 /* MPI builds: publish the real MPI's function table to the upper half. */
+void control_set_mpi_predefined(const uint64_t *addrs, uint64_t n);
 void control_set_mpi(void **table, uint64_t nfuncs, int provided, int flavour, uint64_t main_fs);
 /* Start the control thread; signals stay blocked in it. */
 int control_start(const struct control_config *c);

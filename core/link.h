@@ -25,6 +25,8 @@ struct ckptmpi_link {
 	int32_t mpi_provided;        /* thread level the lower MPI gave */
 	int32_t mpi_flavour;         /* 1 openmpi, 2 mpich */
 	uint64_t main_lower_fs;      /* lower thread pointer of the main thread */
+	uint64_t mpi_predef;         /* uint64_t[]: real addresses of the predefined */
+	uint64_t mpi_npredef;        /* objects (ABIs whose handles are pointers) */
 	volatile int32_t ctx_seq;    /* futex word: bumped when a context is made */
 	volatile uint64_t ctx_fs;    /* the thread pointer of the new context */
 };

@@ -60,10 +60,84 @@ static inline __attribute__((always_inline)) uint64_t ckpt_enter(void)
 		ckpt__ret;                                                               \
 	})
 
+#ifdef CKPTMPI_HANDLES_ARE_POINTERS
+/* OpenMPI: predefined handles are addresses of the shim's own objects (or
+ * the executable's copies of them), mapped to the real objects
+ * (pmpi/handles_ptr.c) */
+extern uintptr_t ckpt_predef_min, ckpt_predef_max;
+void *ckpt_vh_out_ptr(void *h);
+void *ckpt_vh_in_lookup(void *h);
+static inline __attribute__((always_inline)) void *ckpt_vh_in_ptr(void *h)
+{
+	if ((uintptr_t)h < ckpt_predef_min || (uintptr_t)h > ckpt_predef_max)
+		return h;
+	return ckpt_vh_in_lookup(h);
+}
+/* Keyvals are integers in every ABI; every other kind is a pointer here */
+#define CKPT_VH_IN(Kind, x) CKPT_VH_IN_##Kind(x)
+#define CKPT_VH_OUT(Kind, ptr) CKPT_VH_OUT_##Kind(ptr)
+#define CKPT_VH_IN_Keyval(x) (x)
+#define CKPT_VH_OUT_Keyval(ptr) ((void)0)
+#define CKPT_VH_IN_PTR(x) ((__typeof__(x))ckpt_vh_in_ptr((void *)(x)))
+static inline __attribute__((always_inline)) void ckpt_vh_out_store(void **p)
+{
+	if (p)
+		*p = ckpt_vh_out_ptr(*p);
+}
+#define CKPT_VH_OUT_PTR(ptr) ckpt_vh_out_store((void **)(ptr))
+#define CKPT_VH_IN_Comm(x) CKPT_VH_IN_PTR(x)
+#define CKPT_VH_OUT_Comm(p) CKPT_VH_OUT_PTR(p)
+#define CKPT_VH_IN_Datatype(x) CKPT_VH_IN_PTR(x)
+#define CKPT_VH_OUT_Datatype(p) CKPT_VH_OUT_PTR(p)
+#define CKPT_VH_IN_Errhandler(x) CKPT_VH_IN_PTR(x)
+#define CKPT_VH_OUT_Errhandler(p) CKPT_VH_OUT_PTR(p)
+#define CKPT_VH_IN_File(x) CKPT_VH_IN_PTR(x)
+#define CKPT_VH_OUT_File(p) CKPT_VH_OUT_PTR(p)
+#define CKPT_VH_IN_Group(x) CKPT_VH_IN_PTR(x)
+#define CKPT_VH_OUT_Group(p) CKPT_VH_OUT_PTR(p)
+#define CKPT_VH_IN_Info(x) CKPT_VH_IN_PTR(x)
+#define CKPT_VH_OUT_Info(p) CKPT_VH_OUT_PTR(p)
+#define CKPT_VH_IN_Message(x) CKPT_VH_IN_PTR(x)
+#define CKPT_VH_OUT_Message(p) CKPT_VH_OUT_PTR(p)
+#define CKPT_VH_IN_Op(x) CKPT_VH_IN_PTR(x)
+#define CKPT_VH_OUT_Op(p) CKPT_VH_OUT_PTR(p)
+#define CKPT_VH_IN_Request(x) CKPT_VH_IN_PTR(x)
+#define CKPT_VH_OUT_Request(p) CKPT_VH_OUT_PTR(p)
+#define CKPT_VH_IN_T_cvar_handle(x) CKPT_VH_IN_PTR(x)
+#define CKPT_VH_OUT_T_cvar_handle(p) CKPT_VH_OUT_PTR(p)
+#define CKPT_VH_IN_T_enum(x) CKPT_VH_IN_PTR(x)
+#define CKPT_VH_OUT_T_enum(p) CKPT_VH_OUT_PTR(p)
+#define CKPT_VH_IN_T_pvar_handle(x) CKPT_VH_IN_PTR(x)
+#define CKPT_VH_OUT_T_pvar_handle(p) CKPT_VH_OUT_PTR(p)
+#define CKPT_VH_IN_T_pvar_session(x) CKPT_VH_IN_PTR(x)
+#define CKPT_VH_OUT_T_pvar_session(p) CKPT_VH_OUT_PTR(p)
+#define CKPT_VH_IN_Win(x) CKPT_VH_IN_PTR(x)
+#define CKPT_VH_OUT_Win(p) CKPT_VH_OUT_PTR(p)
+#define CKPT_VH_IN_ARRAY(Kind, arr, n)                                                \
+	({                                                                            \
+		void **ckpt__t = (void **)(arr);                                      \
+		int ckpt__n = (arr) ? (int)(n) : 0;                                   \
+		if (ckpt__n > 0) {                                                    \
+			ckpt__t = __builtin_alloca(sizeof *ckpt__t * (size_t)ckpt__n); \
+			for (int ckpt__i = 0; ckpt__i < ckpt__n; ckpt__i++)           \
+				ckpt__t[ckpt__i] = ckpt_vh_in_ptr((void *)(arr)[ckpt__i]); \
+		}                                                                     \
+		(void *)ckpt__t;                                                      \
+	})
+#define CKPT_VH_OUT_ARRAY(Kind, arr, tmp, n)                                          \
+	do {                                                                          \
+		int ckpt__n = (arr) ? (int)(n) : 0;                                   \
+		for (int ckpt__i = 0; ckpt__i < ckpt__n; ckpt__i++)                   \
+			((void **)(arr))[ckpt__i] =                                   \
+				ckpt_vh_out_ptr(((void **)(tmp))[ckpt__i]);           \
+	} while (0)
+#else
+/* MPICH: handles are integers the same in both halves */
 #define CKPT_VH_IN(Kind, x) (x)
 #define CKPT_VH_OUT(Kind, ptr) ((void)0)
 #define CKPT_VH_IN_ARRAY(Kind, arr, n) (arr)
 #define CKPT_VH_OUT_ARRAY(Kind, arr, tmp, n) ((void)0)
+#endif
 #define CKPT_CB(Kind, fn) (fn)
 
 #endif

@@ -1,5 +1,6 @@
 /* The lower half's side of MPI: initialise the real MPI before the
  * application exists, and publish its function table through the link. */
+#include <dlfcn.h>
 #include <mpi.h>
 #include <stdint.h>
 
@@ -48,6 +49,17 @@ int runtime_mpi_init(void)
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &size);
 	ckpt_mpi_table_fill(mpi_table);
+#ifdef CKPTMPI_HANDLES_ARE_POINTERS
+	{
+		/* where the real predefined objects are, for the shim's copies */
+		extern const unsigned ckpt_predef_count;
+		extern const char *const ckpt_predef_names[];
+		static uint64_t addrs[1024];
+		for (unsigned i = 0; i < ckpt_predef_count && i < 1024; i++)
+			addrs[i] = (uint64_t)dlsym(RTLD_DEFAULT, ckpt_predef_names[i]);
+		control_set_mpi_predefined(addrs, ckpt_predef_count);
+	}
+#endif
 	control_set_mpi(mpi_table, CKPT_MPI_NFUNCS, provided, CKPTMPI_FLAVOUR_ID,
 	                (uint64_t)__builtin_thread_pointer());
 	log_debug("MPI (%s) initialised in the lower half: rank %d of %d, thread level %d",

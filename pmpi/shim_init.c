@@ -151,6 +151,15 @@ __attribute__((constructor(101))) static void shim_init(void)
 		die("%s: the runtime and the shim library come from different builds",
 		    CKPTMPI_RUNTIME_NAME);
 	ckpt_lower_fn = (void **)link_area->mpi_table;
+#ifdef CKPTMPI_HANDLES_ARE_POINTERS
+	{
+		int ckpt_predef_bind(const uint64_t *lower, unsigned n);
+		if (ckpt_predef_bind((const uint64_t *)link_area->mpi_predef,
+		                     (unsigned)link_area->mpi_npredef))
+			die("%s: the runtime and the shim disagree on predefined objects",
+			    CKPTMPI_RUNTIME_NAME);
+	}
+#endif
 	ckpt_have_fsgsbase = (getauxval(AT_HWCAP2) & 2) != 0; /* HWCAP2_FSGSBASE */
 	if (gettid() == getpid())
 		ckpt_lower_fs = link_area->main_lower_fs;
