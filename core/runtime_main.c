@@ -31,6 +31,7 @@ extern char **environ;
  * the real MPI in the lower half before the upper half exists. */
 extern int runtime_mpi_init(void) __attribute__((weak));
 extern int runtime_mpi_env(void) __attribute__((weak));
+extern void runtime_mpi_upper_preload(void) __attribute__((weak));
 
 static void ensure_fixed_layout(char **argv)
 {
@@ -101,6 +102,8 @@ int main(int argc, char **argv)
 		return 127;
 	if (!restart && loader_resolve(argv[1], program, sizeof program))
 		return 127;
+	if (!restart && runtime_mpi_upper_preload)
+		runtime_mpi_upper_preload();
 	if (!restart && getenv("CKPTMPI_PRELOAD")) {
 		/* preloads meant for the application (the MPI shim) */
 		setenv("LD_PRELOAD", getenv("CKPTMPI_PRELOAD"), 1);

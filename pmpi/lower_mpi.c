@@ -7,7 +7,10 @@
 #include "core/control.h"
 #include "core/log.h"
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "pmpi/mpi_index.h"
 
@@ -36,6 +39,35 @@ int runtime_mpi_env(void)
 			changed = 1;
 		}
 	return changed;
+}
+
+/* Started directly (`mpirun -np N ckptmpi-runtime-FLAVOUR PROGRAM`) for a
+ * program that is not linked with -lckptmpi: preload this flavour's shim
+ * into the upper half so its MPI calls come down here. */
+void runtime_mpi_upper_preload(void)
+{
+	char self[4096], shim[4200];
+	ssize_t n;
+
+	if (getenv("CKPTMPI_REEXEC") || getenv("CKPTMPI_PRELOAD"))
+		return; /* re-executed by the shim: it is there already */
+	n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n < 0)
+		return;
+	self[n] = 0;
+	*strrchr(self, '/') = 0;
+	snprintf(shim, sizeof shim, "%s/../lib/ckptmpi/%s/libckptmpi.so", self, CKPTMPI_FLAVOUR);
+	if (access(shim, R_OK)) {
+		/* installed layout: PREFIX/bin and PREFIX/LIBDIR/ckptmpi */
+		snprintf(shim, sizeof shim, "%s/../%s/ckptmpi/%s/libckptmpi.so", self,
+		         CKPTMPI_INSTALL_LIBDIR, CKPTMPI_FLAVOUR);
+		if (access(shim, R_OK)) {
+			log_info("no %s shim next to the runtime: the program must be linked with -lckptmpi",
+			         CKPTMPI_FLAVOUR);
+			return;
+		}
+	}
+	setenv("CKPTMPI_PRELOAD", shim, 1);
 }
 
 int runtime_mpi_init(void)

@@ -2,7 +2,7 @@
 # Install the Debian packages ckptmpi needs to build and test, if missing.
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libcmocka-dev python3 util-linux procps
-      mpich libmpich-dev openmpi-bin libopenmpi-dev)
+      mpich libmpich-dev openmpi-bin libopenmpi-dev python3-mpi4py hpcc)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
