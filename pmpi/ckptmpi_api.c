@@ -5,38 +5,16 @@
 
 #include <errno.h>
 #include <linux/futex.h>
-#include <stdlib.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "core/link.h"
+#include "pmpi/link_find.h"
 
-static struct ckptmpi_link *find_link(void)
-{
-	const char *s = getenv("CKPTMPI_LINK");
-	struct ckptmpi_link *l;
-	char *end;
-
-	if (!s)
-		return NULL;
-	l = (struct ckptmpi_link *)strtoull(s, &end, 16);
-	if (*end || !l)
-		return NULL;
-	/* a child of the application inherits the variable but not the
-	 * runtime: check the page is there before reading it */
-	if (msync((void *)((uintptr_t)l & ~(uintptr_t)4095), 4096, MS_ASYNC))
-		return NULL;
-	if (l->magic != CKPTMPI_LINK_MAGIC || l->pid != getpid())
-		return NULL;
-	return l;
-}
-
-int ckptmpi_active(void) { return find_link() != NULL; }
+int ckptmpi_active(void) { return ckpt_find_link() != NULL; }
 
 int ckptmpi_checkpoint(void)
 {
-	struct ckptmpi_link *l = find_link();
+	struct ckptmpi_link *l = ckpt_find_link();
 	int32_t seq, committed, failed, epoch;
 	char why = 'a';
 

@@ -32,18 +32,24 @@ static int by_upper(const void *a, const void *b)
 	return (x->upper > y->upper) - (x->upper < y->upper);
 }
 
-void *ckpt_vh_in_lookup(void *h)
+/* v sorted by its upper (or lower) field; returns the other field of the
+ * entry whose key is h, or h itself */
+static void *find(const struct pair *v, unsigned n, int key_is_upper, uintptr_t h)
 {
-	unsigned lo = 0, hi = nrev;
+	unsigned lo = 0, hi = n;
 	while (lo < hi) {
 		unsigned mid = (lo + hi) / 2;
-		if (fwd[mid].upper < (uintptr_t)h)
+		if ((key_is_upper ? v[mid].upper : v[mid].lower) < h)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < nrev && fwd[lo].upper == (uintptr_t)h ? (void *)fwd[lo].lower : h;
+	if (lo < n && (key_is_upper ? v[lo].upper : v[lo].lower) == h)
+		return (void *)(key_is_upper ? v[lo].lower : v[lo].upper);
+	return (void *)h;
 }
+
+void *ckpt_vh_in_lookup(void *h) { return find(fwd, nrev, 1, (uintptr_t)h); }
 
 int ckpt_predef_bind(const uint64_t *lower, unsigned n)
 {
@@ -70,15 +76,4 @@ int ckpt_predef_bind(const uint64_t *lower, unsigned n)
 	return 0;
 }
 
-void *ckpt_vh_out_ptr(void *h)
-{
-	unsigned lo = 0, hi = nrev;
-	while (lo < hi) {
-		unsigned mid = (lo + hi) / 2;
-		if (rev[mid].lower < (uintptr_t)h)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < nrev && rev[lo].lower == (uintptr_t)h ? (void *)rev[lo].upper : h;
-}
+void *ckpt_vh_out_ptr(void *h) { return find(rev, nrev, 0, (uintptr_t)h); }

@@ -14,12 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <asm/prctl.h>
 
-#include "core/link.h"
+#include "pmpi/link_find.h"
 #include "pmpi/call.h"
 #include "pmpi/mpi_index.h"
 
@@ -36,22 +35,6 @@ uint64_t ckpt_arch_get_fs(void)
 }
 
 void ckpt_arch_set_fs(uint64_t fs) { syscall(SYS_arch_prctl, ARCH_SET_FS, fs); }
-
-static struct ckptmpi_link *find_runtime_link(void)
-{
-	const char *s = getenv("CKPTMPI_LINK");
-	struct ckptmpi_link *l;
-	char *end;
-
-	if (!s)
-		return NULL;
-	l = (struct ckptmpi_link *)strtoull(s, &end, 16);
-	if (*end || !l || msync((void *)((uintptr_t)l & ~(uintptr_t)4095), 4096, MS_ASYNC))
-		return NULL;
-	if (l->magic != CKPTMPI_LINK_MAGIC || l->pid != getpid())
-		return NULL;
-	return l;
-}
 
 static void die(const char *fmt, const char *arg)
 {
@@ -138,7 +121,7 @@ static int program_uses_mpi(void)
 
 __attribute__((constructor(101))) static void shim_init(void)
 {
-	link_area = find_runtime_link();
+	link_area = ckpt_find_link();
 	if ((!link_area || !link_area->mpi_table) && (in_runtime_binary() || !program_uses_mpi()))
 		return; /* the lower half itself, or not an MPI program: stay out */
 	if (!link_area || !link_area->mpi_table) {
