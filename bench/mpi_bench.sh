@@ -22,6 +22,9 @@ run() { # label np prefix...
 { run 2; run 4 | grep allreduce; } > "$W/native"
 # unmodified binary: the preloaded shim re-executes each rank through the runtime
 SHIM=$B/lib/ckptmpi/$FL/libckptmpi.so
+# the micro-benchmark calls MPI_Init (THREAD_SINGLE): run the lower MPI at
+# that level too (ckptmpi's default is MULTIPLE, which costs locks)
+export CKPTMPI_MPI_THREAD=${CKPTMPI_MPI_THREAD:-single}
 { run 2 env LD_PRELOAD="$SHIM"; run 4 env LD_PRELOAD="$SHIM" | grep allreduce; } > "$W/ckptmpi"
 printf '%-32s %12s %12s %8s\n' metric native ckptmpi ratio
 join <(sort "$W/native") <(sort "$W/ckptmpi") | while read -r name a unit b unit2; do

@@ -31,6 +31,9 @@ def main():
         o.write("const char *const ckpt_predef_names[] = {\n")
         for n, _ in names:
             o.write('\t"%s",\n' % n)
+        o.write("};\nconst unsigned ckpt_predef_sizes[] = {\n")
+        for _, sz in names:
+            o.write("\t%d,\n" % sz)
         o.write("};\n\n#ifdef CKPT_PREDEF_UPPER\n")
         for n, s in names:
             o.write('char %s[%d] __attribute__((aligned(64)));\n' % (n, max(s, 8)))

@@ -14,6 +14,7 @@
 
 extern const unsigned ckpt_predef_count;
 extern const char *const ckpt_predef_names[];
+extern const unsigned ckpt_predef_sizes[];
 
 struct pair { uintptr_t lower, upper; };
 static struct pair *rev, *fwd;
@@ -63,6 +64,13 @@ int ckpt_predef_bind(const uint64_t *lower, unsigned n)
 		void *canon = dlsym(RTLD_DEFAULT, ckpt_predef_names[i]);
 		if (!lower[i] || !canon)
 			continue;
+		/* stamp the application's object: the real address and a check
+		 * word, so translation is a load (objects of handles are >= 256
+		 * bytes; the 8-byte MPI_F_STATUS* are not handles) */
+		if (ckpt_predef_sizes[i] >= 16) {
+			((uint64_t *)canon)[0] = lower[i];
+			((uint64_t *)canon)[1] = CKPT_PREDEF_STAMP ^ (uint64_t)(uintptr_t)canon;
+		}
 		rev[nrev].lower = fwd[nrev].lower = lower[i];
 		rev[nrev].upper = fwd[nrev].upper = (uintptr_t)canon;
 		if ((uintptr_t)canon < ckpt_predef_min)

@@ -72,9 +72,25 @@ void runtime_mpi_upper_preload(void)
 
 int runtime_mpi_init(void)
 {
-	int provided = 0, rank = 0, size = 0;
+	int provided = 0, rank = 0, size = 0, level = MPI_THREAD_MULTIPLE;
+	const char *want = getenv("CKPTMPI_MPI_THREAD");
 
-	if (MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
+	/* the application asks for its level only later, in its MPI_Init:
+	 * MULTIPLE serves every application, a lower level is faster */
+	if (want && *want) {
+		if (!strcmp(want, "single"))
+			level = MPI_THREAD_SINGLE;
+		else if (!strcmp(want, "funneled"))
+			level = MPI_THREAD_FUNNELED;
+		else if (!strcmp(want, "serialized"))
+			level = MPI_THREAD_SERIALIZED;
+		else if (strcmp(want, "multiple")) {
+			log_error("CKPTMPI_MPI_THREAD=%s: expected single, funneled, serialized or multiple",
+			          want);
+			return -1;
+		}
+	}
+	if (MPI_Init_thread(NULL, NULL, level, &provided) != MPI_SUCCESS) {
 		log_error("MPI_Init_thread failed in the runtime");
 		return -1;
 	}

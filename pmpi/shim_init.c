@@ -36,7 +36,7 @@ uint64_t ckpt_arch_get_fs(void)
 
 void ckpt_arch_set_fs(uint64_t fs) { syscall(SYS_arch_prctl, ARCH_SET_FS, fs); }
 
-static void die(const char *fmt, const char *arg)
+static __attribute__((noreturn)) void die(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "ckptmpi: ");
 	fprintf(stderr, fmt, arg);
