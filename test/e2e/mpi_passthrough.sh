@@ -37,6 +37,14 @@ same_file "$WORK/native.out" "$WORK/linked.out" "output of the program linked wi
 mpi_run "$WORK/preload.out" LD_PRELOAD="$SHIM" -- "$PROGS/mpi_basic_$FL" 12 5
 same_file "$WORK/native.out" "$WORK/preload.out" "output of the unmodified program with the shim preloaded"
 
+# MPI_THREAD_MULTIPLE: threads of a rank call MPI concurrently, each
+# through a lower-half context of its own (and keeps its own errno)
+need_prog "mpi_threads_$FL" "mpi_threads_linked_$FL"
+mpi_run "$WORK/thr.native" X=1 -- "$PROGS/mpi_threads_$FL" 30 4
+mpi_run "$WORK/thr.linked" CKPTMPI_VERBOSE=2 -- "$PROGS/mpi_threads_linked_$FL" 30 4
+grep -q 'errno_ok=1' "$WORK/thr.linked" || fail "errno not kept per thread: $(snip "$WORK/thr.linked")"
+same_file "$WORK/thr.native" "$WORK/thr.linked" "output of the MPI_THREAD_MULTIPLE program"
+
 # the ranks really ran under the runtime: its log says the MPI is in the lower half
 mpi_run "$WORK/verbose.out" CKPTMPI_VERBOSE=2 LD_PRELOAD="$SHIM" -- "$PROGS/mpi_basic_$FL" 2 1
 n=$(grep -c 'initialised in the lower half' "$WORK/verbose.out.err" || true)
