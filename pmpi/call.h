@@ -141,6 +141,29 @@ static inline __attribute__((always_inline)) void ckpt_vh_out_store(void **p)
 #define CKPT_VH_IN_ARRAY(Kind, arr, n) (arr)
 #define CKPT_VH_OUT_ARRAY(Kind, arr, tmp, n) ((void)0)
 #endif
-#define CKPT_CB(Kind, fn) (fn)
+/* callbacks the real MPI calls: User_function (MPI_Op_create) goes through
+ * a trampoline that restores the application's thread pointer
+ * (pmpi/callbacks.c); the other kinds are passed as they are for now */
+void *ckpt_cb_user_function_v(void *fn);
+#define CKPT_CB(Kind, fn) CKPT_CB_##Kind(fn)
+#define CKPT_CB_User_function(fn) ((__typeof__(fn))ckpt_cb_user_function_v((void *)(fn)))
+#define CKPT_CB_Comm_copy_attr_function(fn) (fn)
+#define CKPT_CB_Comm_delete_attr_function(fn) (fn)
+#define CKPT_CB_Comm_errhandler_function(fn) (fn)
+#define CKPT_CB_Copy_function(fn) (fn)
+#define CKPT_CB_Datarep_conversion_function(fn) (fn)
+#define CKPT_CB_Datarep_extent_function(fn) (fn)
+#define CKPT_CB_Delete_function(fn) (fn)
+#define CKPT_CB_File_errhandler_function(fn) (fn)
+#define CKPT_CB_Grequest_cancel_function(fn) (fn)
+#define CKPT_CB_Grequest_free_function(fn) (fn)
+#define CKPT_CB_Grequest_query_function(fn) (fn)
+#define CKPT_CB_Handler_function(fn) (fn)
+#define CKPT_CB_Type_copy_attr_function(fn) (fn)
+#define CKPT_CB_Type_delete_attr_function(fn) (fn)
+#define CKPT_CB_Win_copy_attr_function(fn) (fn)
+#define CKPT_CB_Win_delete_attr_function(fn) (fn)
+#define CKPT_CB_Win_errhandler_function(fn) (fn)
+void ckpt_note_context(uint64_t upper, uint64_t lower);
 
 #endif

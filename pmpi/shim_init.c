@@ -144,8 +144,10 @@ __attribute__((constructor(101))) static void shim_init(void)
 	}
 #endif
 	ckpt_have_fsgsbase = (getauxval(AT_HWCAP2) & 2) != 0; /* HWCAP2_FSGSBASE */
-	if (gettid() == getpid())
+	if (gettid() == getpid()) {
 		ckpt_lower_fs = link_area->main_lower_fs;
+		ckpt_note_context(ckpt_get_fs(), ckpt_lower_fs);
+	}
 }
 
 /* Ask the runtime's control thread for a lower-half context of our own. */
@@ -163,6 +165,7 @@ uint64_t ckpt_new_lower_context(void)
 	while (__atomic_load_n(&link_area->ctx_seq, __ATOMIC_ACQUIRE) == seq)
 		syscall(SYS_futex, &link_area->ctx_seq, FUTEX_WAIT, seq, NULL, NULL, 0);
 	ckpt_lower_fs = link_area->ctx_fs;
+	ckpt_note_context(ckpt_get_fs(), ckpt_lower_fs);
 	__atomic_store_n(&lock, 0, __ATOMIC_RELEASE);
 	return ckpt_lower_fs;
 }
