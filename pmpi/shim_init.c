@@ -61,9 +61,12 @@ static void reexec_through_runtime(void)
 	if (getenv("CKPTMPI_RUNTIME")) {
 		snprintf(rt, sizeof rt, "%s", getenv("CKPTMPI_RUNTIME"));
 	} else {
-		/* LIB/ckptmpi/FLAVOUR/libckptmpi.so -> LIB/../bin/ckptmpi-runtime-FLAVOUR */
+		/* installed: LIBDIR/ckptmpi/FLAVOUR -> BINDIR; build tree:
+		 * lib/ckptmpi/FLAVOUR -> bin */
 		snprintf(lib, sizeof lib, "%s", info.dli_fname);
-		snprintf(rt, sizeof rt, "%s/../../../bin/%s", dirname(lib), CKPTMPI_RUNTIME_NAME);
+		snprintf(rt, sizeof rt, "%s/%s/%s", dirname(lib), CKPTMPI_SHIM_TO_BIN, CKPTMPI_RUNTIME_NAME);
+		if (access(rt, X_OK))
+			snprintf(rt, sizeof rt, "%s/../../../bin/%s", lib, CKPTMPI_RUNTIME_NAME);
 	}
 	n = readlink("/proc/self/exe", self, sizeof self - 1);
 	fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
