@@ -39,7 +39,12 @@ static volatile int upper_started;
 
 void control_upper_started(void) { __atomic_store_n(&upper_started, 1, __ATOMIC_RELEASE); }
 
-enum { WHY_SIGNAL = 's', WHY_TERM = 't', WHY_API = 'a' };
+enum {
+	WHY_SIGNAL = CKPTMPI_REQ_SIGNAL,
+	WHY_TERM = CKPTMPI_REQ_TERM,
+	WHY_API = CKPTMPI_REQ_API,
+	WANT_CONTEXT = CKPTMPI_REQ_CONTEXT,
+};
 
 static struct ckptmpi_link link_area = {.magic = CKPTMPI_LINK_MAGIC};
 
@@ -373,7 +378,7 @@ static void *control_main(void *arg)
 			char why = 0;
 			if (read(trigger_pipe[0], &why, 1) != 1) {
 				/* spurious wake-up */
-			} else if (why == 't') {
+			} else if (why == WANT_CONTEXT) {
 				make_context();
 			} else {
 				uint64_t gen = checkpoint(why == WHY_TERM ? "sigterm" :

@@ -10,6 +10,13 @@
 
 #define CKPTMPI_LINK_MAGIC 0x636b70746d70696cull /* "ckptmpil" */
 
+/* Requests written to trigger_fd, one byte each; the runtime's own signal
+ * handlers use the same pipe, so every kind has its own byte. */
+#define CKPTMPI_REQ_SIGNAL 's'   /* CKPTMPI_SIGNAL: checkpoint */
+#define CKPTMPI_REQ_TERM 't'     /* SIGTERM: checkpoint, then exit */
+#define CKPTMPI_REQ_API 'a'      /* ckptmpi_checkpoint() */
+#define CKPTMPI_REQ_CONTEXT 'c'  /* a lower-half thread context for MPI calls */
+
 struct ckptmpi_link {
 	uint64_t magic;
 	volatile int32_t pid;        /* the process this link serves */
@@ -17,8 +24,7 @@ struct ckptmpi_link {
 	volatile int32_t committed;  /* checkpoints committed by this process */
 	volatile int32_t failed;     /* checkpoints that failed */
 	volatile int32_t epoch;      /* restarts of the job */
-	int32_t trigger_fd;          /* write 'a' here to request a checkpoint,
-	                                't' to ask for a lower-half thread context */
+	int32_t trigger_fd;          /* CKPTMPI_REQ_* bytes go here */
 	/* MPI builds of the runtime (0 otherwise) */
 	uint64_t mpi_table;          /* void *fn[CKPT_MPI_NFUNCS] of the real MPI */
 	uint64_t mpi_nfuncs;

@@ -16,7 +16,7 @@ int ckptmpi_checkpoint(void)
 {
 	struct ckptmpi_link *l = ckpt_find_link();
 	int32_t seq, committed, failed, epoch;
-	char why = 'a';
+	char why = CKPTMPI_REQ_API;
 
 	if (!l) {
 		errno = ENOSYS;

@@ -157,7 +157,7 @@ __attribute__((constructor(101))) static void shim_init(void)
 uint64_t ckpt_new_lower_context(void)
 {
 	static volatile int lock;
-	char t = 't';
+	char t = CKPTMPI_REQ_CONTEXT;
 	int32_t seq;
 
 	while (__atomic_exchange_n(&lock, 1, __ATOMIC_ACQUIRE))
