@@ -159,6 +159,7 @@ uint64_t ckpt_new_lower_context(void)
 	static volatile int lock;
 	char t = CKPTMPI_REQ_CONTEXT;
 	int32_t seq;
+	int saved_errno = errno; /* the application's: futex and write may set it */
 
 	while (__atomic_exchange_n(&lock, 1, __ATOMIC_ACQUIRE))
 		syscall(SYS_sched_yield);
@@ -170,6 +171,7 @@ uint64_t ckpt_new_lower_context(void)
 	ckpt_lower_fs = link_area->ctx_fs;
 	ckpt_note_context(ckpt_get_fs(), ckpt_lower_fs);
 	__atomic_store_n(&lock, 0, __ATOMIC_RELEASE);
+	errno = saved_errno;
 	return ckpt_lower_fs;
 }
 
