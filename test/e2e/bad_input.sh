@@ -10,18 +10,11 @@ need_prog heap_mmap
 CMD_TIMEOUT=30
 
 NSTEPS=30
-dir=$WORK/ckpt
-mkdirs "$WORK/ref" "$WORK/ck" "$dir"
-plain_bg "$WORK/ref" "$WORK/ref.out" -- "$PROGS/heap_mmap" "$NSTEPS" 50 heap.log
+first_run "$NSTEPS" 5 0 2 -- "$PROGS/heap_mmap" "$NSTEPS" 50 heap.log
+dir=$CKPT_DIR
 ref_pid=$REF_PID
-run_bg "$WORK/ck" "$WORK/run1.out" "$dir" -- "$PROGS/heap_mmap" "$NSTEPS" 50 heap.log
-job=$JOB_PID
-wait_step "$WORK/run1.out" 5 "$job"
-ckpt "$dir"
 gen=$GEN
-after=$(last_step_of "$WORK/run1.out")
-wait_step "$WORK/run1.out" "$((after + 2))" "$job"
-kill_job "$job"
+after=$AFTER
 
 good=$(gen_file "$dir" "$gen")
 base=${good##*/}

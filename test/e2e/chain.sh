@@ -7,20 +7,12 @@ e2e_init
 need_prog heap_mmap
 
 NSTEPS=60
-dir=$WORK/ckpt
-mkdirs "$WORK/ref" "$WORK/ck" "$dir"
-plain_bg "$WORK/ref" "$WORK/ref.out" -- "$PROGS/heap_mmap" "$NSTEPS" 50 heap.log
+first_run "$NSTEPS" 6 0 3 -- "$PROGS/heap_mmap" "$NSTEPS" 50 heap.log
+dir=$CKPT_DIR
 ref_pid=$REF_PID
-run_bg "$WORK/ck" "$WORK/run1.out" "$dir" -- "$PROGS/heap_mmap" "$NSTEPS" 50 heap.log
-job=$JOB_PID
-
-wait_step "$WORK/run1.out" 6 "$job"
-ckpt "$dir"
 prev_gen=$GEN
 ckpt_step=6
-after=$(last_step_of "$WORK/run1.out")
-wait_step "$WORK/run1.out" "$((after + 3))" "$job"
-kill_job "$job"
+after=$AFTER
 cp "$WORK/run1.out" "$WORK/merged.out"
 
 for i in 1 2 3; do

@@ -520,33 +520,46 @@ same_file() {
 # latest generation in the foreground, and compare stdout (merged) and FILE
 # (a path relative to the program's cwd that the program writes; "-" for
 # none) with the reference run's.
+# first_run NSTEPS CKPT_STEP KILL_AT MORE -- PROGRAM [ARGS...]: start the
+# uninterrupted reference run (cwd $WORK/ref, stdout $WORK/ref.out) and the
+# same program under ckptmpi (cwd $WORK/ck, stdout $WORK/run1.out, DIR
+# $WORK/ckpt); checkpoint once step CKPT_STEP is out, let the job run to
+# step max(KILL_AT, AFTER + MORE), check it has not finished its NSTEPS,
+# and SIGKILL it. Sets CKPT_DIR, REF_PID, GEN, and AFTER (the last step
+# printed when the checkpoint was committed).
+first_run() {
+    local nsteps=$1 ckpt_step=$2 kill_at=$3 more=$4
+    shift 4
+    [ "${1:-}" = -- ] || fail "first_run: missing --"
+    shift
+    CKPT_DIR=$WORK/ckpt
+    mkdirs "$WORK/ref" "$WORK/ck" "$CKPT_DIR"
+
+    plain_bg "$WORK/ref" "$WORK/ref.out" -- "$@"
+    run_bg "$WORK/ck" "$WORK/run1.out" "$CKPT_DIR" -- "$@"
+    local job=$JOB_PID
+
+    wait_step "$WORK/run1.out" "$ckpt_step" "$job"
+    ckpt "$CKPT_DIR"
+    AFTER=$(last_step_of "$WORK/run1.out")
+    # let it run on past the checkpoint for a few steps before the kill
+    [ "$kill_at" -gt $((AFTER + more)) ] || kill_at=$((AFTER + more))
+    wait_step "$WORK/run1.out" "$kill_at" "$job"
+    finished "$WORK/run1.out" "$nsteps" && fail "program finished before it could be killed"
+    kill_job "$job"
+}
+
 basic_case() {
     local nsteps=$1 ckpt_step=$2 kill_step=$3 file=$4
     shift 4
     [ "${1:-}" = -- ] || fail "basic_case: missing --"
     shift
-    local dir=$WORK/ckpt
-    mkdirs "$WORK/ref" "$WORK/ck" "$dir"
+    first_run "$nsteps" "$ckpt_step" "$kill_step" 3 -- "$@"
 
-    plain_bg "$WORK/ref" "$WORK/ref.out" -- "$@"
-    local ref_pid=$REF_PID
-    run_bg "$WORK/ck" "$WORK/run1.out" "$dir" -- "$@"
-    local job=$JOB_PID
+    restart_fg "$WORK/ck" "$WORK/restart.out" "$CKPT_DIR"
+    check_resume "$WORK/restart.out" "$((ckpt_step + 1))" "$((AFTER + 1))"
 
-    wait_step "$WORK/run1.out" "$ckpt_step" "$job"
-    ckpt "$dir"
-    local after
-    after=$(last_step_of "$WORK/run1.out")
-    # let it run on past the checkpoint for a few steps before the kill
-    [ "$kill_step" -gt $((after + 3)) ] || kill_step=$((after + 3))
-    wait_step "$WORK/run1.out" "$kill_step" "$job"
-    finished "$WORK/run1.out" "$nsteps" && fail "program finished before it could be killed"
-    kill_job "$job"
-
-    restart_fg "$WORK/ck" "$WORK/restart.out" "$dir"
-    check_resume "$WORK/restart.out" "$((ckpt_step + 1))" "$((after + 1))"
-
-    wait_exit "$ref_pid" "reference run"
+    wait_exit "$REF_PID" "reference run"
     merge_outputs "$WORK/run1.out" "$WORK/restart.out" "$WORK/merged.out"
     same_file "$WORK/ref.out" "$WORK/merged.out" "stdout (run 1 + restart)"
     if [ "$file" != - ]; then

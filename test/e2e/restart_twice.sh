@@ -7,20 +7,11 @@ e2e_init
 need_prog heap_mmap
 
 NSTEPS=30
-dir=$WORK/ckpt
-mkdirs "$WORK/ref" "$WORK/ck" "$dir"
-plain_bg "$WORK/ref" "$WORK/ref.out" -- "$PROGS/heap_mmap" "$NSTEPS" 50 heap.log
-ref_pid=$REF_PID
-run_bg "$WORK/ck" "$WORK/run1.out" "$dir" -- "$PROGS/heap_mmap" "$NSTEPS" 50 heap.log
-job=$JOB_PID
-
-wait_step "$WORK/run1.out" 8 "$job"
-ckpt "$dir"
+first_run "$NSTEPS" 8 0 4 -- "$PROGS/heap_mmap" "$NSTEPS" 50 heap.log
+dir=$CKPT_DIR
 gen=$GEN
-after=$(last_step_of "$WORK/run1.out")
-wait_step "$WORK/run1.out" "$((after + 4))" "$job"
-kill_job "$job"
-wait_exit "$ref_pid" "reference run"
+after=$AFTER
+wait_exit "$REF_PID" "reference run"
 
 for i in 1 2; do
     restart_fg "$WORK/ck" "$WORK/restart$i.out" "$dir" --generation "$gen"
