@@ -198,7 +198,7 @@ int capture_image(const struct park_result *parked, struct ck_image *img)
 	if (maps_read_self(&maps) || lowmem_intervals(&lower))
 		goto out;
 	/* before any fd of our own is open */
-	if (procstate_capture(img, &lower))
+	if (procstate_capture(img))
 		goto out;
 	pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (pm < 0) {

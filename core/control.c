@@ -55,8 +55,6 @@ static void link_outcome(volatile int32_t *counter)
 	syscall(SYS_futex, &link_area.seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-uint64_t control_link_address(void) { return (uint64_t)&link_area; }
-
 void control_set_mpi_predefined(const uint64_t *addrs, uint64_t n)
 {
 	link_area.mpi_predef = (uint64_t)addrs;

@@ -204,18 +204,11 @@ int loader_start_upper(const char *path, char *const argv[], char *const envp[])
 		ustr[nargs + i] = PUSH_STR(envp[i]);
 	uint64_t execfn = PUSH_STR(path);
 	uint64_t platform = PUSH_STR("x86_64");
+	/* AT_RANDOM seeds the upper half's stack guard and pointer mangling:
+	 * the kernel's bytes for this process */
 	sp -= 16;
 	uint64_t random = sp;
-	for (int i = 0; i < 16; i++)
-		((unsigned char *)random)[i] = (unsigned char)(rand() ^ (i * 77));
-	{
-		/* AT_RANDOM seeds the upper half's stack guard and pointer
-		 * mangling: take it from the kernel */
-		const unsigned char *kr = (const unsigned char *)getauxval(AT_RANDOM);
-		if (kr)
-			for (int i = 0; i < 16; i++)
-				((unsigned char *)random)[i] ^= kr[15 - i];
-	}
+	memcpy((void *)random, (const void *)getauxval(AT_RANDOM), 16);
 #undef PUSH_STR
 
 	Elf64_auxv_t aux[] = {

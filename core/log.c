@@ -33,11 +33,6 @@ void log_msg(int level, const char *fmt, ...)
 	int n;
 	va_list ap;
 
-	if (level == 0) {
-		va_start(ap, fmt);
-		vsnprintf(last_error, sizeof last_error, fmt, ap);
-		va_end(ap);
-	}
 	if (level > log_level())
 		return;
 	n = snprintf(line, sizeof line, "ckptmpi[%d]: ", log_rank);
@@ -46,6 +41,8 @@ void log_msg(int level, const char *fmt, ...)
 	va_end(ap);
 	if (n > (int)sizeof line - 2)
 		n = (int)sizeof line - 2;
+	if (level == 0) /* the message without the prefix */
+		snprintf(last_error, sizeof last_error, "%s", strchr(line, ' ') + 1);
 	line[n++] = '\n';
 	/* one write per line so lines from ranks do not interleave */
 	if (write(2, line, (size_t)n) < 0)

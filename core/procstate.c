@@ -210,12 +210,11 @@ static int capture_fds(struct ck_image *img)
 	return rc;
 }
 
-int procstate_capture(struct ck_image *img, const struct interval_set *lower)
+int procstate_capture(struct ck_image *img)
 {
 	struct ck_proc *p = &img->proc;
 	char host[256], cwd[PATH_MAX];
 	mode_t m;
-	(void)lower;
 
 	for (int sig = 1; sig < CK_NSIG; sig++) {
 		struct ksigaction ka;

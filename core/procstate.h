@@ -15,9 +15,9 @@ int procstate_move_lower_fd(int fd);
 /* Remember the fds the runtime was started with (call first thing). */
 void procstate_note_inherited_fds(void);
 
-/* lower: lower-half intervals, to skip the runtime's own signal handlers. */
-int procstate_capture(struct ck_image *img, const struct interval_set *lower);
-/* Restore everything but threads and memory. */
+int procstate_capture(struct ck_image *img);
+/* Restore everything but threads and memory. lower: lower-half intervals;
+ * the runtime's own signal handlers stay as the fresh runtime installed them. */
 int procstate_restore(const struct ck_image *img, const struct interval_set *lower);
 
 #endif
