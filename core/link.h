@@ -35,6 +35,7 @@ struct ckptmpi_link {
 	uint64_t mpi_npredef;        /* objects (ABIs whose handles are pointers) */
 	volatile int32_t ctx_seq;    /* futex word: bumped when a context is made */
 	volatile uint64_t ctx_fs;    /* the thread pointer of the new context */
+	volatile uint64_t mpi_state; /* struct ckpt_mpi_state * (pmpi/vstate.h), set by the shim */
 };
 
 #endif

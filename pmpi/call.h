@@ -8,12 +8,12 @@
  * natively. wrfsbase is used where the CPU and kernel allow (a few
  * cycles), arch_prctl otherwise.
  *
- * Handle virtualisation hooks (CKPT_VH_*) and callback trampolines
- * (CKPT_CB) are identities for now: the shim passes the real MPI's handles
- * through. */
+ * Handles are virtual (CKPT_VH_*); user reduction functions go through
+ * trampolines (CKPT_CB). */
 #ifndef CKPTMPI_PMPI_CALL_H
 #define CKPTMPI_PMPI_CALL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 extern void **ckpt_lower_fn;
@@ -60,6 +60,14 @@ static inline __attribute__((always_inline)) uint64_t ckpt_enter(void)
 		ckpt__ret;                                                               \
 	})
 
+/* ---- virtual handles (pmpi/vstate.h, pmpi/vtable.c) ----
+ * Every handle the application gets for an object it created is virtual:
+ * an entry of the shim's table that holds the real handle, so a restart
+ * can re-create the object and rebind the entry. Predefined handles are
+ * not virtual; for OpenMPI they are the shim's stamped objects. */
+#include "pmpi/vstate.h"
+extern struct ckpt_mpi_state *ckpt_st;
+
 #ifdef CKPTMPI_HANDLES_ARE_POINTERS
 /* OpenMPI: predefined handles are addresses of the shim's own objects (or
  * the executable's copies of them), mapped to the real objects
@@ -67,80 +75,206 @@ static inline __attribute__((always_inline)) uint64_t ckpt_enter(void)
 extern uintptr_t ckpt_predef_min, ckpt_predef_max;
 void *ckpt_vh_out_ptr(void *h);
 #define CKPT_PREDEF_STAMP 0x636b70747072656full
-static inline __attribute__((always_inline)) void *ckpt_vh_in_ptr(void *h)
+static inline __attribute__((always_inline)) uint64_t ckpt_predef_in(uint64_t h)
 {
-	if ((uintptr_t)h < ckpt_predef_min || (uintptr_t)h > ckpt_predef_max)
+	if (h < ckpt_predef_min || h > ckpt_predef_max)
 		return h;
 	/* every predefined handle object is stamped (pmpi/handles_ptr.c) */
-	if (((const uint64_t *)h)[1] == (CKPT_PREDEF_STAMP ^ (uint64_t)(uintptr_t)h))
-		return (void *)((const uint64_t *)h)[0];
+	if (((const uint64_t *)(uintptr_t)h)[1] == (CKPT_PREDEF_STAMP ^ h))
+		return ((const uint64_t *)(uintptr_t)h)[0];
 	return h;
 }
-/* Keyvals are integers in every ABI; every other kind is a pointer here */
-#define CKPT_VH_IN(Kind, x) CKPT_VH_IN_##Kind(x)
-#define CKPT_VH_OUT(Kind, ptr) CKPT_VH_OUT_##Kind(ptr)
-#define CKPT_VH_IN_Keyval(x) (x)
-#define CKPT_VH_OUT_Keyval(ptr) ((void)0)
-#define CKPT_VH_IN_PTR(x) ((__typeof__(x))ckpt_vh_in_ptr((void *)(x)))
-static inline __attribute__((always_inline)) void ckpt_vh_out_store(void **p)
+/* is a real handle predefined (or null)? *upper: the application's value */
+static inline int ckpt_predef_out(uint64_t real, uint64_t *upper)
 {
-	if (p)
-		*p = ckpt_vh_out_ptr(*p);
+	*upper = (uint64_t)(uintptr_t)ckpt_vh_out_ptr((void *)(uintptr_t)real);
+	return *upper != real || !real;
 }
-#define CKPT_VH_OUT_PTR(ptr) ckpt_vh_out_store((void **)(ptr))
-#define CKPT_VH_IN_Comm(x) CKPT_VH_IN_PTR(x)
-#define CKPT_VH_OUT_Comm(p) CKPT_VH_OUT_PTR(p)
-#define CKPT_VH_IN_Datatype(x) CKPT_VH_IN_PTR(x)
-#define CKPT_VH_OUT_Datatype(p) CKPT_VH_OUT_PTR(p)
-#define CKPT_VH_IN_Errhandler(x) CKPT_VH_IN_PTR(x)
-#define CKPT_VH_OUT_Errhandler(p) CKPT_VH_OUT_PTR(p)
-#define CKPT_VH_IN_File(x) CKPT_VH_IN_PTR(x)
-#define CKPT_VH_OUT_File(p) CKPT_VH_OUT_PTR(p)
-#define CKPT_VH_IN_Group(x) CKPT_VH_IN_PTR(x)
-#define CKPT_VH_OUT_Group(p) CKPT_VH_OUT_PTR(p)
-#define CKPT_VH_IN_Info(x) CKPT_VH_IN_PTR(x)
-#define CKPT_VH_OUT_Info(p) CKPT_VH_OUT_PTR(p)
-#define CKPT_VH_IN_Message(x) CKPT_VH_IN_PTR(x)
-#define CKPT_VH_OUT_Message(p) CKPT_VH_OUT_PTR(p)
-#define CKPT_VH_IN_Op(x) CKPT_VH_IN_PTR(x)
-#define CKPT_VH_OUT_Op(p) CKPT_VH_OUT_PTR(p)
-#define CKPT_VH_IN_Request(x) CKPT_VH_IN_PTR(x)
-#define CKPT_VH_OUT_Request(p) CKPT_VH_OUT_PTR(p)
-#define CKPT_VH_IN_T_cvar_handle(x) CKPT_VH_IN_PTR(x)
-#define CKPT_VH_OUT_T_cvar_handle(p) CKPT_VH_OUT_PTR(p)
-#define CKPT_VH_IN_T_enum(x) CKPT_VH_IN_PTR(x)
-#define CKPT_VH_OUT_T_enum(p) CKPT_VH_OUT_PTR(p)
-#define CKPT_VH_IN_T_pvar_handle(x) CKPT_VH_IN_PTR(x)
-#define CKPT_VH_OUT_T_pvar_handle(p) CKPT_VH_OUT_PTR(p)
-#define CKPT_VH_IN_T_pvar_session(x) CKPT_VH_IN_PTR(x)
-#define CKPT_VH_OUT_T_pvar_session(p) CKPT_VH_OUT_PTR(p)
-#define CKPT_VH_IN_Win(x) CKPT_VH_IN_PTR(x)
-#define CKPT_VH_OUT_Win(p) CKPT_VH_OUT_PTR(p)
-#define CKPT_VH_IN_ARRAY(Kind, arr, n)                                                \
-	({                                                                            \
-		void **ckpt__t = (void **)(arr);                                      \
-		int ckpt__n = (arr) ? (int)(n) : 0;                                   \
-		if (ckpt__n > 0) {                                                    \
-			ckpt__t = __builtin_alloca(sizeof *ckpt__t * (size_t)ckpt__n); \
-			for (int ckpt__i = 0; ckpt__i < ckpt__n; ckpt__i++)           \
-				ckpt__t[ckpt__i] = ckpt_vh_in_ptr((void *)(arr)[ckpt__i]); \
-		}                                                                     \
-		(void *)ckpt__t;                                                      \
-	})
-#define CKPT_VH_OUT_ARRAY(Kind, arr, tmp, n)                                          \
-	do {                                                                          \
-		int ckpt__n = (arr) ? (int)(n) : 0;                                   \
-		for (int ckpt__i = 0; ckpt__i < ckpt__n; ckpt__i++)                   \
-			((void **)(arr))[ckpt__i] =                                   \
-				ckpt_vh_out_ptr(((void **)(tmp))[ckpt__i]);           \
-	} while (0)
+#define CKPT_HVAL(x) ((uint64_t)(uintptr_t)(x))
+#define CKPT_HCAST(T, v) ((T)(uintptr_t)(v))
 #else
-/* MPICH: handles are integers the same in both halves */
-#define CKPT_VH_IN(Kind, x) (x)
-#define CKPT_VH_OUT(Kind, ptr) ((void)0)
-#define CKPT_VH_IN_ARRAY(Kind, arr, n) (arr)
-#define CKPT_VH_OUT_ARRAY(Kind, arr, tmp, n) ((void)0)
+/* MPICH: predefined handles are the same integers in both halves */
+#define ckpt_predef_in(h) (h)
+static inline int ckpt_predef_out(uint64_t real, uint64_t *upper)
+{
+	uint32_t r = (uint32_t)real;
+	*upper = real;
+	/* null (kind 0) and builtin (1) handles, and the direct-kind pair
+	 * datatypes MPI_FLOAT_INT .. MPI_LONG_DOUBLE_INT */
+	return (r >> 30) <= 1 || (r >= 0x8c000000u && r <= 0x8c000004u);
+}
+#define CKPT_HVAL(x) ((uint64_t)(uint32_t)(x))
+#define CKPT_HCAST(T, v) ((T)(uint32_t)(v))
 #endif
+
+/* upper value -> lower handle */
+static inline __attribute__((always_inline)) uint64_t ckpt_in(uint64_t h)
+{
+	if (CKPT_IS_VIRT(ckpt_st, h))
+		return ckpt_st->vt[CKPT_VIDX(ckpt_st, h)].real;
+	return ckpt_predef_in(h);
+}
+/* lower handle just made by call FN -> upper value (a new virtual handle
+ * unless predefined or null) */
+uint64_t ckpt_vh_new(uint32_t kind, uint64_t real, uint32_t fn);
+/* lower handle written back into an in-out argument whose upper value was
+ * OLD: the same virtual handle, or null when MPI freed the object */
+uint64_t ckpt_vh_update(uint32_t kind, uint64_t old, uint64_t real, uint32_t fn);
+
+/* creation log (pmpi/vtable.c) and collectives */
+uint64_t *ckpt_log_begin(uint32_t fn, size_t words);
+void ckpt_log_end(uint64_t *w);
+uint64_t ckpt_logv(uint64_t h);
+struct ckpt_vh *ckpt_coll_enter(uint64_t comm);
+void ckpt_coll_leave(struct ckpt_vh *e);
+
+#define CKPT_VKIND_Keyval CKPT_VK_KEYVAL /* integers, passed through */
+#define CKPT_VKIND_Comm CKPT_VK_COMM
+#define CKPT_VKIND_Group CKPT_VK_GROUP
+#define CKPT_VKIND_Datatype CKPT_VK_DATATYPE
+#define CKPT_VKIND_Op CKPT_VK_OP
+#define CKPT_VKIND_Errhandler CKPT_VK_ERRHANDLER
+#define CKPT_VKIND_Request CKPT_VK_REQUEST
+#define CKPT_VKIND_Info CKPT_VK_INFO
+#define CKPT_VKIND_Message CKPT_VK_MESSAGE
+#define CKPT_VKIND_Win CKPT_VK_WIN
+#define CKPT_VKIND_File CKPT_VK_FILE
+#define CKPT_VKIND_T_enum CKPT_VK_OTHER
+#define CKPT_VKIND_T_cvar_handle CKPT_VK_OTHER
+#define CKPT_VKIND_T_pvar_handle CKPT_VK_OTHER
+#define CKPT_VKIND_T_pvar_session CKPT_VK_OTHER
+
+/* Keyvals are integers the application may compare with predefined ones;
+ * they pass through (the checkpoint refuses while a user keyval exists) */
+#define CKPT_VH_IN(Kind, x) CKPT_VH_IN_##Kind(x)
+#define CKPT_VH_IN_Keyval(x) (x)
+#define CKPT_VH_IN_H(x) CKPT_HCAST(__typeof__(x), ckpt_in(CKPT_HVAL(x)))
+#define CKPT_VH_IN_Comm CKPT_VH_IN_H
+#define CKPT_VH_IN_Group CKPT_VH_IN_H
+#define CKPT_VH_IN_Datatype CKPT_VH_IN_H
+#define CKPT_VH_IN_Op CKPT_VH_IN_H
+#define CKPT_VH_IN_Errhandler CKPT_VH_IN_H
+#define CKPT_VH_IN_Request CKPT_VH_IN_H
+#define CKPT_VH_IN_Info CKPT_VH_IN_H
+#define CKPT_VH_IN_Message CKPT_VH_IN_H
+#define CKPT_VH_IN_Win CKPT_VH_IN_H
+#define CKPT_VH_IN_File CKPT_VH_IN_H
+#define CKPT_VH_IN_T_enum CKPT_VH_IN_H
+#define CKPT_VH_IN_T_cvar_handle CKPT_VH_IN_H
+#define CKPT_VH_IN_T_pvar_handle CKPT_VH_IN_H
+#define CKPT_VH_IN_T_pvar_session CKPT_VH_IN_H
+
+void ckpt_keyval_created(uint32_t fn);
+#define CKPT_VH_OUT(Kind, p, FN) CKPT_VH_OUT_##Kind(p, FN)
+#define CKPT_VH_OUT_Keyval(p, FN) ckpt_keyval_created(FN)
+#define CKPT_VH_OUT_H(Kind, p, FN)                                                         \
+	do {                                                                               \
+		__typeof__(p) ckpt__p = (p);                                               \
+		if (ckpt__p)                                                               \
+			*ckpt__p = CKPT_HCAST(__typeof__(*(p)),                            \
+			                  ckpt_vh_new(CKPT_VKIND_##Kind, CKPT_HVAL(*ckpt__p), FN)); \
+	} while (0)
+#define CKPT_VH_OUT_Comm(p, FN) CKPT_VH_OUT_H(Comm, p, FN)
+#define CKPT_VH_OUT_Group(p, FN) CKPT_VH_OUT_H(Group, p, FN)
+#define CKPT_VH_OUT_Datatype(p, FN) CKPT_VH_OUT_H(Datatype, p, FN)
+#define CKPT_VH_OUT_Op(p, FN) CKPT_VH_OUT_H(Op, p, FN)
+#define CKPT_VH_OUT_Errhandler(p, FN) CKPT_VH_OUT_H(Errhandler, p, FN)
+#define CKPT_VH_OUT_Request(p, FN) CKPT_VH_OUT_H(Request, p, FN)
+#define CKPT_VH_OUT_Info(p, FN) CKPT_VH_OUT_H(Info, p, FN)
+#define CKPT_VH_OUT_Message(p, FN) CKPT_VH_OUT_H(Message, p, FN)
+#define CKPT_VH_OUT_Win(p, FN) CKPT_VH_OUT_H(Win, p, FN)
+#define CKPT_VH_OUT_File(p, FN) CKPT_VH_OUT_H(File, p, FN)
+#define CKPT_VH_OUT_T_enum(p, FN) CKPT_VH_OUT_H(T_enum, p, FN)
+#define CKPT_VH_OUT_T_cvar_handle(p, FN) CKPT_VH_OUT_H(T_cvar_handle, p, FN)
+#define CKPT_VH_OUT_T_pvar_handle(p, FN) CKPT_VH_OUT_H(T_pvar_handle, p, FN)
+#define CKPT_VH_OUT_T_pvar_session(p, FN) CKPT_VH_OUT_H(T_pvar_session, p, FN)
+
+#ifndef CKPTMPI_HANDLES_ARE_POINTERS
+/* MPICH's files (ROMIO) and tool-interface handles are pointers: passed
+ * through; the checkpoint refuses while a file is open */
+void ckpt_unrestorable(uint32_t fn);
+#undef CKPT_VH_IN_File
+#undef CKPT_VH_IN_T_enum
+#undef CKPT_VH_IN_T_cvar_handle
+#undef CKPT_VH_IN_T_pvar_handle
+#undef CKPT_VH_IN_T_pvar_session
+#undef CKPT_VH_OUT_File
+#undef CKPT_VH_OUT_T_enum
+#undef CKPT_VH_OUT_T_cvar_handle
+#undef CKPT_VH_OUT_T_pvar_handle
+#undef CKPT_VH_OUT_T_pvar_session
+#define CKPT_VH_IN_File(x) (x)
+#define CKPT_VH_IN_T_enum(x) (x)
+#define CKPT_VH_IN_T_cvar_handle(x) (x)
+#define CKPT_VH_IN_T_pvar_handle(x) (x)
+#define CKPT_VH_IN_T_pvar_session(x) (x)
+#define CKPT_VH_OUT_File(p, FN) ckpt_unrestorable(FN)
+#define CKPT_VH_OUT_T_enum(p, FN) ((void)0)
+#define CKPT_VH_OUT_T_cvar_handle(p, FN) ((void)0)
+#define CKPT_VH_OUT_T_pvar_handle(p, FN) ((void)0)
+#define CKPT_VH_OUT_T_pvar_session(p, FN) ((void)0)
+#endif
+
+/* in-out: *p still holds the upper value, L the lower one MPI wrote */
+#define CKPT_VH_INOUT(Kind, p, L, FN) CKPT_VH_INOUT_##Kind(p, L, FN)
+#define CKPT_VH_INOUT_H(Kind, p, L, FN)                                                    \
+	(*(p) = CKPT_HCAST(__typeof__(*(p)),                                               \
+	                   ckpt_vh_update(CKPT_VKIND_##Kind, CKPT_HVAL(*(p)), CKPT_HVAL(L), FN)))
+#define CKPT_VH_INOUT_PASS(p, L, FN) (*(p) = (L))
+#define CKPT_VH_INOUT_Keyval CKPT_VH_INOUT_PASS
+#define CKPT_VH_INOUT_Comm(p, L, FN) CKPT_VH_INOUT_H(Comm, p, L, FN)
+#define CKPT_VH_INOUT_Group(p, L, FN) CKPT_VH_INOUT_H(Group, p, L, FN)
+#define CKPT_VH_INOUT_Datatype(p, L, FN) CKPT_VH_INOUT_H(Datatype, p, L, FN)
+#define CKPT_VH_INOUT_Op(p, L, FN) CKPT_VH_INOUT_H(Op, p, L, FN)
+#define CKPT_VH_INOUT_Errhandler(p, L, FN) CKPT_VH_INOUT_H(Errhandler, p, L, FN)
+#define CKPT_VH_INOUT_Request(p, L, FN) CKPT_VH_INOUT_H(Request, p, L, FN)
+#define CKPT_VH_INOUT_Info(p, L, FN) CKPT_VH_INOUT_H(Info, p, L, FN)
+#define CKPT_VH_INOUT_Message(p, L, FN) CKPT_VH_INOUT_H(Message, p, L, FN)
+#define CKPT_VH_INOUT_Win(p, L, FN) CKPT_VH_INOUT_H(Win, p, L, FN)
+#define CKPT_VH_INOUT_File(p, L, FN) CKPT_VH_INOUT_H(File, p, L, FN)
+#define CKPT_VH_INOUT_T_enum(p, L, FN) CKPT_VH_INOUT_H(T_enum, p, L, FN)
+#define CKPT_VH_INOUT_T_cvar_handle(p, L, FN) CKPT_VH_INOUT_H(T_cvar_handle, p, L, FN)
+#define CKPT_VH_INOUT_T_pvar_handle(p, L, FN) CKPT_VH_INOUT_H(T_pvar_handle, p, L, FN)
+#define CKPT_VH_INOUT_T_pvar_session(p, L, FN) CKPT_VH_INOUT_H(T_pvar_session, p, L, FN)
+#ifndef CKPTMPI_HANDLES_ARE_POINTERS
+#undef CKPT_VH_INOUT_File
+#undef CKPT_VH_INOUT_T_enum
+#undef CKPT_VH_INOUT_T_cvar_handle
+#undef CKPT_VH_INOUT_T_pvar_handle
+#undef CKPT_VH_INOUT_T_pvar_session
+#define CKPT_VH_INOUT_File CKPT_VH_INOUT_PASS
+#define CKPT_VH_INOUT_T_enum CKPT_VH_INOUT_PASS
+#define CKPT_VH_INOUT_T_cvar_handle CKPT_VH_INOUT_PASS
+#define CKPT_VH_INOUT_T_pvar_handle CKPT_VH_INOUT_PASS
+#define CKPT_VH_INOUT_T_pvar_session CKPT_VH_INOUT_PASS
+#endif
+
+#define CKPT_VH_IN_ARRAY(Kind, arr, n)                                                    \
+	({                                                                                \
+		typedef MPI_##Kind ckpt__T;                                                \
+		ckpt__T *ckpt__t = (ckpt__T *)(arr);                                      \
+		int ckpt__n = (arr) ? (int)(n) : 0;                                       \
+		if (ckpt__n > 0) {                                                        \
+			ckpt__t = __builtin_alloca(sizeof *ckpt__t * (size_t)ckpt__n);    \
+			for (int ckpt__i = 0; ckpt__i < ckpt__n; ckpt__i++)               \
+				ckpt__t[ckpt__i] = CKPT_HCAST(ckpt__T,                    \
+				        ckpt_in(CKPT_HVAL((arr)[ckpt__i])));              \
+		}                                                                         \
+		ckpt__t;                                                                  \
+	})
+#define CKPT_VH_OUT_ARRAY(Kind, arr, tmp, n, FN)                                          \
+	do {                                                                              \
+		int ckpt__n = (arr) ? (int)(n) : 0;                                       \
+		for (int ckpt__i = 0; ckpt__i < ckpt__n; ckpt__i++)                       \
+			(arr)[ckpt__i] = CKPT_HCAST(__typeof__(*(arr)),                   \
+			        ckpt_vh_new(CKPT_VKIND_##Kind, CKPT_HVAL((tmp)[ckpt__i]), FN)); \
+	} while (0)
+#define CKPT_VH_INOUT_ARRAY(Kind, arr, tmp, n, FN)                                        \
+	do {                                                                              \
+		int ckpt__n = (arr) ? (int)(n) : 0;                                       \
+		for (int ckpt__i = 0; ckpt__i < ckpt__n; ckpt__i++)                       \
+			CKPT_VH_INOUT(Kind, &(arr)[ckpt__i], (tmp)[ckpt__i], FN);          \
+	} while (0)
 /* callbacks the real MPI calls: User_function (MPI_Op_create) goes through
  * a trampoline that restores the application's thread pointer
  * (pmpi/callbacks.c); the other kinds are passed as they are for now */

@@ -59,8 +59,11 @@ HANDLE_KINDS = {
 }
 # kinds that may be given explicitly with DIR(Kind) on a non-handle type (an int)
 EXTRA_KINDS = {"Keyval"}
-DIRECTIONS = {"in", "out", "inout", "callback"}
-TAGS = {"variadic", "deprecated", "removed"}
+DIRECTIONS = {"in", "out", "inout", "callback", "data"}
+# @log: a creating call recorded in the creation log and replayed on restart;
+# @collective: a collective over its first input communicator (counted, and
+# held at its entry while a checkpoint agrees on a cut)
+TAGS = {"variadic", "deprecated", "removed", "log", "collective"}
 
 # Pseudo-functions usable in [LEN] and {COND}: name -> (C helper, arity,
 # functions of the table the helper calls through the lower table).
@@ -330,6 +333,10 @@ class Func:
                 continue
             if p.dir == "callback":
                 raise TableError(where + ":callback on a type that is not a function type")
+            if p.dir == "data":
+                if p.is_handle or not p.is_array or p.length is None:
+                    raise TableError(where + ":data[LEN] is for arrays of plain values")
+                continue
             if p.is_handle:
                 if p.dir is None:
                     raise TableError(where + "handle parameter needs :in, :out or :inout")
@@ -576,7 +583,7 @@ def gen_wrapper(fn):
 
     # 3. arrays
     for p in params:
-        if not p.is_array or p.dir is None or p.dir == "callback":
+        if not p.is_array or p.dir in (None, "callback", "data"):
             continue
         n = lens[p.length]
         if p.dir == "in" or p.dir == "inout":
@@ -588,10 +595,12 @@ def gen_wrapper(fn):
             else:
                 decls.append(("%sl_%s = " % (local_type(p), p.name),) + conv)
             if p.dir == "inout":
-                post_always.append(("CKPT_VH_OUT_ARRAY", [p.kind, p.name, "l_" + p.name, n]))
+                post_always.append(("CKPT_VH_INOUT_ARRAY", [p.kind, p.name, "l_" + p.name, n,
+                                                             "CKPT_MPI_" + fn.name]))
         else:  # out: MPI writes lower handles into the caller's array, converted in place
             post_ok.append((p.cond and subst(p.cond, fn, lowered),
-                            ("CKPT_VH_OUT_ARRAY", [p.kind, p.name, p.name, n])))
+                            ("CKPT_VH_OUT_ARRAY", [p.kind, p.name, p.name, n,
+                                                   "CKPT_MPI_" + fn.name])))
 
     # 4. arguments and conversions after the call
     for p in fn.params:
@@ -601,18 +610,24 @@ def gen_wrapper(fn):
             args.append("l_" + p.name)
         elif p.dir == "inout":
             args.append("&l_" + p.name)
-            post_always.append("*%s = l_%s;" % (p.name, p.name))
-            post_always.append(("CKPT_VH_OUT", [p.kind, p.name]))
+            post_always.append(("CKPT_VH_INOUT", [p.kind, p.name, "l_" + p.name,
+                                                  "CKPT_MPI_" + fn.name]))
         elif p.dir == "out" and not p.is_array:
             args.append(p.name)
             post_ok.append((p.cond and subst(p.cond, fn, lowered),
-                            ("CKPT_VH_OUT", [p.kind, p.name])))
+                            ("CKPT_VH_OUT", [p.kind, p.name, "CKPT_MPI_" + fn.name])))
         else:
             args.append(p.name)
 
     int_ret = fn.ret == "int"
     call_args = ["CKPT_MPI_" + fn.name, "ckpt_fn_" + fn.name] + args
     body = []
+    coll = coll_comm(fn)
+    if coll:
+        decls.append("struct ckpt_vh *ckpt__c = ckpt_coll_enter(CKPT_HVAL(%s));" % coll.name)
+        post_always.insert(0, "ckpt_coll_leave(ckpt__c);")
+    if "log" in fn.tags:
+        post_ok.append(("", log_block(fn, lowered)))
     simple = not (pre or post_always or post_ok or fn.ret_kind)
     decls = [stmt(d, "\t")[1:] for d in decls]
     if simple:
@@ -644,7 +659,7 @@ def gen_wrapper(fn):
                     body.append("if (%s) {\n%s\n\t}"
                                 % (test, "\n".join(stmt(s, "\t\t") for s in stmts)))
         if fn.ret_kind:
-            body.append("CKPT_VH_OUT(%s, &ret);" % fn.ret_kind)
+            body.append("CKPT_VH_OUT(%s, &ret, CKPT_MPI_%s);" % (fn.ret_kind, fn.name))
         body.append("return ret;")
 
     out = []
@@ -659,6 +674,180 @@ def gen_wrapper(fn):
     out.append("}")
     out.append("#pragma weak %s = P%s" % (fn.name, fn.name))
     return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------- creation log and replay
+
+def coll_comm(fn):
+    """The communicator a @collective function is collective over."""
+    if "collective" not in fn.tags:
+        return None
+    for p in fn.params:
+        if p.kind == "Comm" and p.dir == "in" and not p.is_array:
+            return p
+    raise TableError("%s: @collective without an input communicator" % fn.name)
+
+
+def log_params(fn):
+    return [p for p in fn.params if not (p.variadic or p.void) and p.base != "MPI_Status"]
+
+
+def log_words(fn, lowered):
+    """C expression: number of 64-bit words of fn's log record body."""
+    terms = []
+    for p in log_params(fn):
+        if p.is_array and p.dir == "data":
+            n = subst(p.length, fn, lowered)
+            terms.append("1 + ((size_t)(%s) * sizeof((%s)[0]) + 7) / 8" % (n, p.name))
+        elif p.is_array and p.is_handle:
+            terms.append("1 + (size_t)(%s)" % subst(p.length, fn, lowered))
+        elif p.is_array:
+            raise TableError("%s: @log needs :data[LEN] on array %s" % (fn.name, p.name))
+        else:
+            terms.append("1")
+    return " + ".join(terms) if terms else "0"
+
+
+def log_block(fn, lowered):
+    """The call of the record writer, in the wrapper after success."""
+    args = []
+    for p in log_params(fn):
+        if p.dir == "callback":
+            args.append("l_" + p.name)
+        else:
+            args.append(p.name)
+    # lengths that use pseudo-functions are evaluated by the wrapper
+    return "ckpt_log_%s(%s);" % (fn.name, ", ".join(args + ["(size_t)(%s)" % log_words(fn, lowered)]))
+
+
+def gen_log_fn(fn):
+    """static void ckpt_log_MPI_x(params..., size_t words): append a record."""
+    params = []
+    for p in log_params(fn):
+        if p.dir == "callback":
+            params.append("%s *%s" % (p.base, p.name))
+        else:
+            params.append(p.decl)
+    lens = {}
+    o = [wrap("static void ckpt_log_%s(" % fn.name, params + ["size_t ckpt__words"], ")", ""), "{"]
+    o.append("\tuint64_t *w = ckpt_log_begin(CKPT_MPI_%s, ckpt__words);" % fn.name)
+    o.append("\tif (!w)\n\t\treturn;")
+    for p in log_params(fn):
+        if p.is_array and p.dir == "data":
+            n = lengths_in_log(fn, p)
+            o.append("\t*w++ = (uint64_t)(%s);" % n)
+            o.append("\tif (%s)\n\t\tmemcpy(w, %s, (size_t)(%s) * sizeof((%s)[0]));"
+                     % (n, p.name, n, p.name))
+            o.append("\tw += ((size_t)(%s) * sizeof((%s)[0]) + 7) / 8;" % (n, p.name))
+        elif p.is_array:
+            n = lengths_in_log(fn, p)
+            o.append("\t*w++ = (uint64_t)(%s);" % n)
+            o.append("\tfor (int i = 0; i < (int)(%s); i++)\n\t\t*w++ = ckpt_logv(CKPT_HVAL(%s[i]));"
+                     % (n, p.name))
+        elif p.is_handle and p.dir in ("out", "inout"):
+            o.append("\t*w++ = %s ? CKPT_HVAL(*%s) : 0;" % (p.name, p.name))
+        elif p.is_handle:
+            o.append("\t*w++ = ckpt_logv(CKPT_HVAL(%s));" % p.name)
+        elif p.dir == "callback" or p.ptr:
+            o.append("\t*w++ = (uint64_t)(uintptr_t)%s;" % p.name)
+        else:
+            o.append("\t*w++ = (uint64_t)(int64_t)%s;" % p.name)
+    o.append("\tckpt_log_end(w);")
+    o.append("}")
+    return "\n".join(o) + "\n"
+
+
+def lengths_in_log(fn, p):
+    """An array length inside the record writer: only plain parameters
+    (pseudo-functions would call MPI on virtual handles)."""
+    if re.search(r"\w+\s*\(", p.length):
+        raise TableError("%s: @log array %s: length %r must use parameters only"
+                         % (fn.name, p.name, p.length))
+    return p.length
+
+
+def gen_replay_case(fn):
+    o = ["\tcase CKPT_MPI_%s: {" % fn.name]
+    args, after = [], []
+    for p in log_params(fn):
+        n = p.name
+        if p.is_array and p.dir == "data":
+            dims = p.dims or "[]"
+            rest = dims[2:] if dims.startswith("[]") else ""
+            ctype = p.ctype if not dims.startswith("[]") else p.ctype
+            if not p.dims:  # written as T *x
+                decl = "%s%s" % (p.ctype, n)
+            else:
+                decl = "%s (*%s)%s" % (ctype, n, rest)
+            o.append("\t\tuint64_t n_%s = *p++;" % n)
+            o.append("\t\t%s = (void *)p;" % decl)
+            o.append("\t\tp += (n_%s * sizeof((%s)[0]) + 7) / 8;" % (n, n))
+            args.append(n)
+        elif p.is_array:
+            o.append("\t\tuint64_t n_%s = *p++;" % n)
+            o.append("\t\t%s *%s = alloca(sizeof *%s * (n_%s + 1));" % (p.base, n, n, n))
+            o.append("\t\tfor (uint64_t i = 0; i < n_%s; i++)\n\t\t\t%s[i] = CKPT_HCAST(%s, ckpt_rp_in(*p++));"
+                     % (n, n, p.base))
+            args.append(n)
+        elif p.is_handle and p.dir == "out":
+            o.append("\t\tuint64_t v_%s = *p++;" % n)
+            o.append("\t\t%s %s = CKPT_HCAST(%s, 0);" % (p.base, n, p.base))
+            args.append("&" + n)
+            after.append("ckpt_rp_out(v_%s, CKPT_HVAL(%s));" % (n, n))
+        elif p.is_handle and p.dir == "inout":
+            o.append("\t\tuint64_t v_%s = *p++;" % n)
+            o.append("\t\t%s %s = CKPT_HCAST(%s, ckpt_rp_in(v_%s));" % (p.base, n, p.base, n))
+            args.append("&" + n)
+            after.append("ckpt_rp_out(v_%s, CKPT_HVAL(%s));" % (n, n))
+        elif p.is_handle:
+            o.append("\t\t%s %s = CKPT_HCAST(%s, ckpt_rp_in(*p++));" % (p.base, n, p.base))
+            args.append(n)
+        elif p.dir == "callback":
+            o.append("\t\t%s *%s = (%s *)(uintptr_t)*p++;" % (p.base, n, p.base))
+            args.append(n)
+        elif p.ptr:
+            o.append("\t\t%s%s = (%s)(uintptr_t)*p++;" % (p.ctype if p.ctype.endswith("*") else p.ctype + " ", n, p.ctype))
+            args.append(n)
+        else:
+            o.append("\t\t%s %s = (%s)(int64_t)*p++;" % (p.ctype, n, p.ctype))
+            args.append(n)
+    o.append(wrap("\t\trc = P%s(" % fn.name, args, ");", "\t\t"))
+    o.append("\t\tif (rc == MPI_SUCCESS) {")
+    for a in after:
+        o.append("\t\t\t" + a)
+    o.append("\t\t}")
+    o.append("\t\tbreak;")
+    o.append("\t}")
+    return "\n".join(o)
+
+
+def gen_replay_c(flavour, funcs):
+    o = ["/* %s" % (GEN_NOTE % flavour),
+         " *",
+         " * Lower half: replay of one record of the creation log (pmpi/vstate.h)",
+         " * against the real MPI, after a restart. ckpt_rp_in() maps a logged",
+         " * input handle to the new real one; ckpt_rp_out() binds a logged output",
+         " * to the new real one (pmpi/lower_replay.h). */",
+         "",
+         "#include <alloca.h>",
+         "#include <stdint.h>",
+         "#include <mpi.h>",
+         "",
+         '#include "pmpi/lower_replay.h"',
+         '#include "mpi_index.h"',
+         "",
+         '#pragma GCC diagnostic ignored "-Wdeprecated-declarations"',
+         "",
+         "int ckpt_replay_record(uint32_t fn, const uint64_t *p)",
+         "{",
+         "\tint rc = MPI_ERR_INTERN;",
+         "",
+         "\tswitch (fn) {"]
+    for f in funcs:
+        if "log" in f.tags:
+            o.append(gen_replay_case(f))
+    o += ["\tdefault:", "\t\treturn -1;", "\t}", "\treturn rc;", "}"]
+    return "\n".join(o) + "\n"
 
 
 def gen_index_h(flavour, funcs, missing):
@@ -734,7 +923,7 @@ def gen_upper_c(flavour, funcs, skip):
     if skipped:
         o.append("/* Handwritten (--skip), not generated here:")
         o.append(wrap(" * ", skipped, " */", " * ", width=80))
-    o += ["", "#include <stddef.h>", "", "#include <mpi.h>", "", '#include "pmpi/call.h"', '#include "mpi_index.h"',
+    o += ["", "#include <stddef.h>", "#include <stdint.h>", "#include <string.h>", "", "#include <mpi.h>", "", '#include "pmpi/call.h"', '#include "mpi_index.h"',
           '#include "mpi_fntypes.h"', ""]
     if used:
         o.append("/* Pseudo-functions of the table's [length] and {condition} expressions;")
@@ -755,6 +944,8 @@ def gen_upper_c(flavour, funcs, skip):
             o += [" * " + l for l in textwrap.wrap(section, 76)]
             o.append(" */")
             o.append("")
+        if "log" in f.tags:
+            o.append(gen_log_fn(f))
         o.append(gen_wrapper(f))
     return "\n".join(o)
 
@@ -893,6 +1084,7 @@ def main(argv=None):
         "mpi_fntypes.h": gen_fntypes_h(a.flavour, have),
         "upper_wrappers.c": gen_upper_c(a.flavour, have, skip),
         "lower_table.c": gen_lower_c(a.flavour, have),
+        "lower_replay.c": gen_replay_c(a.flavour, have),
     }
     changed = [n for n, text in outputs.items()
                if write_if_changed(os.path.join(a.out, n), text)]

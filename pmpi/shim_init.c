@@ -21,6 +21,7 @@
 #include "pmpi/link_find.h"
 #include "pmpi/call.h"
 #include "pmpi/mpi_index.h"
+#include "pmpi/shim.h"
 
 void **ckpt_lower_fn;
 int ckpt_have_fsgsbase;
@@ -151,6 +152,8 @@ __attribute__((constructor(101))) static void shim_init(void)
 		ckpt_lower_fs = link_area->main_lower_fs;
 		ckpt_note_context(ckpt_get_fs(), ckpt_lower_fs);
 	}
+	if (ckpt_state_init(link_area))
+		die("%s: cannot map the shim's handle tables", CKPTMPI_RUNTIME_NAME);
 }
 
 /* Ask the runtime's control thread for a lower-half context of our own. */

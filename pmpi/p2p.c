@@ -1,0 +1,870 @@
+/* Upper half: point-to-point communication and requests, by hand.
+ *
+ * Every request is a virtual handle whose entry also remembers what was
+ * posted, so a checkpoint can finish or cancel it and post it again (after
+ * a restart, too). Blocking calls are the non-blocking call plus a test
+ * loop in the upper half: a thread waiting for a message is never inside
+ * the MPI library for long, so it can always be parked.
+ *
+ * Counting for the drain at a checkpoint: a send is counted when MPI has
+ * taken it (state POSTING -> ACTIVE), a receive when its completion is
+ * accounted (ACTIVE -> DONE). Both transitions are compare-and-swap, and
+ * MPI writes the completion flag and status into the entry itself, so a
+ * thread parked between MPI returning and the accounting leaves nothing
+ * the runtime cannot finish (pmpi/lower_cut.c does the same transitions).
+ *
+ * Messages drained at a checkpoint wait in a queue; receives and probes
+ * look there first, which keeps MPI's order of matching. */
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <mpi.h>
+
+#include "pmpi/call.h"
+#include "pmpi/mpi_fntypes.h"
+#include "pmpi/mpi_index.h"
+#include "pmpi/shim.h"
+
+_Static_assert(sizeof(MPI_Status) <= CKPT_STATUS_BYTES, "MPI_Status fits the entry");
+
+#define LCALL(NAME, ...) CKPT_CALL(CKPT_MPI_MPI_##NAME, ckpt_fn_MPI_##NAME, __VA_ARGS__)
+#define L(T, x) CKPT_HCAST(T, ckpt_in(CKPT_HVAL(x)))
+
+static void dq_lock(void)
+{
+	while (__atomic_exchange_n(&ckpt_st->lock, 1, __ATOMIC_ACQUIRE))
+		__builtin_ia32_pause();
+}
+static void dq_unlock(void) { __atomic_store_n(&ckpt_st->lock, 0, __ATOMIC_RELEASE); }
+
+/* ---- accounting ---- */
+
+static int world_rank_of(uint64_t comm, int rank)
+{
+	struct ckpt_vh *c;
+	if (rank < 0)
+		return -1;
+	c = ckpt_comm_entry(comm);
+	if (!c)
+		return ckpt_in(comm) == ckpt_st->self_real ? ckpt_st->world_rank : -1;
+	return rank < c->u.c.size ? c->u.c.world[rank] : -1;
+}
+
+static void count(volatile uint64_t *tab, uint64_t comm, int rank)
+{
+	int w = world_rank_of(comm, rank);
+	if (w >= 0)
+		__atomic_fetch_add(&tab[w], 1, __ATOMIC_RELAXED);
+}
+
+static void empty_status(MPI_Status *st)
+{
+	if (st == MPI_STATUS_IGNORE)
+		return;
+	memset(st, 0, sizeof *st);
+	st->MPI_SOURCE = MPI_ANY_SOURCE;
+	st->MPI_TAG = MPI_ANY_TAG;
+	st->MPI_ERROR = MPI_SUCCESS;
+	LCALL(Status_set_elements, st, L(MPI_Datatype, MPI_BYTE), 0);
+}
+
+/* ---- the queue of drained messages ---- */
+
+static int dq_matches(const struct ckpt_dmsg *m, uint64_t comm, int src, int tag)
+{
+	return m->comm == comm && (src == MPI_ANY_SOURCE || src == m->source) &&
+	       (tag == MPI_ANY_TAG || tag == m->tag);
+}
+
+/* first queued message matching; removed from the queue when `take` */
+static struct ckpt_dmsg *dq_find(uint64_t comm, int src, int tag, int take)
+{
+	struct ckpt_dmsg **pp, *m = NULL;
+
+	if (__builtin_expect(!__atomic_load_n(&ckpt_st->dq_count, __ATOMIC_ACQUIRE), 1))
+		return NULL;
+	if (src == MPI_PROC_NULL)
+		return NULL;
+	dq_lock();
+	for (pp = &ckpt_st->dq_head; *pp; pp = &(*pp)->next) {
+		if (dq_matches(*pp, comm, src, tag)) {
+			m = *pp;
+			if (take) {
+				*pp = m->next;
+				__atomic_fetch_sub(&ckpt_st->dq_count, 1, __ATOMIC_ACQ_REL);
+			}
+			break;
+		}
+	}
+	dq_unlock();
+	return m;
+}
+
+static void dq_status(const struct ckpt_dmsg *m, MPI_Status *st)
+{
+	if (st == MPI_STATUS_IGNORE)
+		return;
+	memset(st, 0, sizeof *st);
+	st->MPI_SOURCE = m->source;
+	st->MPI_TAG = m->tag;
+	st->MPI_ERROR = MPI_SUCCESS;
+	LCALL(Status_set_elements, st, L(MPI_Datatype, MPI_BYTE), (int)m->bytes);
+}
+
+static void dq_free(struct ckpt_dmsg *m)
+{
+	munmap(m, sizeof *m + m->bytes);
+}
+
+/* a receive satisfied from the queue: unpack into the caller's buffer */
+static int dq_deliver(struct ckpt_dmsg *m, void *buf, int count, MPI_Datatype dt, MPI_Status *st)
+{
+	int pos = 0, rc = MPI_SUCCESS;
+	if (m->bytes)
+		rc = LCALL(Unpack, m->data, (int)m->bytes, &pos, buf, count, L(MPI_Datatype, dt),
+		           CKPT_HCAST(MPI_Comm, ckpt_in(m->comm)));
+	dq_status(m, st);
+	dq_free(m);
+	return rc;
+}
+
+/* ---- requests ---- */
+
+static struct ckpt_vh *req_entry(MPI_Request r)
+{
+	uint64_t v = CKPT_HVAL(r);
+	if (!CKPT_IS_VIRT(ckpt_st, v))
+		return NULL;
+	return &ckpt_st->vt[CKPT_VIDX(ckpt_st, v)];
+}
+
+static struct ckpt_vh *req_new(uint32_t rkind, uint32_t fn, const void *buf, int count,
+                               MPI_Datatype dt, int peer, int tag, MPI_Comm comm, uint32_t *idx)
+{
+	struct ckpt_vh *e = ckpt_vh_alloc(CKPT_VK_REQUEST, ckpt_st->null_req_real, fn, idx);
+	e->u.r.state = CKPT_RS_POSTING;
+	e->u.r.rkind = rkind;
+	e->u.r.buf = (void *)buf;
+	e->u.r.count = count;
+	e->u.r.datatype = CKPT_HVAL(dt);
+	e->u.r.peer = peer;
+	e->u.r.tag = tag;
+	e->u.r.comm = CKPT_HVAL(comm);
+	e->u.r.order = __atomic_fetch_add(&ckpt_st->post_order, 1, __ATOMIC_RELAXED);
+	return e;
+}
+
+static int send_lower(struct ckpt_vh *e, uint32_t mode)
+{
+	void *b = e->u.r.buf;
+	int n = e->u.r.count, peer = e->u.r.peer, tag = e->u.r.tag;
+	MPI_Datatype dt = CKPT_HCAST(MPI_Datatype, ckpt_in(e->u.r.datatype));
+	MPI_Comm c = CKPT_HCAST(MPI_Comm, ckpt_in(e->u.r.comm));
+	MPI_Request *r = (MPI_Request *)&e->real;
+
+	switch (mode) {
+	case CKPT_SM_BUF:
+		return LCALL(Ibsend, b, n, dt, peer, tag, c, r);
+	case CKPT_SM_SYNC:
+		return LCALL(Issend, b, n, dt, peer, tag, c, r);
+	case CKPT_SM_READY:
+		return LCALL(Irsend, b, n, dt, peer, tag, c, r);
+	default:
+		return LCALL(Isend, b, n, dt, peer, tag, c, r);
+	}
+}
+
+/* MPI has taken the send: count it (once, also if the runtime got here first) */
+static void send_taken(struct ckpt_vh *e)
+{
+	uint32_t want = CKPT_RS_POSTING;
+	if (__atomic_compare_exchange_n(&e->u.r.state, &want, CKPT_RS_ACTIVE, 0, __ATOMIC_ACQ_REL,
+	                                __ATOMIC_ACQUIRE))
+		count(ckpt_st->sent, e->u.r.comm, e->u.r.peer);
+}
+
+static int post_send(uint32_t mode, uint32_t fn, const void *buf, int count, MPI_Datatype dt,
+                     int dest, int tag, MPI_Comm comm, MPI_Request *out)
+{
+	uint32_t i;
+	struct ckpt_vh *e = req_new(CKPT_RK_SEND, fn, buf, count, dt, dest, tag, comm, &i);
+	int rc;
+
+	e->u.r.mode = (uint16_t)mode;
+	rc = send_lower(e, mode);
+	if (rc != MPI_SUCCESS) {
+		ckpt_vh_release(i);
+		return rc;
+	}
+	send_taken(e);
+	*out = CKPT_HCAST(MPI_Request, CKPT_VVAL(ckpt_st, i));
+	return MPI_SUCCESS;
+}
+
+/* Post a receive: from the queue of drained messages if one matches,
+ * else to MPI. Used also by the runtime's re-posting (same rules). */
+static int recv_start(struct ckpt_vh *e)
+{
+	struct ckpt_dmsg *m = dq_find(e->u.r.comm, e->u.r.peer, e->u.r.tag, 1);
+	MPI_Datatype dt = CKPT_HCAST(MPI_Datatype, ckpt_in(e->u.r.datatype));
+	int rc;
+
+	if (m) {
+		/* counted when it was drained */
+		rc = dq_deliver(m, e->u.r.buf, e->u.r.count, dt, (MPI_Status *)e->u.r.status);
+		e->u.r.flag = 1;
+		__atomic_store_n(&e->u.r.state, CKPT_RS_DONE, __ATOMIC_RELEASE);
+		return rc;
+	}
+	if (e->u.r.persistent)
+		rc = LCALL(Start, (MPI_Request *)&e->real);
+	else
+		rc = LCALL(Irecv, e->u.r.buf, e->u.r.count, dt, e->u.r.peer, e->u.r.tag,
+		           CKPT_HCAST(MPI_Comm, ckpt_in(e->u.r.comm)), (MPI_Request *)&e->real);
+	if (rc == MPI_SUCCESS)
+		__atomic_store_n(&e->u.r.state, CKPT_RS_ACTIVE, __ATOMIC_RELEASE);
+	return rc;
+}
+
+static int post_recv(uint32_t fn, void *buf, int count, MPI_Datatype dt, int src, int tag,
+                     MPI_Comm comm, MPI_Request *out)
+{
+	uint32_t i;
+	struct ckpt_vh *e = req_new(CKPT_RK_RECV, fn, buf, count, dt, src, tag, comm, &i);
+	int rc = recv_start(e);
+
+	if (rc != MPI_SUCCESS && e->u.r.state != CKPT_RS_DONE) {
+		ckpt_vh_release(i);
+		return rc;
+	}
+	*out = CKPT_HCAST(MPI_Request, CKPT_VVAL(ckpt_st, i));
+	return rc;
+}
+
+static int is_cancelled(const MPI_Status *st)
+{
+	int c = 0;
+	LCALL(Test_cancelled, st, &c);
+	return c;
+}
+
+/* Account a completion MPI reported into the entry (flag and status). */
+static void req_account(struct ckpt_vh *e)
+{
+	uint32_t want = CKPT_RS_ACTIVE;
+	if (__atomic_compare_exchange_n(&e->u.r.state, &want, CKPT_RS_DONE, 0, __ATOMIC_ACQ_REL,
+	                                __ATOMIC_ACQUIRE) &&
+	    e->u.r.rkind == CKPT_RK_RECV) {
+		const MPI_Status *st = (const MPI_Status *)e->u.r.status;
+		if (!is_cancelled(st))
+			count(ckpt_st->recvd, e->u.r.comm, st->MPI_SOURCE);
+	}
+}
+
+/* Move an entry on if MPI completed it: 1 when DONE or inactive. */
+static int req_poll(struct ckpt_vh *e, int *rc)
+{
+	switch (__atomic_load_n(&e->u.r.state, __ATOMIC_ACQUIRE)) {
+	case CKPT_RS_DONE:
+	case CKPT_RS_INACTIVE:
+		return 1;
+	case CKPT_RS_ACTIVE:
+		break;
+	default:
+		return 0;
+	}
+	if (!e->u.r.flag) {
+		int r = LCALL(Test, (MPI_Request *)&e->real, (int *)&e->u.r.flag,
+		              (MPI_Status *)e->u.r.status);
+		if (r != MPI_SUCCESS) {
+			*rc = r;
+			e->u.r.flag = 1;
+		}
+		if (!e->u.r.flag)
+			return 0;
+	}
+	req_account(e);
+	return 1;
+}
+
+/* Hand a DONE (or inactive) request to the application. */
+static void req_consume(struct ckpt_vh *e, MPI_Request *r, MPI_Status *st)
+{
+	if (e->u.r.state == CKPT_RS_INACTIVE) {
+		empty_status(st);
+		return;
+	}
+	if (st != MPI_STATUS_IGNORE)
+		memcpy(st, e->u.r.status, sizeof *st);
+	if (e->u.r.persistent) {
+		e->u.r.flag = 0;
+		__atomic_store_n(&e->u.r.state, CKPT_RS_INACTIVE, __ATOMIC_RELEASE);
+		return;
+	}
+	ckpt_vh_release(CKPT_VIDX(ckpt_st, CKPT_HVAL(*r)));
+	*r = MPI_REQUEST_NULL;
+}
+
+static void relax(unsigned *spins)
+{
+	/* MPI's own waits spin too; yield now and then for oversubscribed nodes */
+	if (++*spins % 64 == 0)
+		sched_yield();
+}
+
+static int wait_one(MPI_Request *r, MPI_Status *st)
+{
+	struct ckpt_vh *e = req_entry(*r);
+	unsigned spins = 0;
+	int rc = MPI_SUCCESS;
+
+	if (!e) {
+		if (CKPT_HVAL(*r) == CKPT_HVAL(MPI_REQUEST_NULL)) {
+			empty_status(st);
+			return MPI_SUCCESS;
+		}
+		return LCALL(Wait, r, st);
+	}
+	while (!req_poll(e, &rc))
+		relax(&spins);
+	req_consume(e, r, st);
+	return rc;
+}
+
+/* ---- point-to-point ---- */
+
+int PMPI_Isend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm,
+               MPI_Request *req)
+{
+	return post_send(CKPT_SM_STD, CKPT_MPI_MPI_Isend, buf, count, dt, dest, tag, comm, req);
+}
+int PMPI_Ibsend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm,
+                MPI_Request *req)
+{
+	return post_send(CKPT_SM_BUF, CKPT_MPI_MPI_Ibsend, buf, count, dt, dest, tag, comm, req);
+}
+int PMPI_Issend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm,
+                MPI_Request *req)
+{
+	return post_send(CKPT_SM_SYNC, CKPT_MPI_MPI_Issend, buf, count, dt, dest, tag, comm, req);
+}
+int PMPI_Irsend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm,
+                MPI_Request *req)
+{
+	return post_send(CKPT_SM_READY, CKPT_MPI_MPI_Irsend, buf, count, dt, dest, tag, comm, req);
+}
+
+static int send_blocking(uint32_t mode, uint32_t fn, const void *buf, int count, MPI_Datatype dt,
+                         int dest, int tag, MPI_Comm comm)
+{
+	MPI_Request r;
+	int rc = post_send(mode, fn, buf, count, dt, dest, tag, comm, &r);
+	return rc == MPI_SUCCESS ? wait_one(&r, MPI_STATUS_IGNORE) : rc;
+}
+
+int PMPI_Send(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm)
+{
+	return send_blocking(CKPT_SM_STD, CKPT_MPI_MPI_Send, buf, count, dt, dest, tag, comm);
+}
+int PMPI_Bsend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm)
+{
+	return send_blocking(CKPT_SM_BUF, CKPT_MPI_MPI_Bsend, buf, count, dt, dest, tag, comm);
+}
+int PMPI_Ssend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm)
+{
+	return send_blocking(CKPT_SM_SYNC, CKPT_MPI_MPI_Ssend, buf, count, dt, dest, tag, comm);
+}
+int PMPI_Rsend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm)
+{
+	return send_blocking(CKPT_SM_READY, CKPT_MPI_MPI_Rsend, buf, count, dt, dest, tag, comm);
+}
+
+int PMPI_Irecv(void *buf, int count, MPI_Datatype dt, int src, int tag, MPI_Comm comm,
+               MPI_Request *req)
+{
+	return post_recv(CKPT_MPI_MPI_Irecv, buf, count, dt, src, tag, comm, req);
+}
+
+int PMPI_Recv(void *buf, int count, MPI_Datatype dt, int src, int tag, MPI_Comm comm,
+              MPI_Status *st)
+{
+	MPI_Request r;
+	int rc = post_recv(CKPT_MPI_MPI_Recv, buf, count, dt, src, tag, comm, &r);
+	return rc == MPI_SUCCESS ? wait_one(&r, st) : rc;
+}
+
+int PMPI_Sendrecv(const void *sbuf, int scount, MPI_Datatype sdt, int dest, int stag, void *rbuf,
+                  int rcount, MPI_Datatype rdt, int src, int rtag, MPI_Comm comm, MPI_Status *st)
+{
+	MPI_Request rr, sr;
+	int rc = post_recv(CKPT_MPI_MPI_Sendrecv, rbuf, rcount, rdt, src, rtag, comm, &rr);
+	if (rc != MPI_SUCCESS)
+		return rc;
+	rc = post_send(CKPT_SM_STD, CKPT_MPI_MPI_Sendrecv, sbuf, scount, sdt, dest, stag, comm, &sr);
+	if (rc == MPI_SUCCESS)
+		rc = wait_one(&sr, MPI_STATUS_IGNORE);
+	{
+		int r2 = wait_one(&rr, st);
+		return rc != MPI_SUCCESS ? rc : r2;
+	}
+}
+
+int PMPI_Sendrecv_replace(void *buf, int count, MPI_Datatype dt, int dest, int stag, int src,
+                          int rtag, MPI_Comm comm, MPI_Status *st)
+{
+	MPI_Comm lc = L(MPI_Comm, comm);
+	int size = 0, pos = 0, rc;
+	void *tmp;
+
+	rc = LCALL(Pack_size, count, L(MPI_Datatype, dt), lc, &size);
+	if (rc != MPI_SUCCESS)
+		return rc;
+	tmp = malloc(size ? (size_t)size : 1);
+	if (!tmp)
+		return MPI_ERR_NO_MEM;
+	rc = LCALL(Pack, buf, count, L(MPI_Datatype, dt), tmp, size, &pos, lc);
+	if (rc == MPI_SUCCESS)
+		rc = PMPI_Sendrecv(tmp, pos, MPI_PACKED, dest, stag, buf, count, dt, src, rtag, comm, st);
+	free(tmp);
+	return rc;
+}
+
+/* ---- completion ---- */
+
+int PMPI_Wait(MPI_Request *r, MPI_Status *st) { return wait_one(r, st); }
+
+int PMPI_Test(MPI_Request *r, int *flag, MPI_Status *st)
+{
+	struct ckpt_vh *e = req_entry(*r);
+	int rc = MPI_SUCCESS;
+
+	if (!e) {
+		if (CKPT_HVAL(*r) == CKPT_HVAL(MPI_REQUEST_NULL)) {
+			*flag = 1;
+			empty_status(st);
+			return MPI_SUCCESS;
+		}
+		return LCALL(Test, r, flag, st);
+	}
+	*flag = req_poll(e, &rc);
+	if (*flag)
+		req_consume(e, r, st);
+	return rc;
+}
+
+int PMPI_Request_get_status(MPI_Request r, int *flag, MPI_Status *st)
+{
+	struct ckpt_vh *e = req_entry(r);
+	int rc = MPI_SUCCESS;
+
+	if (!e) {
+		*flag = 1;
+		empty_status(st);
+		return MPI_SUCCESS;
+	}
+	*flag = req_poll(e, &rc);
+	if (*flag && st != MPI_STATUS_IGNORE) {
+		if (e->u.r.state == CKPT_RS_INACTIVE)
+			empty_status(st);
+		else
+			memcpy(st, e->u.r.status, sizeof *st);
+	}
+	return rc;
+}
+
+static MPI_Status *status_at(MPI_Status *sts, int i)
+{
+	return sts == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &sts[i];
+}
+
+/* poll every request; how many are complete (null counts as complete) */
+static int poll_all(int n, MPI_Request *rs, int *rc)
+{
+	int done = 0;
+	for (int i = 0; i < n; i++) {
+		struct ckpt_vh *e = req_entry(rs[i]);
+		if (!e || req_poll(e, rc))
+			done++;
+	}
+	return done;
+}
+
+static void consume_all(int n, MPI_Request *rs, MPI_Status *sts)
+{
+	for (int i = 0; i < n; i++) {
+		struct ckpt_vh *e = req_entry(rs[i]);
+		if (e)
+			req_consume(e, &rs[i], status_at(sts, i));
+		else
+			empty_status(status_at(sts, i));
+	}
+}
+
+int PMPI_Waitall(int n, MPI_Request rs[], MPI_Status sts[])
+{
+	unsigned spins = 0;
+	int rc = MPI_SUCCESS;
+	while (poll_all(n, rs, &rc) < n)
+		relax(&spins);
+	consume_all(n, rs, sts);
+	return rc;
+}
+
+int PMPI_Testall(int n, MPI_Request rs[], int *flag, MPI_Status sts[])
+{
+	int rc = MPI_SUCCESS;
+	*flag = poll_all(n, rs, &rc) == n;
+	if (*flag)
+		consume_all(n, rs, sts);
+	return rc;
+}
+
+/* index of a completed active request, MPI_UNDEFINED if none is active */
+static int any_one(int n, MPI_Request *rs, int *active, int *rc)
+{
+	*active = 0;
+	for (int i = 0; i < n; i++) {
+		struct ckpt_vh *e = req_entry(rs[i]);
+		if (!e || e->u.r.state == CKPT_RS_INACTIVE)
+			continue;
+		(*active)++;
+		if (req_poll(e, rc))
+			return i;
+	}
+	return MPI_UNDEFINED;
+}
+
+int PMPI_Testany(int n, MPI_Request rs[], int *idx, int *flag, MPI_Status *st)
+{
+	int active, rc = MPI_SUCCESS;
+	*idx = any_one(n, rs, &active, &rc);
+	*flag = *idx != MPI_UNDEFINED || !active;
+	if (*idx != MPI_UNDEFINED)
+		req_consume(req_entry(rs[*idx]), &rs[*idx], st);
+	else if (!active)
+		empty_status(st);
+	return rc;
+}
+
+int PMPI_Waitany(int n, MPI_Request rs[], int *idx, MPI_Status *st)
+{
+	unsigned spins = 0;
+	int active, rc = MPI_SUCCESS;
+	for (;;) {
+		*idx = any_one(n, rs, &active, &rc);
+		if (*idx != MPI_UNDEFINED || !active)
+			break;
+		relax(&spins);
+	}
+	if (*idx != MPI_UNDEFINED)
+		req_consume(req_entry(rs[*idx]), &rs[*idx], st);
+	else
+		empty_status(st);
+	return rc;
+}
+
+int PMPI_Testsome(int n, MPI_Request rs[], int *outcount, int idx[], MPI_Status sts[])
+{
+	int active = 0, rc = MPI_SUCCESS;
+	*outcount = 0;
+	for (int i = 0; i < n; i++) {
+		struct ckpt_vh *e = req_entry(rs[i]);
+		if (!e || e->u.r.state == CKPT_RS_INACTIVE)
+			continue;
+		active++;
+		if (req_poll(e, &rc)) {
+			req_consume(e, &rs[i], status_at(sts, *outcount));
+			idx[(*outcount)++] = i;
+		}
+	}
+	if (!active)
+		*outcount = MPI_UNDEFINED;
+	return rc;
+}
+
+int PMPI_Waitsome(int n, MPI_Request rs[], int *outcount, int idx[], MPI_Status sts[])
+{
+	unsigned spins = 0;
+	int rc;
+	while ((rc = PMPI_Testsome(n, rs, outcount, idx, sts)) == MPI_SUCCESS && *outcount == 0)
+		relax(&spins);
+	return rc;
+}
+
+int PMPI_Cancel(MPI_Request *r)
+{
+	struct ckpt_vh *e = req_entry(*r);
+	if (!e)
+		return LCALL(Cancel, r);
+	if (e->u.r.state != CKPT_RS_ACTIVE || e->u.r.flag)
+		return MPI_SUCCESS; /* complete already (or from the queue) */
+	return LCALL(Cancel, (MPI_Request *)&e->real);
+}
+
+int PMPI_Request_free(MPI_Request *r)
+{
+	struct ckpt_vh *e = req_entry(*r);
+	int rc = MPI_SUCCESS;
+
+	if (!e)
+		return LCALL(Request_free, r);
+	if (e->u.r.state == CKPT_RS_ACTIVE && !e->u.r.flag) {
+		/* MPI finishes it unseen: a receive would escape the drain's count */
+		if (e->u.r.rkind == CKPT_RK_RECV && !ckpt_st->refuse[0])
+			strcpy(ckpt_st->refuse, "a receive request was freed before it completed "
+			                        "(MPI_Request_free)");
+		if (e->u.r.persistent)
+			return MPI_ERR_REQUEST;
+		rc = LCALL(Request_free, (MPI_Request *)&e->real);
+	} else if (e->u.r.persistent && e->real != ckpt_st->null_req_real) {
+		rc = LCALL(Request_free, (MPI_Request *)&e->real);
+	}
+	ckpt_vh_release(CKPT_VIDX(ckpt_st, CKPT_HVAL(*r)));
+	*r = MPI_REQUEST_NULL;
+	return rc;
+}
+
+/* ---- persistent requests ---- */
+
+static int init_persistent(uint32_t rkind, uint32_t mode, uint32_t fn, const void *buf, int count,
+                           MPI_Datatype dt, int peer, int tag, MPI_Comm comm, MPI_Request *out)
+{
+	uint32_t i;
+	struct ckpt_vh *e = req_new(rkind, fn, buf, count, dt, peer, tag, comm, &i);
+	MPI_Datatype ldt = L(MPI_Datatype, dt);
+	MPI_Comm lc = L(MPI_Comm, comm);
+	MPI_Request *lr = (MPI_Request *)&e->real;
+	int rc;
+
+	e->u.r.persistent = 1;
+	e->u.r.mode = (uint16_t)mode;
+	if (rkind == CKPT_RK_RECV)
+		rc = LCALL(Recv_init, (void *)buf, count, ldt, peer, tag, lc, lr);
+	else if (mode == CKPT_SM_BUF)
+		rc = LCALL(Bsend_init, buf, count, ldt, peer, tag, lc, lr);
+	else if (mode == CKPT_SM_SYNC)
+		rc = LCALL(Ssend_init, buf, count, ldt, peer, tag, lc, lr);
+	else if (mode == CKPT_SM_READY)
+		rc = LCALL(Rsend_init, buf, count, ldt, peer, tag, lc, lr);
+	else
+		rc = LCALL(Send_init, buf, count, ldt, peer, tag, lc, lr);
+	if (rc != MPI_SUCCESS) {
+		ckpt_vh_release(i);
+		return rc;
+	}
+	e->u.r.state = CKPT_RS_INACTIVE;
+	*out = CKPT_HCAST(MPI_Request, CKPT_VVAL(ckpt_st, i));
+	return MPI_SUCCESS;
+}
+
+int PMPI_Send_init(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm,
+                   MPI_Request *r)
+{
+	return init_persistent(CKPT_RK_SEND, CKPT_SM_STD, CKPT_MPI_MPI_Send_init, buf, count, dt,
+	                       dest, tag, comm, r);
+}
+int PMPI_Bsend_init(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm,
+                    MPI_Request *r)
+{
+	return init_persistent(CKPT_RK_SEND, CKPT_SM_BUF, CKPT_MPI_MPI_Bsend_init, buf, count, dt,
+	                       dest, tag, comm, r);
+}
+int PMPI_Ssend_init(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm,
+                    MPI_Request *r)
+{
+	return init_persistent(CKPT_RK_SEND, CKPT_SM_SYNC, CKPT_MPI_MPI_Ssend_init, buf, count, dt,
+	                       dest, tag, comm, r);
+}
+int PMPI_Rsend_init(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm,
+                    MPI_Request *r)
+{
+	return init_persistent(CKPT_RK_SEND, CKPT_SM_READY, CKPT_MPI_MPI_Rsend_init, buf, count, dt,
+	                       dest, tag, comm, r);
+}
+int PMPI_Recv_init(void *buf, int count, MPI_Datatype dt, int src, int tag, MPI_Comm comm,
+                   MPI_Request *r)
+{
+	return init_persistent(CKPT_RK_RECV, CKPT_SM_STD, CKPT_MPI_MPI_Recv_init, buf, count, dt,
+	                       src, tag, comm, r);
+}
+
+int PMPI_Start(MPI_Request *r)
+{
+	struct ckpt_vh *e = req_entry(*r);
+	int rc;
+
+	if (!e)
+		return LCALL(Start, r);
+	if (e->u.r.state != CKPT_RS_INACTIVE)
+		return MPI_ERR_REQUEST;
+	e->u.r.flag = 0;
+	e->u.r.order = __atomic_fetch_add(&ckpt_st->post_order, 1, __ATOMIC_RELAXED);
+	if (e->u.r.rkind == CKPT_RK_RECV)
+		return recv_start(e);
+	__atomic_store_n(&e->u.r.state, CKPT_RS_POSTING, __ATOMIC_RELEASE);
+	rc = LCALL(Start, (MPI_Request *)&e->real);
+	if (rc != MPI_SUCCESS) {
+		e->u.r.state = CKPT_RS_INACTIVE;
+		return rc;
+	}
+	send_taken(e);
+	return MPI_SUCCESS;
+}
+
+int PMPI_Startall(int n, MPI_Request rs[])
+{
+	for (int i = 0; i < n; i++) {
+		int rc = PMPI_Start(&rs[i]);
+		if (rc != MPI_SUCCESS)
+			return rc;
+	}
+	return MPI_SUCCESS;
+}
+
+/* ---- probes ---- */
+
+int PMPI_Iprobe(int src, int tag, MPI_Comm comm, int *flag, MPI_Status *st)
+{
+	struct ckpt_dmsg *m = dq_find(CKPT_HVAL(comm), src, tag, 0);
+	if (m) {
+		*flag = 1;
+		dq_status(m, st);
+		return MPI_SUCCESS;
+	}
+	return LCALL(Iprobe, src, tag, L(MPI_Comm, comm), flag, st);
+}
+
+int PMPI_Probe(int src, int tag, MPI_Comm comm, MPI_Status *st)
+{
+	unsigned spins = 0;
+	int flag = 0, rc;
+	while ((rc = PMPI_Iprobe(src, tag, comm, &flag, st)) == MPI_SUCCESS && !flag)
+		relax(&spins);
+	return rc;
+}
+
+/* A matched message: from the queue (entry holds it) or MPI's own. */
+int PMPI_Improbe(int src, int tag, MPI_Comm comm, int *flag, MPI_Message *msg, MPI_Status *st)
+{
+	struct ckpt_dmsg *m = dq_find(CKPT_HVAL(comm), src, tag, 1);
+	MPI_Message lm;
+	uint32_t i;
+	int rc;
+
+	if (m) {
+		struct ckpt_vh *e = ckpt_vh_alloc(CKPT_VK_MESSAGE, 0, CKPT_MPI_MPI_Improbe, &i);
+		e->u.m.msg = m;
+		e->log = 0;
+		dq_status(m, st);
+		*flag = 1;
+		*msg = CKPT_HCAST(MPI_Message, CKPT_VVAL(ckpt_st, i));
+		return MPI_SUCCESS;
+	}
+	rc = LCALL(Improbe, src, tag, L(MPI_Comm, comm), flag, &lm, st);
+	if (rc == MPI_SUCCESS && *flag) {
+		uint64_t up;
+		if (ckpt_predef_out(CKPT_HVAL(lm), &up)) { /* MPI_MESSAGE_NO_PROC */
+			*msg = CKPT_HCAST(MPI_Message, up);
+		} else {
+			struct ckpt_vh *e = ckpt_vh_alloc(CKPT_VK_MESSAGE, CKPT_HVAL(lm),
+			                                  CKPT_MPI_MPI_Improbe, &i);
+			e->log = 0;
+			e->u.m.msg = NULL;
+			e->u.m.comm = CKPT_HVAL(comm);
+			*msg = CKPT_HCAST(MPI_Message, CKPT_VVAL(ckpt_st, i));
+		}
+	}
+	return rc;
+}
+
+int PMPI_Mprobe(int src, int tag, MPI_Comm comm, MPI_Message *msg, MPI_Status *st)
+{
+	unsigned spins = 0;
+	int flag = 0, rc;
+	while ((rc = PMPI_Improbe(src, tag, comm, &flag, msg, st)) == MPI_SUCCESS && !flag)
+		relax(&spins);
+	return rc;
+}
+
+int PMPI_Imrecv(void *buf, int count, MPI_Datatype dt, MPI_Message *msg, MPI_Request *req)
+{
+	uint64_t v = CKPT_HVAL(*msg);
+	struct ckpt_vh *me, *e;
+	uint32_t i;
+	int rc;
+
+	if (!CKPT_IS_VIRT(ckpt_st, v)) {
+		/* MPI_MESSAGE_NO_PROC: a receive from MPI_PROC_NULL */
+		MPI_Message lm = L(MPI_Message, *msg);
+		e = req_new(CKPT_RK_OTHER, CKPT_MPI_MPI_Imrecv, buf, count, dt, MPI_PROC_NULL, 0,
+		            MPI_COMM_SELF, &i);
+		rc = LCALL(Imrecv, buf, count, L(MPI_Datatype, dt), &lm, (MPI_Request *)&e->real);
+		e->u.r.state = CKPT_RS_ACTIVE;
+		*req = CKPT_HCAST(MPI_Request, CKPT_VVAL(ckpt_st, i));
+		*msg = MPI_MESSAGE_NULL;
+		return rc;
+	}
+	me = &ckpt_st->vt[CKPT_VIDX(ckpt_st, v)];
+	e = req_new(CKPT_RK_RECV, CKPT_MPI_MPI_Imrecv, buf, count, dt, 0, 0, MPI_COMM_SELF, &i);
+	if (me->u.m.msg) {
+		e->u.r.comm = me->u.m.msg->comm;
+		rc = dq_deliver(me->u.m.msg, buf, count, dt, (MPI_Status *)e->u.r.status);
+		e->u.r.flag = 1;
+		e->u.r.state = CKPT_RS_DONE;
+	} else {
+		MPI_Message lm = CKPT_HCAST(MPI_Message, me->real);
+		e->u.r.comm = me->u.m.comm;
+		rc = LCALL(Imrecv, buf, count, L(MPI_Datatype, dt), &lm, (MPI_Request *)&e->real);
+		e->u.r.state = CKPT_RS_ACTIVE;
+	}
+	ckpt_vh_release(CKPT_VIDX(ckpt_st, v));
+	*msg = MPI_MESSAGE_NULL;
+	*req = CKPT_HCAST(MPI_Request, CKPT_VVAL(ckpt_st, i));
+	return rc;
+}
+
+int PMPI_Mrecv(void *buf, int count, MPI_Datatype dt, MPI_Message *msg, MPI_Status *st)
+{
+	MPI_Request r;
+	int rc = PMPI_Imrecv(buf, count, dt, msg, &r);
+	return rc == MPI_SUCCESS ? wait_one(&r, st) : rc;
+}
+
+#pragma weak MPI_Isend = PMPI_Isend
+#pragma weak MPI_Ibsend = PMPI_Ibsend
+#pragma weak MPI_Issend = PMPI_Issend
+#pragma weak MPI_Irsend = PMPI_Irsend
+#pragma weak MPI_Send = PMPI_Send
+#pragma weak MPI_Bsend = PMPI_Bsend
+#pragma weak MPI_Ssend = PMPI_Ssend
+#pragma weak MPI_Rsend = PMPI_Rsend
+#pragma weak MPI_Irecv = PMPI_Irecv
+#pragma weak MPI_Recv = PMPI_Recv
+#pragma weak MPI_Sendrecv = PMPI_Sendrecv
+#pragma weak MPI_Sendrecv_replace = PMPI_Sendrecv_replace
+#pragma weak MPI_Wait = PMPI_Wait
+#pragma weak MPI_Test = PMPI_Test
+#pragma weak MPI_Request_get_status = PMPI_Request_get_status
+#pragma weak MPI_Waitall = PMPI_Waitall
+#pragma weak MPI_Testall = PMPI_Testall
+#pragma weak MPI_Waitany = PMPI_Waitany
+#pragma weak MPI_Testany = PMPI_Testany
+#pragma weak MPI_Waitsome = PMPI_Waitsome
+#pragma weak MPI_Testsome = PMPI_Testsome
+#pragma weak MPI_Cancel = PMPI_Cancel
+#pragma weak MPI_Request_free = PMPI_Request_free
+#pragma weak MPI_Send_init = PMPI_Send_init
+#pragma weak MPI_Bsend_init = PMPI_Bsend_init
+#pragma weak MPI_Ssend_init = PMPI_Ssend_init
+#pragma weak MPI_Rsend_init = PMPI_Rsend_init
+#pragma weak MPI_Recv_init = PMPI_Recv_init
+#pragma weak MPI_Start = PMPI_Start
+#pragma weak MPI_Startall = PMPI_Startall
+#pragma weak MPI_Iprobe = PMPI_Iprobe
+#pragma weak MPI_Probe = PMPI_Probe
+#pragma weak MPI_Improbe = PMPI_Improbe
+#pragma weak MPI_Mprobe = PMPI_Mprobe
+#pragma weak MPI_Imrecv = PMPI_Imrecv
+#pragma weak MPI_Mrecv = PMPI_Mrecv

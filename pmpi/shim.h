@@ -1,0 +1,17 @@
+/* Upper half: what the shim's hand-written parts share. */
+#ifndef CKPTMPI_PMPI_SHIM_H
+#define CKPTMPI_PMPI_SHIM_H
+
+#include <stdint.h>
+
+#include "core/link.h"
+#include "pmpi/vstate.h"
+
+int ckpt_state_init(struct ckptmpi_link *link);
+struct ckpt_vh *ckpt_vh_alloc(uint32_t kind, uint64_t real, uint32_t fn, uint32_t *idx);
+void ckpt_vh_release(uint32_t idx);
+/* the entry of a communicator (MPI_COMM_WORLD: entry 0), NULL for
+ * MPI_COMM_SELF and null */
+struct ckpt_vh *ckpt_comm_entry(uint64_t comm);
+
+#endif
