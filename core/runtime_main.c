@@ -9,7 +9,6 @@
  * The runtime cannot run under AddressSanitizer: ASan's shadow memory and
  * interceptors would fight the router and the foreign upper half. */
 #include <errno.h>
-#include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,7 +116,11 @@ int main(int argc, char **argv)
 
 	if (lowmem_init() || lowmem_block_brk() || park_install())
 		return 127;
-	H5open(); /* library set-up before the snapshot: it is lower memory */
+	/* HDF5's set-up before the snapshot: it is lower memory */
+	if (storage_init()) {
+		log_error("%s", container_error());
+		return 127;
+	}
 	if (control_start(&cfg))
 		return 127;
 	if (runtime_mpi_init && runtime_mpi_init())

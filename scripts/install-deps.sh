@@ -2,6 +2,7 @@
 # Install the Debian packages ckptmpi needs to build and test, if missing.
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libcmocka-dev python3 util-linux procps
+      libhdf5-openmpi-dev libhdf5-mpich-dev
       mpich libmpich-dev openmpi-bin libopenmpi-dev python3-mpi4py hpcc)
 missing=()
 for p in "${PKGS[@]}"; do

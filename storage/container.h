@@ -16,6 +16,11 @@
 /* message of the last failure in this thread */
 const char *container_error(void);
 
+/* Set up the HDF5 library. The runtime calls it early, before it takes
+ * the snapshot of its own memory, so that HDF5's state is part of it; the
+ * other functions work without it too. */
+int storage_init(void);
+
 struct container_writer;
 struct container_reader;
 
@@ -33,6 +38,32 @@ int container_write(const char *dir, const struct ck_generation_info *info,
 /* Make the temporary file DIR/ckpt-NNNNNN.h5 atomically; fails (and
  * leaves the temporary) if that name exists. */
 int container_commit(const char *dir, uint64_t generation, const char *tmp_path);
+
+#ifdef CKPTMPI_STORAGE_MPI
+#include <mpi.h>
+
+/* Collective over comm (every rank calls it with its own image; info->nranks
+ * == size of comm). Writes generation info->generation into one shared
+ * temporary file in DIR with parallel HDF5 (MPI-IO driver), every rank its
+ * own slice of each shared dataset, mode 0600. Fills the image's
+ * runs[].data_offset / fds[].data_offset like container_write. Returns the
+ * same result on every rank: 0, or -1 on all ranks if any rank failed
+ * (container_error() names the file, the failing rank and the cause); on
+ * failure the temporary is removed and nothing else changes.
+ *
+ * The root attributes come from rank 0's info (the generation must agree
+ * on every rank); the temporary is named after rank 0's host and pid,
+ * each rank reaching it through its own DIR. progress reports this rank's
+ * page data. tmp_path_out gets this rank's name of the temporary. */
+int container_write_mpi(MPI_Comm comm, const char *dir, const struct ck_generation_info *info,
+                        struct ck_image *image, container_progress_fn progress,
+                        char *tmp_path_out, size_t tmp_path_len);
+
+/* Collective: after every rank has closed the file, rank 0 fsyncs, renames it
+ * to DIR/ckpt-NNNNNN.h5 without replacing, fsyncs the directory; the result
+ * is broadcast, same on every rank. */
+int container_commit_mpi(MPI_Comm comm, const char *dir, uint64_t generation, const char *tmp_path);
+#endif
 
 /* Open a committed generation. Checks format version and completeness. */
 struct container_reader *container_open(const char *path);

@@ -74,4 +74,74 @@ static inline uint64_t ck_align_up(uint64_t v, uint64_t a)
 	return (v + a - 1) / a * a;
 }
 
+/* ---- layout (container_layout.c): where each rank's slices go ---- */
+
+/* What one rank contributes: rows of each table, bytes of each blob. */
+struct ck_counts {
+	uint64_t regions, runs, threads, fds, timers;
+	uint64_t memory, filedata, strings;
+};
+
+/* Extents of the shared datasets and the chunk sizes of the small blobs. */
+struct ck_extents {
+	uint64_t nregions, nruns, nthreads, nfds, ntimers;
+	uint64_t memory_bytes, filedata_bytes, strings_bytes;
+	uint64_t filedata_chunk, strings_chunk;
+};
+
+/* Smallest power of two >= n within [CK_SMALL_CHUNK_MIN, CK_MEMORY_CHUNK]:
+ * small blobs should not cost a 1 MiB chunk, and every such chunk divides
+ * the staging buffer. */
+uint64_t ck_small_chunk(uint64_t n);
+
+/* Check rank r's image and count what it contributes; sets the image's
+ * runs[].data_offset, fds[].data_offset, memory_bytes, filedata_bytes. */
+int ck_rank_measure(const char *dir, uint64_t r, struct ck_image *img, struct ck_counts *c);
+
+/* Place the slices of nranks ranks: the offset fields of rows[] (rank,
+ * *_first, *_count, memory/filedata/strings offset and length) and the
+ * dataset extents. Each rank's /memory, /filedata and /strings slice
+ * starts on a chunk boundary, so no two ranks share a chunk. */
+int ck_layout_place(const char *dir, const struct ck_counts *c, uint64_t nranks,
+                    struct ck_rank_row *rows, struct ck_extents *e);
+
+/* The rest of a placed row (process facts, cwd), the rank's region and fd
+ * rows and its /strings slice (row->strings_len bytes at `strings`). */
+void ck_rank_fill(const struct ck_image *img, struct ck_rank_row *row, struct ck_region_row *rr,
+                  struct ck_fd_row *fr, uint8_t *strings);
+
+/* Bytes the file will take, roughly: data with their checksums, table
+ * rows, and slack for HDF5's own metadata. */
+uint64_t ck_estimate_size(const struct ck_extents *e, uint64_t nranks, uint64_t argv_len);
+
+/* ---- writer pieces shared by the serial and the parallel writer ---- */
+
+/* CKPTMPI_COMPRESS: *level -1 for none, else the deflate level. */
+int ck_compress_level(const char *dir, int *level);
+int ck_check_info(const char *dir, const struct ck_generation_info *info);
+/* DIR/.ckpt-NNNNNN.h5.tmp.HOST.PID into out[len]; its length or -1. */
+int ck_temp_path(char *out, size_t len, const char *dir, uint64_t generation, const char *host,
+                 long pid);
+/* Create `path` mode 0600 whatever the umask (replacing a stale one of
+ * the same name); returns the descriptor. */
+int ck_create_private(const char *dir, const char *path);
+/* fallocate: 0 reserved, 1 not supported here, -1 no room (message set). */
+int ck_reserve_space(int fd, const char *path, uint64_t bytes);
+int ck_attr_u64(hid_t file, const char *path, const char *name, hid_t ftype, uint64_t v);
+/* The root attributes but `complete`. */
+int ck_write_attrs(hid_t file, const char *path, const struct ck_generation_info *info);
+/* 1-D, chunked, fletcher32 (+ deflate when deflate >= 0), extendible. */
+hid_t ck_dataset_create(hid_t file, const char *path, const char *name, hid_t ftype, uint64_t n,
+                        uint64_t chunk, int deflate, hid_t dapl);
+/* A table of nrows rows of memtype, stored packed, chunks up to
+ * CK_TABLE_CHUNK_BYTES. */
+hid_t ck_table_create(hid_t file, const char *path, const char *name, hid_t memtype,
+                      size_t rowsize, uint64_t nrows);
+
+#ifdef CKPTMPI_STORAGE_MPI
+/* Whether the last container_write_mpi of this process placed /memory's
+ * chunks itself (1) or wrote them with H5Dwrite (0); for the tests. */
+extern int ck_mpio_direct_last;
+#endif
+
 #endif

@@ -15,6 +15,7 @@
 
 #include "storage/container.h"
 #include "storage/container_internal.h"
+#include "storage/fletcher32.h"
 
 struct writer {
 	const char *path;           /* the temporary file, for messages */
@@ -31,16 +32,13 @@ struct writer {
  * that differ from the image structs. */
 struct layout {
 	struct ck_rank_row *rows;
-	uint64_t nregions, nruns, nthreads, nfds, ntimers;
-	uint64_t memory_bytes, filedata_bytes, strings_bytes;  /* dataset extents */
-	uint64_t filedata_chunk, strings_chunk;
+	struct ck_extents e;
 	struct ck_region_row *regions;
 	struct ck_fd_row *fds;
 	uint8_t *strings;
 };
 
-/* Parse CKPTMPI_COMPRESS: -1 for none, else the deflate level. */
-static int compress_level(const char *dir, int *level)
+int ck_compress_level(const char *dir, int *level)
 {
 	const char *v = getenv("CKPTMPI_COMPRESS");
 
@@ -62,65 +60,6 @@ static int compress_level(const char *dir, int *level)
 	return 0;
 }
 
-/* Smallest power of two >= n within [CK_SMALL_CHUNK_MIN, CK_MEMORY_CHUNK]:
- * small blobs should not cost a 1 MiB chunk, and every such chunk divides
- * the staging buffer. */
-static uint64_t small_chunk(uint64_t n)
-{
-	uint64_t c = CK_SMALL_CHUNK_MIN;
-
-	while (c < n && c < CK_MEMORY_CHUNK)
-		c <<= 1;
-	return c;
-}
-
-static uint64_t put_string(uint8_t *blob, uint64_t *pos, const char *s)
-{
-	uint64_t off = *pos, len = strlen(s) + 1;
-
-	if (blob)
-		memcpy(blob + off, s, len);
-	*pos += len;
-	return off;
-}
-
-/* The rank's /strings slice. With blob == NULL only measures; otherwise
- * fills blob and the string offsets of the rows. Both passes must take the
- * same path, hence one function. */
-static uint64_t rank_strings(const struct ck_image *img, uint8_t *blob, struct ck_rank_row *row,
-                             struct ck_region_row *rr, struct ck_fd_row *fr)
-{
-	uint64_t pos = 0, off = 0;
-	int64_t cwd = -1;
-
-	if (img->proc.cwd)
-		cwd = (int64_t)put_string(blob, &pos, img->proc.cwd);
-	if (blob)
-		row->cwd = cwd;
-	for (size_t i = 0; i < img->nregions; i++) {
-		const char *p = img->regions[i].path;
-		const char *prev = i ? img->regions[i - 1].path : NULL;
-		int64_t v = -1;
-
-		/* consecutive mappings of one file share its path */
-		if (p && prev && !strcmp(p, prev))
-			v = (int64_t)off;
-		else if (p)
-			v = (int64_t)(off = put_string(blob, &pos, p));
-		if (blob)
-			rr[i].path = v;
-	}
-	for (size_t i = 0; i < img->nfds; i++) {
-		int64_t v = -1;
-
-		if (img->fds[i].path)
-			v = (int64_t)put_string(blob, &pos, img->fds[i].path);
-		if (blob)
-			fr[i].path = v;
-	}
-	return pos;
-}
-
 static void layout_free(struct layout *l)
 {
 	free(l->rows);
@@ -130,190 +69,54 @@ static void layout_free(struct layout *l)
 	memset(l, 0, sizeof *l);
 }
 
-static int add_ok(uint64_t *acc, uint64_t v)
-{
-	if (*acc + v < *acc)
-		return 0;
-	*acc += v;
-	return 1;
-}
-
 /* Check the images and place every rank's slices; fills runs[].data_offset,
  * fds[].data_offset, memory_bytes and filedata_bytes of the images. */
 static int layout_build(const char *dir, const struct ck_generation_info *info,
                         struct ck_image *images, struct layout *l)
 {
-	uint64_t nranks = info->nranks, max_fd = 0, max_str = 0;
+	uint64_t nranks = info->nranks;
+	struct ck_counts *c;
+	int rc = -1;
 
 	memset(l, 0, sizeof *l);
-	if (!(l->rows = calloc(nranks, sizeof *l->rows))) {
+	if (!(c = calloc(nranks, sizeof *c)) || !(l->rows = calloc(nranks, sizeof *l->rows))) {
 		ck_set_error("%s: out of memory", dir);
-		return -1;
+		goto out;
 	}
-	for (uint64_t r = 0; r < nranks; r++) {
-		struct ck_image *img = &images[r];
-		struct ck_rank_row *row = &l->rows[r];
-		uint64_t mem = 0, fdata = 0;
-
-		for (size_t i = 0; i < img->nregions; i++) {
-			const struct ck_region *g = &img->regions[i];
-
-			if (g->run_first > img->nruns || g->run_count > img->nruns - g->run_first) {
-				ck_set_error("%s: rank %llu region %zu names runs beyond the run table",
-				             dir, (unsigned long long)r, i);
-				return -1;
-			}
-		}
-		for (size_t i = 0; i < img->nruns; i++) {
-			struct ck_page_run *run = &img->runs[i];
-
-			if (run->npages > UINT64_MAX / CK_PAGE_SIZE || (run->npages && !run->addr)) {
-				ck_set_error("%s: rank %llu run %zu is invalid", dir, (unsigned long long)r, i);
-				return -1;
-			}
-			run->data_offset = mem;
-			if (!add_ok(&mem, run->npages * CK_PAGE_SIZE)) {
-				ck_set_error("%s: rank %llu page data overflows", dir, (unsigned long long)r);
-				return -1;
-			}
-		}
-		for (size_t i = 0; i < img->nfds; i++) {
-			struct ck_fd *f = &img->fds[i];
-
-			/* other kinds use data_len for the file's size alone */
-			if (f->kind != CK_FD_DELETED) {
-				f->data_offset = 0;
-				continue;
-			}
-			if (f->data_len && !f->data) {
-				ck_set_error("%s: rank %llu fd %lld has %llu bytes of data but no buffer",
-				             dir, (unsigned long long)r, (long long)f->fd,
-				             (unsigned long long)f->data_len);
-				return -1;
-			}
-			f->data_offset = fdata;
-			if (!add_ok(&fdata, f->data_len)) {
-				ck_set_error("%s: rank %llu file data overflows", dir, (unsigned long long)r);
-				return -1;
-			}
-		}
-		if (img->proc.host && strlen(img->proc.host) > CK_HOST_LEN) {
-			ck_set_error("%s: rank %llu host name longer than %d characters", dir,
-			             (unsigned long long)r, CK_HOST_LEN);
-			return -1;
-		}
-		img->memory_bytes = mem;
-		img->filedata_bytes = fdata;
-
-		row->rank = r;
-		row->pid = img->proc.pid;
-		if (img->proc.host)
-			memcpy(row->host, img->proc.host, strlen(img->proc.host));
-		row->umask = img->proc.umask;
-		row->tid_offset = img->proc.tid_offset;
-		row->rseq_offset = img->proc.rseq_offset;
-		row->rseq_size = img->proc.rseq_size;
-		row->vdso_start = img->proc.vdso_start;
-		row->vdso_end = img->proc.vdso_end;
-		row->link_epoch = img->proc.link_epoch;
-		row->upper_size = img->proc.upper_size;
-		row->region_first = l->nregions;
-		row->region_count = img->nregions;
-		row->run_first = l->nruns;
-		row->run_count = img->nruns;
-		row->thread_first = l->nthreads;
-		row->thread_count = img->nthreads;
-		row->fd_first = l->nfds;
-		row->fd_count = img->nfds;
-		row->timer_first = l->ntimers;
-		row->timer_count = img->ntimers;
-		l->nregions += img->nregions;
-		l->nruns += img->nruns;
-		l->nthreads += img->nthreads;
-		l->nfds += img->nfds;
-		l->ntimers += img->ntimers;
-
-		/* every rank's slice starts on a chunk of its own, so that ranks
-		 * writing in parallel never share a chunk */
-		row->memory_offset = l->memory_bytes;
-		row->memory_len = mem;
-		if (!add_ok(&l->memory_bytes, ck_align_up(mem, CK_MEMORY_CHUNK))) {
-			ck_set_error("%s: page data overflows", dir);
-			return -1;
-		}
-		row->filedata_len = fdata;
-		row->strings_len = rank_strings(img, NULL, NULL, NULL, NULL);
-		if (fdata > max_fd)
-			max_fd = fdata;
-		if (row->strings_len > max_str)
-			max_str = row->strings_len;
-	}
-
-	l->filedata_chunk = small_chunk(max_fd);
-	l->strings_chunk = small_chunk(max_str);
-	for (uint64_t r = 0; r < nranks; r++) {
-		struct ck_rank_row *row = &l->rows[r];
-
-		row->filedata_offset = l->filedata_bytes;
-		row->strings_offset = l->strings_bytes;
-		if (!add_ok(&l->filedata_bytes, ck_align_up(row->filedata_len, l->filedata_chunk)) ||
-		    !add_ok(&l->strings_bytes, ck_align_up(row->strings_len, l->strings_chunk))) {
-			ck_set_error("%s: file data overflows", dir);
-			return -1;
-		}
-	}
-
-	l->regions = calloc(l->nregions ? l->nregions : 1, sizeof *l->regions);
-	l->fds = calloc(l->nfds ? l->nfds : 1, sizeof *l->fds);
-	l->strings = calloc(l->strings_bytes ? l->strings_bytes : 1, 1);
+	for (uint64_t r = 0; r < nranks; r++)
+		if (ck_rank_measure(dir, r, &images[r], &c[r]))
+			goto out;
+	if (ck_layout_place(dir, c, nranks, l->rows, &l->e))
+		goto out;
+	l->regions = calloc(l->e.nregions ? l->e.nregions : 1, sizeof *l->regions);
+	l->fds = calloc(l->e.nfds ? l->e.nfds : 1, sizeof *l->fds);
+	l->strings = calloc(l->e.strings_bytes ? l->e.strings_bytes : 1, 1);
 	if (!l->regions || !l->fds || !l->strings) {
 		ck_set_error("%s: out of memory", dir);
-		return -1;
+		goto out;
 	}
 	for (uint64_t r = 0; r < nranks; r++) {
-		const struct ck_image *img = &images[r];
 		struct ck_rank_row *row = &l->rows[r];
-		struct ck_region_row *rr = l->regions + row->region_first;
-		struct ck_fd_row *fr = l->fds + row->fd_first;
 
-		for (size_t i = 0; i < img->nregions; i++) {
-			const struct ck_region *g = &img->regions[i];
-
-			rr[i].start = g->start;
-			rr[i].end = g->end;
-			rr[i].prot = g->prot;
-			rr[i].kind = g->kind;
-			rr[i].file_offset = g->file_offset;
-			rr[i].file_size = g->file_size;
-			rr[i].file_mtime_ns = g->file_mtime_ns;
-			rr[i].run_first = g->run_first;
-			rr[i].run_count = g->run_count;
-		}
-		for (size_t i = 0; i < img->nfds; i++) {
-			const struct ck_fd *f = &img->fds[i];
-
-			fr[i].fd = f->fd;
-			fr[i].flags = f->flags;
-			fr[i].offset = f->offset;
-			fr[i].kind = f->kind;
-			fr[i].data_offset = f->data_offset;
-			fr[i].data_len = f->data_len;
-		}
-		rank_strings(img, l->strings + row->strings_offset, row, rr, fr);
+		ck_rank_fill(&images[r], row, l->regions + row->region_first, l->fds + row->fd_first,
+		             l->strings + row->strings_offset);
 	}
-	return 0;
+	rc = 0;
+out:
+	free(c);
+	return rc;
 }
 
-static int attr_u64(struct writer *w, const char *name, hid_t ftype, uint64_t v)
+int ck_attr_u64(hid_t file, const char *path, const char *name, hid_t ftype, uint64_t v)
 {
 	hid_t sp = H5Screate(H5S_SCALAR), a = -1;
 	int rc = -1;
 
-	if (sp >= 0 && (a = H5Acreate2(w->file, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT)) >= 0 &&
+	if (sp >= 0 && (a = H5Acreate2(file, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT)) >= 0 &&
 	    H5Awrite(a, H5T_NATIVE_UINT64, &v) >= 0)
 		rc = 0;
 	else
-		ck_set_h5_error(w->path, "write", name);
+		ck_set_h5_error(path, "write", name);
 	if (a >= 0)
 		H5Aclose(a);
 	if (sp >= 0)
@@ -321,18 +124,18 @@ static int attr_u64(struct writer *w, const char *name, hid_t ftype, uint64_t v)
 	return rc;
 }
 
-static int attr_str(struct writer *w, const char *name, const char *s)
+static int attr_str(hid_t file, const char *path, const char *name, const char *s)
 {
 	hid_t sp = H5Screate(H5S_SCALAR), ty = H5Tcopy(H5T_C_S1), a = -1;
 	int rc = -1;
 
 	if (sp >= 0 && ty >= 0 && H5Tset_size(ty, strlen(s) + 1) >= 0 &&
 	    H5Tset_strpad(ty, H5T_STR_NULLTERM) >= 0 &&
-	    (a = H5Acreate2(w->file, name, ty, sp, H5P_DEFAULT, H5P_DEFAULT)) >= 0 &&
+	    (a = H5Acreate2(file, name, ty, sp, H5P_DEFAULT, H5P_DEFAULT)) >= 0 &&
 	    H5Awrite(a, ty, s) >= 0)
 		rc = 0;
 	else
-		ck_set_h5_error(w->path, "write", name);
+		ck_set_h5_error(path, "write", name);
 	if (a >= 0)
 		H5Aclose(a);
 	if (ty >= 0)
@@ -344,8 +147,8 @@ static int attr_str(struct writer *w, const char *name, const char *s)
 
 /* 1-D, chunked, checksummed and extendible, so that empty tables work and
  * every read is verified. */
-static hid_t dataset_create(struct writer *w, const char *name, hid_t ftype, uint64_t n,
-                            uint64_t chunk, int deflate, hid_t dapl)
+hid_t ck_dataset_create(hid_t file, const char *path, const char *name, hid_t ftype, uint64_t n,
+                        uint64_t chunk, int deflate, hid_t dapl)
 {
 	hsize_t dims = n, maxd = H5S_UNLIMITED, ch = chunk;
 	hid_t sp = H5Screate_simple(1, &dims, &maxd);
@@ -354,9 +157,9 @@ static hid_t dataset_create(struct writer *w, const char *name, hid_t ftype, uin
 	if (sp >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, 1, &ch) >= 0 &&
 	    (deflate < 0 || H5Pset_deflate(dcpl, (unsigned)deflate) >= 0) &&
 	    H5Pset_fletcher32(dcpl) >= 0)
-		ds = H5Dcreate2(w->file, name, ftype, sp, H5P_DEFAULT, dcpl, dapl);
+		ds = H5Dcreate2(file, name, ftype, sp, H5P_DEFAULT, dcpl, dapl);
 	if (ds < 0)
-		ck_set_h5_error(w->path, "create", name);
+		ck_set_h5_error(path, "create", name);
 	if (dcpl >= 0)
 		H5Pclose(dcpl);
 	if (sp >= 0)
@@ -386,8 +189,8 @@ static int rows_write(struct writer *w, hid_t ds, const char *name, hid_t memtyp
 	return rc;
 }
 
-static hid_t table_create(struct writer *w, const char *name, hid_t memtype, size_t rowsize,
-                          uint64_t nrows)
+hid_t ck_table_create(hid_t file, const char *path, const char *name, hid_t memtype,
+                      size_t rowsize, uint64_t nrows)
 {
 	uint64_t chunk = CK_TABLE_CHUNK_BYTES / rowsize;
 	hid_t ftype = H5Tcopy(memtype), ds = -1;
@@ -398,9 +201,9 @@ static hid_t table_create(struct writer *w, const char *name, hid_t memtype, siz
 		chunk = 1;
 	/* no padding in the file; the reader converts by member name */
 	if (ftype < 0 || H5Tpack(ftype) < 0)
-		ck_set_h5_error(w->path, "create", name);
+		ck_set_h5_error(path, "create", name);
 	else
-		ds = dataset_create(w, name, ftype, nrows, chunk, -1, H5P_DEFAULT);
+		ds = ck_dataset_create(file, path, name, ftype, nrows, chunk, -1, H5P_DEFAULT);
 	if (ftype >= 0)
 		H5Tclose(ftype);
 	return ds;
@@ -410,7 +213,7 @@ static hid_t table_create(struct writer *w, const char *name, hid_t memtype, siz
 static int table_write(struct writer *w, const char *name, hid_t memtype, size_t rowsize,
                        uint64_t nrows, const void *rows)
 {
-	hid_t ds = table_create(w, name, memtype, rowsize, nrows);
+	hid_t ds = ck_table_create(w->file, w->path, name, memtype, rowsize, nrows);
 	int rc;
 
 	if (ds < 0)
@@ -469,7 +272,7 @@ static int table_write_ranks(struct writer *w, const char *name, hid_t memtype, 
                              uint64_t total, const struct ck_image *images,
                              const struct layout *l, uint64_t nranks, slice_fn slice)
 {
-	hid_t ds = table_create(w, name, memtype, rowsize, total);
+	hid_t ds = ck_table_create(w->file, w->path, name, memtype, rowsize, total);
 	int rc = ds < 0 ? -1 : 0;
 
 	for (uint64_t r = 0; !rc && r < nranks; r++) {
@@ -502,38 +305,6 @@ struct stream {
 	int counts;                 /* contributes to progress */
 };
 
-/* HDF5's fletcher32 (H5_checksum_fletcher32): big-endian 16-bit words,
- * both sums folded to 16 bits after every 360 words, the most that cannot
- * overflow. The same folding schedule gives bit-identical results, which
- * the filter compares on every read. */
-static uint32_t fletcher32(const uint8_t *p, size_t len)
-{
-	size_t words = len / 2;
-	uint32_t sum1 = 0, sum2 = 0;
-
-	while (words) {
-		size_t n = words > 360 ? 360 : words;
-
-		words -= n;
-		do {
-			sum1 += (uint32_t)p[0] << 8 | p[1];
-			sum2 += sum1;
-			p += 2;
-		} while (--n);
-		sum1 = (sum1 & 0xffff) + (sum1 >> 16);
-		sum2 = (sum2 & 0xffff) + (sum2 >> 16);
-	}
-	if (len % 2) {
-		sum1 += (uint32_t)p[0] << 8;
-		sum2 += sum1;
-		sum1 = (sum1 & 0xffff) + (sum1 >> 16);
-		sum2 = (sum2 & 0xffff) + (sum2 >> 16);
-	}
-	sum1 = (sum1 & 0xffff) + (sum1 >> 16);
-	sum2 = (sum2 & 0xffff) + (sum2 >> 16);
-	return sum2 << 16 | sum1;
-}
-
 /* Checksummed chunks go straight to the file, one at a time while they
  * are still in the CPU cache: H5Dwrite would copy each chunk into a fresh
  * buffer and again into the filter's output, costing more than the disk.
@@ -543,7 +314,7 @@ static int write_direct(struct stream *s)
 {
 	for (size_t at = 0; at < s->fill; at += s->chunk) {
 		uint8_t *c = s->w->stage + at, save[4];
-		uint32_t f = fletcher32(c, s->chunk);
+		uint32_t f = ck_fletcher32(c, s->chunk);
 		hsize_t off = s->pos + at;
 		herr_t e;
 
@@ -660,7 +431,8 @@ static int stream_open(struct stream *s, struct writer *w, const char *name, uin
 		ck_set_h5_error(w->path, "create", name);
 		s->ds = -1;
 	} else
-		s->ds = dataset_create(w, name, H5T_STD_U8LE, bytes, chunk, deflate, dapl);
+		s->ds = ck_dataset_create(w->file, w->path, name, H5T_STD_U8LE, bytes, chunk, deflate,
+		                          dapl);
 	if (dapl >= 0)
 		H5Pclose(dapl);
 	if (s->ds < 0)
@@ -687,11 +459,11 @@ static int stream_close(struct stream *s, int rc)
 static int write_strings(struct writer *w, const struct layout *l)
 {
 	struct stream s;
-	int rc = stream_open(&s, w, "/strings", l->strings_bytes, l->strings_chunk, -1);
+	int rc = stream_open(&s, w, "/strings", l->e.strings_bytes, l->e.strings_chunk, -1);
 
 	/* the blob is already padded per rank */
 	if (!rc)
-		rc = stream_put(&s, l->strings, l->strings_bytes);
+		rc = stream_put(&s, l->strings, l->e.strings_bytes);
 	if (!rc)
 		rc = stream_flush(&s);
 	return stream_close(&s, rc);
@@ -701,7 +473,7 @@ static int write_filedata(struct writer *w, const struct ck_image *images, uint6
                           const struct layout *l)
 {
 	struct stream s;
-	int rc = stream_open(&s, w, "/filedata", l->filedata_bytes, l->filedata_chunk, -1);
+	int rc = stream_open(&s, w, "/filedata", l->e.filedata_bytes, l->e.filedata_chunk, -1);
 
 	for (uint64_t r = 0; !rc && r < nranks; r++) {
 		for (size_t i = 0; !rc && i < images[r].nfds; i++)
@@ -717,7 +489,7 @@ static int write_memory(struct writer *w, const struct ck_image *images, uint64_
                         const struct layout *l)
 {
 	struct stream s;
-	int rc = stream_open(&s, w, "/memory", l->memory_bytes, CK_MEMORY_CHUNK, w->deflate);
+	int rc = stream_open(&s, w, "/memory", l->e.memory_bytes, CK_MEMORY_CHUNK, w->deflate);
 
 	s.counts = 1;
 	for (uint64_t r = 0; !rc && r < nranks; r++) {
@@ -742,7 +514,8 @@ static int write_tables(struct writer *w, const struct ck_generation_info *info,
 	hid_t ds;
 	int rc;
 
-	ds = dataset_create(w, "/argv", H5T_STD_U8LE, info->argv_len, argv_chunk, -1, H5P_DEFAULT);
+	ds = ck_dataset_create(w->file, w->path, "/argv", H5T_STD_U8LE, info->argv_len, argv_chunk, -1,
+	                       H5P_DEFAULT);
 	if (ds < 0)
 		return -1;
 	rc = rows_write(w, ds, "/argv", H5T_NATIVE_UINT8, 0, info->argv_len, info->argv);
@@ -752,13 +525,13 @@ static int write_tables(struct writer *w, const struct ck_generation_info *info,
 	}
 	if (rc ||
 	    table_write(w, "/ranks", t->rank, sizeof *l->rows, nranks, l->rows) ||
-	    table_write(w, "/regions", t->region, sizeof *l->regions, l->nregions, l->regions) ||
-	    table_write(w, "/fds", t->fd, sizeof *l->fds, l->nfds, l->fds) ||
-	    table_write_ranks(w, "/runs", t->run, sizeof(struct ck_page_run), l->nruns, images, l,
+	    table_write(w, "/regions", t->region, sizeof *l->regions, l->e.nregions, l->regions) ||
+	    table_write(w, "/fds", t->fd, sizeof *l->fds, l->e.nfds, l->fds) ||
+	    table_write_ranks(w, "/runs", t->run, sizeof(struct ck_page_run), l->e.nruns, images, l,
 	                      nranks, runs_of) ||
-	    table_write_ranks(w, "/threads", t->thread, sizeof(struct ck_thread), l->nthreads, images,
+	    table_write_ranks(w, "/threads", t->thread, sizeof(struct ck_thread), l->e.nthreads, images,
 	                      l, nranks, threads_of) ||
-	    table_write_ranks(w, "/timers", t->timer, sizeof(struct ck_posix_timer), l->ntimers,
+	    table_write_ranks(w, "/timers", t->timer, sizeof(struct ck_posix_timer), l->e.ntimers,
 	                      images, l, nranks, timers_of) ||
 	    table_write_ranks(w, "/sigactions", t->sigaction, sizeof(struct ck_sigaction),
 	                      nranks * CK_NSIG, images, l, nranks, sigactions_of) ||
@@ -770,27 +543,27 @@ static int write_tables(struct writer *w, const struct ck_generation_info *info,
 	return 0;
 }
 
-static int write_attrs(struct writer *w, const struct ck_generation_info *info)
+int ck_write_attrs(hid_t file, const char *path, const struct ck_generation_info *info)
 {
 	uint64_t created = info->created_unix ? info->created_unix : (uint64_t)time(NULL);
 
-	if (attr_u64(w, "format_version", H5T_STD_U32LE, CK_FORMAT_VERSION) ||
-	    attr_str(w, "ckptmpi_version", CKPTMPI_VERSION_STRING) ||
-	    attr_str(w, "mpi_flavour", info->mpi_flavour) ||
-	    attr_u64(w, "nranks", H5T_STD_U64LE, info->nranks) ||
-	    attr_u64(w, "generation", H5T_STD_U64LE, info->generation) ||
-	    attr_u64(w, "parent", H5T_STD_U64LE, info->parent) ||
-	    attr_u64(w, "created", H5T_STD_U64LE, created) ||
-	    attr_str(w, "reason", info->reason) ||
-	    attr_str(w, "program", info->program) ||
-	    attr_str(w, "runtime", info->runtime) ||
-	    attr_u64(w, "runtime_id", H5T_STD_U64LE, info->runtime_id) ||
-	    attr_u64(w, "interval", H5T_STD_U64LE, info->interval))
+	if (ck_attr_u64(file, path, "format_version", H5T_STD_U32LE, CK_FORMAT_VERSION) ||
+	    attr_str(file, path, "ckptmpi_version", CKPTMPI_VERSION_STRING) ||
+	    attr_str(file, path, "mpi_flavour", info->mpi_flavour) ||
+	    ck_attr_u64(file, path, "nranks", H5T_STD_U64LE, info->nranks) ||
+	    ck_attr_u64(file, path, "generation", H5T_STD_U64LE, info->generation) ||
+	    ck_attr_u64(file, path, "parent", H5T_STD_U64LE, info->parent) ||
+	    ck_attr_u64(file, path, "created", H5T_STD_U64LE, created) ||
+	    attr_str(file, path, "reason", info->reason) ||
+	    attr_str(file, path, "program", info->program) ||
+	    attr_str(file, path, "runtime", info->runtime) ||
+	    ck_attr_u64(file, path, "runtime_id", H5T_STD_U64LE, info->runtime_id) ||
+	    ck_attr_u64(file, path, "interval", H5T_STD_U64LE, info->interval))
 		return -1;
 	return 0;
 }
 
-static int check_info(const char *dir, const struct ck_generation_info *info)
+int ck_check_info(const char *dir, const struct ck_generation_info *info)
 {
 	if (!info->nranks) {
 		ck_set_error("%s: generation %llu has no ranks", dir,
@@ -818,7 +591,7 @@ static int check_info(const char *dir, const struct ck_generation_info *info)
 
 /* The file exists with mode 0600 before HDF5 opens it: HDF5 would create
  * it 0666 & ~umask, readable by others for a moment or for good. */
-static int create_private(const char *dir, const char *path)
+int ck_create_private(const char *dir, const char *path)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 
@@ -848,31 +621,11 @@ static int create_private(const char *dir, const char *path)
 	return fd;
 }
 
-/* Bytes the file will take, roughly: data with their checksums, table
- * rows, and slack for HDF5's own metadata. */
-static uint64_t estimate_size(const struct layout *l, const struct ck_generation_info *info)
-{
-	uint64_t data = l->memory_bytes + l->filedata_bytes + l->strings_bytes + info->argv_len;
-	uint64_t rows = info->nranks * (sizeof(struct ck_rank_row) +
-	                                CK_NSIG * sizeof(struct ck_sigaction) +
-	                                CK_NRLIMITS * sizeof(struct ck_rlimit) +
-	                                3 * sizeof(struct ck_itimer)) +
-	                l->nregions * sizeof(struct ck_region_row) +
-	                l->nruns * sizeof(struct ck_page_run) +
-	                l->nthreads * sizeof(struct ck_thread) + l->nfds * sizeof(struct ck_fd_row) +
-	                l->ntimers * sizeof(struct ck_posix_timer);
-	uint64_t est = data + rows;
-
-	if (est < data || est > (uint64_t)INT64_MAX / 2)
-		return (uint64_t)INT64_MAX / 2;
-	return est + est / 64 + (1u << 20);
-}
-
 /* Reserve the file's blocks so that a full disk or quota shows up now,
  * cleanly, rather than in the middle of HDF5: 1.10 does not survive a
  * failed H5Fclose (the next close or exit crashes). 0 reserved, 1 not
  * supported by the file system, -1 no room. */
-static int reserve_space(int fd, const char *path, uint64_t bytes)
+int ck_reserve_space(int fd, const char *path, uint64_t bytes)
 {
 	int rc;
 
@@ -885,6 +638,19 @@ static int reserve_space(int fd, const char *path, uint64_t bytes)
 	ck_set_error("%s: cannot reserve %llu bytes: %s", path, (unsigned long long)bytes,
 	             strerror(errno));
 	return -1;
+}
+
+int ck_temp_path(char *out, size_t len, const char *dir, uint64_t generation, const char *host,
+                 long pid)
+{
+	int n = snprintf(out, len, "%s/.ckpt-%06llu.h5.tmp.%s.%ld", dir,
+	                 (unsigned long long)generation, host, pid);
+
+	if (n < 0 || (size_t)n >= len) {
+		ck_set_error("%s: path of the temporary file is too long", dir);
+		return -1;
+	}
+	return n;
 }
 
 static hid_t file_create(const char *path)
@@ -923,16 +689,16 @@ int container_write(const char *dir, const struct ck_generation_info *info,
 		ck_set_error("container_write: missing argument");
 		return -1;
 	}
-	if (check_info(dir, info) || compress_level(dir, &w.deflate))
+	if (ck_check_info(dir, info) || ck_compress_level(dir, &w.deflate))
 		return -1;
 	if (gethostname(host, sizeof host) < 0) {
 		ck_set_error("%s: gethostname: %s", dir, strerror(errno));
 		return -1;
 	}
 	host[sizeof host - 1] = 0;
-	n = snprintf(path, sizeof path, "%s/.ckpt-%06llu.h5.tmp.%s.%ld", dir,
-	             (unsigned long long)info->generation, host, (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof path || (tmp_path_out && (size_t)n >= tmp_path_len)) {
+	if ((n = ck_temp_path(path, sizeof path, dir, info->generation, host, (long)getpid())) < 0)
+		return -1;
+	if (tmp_path_out && (size_t)n >= tmp_path_len) {
 		ck_set_error("%s: path of the temporary file is too long", dir);
 		return -1;
 	}
@@ -951,25 +717,25 @@ int container_write(const char *dir, const struct ck_generation_info *info,
 		ck_set_h5_error(path, "create", "table types");
 		goto fail_early;
 	}
-	if ((fd = create_private(dir, path)) < 0)
+	if ((fd = ck_create_private(dir, path)) < 0)
 		goto fail_early;
 	w.fd = fd;
 	/* probe before HDF5 holds any state for the file, then reserve for
 	 * real: H5Fcreate truncates the file and frees the probe */
-	estimate = estimate_size(&l, info);
-	if ((reserved = reserve_space(fd, path, estimate)) < 0)
+	estimate = ck_estimate_size(&l.e, info->nranks, info->argv_len);
+	if ((reserved = ck_reserve_space(fd, path, estimate)) < 0)
 		goto fail;
 	if ((w.file = file_create(path)) < 0)
 		goto fail;
-	if (!reserved && (reserved = reserve_space(fd, path, estimate)) < 0)
+	if (!reserved && (reserved = ck_reserve_space(fd, path, estimate)) < 0)
 		goto fail;
 
-	if (write_attrs(&w, info) || write_tables(&w, info, images, &l) ||
+	if (ck_write_attrs(w.file, path, info) || write_tables(&w, info, images, &l) ||
 	    write_strings(&w, &l) || write_filedata(&w, images, info->nranks, &l) ||
 	    write_memory(&w, images, info->nranks, &l))
 		goto fail;
 	/* last: a reader trusts nothing without it */
-	if (attr_u64(&w, "complete", H5T_STD_U32LE, 1))
+	if (ck_attr_u64(w.file, path, "complete", H5T_STD_U32LE, 1))
 		goto fail;
 	if (H5Fclose(w.file) < 0) {
 		w.file = -1;

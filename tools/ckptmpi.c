@@ -222,6 +222,12 @@ static int cmd_checkpoint(int argc, char **argv)
 	return 1;
 }
 
+/* Per rank of a multi-rank generation: what each holds. */
+struct rank_sizes {
+	uint64_t saved, size, pid;
+	char host[65];
+};
+
 static int cmd_ls(int argc, char **argv)
 {
 	struct generation_entry *g;
@@ -241,8 +247,9 @@ static int cmd_ls(int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		struct container_reader *r = container_open(g[i].path);
 		struct ck_generation_info info;
+		struct rank_sizes *rs = NULL;
 		struct stat st;
-		uint64_t saved = 0, size = 0;
+		uint64_t saved = 0, size = 0, k;
 		char when[32];
 
 		if (!r || container_info(r, &info)) {
@@ -252,24 +259,43 @@ static int cmd_ls(int argc, char **argv)
 			bad = 1;
 			continue;
 		}
-		for (uint64_t k = 0; k < info.nranks; k++) {
+		if (info.nranks > 1 && !(rs = calloc(info.nranks, sizeof *rs))) {
+			fprintf(stderr, "ckptmpi: %s: out of memory for %" PRIu64 " ranks\n", g[i].path,
+			        info.nranks);
+			container_close(r);
+			bad = 1;
+			continue;
+		}
+		for (k = 0; k < info.nranks; k++) {
 			struct ck_image img;
 			if (container_read_image(r, k, &img)) {
-				fprintf(stderr, "ckptmpi: %s\n", container_error());
+				fprintf(stderr, "ckptmpi: %s (rank %" PRIu64 ")\n", container_error(), k);
 				bad = 1;
 				break;
 			}
 			saved += img.memory_bytes;
 			size += img.proc.upper_size;
+			if (rs) {
+				rs[k].saved = img.memory_bytes;
+				rs[k].size = img.proc.upper_size;
+				rs[k].pid = img.proc.pid;
+				snprintf(rs[k].host, sizeof rs[k].host, "%s", img.proc.host ? img.proc.host : "?");
+			}
 			ck_image_free(&img);
 		}
 		container_close(r);
 		time_t t = (time_t)info.created_unix;
 		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
-		stat(g[i].path, &st);
+		if (stat(g[i].path, &st) < 0)
+			st.st_size = -1;
 		printf("%-10" PRIu64 " %-20s %-9s %14lld %14" PRIu64 " %14" PRIu64 " %6" PRIu64 " %s\n",
 		       info.generation, when, info.reason, (long long)st.st_size, saved, size,
 		       info.nranks, info.program);
+		/* the ranks read before a failure */
+		for (uint64_t q = 0; rs && q < k; q++)
+			printf("  rank %-34" PRIu64 " %14s %14" PRIu64 " %14" PRIu64 "  host %s pid %" PRIu64
+			       "\n", q, "", rs[q].saved, rs[q].size, rs[q].host, rs[q].pid);
+		free(rs);
 	}
 	free(g);
 	return bad;
@@ -319,24 +345,34 @@ static int cmd_verify(int argc, char **argv)
 			bad = 1;
 			continue;
 		}
-		for (uint64_t k = 0; k < info.nranks && ok; k++) {
+		/* every rank, even after one failed: say which are damaged */
+		for (uint64_t k = 0; k < info.nranks; k++) {
 			struct ck_image img;
-			if (container_read_image(r, k, &img) ||
-			    container_read_pages(r, k, &img, 0, NULL)) {
-				fprintf(stderr, "ckptmpi: %s\n", container_error());
+			int rank_ok = 1;
+
+			if (container_read_image(r, k, &img)) {
+				fprintf(stderr, "ckptmpi: %s (rank %" PRIu64 ")\n", container_error(), k);
 				ok = 0;
-				break;
+				continue;
+			}
+			if (container_read_pages(r, k, &img, 0, NULL)) {
+				fprintf(stderr, "ckptmpi: %s (rank %" PRIu64 ")\n", container_error(), k);
+				rank_ok = 0;
 			}
 			/* the runtime's own memory must never be in an image */
-			for (size_t q = 0; q < img.nregions && ok; q++)
+			for (size_t q = 0; q < img.nregions; q++)
 				if (img.regions[q].start < LOWMEM_WINDOW_BASE + LOWMEM_WINDOW_SIZE &&
 				    img.regions[q].end > LOWMEM_WINDOW_BASE) {
 					fprintf(stderr, "ckptmpi: %s: rank %" PRIu64 " region %#" PRIx64
 					        " lies in the runtime's memory window\n",
 					        g[i].path, k, img.regions[q].start);
-					ok = 0;
+					rank_ok = 0;
 				}
+			if (rank_ok && info.nranks > 1)
+				printf("  rank %" PRIu64 ": ok, %" PRIu64 " bytes of data verified\n", k,
+				       img.memory_bytes + img.filedata_bytes);
 			bytes += img.memory_bytes + img.filedata_bytes;
+			ok &= rank_ok;
 			ck_image_free(&img);
 		}
 		container_close(r);

@@ -1,0 +1,847 @@
+/* Lower half: the MPI side of a checkpoint and of a restart.
+ *
+ * A checkpoint of an MPI job (DESIGN.md, "MPI at a checkpoint"):
+ *  1. Rank 0 decides and tells every rank (over `ctl`, the runtime's own
+ *     duplicate of MPI_COMM_WORLD, which no application call can touch).
+ *  2. Collectives: every communicator agrees, on its shadow, on the
+ *     highest number of collectives any member has entered; members
+ *     behind run on to it, nobody enters one beyond it. A thread that
+ *     must pass a later collective to get there raises its target in the
+ *     next round. No extra barrier while no checkpoint is asked for.
+ *  3. With every rank settled and parked: non-blocking collectives are
+ *     completed, pending receives cancelled (to be posted again), and the
+ *     messages still in flight — per-peer counts say how many — received
+ *     into the queue the shim serves later receives from.
+ * The shim's state (pmpi/vstate.h) is in the application's memory, so the
+ * image carries it; a restart replays the creation log against the new
+ * MPI and posts the cancelled receives again. */
+#include <errno.h>
+#include <linux/futex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mpi.h>
+
+#include "core/image.h"
+#include "core/log.h"
+#include "core/park.h"
+#include "pmpi/lower_replay.h"
+#include "pmpi/mpi_index.h"
+#include "core/runtime_mpi.h"
+
+#define TAG_REQUEST 1
+#define TAG_BEGIN 2
+
+static MPI_Comm ctl = MPI_COMM_NULL;
+static struct ckpt_mpi_state *st;
+static int my_rank, nranks;
+
+int runtime_mpi_ctl_init(void)
+{
+	if (MPI_Comm_dup(MPI_COMM_WORLD, &ctl) != MPI_SUCCESS)
+		return -1;
+	MPI_Comm_rank(ctl, &my_rank);
+	MPI_Comm_size(ctl, &nranks);
+	return 0;
+}
+
+int runtime_mpi_rank(void) { return my_rank; }
+int runtime_mpi_size(void) { return nranks; }
+
+static struct ckpt_mpi_state *state(void)
+{
+	extern uint64_t control_link_mpi_state(void);
+	if (!st) {
+		struct ckpt_mpi_state *s = (void *)(uintptr_t)control_link_mpi_state();
+		if (s && s->magic == CKPT_STATE_MAGIC) {
+			st = s;
+			/* the world's shadow is the runtime's own duplicate */
+			st->vt[CKPT_VT_WORLD].u.c.shadow = CKPT_HVAL(ctl);
+		}
+	}
+	return st;
+}
+
+/* The runtime may use MPI until the application's MPI_Finalize is past
+ * its barrier (finalizing 2); from its start (1) no checkpoint begins.
+ * The shim waits for ctl_busy to drop at each stage. */
+int runtime_mpi_usable(void)
+{
+	if (!state())
+		return 1;
+	__atomic_store_n(&st->ctl_busy, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&st->finalizing, __ATOMIC_SEQ_CST) >= 2) {
+		__atomic_store_n(&st->ctl_busy, 0, __ATOMIC_SEQ_CST);
+		return 0;
+	}
+	return 1;
+}
+
+/* no new checkpoint once the program has begun MPI_Finalize */
+int runtime_mpi_may_begin(void)
+{
+	return !state() || !__atomic_load_n(&st->finalizing, __ATOMIC_SEQ_CST);
+}
+
+void runtime_mpi_done(void)
+{
+	if (st)
+		__atomic_store_n(&st->ctl_busy, 0, __ATOMIC_SEQ_CST);
+}
+
+/* ---- who starts a checkpoint ---- */
+
+struct ctl_msg {
+	uint64_t gen;    /* BEGIN: the generation; REQUEST: last one the rank saw */
+	int32_t why;
+	int32_t pad;
+};
+
+void runtime_mpi_request(int why, uint64_t last_gen)
+{
+	struct ctl_msg m = {.gen = last_gen, .why = why};
+	if (MPI_Send(&m, sizeof m, MPI_BYTE, 0, TAG_REQUEST, ctl) != MPI_SUCCESS)
+		log_error("cannot pass the checkpoint request on to rank 0");
+}
+
+void runtime_mpi_begin(uint64_t gen, int why)
+{
+	struct ctl_msg m = {.gen = gen, .why = why};
+	for (int r = 1; r < nranks; r++)
+		MPI_Send(&m, sizeof m, MPI_BYTE, r, TAG_BEGIN, ctl);
+}
+
+int runtime_mpi_poll(uint64_t last_gen, uint64_t *gen, int *why)
+{
+	int flag = 0;
+	MPI_Status s;
+	struct ctl_msg m;
+
+	for (;;) {
+		if (MPI_Iprobe(MPI_ANY_SOURCE, my_rank ? TAG_BEGIN : TAG_REQUEST, ctl, &flag, &s) !=
+		        MPI_SUCCESS ||
+		    !flag)
+			return 0;
+		MPI_Recv(&m, sizeof m, MPI_BYTE, s.MPI_SOURCE, s.MPI_TAG, ctl, MPI_STATUS_IGNORE);
+		if (my_rank) {
+			*gen = m.gen;
+			*why = m.why;
+			return 1;
+		}
+		/* rank 0: requests made before the latest checkpoint began are
+		 * served by it already (a signal to mpirun reaches every rank) */
+		if (m.gen >= last_gen) {
+			*why = m.why;
+			*gen = 0;
+			return 1;
+		}
+	}
+}
+
+int runtime_mpi_agree(int ok)
+{
+	int all = 0;
+	if (MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, ctl) != MPI_SUCCESS)
+		return 0;
+	return all;
+}
+
+uint64_t runtime_mpi_bcast_u64(uint64_t v)
+{
+	MPI_Bcast(&v, 1, MPI_UINT64_T, 0, ctl);
+	return v;
+}
+
+/* ---- helpers over the shim's state ---- */
+
+static int is_virt(uint64_t h) { return CKPT_IS_VIRT(st, h) && CKPT_VIDX(st, h) < st->vt_hwm; }
+
+static uint64_t lower_of(uint64_t upper)
+{
+	if (is_virt(upper))
+		return st->vt[CKPT_VIDX(st, upper)].real;
+	if (upper == st->world_upper)
+		return st->world_real;
+	if (upper == st->self_upper)
+		return st->self_real;
+	return upper; /* MPICH: predefined handles are the same */
+}
+
+static int world_of(uint64_t comm_upper, int rank)
+{
+	const struct ckpt_vh *c;
+	if (rank < 0)
+		return -1;
+	if (comm_upper == st->self_upper)
+		return st->world_rank;
+	c = comm_upper == st->world_upper ? &st->vt[CKPT_VT_WORLD]
+	                                  : &st->vt[CKPT_VIDX(st, comm_upper)];
+	return rank < c->u.c.size ? c->u.c.world[rank] : -1;
+}
+
+static void count(volatile uint64_t *tab, uint64_t comm, int rank)
+{
+	int w = world_of(comm, rank);
+	if (w >= 0)
+		tab[w]++;
+}
+
+static void wake_gated(void)
+{
+	__atomic_fetch_add(&st->cut_seq, 1, __ATOMIC_ACQ_REL);
+	syscall(SYS_futex, &st->cut_seq, FUTEX_WAKE_PRIVATE, 1 << 30, NULL, NULL, 0);
+}
+
+static int is_collective_fn(uint32_t fn)
+{
+	static const char *const colls[] = {
+		"MPI_Ibarrier", "MPI_Ibcast", "MPI_Igather", "MPI_Igatherv", "MPI_Iscatter",
+		"MPI_Iscatterv", "MPI_Iallgather", "MPI_Iallgatherv", "MPI_Ialltoall",
+		"MPI_Ialltoallv", "MPI_Ialltoallw", "MPI_Ireduce", "MPI_Iallreduce",
+		"MPI_Ireduce_scatter", "MPI_Ireduce_scatter_block", "MPI_Iscan", "MPI_Iexscan",
+		"MPI_Ineighbor_allgather", "MPI_Ineighbor_allgatherv", "MPI_Ineighbor_alltoall",
+		"MPI_Ineighbor_alltoallv", "MPI_Ineighbor_alltoallw", NULL};
+	if (fn >= CKPT_MPI_NFUNCS)
+		return 0;
+	for (int i = 0; colls[i]; i++)
+		if (!strcmp(ckpt_mpi_names[fn], colls[i]))
+			return 1;
+	return 0;
+}
+
+/* What the checkpoint cannot carry yet: the first such object's maker. */
+static int refusal(char *err, size_t len)
+{
+	if (st->refuse[0]) {
+		snprintf(err, len, "MPI: %s", st->refuse);
+		return 1;
+	}
+	for (uint32_t i = CKPT_VT_FIRST; i < st->vt_hwm; i++) {
+		const struct ckpt_vh *e = &st->vt[i];
+		if (e->kind == CKPT_VK_FREE || e->kind == CKPT_VK_MESSAGE)
+			continue;
+		if (e->kind == CKPT_VK_REQUEST) {
+			if (e->u.r.rkind == CKPT_RK_OTHER && e->u.r.state == CKPT_RS_ACTIVE &&
+			    !e->u.r.flag && !is_collective_fn(e->fn)) {
+				snprintf(err, len, "MPI: a request of %s is pending; not supported yet",
+				         ckpt_mpi_names[e->fn]);
+				return 1;
+			}
+			continue;
+		}
+		if (e->log < 0) {
+			snprintf(err, len, "MPI: an object made by %s cannot be restored yet",
+			         e->fn < CKPT_MPI_NFUNCS ? ckpt_mpi_names[e->fn] : "?");
+			return 1;
+		}
+		if (e->kind == CKPT_VK_COMM && e->u.c.inter) {
+			snprintf(err, len, "MPI: intercommunicators (%s) are not supported yet",
+			         ckpt_mpi_names[e->fn]);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* ---- step 2: the collective cut ---- */
+
+static int comm_live(const struct ckpt_vh *e)
+{
+	return e->kind == CKPT_VK_COMM && e->u.c.shadow;
+}
+
+static int agree_targets(void)
+{
+	uint32_t n = st->vt_hwm;
+	MPI_Request *rq = calloc(n, sizeof *rq);
+	uint64_t *val = calloc(n, sizeof *val), *tgt = calloc(n, sizeof *tgt);
+	int k = 0, rc = 0;
+
+	if (!rq || !val || !tgt) {
+		rc = -1;
+		goto out;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct ckpt_vh *e = &st->vt[i];
+		if (i == CKPT_VT_SELF || !comm_live(e))
+			continue;
+		val[i] = e->u.c.seq > e->u.c.want ? e->u.c.seq : e->u.c.want;
+		if (MPI_Iallreduce(&val[i], &tgt[i], 1, MPI_UINT64_T, MPI_MAX,
+		                   CKPT_HCAST(MPI_Comm, e->u.c.shadow), &rq[k++]) != MPI_SUCCESS)
+			rc = -1;
+	}
+	for (int j = 0; j < k; j++) /* (MPICH's MPI_STATUSES_IGNORE upsets gcc's checks) */
+		if (MPI_Wait(&rq[j], MPI_STATUS_IGNORE) != MPI_SUCCESS)
+			rc = -1;
+	for (uint32_t i = 0; i < n; i++) {
+		struct ckpt_vh *e = &st->vt[i];
+		if (i != CKPT_VT_SELF && comm_live(e))
+			e->u.c.target = tgt[i];
+	}
+out:
+	free(rq);
+	free(val);
+	free(tgt);
+	return rc;
+}
+
+/* every communicator at its target, and no thread inside a collective */
+static int settled(void)
+{
+	for (uint32_t i = 0; i < st->vt_hwm; i++) {
+		const struct ckpt_vh *e = &st->vt[i];
+		if (i == CKPT_VT_SELF || !comm_live(e))
+			continue;
+		if (e->u.c.seq < e->u.c.target || e->u.c.done != e->u.c.seq)
+			return 0;
+	}
+	return 1;
+}
+
+/* a thread waits to enter a collective beyond its target */
+static int wants_more(void)
+{
+	if (!__atomic_load_n(&st->gated, __ATOMIC_ACQUIRE))
+		return 0;
+	for (uint32_t i = 0; i < st->vt_hwm; i++) {
+		const struct ckpt_vh *e = &st->vt[i];
+		if (i != CKPT_VT_SELF && comm_live(e) && e->u.c.want > e->u.c.target)
+			return 1;
+	}
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int cut_collectives(struct park_result *parked, int *is_parked, char *err, size_t len)
+{
+	const char *t = getenv("CKPTMPI_CUT_TIMEOUT");
+	double limit = now_s() + (t ? atof(t) : 120.0);
+
+	st->cut = CKPT_CUT_HOLD;
+	wake_gated();
+	for (int round = 0;; round++) {
+		if (agree_targets()) {
+			snprintf(err, len, "MPI: agreeing on a cut failed");
+			return -1;
+		}
+		st->cut = CKPT_CUT_RUNON;
+		wake_gated();
+		log_debug("cut round %d", round);
+		for (;;) {
+			int in[2], out[2] = {0, 0};
+			int ok = settled();
+			if (ok && !*is_parked) {
+				if (park_all(parked)) {
+					snprintf(err, len, "%s", log_last_error());
+					in[0] = 2;
+				} else {
+					*is_parked = 1;
+				}
+				ok = settled();
+			}
+			if (!ok && *is_parked) {
+				park_release();
+				*is_parked = 0;
+			}
+			in[0] = ok ? 0 : 1;
+			in[1] = !ok && wants_more();
+			if (now_s() > limit)
+				in[0] = 3;
+			if (MPI_Allreduce(in, out, 2, MPI_INT, MPI_MAX, ctl) != MPI_SUCCESS)
+				out[0] = 3;
+			if (out[0] >= 2) {
+				for (uint32_t i = 0; i < st->vt_hwm; i++) {
+					const struct ckpt_vh *e = &st->vt[i];
+					if (i != CKPT_VT_SELF && comm_live(e) &&
+					    (e->u.c.seq < e->u.c.target || e->u.c.done != e->u.c.seq))
+						log_info("cut: communicator %u (%s) entered %llu, left %llu, "
+						         "target %llu", i, i ? ckpt_mpi_names[e->fn] : "WORLD",
+						         (unsigned long long)e->u.c.seq,
+						         (unsigned long long)e->u.c.done,
+						         (unsigned long long)e->u.c.target);
+				}
+				if (!err[0])
+					snprintf(err, len, out[0] == 3 ? "MPI: no consistent cut within the "
+					                   "time limit (CKPTMPI_CUT_TIMEOUT)"
+					                               : "a rank could not stop its threads");
+				return -1;
+			}
+			if (!out[0])
+				return 0;
+			if (out[1])
+				break; /* raise the targets */
+			usleep(2000);
+		}
+	}
+}
+
+/* ---- step 3: drain ---- */
+
+static void account(struct ckpt_vh *e)
+{
+	if (e->u.r.state != CKPT_RS_ACTIVE)
+		return;
+	e->u.r.state = CKPT_RS_DONE;
+	if (e->u.r.rkind == CKPT_RK_RECV) {
+		int c = 0;
+		MPI_Test_cancelled((MPI_Status *)e->u.r.status, &c);
+		if (!c)
+			count(st->recvd, e->u.r.comm, ((MPI_Status *)e->u.r.status)->MPI_SOURCE);
+	}
+}
+
+static struct ckpt_dmsg *dmsg_new(uint64_t bytes)
+{
+	/* in the application's memory (raw mmap is not routed to the lower
+	 * half), so the image carries it */
+	long p = syscall(SYS_mmap, NULL, sizeof(struct ckpt_dmsg) + bytes, PROT_READ | PROT_WRITE,
+	                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p < 0 && p > -4096)
+		return NULL;
+	return (struct ckpt_dmsg *)p;
+}
+
+static void dq_append(struct ckpt_dmsg *m)
+{
+	struct ckpt_dmsg **pp = &st->dq_head;
+	while (*pp)
+		pp = &(*pp)->next;
+	m->next = NULL;
+	*pp = m;
+	st->dq_count++;
+}
+
+static int drain_one(uint64_t comm_upper, MPI_Comm c)
+{
+	MPI_Status s;
+	int flag = 0, bytes = 0;
+	struct ckpt_dmsg *m;
+
+	if (MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, c, &flag, &s) != MPI_SUCCESS || !flag)
+		return 0;
+	MPI_Get_count(&s, MPI_BYTE, &bytes);
+	m = dmsg_new((uint64_t)bytes);
+	if (!m)
+		return -1;
+	m->comm = comm_upper;
+	m->source = s.MPI_SOURCE;
+	m->tag = s.MPI_TAG;
+	m->bytes = (uint64_t)bytes;
+	MPI_Recv(m->data, bytes, MPI_BYTE, s.MPI_SOURCE, s.MPI_TAG, c, MPI_STATUS_IGNORE);
+	dq_append(m);
+	count(st->recvd, comm_upper, s.MPI_SOURCE);
+	return 1;
+}
+
+static int drain(char *err, size_t len)
+{
+	uint64_t *expect = calloc((size_t)nranks, sizeof *expect);
+	int pending;
+	double limit = now_s() + 120;
+
+	if (!expect)
+		return -1;
+	/* a. collectives every member has entered complete now */
+	for (uint32_t i = CKPT_VT_FIRST; i < st->vt_hwm; i++) {
+		struct ckpt_vh *e = &st->vt[i];
+		if (e->kind == CKPT_VK_REQUEST && e->u.r.rkind == CKPT_RK_OTHER &&
+		    e->u.r.state == CKPT_RS_ACTIVE && !e->u.r.flag && is_collective_fn(e->fn)) {
+			MPI_Wait((MPI_Request *)&e->real, (MPI_Status *)e->u.r.status);
+			e->u.r.flag = 1;
+		}
+	}
+	/* b. finish what threads were parked in the middle of */
+	for (uint32_t i = CKPT_VT_FIRST; i < st->vt_hwm; i++) {
+		struct ckpt_vh *e = &st->vt[i];
+		if (e->kind != CKPT_VK_REQUEST)
+			continue;
+		if (e->u.r.state == CKPT_RS_POSTING && e->real != st->null_req_real &&
+		    e->u.r.rkind == CKPT_RK_SEND) {
+			e->u.r.state = CKPT_RS_ACTIVE;
+			count(st->sent, e->u.r.comm, e->u.r.peer);
+		}
+		if (e->u.r.state == CKPT_RS_ACTIVE && e->u.r.flag)
+			account(e);
+	}
+	/* c. pending receives: cancelled, posted again after the checkpoint */
+	for (uint32_t i = CKPT_VT_FIRST; i < st->vt_hwm; i++) {
+		struct ckpt_vh *e = &st->vt[i];
+		int c = 0;
+		if (e->kind != CKPT_VK_REQUEST || e->u.r.rkind != CKPT_RK_RECV ||
+		    e->u.r.state != CKPT_RS_ACTIVE)
+			continue;
+		MPI_Cancel((MPI_Request *)&e->real);
+		MPI_Wait((MPI_Request *)&e->real, (MPI_Status *)e->u.r.status);
+		MPI_Test_cancelled((MPI_Status *)e->u.r.status, &c);
+		if (c) {
+			e->u.r.state = CKPT_RS_REPOST;
+			e->u.r.flag = 0;
+		} else {
+			e->u.r.flag = 1;
+			account(e);
+		}
+	}
+	/* messages matched by MPI_Mprobe but not yet received */
+	for (uint32_t i = CKPT_VT_FIRST; i < st->vt_hwm; i++) {
+		struct ckpt_vh *e = &st->vt[i];
+		struct ckpt_dmsg *m;
+		MPI_Message msg;
+		if (e->kind != CKPT_VK_MESSAGE || e->u.m.msg)
+			continue;
+		m = dmsg_new(e->u.m.bytes);
+		if (!m) {
+			snprintf(err, len, "MPI: no memory for drained messages");
+			free(expect);
+			return -1;
+		}
+		msg = CKPT_HCAST(MPI_Message, e->real);
+		MPI_Mrecv(m->data, (int)e->u.m.bytes, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+		m->comm = e->u.m.comm;
+		m->source = e->u.m.source;
+		m->tag = e->u.m.tag;
+		m->bytes = e->u.m.bytes;
+		e->u.m.msg = m;
+		e->real = 0;
+		count(st->recvd, m->comm, m->source);
+	}
+	/* d. how many messages each peer sent here */
+	if (MPI_Alltoall((void *)st->sent, 1, MPI_UINT64_T, expect, 1, MPI_UINT64_T, ctl) !=
+	    MPI_SUCCESS) {
+		free(expect);
+		snprintf(err, len, "MPI: exchanging message counts failed");
+		return -1;
+	}
+	/* e. receive what is still in flight; sends complete meanwhile */
+	do {
+		pending = 0;
+		for (int r = 0; r < nranks; r++)
+			if (st->recvd[r] < expect[r])
+				pending = 1;
+		for (uint32_t i = 0; i < st->vt_hwm; i++) {
+			struct ckpt_vh *e = &st->vt[i];
+			if (e->kind == CKPT_VK_COMM && (e->u.c.shadow || i <= CKPT_VT_SELF)) {
+				uint64_t up = i == CKPT_VT_WORLD ? st->world_upper
+				            : i == CKPT_VT_SELF  ? st->self_upper
+				                                 : CKPT_VVAL(st, i);
+				if (drain_one(up, CKPT_HCAST(MPI_Comm, e->real)) < 0) {
+					free(expect);
+					snprintf(err, len, "MPI: no memory for drained messages");
+					return -1;
+				}
+			} else if (e->kind == CKPT_VK_REQUEST && e->u.r.rkind == CKPT_RK_SEND &&
+			           e->u.r.state == CKPT_RS_ACTIVE) {
+				MPI_Test((MPI_Request *)&e->real, (int *)&e->u.r.flag,
+				         (MPI_Status *)e->u.r.status);
+				if (e->u.r.flag)
+					e->u.r.state = CKPT_RS_DONE;
+				else
+					pending = 1;
+			}
+		}
+		if (now_s() > limit) {
+			snprintf(err, len, "MPI: messages in flight did not arrive within 120 s");
+			free(expect);
+			return -1;
+		}
+	} while (pending);
+	free(expect);
+	log_debug("drained: %d message(s) queued", st->dq_count);
+	return 0;
+}
+
+int runtime_mpi_quiesce(struct park_result *parked, char *err, size_t len)
+{
+	int is_parked = 0, bad;
+
+	err[0] = 0;
+	if (!state()) {
+		/* the program has not loaded the shim: nothing of MPI to keep */
+		return park_all(parked);
+	}
+	bad = refusal(err, len);
+	if (!runtime_mpi_agree(!bad)) {
+		if (!bad)
+			snprintf(err, len, "MPI: another rank cannot checkpoint (see its message)");
+		return -1;
+	}
+	if (cut_collectives(parked, &is_parked, err, len) || drain(err, len)) {
+		if (is_parked)
+			park_release();
+		st->cut = CKPT_CUT_RUN;
+		wake_gated();
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- after the checkpoint (or restart): receives posted again ---- */
+
+static int by_order(const void *a, const void *b)
+{
+	const struct ckpt_vh *x = *(struct ckpt_vh *const *)a, *y = *(struct ckpt_vh *const *)b;
+	return (x->u.r.order > y->u.r.order) - (x->u.r.order < y->u.r.order);
+}
+
+static struct ckpt_dmsg *dq_take(uint64_t comm, int src, int tag)
+{
+	struct ckpt_dmsg **pp;
+	for (pp = &st->dq_head; *pp; pp = &(*pp)->next) {
+		struct ckpt_dmsg *m = *pp;
+		if (m->comm == comm && (src == MPI_ANY_SOURCE || src == m->source) &&
+		    (tag == MPI_ANY_TAG || tag == m->tag)) {
+			*pp = m->next;
+			st->dq_count--;
+			return m;
+		}
+	}
+	return NULL;
+}
+
+static void repost(struct ckpt_vh *e)
+{
+	struct ckpt_dmsg *m = dq_take(e->u.r.comm, e->u.r.peer, e->u.r.tag);
+	MPI_Datatype dt = CKPT_HCAST(MPI_Datatype, lower_of(e->u.r.datatype));
+	MPI_Comm c = CKPT_HCAST(MPI_Comm, lower_of(e->u.r.comm));
+	MPI_Status *s = (MPI_Status *)e->u.r.status;
+
+	if (m) {
+		int pos = 0;
+		if (m->bytes)
+			MPI_Unpack(m->data, (int)m->bytes, &pos, e->u.r.buf, e->u.r.count, dt, c);
+		memset(s, 0, sizeof *s);
+		s->MPI_SOURCE = m->source;
+		s->MPI_TAG = m->tag;
+		s->MPI_ERROR = MPI_SUCCESS;
+		MPI_Status_set_elements(s, MPI_BYTE, (int)m->bytes);
+		munmap(m, sizeof *m + m->bytes);
+		e->u.r.flag = 1;
+		e->u.r.state = CKPT_RS_DONE;
+		return;
+	}
+	if (e->u.r.persistent)
+		MPI_Start((MPI_Request *)&e->real);
+	else
+		MPI_Irecv(e->u.r.buf, e->u.r.count, dt, e->u.r.peer, e->u.r.tag, c,
+		          (MPI_Request *)&e->real);
+	e->u.r.flag = 0;
+	e->u.r.state = CKPT_RS_ACTIVE;
+}
+
+void runtime_mpi_resume(void)
+{
+	struct ckpt_vh **list;
+	size_t n = 0;
+
+	if (!state())
+		return;
+	list = calloc(st->vt_hwm ? st->vt_hwm : 1, sizeof *list);
+	for (uint32_t i = CKPT_VT_FIRST; list && i < st->vt_hwm; i++) {
+		struct ckpt_vh *e = &st->vt[i];
+		if (e->kind == CKPT_VK_REQUEST && e->u.r.state == CKPT_RS_REPOST)
+			list[n++] = e;
+	}
+	if (list) {
+		qsort(list, n, sizeof *list, by_order);
+		for (size_t k = 0; k < n; k++)
+			repost(list[k]);
+	}
+	free(list);
+	st->cut = CKPT_CUT_RUN;
+	wake_gated();
+}
+
+/* ---- restart: replay the creation log ---- */
+
+static uint64_t *rp_real;
+static uint64_t *rp_shadow;
+static uint32_t *rp_kind;
+
+uint64_t ckpt_rp_in(uint64_t v)
+{
+	if (is_virt(v))
+		return rp_real[CKPT_VIDX(st, v)];
+	return v; /* logged as the real predefined handle */
+}
+
+static void free_real(uint32_t kind, uint64_t real, uint64_t shadow)
+{
+	switch (kind) {
+	case CKPT_VK_COMM: {
+		MPI_Comm c = CKPT_HCAST(MPI_Comm, real), s = CKPT_HCAST(MPI_Comm, shadow);
+		if (shadow)
+			MPI_Comm_free(&s);
+		MPI_Comm_free(&c);
+		break;
+	}
+	case CKPT_VK_DATATYPE: {
+		MPI_Datatype t = CKPT_HCAST(MPI_Datatype, real);
+		MPI_Type_free(&t);
+		break;
+	}
+	case CKPT_VK_GROUP: {
+		MPI_Group g = CKPT_HCAST(MPI_Group, real);
+		MPI_Group_free(&g);
+		break;
+	}
+	case CKPT_VK_OP: {
+		MPI_Op o = CKPT_HCAST(MPI_Op, real);
+		MPI_Op_free(&o);
+		break;
+	}
+	case CKPT_VK_ERRHANDLER: {
+		MPI_Errhandler h = CKPT_HCAST(MPI_Errhandler, real);
+		MPI_Errhandler_free(&h);
+		break;
+	}
+	}
+}
+
+static uint32_t replay_fn;
+
+static uint32_t kind_made_by(uint32_t fn)
+{
+	const char *n = ckpt_mpi_names[fn];
+	if (!strncmp(n, "MPI_Type_", 9))
+		return CKPT_VK_DATATYPE;
+	if (!strncmp(n, "MPI_Group_", 10) || !strcmp(n, "MPI_Comm_group"))
+		return CKPT_VK_GROUP;
+	if (!strcmp(n, "MPI_Op_create"))
+		return CKPT_VK_OP;
+	if (strstr(n, "errhandler"))
+		return CKPT_VK_ERRHANDLER;
+	return CKPT_VK_COMM;
+}
+
+void ckpt_rp_out(uint64_t v, uint64_t real)
+{
+	uint32_t i, kind;
+	if (!is_virt(v))
+		return;
+	i = CKPT_VIDX(st, v);
+	kind = kind_made_by(replay_fn);
+	if (rp_real[i] && rp_real[i] != real) /* an object freed before the index was reused */
+		free_real(rp_kind[i], rp_real[i], rp_shadow[i]);
+	if (rp_real[i] != real && kind == CKPT_VK_COMM && real != st->null_comm_real) {
+		MPI_Comm s;
+		rp_shadow[i] = MPI_Comm_split(CKPT_HCAST(MPI_Comm, real), 0, 0, &s) == MPI_SUCCESS
+		                   ? CKPT_HVAL(s) : 0;
+	}
+	rp_real[i] = real;
+	rp_kind[i] = kind;
+}
+
+static int recreate_persistent(struct ckpt_vh *e)
+{
+	MPI_Datatype dt = CKPT_HCAST(MPI_Datatype, lower_of(e->u.r.datatype));
+	MPI_Comm c = CKPT_HCAST(MPI_Comm, lower_of(e->u.r.comm));
+	MPI_Request *r = (MPI_Request *)&e->real;
+	void *b = e->u.r.buf;
+	int n = e->u.r.count, p = e->u.r.peer, t = e->u.r.tag;
+
+	e->real = 0;
+	if (e->u.r.rkind == CKPT_RK_RECV)
+		return MPI_Recv_init(b, n, dt, p, t, c, r);
+	switch (e->u.r.mode) {
+	case CKPT_SM_BUF:
+		return MPI_Bsend_init(b, n, dt, p, t, c, r);
+	case CKPT_SM_SYNC:
+		return MPI_Ssend_init(b, n, dt, p, t, c, r);
+	case CKPT_SM_READY:
+		return MPI_Rsend_init(b, n, dt, p, t, c, r);
+	default:
+		return MPI_Send_init(b, n, dt, p, t, c, r);
+	}
+}
+
+int runtime_mpi_restore(const struct ck_image *img)
+{
+	int have = 0;
+	uint64_t off = 0;
+
+	for (size_t i = 0; i < img->nregions; i++)
+		if (img->regions[i].start <= CKPT_STATE_ADDR && CKPT_STATE_ADDR < img->regions[i].end)
+			have = 1;
+	if (!have)
+		return 0; /* the program had not loaded the shim */
+	st = (struct ckpt_mpi_state *)(uintptr_t)CKPT_STATE_ADDR;
+	if (st->magic != CKPT_STATE_MAGIC) {
+		log_error("restart: the MPI state in the image is damaged");
+		return -1;
+	}
+	if (st->world_size != nranks) {
+		log_error("restart: the image is of a %d-rank job, this one has %d ranks",
+		          st->world_size, nranks);
+		return -1;
+	}
+	/* the lower contexts the threads borrowed died with the old process:
+	 * each thread gets a new one at its next MPI call */
+	for (size_t i = 0; i < img->nthreads; i++)
+		if (img->threads[i].fs_base)
+			*(uint64_t *)(uintptr_t)(img->threads[i].fs_base + (uint64_t)st->tls_lower_fs_off) = 0;
+	rp_real = calloc(st->vt_hwm + 1, sizeof *rp_real);
+	rp_shadow = calloc(st->vt_hwm + 1, sizeof *rp_shadow);
+	rp_kind = calloc(st->vt_hwm + 1, sizeof *rp_kind);
+	if (!rp_real || !rp_shadow || !rp_kind)
+		return -1;
+	for (uint32_t r = 0; r < st->nrec; r++) {
+		uint64_t hdr = st->log[off];
+		uint32_t fn = (uint32_t)(hdr >> 32);
+		int rc;
+		replay_fn = fn;
+		rc = ckpt_replay_record(fn, &st->log[off + 1]);
+		if (rc != MPI_SUCCESS) {
+			log_error("restart: replaying %s (record %u) failed: %d",
+			          fn < CKPT_MPI_NFUNCS ? ckpt_mpi_names[fn] : "?", r, rc);
+			return -1;
+		}
+		off += 1 + (hdr & 0xffffffffu);
+	}
+	/* bind the live entries; what is dead is freed */
+	for (uint32_t i = CKPT_VT_FIRST; i < st->vt_hwm; i++) {
+		struct ckpt_vh *e = &st->vt[i];
+		if (e->kind == CKPT_VK_REQUEST)
+			continue;
+		if (e->kind == CKPT_VK_MESSAGE || e->kind == CKPT_VK_FREE) {
+			if (rp_real[i])
+				free_real(rp_kind[i], rp_real[i], rp_shadow[i]);
+			continue;
+		}
+		e->real = rp_real[i];
+		if (e->kind == CKPT_VK_COMM)
+			e->u.c.shadow = rp_shadow[i];
+	}
+	/* then the persistent requests, over the new objects */
+	for (uint32_t i = CKPT_VT_FIRST; i < st->vt_hwm; i++) {
+		struct ckpt_vh *e = &st->vt[i];
+		if (e->kind == CKPT_VK_REQUEST && e->u.r.persistent &&
+		    recreate_persistent(e) != MPI_SUCCESS) {
+			log_error("restart: re-creating a persistent request failed");
+			return -1;
+		}
+	}
+	st->vt[CKPT_VT_WORLD].u.c.shadow = CKPT_HVAL(ctl);
+	free(rp_real);
+	free(rp_shadow);
+	free(rp_kind);
+	log_debug("restart: %u creation record(s) replayed", st->nrec);
+	{
+		extern void control_link_set_mpi_state(uint64_t);
+		control_link_set_mpi_state((uint64_t)(uintptr_t)st);
+	}
+	runtime_mpi_resume();
+	return 0;
+}
+
+
+MPI_Comm runtime_mpi_ctl(void) { return ctl; }

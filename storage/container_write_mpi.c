@@ -1,0 +1,1092 @@
+/* Writing a generation of an MPI job: every rank writes its own slices of
+ * one shared file with parallel HDF5 (MPI-IO driver).
+ *
+ * Parallel HDF5 creates objects collectively, so every rank creates every
+ * dataset with the same arguments (extents from an exchange of counts), and
+ * with filters it writes only with collective transfers: every H5Dwrite
+ * below is made by all ranks, the same number of times, ranks without data
+ * selecting nothing. Each rank's slices of /memory, /filedata and /strings
+ * start on chunk boundaries (ck_layout_place), so no two ranks share a
+ * chunk of them.
+ *
+ * /memory, the bulk, is laid out before the parallel part when it carries
+ * nothing but the checksum: HDF5 1.10 in parallel allocates every chunk of
+ * a filtered dataset at creation and writes it full of fill values first,
+ * which would write the whole of /memory twice. Instead rank 0 creates
+ * /memory alone (serial access, chunks allocated as they are written) and
+ * allocates every chunk with H5Dwrite_chunk through a pass-through file
+ * driver that drops the raw data: HDF5 records each chunk's place and
+ * stored size (1 MiB + 4 bytes of fletcher32) in its index and the file
+ * holds a hole there. Then all ranks open the file with the MPI-IO driver
+ * for the rest, and each rank fills its own chunks' places itself, checksum
+ * computed as HDF5 would, straight from the process memory. With
+ * compression (chunk sizes unknown in advance), an HDF5 whose driver
+ * interface differs, or CKPTMPI_MPIO_DIRECT=0, /memory goes through
+ * collective H5Dwrite calls like everything else.
+ *
+ * Every step that can fail on one rank is followed by agree(): all ranks
+ * learn that some rank failed, with its message, and stop together, since
+ * a rank that left would leave the others waiting in a collective call. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "storage/container.h"
+#include "storage/container_internal.h"
+#include "storage/fletcher32.h"
+
+#define CK_MPI_STAGE_BYTES (64u << 20)  /* staging buffer per rank */
+#define CK_MSG_LEN 1024
+
+int ck_mpio_direct_last;
+
+struct mwriter {
+	MPI_Comm comm;
+	int rank, size;
+	uint64_t generation;
+	const char *dir;            /* this rank's name of the directory */
+	char path[PATH_MAX];        /* this rank's name of the temporary */
+	hid_t file, dxpl;
+	struct ck_types t;
+	int fd;                     /* own descriptor of the temporary */
+	int deflate;                /* level for /memory, or -1 */
+	int direct;                 /* /memory laid out by rank 0, filled by all */
+	uint64_t *addr, nchunks;    /* file places of this rank's /memory chunks */
+	uint64_t estimate;          /* bytes the file will take, roughly */
+	uint8_t *stage;
+	struct ck_generation_info info;  /* rank 0's: the same everywhere */
+	struct ck_counts *counts;   /* every rank's */
+	struct ck_rank_row *rows;   /* every rank's placement, own row whole */
+	struct ck_extents e;
+	struct ck_region_row *rr;   /* this rank's rows of /regions, /fds */
+	struct ck_fd_row *fr;
+	uint8_t *strings;           /* this rank's /strings slice, padded */
+	const struct ck_image *img;
+	container_progress_fn progress;
+	uint64_t done, total, reported;
+};
+
+/* Rank 0's decisions, which every rank must follow identically. */
+struct decisions {
+	int deflate, direct;
+	long pid;
+	char host[HOST_NAME_MAX + 1];
+	uint64_t ino;               /* of the temporary, as rank 0 created it */
+};
+
+static int mpi_failed(struct mwriter *w, const char *call, int code)
+{
+	char s[MPI_MAX_ERROR_STRING];
+	int len = 0;
+
+	if (MPI_Error_string(code, s, &len) != MPI_SUCCESS)
+		snprintf(s, sizeof s, "error %d", code);
+	ck_set_error("%s: generation %llu: rank %d: %s failed: %s", w->dir,
+	             (unsigned long long)w->generation, w->rank, call, s);
+	return -1;
+}
+
+/* The outcome of a step every rank took: 0 on all ranks if it succeeded
+ * on all, else -1 on all with the message of the lowest failing rank. */
+static int agree_on(MPI_Comm comm, int rank, int size, uint64_t generation, int rc)
+{
+	int mine = rc ? rank : size, first = 0, e;
+	char msg[CK_MSG_LEN];
+
+	if ((e = MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm)) != MPI_SUCCESS) {
+		ck_set_error("generation %llu: rank %d: MPI_Allreduce failed (%d)",
+		             (unsigned long long)generation, rank, e);
+		return -1;
+	}
+	if (first == size)
+		return 0;
+	if (rank == first)
+		snprintf(msg, sizeof msg, "%s", container_error());
+	if ((e = MPI_Bcast(msg, sizeof msg, MPI_CHAR, first, comm)) != MPI_SUCCESS) {
+		ck_set_error("generation %llu: rank %d: MPI_Bcast failed (%d)",
+		             (unsigned long long)generation, rank, e);
+		return -1;
+	}
+	msg[sizeof msg - 1] = 0;
+	ck_set_error("%s (rank %d of %d, generation %llu)", msg, first, size,
+	             (unsigned long long)generation);
+	return -1;
+}
+
+static int agree(struct mwriter *w, int rc)
+{
+	return agree_on(w->comm, w->rank, w->size, w->generation, rc);
+}
+
+/* One collective write: this rank's `count` elements at `first` (nothing
+ * when count is 0); every rank calls it. */
+static int coll_write(struct mwriter *w, hid_t ds, const char *name, hid_t memtype,
+                      uint64_t first, uint64_t count, const void *buf)
+{
+	static const uint64_t nothing;
+	hsize_t off = first, n = count ? count : 1;
+	hid_t fs = H5Dget_space(ds), ms = H5Screate_simple(1, &n, NULL);
+	int rc = -1;
+
+	if (fs >= 0 && ms >= 0 &&
+	    (count ? H5Sselect_hyperslab(fs, H5S_SELECT_SET, &off, NULL, &n, NULL) >= 0
+	           : H5Sselect_none(fs) >= 0 && H5Sselect_none(ms) >= 0))
+		rc = 0;
+	else
+		ck_set_h5_error(w->path, "write", name);
+	if (!(rc = agree(w, rc))) {
+		if (H5Dwrite(ds, memtype, ms, fs, w->dxpl, count ? buf : &nothing) < 0) {
+			ck_set_h5_error(w->path, "write", name);
+			rc = -1;
+		}
+		rc = agree(w, rc);
+	}
+	if (ms >= 0)
+		H5Sclose(ms);
+	if (fs >= 0)
+		H5Sclose(fs);
+	return rc;
+}
+
+static int ds_close(struct mwriter *w, hid_t ds, const char *name, int rc)
+{
+	int c = 0;
+
+	if (ds >= 0 && H5Dclose(ds) < 0) {
+		ck_set_h5_error(w->path, "write", name);
+		c = -1;
+	}
+	/* after a failure the message of the first one stands */
+	if (rc)
+		return -1;
+	return agree(w, c);
+}
+
+/* A table of `total` rows, this rank's `count` rows going to `first`. */
+static int table(struct mwriter *w, const char *name, hid_t memtype, size_t rowsize,
+                 uint64_t total, uint64_t first, uint64_t count, const void *rows)
+{
+	hid_t ds = ck_table_create(w->file, w->path, name, memtype, rowsize, total);
+	int rc = agree(w, ds < 0 ? -1 : 0);
+
+	if (!rc && total)
+		rc = coll_write(w, ds, name, memtype, first, count, rows);
+	return ds_close(w, ds, name, rc);
+}
+
+static int write_tables(struct mwriter *w)
+{
+	const struct ck_image *img = w->img;
+	const struct ck_rank_row *row = &w->rows[w->rank];
+	const struct ck_types *t = &w->t;
+	uint64_t n = (uint64_t)w->size, r = (uint64_t)w->rank;
+	uint64_t argv_len = w->info.argv_len;
+	hid_t ds;
+	int rc;
+
+	ds = ck_dataset_create(w->file, w->path, "/argv", H5T_STD_U8LE, argv_len,
+	                       argv_len ? argv_len : 1, -1, H5P_DEFAULT);
+	rc = agree(w, ds < 0 ? -1 : 0);
+	if (!rc && argv_len)
+		rc = coll_write(w, ds, "/argv", H5T_NATIVE_UINT8, 0, r ? 0 : argv_len, w->info.argv);
+	if (ds_close(w, ds, "/argv", rc) ||
+	    table(w, "/ranks", t->rank, sizeof *row, n, r, 1, row) ||
+	    table(w, "/regions", t->region, sizeof *w->rr, w->e.nregions, row->region_first,
+	          img->nregions, w->rr) ||
+	    table(w, "/fds", t->fd, sizeof *w->fr, w->e.nfds, row->fd_first, img->nfds, w->fr) ||
+	    table(w, "/runs", t->run, sizeof *img->runs, w->e.nruns, row->run_first, img->nruns,
+	          img->runs) ||
+	    table(w, "/threads", t->thread, sizeof *img->threads, w->e.nthreads, row->thread_first,
+	          img->nthreads, img->threads) ||
+	    table(w, "/timers", t->timer, sizeof *img->timers, w->e.ntimers, row->timer_first,
+	          img->ntimers, img->timers) ||
+	    table(w, "/sigactions", t->sigaction, sizeof(struct ck_sigaction), n * CK_NSIG,
+	          r * CK_NSIG, CK_NSIG, img->proc.sig) ||
+	    table(w, "/rlimits", t->rlimit, sizeof(struct ck_rlimit), n * CK_NRLIMITS,
+	          r * CK_NRLIMITS, CK_NRLIMITS, img->proc.rlim) ||
+	    table(w, "/itimers", t->itimer, sizeof(struct ck_itimer), n * 3, r * 3, 3,
+	          img->proc.itimer))
+		return -1;
+	return 0;
+}
+
+/* A byte dataset whose chunks are written once, whole: no chunk cache. */
+static hid_t blob_create(struct mwriter *w, const char *name, uint64_t bytes, uint64_t chunk,
+                         int deflate)
+{
+	hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS), ds = -1;
+
+	if (dapl < 0 || H5Pset_chunk_cache(dapl, 0, 0, 1.0) < 0)
+		ck_set_h5_error(w->path, "create", name);
+	else
+		ds = ck_dataset_create(w->file, w->path, name, H5T_STD_U8LE, bytes, chunk, deflate,
+		                       dapl);
+	if (dapl >= 0)
+		H5Pclose(dapl);
+	return ds;
+}
+
+/* The pieces a rank's byte stream is made of: its runs (live pages of
+ * this process) or the contents of its deleted files. */
+struct source {
+	const struct ck_image *img;
+	int memory;
+	size_t i;                   /* current piece */
+	uint64_t at;                /* bytes of it already taken */
+};
+
+static int source_piece(struct source *s, const uint8_t **p, uint64_t *len)
+{
+	const struct ck_image *img = s->img;
+
+	for (;;) {
+		const uint8_t *base;
+		uint64_t n;
+
+		if (s->memory) {
+			if (s->i >= img->nruns)
+				return 0;
+			base = (const uint8_t *)(uintptr_t)img->runs[s->i].addr;
+			n = img->runs[s->i].npages * CK_PAGE_SIZE;
+		} else {
+			if (s->i >= img->nfds)
+				return 0;
+			base = img->fds[s->i].data;
+			n = img->fds[s->i].kind == CK_FD_DELETED ? img->fds[s->i].data_len : 0;
+		}
+		if (s->at < n) {
+			*p = base + s->at;
+			*len = n - s->at;
+			return 1;
+		}
+		s->i++;
+		s->at = 0;
+	}
+}
+
+/* Up to `room` bytes of the stream into the stage. */
+static size_t source_copy(struct source *s, uint8_t *dst, size_t room)
+{
+	size_t got = 0;
+	const uint8_t *p;
+	uint64_t len;
+
+	while (got < room && source_piece(s, &p, &len)) {
+		size_t n = len < room - got ? (size_t)len : room - got;
+
+		memcpy(dst + got, p, n);
+		got += n;
+		s->at += n;
+	}
+	return got;
+}
+
+static void progress_add(struct mwriter *w, uint64_t n)
+{
+	w->done += n;
+	if (w->progress && w->done - w->reported >= CK_PROGRESS_STEP) {
+		w->reported = w->done;
+		w->progress(w->done, w->total);
+	}
+}
+
+/* A rank's slice of a byte dataset streamed through the stage in
+ * collective rounds: as many rounds on every rank as the largest slice
+ * needs, each slice padded with zeros to its chunk boundary. */
+static int stream_rounds(struct mwriter *w, hid_t ds, const char *name, int memory,
+                         uint64_t chunk)
+{
+	struct source src = { .img = w->img, .memory = memory };
+	uint64_t rounds = 0, pos = 0, offset, len, padded;
+
+	for (int r = 0; r < w->size; r++) {
+		const struct ck_rank_row *row = &w->rows[r];
+		uint64_t l = memory ? row->memory_len : row->filedata_len;
+		uint64_t k = (ck_align_up(l, chunk) + CK_MPI_STAGE_BYTES - 1) / CK_MPI_STAGE_BYTES;
+
+		if (k > rounds)
+			rounds = k;
+	}
+	offset = memory ? w->rows[w->rank].memory_offset : w->rows[w->rank].filedata_offset;
+	len = memory ? w->rows[w->rank].memory_len : w->rows[w->rank].filedata_len;
+	padded = ck_align_up(len, chunk);
+	for (uint64_t k = 0; k < rounds; k++) {
+		size_t n = padded - pos < CK_MPI_STAGE_BYTES ? (size_t)(padded - pos)
+		                                             : CK_MPI_STAGE_BYTES;
+		size_t got = n ? source_copy(&src, w->stage, n) : 0;
+
+		/* the end of the slice: zeros up to the chunk boundary */
+		memset(w->stage + got, 0, n - got);
+		if (coll_write(w, ds, name, H5T_NATIVE_UINT8, offset + pos, n, w->stage))
+			return -1;
+		pos += n;
+		if (memory)
+			progress_add(w, got);
+	}
+	return 0;
+}
+
+static int write_strings(struct mwriter *w)
+{
+	const struct ck_rank_row *row = &w->rows[w->rank];
+	hid_t ds = blob_create(w, "/strings", w->e.strings_bytes, w->e.strings_chunk, -1);
+	int rc = agree(w, ds < 0 ? -1 : 0);
+
+	if (!rc && w->e.strings_bytes)
+		rc = coll_write(w, ds, "/strings", H5T_NATIVE_UINT8, row->strings_offset,
+		                ck_align_up(row->strings_len, w->e.strings_chunk), w->strings);
+	return ds_close(w, ds, "/strings", rc);
+}
+
+static int write_filedata(struct mwriter *w)
+{
+	hid_t ds = blob_create(w, "/filedata", w->e.filedata_bytes, w->e.filedata_chunk, -1);
+	int rc = agree(w, ds < 0 ? -1 : 0);
+
+	if (!rc)
+		rc = stream_rounds(w, ds, "/filedata", 0, w->e.filedata_chunk);
+	return ds_close(w, ds, "/filedata", rc);
+}
+
+/* ---- /memory laid out by rank 0, filled by every rank ---- */
+
+/* never written; not const, so that it costs bss and not 1 MiB of binary */
+static uint8_t zeros[CK_MEMORY_CHUNK + 4];
+
+#if H5_VERS_MAJOR == 1 && H5_VERS_MINOR <= 12
+#define CK_HAVE_SKELETON 1
+/* The skeleton driver: sec2 underneath (through the public H5FD calls),
+ * raw data writes dropped, so that allocating a chunk costs its index
+ * entry and not its bytes. Used by rank 0 alone, on the temporary, while
+ * nobody else has it open. The file it leaves is an ordinary one (no
+ * driver information in the superblock) with holes where the chunks go. */
+struct skel {
+	H5FD_t pub;                 /* first: HDF5 fills it in */
+	H5FD_t *in;
+};
+
+static H5FD_t *skel_open(const char *name, unsigned flags, hid_t fapl, haddr_t maxaddr)
+{
+	hid_t sec2 = H5Pcreate(H5P_FILE_ACCESS);
+	struct skel *f = NULL;
+	H5FD_t *in = NULL;
+
+	(void)fapl;
+	if (sec2 >= 0 && H5Pset_fapl_sec2(sec2) >= 0)
+		in = H5FDopen(name, flags, sec2, maxaddr);
+	if (sec2 >= 0)
+		H5Pclose(sec2);
+	if (in && !(f = calloc(1, sizeof *f)))
+		H5FDclose(in);
+	if (!f)
+		return NULL;
+	f->in = in;
+	return &f->pub;
+}
+
+static herr_t skel_close(H5FD_t *file)
+{
+	struct skel *f = (struct skel *)file;
+	herr_t rc = H5FDclose(f->in);
+
+	free(f);
+	return rc;
+}
+
+static herr_t skel_query(const H5FD_t *file, unsigned long *flags)
+{
+	(void)file;
+	/* what sec2 says of itself */
+	*flags = H5FD_FEAT_AGGREGATE_METADATA | H5FD_FEAT_ACCUMULATE_METADATA |
+	         H5FD_FEAT_DATA_SIEVE | H5FD_FEAT_AGGREGATE_SMALLDATA |
+	         H5FD_FEAT_DEFAULT_VFD_COMPATIBLE;
+	return 0;
+}
+
+static haddr_t skel_get_eoa(const H5FD_t *file, H5FD_mem_t type)
+{
+	return H5FDget_eoa(((const struct skel *)file)->in, type);
+}
+
+static herr_t skel_set_eoa(H5FD_t *file, H5FD_mem_t type, haddr_t addr)
+{
+	return H5FDset_eoa(((struct skel *)file)->in, type, addr);
+}
+
+static haddr_t skel_get_eof(const H5FD_t *file, H5FD_mem_t type)
+{
+	return H5FDget_eof(((const struct skel *)file)->in, type);
+}
+
+static herr_t skel_read(H5FD_t *file, H5FD_mem_t type, hid_t dxpl, haddr_t addr, size_t size,
+                        void *buf)
+{
+	return H5FDread(((struct skel *)file)->in, type, dxpl, addr, size, buf);
+}
+
+static herr_t skel_write(H5FD_t *file, H5FD_mem_t type, hid_t dxpl, haddr_t addr, size_t size,
+                         const void *buf)
+{
+	/* the only raw data written through it are /memory's chunks */
+	if (type == H5FD_MEM_DRAW)
+		return 0;
+	return H5FDwrite(((struct skel *)file)->in, type, dxpl, addr, size, buf);
+}
+
+static herr_t skel_flush(H5FD_t *file, hid_t dxpl, hbool_t closing)
+{
+	return H5FDflush(((struct skel *)file)->in, dxpl, closing);
+}
+
+static herr_t skel_truncate(H5FD_t *file, hid_t dxpl, hbool_t closing)
+{
+	/* the file's end goes to the end of the allocated space: the
+	 * dropped chunks become a hole */
+	return H5FDtruncate(((struct skel *)file)->in, dxpl, closing);
+}
+
+static herr_t skel_lock(H5FD_t *file, hbool_t rw)
+{
+	return H5FDlock(((struct skel *)file)->in, rw);
+}
+
+static herr_t skel_unlock(H5FD_t *file)
+{
+	return H5FDunlock(((struct skel *)file)->in);
+}
+
+static const H5FD_class_t skel_class = {
+	.name = "ckptmpi-skeleton",
+	.maxaddr = (haddr_t)INT64_MAX,      /* sec2's: an off_t */
+	.fc_degree = H5F_CLOSE_WEAK,
+	.open = skel_open,
+	.close = skel_close,
+	.query = skel_query,
+	.get_eoa = skel_get_eoa,
+	.set_eoa = skel_set_eoa,
+	.get_eof = skel_get_eof,
+	.read = skel_read,
+	.write = skel_write,
+	.flush = skel_flush,
+	.truncate = skel_truncate,
+	.lock = skel_lock,
+	.unlock = skel_unlock,
+	.fl_map = H5FD_FLMAP_DICHOTOMY,
+};
+
+static hid_t skel_id = -1;
+static pthread_once_t skel_once = PTHREAD_ONCE_INIT;
+
+static void skel_register(void)
+{
+	skel_id = H5FDregister(&skel_class);
+}
+
+/* Rank 0, before anyone else opens the file with HDF5: create it with
+ * /memory alone, every chunk of every rank allocated, and note where each
+ * one is. Reserves the file's space after the create (which truncates). */
+static int skeleton(struct mwriter *w, uint64_t *addr, uint64_t nchunks, uint64_t estimate)
+{
+	hsize_t dims = w->e.memory_bytes, maxd = H5S_UNLIMITED, ch = CK_MEMORY_CHUNK;
+	hid_t fapl = -1, dcpl = -1, sp = -1, ds = -1, f = -1;
+	int rc = -1;
+
+	if (pthread_once(&skel_once, skel_register) || skel_id < 0) {
+		ck_set_h5_error(w->path, "create", "the skeleton file driver");
+		return -1;
+	}
+	/* as the serial writer's files: v2 superblock and object headers,
+	 * locks that must not fail on file systems without flock */
+	if ((fapl = H5Pcreate(H5P_FILE_ACCESS)) < 0 || H5Pset_driver(fapl, skel_id, NULL) < 0 ||
+	    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0 ||
+	    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 || H5Pset_file_locking(fapl, 1, 1) < 0 ||
+	    (f = H5Fcreate(w->path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) {
+		ck_set_h5_error(w->path, "create", "the HDF5 file");
+		goto out;
+	}
+	if (ck_reserve_space(w->fd, w->path, estimate) < 0)
+		goto out;
+	/* chunks allocated when written, so no fill value is ever written */
+	if ((sp = H5Screate_simple(1, &dims, &maxd)) < 0 ||
+	    (dcpl = H5Pcreate(H5P_DATASET_CREATE)) < 0 || H5Pset_chunk(dcpl, 1, &ch) < 0 ||
+	    H5Pset_fletcher32(dcpl) < 0 || H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_INCR) < 0 ||
+	    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0 ||
+	    (ds = H5Dcreate2(f, "/memory", H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0) {
+		ck_set_h5_error(w->path, "create", "/memory");
+		goto out;
+	}
+	for (uint64_t c = 0; c < nchunks; c++) {
+		hsize_t off = c * CK_MEMORY_CHUNK, size = 0;
+		haddr_t a = HADDR_UNDEF;
+		unsigned mask = 1;
+
+		if (H5Dwrite_chunk(ds, H5P_DEFAULT, 0, &off, CK_MEMORY_CHUNK + 4, zeros) < 0 ||
+		    H5Dget_chunk_info_by_coord(ds, &off, &mask, &a, &size) < 0) {
+			ck_set_h5_error(w->path, "write", "/memory");
+			goto out;
+		}
+		/* where every rank will write a checksummed chunk itself */
+		if (a == HADDR_UNDEF || size != CK_MEMORY_CHUNK + 4 || mask) {
+			ck_set_error("%s: /memory chunk %llu was laid out with %llu bytes at %#llx, "
+			             "mask %u (this HDF5 does not work as expected)", w->path,
+			             (unsigned long long)c, (unsigned long long)size,
+			             (unsigned long long)a, mask);
+			goto out;
+		}
+		addr[c] = (uint64_t)a;
+	}
+	rc = 0;
+out:
+	if (ds >= 0 && H5Dclose(ds) < 0 && !rc) {
+		ck_set_h5_error(w->path, "write", "/memory");
+		rc = -1;
+	}
+	if (f >= 0 && H5Fclose(f) < 0 && !rc) {
+		ck_set_h5_error(w->path, "write", "the HDF5 file");
+		rc = -1;
+	}
+	if (dcpl >= 0)
+		H5Pclose(dcpl);
+	if (sp >= 0)
+		H5Sclose(sp);
+	if (fapl >= 0)
+		H5Pclose(fapl);
+	return rc;
+}
+#else
+#define CK_HAVE_SKELETON 0
+static int skeleton(struct mwriter *w, uint64_t *addr, uint64_t nchunks, uint64_t estimate)
+{
+	(void)addr, (void)nchunks, (void)estimate;
+	ck_set_error("%s: internal error: no skeleton driver for this HDF5", w->path);
+	return -1;
+}
+#endif
+
+/* The rank's chunk places, from rank 0's layout. */
+static int lay_out_memory(struct mwriter *w)
+{
+	uint64_t nchunks = w->e.memory_bytes / CK_MEMORY_CHUNK, *all = NULL;
+	int *counts = NULL, *displs = NULL, rc = 0, e;
+	int mine = (int)(ck_align_up(w->rows[w->rank].memory_len, CK_MEMORY_CHUNK) /
+	                 CK_MEMORY_CHUNK);
+
+	for (int r = 0; r < w->size; r++)
+		if (ck_align_up(w->rows[r].memory_len, CK_MEMORY_CHUNK) / CK_MEMORY_CHUNK > INT_MAX ||
+		    w->rows[r].memory_offset / CK_MEMORY_CHUNK > INT_MAX) {
+			ck_set_error("%s: rank %d has more chunks of page data than MPI can count",
+			             w->path, r);
+			rc = -1;
+		}
+	if (!rc && (!(w->addr = malloc((size_t)(mine ? mine : 1) * sizeof *w->addr)) ||
+	            (!w->rank && (!(all = malloc((nchunks ? nchunks : 1) * sizeof *all)) ||
+	                          !(counts = malloc((size_t)w->size * sizeof *counts)) ||
+	                          !(displs = malloc((size_t)w->size * sizeof *displs)))))) {
+		ck_set_error("%s: out of memory for the places of %llu chunks", w->path,
+		             (unsigned long long)nchunks);
+		rc = -1;
+	}
+	if (!rc && !w->rank) {
+		rc = skeleton(w, all, nchunks, w->estimate);
+		for (int r = 0; r < w->size; r++) {
+			counts[r] = (int)(ck_align_up(w->rows[r].memory_len, CK_MEMORY_CHUNK) /
+			                  CK_MEMORY_CHUNK);
+			displs[r] = (int)(w->rows[r].memory_offset / CK_MEMORY_CHUNK);
+		}
+	}
+	if (!(rc = agree(w, rc)) &&
+	    (e = MPI_Scatterv(all, counts, displs, MPI_UINT64_T, w->addr, mine, MPI_UINT64_T, 0,
+	                      w->comm)) != MPI_SUCCESS)
+		rc = mpi_failed(w, "MPI_Scatterv", e);
+	w->nchunks = (uint64_t)mine;
+	free(all);
+	free(counts);
+	free(displs);
+	return rc;
+}
+
+static int write_all(struct mwriter *w, struct iovec *iov, int cnt, uint64_t off)
+{
+	while (cnt > 0) {
+		ssize_t n = pwritev(w->fd, iov, cnt, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ck_set_error("%s: cannot write /memory: %s", w->path,
+			             n < 0 ? strerror(errno) : "no progress");
+			return -1;
+		}
+		off += (uint64_t)n;
+		while (cnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+#define BATCH_IOV 1024              /* IOV_MAX on Linux */
+#define BATCH_CHUNKS 64
+
+struct batch {
+	struct iovec iov[BATCH_IOV];
+	uint8_t sums[BATCH_CHUNKS][4];
+	int cnt, chunks;
+	uint64_t start, end;        /* file range */
+	uint64_t data;              /* bytes of page data in it */
+};
+
+static int batch_flush(struct mwriter *w, struct batch *b)
+{
+	if (!b->cnt)
+		return 0;
+	if (write_all(w, b->iov, b->cnt, b->start))
+		return -1;
+	/* start writeback now so the disk works while we go on, rather than
+	 * all at once in the final fsync; only a hint, failures are fsync's */
+	(void)sync_file_range(w->fd, (off_t)b->start, (off_t)(b->end - b->start),
+	                      SYNC_FILE_RANGE_WRITE);
+	progress_add(w, b->data);
+	b->cnt = b->chunks = 0;
+	b->data = 0;
+	return 0;
+}
+
+/* Each chunk: its bytes from wherever the runs are, zeros after the end
+ * of the slice, then its fletcher32, little-endian, as HDF5 stores it. */
+static int write_direct(struct mwriter *w)
+{
+	const uint64_t *addr = w->addr, nchunks = w->nchunks;
+	struct source src = { .img = w->img, .memory = 1 };
+	struct batch *b = calloc(1, sizeof *b);
+	int rc = 0;
+
+	if (!b) {
+		ck_set_error("%s: out of memory", w->path);
+		return -1;
+	}
+	for (uint64_t c = 0; !rc && c < nchunks; c++) {
+		struct iovec piece[BATCH_IOV];
+		struct ck_fletcher f;
+		uint64_t need = CK_MEMORY_CHUNK, data = 0;
+		uint32_t sum;
+		int np = 0;
+		const uint8_t *p;
+		uint64_t len;
+
+		ck_fletcher_init(&f);
+		while (need && np < BATCH_IOV - 2 && source_piece(&src, &p, &len)) {
+			uint64_t n = len < need ? len : need;
+
+			ck_fletcher_update(&f, p, n);
+			piece[np++] = (struct iovec){ (void *)p, n };
+			src.at += n;
+			need -= n;
+			data += n;
+		}
+		if (need && source_piece(&src, &p, &len)) {
+			/* runs of single pages: more pieces than a pwritev takes */
+			ck_set_error("%s: internal error: chunk %llu of /memory in too many pieces",
+			             w->path, (unsigned long long)c);
+			rc = -1;
+			break;
+		}
+		if (need) {
+			ck_fletcher_update(&f, zeros, need);
+			piece[np++] = (struct iovec){ (void *)zeros, need };
+		}
+		if (b->cnt && (b->end != addr[c] || b->cnt + np + 1 > BATCH_IOV ||
+		               b->chunks == BATCH_CHUNKS))
+			rc = batch_flush(w, b);
+		if (rc)
+			break;
+		if (!b->cnt)
+			b->start = b->end = addr[c];
+		sum = ck_fletcher_final(&f);
+		b->sums[b->chunks][0] = (uint8_t)sum;
+		b->sums[b->chunks][1] = (uint8_t)(sum >> 8);
+		b->sums[b->chunks][2] = (uint8_t)(sum >> 16);
+		b->sums[b->chunks][3] = (uint8_t)(sum >> 24);
+		memcpy(b->iov + b->cnt, piece, (size_t)np * sizeof *piece);
+		b->cnt += np;
+		b->iov[b->cnt++] = (struct iovec){ b->sums[b->chunks], 4 };
+		b->chunks++;
+		b->end += CK_MEMORY_CHUNK + 4;
+		b->data += data;
+	}
+	if (!rc)
+		rc = batch_flush(w, b);
+	free(b);
+	return rc;
+}
+
+static int write_memory(struct mwriter *w)
+{
+	hid_t ds;
+	int rc;
+
+	ck_mpio_direct_last = w->direct;
+	if (w->direct)
+		return agree(w, write_direct(w));
+	ds = blob_create(w, "/memory", w->e.memory_bytes, CK_MEMORY_CHUNK, w->deflate);
+	rc = agree(w, ds < 0 ? -1 : 0);
+	if (!rc)
+		rc = stream_rounds(w, ds, "/memory", 1, CK_MEMORY_CHUNK);
+	return ds_close(w, ds, "/memory", rc);
+}
+
+/* ---- set-up ---- */
+
+/* Every rank's counts, then the same placement computed everywhere, then
+ * this rank's own rows. */
+static int build_layout(struct mwriter *w, struct ck_image *image)
+{
+	struct ck_counts mine;
+	int rc, e;
+
+	rc = agree(w, ck_rank_measure(w->path, (uint64_t)w->rank, image, &mine));
+	if (rc)
+		return -1;
+	if (!(w->counts = calloc((size_t)w->size, sizeof *w->counts)) ||
+	    !(w->rows = calloc((size_t)w->size, sizeof *w->rows))) {
+		ck_set_error("%s: out of memory", w->path);
+		rc = -1;
+	}
+	if (agree(w, rc))
+		return -1;
+	if ((e = MPI_Allgather(&mine, sizeof mine, MPI_BYTE, w->counts, sizeof mine, MPI_BYTE,
+	                       w->comm)) != MPI_SUCCESS)
+		return mpi_failed(w, "MPI_Allgather", e);
+	rc = ck_layout_place(w->path, w->counts, (uint64_t)w->size, w->rows, &w->e);
+	if (!rc) {
+		const struct ck_rank_row *row = &w->rows[w->rank];
+
+		w->rr = calloc(image->nregions ? image->nregions : 1, sizeof *w->rr);
+		w->fr = calloc(image->nfds ? image->nfds : 1, sizeof *w->fr);
+		w->strings = calloc(ck_align_up(row->strings_len, w->e.strings_chunk) + 1, 1);
+		w->stage = malloc(CK_MPI_STAGE_BYTES);
+		if (!w->rr || !w->fr || !w->strings || !w->stage) {
+			ck_set_error("%s: out of memory", w->path);
+			rc = -1;
+		} else
+			ck_rank_fill(image, &w->rows[w->rank], w->rr, w->fr, w->strings);
+	}
+	return agree(w, rc);
+}
+
+/* Rank 0 decides what must be the same everywhere: compression, the
+ * direct road, the name of the temporary (its host and pid). */
+static int decide(struct mwriter *w, struct decisions *d)
+{
+	const char *v = getenv("CKPTMPI_MPIO_DIRECT");
+	int rc = 0, e;
+
+	memset(d, 0, sizeof *d);
+	if (!w->rank) {
+		rc = ck_compress_level(w->dir, &d->deflate);
+		d->direct = !(v && !strcmp(v, "0"));
+		d->pid = (long)getpid();
+		if (!rc && gethostname(d->host, sizeof d->host) < 0) {
+			ck_set_error("%s: gethostname: %s", w->dir, strerror(errno));
+			rc = -1;
+		}
+		d->host[sizeof d->host - 1] = 0;
+	}
+	if (agree(w, rc))
+		return -1;
+	if ((e = MPI_Bcast(d, sizeof *d, MPI_BYTE, 0, w->comm)) != MPI_SUCCESS)
+		return mpi_failed(w, "MPI_Bcast", e);
+	return 0;
+}
+
+/* Rank 0 creates the temporary, private, with room reserved; every other
+ * rank must reach that same file through its own DIR. */
+static int create_temporary(struct mwriter *w, struct decisions *d)
+{
+	struct stat st;
+	int rc = 0, e;
+
+	w->estimate = ck_estimate_size(&w->e, (uint64_t)w->size, w->info.argv_len);
+	if (!w->rank) {
+		/* a full disk shows up now, before HDF5 holds any state */
+		if ((w->fd = ck_create_private(w->dir, w->path)) < 0 ||
+		    ck_reserve_space(w->fd, w->path, w->estimate) < 0)
+			rc = -1;
+		else if (fstat(w->fd, &st) < 0) {
+			ck_set_error("%s: fstat: %s", w->path, strerror(errno));
+			rc = -1;
+		} else
+			d->ino = (uint64_t)st.st_ino;
+	}
+	if (agree(w, rc))
+		return -1;
+	if ((e = MPI_Bcast(&d->ino, 1, MPI_UINT64_T, 0, w->comm)) != MPI_SUCCESS)
+		return mpi_failed(w, "MPI_Bcast", e);
+	if (w->rank) {
+		if ((w->fd = open(w->path, O_RDWR | O_CLOEXEC)) < 0) {
+			ck_set_error("%s: cannot open the file rank 0 created: %s", w->path,
+			             strerror(errno));
+			rc = -1;
+		} else if (fstat(w->fd, &st) < 0) {
+			ck_set_error("%s: fstat: %s", w->path, strerror(errno));
+			rc = -1;
+		} else if ((uint64_t)st.st_ino != d->ino) {
+			ck_set_error("%s: not the file rank 0 created (is %s the same directory on "
+			             "every rank?)", w->path, w->dir);
+			rc = -1;
+		}
+	}
+	return agree(w, rc);
+}
+
+/* Collectively: create the file, or open what rank 0 laid out. */
+static int file_parallel(struct mwriter *w, int create)
+{
+	hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+	int rc = -1;
+
+	/* v2 superblock and object headers as in serial files; STRONG:
+	 * closing the file closes what an error path left open; metadata
+	 * written collectively at flush rather than by rank 0 alone */
+	if (fapl >= 0 && H5Pset_fapl_mpio(fapl, w->comm, MPI_INFO_NULL) >= 0 &&
+	    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST) >= 0 &&
+	    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0 &&
+	    H5Pset_coll_metadata_write(fapl, 1) >= 0 &&
+	    (w->file = create ? H5Fcreate(w->path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
+	                      : H5Fopen(w->path, H5F_ACC_RDWR, fapl)) >= 0)
+		rc = 0;
+	else
+		ck_set_h5_error(w->path, create ? "create" : "open", "the HDF5 file");
+	if (fapl >= 0)
+		H5Pclose(fapl);
+	if (!rc && ((w->dxpl = H5Pcreate(H5P_DATASET_XFER)) < 0 ||
+	            H5Pset_dxpl_mpio(w->dxpl, H5FD_MPIO_COLLECTIVE) < 0)) {
+		ck_set_h5_error(w->path, "create", "the transfer properties");
+		rc = -1;
+	}
+	return agree(w, rc);
+}
+
+static int check_args(struct mwriter *w, const struct ck_generation_info *info,
+                      const struct ck_image *image)
+{
+	if (!w->dir || !info || !image) {
+		ck_set_error("container_write_mpi: missing argument (rank %d)", w->rank);
+		return -1;
+	}
+	if (ck_check_info(w->dir, info))
+		return -1;
+	if (info->nranks != (uint64_t)w->size) {
+		ck_set_error("%s: generation %llu: nranks is %llu but the communicator has %d ranks",
+		             w->dir, (unsigned long long)info->generation,
+		             (unsigned long long)info->nranks, w->size);
+		return -1;
+	}
+	return 0;
+}
+
+static void writer_free(struct mwriter *w)
+{
+	ck_types_close(&w->t);
+	if (w->dxpl >= 0)
+		H5Pclose(w->dxpl);
+	free(w->counts);
+	free(w->rows);
+	free(w->rr);
+	free(w->fr);
+	free(w->strings);
+	free(w->stage);
+	free(w->addr);
+}
+
+int container_write_mpi(MPI_Comm comm, const char *dir, const struct ck_generation_info *info,
+                        struct ck_image *image, container_progress_fn progress,
+                        char *tmp_path_out, size_t tmp_path_len)
+{
+	struct mwriter w = { .comm = comm, .dir = dir, .file = -1, .dxpl = -1, .fd = -1,
+	                     .img = image, .progress = progress };
+	struct decisions d;
+	char msg[CK_MSG_LEN];
+	int rc, n = 0, e;
+	struct stat st;
+
+	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+	w.t = (struct ck_types){ -1, -1, -1, -1, -1, -1, -1, -1, -1 };
+	if ((e = MPI_Comm_rank(comm, &w.rank)) != MPI_SUCCESS ||
+	    (e = MPI_Comm_size(comm, &w.size)) != MPI_SUCCESS) {
+		ck_set_error("%s: container_write_mpi: not a usable communicator (%d)",
+		             dir ? dir : "(null)", e);
+		return -1;
+	}
+	w.generation = info ? info->generation : 0;
+	if (!dir)
+		w.dir = "(null)";
+	snprintf(w.path, sizeof w.path, "%s", w.dir);
+
+	/* the same generation everywhere, attributes from rank 0 */
+	rc = agree(&w, check_args(&w, info, image));
+	if (!rc) {
+		uint64_t gen[2] = { info->generation, ~info->generation }, m[2];
+
+		w.info = *info;
+		if ((e = MPI_Bcast(&w.info, sizeof w.info, MPI_BYTE, 0, comm)) != MPI_SUCCESS ||
+		    (e = MPI_Allreduce(gen, m, 2, MPI_UINT64_T, MPI_MAX, comm)) != MPI_SUCCESS)
+			return mpi_failed(&w, "MPI collective", e);
+		if (m[0] != info->generation || ~m[1] != info->generation) {
+			ck_set_error("%s: the ranks write different generations (%llu here, up to "
+			             "%llu elsewhere)", w.dir, (unsigned long long)info->generation,
+			             (unsigned long long)m[0]);
+			rc = -1;
+		}
+		rc = agree(&w, rc);
+	}
+	if (rc)
+		return -1;
+	if (!w.info.created_unix)
+		w.info.created_unix = (uint64_t)time(NULL);   /* same: rank 0's copy */
+	if ((e = MPI_Bcast(&w.info.created_unix, 1, MPI_UINT64_T, 0, comm)) != MPI_SUCCESS)
+		return mpi_failed(&w, "MPI_Bcast", e);
+
+	if (decide(&w, &d))
+		return -1;
+	w.deflate = d.deflate;
+	rc = 0;
+	if ((n = ck_temp_path(w.path, sizeof w.path, w.dir, w.generation, d.host, d.pid)) < 0 ||
+	    (tmp_path_out && (size_t)n >= tmp_path_len)) {
+		ck_set_error("%s: path of the temporary file is too long", w.dir);
+		rc = -1;
+	}
+	if (agree(&w, rc))
+		return -1;
+	/* compressed chunks have sizes nobody knows in advance */
+	w.direct = d.direct && w.deflate < 0 && CK_HAVE_SKELETON;
+
+	if (build_layout(&w, image))
+		goto fail_early;
+	w.total = image->memory_bytes;
+	rc = ck_types_create(&w.t);
+	if (rc)
+		ck_set_h5_error(w.path, "create", "table types");
+	if (agree(&w, rc))
+		goto fail_early;
+	if (create_temporary(&w, &d))
+		goto fail;
+	if (w.direct ? lay_out_memory(&w) || file_parallel(&w, 0) : file_parallel(&w, 1))
+		goto fail;
+	if (agree(&w, ck_write_attrs(w.file, w.path, &w.info)) || write_tables(&w) ||
+	    write_strings(&w) || write_filedata(&w))
+		goto fail;
+	if (write_memory(&w))
+		goto fail;
+	/* last: a reader trusts nothing without it */
+	if (agree(&w, ck_attr_u64(w.file, w.path, "complete", H5T_STD_U32LE, 1)))
+		goto fail;
+	rc = H5Fclose(w.file) < 0 ? -1 : 0;
+	w.file = -1;
+	if (rc)
+		ck_set_h5_error(w.path, "write", "the HDF5 file");
+	if (agree(&w, rc))
+		goto fail;
+	/* give back what the estimate reserved beyond the end (every rank
+	 * has closed: the allreduce in agree) */
+	rc = 0;
+	if (!w.rank && (fstat(w.fd, &st) < 0 || ftruncate(w.fd, st.st_size) < 0)) {
+		ck_set_error("%s: cannot release reserved space: %s", w.path, strerror(errno));
+		rc = -1;
+	}
+	/* each host's writes reach the disk: our fsync covers them (one page
+	 * cache per host; on NFS fsync flushes the host's dirty pages) */
+	if (!rc && fsync(w.fd) < 0) {
+		ck_set_error("%s: fsync: %s", w.path, strerror(errno));
+		rc = -1;
+	}
+	if (close(w.fd) < 0 && !rc) {
+		ck_set_error("%s: close: %s", w.path, strerror(errno));
+		rc = -1;
+	}
+	w.fd = -1;
+	if (agree(&w, rc))
+		goto fail;
+	if (progress)
+		progress(w.total, w.total);
+	if (tmp_path_out)
+		memcpy(tmp_path_out, w.path, (size_t)n + 1);
+	writer_free(&w);
+	return 0;
+
+fail:
+	/* every rank is here (the failure was agreed on); keep its message */
+	snprintf(msg, sizeof msg, "%s", container_error());
+	if (w.file >= 0) {
+		/* closing flushes metadata and a failed close leaves HDF5 1.10
+		 * unusable: free the doomed file's blocks first, so that a full
+		 * disk has room for the flush */
+		if (!w.rank && w.fd >= 0)
+			(void)ftruncate(w.fd, 0);
+		H5Fclose(w.file);
+		w.file = -1;
+	}
+	if (w.fd >= 0)
+		close(w.fd);
+	/* the others closed it too before rank 0 removes it */
+	MPI_Barrier(comm);
+	if (!w.rank)
+		unlink(w.path);
+	ck_set_error("%s", msg);
+fail_early:
+	writer_free(&w);
+	return -1;
+}
+
+int container_commit_mpi(MPI_Comm comm, const char *dir, uint64_t generation, const char *tmp_path)
+{
+	int rank = 0, size = 0, rc = 0, fd, e;
+
+	if ((e = MPI_Comm_rank(comm, &rank)) != MPI_SUCCESS ||
+	    (e = MPI_Comm_size(comm, &size)) != MPI_SUCCESS) {
+		ck_set_error("%s: container_commit_mpi: not a usable communicator (%d)",
+		             dir ? dir : "(null)", e);
+		return -1;
+	}
+	/* every rank has closed the file */
+	if ((e = MPI_Barrier(comm)) != MPI_SUCCESS) {
+		ck_set_error("%s: generation %llu: rank %d: MPI_Barrier failed (%d)",
+		             dir ? dir : "(null)", (unsigned long long)generation, rank, e);
+		return -1;
+	}
+	if (!rank) {
+		if (!dir || !tmp_path) {
+			ck_set_error("container_commit_mpi: missing argument");
+			rc = -1;
+		} else if ((fd = open(tmp_path, O_RDONLY | O_CLOEXEC)) < 0) {
+			ck_set_error("%s: cannot open: %s", tmp_path, strerror(errno));
+			rc = -1;
+		} else {
+			if (fsync(fd) < 0) {
+				ck_set_error("%s: fsync: %s", tmp_path, strerror(errno));
+				rc = -1;
+			}
+			close(fd);
+			if (!rc)
+				rc = container_commit(dir, generation, tmp_path);
+		}
+	}
+	return agree_on(comm, rank, size, generation, rc);
+}
