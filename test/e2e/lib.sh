@@ -566,3 +566,736 @@ basic_case() {
         same_file "$WORK/ref/$file" "$WORK/ck/$file" "file $file"
     fi
 }
+
+# ================================================================ MPI jobs
+#
+# Checkpoint/restart of whole MPI jobs started by mpirun (test/e2e/mpi_ckpt_*.sh).
+# The test programs come in two builds per flavour (test/mpi/CMakeLists.txt):
+# PROGRAM_FLAVOUR (plain) and PROGRAM_linked_FLAVOUR (linked with -lckptmpi).
+#
+#   mpi_setup FLAVOUR                 once per case: MPIRUN, cleanup of MPI jobs
+#   mpi_ckpt_case [OPTIONS] FLAVOUR NP PROGRAM [ARGS...]
+#       reference run (plain mpirun) -> run under ckptmpi -> checkpoint ->
+#       SIGKILL of the whole job -> restart (CKPTMPI_RESTART=latest) -> the
+#       merged output must equal the reference; verify + ls on the generation
+#   mpi_chain_case [OPTIONS] FLAVOUR NP PROGRAM [ARGS...]
+#       the same, twice: checkpoint, kill, restart, checkpoint, kill, restart
+#   mpi_sigterm_case [OPTIONS] FLAVOUR NP PROGRAM [ARGS...]
+#       SIGTERM to mpirun (checkpoint, then the job exits), then restart
+#   mpi_hpcc_case [OPTIONS] NP N      Debian's hpcc (OpenMPI), unmodified
+#
+# OPTIONS (each case):
+#   --trigger mpirun|rank|command   how the checkpoint is requested: SIGUSR1
+#           to mpirun (default), SIGUSR1 to the last rank's process only, or
+#           "ckptmpi checkpoint DIR"
+#   --runtime    run the plain build through "ckptmpi-runtime-FLAVOUR PROGRAM"
+#           (an unmodified program) instead of the _linked_ build
+#   --at K       request the checkpoint once step K is printed (default 3)
+#   --more M     after the commit, let M more steps be printed before the
+#           kill (default 2)
+#
+# PROGRAM is the name of a test program built for both flavours (mpi_p2p:
+# $PROGS/mpi_p2p_FLAVOUR natively, $PROGS/mpi_p2p_linked_FLAVOUR under
+# ckptmpi), a python script in $PROGS (run as /usr/bin/python3 SCRIPT,
+# natively and through the runtime), or a command (absolute, or found in
+# PATH: run through the runtime).  The programs print lines that begin with
+# a step number (see test/mpi/ckpt_common.h); ARGS usually are NITER SLEEP_MS.
+#
+# Every process of a job carries CKPTMPI_E2E_JOB=<tag> in its environment:
+# the job is "mpirun and its descendants, plus every process with that tag"
+# (MPICH's ranks call setsid(), OpenMPI's setpgid(): neither a session nor a
+# process group holds them all), so that a kill reaches every rank and a
+# case can check that nothing survived.
+#
+# Environment: MPI_RUN_TIMEOUT (s for a whole run, default 120),
+# MPI_CKPT_TIMEOUT (s for a checkpoint to commit, default 60),
+# MPI_TERM_GRACE (see mpi_sigterm_case, default 5), MPI_CASE_TIMEOUT (s
+# for the whole case, default 270: every wait is cut to what is left, so
+# that a case fails, and cleans up, before ctest's TIMEOUT kills it).
+
+MPI_FL=
+MPI_NP=
+MPIRUN=()
+MPI_PID=
+MPI_TAG=
+MPI_TAG_BASE=
+_MPI_RUNS=0
+MPI_TRIGGER=mpirun
+MPI_MODE=linked
+MPI_AT=3
+MPI_MORE=2
+MPI_NATIVE=()
+MPI_CKPTCMD=()
+REQ_STEP=
+CKPT_AFTER=
+MPI_ENV=()
+MPI_RUN_TIMEOUT=${MPI_RUN_TIMEOUT:-120}
+MPI_CASE_TIMEOUT=${MPI_CASE_TIMEOUT:-270}
+_MPI_DEADLINE=
+MPI_CKPT_TIMEOUT=${MPI_CKPT_TIMEOUT:-60}
+MPI_TERM_GRACE=${MPI_TERM_GRACE:-5}
+
+_mpi_rc() { return "$1"; }
+
+# _mpi_t T: T, or the seconds left of MPI_CASE_TIMEOUT if fewer (at least 1).
+_mpi_t() {
+    local left=$((_MPI_DEADLINE - SECONDS))
+    [ "$left" -ge 1 ] || left=1
+    [ "$1" -le "$left" ] && echo "$1" || echo "$left"
+}
+
+# EXIT trap of MPI cases: SIGKILL every process tagged by this case, then
+# the usual cleanup (with the exit status preserved).
+_mpi_on_exit() {
+    local rc=$?
+    trap - ERR
+    [ -z "$MPI_TAG_BASE" ] || _mpi_kill_tagged "$MPI_TAG_BASE-" || true
+    if [ "$rc" -eq 0 ]; then
+        _cleanup
+    else
+        _mpi_rc "$rc" || _cleanup
+    fi
+}
+
+# mpi_setup FLAVOUR: skip unless FLAVOUR (mpich, openmpi) is built and its
+# mpirun installed; sets MPI_FL and MPIRUN.
+mpi_setup() {
+    MPI_FL=$1
+    case $MPI_FL in
+        mpich) MPIRUN=(mpirun.mpich) ;;
+        openmpi) MPIRUN=(mpirun.openmpi --oversubscribe) ;;
+        *) fail "mpi_setup: unknown MPI flavour '$MPI_FL' (mpich or openmpi)" ;;
+    esac
+    command -v "${MPIRUN[0]}" >/dev/null || skip "${MPIRUN[0]} not installed"
+    [ -x "$BUILD/bin/ckptmpi-runtime-$MPI_FL" ] || skip "MPI flavour $MPI_FL not built"
+    if [ -z "$MPI_TAG_BASE" ]; then
+        _MPI_DEADLINE=$((SECONDS + MPI_CASE_TIMEOUT))
+        MPI_TAG_BASE="$TEST_NAME-$$-$RANDOM"
+        trap _mpi_on_exit EXIT
+    fi
+    mkdirs "$WORK/tmp"
+}
+
+# Pids (one a line) of live processes whose environment holds
+# CKPTMPI_E2E_JOB=TAG (TAG ending in "-": every tag with that prefix).
+_mpi_tagged() {
+    local tag=$1 f p
+    local pat="CKPTMPI_E2E_JOB=$tag"
+    if [ "${tag%-}" != "$tag" ]; then
+        f=$(grep -lzF -- "$pat" /proc/[0-9]*/environ 2>/dev/null || true)
+    else
+        f=$(grep -lzxF -- "$pat" /proc/[0-9]*/environ 2>/dev/null || true)
+    fi
+    for p in $f; do
+        p=${p#/proc/}
+        p=${p%/environ}
+        [ "$p" != "$BASHPID" ] && _alive "$p" && echo "$p"
+    done
+    return 0
+}
+
+# Pids of the current job: mpirun's tree and everything with its tag.
+_mpi_job_pids() {
+    {
+        if [ -n "$MPI_PID" ] && _alive "$MPI_PID"; then _tree "$MPI_PID"; fi
+        [ -z "$MPI_TAG" ] || _mpi_tagged "$MPI_TAG"
+    } | sort -un | while read -r p; do
+        if _alive "$p"; then echo "$p"; fi
+    done
+    return 0
+}
+
+_mpi_describe() {
+    local p
+    for p in "$@"; do
+        printf '%s(%s) ' "$p" "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-80)"
+    done
+}
+
+# SIGKILL everything tagged TAG (a prefix when it ends in "-"), until
+# nothing is left (10 s); returns 1 if something survived.
+_mpi_kill_tagged() {
+    local tag=$1 pids i
+    for i in $(seq 200); do
+        pids=$(_mpi_tagged "$tag")
+        [ -n "$pids" ] || return 0
+        # shellcheck disable=SC2086
+        kill -KILL $pids 2>/dev/null || true
+        sleep 0.05
+    done
+    # shellcheck disable=SC2086
+    log "processes survived SIGKILL: $(_mpi_describe $pids)"
+    return 1
+}
+
+# mpi_kill_job: SIGKILL mpirun and every process of the job at once, make
+# sure none survives, reap mpirun.
+mpi_kill_job() {
+    local pids i
+    log "kill -9 the job (mpirun $MPI_PID and its ranks): $(_mpi_job_pids | wc -l) processes"
+    disown "$MPI_PID" 2>/dev/null || true
+    for i in $(seq 200); do
+        pids=$(_mpi_job_pids)
+        [ -n "$pids" ] || break
+        # shellcheck disable=SC2086
+        kill -KILL $pids 2>/dev/null || true
+        sleep 0.05
+    done
+    pids=$(_mpi_job_pids)
+    # shellcheck disable=SC2086
+    [ -z "$pids" ] || fail "processes of the job survived SIGKILL for 10 s: $(_mpi_describe $pids)"
+    { wait "$MPI_PID" || true; } 2>/dev/null
+}
+
+# mpi_wait_gone WHAT TIMEOUT: wait until no process of the job is left
+# (mpirun has exited and so has every rank); fails after TIMEOUT s, naming
+# the processes still there.  Sets RC to mpirun's exit status.
+mpi_wait_gone() {
+    local what=$1 t=$2 deadline pids
+    deadline=$((SECONDS + t))
+    while pids=$(_mpi_job_pids) && [ -n "$pids" ]; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            # shellcheck disable=SC2086
+            fail "$what: still running after ${t}s: $(_mpi_describe $pids)"
+        fi
+        sleep 0.1
+    done
+    RC=0
+    wait "$MPI_PID" 2>/dev/null || RC=$?
+}
+
+# mpi_start CWD OUT [VAR=VALUE...] -- COMMAND...: "mpirun -np $MPI_NP
+# COMMAND" in the background as the test user, with the variables and a
+# fresh CKPTMPI_E2E_JOB tag in its environment (both MPIs hand mpirun's
+# environment to local ranks; a multi-host run would need -x / -genv),
+# TMPDIR in the work directory (OpenMPI's session directory), stdout to
+# OUT, stderr to OUT.err.  Sets MPI_PID and MPI_TAG.
+mpi_start() {
+    local cwd=$1 out=$2
+    shift 2
+    local envs=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do
+        envs+=("$1")
+        shift
+    done
+    [ "${1:-}" = -- ] || fail "mpi_start: missing --"
+    shift
+    _MPI_RUNS=$((_MPI_RUNS + 1))
+    MPI_TAG=$MPI_TAG_BASE-$_MPI_RUNS
+    log "${envs[*]:+${envs[*]} }${MPIRUN[*]} -np $MPI_NP $*  (cwd $cwd, stdout $out)"
+    (cd "$cwd" && exec "${AS_USER[@]}" env CKPTMPI_E2E_JOB="$MPI_TAG" TMPDIR="$WORK/tmp" \
+        "${MPI_ENV[@]}" "${envs[@]}" "${MPIRUN[@]}" -np "$MPI_NP" "$@") \
+        >"$out" 2>"$out.err" </dev/null &
+    MPI_PID=$!
+    _PIDS+=("$MPI_PID")
+    show_on_failure "$out.err"
+}
+
+# mpi_run CWD OUT [VAR=VALUE...] -- COMMAND...: mpi_start, then wait for the
+# whole job to end (MPI_RUN_TIMEOUT); fails unless mpirun exits 0.
+mpi_run() {
+    local out=$2
+    mpi_start "$@"
+    local t
+    t=$(_mpi_t "$MPI_RUN_TIMEOUT")
+    local deadline=$((SECONDS + t))
+    while _alive "$MPI_PID"; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            mpi_kill_job
+            fail "mpirun did not finish within ${t}s ($out: last step $(last_step_of "$out"))"
+        fi
+        sleep 0.05
+    done
+    mpi_wait_gone "the job after mpirun exited" 10
+    [ "$RC" -eq 0 ] ||
+        fail "mpirun exited $RC ($out: last step $(last_step_of "$out")): $(_mpi_first_error "$out.err")"
+    log "finished: $(wc -l <"$out") lines, last step $(last_step_of "$out")"
+}
+
+# mpi_rank_pid RANK: the pid of rank RANK of the current job (from
+# OMPI_COMM_WORLD_RANK / PMI_RANK in the environment of the job's processes).
+mpi_rank_pid() {
+    local want=$1 p r
+    for p in $(_mpi_job_pids); do
+        r=$(tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null |
+            sed -n 's/^\(OMPI_COMM_WORLD_RANK\|PMI_RANK\)=//p' | head -n 1)
+        if [ "$r" = "$want" ]; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# _mpi_first_error FILE: the first line of FILE that looks like an error
+# (else its beginning), for messages.
+_mpi_first_error() {
+    local l
+    l=$(grep -m 1 -iE 'check failed|error|abort|signal|killed|not supported' "$1" 2>/dev/null | cut -c1-400 || true)
+    if [ -n "$l" ]; then echo "$l"; else snip "$1" 400; fi
+}
+
+# mpi_wait_step OUT K: wait until the running job (MPI_PID) has printed
+# step K in OUT; fails, with the job's first error line, if it ends first.
+mpi_wait_step() {
+    local out=$1 k=$2 t deadline
+    t=$(_mpi_t "$MPI_RUN_TIMEOUT")
+    deadline=$((SECONDS + t))
+    until has_step "$out" "$k"; do
+        if ! _alive "$MPI_PID"; then
+            has_step "$out" "$k" && break
+            RC=0
+            wait "$MPI_PID" 2>/dev/null || RC=$?
+            fail "the job ended (mpirun status $RC) before printing step $k in $out (last step: $(last_step_of "$out")): $(_mpi_first_error "$out.err")"
+        fi
+        [ "$SECONDS" -lt "$deadline" ] ||
+            fail "timeout (${t}s) waiting for step $k in $out (last step: $(last_step_of "$out"))"
+        sleep 0.02
+    done
+}
+
+# _mpi_options ARGS...: parse the case options into MPI_TRIGGER, MPI_MODE,
+# MPI_AT, MPI_MORE; sets _MPI_SHIFT to the number of words they took.
+_mpi_options() {
+    MPI_TRIGGER=mpirun MPI_MODE=linked MPI_AT=3 MPI_MORE=2
+    _MPI_SHIFT=0
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --trigger)
+                case ${2:-} in
+                    mpirun | rank | command) MPI_TRIGGER=$2 ;;
+                    *) fail "--trigger ${2:-}: expected mpirun, rank or command" ;;
+                esac
+                shift 2
+                _MPI_SHIFT=$((_MPI_SHIFT + 2))
+                ;;
+            --runtime) MPI_MODE=runtime; shift; _MPI_SHIFT=$((_MPI_SHIFT + 1)) ;;
+            --at) MPI_AT=$2; shift 2; _MPI_SHIFT=$((_MPI_SHIFT + 2)) ;;
+            --more) MPI_MORE=$2; shift 2; _MPI_SHIFT=$((_MPI_SHIFT + 2)) ;;
+            --*) fail "unknown option $1" ;;
+            *) break ;;
+        esac
+    done
+}
+
+# _mpi_program PROGRAM ARGS...: set MPI_NATIVE (plain run) and MPI_CKPTCMD
+# (run under ckptmpi) for the current flavour and MPI_MODE.
+_mpi_program() {
+    local prog=$1 rt=$BUILD/bin/ckptmpi-runtime-$MPI_FL path
+    shift
+    if [[ $prog == *.py ]]; then
+        path=$prog
+        [[ $path == /* ]] || path=$PROGS/$prog
+        [ -f "$path" ] || fail "python script not found: $path"
+        /usr/bin/python3 -c 'import mpi4py' 2>/dev/null || skip "python3-mpi4py not installed"
+        MPI_NATIVE=(/usr/bin/python3 "$path" "$@")
+        MPI_CKPTCMD=("$rt" /usr/bin/python3 "$path" "$@")
+    elif [[ $prog != */* ]] && [ -e "$PROGS/${prog}_$MPI_FL" ]; then
+        need_prog "${prog}_$MPI_FL" "${prog}_linked_$MPI_FL"
+        MPI_NATIVE=("$PROGS/${prog}_$MPI_FL" "$@")
+        if [ "$MPI_MODE" = runtime ]; then
+            MPI_CKPTCMD=("$rt" "$PROGS/${prog}_$MPI_FL" "$@")
+        else
+            MPI_CKPTCMD=("$PROGS/${prog}_linked_$MPI_FL" "$@")
+        fi
+    else
+        path=$prog
+        [[ $path == */* ]] || path=$(command -v "$prog" || true)
+        if [ -z "$path" ] || [ ! -x "$path" ]; then
+            fail "program not found: $prog (nor $PROGS/${prog}_$MPI_FL)"
+        fi
+        MPI_NATIVE=("$path" "$@")
+        MPI_CKPTCMD=("$rt" "$path" "$@")
+    fi
+}
+
+# Newest committed generation in DIR (0 if none): ckpt-NNNNNN.h5 only,
+# never a temporary file.
+mpi_latest_gen() {
+    local g
+    g=$(gens_in "$1" | tail -n 1)
+    echo "${g:-0}"
+}
+
+# mpi_request_ckpt DIR OUT: ask the running job for a checkpoint
+# (MPI_TRIGGER) and wait until a generation newer than the newest one in
+# DIR is committed (MPI_CKPT_TIMEOUT).  Fails early when the job ends, or
+# when the job reports an error and no generation follows within 5 s (the
+# runtime prints only errors on stderr unless CKPTMPI_VERBOSE is set).
+# Sets GEN, and REQ_STEP (the last step printed before the request).
+mpi_request_ckpt() {
+    local dir=$1 out=$2 before pid errsz deadline grace=0 line
+    before=$(mpi_latest_gen "$dir")
+    REQ_STEP=$(last_step_of "$out")
+    errsz=$(stat -c %s "$out.err" 2>/dev/null || echo 0)
+    case $MPI_TRIGGER in
+        mpirun)
+            log "checkpoint request: kill -USR1 mpirun ($MPI_PID) at step $REQ_STEP"
+            kill -USR1 "$MPI_PID" || fail "cannot signal mpirun $MPI_PID"
+            ;;
+        rank)
+            # shellcheck disable=SC2046
+            pid=$(mpi_rank_pid $((MPI_NP - 1))) ||
+                fail "no process of rank $((MPI_NP - 1)) found among $(_mpi_describe $(_mpi_job_pids))"
+            log "checkpoint request: kill -USR1 rank $((MPI_NP - 1)) only (pid $pid) at step $REQ_STEP"
+            kill -USR1 "$pid" || fail "cannot signal rank process $pid"
+            ;;
+        command)
+            log "checkpoint request: ckptmpi checkpoint $dir at step $REQ_STEP"
+            ckpt "$dir"
+            [ "$GEN" -gt "$before" ] || fail "ckptmpi checkpoint reported generation $GEN, not newer than $before"
+            return 0
+            ;;
+    esac
+    local t
+    t=$(_mpi_t "$MPI_CKPT_TIMEOUT")
+    deadline=$((SECONDS + t))
+    while :; do
+        GEN=$(mpi_latest_gen "$dir")
+        [ "$GEN" -le "$before" ] || break
+        _alive "$MPI_PID" ||
+            fail "the job ended (last step $(last_step_of "$out")) without committing a checkpoint in $dir: $(tail -c +"$((errsz + 1))" "$out.err" | head -c 600 | tr '\n' ' ')"
+        if [ "$grace" = 0 ] && [ "${CKPTMPI_VERBOSE:-0}" = 0 ]; then
+            line=$(tail -c +"$((errsz + 1))" "$out.err" 2>/dev/null | grep -m 1 -E '^ckptmpi\[[0-9]+\]: ' || true)
+            [ -z "$line" ] || grace=$((SECONDS + 5))
+        fi
+        [ "$grace" = 0 ] || [ "$SECONDS" -lt "$grace" ] ||
+            fail "checkpoint request ($MPI_TRIGGER) answered with an error and no generation: $line"
+        [ "$SECONDS" -lt "$deadline" ] ||
+            fail "no committed generation in $dir ${t}s after the checkpoint request ($MPI_TRIGGER); $(ls "$dir" 2>/dev/null | tr '\n' ' ')"
+        sleep 0.05
+    done
+    log "checkpoint committed: generation $GEN ($(gen_file "$dir" "$GEN"))"
+}
+
+# ls_ranks G FILE: the rank count that "ckptmpi ls" (output in FILE) shows
+# for generation G: the value under the header's "ranks" column (right
+# aligned), or a "ranks=N" / "N ranks" on G's line.
+ls_ranks() {
+    awk -v g="$1" '
+        /(^| )generation( |$)/ && / ranks( |$)/ && !hdr { hdr = 1; e = index($0, " ranks") + 5; next }
+        { x = $1; sub(/:$/, "", x) }
+        x ~ /^[0-9]+$/ && x + 0 == g + 0 {
+            if (hdr && e > 5) {
+                s = substr($0, 1, e); n = split(s, w, " ")
+                if (n && w[n] ~ /^[0-9]+$/) { print w[n]; exit }
+            }
+            if (match($0, /ranks[=: ]+[0-9]+/)) { s = substr($0, RSTART, RLENGTH); gsub(/[^0-9]/, "", s); print s; exit }
+            if (match($0, /[0-9]+ ranks/)) { s = substr($0, RSTART, RLENGTH); gsub(/[^0-9]/, "", s); print s; exit }
+        }' "$2"
+}
+
+# mpi_check_generation DIR G NP: "ckptmpi verify DIR --generation G"
+# passes and "ckptmpi ls DIR" lists G with NP ranks.
+mpi_check_generation() {
+    local dir=$1 g=$2 np=$3 n
+    verify_ok "$dir" --generation "$g"
+    ck ls "$dir"
+    [ "$RC" -eq 0 ] || fail "ckptmpi ls $dir exited $RC: $(snip "$WORK/ck.err")"
+    ls_shows "$g" "$WORK/ck.out" || fail "ckptmpi ls does not list generation $g: $(snip "$WORK/ck.out")"
+    n=$(ls_ranks "$g" "$WORK/ck.out")
+    [ "$n" = "$np" ] ||
+        fail "ckptmpi ls shows ${n:-no} ranks for generation $g, expected $np: $(snip "$WORK/ck.out" 800)"
+    log "generation $g: verify passed, ls shows $np ranks"
+}
+
+# merge_steps RUN1 RESTART MERGED: RUN1 is the output of a run killed after
+# a checkpoint, RESTART the output of the run restarted from it.  Lines
+# begin with a step number; the restart resumes at the step after the
+# checkpoint, F = its first line's step.  RUN1 printed some lines with
+# step >= F too (between the checkpoint and the kill): those must be
+# exactly the first lines of RESTART (same text, same order).  MERGED is
+# then RUN1's lines with step < F (and any line of RUN1 without a step
+# number, so that a comparison shows it) followed by all of RESTART.  An
+# incomplete last line of RUN1 (no newline: the kill cut it) is dropped.
+# Fails if RESTART is empty or does not begin with a step, if F is beyond
+# RUN1's last step + 1 (steps missing), or if a duplicated line differs.
+merge_steps() {
+    local run1=$1 restart=$2 merged=$3 tmp rc=0 msg
+    [ -s "$restart" ] || fail "merge: restart output $restart is empty"
+    tmp=$merged.run1.$$
+    cp "$run1" "$tmp"
+    if [ -s "$tmp" ] && [ "$(tail -c 1 "$tmp" | od -An -tx1 | tr -d ' ')" != 0a ]; then
+        log "merge: dropping the incomplete last line of $run1: '$(tail -n 1 "$tmp")'"
+        sed -i '$d' "$tmp"
+    fi
+    msg=$(awk -v out="$merged.tmp.$$" '
+        function step(l,   f) { f = l; sub(/ .*/, "", f); return f ~ /^[0-9]+$/ ? f + 0 : -1 }
+        FNR == NR { a[++na] = $0; next }
+        { r[++nr] = $0 }
+        END {
+            F = step(r[1])
+            if (F < 0) { print "the restart output does not begin with a step number: \"" r[1] "\""; exit 2 }
+            last = -1
+            for (i = 1; i <= na; i++) {
+                s = step(a[i])
+                if (s > last) last = s
+                if (s >= F) d[++nd] = a[i]; else keep[++nk] = a[i]
+            }
+            if (F > last + 1) {
+                print "the restart resumed at step " F " but the first run printed only up to step " last ": steps " last + 1 ".." F - 1 " are missing"
+                exit 3
+            }
+            if (nd > nr) {
+                print "the first run printed " nd " lines of steps >= " F " but the restart printed only " nr " lines"
+                exit 4
+            }
+            for (i = 1; i <= nd; i++)
+                if (d[i] != r[i]) {
+                    print "line " i " of step >= " F " differs between the first run and the restart: \"" d[i] "\" vs \"" r[i] "\""
+                    exit 5
+                }
+            for (i = 1; i <= nk; i++) print keep[i] > out
+            for (i = 1; i <= nr; i++) print r[i] > out
+            close(out)
+            print "merge: " nk + 0 " lines of the first run, then " nr + 0 " of the restart (" nd + 0 " printed by both, identical); resumed at step " F
+        }' "$tmp" "$restart") || rc=$?
+    rm -f "$tmp"
+    if [ "$rc" -ne 0 ]; then
+        rm -f "$merged.tmp.$$"
+        fail "merge of $run1 and $restart: $msg"
+    fi
+    mv "$merged.tmp.$$" "$merged"
+    log "$msg"
+}
+
+# _mpi_check_resume RESTART_OUT LO HI: the restart must resume at a step
+# in [LO + 1, HI + 1]: LO is the last step printed before the checkpoint
+# was requested (printed before the cut, so not again: a restart that
+# starts over fails), HI the last step printed when the commit was seen
+# (the cut came before the commit, so the restart cannot begin later: one
+# that skips steps fails).
+_mpi_check_resume() {
+    local out=$1 lo=$2 hi=$3 first
+    first=$(first_step_of "$out")
+    [[ $first =~ ^[0-9]+$ ]] ||
+        fail "restart output $out does not begin with a step number: '$(head -n 1 "$out" 2>/dev/null || true)'"
+    [ "$first" -gt "$lo" ] ||
+        fail "the restart resumed at step $first, but step $lo had been printed before the checkpoint was requested (did it start over?)"
+    [ "$first" -le $((hi + 1)) ] ||
+        fail "the restart resumed at step $first, but the checkpoint was committed when step $hi was the last printed (steps skipped?)"
+    log "restart resumed at step $first (in [$((lo + 1)), $((hi + 1))]: step $lo was out before the request, step $hi at the commit)"
+}
+
+# _mpi_reference: the plain run (cwd $WORK/ref, stdout $WORK/ref.out); must
+# end with a "final" line.
+_mpi_reference() {
+    mkdirs "$WORK/ref"
+    mpi_run "$WORK/ref" "$WORK/ref.out" -- "${MPI_NATIVE[@]}"
+    grep -Eq '^[0-9]+ final' "$WORK/ref.out" ||
+        fail "the reference run printed no 'final' line: $(tail -n 3 "$WORK/ref.out" | tr '\n' ' ')"
+}
+
+# _mpi_ckpt_and_kill OUT: with the job (MPI_PID) running and writing OUT:
+# wait for step MPI_AT (or 2 steps past the first step in OUT), request a
+# checkpoint, wait for the commit, let MPI_MORE more steps pass, make sure
+# the job has not finished, SIGKILL the whole job.  Sets GEN, REQ_STEP
+# and CKPT_AFTER (the last step printed when the commit was seen).
+_mpi_ckpt_and_kill() {
+    local out=$1 at=$MPI_AT first after
+    first=$(first_step_of "$out")
+    if [[ $first =~ ^[0-9]+$ ]] && [ "$at" -lt $((first + 2)) ]; then at=$((first + 2)); fi
+    mpi_wait_step "$out" "$at"
+    mpi_request_ckpt "$WORK/ck" "$out"
+    after=$(last_step_of "$out")
+    CKPT_AFTER=$after
+    mpi_wait_step "$out" $((after + MPI_MORE))
+    grep -Eq '^[0-9]+ final' "$out" && fail "the job finished before it could be killed (give it more iterations)"
+    mpi_kill_job
+    log "killed at step $(last_step_of "$out") (checkpoint requested at step $REQ_STEP, committed by step $after)"
+}
+
+# mpi_ckpt_case [OPTIONS] FLAVOUR NP PROGRAM [ARGS...]  (see the top)
+mpi_ckpt_case() {
+    _mpi_options "$@"
+    shift "$_MPI_SHIFT"
+    [ $# -ge 3 ] || fail "usage: mpi_ckpt_case [OPTIONS] FLAVOUR NP PROGRAM [ARGS...]"
+    mpi_setup "$1"
+    MPI_NP=$2
+    shift 2
+    _mpi_program "$@"
+    log "case: $MPI_FL, $MPI_NP ranks, $MPI_MODE, checkpoint by $MPI_TRIGGER: $*"
+    _mpi_reference
+    mkdirs "$WORK/run" "$WORK/ck"
+    mpi_start "$WORK/run" "$WORK/run1.out" CKPTMPI_DIR="$WORK/ck" -- "${MPI_CKPTCMD[@]}"
+    _mpi_ckpt_and_kill "$WORK/run1.out"
+    local g=$GEN lo=$REQ_STEP hi=$CKPT_AFTER
+    mpi_check_generation "$WORK/ck" "$g" "$MPI_NP"
+    mpi_run "$WORK/run" "$WORK/restart.out" CKPTMPI_DIR="$WORK/ck" CKPTMPI_RESTART=latest -- "${MPI_CKPTCMD[@]}"
+    _mpi_check_resume "$WORK/restart.out" "$lo" "$hi"
+    merge_steps "$WORK/run1.out" "$WORK/restart.out" "$WORK/merged.out"
+    same_file "$WORK/ref.out" "$WORK/merged.out" "stdout (run 1 + restart)" "the plain run"
+}
+
+# mpi_chain_case [OPTIONS] FLAVOUR NP PROGRAM [ARGS...]: checkpoint, kill,
+# restart (in the background), checkpoint, kill, restart to the end; the
+# three outputs merged must equal the reference.
+mpi_chain_case() {
+    _mpi_options "$@"
+    shift "$_MPI_SHIFT"
+    [ $# -ge 3 ] || fail "usage: mpi_chain_case [OPTIONS] FLAVOUR NP PROGRAM [ARGS...]"
+    mpi_setup "$1"
+    MPI_NP=$2
+    shift 2
+    _mpi_program "$@"
+    log "chain case: $MPI_FL, $MPI_NP ranks, $MPI_MODE, checkpoint by $MPI_TRIGGER: $*"
+    _mpi_reference
+    mkdirs "$WORK/run" "$WORK/ck"
+    mpi_start "$WORK/run" "$WORK/run1.out" CKPTMPI_DIR="$WORK/ck" -- "${MPI_CKPTCMD[@]}"
+    _mpi_ckpt_and_kill "$WORK/run1.out"
+    local g1=$GEN lo1=$REQ_STEP hi1=$CKPT_AFTER
+    mpi_check_generation "$WORK/ck" "$g1" "$MPI_NP"
+
+    mpi_start "$WORK/run" "$WORK/run2.out" CKPTMPI_DIR="$WORK/ck" CKPTMPI_RESTART=latest -- "${MPI_CKPTCMD[@]}"
+    mpi_wait_step "$WORK/run2.out" 0
+    _mpi_check_resume "$WORK/run2.out" "$lo1" "$hi1"
+    _mpi_ckpt_and_kill "$WORK/run2.out"
+    local g2=$GEN lo2=$REQ_STEP hi2=$CKPT_AFTER
+    [ "$g2" -gt "$g1" ] || fail "the restarted job's checkpoint is generation $g2, not newer than $g1"
+    mpi_check_generation "$WORK/ck" "$g2" "$MPI_NP"
+
+    mpi_run "$WORK/run" "$WORK/restart.out" CKPTMPI_DIR="$WORK/ck" CKPTMPI_RESTART=latest -- "${MPI_CKPTCMD[@]}"
+    _mpi_check_resume "$WORK/restart.out" "$lo2" "$hi2"
+    merge_steps "$WORK/run1.out" "$WORK/run2.out" "$WORK/merged1.out"
+    merge_steps "$WORK/merged1.out" "$WORK/restart.out" "$WORK/merged.out"
+    same_file "$WORK/ref.out" "$WORK/merged.out" "stdout (run 1 + restart 1 + restart 2)" "the plain run"
+}
+
+# mpi_sigterm_case [OPTIONS] FLAVOUR NP PROGRAM [ARGS...]: SIGTERM to
+# mpirun once step --at is printed: the ranks checkpoint, then exit;
+# every process of the job must be gone within MPI_CKPT_TIMEOUT + 2 *
+# MPI_TERM_GRACE s, a generation must be committed, and the restart must
+# complete the run (merged output = reference).  OpenMPI's mpirun, on SIGTERM, sends the
+# ranks SIGCONT at once, SIGTERM odls_base_sigkill_timeout s later and
+# SIGKILL as long again after that (default 1 s: a rank has 1 s to
+# checkpoint); the case sets that timeout to MPI_TERM_GRACE (default 5;
+# MPI_TERM_GRACE=1 tests OpenMPI's default), so the program must still be
+# running 2 * MPI_TERM_GRACE s after the SIGTERM.  MPICH's mpiexec
+# forwards SIGTERM and waits.  Launcher messages printed after the last
+# step (MPICH's "BAD TERMINATION" banner) are dropped from run 1's output.
+mpi_sigterm_case() {
+    _mpi_options "$@"
+    shift "$_MPI_SHIFT"
+    [ $# -ge 3 ] || fail "usage: mpi_sigterm_case [OPTIONS] FLAVOUR NP PROGRAM [ARGS...]"
+    mpi_setup "$1"
+    MPI_NP=$2
+    shift 2
+    _mpi_program "$@"
+    log "SIGTERM case: $MPI_FL, $MPI_NP ranks, $MPI_MODE: $*"
+    _mpi_reference
+    mkdirs "$WORK/run" "$WORK/ck"
+    local extra=()
+    [ "$MPI_FL" != openmpi ] || extra=(OMPI_MCA_odls_base_sigkill_timeout="$MPI_TERM_GRACE")
+    mpi_start "$WORK/run" "$WORK/run1.out" CKPTMPI_DIR="$WORK/ck" "${extra[@]}" -- "${MPI_CKPTCMD[@]}"
+    mpi_wait_step "$WORK/run1.out" "$MPI_AT"
+    local lo
+    lo=$(last_step_of "$WORK/run1.out")
+    local errsz t deadline grace=0 line pids g
+    errsz=$(stat -c %s "$WORK/run1.out.err" 2>/dev/null || echo 0)
+    log "kill -TERM mpirun ($MPI_PID) at step $lo"
+    kill -TERM "$MPI_PID"
+    t=$(_mpi_t $((MPI_CKPT_TIMEOUT + 2 * MPI_TERM_GRACE)))
+    deadline=$((SECONDS + t))
+    while pids=$(_mpi_job_pids) && [ -n "$pids" ]; do
+        if [ "$grace" = 0 ] && [ "${CKPTMPI_VERBOSE:-0}" = 0 ]; then
+            line=$(tail -c +"$((errsz + 1))" "$WORK/run1.out.err" 2>/dev/null | grep -m 1 -E '^ckptmpi\[[0-9]+\]: ' || true)
+            [ -z "$line" ] || grace=$((SECONDS + 5))
+        fi
+        if [ "$grace" != 0 ] && [ "$SECONDS" -ge "$grace" ] && [ "$(mpi_latest_gen "$WORK/ck")" = 0 ]; then
+            fail "SIGTERM answered with an error and no generation: $line"
+        fi
+        # shellcheck disable=SC2086
+        [ "$SECONDS" -lt "$deadline" ] || fail "the job still runs ${t}s after SIGTERM: $(_mpi_describe $pids)"
+        sleep 0.1
+    done
+    RC=0
+    wait "$MPI_PID" 2>/dev/null || RC=$?
+    log "the job exited (mpirun status $RC) at step $(last_step_of "$WORK/run1.out")"
+    g=$(mpi_latest_gen "$WORK/ck")
+    [ "$g" -gt 0 ] ||
+        fail "no committed generation in $WORK/ck after SIGTERM (the job's stderr: $(_mpi_first_error "$WORK/run1.out.err"))"
+    grep -Eq '^[0-9]+ final' "$WORK/run1.out" && fail "the job ran to its end despite SIGTERM"
+    mpi_check_generation "$WORK/ck" "$g" "$MPI_NP"
+    # launcher messages after the last step line are not the program's
+    awk '{ l[++n] = $0; if ($1 ~ /^[0-9]+$/) last = n } END { for (i = 1; i <= last; i++) print l[i] }' \
+        "$WORK/run1.out" >"$WORK/run1.steps"
+    if ! cmp -s "$WORK/run1.out" "$WORK/run1.steps"; then
+        log "dropped from run 1's output after its last step: $(tail -n +"$(($(wc -l <"$WORK/run1.steps") + 1))" "$WORK/run1.out" | head -c 300 | tr '\n' ' ')"
+    fi
+    mpi_run "$WORK/run" "$WORK/restart.out" CKPTMPI_DIR="$WORK/ck" CKPTMPI_RESTART=latest -- "${MPI_CKPTCMD[@]}"
+    _mpi_check_resume "$WORK/restart.out" "$lo" "$(last_step_of "$WORK/run1.steps")"
+    merge_steps "$WORK/run1.steps" "$WORK/restart.out" "$WORK/merged.out"
+    same_file "$WORK/ref.out" "$WORK/merged.out" "stdout (run 1 until SIGTERM + restart)" "the plain run"
+}
+
+# mpi_hpcc_case [--trigger T] NP N: Debian's hpcc (built against OpenMPI),
+# unmodified, as "mpirun -np NP ckptmpi-runtime-openmpi hpcc", HPL size N
+# (the other tests size themselves from it; pick N so that the run lasts
+# several seconds), on an NP = P x Q grid.  The checkpoint is requested
+# once hpccoutf.txt shows the first section begun (+1 s), the job is
+# killed 0.5 s after the commit, restarted, and hpccoutf.txt judged as
+# mpi_unmodified.sh does: Success=1, no FAILED, some PASSED, no failed
+# residual check, the same sections completed as natively.  (hpcc appends
+# to hpccoutf.txt section by section; a section written between the
+# checkpoint and the kill appears twice unless the file was open at the
+# checkpoint, and is rolled back: reported, not failed.)
+mpi_hpcc_case() {
+    _mpi_options "$@"
+    shift "$_MPI_SHIFT"
+    [ $# -eq 2 ] || fail "usage: mpi_hpcc_case [--trigger T] NP N"
+    MPI_NP=$1
+    local n=$2 hpcc p q d deadline
+    mpi_setup openmpi
+    hpcc=$(command -v hpcc || true)
+    [ -n "$hpcc" ] || skip "hpcc not installed"
+    [ -f /usr/share/doc/hpcc/examples/_hpccinf.txt ] || skip "hpcc's example input is missing"
+    p=1
+    for ((d = 1; d * d <= MPI_NP; d++)); do [ $((MPI_NP % d)) -ne 0 ] || p=$d; done
+    q=$((MPI_NP / p))
+    log "hpcc case: $MPI_NP ranks ($p x $q), N=$n, checkpoint by $MPI_TRIGGER"
+    for d in ref run; do
+        mkdirs "$WORK/$d"
+        cp /usr/share/doc/hpcc/examples/_hpccinf.txt "$WORK/$d/hpccinf.txt"
+        sed -i "6s/^[0-9]*/$n/; 8s/^[0-9]*/50/; 11s/^[0-9]*/$p/; 12s/^[0-9]*/$q/" "$WORK/$d/hpccinf.txt"
+        chmod a+r "$WORK/$d/hpccinf.txt"
+    done
+    mkdirs "$WORK/ck"
+    mpi_run "$WORK/ref" "$WORK/ref.out" -- "$hpcc"
+    grep -q '^Success=1' "$WORK/ref/hpccoutf.txt" ||
+        fail "hpcc did not succeed natively: $(snip "$WORK/ref/hpccoutf.txt" 600)"
+
+    local rt=$BUILD/bin/ckptmpi-runtime-openmpi out=$WORK/run/hpccoutf.txt
+    mpi_start "$WORK/run" "$WORK/run1.out" CKPTMPI_DIR="$WORK/ck" -- "$rt" "$hpcc"
+    deadline=$((SECONDS + $(_mpi_t "$MPI_RUN_TIMEOUT")))
+    until grep -q '^Begin of ' "$out" 2>/dev/null; do
+        _alive "$MPI_PID" || fail "hpcc ended before it began a section: $(snip "$WORK/run1.out.err" 600)"
+        [ "$SECONDS" -lt "$deadline" ] || fail "hpcc began no section in time"
+        sleep 0.1
+    done
+    sleep 1
+    mpi_request_ckpt "$WORK/ck" "$WORK/run1.out"
+    local g=$GEN at_ckpt
+    at_ckpt=$(grep -c '^End of .* section' "$out" || true)
+    sleep 0.5
+    grep -q 'End of HPC Challenge tests' "$out" &&
+        fail "hpcc finished before it could be killed: raise N (now $n)"
+    _alive "$MPI_PID" || fail "hpcc ended before it could be killed: $(snip "$WORK/run1.out.err" 600)"
+    log "killing hpcc: $(grep -c '^End of .* section' "$out" || true) sections done ($at_ckpt at the commit)"
+    mpi_kill_job
+    mpi_check_generation "$WORK/ck" "$g" "$MPI_NP"
+    mpi_run "$WORK/run" "$WORK/restart.out" CKPTMPI_DIR="$WORK/ck" CKPTMPI_RESTART=latest -- "$rt" "$hpcc"
+
+    grep -q '^Success=1' "$out" || fail "hpcc restarted from a checkpoint did not succeed: $(snip "$out" 600)"
+    ! grep -q FAILED "$out" || fail "an hpcc check FAILED after the restart: $(grep FAILED "$out" | head -n 3 | tr '\n' ' ')"
+    grep -q PASSED "$out" || fail "hpcc after the restart passed no check"
+    if grep 'tests completed and failed residual checks' "$out" | grep -qv '^ *0 '; then
+        fail "hpcc residual checks failed after the restart"
+    fi
+    _hpcc_sections() { grep -E '^(Begin|End) of .* section' "$1" | sort -u; }
+    diff <(_hpcc_sections "$WORK/ref/hpccoutf.txt") <(_hpcc_sections "$out") >"$WORK/sections.diff" ||
+        fail "hpcc completed other sections after the restart than natively: $(snip "$WORK/sections.diff" 600)"
+    local dup
+    dup=$(grep -E '^Begin of .* section' "$out" | sort | uniq -d | tr '\n' ' ')
+    [ -z "$dup" ] || log "note: sections written twice in hpccoutf.txt (re-executed after the restart): $dup"
+    log "hpcc: Success=1 after checkpoint, kill and restart, the same $(_hpcc_sections "$out" | wc -l) section lines as natively"
+}
