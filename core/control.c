@@ -29,12 +29,16 @@
 #include "core/procstate.h"
 #include "core/rawsys.h"
 #include "core/runtime_info.h"
+#include "core/runtime_mpi.h"
 #include "storage/container.h"
 
 static struct control_config cfg;
 static int trigger_pipe[2] = {-1, -1};
 static int listen_fd = -1;
 static uint64_t last_generation, parent_generation;
+/* MPI jobs: the last generation this rank has seen begin */
+static uint64_t last_begun;
+static volatile int mpi_ready;
 static volatile int upper_started;
 
 void control_upper_started(void) { __atomic_store_n(&upper_started, 1, __ATOMIC_RELEASE); }
@@ -44,7 +48,26 @@ enum {
 	WHY_TERM = CKPTMPI_REQ_TERM,
 	WHY_API = CKPTMPI_REQ_API,
 	WANT_CONTEXT = CKPTMPI_REQ_CONTEXT,
+	WHY_COMMAND = 'm',
+	WAKE_UP = 'w',
+	WHY_INTERVAL = 'i',
 };
+
+static const char *why_name(int why)
+{
+	switch (why) {
+	case WHY_TERM:
+		return "sigterm";
+	case WHY_API:
+		return "api";
+	case WHY_COMMAND:
+		return "command";
+	case WHY_INTERVAL:
+		return "interval";
+	default:
+		return "signal";
+	}
+}
 
 static struct ckptmpi_link link_area = {.magic = CKPTMPI_LINK_MAGIC};
 
@@ -68,7 +91,22 @@ void control_set_mpi(void **table, uint64_t nfuncs, int provided, int flavour, u
 	link_area.mpi_provided = provided;
 	link_area.mpi_flavour = flavour;
 	link_area.main_lower_fs = main_fs;
+	park_register_lower_context(main_fs);
+	procstate_mpi_job = 1;
+	__atomic_store_n(&mpi_ready, 1, __ATOMIC_RELEASE);
+	{
+		/* the control thread may sleep in poll without a timeout: from
+		 * now on it must look for the other ranks' messages */
+		char w = WAKE_UP;
+		if (write(trigger_pipe[1], &w, 1) != 1)
+			log_debug("waking the control thread: %s", strerror(errno));
+	}
 }
+
+uint64_t control_link_mpi_state(void) { return link_area.mpi_state; }
+void control_link_set_mpi_state(uint64_t st) { link_area.mpi_state = st; }
+
+static int is_mpi(void) { return __atomic_load_n(&mpi_ready, __ATOMIC_ACQUIRE) && runtime_mpi_quiesce; }
 
 /* A lower-half thread whose only job is to lend its thread control block
  * to an upper thread for its MPI calls; it sleeps forever. */
@@ -77,6 +115,7 @@ static void *context_thread(void *arg)
 	static volatile int never;
 	(void)arg;
 	park_register_lower_thread(raw_gettid());
+	park_register_lower_context((uint64_t)__builtin_thread_pointer());
 	link_area.ctx_fs = (uint64_t)__builtin_thread_pointer();
 	__atomic_fetch_add(&link_area.ctx_seq, 1, __ATOMIC_ACQ_REL);
 	raw_syscall6(SYS_futex, (long)&link_area.ctx_seq, FUTEX_WAKE, INT_MAX, 0, 0, 0);
@@ -202,8 +241,10 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Returns the committed generation, or 0 with *err set. */
-static uint64_t checkpoint(const char *reason, char *err, size_t errlen)
+/* Returns the committed generation, or 0 with *err set. In an MPI job
+ * every rank runs this together for generation `gen` (chosen by rank 0);
+ * each collective step gives the same answer on every rank. */
+static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t errlen)
 {
 	struct map_list m0 = {0}, m1 = {0};
 	struct interval_set before = {0}, after = {0};
@@ -211,49 +252,66 @@ static uint64_t checkpoint(const char *reason, char *err, size_t errlen)
 	struct ck_image img;
 	struct ck_generation_info *info = NULL;
 	char tmp[4096];
-	uint64_t gen = 0, latest;
+	uint64_t latest;
 	double t0 = now_s(), t_parked, t_written;
-	int written = 0;
+	int written = 0, mpi = is_mpi(), ok;
 
+	memset(&img, 0, sizeof img);
 	snprintf(err, errlen, "checkpoint failed (see the job's stderr)");
 	log_clear_error();
+	ok = 1;
 	if (!cfg.dir[0]) {
 		snprintf(err, errlen, "checkpointing is off: CKPTMPI_DIR is not set");
-		log_error("%s", err);
-		return 0;
-	}
-	if (link_area.mpi_table) {
-		snprintf(err, errlen, "checkpointing MPI jobs is not supported yet (MPI runs through "
-		                      "ckptmpi, but without checkpoints)");
-		log_error("%s", err);
-		return 0;
-	}
-	if (!__atomic_load_n(&upper_started, __ATOMIC_ACQUIRE)) {
+		ok = 0;
+	} else if (!__atomic_load_n(&upper_started, __ATOMIC_ACQUIRE)) {
 		snprintf(err, errlen, "the program has not started yet");
+		ok = 0;
+	}
+	if (mpi ? !runtime_mpi_agree(ok) : !ok) {
+		if (ok)
+			snprintf(err, errlen, "another rank cannot checkpoint now (see its message)");
 		log_error("%s", err);
 		return 0;
 	}
 	if (maps_read_self(&m0) || maps_to_intervals(&m0, &before))
+		mpi = mpi ? (runtime_mpi_agree(0), -1) : -1;
+	if (mpi < 0)
 		goto out;
-	if (park_all(&parked))
+	if (mpi) {
+		char why[1024];
+		if (runtime_mpi_quiesce(&parked, why, sizeof why)) {
+			snprintf(err, errlen, "%s", why[0] ? why : "MPI: no consistent cut");
+			log_error("%s", err);
+			gen = 0;
+			goto out;
+		}
+	} else if (park_all(&parked)) {
 		goto out;
+	}
 	t_parked = now_s();
-	if (capture_image(&parked, &img)) {
+	ok = capture_image(&parked, &img) == 0;
+	if (mpi ? !runtime_mpi_agree(ok) : !ok) {
 		capture_unborrow();
+		if (mpi)
+			runtime_mpi_resume();
 		park_release();
+		gen = 0;
 		goto out;
 	}
 	info = calloc(1, sizeof *info);
-	if (!info)
+	if (!info) /* ranks that fail here fail in the collective write too */
 		goto release;
-	latest = generations_latest(cfg.dir);
-	gen = (latest > last_generation ? latest : last_generation) + 1;
+	if (!mpi) {
+		latest = generations_latest(cfg.dir);
+		gen = (latest > last_generation ? latest : last_generation) + 1;
+	}
 	info->generation = gen;
 	info->parent = parent_generation;
-	info->nranks = 1;
+	info->nranks = mpi ? (uint64_t)runtime_mpi_size() : 1;
 	info->created_unix = (uint64_t)time(NULL);
 	snprintf(info->reason, sizeof info->reason, "%s", reason);
-	snprintf(info->mpi_flavour, sizeof info->mpi_flavour, "none");
+	snprintf(info->mpi_flavour, sizeof info->mpi_flavour, "%s",
+	         mpi && runtime_mpi_flavour ? runtime_mpi_flavour() : "none");
 	snprintf(info->program, sizeof info->program, "%s", upper.program);
 	if (readlink("/proc/self/exe", info->runtime, sizeof info->runtime - 1) < 0)
 		info->runtime[0] = 0;
@@ -266,8 +324,10 @@ static uint64_t checkpoint(const char *reason, char *err, size_t errlen)
 		memcpy(info->argv + info->argv_len, *a, l);
 		info->argv_len += l;
 	}
-	if (container_write(cfg.dir, info, &img, log_level() >= 1 ? write_progress : NULL, tmp,
-	                    sizeof tmp)) {
+	if (mpi ? runtime_mpi_write(cfg.dir, info, &img, log_level() >= 1 ? write_progress : NULL,
+	                            tmp, sizeof tmp)
+	        : container_write(cfg.dir, info, &img, log_level() >= 1 ? write_progress : NULL, tmp,
+	                          sizeof tmp)) {
 		snprintf(err, errlen, "%s", container_error());
 		log_error("%s", container_error());
 		gen = 0;
@@ -283,14 +343,15 @@ release:
 	/* commit and prune before the program runs on: when it resumes (or
 	 * exits), the directory already holds exactly what it should */
 	if (written) {
-		if (container_commit(cfg.dir, gen, tmp)) {
+		if (mpi ? runtime_mpi_commit(cfg.dir, gen, tmp) : container_commit(cfg.dir, gen, tmp)) {
 			snprintf(err, errlen, "%s", container_error());
 			log_error("%s", container_error());
-			unlink(tmp);
+			if (!mpi)
+				unlink(tmp);
 			gen = 0;
 		} else {
 			last_generation = gen;
-			if (generations_retain(cfg.dir, cfg.keep))
+			if ((!mpi || runtime_mpi_rank() == 0) && generations_retain(cfg.dir, cfg.keep))
 				log_error("%s", container_error());
 			log_info("generation %llu committed (%s): %llu MiB of %llu MiB saved, paused %.3f s "
 			         "(stopping threads %.3f s, writing %.3f s)",
@@ -299,7 +360,11 @@ release:
 			         (unsigned long long)(img.proc.upper_size >> 20), now_s() - t0,
 			         t_parked - t0, t_written - t_parked);
 		}
+	} else {
+		gen = 0;
 	}
+	if (mpi)
+		runtime_mpi_resume();
 	park_release();
 	ck_image_free(&img);
 out:
@@ -311,6 +376,55 @@ out:
 	intervals_free(&before);
 	intervals_free(&after);
 	return gen;
+}
+
+/* A checkpoint of the whole job. In an MPI job only rank 0 starts one:
+ * it picks the generation and tells every rank. */
+static uint64_t job_checkpoint(int why, uint64_t gen, char *err, size_t errlen)
+{
+	if (is_mpi()) {
+		if (runtime_mpi_rank() == 0) {
+			uint64_t latest = cfg.dir[0] ? generations_latest(cfg.dir) : 0;
+			gen = (latest > last_generation ? latest : last_generation) + 1;
+			if (gen <= last_begun)
+				gen = last_begun + 1;
+			runtime_mpi_begin(gen, why);
+		}
+		last_begun = gen;
+	}
+	gen = checkpoint(why_name(why), gen, err, errlen);
+	link_outcome(gen ? &link_area.committed : &link_area.failed);
+	if (why == WHY_TERM) {
+		log_info("SIGTERM: %s, exiting", gen ? "checkpoint committed" : "checkpoint failed");
+		_exit(gen ? 143 : 1);
+	}
+	return gen;
+}
+
+/* A request on this rank: carried out here, or passed on to rank 0. */
+static void local_request(int why)
+{
+	char err[1024];
+	if (is_mpi()) {
+		if (!runtime_mpi_usable()) {
+			log_info("the program is finalizing MPI: no checkpoint");
+			link_outcome(&link_area.failed);
+			return;
+		}
+		if (!runtime_mpi_may_begin()) {
+			log_info("the program is finalizing MPI: no checkpoint");
+			link_outcome(&link_area.failed);
+			runtime_mpi_done();
+			return;
+		}
+		if (runtime_mpi_rank() != 0)
+			runtime_mpi_request(why, last_begun);
+		else
+			job_checkpoint(why, 0, err, sizeof err);
+		runtime_mpi_done();
+		return;
+	}
+	job_checkpoint(why, 0, err, sizeof err);
 }
 
 static void serve_client(int fd)
@@ -334,7 +448,18 @@ static void serve_client(int fd)
 	if (strncmp(buf, "checkpoint", 10)) {
 		n = snprintf(reply, sizeof reply, "error: unknown request\n");
 	} else {
-		gen = checkpoint("command", err, sizeof err);
+		if (is_mpi() && !runtime_mpi_usable()) {
+			gen = 0;
+			snprintf(err, sizeof err, "the program is finalizing MPI");
+		} else if (is_mpi() && !runtime_mpi_may_begin()) {
+			gen = 0;
+			snprintf(err, sizeof err, "the program is finalizing MPI");
+			runtime_mpi_done();
+		} else {
+			gen = job_checkpoint(WHY_COMMAND, 0, err, sizeof err);
+			if (is_mpi())
+				runtime_mpi_done();
+		}
 		if (gen)
 			n = snprintf(reply, sizeof reply, "ok %llu\n", (unsigned long long)gen);
 		else
@@ -352,23 +477,41 @@ static void *control_main(void *arg)
 	park_register_lower_thread(raw_gettid());
 	for (;;) {
 		struct pollfd p[2] = {{trigger_pipe[0], POLLIN, 0}, {listen_fd, POLLIN, 0}};
-		int timeout = -1, r;
-		char err[1024];
+		int timeout = -1, r, mpi = is_mpi();
 
-		if (cfg.interval && !next)
+		/* in an MPI job the interval is rank 0's to keep */
+		if (cfg.interval && !next && (!mpi || runtime_mpi_rank() == 0))
 			next = now_s() + cfg.interval;
+		if (mpi && runtime_mpi_rank() != 0)
+			next = 0;
 		if (next) {
 			double left = next - now_s();
 			timeout = left > 0 ? (int)(left * 1000) + 1 : 0;
 		}
+		/* MPI jobs: look for the other ranks' messages now and then */
+		if (mpi && cfg.dir[0] && (timeout < 0 || timeout > 20))
+			timeout = 20;
 		r = poll(p, listen_fd >= 0 ? 2 : 1, timeout);
 		if (r < 0 && errno != EINTR) {
 			log_error("control: poll: %s", strerror(errno));
 			sleep(1);
 			continue;
 		}
-		if (r == 0 && next && now_s() >= next) {
-			checkpoint("interval", err, sizeof err);
+		if (mpi && cfg.dir[0] && runtime_mpi_usable()) {
+			uint64_t gen = 0;
+			int why = 0, begin = runtime_mpi_poll(last_begun, &gen, &why);
+			if (begin) {
+				char err[1024];
+				job_checkpoint(why, gen, err, sizeof err);
+				if (cfg.interval)
+					next = now_s() + cfg.interval;
+			}
+			runtime_mpi_done();
+			if (begin)
+				continue;
+		}
+		if (next && now_s() >= next) {
+			local_request(WHY_INTERVAL);
 			next = now_s() + cfg.interval;
 			continue;
 		}
@@ -378,14 +521,10 @@ static void *control_main(void *arg)
 				/* spurious wake-up */
 			} else if (why == WANT_CONTEXT) {
 				make_context();
+			} else if (why == WAKE_UP) {
+				/* look again at the configuration */
 			} else {
-				uint64_t gen = checkpoint(why == WHY_TERM ? "sigterm" :
-				                          why == WHY_API ? "api" : "signal", err, sizeof err);
-				link_outcome(gen ? &link_area.committed : &link_area.failed);
-				if (why == WHY_TERM) {
-					log_info("SIGTERM: %s, exiting", gen ? "checkpoint committed" : "checkpoint failed");
-					_exit(gen ? 143 : 1);
-				}
+				local_request(why);
 				if (cfg.interval)
 					next = now_s() + cfg.interval;
 			}

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/lowmem.h"
 #include "core/rawsys.h"
 
 static struct {
@@ -25,13 +26,38 @@ static struct {
 	struct park_slot slot[PARK_MAX];
 } park;
 
-static int64_t lower_tids[64];
-static int n_lower;
+static int64_t lower_tids[PARK_MAX];
+static volatile int n_lower;
 
 void park_register_lower_thread(int64_t tid)
 {
-	if (n_lower < 64)
-		lower_tids[n_lower++] = tid;
+	int i = __atomic_fetch_add(&n_lower, 1, __ATOMIC_ACQ_REL);
+	if (i < PARK_MAX)
+		lower_tids[i] = tid;
+}
+
+/* Thread pointers that upper threads borrow for MPI calls: a thread
+ * interrupted with one of these is inside the lower half. */
+static uint64_t contexts[PARK_MAX];
+static volatile int n_contexts;
+/* lower threads the handler met (MPI's own): never signalled again */
+static int64_t met_lower[PARK_MAX];
+static volatile int n_met_lower;
+
+void park_register_lower_context(uint64_t fs)
+{
+	int i = __atomic_fetch_add(&n_contexts, 1, __ATOMIC_ACQ_REL);
+	if (i < PARK_MAX)
+		contexts[i] = fs;
+}
+
+static int is_context(uint64_t fs)
+{
+	int n = __atomic_load_n(&n_contexts, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < n && i < PARK_MAX; i++)
+		if (contexts[i] == fs)
+			return 1;
+	return 0;
 }
 
 /* Runs on an upper thread: raw syscalls, no libc, no TLS, no stack
@@ -46,6 +72,22 @@ static void park_handler(int sig, siginfo_t *si, void *uc)
 	my_gen = __atomic_load_n(&park.gen, __ATOMIC_ACQUIRE);
 	if (!__atomic_load_n(&park.active, __ATOMIC_ACQUIRE))
 		return;
+	{
+		uint64_t fs = 0;
+		raw_syscall2(SYS_arch_prctl, ARCH_GET_FS, &fs);
+		/* an upper thread inside an MPI call: not now (park_all asks
+		 * again; the lower half is never saved mid-call) */
+		if (is_context(fs))
+			return;
+		/* a thread of the lower half itself (MPI's progress threads) */
+		if (fs >= LOWMEM_WINDOW_BASE && fs < LOWMEM_WINDOW_BASE + LOWMEM_WINDOW_SIZE) {
+			int i = __atomic_fetch_add(&n_met_lower, 1, __ATOMIC_ACQ_REL);
+			if (i < PARK_MAX)
+				met_lower[i] = raw_gettid();
+			raw_futex(&park.parked, RAW_FUTEX_WAKE, INT_MAX);
+			return;
+		}
+	}
 	idx = __atomic_fetch_add(&park.nslot, 1, __ATOMIC_ACQ_REL);
 	if (idx < PARK_MAX) {
 		struct park_slot *s = &park.slot[idx];
@@ -81,8 +123,13 @@ int park_install(void)
 
 static int is_lower(int64_t tid)
 {
-	for (int i = 0; i < n_lower; i++)
+	int n = __atomic_load_n(&n_lower, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < n && i < PARK_MAX; i++)
 		if (lower_tids[i] == tid)
+			return 1;
+	n = __atomic_load_n(&n_met_lower, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < n && i < PARK_MAX; i++)
+		if (met_lower[i] == tid)
 			return 1;
 	return 0;
 }
@@ -192,8 +239,10 @@ int park_all(struct park_result *res)
 	if (signal_new_threads(sent, &nsent) < 0)
 		goto fail;
 	for (;;) {
-		int p = __atomic_load_n(&park.parked, __ATOMIC_ACQUIRE);
-		expected = nsent;
+		int p = __atomic_load_n(&park.parked, __ATOMIC_ACQUIRE), lower_sent = 0;
+		for (int i = 0; i < nsent; i++)
+			lower_sent += is_lower(sent[i]);
+		expected = nsent - lower_sent;
 		if (p >= expected) {
 			/* threads created meanwhile must be stopped too */
 			int added = signal_new_threads(sent, &nsent);
@@ -207,8 +256,12 @@ int park_all(struct park_result *res)
 		 * (glibc's SIGEV_THREAD timer helper does) will not come */
 		if (nsent && blocked_for_good(sent, nsent, &t0))
 			goto fail;
-		struct timespec ts = {0, 20 * 1000 * 1000};
+		struct timespec ts = {0, 2 * 1000 * 1000};
 		syscall(SYS_futex, &park.parked, FUTEX_WAIT_PRIVATE, p, &ts, NULL, 0);
+		/* threads that were inside the lower half are asked again */
+		for (int i = 0; i < nsent; i++)
+			if (!is_parked(sent[i]) && !is_lower(sent[i]))
+				raw_syscall3(SYS_tgkill, getpid(), sent[i], PARK_SIGNAL);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if ((double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9 > timeout) {
 			/* a thread that exited never parks; anything else is stuck

@@ -29,6 +29,9 @@ struct park_result {
 int park_install(void);
 /* Threads of the lower half (never parked). */
 void park_register_lower_thread(int64_t tid);
+/* A lower thread pointer upper threads borrow for calls into the lower
+ * half: such a thread is asked again later, never parked mid-call. */
+void park_register_lower_context(uint64_t fs);
 /* Stop every upper thread; 0 on success, -1 with a message on timeout. */
 int park_all(struct park_result *res);
 void park_release(void);

@@ -19,12 +19,13 @@
 #include "core/rawsys.h"
 #include "core/timers.h"
 
-static int lower_fds[64];
+#define MAX_LOWER_FDS 1024
+static int lower_fds[MAX_LOWER_FDS];
 static int n_lower_fds;
 
 void procstate_register_lower_fd(int fd)
 {
-	if (n_lower_fds < 64)
+	if (n_lower_fds < MAX_LOWER_FDS)
 		lower_fds[n_lower_fds++] = fd;
 }
 
@@ -83,6 +84,25 @@ static int is_lower_fd(int fd)
 		if (lower_fds[i] == fd)
 			return 1;
 	return 0;
+}
+
+/* What the runtime has open now is its own (MPI's connections to the
+ * launcher, its shared memory, ...). */
+void procstate_register_open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int self;
+
+	if (!d)
+		return;
+	self = dirfd(d);
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+		if (de->d_name[0] != '.' && fd > 2 && fd != self && !is_lower_fd(fd) && !is_inherited_fd(fd))
+			procstate_register_lower_fd(fd);
+	}
+	closedir(d);
 }
 
 struct ksigaction { uint64_t handler, flags, restorer, mask; };
@@ -152,7 +172,10 @@ static int capture_fds(struct ck_image *img)
 		struct ck_fd *f;
 		ssize_t n;
 
-		if (de->d_name[0] == '.' || fd <= 2 || fd == dfd || is_lower_fd(fd))
+		/* inherited ones belong to the environment, as 0-2 do: a restart
+		 * gets its own from its launcher */
+		if (de->d_name[0] == '.' || fd <= 2 || fd == dfd || is_lower_fd(fd) ||
+		    is_inherited_fd(fd))
 			continue;
 		snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
 		n = readlink(p, link, PATH_MAX);
@@ -176,6 +199,10 @@ static int capture_fds(struct ck_image *img)
 			rc = -1;
 			break;
 		}
+		if (procstate_mpi_job && !strncmp(link, "/dev/shm/", 9)) {
+			log_debug("fd %d (%s): MPI shared memory, not saved", fd, link);
+			continue;
+		}
 		if (S_ISREG(st.st_mode)) {
 			if (st.st_nlink == 0) {
 				f->kind = CK_FD_DELETED;
@@ -194,8 +221,11 @@ static int capture_fds(struct ck_image *img)
 			f->kind = CK_FD_DEVICE;
 		} else if (S_ISDIR(st.st_mode)) {
 			f->kind = CK_FD_DIR;
-		} else if (is_inherited_fd(fd)) {
-			continue; /* the launcher's pipe or socket */
+		} else if (procstate_mpi_job) {
+			/* MPI opens its connections and event queues lazily, from
+			 * the lower half: they are its own, re-made on restart */
+			log_debug("fd %d (%s): the MPI library's, not saved", fd, link);
+			continue;
 		} else {
 			const char *what = S_ISSOCK(st.st_mode) ? "a socket" :
 			                   S_ISFIFO(st.st_mode) ? "a pipe" : "not a regular file";
@@ -209,6 +239,8 @@ static int capture_fds(struct ck_image *img)
 	closedir(d);
 	return rc;
 }
+
+int procstate_mpi_job;
 
 int procstate_capture(struct ck_image *img)
 {
@@ -307,6 +339,13 @@ static int restore_fd(const struct ck_fd *f)
 				return -1;
 			}
 		}
+	}
+	if (fd != f->fd && fcntl((int)f->fd, F_GETFD) != -1) {
+		/* open already, before the program's files: the runtime's (MPI's) */
+		log_error("fd %lld (%s) is taken by the runtime here (the MPI library opened it)",
+		          (long long)f->fd, f->path);
+		close(fd);
+		return -1;
 	}
 	if (fd != f->fd) {
 		if (dup3(fd, (int)f->fd, (f->flags & O_CLOEXEC) ? O_CLOEXEC : 0) < 0) {

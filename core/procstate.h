@@ -14,10 +14,16 @@ int procstate_move_lower_fd(int fd);
 
 /* Remember the fds the runtime was started with (call first thing). */
 void procstate_note_inherited_fds(void);
+/* every fd open now (beyond the inherited ones) is the runtime's */
+void procstate_register_open_fds(void);
 
 int procstate_capture(struct ck_image *img);
 /* Restore everything but threads and memory. lower: lower-half intervals;
  * the runtime's own signal handlers stay as the fresh runtime installed them. */
 int procstate_restore(const struct ck_image *img, const struct interval_set *lower);
+
+/* set in MPI jobs: fds the MPI library opens later (sockets, event
+ * queues, shared memory) are not the application's */
+extern int procstate_mpi_job;
 
 #endif

@@ -20,6 +20,7 @@
 #include "core/rawsys.h"
 #include "core/restorer.h"
 #include "core/runtime_info.h"
+#include "core/runtime_mpi.h"
 #include "core/timers.h"
 #include "storage/container.h"
 
@@ -92,6 +93,10 @@ int restore_from(const char *path)
 	int64_t (*tid_map)[2];
 	sigset_t all;
 	size_t main_idx = (size_t)-1;
+	/* an MPI job: this rank's slice of the shared container */
+	uint64_t rank = runtime_mpi_rank ? (uint64_t)runtime_mpi_rank() : 0;
+	uint64_t nranks = runtime_mpi_size ? (uint64_t)runtime_mpi_size() : 1;
+	const char *flavour = runtime_mpi_flavour ? runtime_mpi_flavour() : "none";
 
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, NULL);
@@ -101,13 +106,23 @@ int restore_from(const char *path)
 		log_error("%s", container_error());
 		return -1;
 	}
-	if (container_info(rd, &info) || container_read_image(rd, 0, &img)) {
+	if (container_info(rd, &info)) {
 		log_error("%s", container_error());
 		return -1;
 	}
-	if (info.nranks != 1) {
-		log_error("%s: a %llu-rank job cannot restart as a single process", path,
+	if (info.nranks != nranks) {
+		log_error("%s: a %llu-rank job cannot restart as %llu rank(s) (restart with mpirun -np "
+		          "%llu)", path, (unsigned long long)info.nranks, (unsigned long long)nranks,
 		          (unsigned long long)info.nranks);
+		return -1;
+	}
+	if (strcmp(info.mpi_flavour, flavour)) {
+		log_error("%s: written under MPI '%s', this runtime is for '%s'", path,
+		          info.mpi_flavour, flavour);
+		return -1;
+	}
+	if (container_read_image(rd, rank, &img)) {
+		log_error("%s", container_error());
 		return -1;
 	}
 	if (info.runtime_id != runtime_identity()) {
@@ -142,7 +157,7 @@ int restore_from(const char *path)
 		if (map_region(path, r))
 			return -1;
 	}
-	if (container_read_pages(rd, 0, &img, 1, log_level() >= 1 ? progress : NULL)) {
+	if (container_read_pages(rd, rank, &img, 1, log_level() >= 1 ? progress : NULL)) {
 		log_error("%s", container_error());
 		return -1;
 	}
@@ -163,6 +178,9 @@ int restore_from(const char *path)
 	upper.rseq_size = img.proc.rseq_size;
 	upper.interp_base = 0;
 	runtime_set_restored(&info, &img);
+	/* MPI objects are re-created before any thread of the program runs */
+	if (runtime_mpi_restore && runtime_mpi_restore(&img))
+		return -1;
 
 	args = calloc(img.nthreads, sizeof *args);
 	tid_map = calloc(img.nthreads, sizeof *tid_map);

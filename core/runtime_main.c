@@ -125,6 +125,7 @@ int main(int argc, char **argv)
 		return 127;
 	if (runtime_mpi_init && runtime_mpi_init())
 		return 127;
+	procstate_register_open_fds();
 	if (lowmem_mark_all_current())
 		return 127;
 

@@ -120,12 +120,17 @@ uint64_t ckpt_vh_new(uint32_t kind, uint64_t real, uint32_t fn);
 /* lower handle written back into an in-out argument whose upper value was
  * OLD: the same virtual handle, or null when MPI freed the object */
 uint64_t ckpt_vh_update(uint32_t kind, uint64_t old, uint64_t real, uint32_t fn);
+/* the application's handle of an existing object MPI passes to a callback */
+uint64_t ckpt_vh_upper_of(uint32_t kind, uint64_t real);
 
 /* creation log (pmpi/vtable.c) and collectives */
 uint64_t *ckpt_log_begin(uint32_t fn, size_t words);
 void ckpt_log_end(uint64_t *w);
 uint64_t ckpt_logv(uint64_t h);
 struct ckpt_vh *ckpt_coll_enter(uint64_t comm);
+/* attributes kept by the shim (pmpi/attrs.c) */
+void ckpt_attr_copied(uint64_t from, uint64_t to);
+void ckpt_attr_freeing(uint64_t obj);
 void ckpt_coll_leave(struct ckpt_vh *e);
 
 #define CKPT_VKIND_Keyval CKPT_VK_KEYVAL /* integers, passed through */
@@ -275,29 +280,32 @@ void ckpt_unrestorable(uint32_t fn);
 		for (int ckpt__i = 0; ckpt__i < ckpt__n; ckpt__i++)                       \
 			CKPT_VH_INOUT(Kind, &(arr)[ckpt__i], (tmp)[ckpt__i], FN);          \
 	} while (0)
-/* callbacks the real MPI calls: User_function (MPI_Op_create) goes through
- * a trampoline that restores the application's thread pointer
- * (pmpi/callbacks.c); the other kinds are passed as they are for now */
+/* callbacks the real MPI calls go through trampolines that restore the
+ * application's thread pointer (pmpi/callbacks.c) */
 void *ckpt_cb_user_function_v(void *fn);
 #define CKPT_CB(Kind, fn) CKPT_CB_##Kind(fn)
 #define CKPT_CB_User_function(fn) ((__typeof__(fn))ckpt_cb_user_function_v((void *)(fn)))
-#define CKPT_CB_Comm_copy_attr_function(fn) (fn)
-#define CKPT_CB_Comm_delete_attr_function(fn) (fn)
-#define CKPT_CB_Comm_errhandler_function(fn) (fn)
-#define CKPT_CB_Copy_function(fn) (fn)
-#define CKPT_CB_Datarep_conversion_function(fn) (fn)
-#define CKPT_CB_Datarep_extent_function(fn) (fn)
-#define CKPT_CB_Delete_function(fn) (fn)
-#define CKPT_CB_File_errhandler_function(fn) (fn)
-#define CKPT_CB_Grequest_cancel_function(fn) (fn)
-#define CKPT_CB_Grequest_free_function(fn) (fn)
-#define CKPT_CB_Grequest_query_function(fn) (fn)
-#define CKPT_CB_Handler_function(fn) (fn)
-#define CKPT_CB_Type_copy_attr_function(fn) (fn)
-#define CKPT_CB_Type_delete_attr_function(fn) (fn)
-#define CKPT_CB_Win_copy_attr_function(fn) (fn)
-#define CKPT_CB_Win_delete_attr_function(fn) (fn)
-#define CKPT_CB_Win_errhandler_function(fn) (fn)
+/* the other kinds: pmpi/callbacks.c's generic pool; mode 1 maps a handle
+ * passed first by value, mode 2 one passed by address */
+void *ckpt_cb_generic(void *fn, int mode, uint32_t kind);
+#define CKPT_CB_G(fn, mode, kind) ((__typeof__(fn))ckpt_cb_generic((void *)(fn), mode, kind))
+#define CKPT_CB_Comm_copy_attr_function(fn) CKPT_CB_G(fn, 1, CKPT_VK_COMM)
+#define CKPT_CB_Comm_delete_attr_function(fn) CKPT_CB_G(fn, 1, CKPT_VK_COMM)
+#define CKPT_CB_Comm_errhandler_function(fn) CKPT_CB_G(fn, 2, CKPT_VK_COMM)
+#define CKPT_CB_Copy_function(fn) CKPT_CB_G(fn, 1, CKPT_VK_COMM)
+#define CKPT_CB_Delete_function(fn) CKPT_CB_G(fn, 1, CKPT_VK_COMM)
+#define CKPT_CB_Handler_function(fn) CKPT_CB_G(fn, 2, CKPT_VK_COMM)
+#define CKPT_CB_Type_copy_attr_function(fn) CKPT_CB_G(fn, 1, CKPT_VK_DATATYPE)
+#define CKPT_CB_Type_delete_attr_function(fn) CKPT_CB_G(fn, 1, CKPT_VK_DATATYPE)
+#define CKPT_CB_Win_copy_attr_function(fn) CKPT_CB_G(fn, 1, CKPT_VK_WIN)
+#define CKPT_CB_Win_delete_attr_function(fn) CKPT_CB_G(fn, 1, CKPT_VK_WIN)
+#define CKPT_CB_Win_errhandler_function(fn) CKPT_CB_G(fn, 2, CKPT_VK_WIN)
+#define CKPT_CB_File_errhandler_function(fn) CKPT_CB_G(fn, 0, 0)
+#define CKPT_CB_Grequest_cancel_function(fn) CKPT_CB_G(fn, 0, 0)
+#define CKPT_CB_Grequest_free_function(fn) CKPT_CB_G(fn, 0, 0)
+#define CKPT_CB_Grequest_query_function(fn) CKPT_CB_G(fn, 0, 0)
+#define CKPT_CB_Datarep_conversion_function(fn) CKPT_CB_G(fn, 0, 0)
+#define CKPT_CB_Datarep_extent_function(fn) CKPT_CB_G(fn, 0, 0)
 void ckpt_note_context(uint64_t upper, uint64_t lower);
 
 #endif

@@ -29,6 +29,14 @@ static void give(void) { __atomic_store_n(&lock, 0, __ATOMIC_RELEASE); }
 void ckpt_note_context(uint64_t upper, uint64_t lower)
 {
 	take();
+	/* a lower context at the address of one of an earlier run (before a
+	 * restart) replaces it */
+	for (int i = 0; i < n_contexts; i++)
+		if (contexts[i].lower == lower) {
+			contexts[i].upper = upper;
+			give();
+			return;
+		}
 	if (n_contexts < MAX_CONTEXTS) {
 		contexts[n_contexts].lower = lower;
 		contexts[n_contexts].upper = upper;
@@ -56,9 +64,7 @@ static void run_user_fn(int i, void *in, void *inout, int *len, MPI_Datatype *dt
 
 	if (upper)
 		ckpt_set_fs(upper);
-#ifdef CKPTMPI_HANDLES_ARE_POINTERS
-	app_dt = (MPI_Datatype)ckpt_vh_out_ptr((void *)app_dt); /* the application's handle */
-#endif
+	app_dt = CKPT_HCAST(MPI_Datatype, ckpt_vh_upper_of(CKPT_VK_DATATYPE, CKPT_HVAL(app_dt)));
 	user_fns[i](in, inout, len, &app_dt);
 	if (upper)
 		ckpt_set_fs(lower);
@@ -100,4 +106,79 @@ MPI_User_function *ckpt_cb_user_function(MPI_User_function *fn)
 void *ckpt_cb_user_function_v(void *fn)
 {
 	return (void *)ckpt_cb_user_function((MPI_User_function *)fn);
+}
+
+/* Every other kind of callback (attribute copy and delete, error handlers,
+ * generalized requests, data representations): one pool of trampolines
+ * that pass six integer arguments on (what any of them takes on x86-64),
+ * under the application's thread pointer. A handle MPI passes first — by
+ * value (attribute callbacks) or by address (error handlers) — is turned
+ * into the application's own. */
+#define MAX_GENERIC 128
+enum { ARG0_PLAIN, ARG0_HANDLE, ARG0_HANDLE_PTR };
+static struct {
+	uint64_t (*fn)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+	int mode;
+	uint32_t kind;
+} generic[MAX_GENERIC];
+static int n_generic;
+
+static uint64_t run_generic(int i, uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e,
+                            uint64_t f)
+{
+	uint64_t lower = ckpt_get_fs(), upper = upper_of(lower), r, h = 0;
+
+	if (upper)
+		ckpt_set_fs(upper);
+	if (generic[i].mode == ARG0_HANDLE) {
+		a = ckpt_vh_upper_of(generic[i].kind, a);
+	} else if (generic[i].mode == ARG0_HANDLE_PTR && a) {
+		h = ckpt_vh_upper_of(generic[i].kind, CKPT_HVAL(*(MPI_Comm *)a));
+		a = (uint64_t)(uintptr_t)&h;
+	}
+	r = generic[i].fn(a, b, c, d, e, f);
+	if (upper)
+		ckpt_set_fs(lower);
+	return r;
+}
+
+#define GTRAMP(i)                                                                        \
+	static uint64_t gtramp_##i(uint64_t a, uint64_t b, uint64_t c, uint64_t d,        \
+	                           uint64_t e, uint64_t f)                                \
+	{                                                                                \
+		return run_generic(i, a, b, c, d, e, f);                                 \
+	}
+#define G8(a) GTRAMP(a##0) GTRAMP(a##1) GTRAMP(a##2) GTRAMP(a##3) GTRAMP(a##4) GTRAMP(a##5) GTRAMP(a##6) GTRAMP(a##7)
+G8(0) G8(1) G8(2) G8(3) G8(4) G8(5) G8(6) G8(7) G8(8) G8(9) G8(10) G8(11) G8(12) G8(13) G8(14) G8(15)
+#define GR8(a) gtramp_##a##0, gtramp_##a##1, gtramp_##a##2, gtramp_##a##3, gtramp_##a##4, \
+	gtramp_##a##5, gtramp_##a##6, gtramp_##a##7
+static uint64_t (*const gtramps[MAX_GENERIC])(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t,
+                                              uint64_t) = {
+	GR8(0), GR8(1), GR8(2), GR8(3), GR8(4), GR8(5), GR8(6), GR8(7),
+	GR8(8), GR8(9), GR8(10), GR8(11), GR8(12), GR8(13), GR8(14), GR8(15)};
+
+void *ckpt_cb_generic(void *fn, int mode, uint32_t kind)
+{
+	void *t = NULL;
+
+	if (!fn)
+		return fn;
+	take();
+	for (int i = 0; i < n_generic && !t; i++)
+		if ((void *)generic[i].fn == fn && generic[i].mode == mode && generic[i].kind == kind)
+			t = (void *)gtramps[i];
+	if (!t && n_generic < MAX_GENERIC) {
+		generic[n_generic].fn = (uint64_t(*)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t,
+		                                    uint64_t))fn;
+		generic[n_generic].mode = mode;
+		generic[n_generic].kind = kind;
+		t = (void *)gtramps[n_generic++];
+	}
+	give();
+	if (!t) {
+		fprintf(stderr, "ckptmpi: more than %d callbacks; the rest run without their "
+		                "thread context\n", MAX_GENERIC);
+		return fn;
+	}
+	return t;
 }

@@ -59,11 +59,13 @@ HANDLE_KINDS = {
 }
 # kinds that may be given explicitly with DIR(Kind) on a non-handle type (an int)
 EXTRA_KINDS = {"Keyval"}
-DIRECTIONS = {"in", "out", "inout", "callback", "data"}
+DIRECTIONS = {"in", "out", "inout", "callback", "data", "scratch"}
 # @log: a creating call recorded in the creation log and replayed on restart;
 # @collective: a collective over its first input communicator (counted, and
 # held at its entry while a checkpoint agrees on a cut)
-TAGS = {"variadic", "deprecated", "removed", "log", "collective"}
+# @attrcopy: a dup (attributes are copied to the new object, pmpi/attrs.c);
+# @attrfree: a free (the object's attributes are deleted first)
+TAGS = {"variadic", "deprecated", "removed", "log", "collective", "attrcopy", "attrfree"}
 
 # Pseudo-functions usable in [LEN] and {COND}: name -> (C helper, arity,
 # functions of the table the helper calls through the lower table).
@@ -336,6 +338,10 @@ class Func:
             if p.dir == "data":
                 if p.is_handle or not p.is_array or p.length is None:
                     raise TableError(where + ":data[LEN] is for arrays of plain values")
+                continue
+            if p.dir == "scratch":
+                if p.is_handle or not p.ptr:
+                    raise TableError(where + ":scratch is for pointers to plain outputs")
                 continue
             if p.is_handle:
                 if p.dir is None:
@@ -628,6 +634,14 @@ def gen_wrapper(fn):
         post_always.insert(0, "ckpt_coll_leave(ckpt__c);")
     if "log" in fn.tags:
         post_ok.append(("", log_block(fn, lowered)))
+    if "attrcopy" in fn.tags:
+        src = next(p for p in params if p.is_handle and p.dir == "in" and not p.is_array)
+        dst = next(p for p in params if p.is_handle and p.dir == "out" and not p.is_array)
+        post_ok.append(("", "ckpt_attr_copied(CKPT_HVAL(%s), CKPT_HVAL(*%s));"
+                        % (src.name, dst.name)))
+    if "attrfree" in fn.tags:
+        obj = next(p for p in params if p.is_handle and p.dir == "inout" and not p.is_array)
+        pre.append("ckpt_attr_freeing(CKPT_HVAL(*%s));" % obj.name)
     simple = not (pre or post_always or post_ok or fn.ret_kind)
     decls = [stmt(d, "\t")[1:] for d in decls]
     if simple:
@@ -703,9 +717,15 @@ def log_words(fn, lowered):
             terms.append("1 + (size_t)(%s)" % subst(p.length, fn, lowered))
         elif p.is_array:
             raise TableError("%s: @log needs :data[LEN] on array %s" % (fn.name, p.name))
+        elif is_string(p):
+            terms.append("1 + (strlen(%s) + 8) / 8" % p.name)
         else:
             terms.append("1")
     return " + ".join(terms) if terms else "0"
+
+
+def is_string(p):
+    return p.base == "char" and p.const and p.ptr == 1 and not p.dims
 
 
 def log_block(fn, lowered):
@@ -744,6 +764,10 @@ def gen_log_fn(fn):
             o.append("\t*w++ = (uint64_t)(%s);" % n)
             o.append("\tfor (int i = 0; i < (int)(%s); i++)\n\t\t*w++ = ckpt_logv(CKPT_HVAL(%s[i]));"
                      % (n, p.name))
+        elif is_string(p):
+            o.append("\t*w++ = (uint64_t)strlen(%s);" % p.name)
+            o.append("\tmemcpy(w, %s, strlen(%s) + 1);" % (p.name, p.name))
+            o.append("\tw += (strlen(%s) + 8) / 8;" % p.name)
         elif p.is_handle and p.dir in ("out", "inout"):
             o.append("\t*w++ = %s ? CKPT_HVAL(*%s) : 0;" % (p.name, p.name))
         elif p.is_handle:
@@ -805,6 +829,16 @@ def gen_replay_case(fn):
         elif p.dir == "callback":
             o.append("\t\t%s *%s = (%s *)(uintptr_t)*p++;" % (p.base, n, p.base))
             args.append(n)
+        elif is_string(p):
+            o.append("\t\tuint64_t n_%s = *p++;" % n)
+            o.append("\t\tconst char *%s = (const char *)p;" % n)
+            o.append("\t\tp += (n_%s + 8) / 8;" % n)
+            args.append(n)
+        elif p.dir == "scratch":
+            # an output the replay does not need: never the old address
+            o.append("\t\tuint64_t scratch_%s[8] = {0};" % n)
+            o.append("\t\tp++;")
+            args.append("(void *)scratch_%s" % n)
         elif p.ptr:
             o.append("\t\t%s%s = (%s)(uintptr_t)*p++;" % (p.ctype if p.ctype.endswith("*") else p.ctype + " ", n, p.ctype))
             args.append(n)

@@ -235,6 +235,7 @@ static int refusal(char *err, size_t len)
 			continue;
 		}
 		if (e->log < 0) {
+			log_debug("entry %u kind %u fn %u: no creation record", i, e->kind, e->fn);
 			snprintf(err, len, "MPI: an object made by %s cannot be restored yet",
 			         e->fn < CKPT_MPI_NFUNCS ? ckpt_mpi_names[e->fn] : "?");
 			return 1;
@@ -704,6 +705,11 @@ static void free_real(uint32_t kind, uint64_t real, uint64_t shadow)
 		MPI_Errhandler_free(&h);
 		break;
 	}
+	case CKPT_VK_INFO: {
+		MPI_Info info = CKPT_HCAST(MPI_Info, real);
+		MPI_Info_free(&info);
+		break;
+	}
 	}
 }
 
@@ -718,8 +724,10 @@ static uint32_t kind_made_by(uint32_t fn)
 		return CKPT_VK_GROUP;
 	if (!strcmp(n, "MPI_Op_create"))
 		return CKPT_VK_OP;
-	if (strstr(n, "errhandler"))
+	if (strcasestr(n, "errhandler"))
 		return CKPT_VK_ERRHANDLER;
+	if (!strncmp(n, "MPI_Info_", 9))
+		return CKPT_VK_INFO;
 	return CKPT_VK_COMM;
 }
 

@@ -1,6 +1,7 @@
 /* The lower half's side of MPI: initialise the real MPI before the
  * application exists, and publish its function table through the link. */
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <mpi.h>
 #include <stdint.h>
 
@@ -70,6 +71,12 @@ void runtime_mpi_upper_preload(void)
 	setenv("CKPTMPI_PRELOAD", shim, 1);
 }
 
+int runtime_mpi_ctl_init(void);
+
+#define CKPT_LOW_FDS 64
+
+const char *runtime_mpi_flavour(void) { return CKPTMPI_FLAVOUR; }
+
 int runtime_mpi_init(void)
 {
 	int provided = 0, rank = 0, size = 0, level = MPI_THREAD_MULTIPLE;
@@ -90,12 +97,27 @@ int runtime_mpi_init(void)
 			return -1;
 		}
 	}
+	/* keep the low descriptor numbers for the application: what MPI opens
+	 * while it starts goes above them, so a restart can give the program
+	 * its own numbers back */
+	int hold[CKPT_LOW_FDS], nhold = 0, devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	for (int fd = 3; devnull >= 0 && fd < CKPT_LOW_FDS; fd++)
+		if (fcntl(fd, F_GETFD) == -1 && dup3(devnull, fd, O_CLOEXEC) == fd)
+			hold[nhold++] = fd;
 	if (MPI_Init_thread(NULL, NULL, level, &provided) != MPI_SUCCESS) {
 		log_error("MPI_Init_thread failed in the runtime");
 		return -1;
 	}
+	for (int i = 0; i < nhold; i++)
+		close(hold[i]);
+	if (devnull >= 0)
+		close(devnull);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &size);
+	if (runtime_mpi_ctl_init()) {
+		log_error("cannot make the runtime's own communicator");
+		return -1;
+	}
 	ckpt_mpi_table_fill(mpi_table);
 #ifdef CKPTMPI_HANDLES_ARE_POINTERS
 	{

@@ -148,7 +148,7 @@ static struct ckpt_vh *req_new(uint32_t rkind, uint32_t fn, const void *buf, int
 	e->u.r.rkind = rkind;
 	e->u.r.buf = (void *)buf;
 	e->u.r.count = count;
-	e->u.r.datatype = CKPT_HVAL(dt);
+	e->u.r.datatype = ckpt_logv(CKPT_HVAL(dt)); /* virtual, or the real predefined one */
 	e->u.r.peer = peer;
 	e->u.r.tag = tag;
 	e->u.r.comm = CKPT_HVAL(comm);
@@ -762,8 +762,11 @@ int PMPI_Improbe(int src, int tag, MPI_Comm comm, int *flag, MPI_Message *msg, M
 		*msg = CKPT_HCAST(MPI_Message, CKPT_VVAL(ckpt_st, i));
 		return MPI_SUCCESS;
 	}
-	rc = LCALL(Improbe, src, tag, L(MPI_Comm, comm), flag, &lm, st);
+	MPI_Status own;
+	rc = LCALL(Improbe, src, tag, L(MPI_Comm, comm), flag, &lm, &own);
 	if (rc == MPI_SUCCESS && *flag) {
+		if (st != MPI_STATUS_IGNORE)
+			*st = own;
 		uint64_t up;
 		if (ckpt_predef_out(CKPT_HVAL(lm), &up)) { /* MPI_MESSAGE_NO_PROC */
 			*msg = CKPT_HCAST(MPI_Message, up);
@@ -773,6 +776,13 @@ int PMPI_Improbe(int src, int tag, MPI_Comm comm, int *flag, MPI_Message *msg, M
 			e->log = 0;
 			e->u.m.msg = NULL;
 			e->u.m.comm = CKPT_HVAL(comm);
+			e->u.m.source = own.MPI_SOURCE;
+			e->u.m.tag = own.MPI_TAG;
+			{
+				int bytes = 0;
+				LCALL(Get_count, &own, L(MPI_Datatype, MPI_BYTE), &bytes);
+				e->u.m.bytes = (uint64_t)bytes;
+			}
 			*msg = CKPT_HCAST(MPI_Message, CKPT_VVAL(ckpt_st, i));
 		}
 	}

@@ -14,6 +14,10 @@
 #include <stdint.h>
 
 #define CKPT_STATE_MAGIC 0x636b7074766d7069ull /* "ckptvmpi" */
+/* The state is mapped here, so a fresh runtime finds it in a restored
+ * image: below the runtime's window, far from where the kernel puts the
+ * application's mappings. */
+#define CKPT_STATE_ADDR 0x0e0000000000ull
 
 /* Table of virtual handles: entry 0 and 1 stand for MPI_COMM_WORLD and
  * MPI_COMM_SELF (their counters; never handed out). */
@@ -65,7 +69,8 @@ struct ckpt_vh {
 			uint16_t persistent, mode; /* mode: enum ckpt_smode */
 			void *buf;
 			int32_t count, peer, tag, pad;
-			uint64_t datatype, comm;   /* upper (virtual or predefined) */
+			uint64_t datatype;         /* virtual, or the real predefined type */
+			uint64_t comm;             /* upper (virtual or predefined) */
 			uint64_t order;            /* posting order, for re-posting */
 			unsigned char status[CKPT_STATUS_BYTES];
 		} r;
@@ -81,6 +86,8 @@ struct ckpt_vh {
 		struct {         /* CKPT_VK_MESSAGE */
 			struct ckpt_dmsg *msg;     /* taken from the drained queue, or NULL */
 			uint64_t comm;             /* upper handle of its communicator */
+			int32_t source, tag;       /* of MPI's own matched message */
+			uint64_t bytes;
 		} m;
 	} u;
 };
@@ -112,6 +119,8 @@ struct ckpt_mpi_state {
 	volatile int32_t cut;    /* enum ckpt_cut */
 	volatile int32_t cut_seq;/* futex word: bumped whenever cut/targets change */
 	volatile int32_t gated;  /* threads waiting at a collective's entry */
+	/* MPI_Finalize: the runtime stops using MPI (ctl_busy: it is using it) */
+	volatile int32_t finalizing, ctl_busy;
 	volatile uint64_t post_order;
 	volatile uint64_t *sent, *recvd; /* per world rank */
 	/* drained messages, oldest first */
@@ -119,6 +128,11 @@ struct ckpt_mpi_state {
 	volatile int32_t dq_count;
 	/* lower values of the predefined communicators */
 	uint64_t world_real, self_real, null_comm_real, null_req_real;
+	/* ... and the application's values of them */
+	uint64_t world_upper, self_upper;
+	/* offset of the shim's per-thread lower context (ckpt_lower_fs) from
+	 * a thread's FS base: cleared at a restart, the old contexts are gone */
+	int64_t tls_lower_fs_off;
 	/* the checkpoint refuses while these exist (names the call) */
 	char refuse[256];
 };

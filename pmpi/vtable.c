@@ -64,13 +64,15 @@ static void comm_setup_world_self(void)
 
 int ckpt_state_init(struct ckptmpi_link *link)
 {
-	struct ckpt_mpi_state *st = map_upper(sizeof *st);
+	struct ckpt_mpi_state *st = mmap((void *)(uintptr_t)CKPT_STATE_ADDR, sizeof *st,
+	                                 PROT_READ | PROT_WRITE,
+	                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	MPI_Comm world = MPI_COMM_WORLD, self = MPI_COMM_SELF;
 	MPI_Request rnull = MPI_REQUEST_NULL;
 	MPI_Comm cnull = MPI_COMM_NULL;
 	int n = 0, r = 0;
 
-	if (!st)
+	if (st == MAP_FAILED || (uintptr_t)st != CKPT_STATE_ADDR)
 		return -1;
 	st->magic = CKPT_STATE_MAGIC;
 	st->vt = map_upper(sizeof(struct ckpt_vh) * CKPT_VT_MAX);
@@ -80,6 +82,8 @@ int ckpt_state_init(struct ckptmpi_link *link)
 		return -1;
 	st->vt_hwm = CKPT_VT_FIRST;
 	ckpt_st = st;
+	st->world_upper = CKPT_HVAL(world);
+	st->self_upper = CKPT_HVAL(self);
 	st->world_real = ckpt_in(CKPT_HVAL(world));
 	st->self_real = ckpt_in(CKPT_HVAL(self));
 	st->null_comm_real = ckpt_in(CKPT_HVAL(cnull));
@@ -93,6 +97,7 @@ int ckpt_state_init(struct ckptmpi_link *link)
 	if (!st->sent || !st->recvd)
 		return -1;
 	comm_setup_world_self();
+	st->tls_lower_fs_off = (int64_t)((uintptr_t)&ckpt_lower_fs - ckpt_get_fs());
 	__atomic_store_n(&link->mpi_state, (uint64_t)(uintptr_t)st, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -173,8 +178,10 @@ static void comm_setup(struct ckpt_vh *e, uint32_t fn)
 	munmap(ranks, sizeof(int) * (size_t)(n ? n : 1));
 	CKPT_CALL(CKPT_MPI_MPI_Group_free, ckpt_fn_MPI_Group_free, &g);
 	CKPT_CALL(CKPT_MPI_MPI_Group_free, ckpt_fn_MPI_Group_free, &wg);
-	if (fn != CKPT_MPI_MPI_Comm_idup &&
-	    CKPT_CALL(CKPT_MPI_MPI_Comm_dup, ckpt_fn_MPI_Comm_dup, c, &shadow) == MPI_SUCCESS)
+	/* a split, not a dup: a dup would copy (and call back for) the
+	 * application's attributes */
+	if (CKPT_CALL(CKPT_MPI_MPI_Comm_split, ckpt_fn_MPI_Comm_split, c, 0, 0, &shadow) ==
+	    MPI_SUCCESS)
 		e->u.c.shadow = CKPT_HVAL(shadow);
 }
 
@@ -211,6 +218,23 @@ uint64_t ckpt_vh_update(uint32_t kind, uint64_t old, uint64_t real, uint32_t fn)
 	}
 	ckpt_st->vt[CKPT_VIDX(ckpt_st, old)].real = real;
 	return old;
+}
+
+uint64_t ckpt_vh_upper_of(uint32_t kind, uint64_t real)
+{
+	static volatile uint32_t last; /* a hint: callbacks see the same type again and again */
+	uint64_t up;
+
+	if (ckpt_predef_out(real, &up))
+		return up;
+	if (last < ckpt_st->vt_hwm && ckpt_st->vt[last].kind == kind && ckpt_st->vt[last].real == real)
+		return CKPT_VVAL(ckpt_st, last);
+	for (uint32_t i = CKPT_VT_FIRST; i < ckpt_st->vt_hwm; i++)
+		if (ckpt_st->vt[i].kind == kind && ckpt_st->vt[i].real == real) {
+			last = i;
+			return CKPT_VVAL(ckpt_st, i);
+		}
+	return real;
 }
 
 void ckpt_unrestorable(uint32_t fn)
