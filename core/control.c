@@ -106,7 +106,13 @@ void control_set_mpi(void **table, uint64_t nfuncs, int provided, int flavour, u
 uint64_t control_link_mpi_state(void) { return link_area.mpi_state; }
 void control_link_set_mpi_state(uint64_t st) { link_area.mpi_state = st; }
 
-static int is_mpi(void) { return __atomic_load_n(&mpi_ready, __ATOMIC_ACQUIRE) && runtime_mpi_quiesce; }
+/* The control thread uses MPI beside the program's threads: only at
+ * MPI_THREAD_MULTIPLE (the runtime's default; CKPTMPI_MPI_THREAD lowers it) */
+static int is_mpi(void)
+{
+	return __atomic_load_n(&mpi_ready, __ATOMIC_ACQUIRE) && runtime_mpi_quiesce &&
+	       link_area.mpi_provided == 3 /* MPI_THREAD_MULTIPLE in both ABIs */;
+}
 
 /* A lower-half thread whose only job is to lend its thread control block
  * to an upper thread for its MPI calls; it sleeps forever. */
@@ -262,6 +268,11 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t e
 	ok = 1;
 	if (!cfg.dir[0]) {
 		snprintf(err, errlen, "checkpointing is off: CKPTMPI_DIR is not set");
+		ok = 0;
+	} else if (link_area.mpi_table && !mpi) {
+		snprintf(err, errlen, "checkpoints of MPI jobs need the runtime's MPI at "
+		                      "MPI_THREAD_MULTIPLE (CKPTMPI_MPI_THREAD=%s)",
+		         getenv("CKPTMPI_MPI_THREAD") ? getenv("CKPTMPI_MPI_THREAD") : "");
 		ok = 0;
 	} else if (!__atomic_load_n(&upper_started, __ATOMIC_ACQUIRE)) {
 		snprintf(err, errlen, "the program has not started yet");

@@ -127,6 +127,14 @@ uint64_t ckpt_vh_upper_of(uint32_t kind, uint64_t real);
 uint64_t *ckpt_log_begin(uint32_t fn, size_t words);
 void ckpt_log_end(uint64_t *w);
 uint64_t ckpt_logv(uint64_t h);
+static inline void ckpt_create_begin(void)
+{
+	__atomic_fetch_add(&ckpt_st->creating, 1, __ATOMIC_SEQ_CST);
+}
+static inline void ckpt_create_end(void)
+{
+	__atomic_fetch_sub(&ckpt_st->creating, 1, __ATOMIC_SEQ_CST);
+}
 struct ckpt_vh *ckpt_coll_enter(uint64_t comm);
 /* attributes kept by the shim (pmpi/attrs.c) */
 void ckpt_attr_copied(uint64_t from, uint64_t to);

@@ -630,9 +630,14 @@ def gen_wrapper(fn):
     body = []
     coll = coll_comm(fn)
     if coll:
-        decls.append("struct ckpt_vh *ckpt__c = ckpt_coll_enter(CKPT_HVAL(%s));" % coll.name)
+        # first: a thread held at the entry during a checkpoint may resume
+        # after a restart, so no lower handle may be computed before it
+        decls.insert(0, "struct ckpt_vh *ckpt__c = ckpt_coll_enter(CKPT_HVAL(%s));" % coll.name)
         post_always.insert(0, "ckpt_coll_leave(ckpt__c);")
     if "log" in fn.tags:
+        # the thread may be parked anywhere: a checkpoint waits for the
+        # call to be recorded (pmpi/lower_cut.c, settled())
+        decls.append("ckpt_create_begin();")
         post_ok.append(("", log_block(fn, lowered)))
     if "attrcopy" in fn.tags:
         src = next(p for p in params if p.is_handle and p.dir == "in" and not p.is_array)
@@ -674,6 +679,8 @@ def gen_wrapper(fn):
                                 % (test, "\n".join(stmt(s, "\t\t") for s in stmts)))
         if fn.ret_kind:
             body.append("CKPT_VH_OUT(%s, &ret, CKPT_MPI_%s);" % (fn.ret_kind, fn.name))
+        if "log" in fn.tags:
+            body.append("ckpt_create_end();")
         body.append("return ret;")
 
     out = []

@@ -291,9 +291,12 @@ out:
 	return rc;
 }
 
-/* every communicator at its target, and no thread inside a collective */
+/* every communicator at its target, no thread inside a collective, and
+ * none between making an object and recording it */
 static int settled(void)
 {
+	if (__atomic_load_n(&st->creating, __ATOMIC_SEQ_CST))
+		return 0;
 	for (uint32_t i = 0; i < st->vt_hwm; i++) {
 		const struct ckpt_vh *e = &st->vt[i];
 		if (i == CKPT_VT_SELF || !comm_live(e))

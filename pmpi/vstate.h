@@ -119,6 +119,7 @@ struct ckpt_mpi_state {
 	volatile int32_t cut;    /* enum ckpt_cut */
 	volatile int32_t cut_seq;/* futex word: bumped whenever cut/targets change */
 	volatile int32_t gated;  /* threads waiting at a collective's entry */
+	volatile int32_t creating; /* threads between making an object and logging it */
 	/* MPI_Finalize: the runtime stops using MPI (ctl_busy: it is using it) */
 	volatile int32_t finalizing, ctl_busy;
 	volatile uint64_t post_order;
