@@ -186,7 +186,12 @@ void runtime_set_restored(const struct ck_generation_info *info, const struct ck
 /* Runs on whatever upper thread takes the signal: raw syscalls only. */
 static void trigger_handler(int sig)
 {
+	static volatile int terms;
 	char why = sig == SIGTERM ? WHY_TERM : WHY_SIGNAL;
+	/* a second SIGTERM does not wait for the checkpoint (a peer may be
+	 * gone for good): the process ends now */
+	if (sig == SIGTERM && __atomic_fetch_add(&terms, 1, __ATOMIC_ACQ_REL))
+		raw_syscall1(SYS_exit_group, 143);
 	raw_syscall3(SYS_write, trigger_pipe[1], &why, 1);
 }
 
