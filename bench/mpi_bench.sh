@@ -19,12 +19,14 @@ run() { # label np prefix...
 	[ "$np" -le 2 ] || it=500 # oversubscribed ranks busy-poll: keep it short
 	"${RUN[@]}" -np "$np" "$@" "$W/micro" "$it"
 }
+# the same thread level on both sides: LEVEL=single (the call path alone;
+# MPI checkpoints are off at that level) or multiple (what checkpoints need)
+LEVEL=${LEVEL:-multiple}
+export MICRO_THREAD=$LEVEL
 { run 2; run 4 | grep allreduce; } > "$W/native"
 # unmodified binary: the preloaded shim re-executes each rank through the runtime
 SHIM=$B/lib/ckptmpi/$FL/libckptmpi.so
-# the micro-benchmark calls MPI_Init (THREAD_SINGLE): run the lower MPI at
-# that level too (ckptmpi's default is MULTIPLE, which costs locks)
-export CKPTMPI_MPI_THREAD=${CKPTMPI_MPI_THREAD:-single}
+export CKPTMPI_MPI_THREAD=$LEVEL
 { run 2 env LD_PRELOAD="$SHIM"; run 4 env LD_PRELOAD="$SHIM" | grep allreduce; } > "$W/ckptmpi"
 printf '%-32s %12s %12s %8s\n' metric native ckptmpi ratio
 join <(sort "$W/native") <(sort "$W/ckptmpi") | while read -r name a unit b unit2; do

@@ -258,7 +258,8 @@ static void req_account(struct ckpt_vh *e)
 	                                __ATOMIC_ACQUIRE) &&
 	    e->u.r.rkind == CKPT_RK_RECV) {
 		const MPI_Status *st = (const MPI_Status *)e->u.r.status;
-		if (!is_cancelled(st))
+		/* (asking MPI costs a call: only after MPI_Cancel) */
+		if (!e->u.r.cancel || !is_cancelled(st))
 			count(ckpt_st->recvd, e->u.r.comm, st->MPI_SOURCE);
 	}
 }
@@ -310,7 +311,7 @@ static void req_consume(struct ckpt_vh *e, MPI_Request *r, MPI_Status *st)
 static void relax(unsigned *spins)
 {
 	/* MPI's own waits spin too; yield now and then for oversubscribed nodes */
-	if (++*spins % 64 == 0)
+	if (++*spins % 1024 == 0)
 		sched_yield();
 }
 
@@ -600,6 +601,7 @@ int PMPI_Cancel(MPI_Request *r)
 		return LCALL(Cancel, r);
 	if (e->u.r.state != CKPT_RS_ACTIVE || e->u.r.flag)
 		return MPI_SUCCESS; /* complete already (or from the queue) */
+	e->u.r.cancel = 1;
 	return LCALL(Cancel, (MPI_Request *)&e->real);
 }
 

@@ -67,6 +67,7 @@ struct ckpt_vh {
 			uint32_t rkind;            /* enum ckpt_rkind */
 			volatile int32_t flag;     /* written by MPI_Test */
 			uint16_t persistent, mode; /* mode: enum ckpt_smode */
+			uint32_t cancel, pad2;     /* MPI_Cancel was called on it */
 			void *buf;
 			int32_t count, peer, tag, pad;
 			uint64_t datatype;         /* virtual, or the real predefined type */
