@@ -32,7 +32,7 @@ mkdir -p "$CKPTMPI_DIR"
 job=$!
 until grep -q '^2 ' "$W/run.out" 2>/dev/null; do sleep 0.2; done
 t0=$(now); "$B/bin/ckptmpi" checkpoint "$CKPTMPI_DIR" >/dev/null; t1=$(now)
-kill -9 $job 2>/dev/null || true; pkill -9 -f "$W/mem" 2>/dev/null || true; wait 2>/dev/null || true
+{ kill -9 $job; pkill -9 -f "$W/mem"; wait; } 2>/dev/null || true
 ck=$(echo "$t1 - $t0" | bc -l)
 paused=$(grep -o 'paused [0-9.]* s' "$W/run.err" | head -1 | awk '{print $2}')
 sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
@@ -42,7 +42,7 @@ CKPTMPI_RESTART=latest "${RUN[@]}" "$W/mem" "$MIB" 100000 100 >"$W/rs.out" 2>"$W
 job=$!
 until [ -s "$W/rs.out" ]; do sleep 0.05; done
 t1=$(now)
-kill -9 $job 2>/dev/null || true; pkill -9 -f "$W/mem" 2>/dev/null || true; wait 2>/dev/null || true
+{ kill -9 $job; pkill -9 -f "$W/mem"; wait; } 2>/dev/null || true
 rs=$(echo "$t1 - $t0" | bc -l)
 size=$(stat -c %s "$CKPTMPI_DIR"/ckpt-*.h5)
 printf '%s, %d ranks x %d MiB (%d MiB of data, file %d MiB) in %s\n' "$FL" "$NP" "$MIB" \
