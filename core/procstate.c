@@ -53,7 +53,8 @@ int procstate_move_lower_fd(int fd)
 static int inherited_fds[256];
 static int n_inherited;
 
-void procstate_note_inherited_fds(void)
+/* call fn for every fd above 2 open now */
+static void each_open_fd(void (*fn)(int fd))
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *de;
@@ -62,13 +63,21 @@ void procstate_note_inherited_fds(void)
 	if (!d)
 		return;
 	self = dirfd(d);
-	while ((de = readdir(d)) && n_inherited < 256) {
+	while ((de = readdir(d))) {
 		int fd = atoi(de->d_name);
 		if (de->d_name[0] != '.' && fd > 2 && fd != self)
-			inherited_fds[n_inherited++] = fd;
+			fn(fd);
 	}
 	closedir(d);
 }
+
+static void note_inherited(int fd)
+{
+	if (n_inherited < 256)
+		inherited_fds[n_inherited++] = fd;
+}
+
+void procstate_note_inherited_fds(void) { each_open_fd(note_inherited); }
 
 static int is_inherited_fd(int fd)
 {
@@ -88,22 +97,13 @@ static int is_lower_fd(int fd)
 
 /* What the runtime has open now is its own (MPI's connections to the
  * launcher, its shared memory, ...). */
-void procstate_register_open_fds(void)
+static void register_if_new(int fd)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int self;
-
-	if (!d)
-		return;
-	self = dirfd(d);
-	while ((de = readdir(d))) {
-		int fd = atoi(de->d_name);
-		if (de->d_name[0] != '.' && fd > 2 && fd != self && !is_lower_fd(fd) && !is_inherited_fd(fd))
-			procstate_register_lower_fd(fd);
-	}
-	closedir(d);
+	if (!is_lower_fd(fd) && !is_inherited_fd(fd))
+		procstate_register_lower_fd(fd);
 }
+
+void procstate_register_open_fds(void) { each_open_fd(register_if_new); }
 
 struct ksigaction { uint64_t handler, flags, restorer, mask; };
 
