@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# mpi_ckpt_mismatch: a generation of a 3-rank MPICH job is refused, with a
+# message naming the mismatch, by a restart with another number of ranks
+# and by one under another MPI; the generation stays restorable (a restart
+# with the right job then completes the run).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init
+mpi_setup mpich
+[ -x "$BUILD/bin/ckptmpi-runtime-openmpi" ] || skip "OpenMPI flavour not built"
+need_prog mpi_basic_mpich
+MPI_NP=3
+MPI_TRIGGER=mpirun
+mkdirs "$WORK/run"
+RT=$BUILD/bin/ckptmpi-runtime-mpich
+mpi_start "$WORK/run" "$WORK/run1.out" CKPTMPI_DIR="$WORK/ck" -- "$RT" "$PROGS/mpi_basic_mpich" 60 50
+mpi_wait_step "$WORK/run1.out" 3
+mpi_request_ckpt "$WORK/ck" "$WORK/run1.out"
+mpi_kill_job
+
+# another number of ranks
+MPI_NP=2
+mpi_start "$WORK/run" "$WORK/np2.out" CKPTMPI_DIR="$WORK/ck" CKPTMPI_RESTART=latest -- "$RT" "$PROGS/mpi_basic_mpich" 60 50
+mpi_wait_gone "restart with 2 ranks" 60
+[ "$RC" -ne 0 ] || fail "a restart of a 3-rank job with 2 ranks succeeded"
+grep -q '3-rank job cannot restart as 2 rank' "$WORK/np2.out.err" ||
+	fail "unclear refusal of another rank count: $(snip "$WORK/np2.out.err" 400)"
+
+# another MPI
+MPIRUN=(mpirun.openmpi --oversubscribe)
+MPI_NP=3
+mpi_start "$WORK/run" "$WORK/ompi.out" CKPTMPI_DIR="$WORK/ck" CKPTMPI_RESTART=latest -- "$BUILD/bin/ckptmpi-runtime-openmpi" "$PROGS/mpi_basic_mpich" 60 50
+mpi_wait_gone "restart under OpenMPI" 60
+[ "$RC" -ne 0 ] || fail "a restart of an MPICH job under OpenMPI succeeded"
+grep -q "written under MPI 'mpich'" "$WORK/ompi.out.err" ||
+	fail "unclear refusal of another MPI: $(snip "$WORK/ompi.out.err" 400)"
+
+# the generation is still good: the right job resumes and finishes
+MPIRUN=(mpirun.mpich)
+mpi_start "$WORK/run" "$WORK/ok.out" CKPTMPI_DIR="$WORK/ck" CKPTMPI_RESTART=latest -- "$RT" "$PROGS/mpi_basic_mpich" 60 50
+mpi_wait_gone "restart with the right job" 120
+[ "$RC" -eq 0 ] || fail "the right restart failed (exit $RC): $(snip "$WORK/ok.out.err" 400)"
+grep -q '^61 final' "$WORK/ok.out" || fail "the restarted job did not finish: $(snip "$WORK/ok.out")"
+log "PASS"
