@@ -97,15 +97,40 @@ static int mpi_failed(struct mwriter *w, const char *call, int code)
 	return -1;
 }
 
+/* Complete a request sleeping rather than spinning once it takes a while:
+ * with more ranks than cores on a node, a rank that polls busily (MPICH
+ * does) takes the CPU from the ranks still working. At most half a
+ * millisecond late. */
+static int wait_quietly(MPI_Request *req)
+{
+	struct timespec pause = { 0, 0 };
+	unsigned polls = 0;
+	int done = 0, e;
+
+	while (!done) {
+		if ((e = MPI_Test(req, &done, MPI_STATUS_IGNORE)) != MPI_SUCCESS)
+			return e;
+		if (!done && ++polls > 100) {
+			pause.tv_nsec = polls < 1000 ? 50000 : 500000;
+			nanosleep(&pause, NULL);
+		}
+	}
+	return MPI_SUCCESS;
+}
+
 /* The outcome of a step every rank took: 0 on all ranks if it succeeded
  * on all, else -1 on all with the message of the lowest failing rank. */
 static int agree_on(MPI_Comm comm, int rank, int size, uint64_t generation, int rc)
 {
 	int mine = rc ? rank : size, first = 0, e;
 	char msg[CK_MSG_LEN];
+	MPI_Request req;
 
-	if ((e = MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm)) != MPI_SUCCESS) {
-		ck_set_error("generation %llu: rank %d: MPI_Allreduce failed (%d)",
+	e = MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm, &req);
+	if (e == MPI_SUCCESS)
+		e = wait_quietly(&req);
+	if (e != MPI_SUCCESS) {
+		ck_set_error("generation %llu: rank %d: MPI_Iallreduce failed (%d)",
 		             (unsigned long long)generation, rank, e);
 		return -1;
 	}
@@ -605,6 +630,7 @@ static int lay_out_memory(struct mwriter *w)
 			displs[r] = (int)(w->rows[r].memory_offset / CK_MEMORY_CHUNK);
 		}
 	}
+	/* the others wait for rank 0's layout */
 	if (!(rc = agree(w, rc)) &&
 	    (e = MPI_Scatterv(all, counts, displs, MPI_UINT64_T, w->addr, mine, MPI_UINT64_T, 0,
 	                      w->comm)) != MPI_SUCCESS)
