@@ -145,6 +145,65 @@ static int check_dir(const char *dir)
 	return 0;
 }
 
+/* A generation of an MPI job is restarted by its MPI's launcher, one
+ * ckptmpi-runtime-FLAVOUR per rank (CKPTMPI_MPIRUN replaces
+ * "mpirun.FLAVOUR", e.g. with a batch system's launcher and its options).
+ * Returns only when the generation is not an MPI job's (0) or on error. */
+static int restart_mpi_job(const char *dir, const char *gen)
+{
+	struct generation_entry *g = NULL;
+	struct container_reader *r;
+	struct ck_generation_info info;
+	size_t n = 0, pick = (size_t)-1;
+	char rt[PATH_MAX], np[32], launcher[512], *args[64];
+	int k = 0;
+
+	if (generations_list(dir, &g, &n) || !n) {
+		free(g);
+		return 0; /* the runtime says what is wrong */
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(gen, "latest") ? i == n - 1 : g[i].generation == strtoull(gen, NULL, 10))
+			pick = i;
+	if (pick == (size_t)-1 || !(r = container_open(g[pick].path))) {
+		free(g);
+		return 0;
+	}
+	if (container_info(r, &info) || !strcmp(info.mpi_flavour, "none")) {
+		container_close(r);
+		free(g);
+		return 0;
+	}
+	container_close(r);
+	free(g);
+	rt[0] = 0;
+	(void)find_runtime(rt, sizeof rt - 32); /* fills the path of the plain one */
+	if (!rt[0])
+		return die("cannot find the runtime next to ckptmpi");
+	strcat(rt, "-");
+	strcat(rt, info.mpi_flavour);
+	if (access(rt, X_OK))
+		return die("%s: not found (the generation is of an MPI job under %s)", rt,
+		           info.mpi_flavour);
+	snprintf(launcher, sizeof launcher, "%s",
+	         getenv("CKPTMPI_MPIRUN") ? getenv("CKPTMPI_MPIRUN") : "");
+	if (!launcher[0])
+		snprintf(launcher, sizeof launcher, "mpirun.%s", info.mpi_flavour);
+	for (char *t = strtok(launcher, " "); t && k < 56; t = strtok(NULL, " "))
+		args[k++] = t;
+	snprintf(np, sizeof np, "%llu", (unsigned long long)info.nranks);
+	args[k++] = "-np";
+	args[k++] = np;
+	args[k++] = rt;
+	args[k] = NULL;
+	fprintf(stderr, "ckptmpi: restarting a %s-rank %s job:", np, info.mpi_flavour);
+	for (int i = 0; i < k; i++)
+		fprintf(stderr, " %s", args[i]);
+	fprintf(stderr, " (with CKPTMPI_DIR and CKPTMPI_RESTART=%s)\n", gen);
+	execvp(args[0], args);
+	return die("%s: %s", args[0], strerror(errno));
+}
+
 static int cmd_restart(int argc, char **argv)
 {
 	const char *dir = NULL, *gen = "latest";
@@ -175,6 +234,8 @@ static int cmd_restart(int argc, char **argv)
 		return 2;
 	setenv("CKPTMPI_DIR", dir, 1);
 	setenv("CKPTMPI_RESTART", gen, 1);
+	if (restart_mpi_job(dir, gen))
+		return 1;
 	return exec_runtime(args);
 }
 

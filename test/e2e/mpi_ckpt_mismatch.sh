@@ -2,7 +2,8 @@
 # mpi_ckpt_mismatch: a generation of a 3-rank MPICH job is refused, with a
 # message naming the mismatch, by a restart with another number of ranks
 # and by one under another MPI; the generation stays restorable (a restart
-# with the right job then completes the run).
+# with the right job then completes the run, and so does `ckptmpi restart
+# DIR`, which builds the mpirun command itself).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init
 mpi_setup mpich
@@ -40,4 +41,12 @@ mpi_start "$WORK/run" "$WORK/ok.out" CKPTMPI_DIR="$WORK/ck" CKPTMPI_RESTART=late
 mpi_wait_gone "restart with the right job" 120
 [ "$RC" -eq 0 ] || fail "the right restart failed (exit $RC): $(snip "$WORK/ok.out.err" 400)"
 grep -q '^61 final' "$WORK/ok.out" || fail "the restarted job did not finish: $(snip "$WORK/ok.out")"
+
+# `ckptmpi restart DIR` builds that mpirun command itself
+(cd "$WORK/run" && exec timeout -s KILL 120 "${AS_USER[@]}" env TMPDIR="$WORK/tmp" \
+	"$CKPTMPI" restart "$WORK/ck") >"$WORK/cmd.out" 2>"$WORK/cmd.err" </dev/null ||
+	fail "ckptmpi restart failed: $(snip "$WORK/cmd.err" 400)"
+grep -q 'mpirun.mpich -np 3 .*ckptmpi-runtime-mpich' "$WORK/cmd.err" ||
+	fail "ckptmpi restart did not say the command it ran: $(snip "$WORK/cmd.err" 400)"
+same_file "$WORK/ok.out" "$WORK/cmd.out" "output of the job restarted by ckptmpi restart"
 log "PASS"
