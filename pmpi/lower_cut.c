@@ -488,7 +488,11 @@ static int drain(char *err, size_t len)
 		MPI_Cancel((MPI_Request *)&e->real);
 		MPI_Wait((MPI_Request *)&e->real, (MPI_Status *)e->u.r.status);
 		MPI_Test_cancelled((MPI_Status *)e->u.r.status, &c);
-		if (c) {
+		if (c && e->u.r.cancel) {
+			/* the program cancelled it itself: it stays cancelled */
+			e->u.r.flag = 1;
+			e->u.r.state = CKPT_RS_DONE;
+		} else if (c) {
 			e->u.r.state = CKPT_RS_REPOST;
 			e->u.r.flag = 0;
 		} else {
