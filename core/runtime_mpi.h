@@ -33,7 +33,6 @@ RUNTIME_WEAK void runtime_mpi_begin(uint64_t gen, int why);
 RUNTIME_WEAK int runtime_mpi_poll(uint64_t last_gen, uint64_t *gen, int *why);
 /* every rank says ok: 1 if all did */
 RUNTIME_WEAK int runtime_mpi_agree(int ok);
-RUNTIME_WEAK uint64_t runtime_mpi_bcast_u64(uint64_t v);
 
 /* The consistent cut: on success every upper thread is parked and MPI is
  * quiet (nothing in flight); on failure nothing is parked. */

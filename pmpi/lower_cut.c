@@ -151,12 +151,6 @@ int runtime_mpi_agree(int ok)
 	return all;
 }
 
-uint64_t runtime_mpi_bcast_u64(uint64_t v)
-{
-	MPI_Bcast(&v, 1, MPI_UINT64_T, 0, ctl);
-	return v;
-}
-
 /* ---- helpers over the shim's state ---- */
 
 static int is_virt(uint64_t h) { return CKPT_IS_VIRT(st, h) && CKPT_VIDX(st, h) < st->vt_hwm; }
@@ -606,8 +600,7 @@ static struct ckpt_dmsg *dq_take(uint64_t comm, int src, int tag)
 	struct ckpt_dmsg **pp;
 	for (pp = &st->dq_head; *pp; pp = &(*pp)->next) {
 		struct ckpt_dmsg *m = *pp;
-		if (m->comm == comm && (src == MPI_ANY_SOURCE || src == m->source) &&
-		    (tag == MPI_ANY_TAG || tag == m->tag)) {
+		if (ckpt_dmsg_matches(m, comm, src, tag, MPI_ANY_SOURCE, MPI_ANY_TAG)) {
 			*pp = m->next;
 			st->dq_count--;
 			return m;

@@ -32,13 +32,6 @@ _Static_assert(sizeof(MPI_Status) <= CKPT_STATUS_BYTES, "MPI_Status fits the ent
 #define LCALL(NAME, ...) CKPT_CALL(CKPT_MPI_MPI_##NAME, ckpt_fn_MPI_##NAME, __VA_ARGS__)
 #define L(T, x) CKPT_HCAST(T, ckpt_in(CKPT_HVAL(x)))
 
-static void dq_lock(void)
-{
-	while (__atomic_exchange_n(&ckpt_st->lock, 1, __ATOMIC_ACQUIRE))
-		__builtin_ia32_pause();
-}
-static void dq_unlock(void) { __atomic_store_n(&ckpt_st->lock, 0, __ATOMIC_RELEASE); }
-
 /* ---- accounting ---- */
 
 static int world_rank_of(uint64_t comm, int rank)
@@ -72,12 +65,6 @@ static void empty_status(MPI_Status *st)
 
 /* ---- the queue of drained messages ---- */
 
-static int dq_matches(const struct ckpt_dmsg *m, uint64_t comm, int src, int tag)
-{
-	return m->comm == comm && (src == MPI_ANY_SOURCE || src == m->source) &&
-	       (tag == MPI_ANY_TAG || tag == m->tag);
-}
-
 /* first queued message matching; removed from the queue when `take` */
 static struct ckpt_dmsg *dq_find(uint64_t comm, int src, int tag, int take)
 {
@@ -87,9 +74,9 @@ static struct ckpt_dmsg *dq_find(uint64_t comm, int src, int tag, int take)
 		return NULL;
 	if (src == MPI_PROC_NULL)
 		return NULL;
-	dq_lock();
+	ckpt_state_lock();
 	for (pp = &ckpt_st->dq_head; *pp; pp = &(*pp)->next) {
-		if (dq_matches(*pp, comm, src, tag)) {
+		if (ckpt_dmsg_matches(*pp, comm, src, tag, MPI_ANY_SOURCE, MPI_ANY_TAG)) {
 			m = *pp;
 			if (take) {
 				*pp = m->next;
@@ -98,7 +85,7 @@ static struct ckpt_dmsg *dq_find(uint64_t comm, int src, int tag, int take)
 			break;
 		}
 	}
-	dq_unlock();
+	ckpt_state_unlock();
 	return m;
 }
 
@@ -152,7 +139,8 @@ static struct ckpt_vh *req_new(uint32_t rkind, uint32_t fn, const void *buf, int
 	e->u.r.peer = peer;
 	e->u.r.tag = tag;
 	e->u.r.comm = CKPT_HVAL(comm);
-	e->u.r.order = __atomic_fetch_add(&ckpt_st->post_order, 1, __ATOMIC_RELAXED);
+	if (rkind == CKPT_RK_RECV) /* receives are posted again in this order */
+		e->u.r.order = __atomic_fetch_add(&ckpt_st->post_order, 1, __ATOMIC_RELAXED);
 	return e;
 }
 

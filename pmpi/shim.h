@@ -8,6 +8,9 @@
 #include "pmpi/vstate.h"
 
 int ckpt_state_init(struct ckptmpi_link *link);
+/* the state's one lock: entries, the log and the drained queue */
+void ckpt_state_lock(void);
+void ckpt_state_unlock(void);
 struct ckpt_vh *ckpt_vh_alloc(uint32_t kind, uint64_t real, uint32_t fn, uint32_t *idx);
 void ckpt_vh_release(uint32_t idx);
 /* the entry of a communicator (MPI_COMM_WORLD: entry 0), NULL for

@@ -43,7 +43,9 @@ enum ckpt_vkind {
 };
 
 /* request kinds and states */
-enum ckpt_rkind { CKPT_RK_OTHER = 0, CKPT_RK_SEND, CKPT_RK_RECV, CKPT_RK_COLL };
+/* (a request the shim does not follow — non-blocking collectives, I/O — is
+ * OTHER; the cut tells collectives by the function that made them) */
+enum ckpt_rkind { CKPT_RK_OTHER = 0, CKPT_RK_SEND, CKPT_RK_RECV };
 enum ckpt_rstate {
 	CKPT_RS_POSTING = 0, /* being handed to MPI (real is NULL until it returns) */
 	CKPT_RS_ACTIVE,      /* in MPI; `flag` is set by MPI when it completes */
@@ -101,6 +103,16 @@ struct ckpt_dmsg {
 	uint64_t bytes;
 	unsigned char data[];
 };
+
+/* Does drained message m match a receive (comm, source, tag)? Used by the
+ * shim's receives and the runtime's re-posting alike. The wildcards are
+ * MPI's (the same values in both halves). */
+static inline int ckpt_dmsg_matches(const struct ckpt_dmsg *m, uint64_t comm, int src, int tag,
+                                    int any_source, int any_tag)
+{
+	return m->comm == comm && (src == any_source || src == m->source) &&
+	       (tag == any_tag || tag == m->tag);
+}
 
 /* Where a checkpoint stands (ckpt_mpi_state.cut). */
 enum ckpt_cut { CKPT_CUT_RUN = 0, CKPT_CUT_HOLD, CKPT_CUT_RUNON };

@@ -24,14 +24,14 @@
 
 struct ckpt_mpi_state *ckpt_st;
 
-static void lock(void)
+void ckpt_state_lock(void)
 {
 	while (__atomic_exchange_n(&ckpt_st->lock, 1, __ATOMIC_ACQUIRE))
 		while (__atomic_load_n(&ckpt_st->lock, __ATOMIC_RELAXED))
 			__builtin_ia32_pause();
 }
 
-static void unlock(void) { __atomic_store_n(&ckpt_st->lock, 0, __ATOMIC_RELEASE); }
+void ckpt_state_unlock(void) { __atomic_store_n(&ckpt_st->lock, 0, __ATOMIC_RELEASE); }
 
 static void *map_upper(size_t bytes)
 {
@@ -106,14 +106,14 @@ static uint32_t entry_get(void)
 {
 	uint32_t i;
 
-	lock();
+	ckpt_state_lock();
 	i = ckpt_st->free_head;
 	if (i) {
 		ckpt_st->free_head = ckpt_st->vt[i].next_free;
 	} else if (ckpt_st->vt_hwm < CKPT_VT_MAX) {
 		i = ckpt_st->vt_hwm++;
 	}
-	unlock();
+	ckpt_state_unlock();
 	if (!i) {
 		fprintf(stderr, "ckptmpi: rank %d: more than %u live MPI handles\n",
 		        ckpt_st->world_rank, CKPT_VT_MAX);
@@ -127,11 +127,11 @@ void ckpt_vh_release(uint32_t i)
 	struct ckpt_vh *e = &ckpt_st->vt[i];
 	if (i < CKPT_VT_FIRST)
 		return;
-	lock();
+	ckpt_state_lock();
 	e->kind = CKPT_VK_FREE;
 	e->next_free = ckpt_st->free_head;
 	ckpt_st->free_head = i;
-	unlock();
+	ckpt_state_unlock();
 }
 
 struct ckpt_vh *ckpt_vh_alloc(uint32_t kind, uint64_t real, uint32_t fn, uint32_t *idx)
@@ -257,9 +257,9 @@ static uint64_t *log_rec;
 
 uint64_t *ckpt_log_begin(uint32_t fn, size_t words)
 {
-	lock();
+	ckpt_state_lock();
 	if (ckpt_st->log_words + 1 + words > ckpt_st->log_cap) {
-		unlock();
+		ckpt_state_unlock();
 		if (!ckpt_st->refuse[0])
 			snprintf(ckpt_st->refuse, sizeof ckpt_st->refuse,
 			         "the creation log is full (%s)", ckpt_mpi_names[fn]);
@@ -288,7 +288,7 @@ void ckpt_log_end(uint64_t *w)
 				e->log = (int32_t)n;
 		}
 	}
-	unlock();
+	ckpt_state_unlock();
 }
 
 uint64_t ckpt_logv(uint64_t h)
