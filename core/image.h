@@ -95,6 +95,9 @@ struct ck_fd {
 	uint64_t data_len;         /* rank's file-data stream; for CK_FD_FILE
 	                              data_len is the file's size at the
 	                              checkpoint (written files roll back) */
+	uint64_t dev, ino;         /* identity of the file at the checkpoint, */
+	uint64_t uid;              /* checked when it is reopened by path;
+	                              ino 0: not recorded (older images) */
 	char *path;
 	void *data;                /* deleted file contents (checkpoint side) */
 };

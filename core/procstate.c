@@ -233,6 +233,10 @@ static int capture_fds(struct ck_image *img)
 			rc = -1;
 			break;
 		}
+		/* a file is reopened by path on restart: it must be this one */
+		f->dev = (uint64_t)st.st_dev;
+		f->ino = (uint64_t)st.st_ino;
+		f->uid = (uint64_t)st.st_uid;
 		f->path = strdup(link);
 		img->nfds++;
 	}
@@ -293,7 +297,53 @@ int procstate_capture(struct ck_image *img)
 	return capture_fds(img);
 }
 
-static int restore_fd(const struct ck_fd *f)
+/* The file now at f->path, just opened as fd: is it the one the program
+ * had open? A path is reopened without following a symbolic link (the
+ * recorded path is the kernel's, symbolic links resolved), so what is
+ * planted there cannot redirect a write (or a truncation) elsewhere. */
+static int same_file_as_before(int fd, const struct ck_fd *f, const char *host)
+{
+	int acc = (int)(f->flags & O_ACCMODE), writes = acc == O_WRONLY || acc == O_RDWR;
+	char here[256];
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		log_error("fd %lld: %s: fstat: %s", (long long)f->fd, f->path, strerror(errno));
+		return -1;
+	}
+	if ((f->kind == CK_FD_FILE && !S_ISREG(st.st_mode)) ||
+	    (f->kind == CK_FD_DIR && !S_ISDIR(st.st_mode)) ||
+	    (f->kind == CK_FD_DEVICE && !S_ISCHR(st.st_mode))) {
+		log_error("fd %lld: %s: not the kind of file it was at the checkpoint; not reopened",
+		          (long long)f->fd, f->path);
+		return -1;
+	}
+	if (!f->ino) /* an older image: nothing recorded */
+		return 0;
+	if ((uint64_t)st.st_uid != f->uid) {
+		log_error("fd %lld: %s: now owned by uid %u, at the checkpoint by uid %llu: another "
+		          "file; not reopened", (long long)f->fd, f->path, (unsigned)st.st_uid,
+		          (unsigned long long)f->uid);
+		return -1;
+	}
+	/* device numbers differ between hosts for the same network file */
+	if (gethostname(here, sizeof here) < 0)
+		here[0] = 0;
+	here[sizeof here - 1] = 0;
+	if ((uint64_t)st.st_ino != f->ino ||
+	    (host && !strcmp(host, here) && (uint64_t)st.st_dev != f->dev)) {
+		if (writes) {
+			log_error("fd %lld: %s: not the file the program had open for writing at the "
+			          "checkpoint (replaced since); not reopened", (long long)f->fd, f->path);
+			return -1;
+		}
+		log_info("fd %lld: %s: replaced since the checkpoint; reading the new file",
+		         (long long)f->fd, f->path);
+	}
+	return 0;
+}
+
+static int restore_fd(const struct ck_fd *f, const char *host)
 {
 	int acc = (int)(f->flags & O_ACCMODE);
 	int flags = (int)(f->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY));
@@ -321,9 +371,25 @@ static int restore_fd(const struct ck_fd *f)
 			done += (size_t)w;
 		}
 	} else {
-		fd = open(f->path, flags | O_CLOEXEC);
+		/* O_NONBLOCK: a FIFO planted at the path must not hang the
+		 * restart (the program's own flag comes back below) */
+		fd = open(f->path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0) {
-			log_error("fd %lld: cannot reopen %s: %s", (long long)f->fd, f->path, strerror(errno));
+			if (errno == ELOOP)
+				log_error("fd %lld: %s: now a symbolic link; not followed, not reopened",
+				          (long long)f->fd, f->path);
+			else
+				log_error("fd %lld: cannot reopen %s: %s", (long long)f->fd, f->path,
+				          strerror(errno));
+			return -1;
+		}
+		if (same_file_as_before(fd, f, host)) {
+			close(fd);
+			return -1;
+		}
+		if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+			log_error("fd %lld: %s: fcntl: %s", (long long)f->fd, f->path, strerror(errno));
+			close(fd);
 			return -1;
 		}
 		if (f->kind == CK_FD_FILE && (acc == O_WRONLY || acc == O_RDWR)) {
@@ -375,7 +441,7 @@ int procstate_restore(const struct ck_image *img, const struct interval_set *low
 			log_error("fd %lld is taken by the runtime", (long long)img->fds[i].fd);
 			return -1;
 		}
-		if (restore_fd(&img->fds[i]))
+		if (restore_fd(&img->fds[i], p->host))
 			return -1;
 	}
 	if (p->cwd && chdir(p->cwd)) {

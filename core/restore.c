@@ -44,9 +44,13 @@ static int map_region(const char *file, const struct ck_region *r)
 	case CK_REGION_FILE_SHARED: {
 		struct stat st;
 		int shared = r->kind == CK_REGION_FILE_SHARED;
-		fd = open(r->path, (shared && (r->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY);
+		/* the path is the kernel's, symbolic links resolved: one there
+		 * now was planted */
+		fd = open(r->path, ((shared && (r->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY) |
+		                       O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0) {
-			log_error("%s: mapped file %s: %s", file, r->path, strerror(errno));
+			log_error("%s: mapped file %s: %s", file, r->path,
+			          errno == ELOOP ? "now a symbolic link, not followed" : strerror(errno));
 			return -1;
 		}
 		if (fstat(fd, &st) || (uint64_t)st.st_size != r->file_size ||
@@ -101,7 +105,9 @@ int restore_from(const char *path)
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, NULL);
 
-	rd = container_open(path);
+	/* only a generation of this user's own: a file another user wrote
+	 * would run as this user */
+	rd = container_open_own(path);
 	if (!rd) {
 		log_error("%s", container_error());
 		return -1;

@@ -48,37 +48,32 @@ static void ensure_fixed_layout(char **argv)
 	exit(127);
 }
 
+static void skipped_generation(const struct generation_entry *e)
+{
+	if (launcher_rank() == 0)
+		log_error("%s: %s: skipped, not restarted", e->path, e->why);
+}
+
+/* Only a generation of this user's own (see generations_pick). */
 static int pick_generation(const char *dir, const char *which, char *path, size_t len)
 {
-	struct generation_entry *g = NULL;
-	size_t n = 0;
+	struct generation_entry g;
 	uint64_t want = 0;
 
-	if (generations_list(dir, &g, &n)) {
-		log_error("%s", container_error());
-		return -1;
-	}
 	if (strcmp(which, "latest")) {
 		char *end;
 		want = strtoull(which, &end, 10);
 		if (*end || !want) {
 			log_error("CKPTMPI_RESTART=%s: expected latest or a generation number", which);
-			free(g);
 			return -1;
 		}
 	}
-	for (size_t i = 0; i < n; i++)
-		if (!want ? i == n - 1 : g[i].generation == want) {
-			snprintf(path, len, "%s", g[i].path);
-			free(g);
-			return 0;
-		}
-	if (want)
-		log_error("%s: no generation %llu", dir, (unsigned long long)want);
-	else
-		log_error("%s: no checkpoint generations", dir);
-	free(g);
-	return -1;
+	if (generations_pick(dir, want, &g, skipped_generation)) {
+		log_error("%s", container_error());
+		return -1;
+	}
+	snprintf(path, len, "%s", g.path);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -99,6 +94,9 @@ int main(int argc, char **argv)
 	cfg.argv = restart ? NULL : argv + 1;
 	if (restart && pick_generation(cfg.dir, restart, gen_path, sizeof gen_path))
 		return 127;
+	/* what writers killed in earlier runs left (this user's, dead ones') */
+	if (cfg.dir[0] && launcher_rank() == 0 && generations_remove_stale(cfg.dir))
+		log_error("%s", container_error());
 	if (!restart && loader_resolve(argv[1], program, sizeof program))
 		return 127;
 	if (!restart && runtime_mpi_upper_preload)

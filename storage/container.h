@@ -28,7 +28,10 @@ struct container_reader;
 typedef void (*container_progress_fn)(uint64_t done, uint64_t total);
 
 /* Write generation `info->generation` of the images of all ranks (here:
- * nranks == 1, images[0]) into DIR/.ckpt-NNNNNN.h5.tmp.HOST.PID, mode 0600.
+ * nranks == 1, images[0]) into DIR/.ckpt-NNNNNN.h5.tmp.HOST.PID.RANDOM,
+ * mode 0600, created with O_EXCL|O_NOFOLLOW under a name nobody can
+ * predict (RANDOM: 16 hex digits; a name taken already is never removed
+ * or followed, another one is drawn).
  * Page data is read from each run's address in the current process.
  * Fills runs[].data_offset and fds[].data_offset. Does not commit. */
 int container_write(const char *dir, const struct ck_generation_info *info,
@@ -65,8 +68,13 @@ int container_write_mpi(MPI_Comm comm, const char *dir, const struct ck_generati
 int container_commit_mpi(MPI_Comm comm, const char *dir, uint64_t generation, const char *tmp_path);
 #endif
 
-/* Open a committed generation. Checks format version and completeness. */
+/* Open a committed generation. Checks format version and completeness.
+ * The file is opened without following a symbolic link and must be a
+ * regular file; HDF5 must end up reading that same file. */
 struct container_reader *container_open(const char *path);
+/* Same, and the file must be owned by this process's user (checked on
+ * the opened descriptor): what a restart uses. */
+struct container_reader *container_open_own(const char *path);
 void container_close(struct container_reader *r);
 int container_info(struct container_reader *r, struct ck_generation_info *info);
 
@@ -81,18 +89,35 @@ int container_read_image(struct container_reader *r, uint64_t rank, struct ck_im
 int container_read_pages(struct container_reader *r, uint64_t rank, struct ck_image *img,
                          int to_memory, container_progress_fn progress);
 
-/* Generations in a directory. */
+/* Generations in a directory. A name that is not this user's own regular
+ * file (a symbolic link, a directory, a file of another user: in a shared
+ * directory anyone may plant ckpt-NNNNNN.h5) is listed with `foreign` set
+ * and `why` saying what it is; restart, "latest" and retention ignore it. */
 struct generation_entry {
 	uint64_t generation;
 	char path[4096];
+	int foreign;
+	char why[96];              /* "owned by uid 65533, not by uid 65534", ... */
 };
 /* Committed generations in DIR, ascending; *n entries, malloc'd array.
  * Returns -1 with a message if DIR is missing or unreadable. */
 int generations_list(const char *dir, struct generation_entry **out, size_t *n);
-/* Highest committed generation in DIR or 0 if none. */
+/* The generation a restart of DIR uses: `want`, or the newest of this
+ * user's own when want is 0. Foreign names are never picked: a foreign
+ * `want` is refused (message naming the file), and each foreign name newer
+ * than the pick is passed to `skipped` (may be NULL). 0 or -1 with a
+ * message. */
+int generations_pick(const char *dir, uint64_t want, struct generation_entry *out,
+                     void (*skipped)(const struct generation_entry *e));
+/* The number the next generation follows: the highest of this user's own
+ * generations in DIR (0 if none), moved past names just above it that are
+ * taken already (foreign ones), so that latest + 1 is free. */
 uint64_t generations_latest(const char *dir);
-/* Remove committed generations older than the newest `keep`, and stale
- * temporary files of dead writers. */
+/* Remove this user's committed generations older than its newest `keep`
+ * (foreign names neither count nor are touched), and stale temporaries. */
 int generations_retain(const char *dir, unsigned keep);
+/* Remove this user's temporaries of writers that are gone: of this host
+ * with no such process, or of any host and untouched for a day. */
+int generations_remove_stale(const char *dir);
 
 #endif

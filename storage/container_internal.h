@@ -58,6 +58,7 @@ struct ck_fd_row {
 	int64_t fd, flags, offset, kind;
 	uint64_t data_offset, data_len;
 	int64_t path;               /* offset into the rank's /strings or -1 */
+	uint64_t dev, ino, uid;     /* appended: 0 when read from older files */
 };
 
 /* Memory types of every table row; runs, threads, timers and the
@@ -119,12 +120,18 @@ uint64_t ck_estimate_size(const struct ck_extents *e, uint64_t nranks, uint64_t 
 /* CKPTMPI_COMPRESS: *level -1 for none, else the deflate level. */
 int ck_compress_level(const char *dir, int *level);
 int ck_check_info(const char *dir, const struct ck_generation_info *info);
-/* DIR/.ckpt-NNNNNN.h5.tmp.HOST.PID into out[len]; its length or -1. */
+/* Hex digits of the random part of a temporary's name. */
+#define CK_TOKEN_LEN 16
+/* A fresh random part: CK_TOKEN_LEN hex digits and a NUL. */
+void ck_new_token(char token[CK_TOKEN_LEN + 1]);
+/* DIR/.ckpt-NNNNNN.h5.tmp.HOST.PID.TOKEN into out[len]; its length or -1. */
 int ck_temp_path(char *out, size_t len, const char *dir, uint64_t generation, const char *host,
-                 long pid);
-/* Create `path` mode 0600 whatever the umask (replacing a stale one of
- * the same name); returns the descriptor. */
-int ck_create_private(const char *dir, const char *path);
+                 long pid, const char *token);
+/* Create `path` (which ends in a token) mode 0600 whatever the umask,
+ * O_EXCL|O_NOFOLLOW: a name that exists (planted, a symbolic link) is
+ * neither followed nor removed, the token is drawn again in place.
+ * Returns the descriptor. */
+int ck_create_private(const char *dir, char *path);
 /* fallocate: 0 reserved, 1 not supported here, -1 no room (message set). */
 int ck_reserve_space(int fd, const char *path, uint64_t bytes);
 int ck_attr_u64(hid_t file, const char *path, const char *name, hid_t ftype, uint64_t v);

@@ -236,6 +236,9 @@ void ck_rank_fill(const struct ck_image *img, struct ck_rank_row *row, struct ck
 		fr[i].kind = f->kind;
 		fr[i].data_offset = f->data_offset;
 		fr[i].data_len = f->data_len;
+		fr[i].dev = f->dev;
+		fr[i].ino = f->ino;
+		fr[i].uid = f->uid;
 	}
 	rank_strings(img, strings, row, rr, fr);
 }

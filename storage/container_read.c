@@ -175,7 +175,8 @@ static int rows_read(struct container_reader *r, const char *name, hid_t memtype
 		ck_set_error("%s: %s has %llu rows, not rows %llu..%llu (corrupt file)", r->path, name,
 		             (unsigned long long)dims, (unsigned long long)first,
 		             (unsigned long long)(first + count));
-	else if (count && (count > SIZE_MAX / rowsize || !(buf = malloc(count * rowsize))))
+	/* zeroed: members older files lack stay 0 (HDF5 converts by name) */
+	else if (count && (count > SIZE_MAX / rowsize || !(buf = calloc(count, rowsize))))
 		ck_set_error("%s: out of memory for %llu rows of %s", r->path,
 		             (unsigned long long)count, name);
 	else if (!ds_read(r, ds, fs, name, memtype, first, count, buf))
@@ -285,7 +286,28 @@ static hid_t file_open(const char *path)
 	return f;
 }
 
-struct container_reader *container_open(const char *path)
+/* HDF5 opens the file by name: it must be the one checked on fd. */
+static int same_file(struct container_reader *r, const struct stat *st)
+{
+	struct stat b;
+	void *h = NULL;
+
+	if (H5Fget_vfd_handle(r->file, H5P_DEFAULT, &h) < 0 || !h) {
+		ck_set_h5_error(r->path, "open", "the file's descriptor");
+		return -1;
+	}
+	if (fstat(*(int *)h, &b) < 0) {
+		ck_set_error("%s: fstat: %s", r->path, strerror(errno));
+		return -1;
+	}
+	if (b.st_dev != st->st_dev || b.st_ino != st->st_ino) {
+		ck_set_error("%s: replaced while being opened, not read", r->path);
+		return -1;
+	}
+	return 0;
+}
+
+static struct container_reader *open_checked(const char *path, int own)
 {
 	struct container_reader *r;
 	struct stat st;
@@ -298,10 +320,14 @@ struct container_reader *container_open(const char *path)
 		ck_set_error("container_open: no path");
 		return NULL;
 	}
-	/* plain system errors first: HDF5 would blur them */
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	/* plain system errors first: HDF5 would blur them. A generation is
+	 * never a symbolic link (in a shared directory anyone can plant one),
+	 * and what is checked is the file opened, not a name looked up again */
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0) {
 		if (errno == ENOENT)
 			ck_set_error("%s: no such file", path);
+		else if (errno == ELOOP)
+			ck_set_error("%s: a symbolic link, not followed", path);
 		else
 			ck_set_error("%s: cannot open: %s", path, strerror(errno));
 		return NULL;
@@ -311,31 +337,40 @@ struct container_reader *container_open(const char *path)
 		close(fd);
 		return NULL;
 	}
-	if (close(fd) < 0) {
-		ck_set_error("%s: close: %s", path, strerror(errno));
-		return NULL;
-	}
+	/* fd stays open until HDF5 has opened the file: the inode cannot be
+	 * reused meanwhile */
 	if (!S_ISREG(st.st_mode)) {
 		ck_set_error("%s: not a regular file", path);
-		return NULL;
+		goto fail_fd;
+	}
+	if (own && st.st_uid != getuid()) {
+		ck_set_error("%s: owned by uid %u, not by uid %u: not written by you, not used", path,
+		             (unsigned)st.st_uid, (unsigned)getuid());
+		goto fail_fd;
 	}
 	if (!st.st_size) {
 		ck_set_error("%s: empty file, not an HDF5 file (truncated)", path);
-		return NULL;
+		goto fail_fd;
 	}
 	if ((is = H5Fis_hdf5(path)) <= 0) {
 		ck_set_error("%s: not an HDF5 file (truncated or corrupt)", path);
-		return NULL;
+		goto fail_fd;
 	}
 
 	if (!(r = calloc(1, sizeof *r)) || !(r->path = strdup(path))) {
 		ck_set_error("%s: out of memory", path);
 		free(r);
-		return NULL;
+		goto fail_fd;
 	}
 	r->t = (struct ck_types){ -1, -1, -1, -1, -1, -1, -1, -1, -1 };
-	if ((r->file = file_open(path)) < 0)
+	if ((r->file = file_open(path)) < 0 || same_file(r, &st)) {
+		close(fd);
 		goto fail;
+	}
+	if (close(fd) < 0) {
+		ck_set_error("%s: close: %s", path, strerror(errno));
+		goto fail;
+	}
 	if ((e = attr_exists(r, "format_version")) <= 0) {
 		if (!e)
 			ck_set_error("%s: not a ckptmpi container (no format_version)", path);
@@ -365,7 +400,14 @@ struct container_reader *container_open(const char *path)
 fail:
 	container_close(r);
 	return NULL;
+fail_fd:
+	close(fd);
+	return NULL;
 }
+
+struct container_reader *container_open(const char *path) { return open_checked(path, 0); }
+
+struct container_reader *container_open_own(const char *path) { return open_checked(path, 1); }
 
 void container_close(struct container_reader *r)
 {
@@ -570,6 +612,9 @@ int container_read_image(struct container_reader *r, uint64_t rank, struct ck_im
 		f->kind = fr[i].kind;
 		f->data_offset = fr[i].data_offset;
 		f->data_len = fr[i].data_len;
+		f->dev = fr[i].dev;
+		f->ino = fr[i].ino;
+		f->uid = fr[i].uid;
 		if (string_at(r, blob, row->strings_len, fr[i].path, "an fd path", &f->path))
 			goto fail;
 	}

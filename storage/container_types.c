@@ -125,7 +125,10 @@ static hid_t make_fd(void)
 	    INS(t, struct ck_fd_row, kind, H5T_NATIVE_INT64) ||
 	    INS(t, struct ck_fd_row, data_offset, H5T_NATIVE_UINT64) ||
 	    INS(t, struct ck_fd_row, data_len, H5T_NATIVE_UINT64) ||
-	    INS(t, struct ck_fd_row, path, H5T_NATIVE_INT64)) {
+	    INS(t, struct ck_fd_row, path, H5T_NATIVE_INT64) ||
+	    INS(t, struct ck_fd_row, dev, H5T_NATIVE_UINT64) ||
+	    INS(t, struct ck_fd_row, ino, H5T_NATIVE_UINT64) ||
+	    INS(t, struct ck_fd_row, uid, H5T_NATIVE_UINT64)) {
 		H5Tclose(t);
 		return -1;
 	}

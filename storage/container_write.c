@@ -8,7 +8,9 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -589,20 +591,47 @@ int ck_check_info(const char *dir, const struct ck_generation_info *info)
 	return 0;
 }
 
-/* The file exists with mode 0600 before HDF5 opens it: HDF5 would create
- * it 0666 & ~umask, readable by others for a moment or for good. */
-int ck_create_private(const char *dir, const char *path)
+void ck_new_token(char token[CK_TOKEN_LEN + 1])
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	static const char hex[] = "0123456789abcdef";
+	unsigned char b[CK_TOKEN_LEN / 2];
+	ssize_t n;
 
-	if (fd < 0 && errno == EEXIST) {
-		/* same host and pid: a leftover of an earlier failed attempt of
-		 * this process or of a dead one with a recycled pid */
-		if (unlink(path) < 0) {
-			ck_set_error("%s: cannot remove stale file: %s", path, strerror(errno));
-			return -1;
-		}
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	while ((n = getrandom(b, sizeof b, GRND_NONBLOCK)) < 0 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof b) {
+		/* no entropy yet (early boot) or no getrandom: still unlikely
+		 * to be guessed, and O_EXCL keeps a guess harmless */
+		struct timespec ts;
+		uint64_t x;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		x = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)ts.tv_sec << 20 ^
+		    (uint64_t)getpid() << 40 ^ (uint64_t)(uintptr_t)&x;
+		for (size_t i = 0; i < sizeof b; i++, x = x * 6364136223846793005ull + 1442695040888963407ull)
+			b[i] = (unsigned char)(x >> 56);
+	}
+	for (size_t i = 0; i < sizeof b; i++) {
+		token[2 * i] = hex[b[i] >> 4];
+		token[2 * i + 1] = hex[b[i] & 15];
+	}
+	token[CK_TOKEN_LEN] = 0;
+}
+
+/* The file exists with mode 0600 before HDF5 opens it: HDF5 would create
+ * it 0666 & ~umask, readable by others for a moment or for good. Its name
+ * ends in a random token: in a shared directory nobody can plant it in
+ * advance, and what is there already is never followed nor removed. */
+int ck_create_private(const char *dir, char *path)
+{
+	size_t len = strlen(path);
+	int fd = -1;
+
+	for (int tries = 0; tries < 16; tries++) {
+		if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) >= 0 ||
+		    errno != EEXIST || len < CK_TOKEN_LEN)
+			break;
+		ck_new_token(path + len - CK_TOKEN_LEN);
 	}
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
@@ -641,10 +670,10 @@ int ck_reserve_space(int fd, const char *path, uint64_t bytes)
 }
 
 int ck_temp_path(char *out, size_t len, const char *dir, uint64_t generation, const char *host,
-                 long pid)
+                 long pid, const char *token)
 {
-	int n = snprintf(out, len, "%s/.ckpt-%06llu.h5.tmp.%s.%ld", dir,
-	                 (unsigned long long)generation, host, pid);
+	int n = snprintf(out, len, "%s/.ckpt-%06llu.h5.tmp.%s.%ld.%s", dir,
+	                 (unsigned long long)generation, host, pid, token);
 
 	if (n < 0 || (size_t)n >= len) {
 		ck_set_error("%s: path of the temporary file is too long", dir);
@@ -672,13 +701,35 @@ static hid_t file_create(const char *path)
 	return f;
 }
 
+/* HDF5 opens the file by name: it must have reached the one we created. */
+static int same_file(hid_t file, int fd, const char *path)
+{
+	struct stat a, b;
+	void *h = NULL;
+
+	if (H5Fget_vfd_handle(file, H5P_DEFAULT, &h) < 0 || !h) {
+		ck_set_h5_error(path, "open", "the HDF5 file's descriptor");
+		return -1;
+	}
+	if (fstat(fd, &a) < 0 || fstat(*(int *)h, &b) < 0) {
+		ck_set_error("%s: fstat: %s", path, strerror(errno));
+		return -1;
+	}
+	if (a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+		ck_set_error("%s: replaced while being created (someone else writes in this "
+		             "directory)", path);
+		return -1;
+	}
+	return 0;
+}
+
 int container_write(const char *dir, const struct ck_generation_info *info,
                     struct ck_image *images, container_progress_fn progress,
                     char *tmp_path_out, size_t tmp_path_len)
 {
 	struct writer w = { .file = -1, .fd = -1, .progress = progress, .deflate = -1 };
 	struct layout l = { 0 };
-	char host[HOST_NAME_MAX + 1], path[PATH_MAX];
+	char host[HOST_NAME_MAX + 1], path[PATH_MAX], token[CK_TOKEN_LEN + 1];
 	uint64_t estimate;
 	struct stat st;
 	int fd = -1, n, reserved;
@@ -696,7 +747,9 @@ int container_write(const char *dir, const struct ck_generation_info *info,
 		return -1;
 	}
 	host[sizeof host - 1] = 0;
-	if ((n = ck_temp_path(path, sizeof path, dir, info->generation, host, (long)getpid())) < 0)
+	ck_new_token(token);
+	if ((n = ck_temp_path(path, sizeof path, dir, info->generation, host, (long)getpid(),
+	                      token)) < 0)
 		return -1;
 	if (tmp_path_out && (size_t)n >= tmp_path_len) {
 		ck_set_error("%s: path of the temporary file is too long", dir);
@@ -725,7 +778,7 @@ int container_write(const char *dir, const struct ck_generation_info *info,
 	estimate = ck_estimate_size(&l.e, info->nranks, info->argv_len);
 	if ((reserved = ck_reserve_space(fd, path, estimate)) < 0)
 		goto fail;
-	if ((w.file = file_create(path)) < 0)
+	if ((w.file = file_create(path)) < 0 || same_file(w.file, fd, path))
 		goto fail;
 	if (!reserved && (reserved = ck_reserve_space(fd, path, estimate)) < 0)
 		goto fail;

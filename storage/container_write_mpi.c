@@ -82,6 +82,7 @@ struct decisions {
 	int deflate, direct;
 	long pid;
 	char host[HOST_NAME_MAX + 1];
+	char token[CK_TOKEN_LEN + 1];/* random part of the temporary's name */
 	uint64_t ino;               /* of the temporary, as rank 0 created it */
 };
 
@@ -829,6 +830,7 @@ static int decide(struct mwriter *w, struct decisions *d)
 		rc = ck_compress_level(w->dir, &d->deflate);
 		d->direct = !(v && !strcmp(v, "0"));
 		d->pid = (long)getpid();
+		ck_new_token(d->token);
 		if (!rc && gethostname(d->host, sizeof d->host) < 0) {
 			ck_set_error("%s: gethostname: %s", w->dir, strerror(errno));
 			rc = -1;
@@ -842,10 +844,13 @@ static int decide(struct mwriter *w, struct decisions *d)
 	return 0;
 }
 
-/* Rank 0 creates the temporary, private, with room reserved; every other
- * rank must reach that same file through its own DIR. */
+/* Rank 0 creates the temporary, private, with room reserved (under
+ * another random name if the first is taken); every other rank must reach
+ * that same file, ours, through its own DIR. */
 static int create_temporary(struct mwriter *w, struct decisions *d)
 {
+	struct { uint64_t ino; char token[CK_TOKEN_LEN + 1]; } made = { 0, { 0 } };
+	size_t plen = strlen(w->path);
 	struct stat st;
 	int rc = 0, e;
 
@@ -858,22 +863,28 @@ static int create_temporary(struct mwriter *w, struct decisions *d)
 		else if (fstat(w->fd, &st) < 0) {
 			ck_set_error("%s: fstat: %s", w->path, strerror(errno));
 			rc = -1;
-		} else
-			d->ino = (uint64_t)st.st_ino;
+		} else {
+			made.ino = (uint64_t)st.st_ino;
+			memcpy(made.token, w->path + plen - CK_TOKEN_LEN, CK_TOKEN_LEN);
+		}
 	}
 	if (agree(w, rc))
 		return -1;
-	if ((e = MPI_Bcast(&d->ino, 1, MPI_UINT64_T, 0, w->comm)) != MPI_SUCCESS)
+	if ((e = MPI_Bcast(&made, sizeof made, MPI_BYTE, 0, w->comm)) != MPI_SUCCESS)
 		return mpi_failed(w, "MPI_Bcast", e);
+	d->ino = made.ino;
+	memcpy(d->token, made.token, sizeof d->token);
 	if (w->rank) {
-		if ((w->fd = open(w->path, O_RDWR | O_CLOEXEC)) < 0) {
+		memcpy(w->path + plen - CK_TOKEN_LEN, made.token, CK_TOKEN_LEN);
+		if ((w->fd = open(w->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 			ck_set_error("%s: cannot open the file rank 0 created: %s", w->path,
 			             strerror(errno));
 			rc = -1;
 		} else if (fstat(w->fd, &st) < 0) {
 			ck_set_error("%s: fstat: %s", w->path, strerror(errno));
 			rc = -1;
-		} else if ((uint64_t)st.st_ino != d->ino) {
+		} else if ((uint64_t)st.st_ino != d->ino || st.st_uid != getuid() ||
+		           !S_ISREG(st.st_mode)) {
 			ck_set_error("%s: not the file rank 0 created (is %s the same directory on "
 			             "every rank?)", w->path, w->dir);
 			rc = -1;
@@ -994,7 +1005,8 @@ int container_write_mpi(MPI_Comm comm, const char *dir, const struct ck_generati
 		return -1;
 	w.deflate = d.deflate;
 	rc = 0;
-	if ((n = ck_temp_path(w.path, sizeof w.path, w.dir, w.generation, d.host, d.pid)) < 0 ||
+	if ((n = ck_temp_path(w.path, sizeof w.path, w.dir, w.generation, d.host, d.pid,
+	                      d.token)) < 0 ||
 	    (tmp_path_out && (size_t)n >= tmp_path_len)) {
 		ck_set_error("%s: path of the temporary file is too long", w.dir);
 		rc = -1;
@@ -1101,7 +1113,7 @@ int container_commit_mpi(MPI_Comm comm, const char *dir, uint64_t generation, co
 		if (!dir || !tmp_path) {
 			ck_set_error("container_commit_mpi: missing argument");
 			rc = -1;
-		} else if ((fd = open(tmp_path, O_RDONLY | O_CLOEXEC)) < 0) {
+		} else if ((fd = open(tmp_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 			ck_set_error("%s: cannot open: %s", tmp_path, strerror(errno));
 			rc = -1;
 		} else {

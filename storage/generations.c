@@ -1,15 +1,20 @@
 /* The generations in a checkpoint directory: committed ckpt-NNNNNN.h5
- * files and temporaries .ckpt-NNNNNN.h5.tmp.HOST.PID of writers. */
+ * files and temporaries .ckpt-NNNNNN.h5.tmp.HOST.PID.RANDOM of writers.
+ * In a shared directory other users may plant any of these names: only
+ * this user's own regular files are restarted, counted or removed. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "storage/container.h"
@@ -44,11 +49,23 @@ static int parse_committed(const char *name, uint64_t *gen)
 	return parse_digits(&p, gen) && !strcmp(p, ".h5");
 }
 
-/* .ckpt-<digits>.h5.tmp.<host>.<pid>; host is everything up to the last
- * dot, host names may contain dots themselves */
+/* .ckpt-<digits>.h5.tmp.<host>.<pid>[.<16 hex digits>]; host is everything
+ * up to the pid, host names may contain dots themselves. Older writers
+ * left no random part; a pid has at most 10 digits, so a 16-digit last
+ * part is the random one. */
+static int is_token(const char *p, size_t n)
+{
+	if (n != CK_TOKEN_LEN)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
 static int parse_temporary(const char *name, const char **host, size_t *host_len, pid_t *pid)
 {
-	const char *p = name, *dot;
+	const char *p = name, *dot, *end;
 	uint64_t gen, v;
 
 	if (strncmp(p, ".ckpt-", 6))
@@ -57,14 +74,40 @@ static int parse_temporary(const char *name, const char **host, size_t *host_len
 	if (!parse_digits(&p, &gen) || strncmp(p, ".h5.tmp.", 8))
 		return 0;
 	p += 8;
-	if (!(dot = strrchr(p, '.')) || dot == p)
+	end = p + strlen(p);
+	if ((dot = strrchr(p, '.')) && is_token(dot + 1, (size_t)(end - dot - 1)))
+		end = dot;
+	/* the pid: the part after the last dot before `end` */
+	for (dot = end; dot > p && dot[-1] != '.'; dot--)
+		;
+	if (dot <= p + 1)
 		return 0;
 	*host = p;
-	*host_len = (size_t)(dot - p);
-	p = dot + 1;
-	if (!parse_digits(&p, &v) || *p || v == 0 || v > INT_MAX)
+	*host_len = (size_t)(dot - 1 - p);
+	p = dot;
+	if (!parse_digits(&p, &v) || p != end || v == 0 || v > INT_MAX)
 		return 0;
 	*pid = (pid_t)v;
+	return 1;
+}
+
+/* Is DIR/NAME (not followed) this user's own regular file? 0 yes, 1 no
+ * (why says what it is), -1 gone or unreadable (why says why). */
+static int own_file(int dfd, const char *name, struct stat *st, char *why, size_t len)
+{
+	if (fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) < 0) {
+		snprintf(why, len, "%s", strerror(errno));
+		return -1;
+	}
+	if (S_ISLNK(st->st_mode))
+		snprintf(why, len, "a symbolic link");
+	else if (!S_ISREG(st->st_mode))
+		snprintf(why, len, "not a regular file");
+	else if (st->st_uid != getuid())
+		snprintf(why, len, "owned by uid %u, not by uid %u", (unsigned)st->st_uid,
+		         (unsigned)getuid());
+	else
+		return 0;
 	return 1;
 }
 
@@ -135,6 +178,15 @@ int generations_list(const char *dir, struct generation_entry **out, size_t *n)
 			v = nv;
 		}
 		v[len].generation = gen;
+		{
+			struct stat st;
+			int o = own_file(dirfd(d), de->d_name, &st, v[len].why, sizeof v[len].why);
+			if (o < 0 && errno == ENOENT)
+				continue; /* removed meanwhile */
+			v[len].foreign = o != 0;
+			if (!v[len].foreign)
+				v[len].why[0] = 0;
+		}
 		w = snprintf(v[len].path, sizeof v[len].path, "%s/%s", dir, de->d_name);
 		if (w < 0 || (size_t)w >= sizeof v[len].path) {
 			ck_set_error("%s: path too long", dir);
@@ -163,18 +215,72 @@ fail:
 uint64_t generations_latest(const char *dir)
 {
 	struct generation_entry *v;
-	size_t n;
-	uint64_t g;
+	size_t n, i;
+	uint64_t g = 0;
 
 	if (generations_list(dir, &v, &n) < 0)
 		return 0;
-	g = n ? v[n - 1].generation : 0;
+	for (i = n; i-- > 0;)
+		if (!v[i].foreign) {
+			g = v[i].generation;
+			break;
+		}
+	/* names planted just above ours would make the commit fail: the
+	 * next generation goes past them (ascending order, duplicates none) */
+	for (i = 0; i < n; i++)
+		if (v[i].generation == g + 1 && g + 1 < UINT64_MAX - 1)
+			g++;
 	free(v);
 	return g;
 }
 
-/* Temporaries of writers on this host that no longer exist. */
-static int remove_stale_temporaries(const char *dir)
+int generations_pick(const char *dir, uint64_t want, struct generation_entry *out,
+                     void (*skipped)(const struct generation_entry *e))
+{
+	struct generation_entry *v;
+	size_t n, i;
+	int rc = -1;
+
+	if (!out) {
+		ck_set_error("generations_pick: missing argument");
+		return -1;
+	}
+	if (generations_list(dir, &v, &n) < 0)
+		return -1;
+	for (i = n; i-- > 0;) {
+		if (want && v[i].generation != want)
+			continue;
+		if (v[i].foreign) {
+			if (want) {
+				ck_set_error("%s: %s, not restarted", v[i].path, v[i].why);
+				goto out;
+			}
+			if (skipped)
+				skipped(&v[i]);
+			continue;
+		}
+		*out = v[i];
+		rc = 0;
+		goto out;
+	}
+	if (want)
+		ck_set_error("%s: no generation %llu", dir, (unsigned long long)want);
+	else
+		ck_set_error("%s: no checkpoint generations%s", dir,
+		             n ? " of yours (only others' files)" : "");
+out:
+	free(v);
+	return rc;
+}
+
+/* A temporary untouched this long is a dead writer's whatever its host:
+ * a live one writes without pause. */
+#define CK_STALE_SECONDS (24 * 3600)
+
+/* This user's temporaries of writers that are gone: on this host with no
+ * such process, or on any host and untouched for a day. Others' files
+ * are never touched (and could not be removed in a sticky directory). */
+int generations_remove_stale(const char *dir)
 {
 	char host[HOST_NAME_MAX + 1];
 	struct dirent *de;
@@ -190,8 +296,11 @@ static int remove_stale_temporaries(const char *dir)
 		return -1;
 	for (;;) {
 		const char *h;
+		char why[96];
+		struct stat st;
 		size_t hl;
 		pid_t pid;
+		int here;
 
 		errno = 0;
 		if (!(de = readdir(d))) {
@@ -203,10 +312,12 @@ static int remove_stale_temporaries(const char *dir)
 		}
 		if (!parse_temporary(de->d_name, &h, &hl, &pid))
 			continue;
-		/* pids of other hosts say nothing here; EPERM means alive */
-		if (hl != strlen(host) || memcmp(h, host, hl))
+		if (own_file(dirfd(d), de->d_name, &st, why, sizeof why))
 			continue;
-		if (kill(pid, 0) == 0 || errno != ESRCH)
+		/* pids of other hosts say nothing here; EPERM means alive */
+		here = hl == strlen(host) && !memcmp(h, host, hl);
+		if (!(here && kill(pid, 0) < 0 && errno == ESRCH) &&
+		    time(NULL) - st.st_mtime < CK_STALE_SECONDS)
 			continue;
 		if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT && !rc) {
 			ck_set_error("%s/%s: cannot remove: %s", dir, de->d_name, strerror(errno));
@@ -223,8 +334,8 @@ static int remove_stale_temporaries(const char *dir)
 int generations_retain(const char *dir, unsigned keep)
 {
 	struct generation_entry *v;
-	size_t n;
-	int rc = 0;
+	size_t n, own = 0;
+	int rc = 0, dfd;
 
 	if (keep < 1) {
 		/* removing every generation is never what anyone wants */
@@ -233,15 +344,39 @@ int generations_retain(const char *dir, unsigned keep)
 	}
 	if (generations_list(dir, &v, &n) < 0)
 		return -1;
-	for (size_t i = 0; n > keep && i < n - keep; i++) {
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		ck_set_error("%s: cannot open directory: %s", dir, strerror(errno));
+		free(v);
+		return -1;
+	}
+	/* only this user's own generations count: names planted by others
+	 * must not push ours out, and are never removed */
+	for (size_t i = 0; i < n; i++)
+		own += !v[i].foreign;
+	for (size_t i = 0; own > keep && i < n; i++) {
+		const char *name = strrchr(v[i].path, '/') + 1;
+		char why[96];
+		struct stat st;
+
+		if (v[i].foreign)
+			continue;
+		own--;
+		/* still ours (a name is only ever replaced by its owner in a
+		 * sticky directory; the check is for the others) */
+		if (own_file(dfd, name, &st, why, sizeof why))
+			continue;
 		/* ENOENT: a concurrent retain got there first */
-		if (unlink(v[i].path) < 0 && errno != ENOENT && !rc) {
+		if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT && !rc) {
 			ck_set_error("%s: cannot remove: %s", v[i].path, strerror(errno));
 			rc = -1;
 		}
 	}
+	if (close(dfd) < 0 && !rc) {
+		ck_set_error("%s: close: %s", dir, strerror(errno));
+		rc = -1;
+	}
 	free(v);
-	if (remove_stale_temporaries(dir) < 0 && !rc)
+	if (generations_remove_stale(dir) < 0 && !rc)
 		rc = -1;
 	return rc;
 }

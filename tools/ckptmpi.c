@@ -1,5 +1,6 @@
 /* ckptmpi: the user's command. run/restart hand over to the runtime;
  * checkpoint talks to a running job; ls/verify read containers. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <inttypes.h>
@@ -15,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/control_socket.h"
 #include "core/lowmem.h"
 #include "storage/container.h"
 
@@ -151,31 +153,22 @@ static int check_dir(const char *dir)
  * Returns only when the generation is not an MPI job's (0) or on error. */
 static int restart_mpi_job(const char *dir, const char *gen)
 {
-	struct generation_entry *g = NULL;
+	struct generation_entry g;
 	struct container_reader *r;
 	struct ck_generation_info info;
-	size_t n = 0, pick = (size_t)-1;
 	char rt[PATH_MAX], np[32], launcher[512], *args[64];
 	int k = 0;
 
-	if (generations_list(dir, &g, &n) || !n) {
-		free(g);
-		return 0; /* the runtime says what is wrong */
-	}
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(gen, "latest") ? i == n - 1 : g[i].generation == strtoull(gen, NULL, 10))
-			pick = i;
-	if (pick == (size_t)-1 || !(r = container_open(g[pick].path))) {
-		free(g);
+	/* the runtime says what is wrong, and which files it skips: only a
+	 * generation of this user's own is looked at */
+	if (generations_pick(dir, strcmp(gen, "latest") ? strtoull(gen, NULL, 10) : 0, &g, NULL) ||
+	    !(r = container_open_own(g.path)))
 		return 0;
-	}
 	if (container_info(r, &info) || !strcmp(info.mpi_flavour, "none")) {
 		container_close(r);
-		free(g);
 		return 0;
 	}
 	container_close(r);
-	free(g);
 	rt[0] = 0;
 	(void)find_runtime(rt, sizeof rt - 32); /* fills the path of the plain one */
 	if (!rt[0])
@@ -239,9 +232,79 @@ static int cmd_restart(int argc, char **argv)
 	return exec_runtime(args);
 }
 
-static int cmd_checkpoint(int argc, char **argv)
+/* Connect to the job's control socket DIR/NAME, if it is ours: this
+ * user's own socket (not followed), served by a process of this user
+ * (SO_PEERCRED; the name alone proves nothing in a shared directory).
+ * Returns the connected fd, -1 if there is nothing to talk to there,
+ * -2 if it must not be trusted (a message said why). */
+static int connect_own(const char *dir, const char *name)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	struct stat st;
+	int fd;
+
+	if (snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", dir, name) >= (int)sizeof sa.sun_path)
+		return -1;
+	if (lstat(sa.sun_path, &st) < 0)
+		return -1;
+	if (!S_ISSOCK(st.st_mode) || st.st_uid != getuid()) {
+		die("%s: %s of uid %u, not your job's socket: not trusted", sa.sun_path,
+		    S_ISSOCK(st.st_mode) ? "a socket" : S_ISLNK(st.st_mode) ? "a symbolic link"
+		                                                            : "not a socket",
+		    (unsigned)st.st_uid);
+		return -2;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		die("socket: %s", strerror(errno));
+		return -2;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		die("%s: SO_PEERCRED: %s", sa.sun_path, strerror(errno));
+		close(fd);
+		return -2;
+	}
+	if (cred.uid != getuid()) {
+		die("%s: served by uid %u (pid %d), not by you: not trusted", sa.sun_path,
+		    (unsigned)cred.uid, (int)cred.pid);
+		close(fd);
+		return -2;
+	}
+	return fd;
+}
+
+/* DIR/control.sock, or the name the job took when that one was not
+ * usable (see core/control_socket.h). */
+static int connect_job(const char *dir)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd = connect_own(dir, CONTROL_SOCKET_NAME);
+	size_t lp = strlen(CONTROL_SOCKET_ALT_PREFIX), ls = strlen(CONTROL_SOCKET_ALT_SUFFIX);
+
+	if (fd >= 0)
+		return fd;
+	if (!(d = opendir(dir))) {
+		die("%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)))
+		if (strlen(de->d_name) == lp + CONTROL_SOCKET_TOKEN + ls &&
+		    !strncmp(de->d_name, CONTROL_SOCKET_ALT_PREFIX, lp) &&
+		    !strcmp(de->d_name + lp + CONTROL_SOCKET_TOKEN, CONTROL_SOCKET_ALT_SUFFIX) &&
+		    (fd = connect_own(dir, de->d_name)) >= 0)
+			break;
+	closedir(d);
+	return fd >= 0 ? fd : -1;
+}
+
+static int cmd_checkpoint(int argc, char **argv)
+{
 	char reply[1200];
 	size_t got = 0;
 	int fd;
@@ -252,14 +315,8 @@ static int cmd_checkpoint(int argc, char **argv)
 	}
 	if (check_dir(argv[0]))
 		return 2;
-	if (snprintf(sa.sun_path, sizeof sa.sun_path, "%s/control.sock", argv[0]) >=
-	    (int)sizeof sa.sun_path)
-		return die("%s: path too long for the control socket", argv[0]);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return die("socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa))
-		return die("%s: no job is running with this directory", argv[0]);
+	if ((fd = connect_job(argv[0])) < 0)
+		return die("%s: no job of yours is running with this directory", argv[0]);
 	if (write(fd, "checkpoint\n", 11) != 11)
 		return die("%s: cannot talk to the job: %s", argv[0], strerror(errno));
 	while (got < sizeof reply - 1) {
@@ -306,18 +363,22 @@ static int cmd_ls(int argc, char **argv)
 	printf("%-10s %-20s %-9s %14s %14s %14s %6s %s\n", "generation", "created", "reason",
 	       "file bytes", "memory saved", "process size", "ranks", "program");
 	for (size_t i = 0; i < n; i++) {
-		struct container_reader *r = container_open(g[i].path);
+		struct container_reader *r;
 		struct ck_generation_info info;
 		struct rank_sizes *rs = NULL;
 		struct stat st;
 		uint64_t saved = 0, size = 0, k;
 		char when[32];
 
+		if (g[i].foreign)
+			fprintf(stderr, "ckptmpi: %s: %s: restart and retention ignore it\n", g[i].path,
+			        g[i].why);
+		r = container_open(g[i].path);
 		if (!r || container_info(r, &info)) {
 			fprintf(stderr, "ckptmpi: %s\n", container_error());
 			if (r)
 				container_close(r);
-			bad = 1;
+			bad |= !g[i].foreign; /* others' files are not the job's fault */
 			continue;
 		}
 		if (info.nranks > 1 && !(rs = calloc(info.nranks, sizeof *rs))) {
@@ -398,12 +459,15 @@ static int cmd_verify(int argc, char **argv)
 		if (want && g[i].generation != want)
 			continue;
 		checked++;
+		if (g[i].foreign)
+			fprintf(stderr, "ckptmpi: %s: %s: restart and retention ignore it\n", g[i].path,
+			        g[i].why);
 		r = container_open(g[i].path);
 		if (!r || container_info(r, &info)) {
 			fprintf(stderr, "ckptmpi: %s\n", container_error());
 			if (r)
 				container_close(r);
-			bad = 1;
+			bad |= !g[i].foreign; /* others' files are not the job's fault */
 			continue;
 		}
 		/* every rank, even after one failed: say which are damaged */

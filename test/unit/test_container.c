@@ -684,6 +684,66 @@ static void test_retain(void **state)
 	assert_int_equal(generations_latest(f->dir), 4);
 }
 
+/* Names planted in a shared directory: a symbolic link (to one of our
+ * own generations) and a directory under generation numbers. They are
+ * listed as foreign, never picked for a restart, numbered around, and
+ * neither counted nor removed by retention; our temporaries of dead
+ * writers (random-token names too) go. */
+static void test_foreign_names(void **state)
+{
+	struct fixture *f = *state;
+	struct generation_entry *list, pick;
+	char final[4096], sym[4096], link_path[4096], host[256], dead[512];
+	size_t n;
+	pid_t pid;
+
+	for (uint64_t g = 1; g <= 3; g++)
+		write_commit(f, g, final, sizeof final);
+	snprintf(sym, sizeof sym, "%s/ckpt-000009.h5", f->dir);
+	assert_int_equal(symlink(final, sym), 0);
+	snprintf(link_path, sizeof link_path, "%s/ckpt-000004.h5", f->dir);
+	assert_int_equal(mkdir(link_path, 0700), 0);
+
+	assert_int_equal(generations_list(f->dir, &list, &n), 0);
+	assert_int_equal(n, 5);
+	assert_false(list[2].foreign);
+	assert_true(list[3].foreign);
+	assert_non_null(strstr(list[3].why, "not a regular file"));
+	assert_true(list[4].foreign);
+	assert_non_null(strstr(list[4].why, "symbolic link"));
+	free(list);
+
+	/* 4 is taken: the next generation is 5, not 10 */
+	assert_int_equal(generations_latest(f->dir), 4);
+	assert_int_equal(generations_pick(f->dir, 0, &pick, NULL), 0);
+	assert_int_equal(pick.generation, 3);
+	assert_int_equal(generations_pick(f->dir, 9, &pick, NULL), -1);
+	assert_non_null(strstr(container_error(), "ckpt-000009.h5: a symbolic link"));
+	assert_null(container_open(sym));
+	assert_non_null(strstr(container_error(), "a symbolic link, not followed"));
+	assert_null(container_open(link_path));
+
+	assert_int_equal(gethostname(host, sizeof host), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid)
+		_exit(0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	snprintf(dead, sizeof dead, ".ckpt-000005.h5.tmp.%s.%d.0123456789abcdef", host, (int)pid);
+	touch(f->dir, dead);
+
+	if (generations_retain(f->dir, 1))
+		fail_msg("generations_retain: %s", container_error());
+	assert_int_equal(generations_list(f->dir, &list, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(list[0].generation, 3);
+	assert_false(list[0].foreign);
+	free(list);
+	assert_false(exists(f->dir, dead));
+	assert_true(exists(f->dir, "ckpt-000004.h5"));
+	assert_int_equal(rmdir(link_path), 0);
+}
+
 static void test_compression(void **state)
 {
 	struct fixture *f = *state;
@@ -737,6 +797,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_foreign_containers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_overwrite, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compression, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_dir, setup, teardown),
 	};
