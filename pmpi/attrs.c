@@ -12,6 +12,7 @@
 #include "pmpi/call.h"
 #include "pmpi/mpi_fntypes.h"
 #include "pmpi/mpi_index.h"
+#include "pmpi/upper_special.h"
 
 #define KEYVAL_BASE 0x3c000000 /* no MPI's predefined keyval looks like these */
 #define MAX_KEYVALS 4096
@@ -29,12 +30,14 @@ struct attr {
 	uint64_t obj; /* the application's handle */
 	int key;
 	void *val;
+	uint64_t seq; /* when it was set: deleted last-set-first */
 };
 
 static struct keyval keyvals[MAX_KEYVALS];
 static int n_keyvals;
 static struct attr *attrs;
 static size_t n_attrs, cap_attrs;
+static uint64_t attr_seq;
 static volatile int lock;
 
 static void take(void)
@@ -73,9 +76,21 @@ static struct attr *find(uint64_t obj, int key)
 
 static int set_attr(uint64_t obj, int key, void *val)
 {
+	struct keyval *k = ours(key);
 	struct attr *a;
 	take();
 	a = find(obj, key);
+	if (a && k && k->del) {
+		/* the old value is deleted first; its callback's error is the call's */
+		void *old = a->val;
+		int rc;
+		give();
+		rc = k->del(obj, key, old, k->extra);
+		if (rc != MPI_SUCCESS)
+			return rc;
+		take();
+		a = find(obj, key);
+	}
 	if (!a) {
 		if (n_attrs == cap_attrs) {
 			size_t nc = cap_attrs ? 2 * cap_attrs : 64;
@@ -92,11 +107,13 @@ static int set_attr(uint64_t obj, int key, void *val)
 		a->key = key;
 	}
 	a->val = val;
+	a->seq = ++attr_seq;
 	give();
 	return MPI_SUCCESS;
 }
 
-/* remove (obj, key), calling its delete callback first */
+/* remove (obj, key), calling its delete callback first: when that fails,
+ * the attribute stays and the call returns the callback's error */
 static int delete_attr(uint64_t obj, int key)
 {
 	struct keyval *k = ours(key);
@@ -111,20 +128,28 @@ static int delete_attr(uint64_t obj, int key)
 		return MPI_ERR_KEYVAL;
 	}
 	val = a->val;
-	*a = attrs[--n_attrs];
 	give();
 	if (k && k->del)
 		rc = k->del(obj, key, val, k->extra);
-	return rc;
+	if (rc != MPI_SUCCESS)
+		return rc;
+	take();
+	a = find(obj, key);
+	if (a)
+		*a = attrs[--n_attrs];
+	give();
+	return MPI_SUCCESS;
 }
 
 /* ---- hooks of the generated wrappers (tags in mpi_functions.def) ---- */
 
-/* a dup: the copy callbacks decide what the new object gets */
-void ckpt_attr_copied(uint64_t from, uint64_t to)
+/* a dup: the copy callbacks decide what the new object gets; the first
+ * error of a callback is the dup's (the caller frees the new object) */
+int ckpt_attr_copy_rc(uint64_t from, uint64_t to)
 {
 	size_t n;
 	struct attr *snap;
+	int rc = MPI_SUCCESS;
 
 	take();
 	n = n_attrs;
@@ -138,29 +163,42 @@ void ckpt_attr_copied(uint64_t from, uint64_t to)
 		int flag = 0;
 		if (snap[i].obj != from || !k || !k->copy)
 			continue;
-		if (k->copy(from, snap[i].key, k->extra, snap[i].val, &out, &flag) == MPI_SUCCESS && flag)
+		rc = k->copy(from, snap[i].key, k->extra, snap[i].val, &out, &flag);
+		if (rc != MPI_SUCCESS)
+			break;
+		if (flag)
 			set_attr(to, snap[i].key, out);
 	}
 	free(snap);
+	return snap ? rc : MPI_ERR_NO_MEM;
 }
 
-/* a free: every attribute's delete callback, then gone */
-void ckpt_attr_freeing(uint64_t obj)
+void ckpt_attr_copied(uint64_t from, uint64_t to) { (void)ckpt_attr_copy_rc(from, to); }
+
+/* a free: every attribute's delete callback, last set first (MPI-3.1
+ * 8.7.1 asks it of MPI_COMM_SELF at MPI_Finalize), then gone; the first
+ * callback that fails stops it and its error is the free's */
+int ckpt_attr_freeing_rc(uint64_t obj)
 {
 	for (;;) {
-		int key = -1;
+		int key = -1, rc;
+		uint64_t best = 0;
 		take();
 		for (size_t i = 0; i < n_attrs; i++)
-			if (attrs[i].obj == obj) {
+			if (attrs[i].obj == obj && attrs[i].seq >= best) {
 				key = attrs[i].key;
-				break;
+				best = attrs[i].seq;
 			}
 		give();
 		if (key < 0)
-			return;
-		delete_attr(obj, key);
+			return MPI_SUCCESS;
+		rc = delete_attr(obj, key);
+		if (rc != MPI_SUCCESS)
+			return rc;
 	}
 }
+
+void ckpt_attr_freeing(uint64_t obj) { (void)ckpt_attr_freeing_rc(obj); }
 
 /* ---- the calls ---- */
 

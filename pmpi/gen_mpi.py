@@ -59,13 +59,19 @@ HANDLE_KINDS = {
 }
 # kinds that may be given explicitly with DIR(Kind) on a non-handle type (an int)
 EXTRA_KINDS = {"Keyval"}
-DIRECTIONS = {"in", "out", "inout", "callback", "data", "scratch"}
+# weights: an int array of the graph constructors that may be the special
+# pointer MPI_UNWEIGHTED or MPI_WEIGHTS_EMPTY (CKPT_WEIGHTS_IN, a pointer the
+# lower MPI compares with its own)
+DIRECTIONS = {"in", "out", "inout", "callback", "data", "scratch", "weights"}
 # @log: a creating call recorded in the creation log and replayed on restart;
 # @collective: a collective over its first input communicator (counted, and
 # held at its entry while a checkpoint agrees on a cut)
 # @attrcopy: a dup (attributes are copied to the new object, pmpi/attrs.c);
 # @attrfree: a free (the object's attributes are deleted first)
-TAGS = {"variadic", "deprecated", "removed", "log", "collective", "attrcopy", "attrfree"}
+# @unrestorable: served by MPI behind the shim's back (messages it moves are
+# not counted): once it succeeded, a checkpoint is refused (ckpt_st->refuse)
+TAGS = {"variadic", "deprecated", "removed", "log", "collective", "attrcopy", "attrfree",
+        "unrestorable"}
 
 # Pseudo-functions usable in [LEN] and {COND}: name -> (C helper, arity,
 # functions of the table the helper calls through the lower table).
@@ -291,7 +297,7 @@ class Func:
         self.line = line
         self.lineno = lineno
         self.section = section
-        m = re.match(r"^(?P<ret>.+?)\s*\b(?P<name>MPI_\w+)\s*\((?P<params>.*)\)"
+        m = re.match(r"^(?P<ret>.+?)\s*\b(?P<name>MPIX?_\w+)\s*\((?P<params>.*)\)"
                      r"\s*(?P<tags>(?:@\w+\s*)*)$", line)
         if not m:
             raise TableError("cannot parse %r" % line)
@@ -342,6 +348,10 @@ class Func:
             if p.dir == "scratch":
                 if p.is_handle or not p.ptr:
                     raise TableError(where + ":scratch is for pointers to plain outputs")
+                continue
+            if p.dir == "weights":
+                if p.base != "int" or not (p.dims or p.ptr == 1) or p.length or p.cond:
+                    raise TableError(where + ":weights is for int arrays (int x[])")
                 continue
             if p.is_handle:
                 if p.dir is None:
@@ -447,7 +457,7 @@ def preprocess_mpi_h(cc, cflags):
 
 def declared_names(cc, cflags):
     """Names of functions declared by mpi.h after preprocessing."""
-    return set(re.findall(r"\b(P?MPI_\w+)\s*\(", preprocess_mpi_h(cc, cflags)))
+    return set(re.findall(r"\b(P?MPIX?_\w+)\s*\(", preprocess_mpi_h(cc, cflags)))
 
 
 def scan_declarations(cc, cflags):
@@ -568,6 +578,10 @@ def gen_wrapper(fn):
             lowered[p.name] = "l_" + p.name
         elif p.dir == "inout" and not p.is_array:
             decls.append(("%s l_%s = " % (p.base, p.name), "CKPT_VH_IN", [p.kind, "*" + p.name]))
+        elif p.dir == "weights":
+            decls.append("%sint *l_%s = (%sint *)ckpt_weights_in(%s);"
+                         % ("const " if p.const else "", p.name, "const " if p.const else "",
+                            p.name))
 
     # 2. array lengths: a computed length used more than once (an in-out
     # array, or two arrays) is computed once, unless every use is conditional
@@ -589,7 +603,7 @@ def gen_wrapper(fn):
 
     # 3. arrays
     for p in params:
-        if not p.is_array or p.dir in (None, "callback", "data"):
+        if not p.is_array or p.dir in (None, "callback", "data", "weights"):
             continue
         n = lens[p.length]
         if p.dir == "in" or p.dir == "inout":
@@ -612,7 +626,7 @@ def gen_wrapper(fn):
     for p in fn.params:
         if p.variadic or p.void:
             continue
-        if p.dir in ("in", "callback") or (p.is_array and p.dir == "inout"):
+        if p.dir in ("in", "callback", "weights") or (p.is_array and p.dir == "inout"):
             args.append("l_" + p.name)
         elif p.dir == "inout":
             args.append("&l_" + p.name)
@@ -640,15 +654,25 @@ def gen_wrapper(fn):
         decls.append("ckpt_create_begin();")
         post_ok.append(("", log_block(fn, lowered)))
     if "attrcopy" in fn.tags:
+        # a copy callback's error is the call's: the new object is freed
         src = next(p for p in params if p.is_handle and p.dir == "in" and not p.is_array)
         dst = next(p for p in params if p.is_handle and p.dir == "out" and not p.is_array)
-        post_ok.append(("", "ckpt_attr_copied(CKPT_HVAL(%s), CKPT_HVAL(*%s));"
-                        % (src.name, dst.name)))
+        post_ok.append(("", "if ((ret = ckpt_attr_copy_rc(CKPT_HVAL(%s), CKPT_HVAL(*%s))) != "
+                        "MPI_SUCCESS)\n\t\tckpt_attr_dup_failed(CKPT_VK_%s, %s);"
+                        % (src.name, dst.name, dst.kind.upper(), dst.name)))
+    if "unrestorable" in fn.tags:
+        post_ok.append(("", "ckpt_refuse_call(CKPT_MPI_%s);" % fn.name))
+    attrfree = None
     if "attrfree" in fn.tags:
+        # a delete callback's error is the call's, and the object stays
         obj = next(p for p in params if p.is_handle and p.dir == "inout" and not p.is_array)
-        pre.append("ckpt_attr_freeing(CKPT_HVAL(*%s));" % obj.name)
+        attrfree = ("int ckpt__arc = ckpt_attr_freeing_rc(CKPT_HVAL(*%s));" % obj.name,
+                    "if (ckpt__arc != MPI_SUCCESS)\n\t\treturn ckpt__arc;")
     simple = not (pre or post_always or post_ok or fn.ret_kind)
     decls = [stmt(d, "\t")[1:] for d in decls]
+    if attrfree:
+        decls = list(attrfree) + decls
+        simple = False
     if simple:
         body += decls
         if decls:
@@ -965,7 +989,16 @@ def gen_upper_c(flavour, funcs, skip):
         o.append("/* Handwritten (--skip), not generated here:")
         o.append(wrap(" * ", skipped, " */", " * ", width=80))
     o += ["", "#include <stddef.h>", "#include <stdint.h>", "#include <string.h>", "", "#include <mpi.h>", "", '#include "pmpi/call.h"', '#include "mpi_index.h"',
-          '#include "mpi_fntypes.h"', ""]
+          '#include "mpi_fntypes.h"', "",
+          "/* pmpi/vtable.c: a checkpoint is refused once this call succeeded */",
+          "void ckpt_refuse_call(uint32_t fn);",
+          "/* pmpi/attrs.c: callbacks of a dup, of a free (the first error) */",
+          "int ckpt_attr_copy_rc(uint64_t from, uint64_t to);",
+          "int ckpt_attr_freeing_rc(uint64_t obj);",
+          "/* pmpi/upper_special.c: a dup whose copy callback failed: free it */",
+          "void ckpt_attr_dup_failed(int kind, void *newobj);",
+          "/* pmpi/upper_special.c: MPI_UNWEIGHTED, MPI_WEIGHTS_EMPTY -> the lower MPI's */",
+          "const void *ckpt_weights_in(const void *w);", ""]
     if used:
         o.append("/* Pseudo-functions of the table's [length] and {condition} expressions;")
         o.append(" * they take lower-half handles. */")
@@ -1020,6 +1053,48 @@ def gen_lower_c(flavour, funcs):
     return "\n".join(o) + "\n"
 
 
+def library_exports(lib):
+    """Base names (MPI_x) of the C functions a flavour's libmpi exports:
+    mixed-case MPI_x / PMPI_x text symbols of `nm -D --defined-only`
+    (upper-case names are Fortran's); MPICH's MPIX_ extensions count too."""
+    res = subprocess.run(["nm", "-D", "--defined-only", lib], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit("gen_mpi.py: nm -D %s failed: %s" % (lib, res.stderr.strip()))
+    names = set()
+    for line in res.stdout.splitlines():
+        w = line.split()
+        if len(w) < 3 or w[1] not in "TtWi":
+            continue
+        m = re.fullmatch(r"P?(MPIX?_[A-Z][a-z0-9_]*[a-z0-9][a-z0-9_]*)(@.*)?", w[2])
+        if m and m.group(1).split("_", 1)[1] != m.group(1).split("_", 1)[1].upper():
+            names.add(m.group(1))
+    return names
+
+
+def gen_unsupported_c(flavour, names):
+    """A stub for every function the library exports that the table lacks:
+    an application calling one gets "ckptmpi: MPI_x is not supported" and
+    its job ends, instead of reaching its own copy of the library (never
+    initialised, in the upper half). No mpi.h: the stubs take no arguments."""
+    o = ["/* %s" % (GEN_NOTE % flavour),
+         " *",
+         " * Functions %s's library exports that pmpi/mpi_functions.def lacks"
+         % flavour,
+         " * (%d): each stub says so and ends the job (ckpt_unsupported in" % len(names),
+         " * pmpi/upper_special.c). */",
+         "",
+         "__attribute__((noreturn)) void ckpt_unsupported(const char *name);",
+         "",
+         "#define CKPT_UNSUPPORTED(n) \\",
+         "\tint P##n(void); \\",
+         "\tint P##n(void) { ckpt_unsupported(#n); } \\",
+         "\tint n(void) __attribute__((weak, alias(\"P\" #n)));",
+         ""]
+    for n in sorted(names):
+        o.append("CKPT_UNSUPPORTED(%s)" % n)
+    return "\n".join(o) + "\n"
+
+
 def write_if_changed(path, text):
     try:
         with open(path) as f:
@@ -1058,6 +1133,9 @@ def main(argv=None):
     ap.add_argument("--mpi-include", help="include directories of the flavour's mpi.h "
                     "(a CMake list: separated by ';'), an alternative to --mpi-cflags")
     ap.add_argument("--declared", help="file of names mpi.h declares (replaces the scan)")
+    ap.add_argument("--lib", help="the flavour's MPI library (libmpich.so.12, libmpi.so.40): "
+                    "upper_unsupported.c gets a stub for every MPI function it exports "
+                    "that the table lacks")
     ap.add_argument("--list", action="store_true", help="print function names and exit")
     ap.add_argument("--check", action="store_true", help="validate the table and exit")
     ap.add_argument("--scan", action="store_true", help="print 'function NAME' and "
@@ -1127,13 +1205,18 @@ def main(argv=None):
         "lower_table.c": gen_lower_c(a.flavour, have),
         "lower_replay.c": gen_replay_c(a.flavour, have),
     }
+    unsupported = set()
+    if a.lib:
+        unsupported = library_exports(a.lib) - {f.name for f in funcs}
+    outputs["upper_unsupported.c"] = gen_unsupported_c(a.flavour, unsupported)
     changed = [n for n, text in outputs.items()
                if write_if_changed(os.path.join(a.out, n), text)]
     if not a.quiet:
         print("gen_mpi.py: %s: %d functions (%d generated wrappers, %d handwritten), "
-              "%d not in this mpi.h%s; %s"
+              "%d not in this mpi.h%s; %d exported by the library but refused; %s"
               % (a.flavour, len(have), len(have) - len(skip & names), len(skip & names),
                  len(missing), (": " + " ".join(f.name for f in missing)) if missing else "",
+                 len(unsupported),
                  ("updated " + " ".join(changed)) if changed else "up to date"),
               file=sys.stderr)
     return 0

@@ -148,12 +148,10 @@ struct ckpt_vh *ckpt_vh_alloc(uint32_t kind, uint64_t real, uint32_t fn, uint32_
 	return e;
 }
 
-/* A communicator created collectively: its size, its ranks in the world
- * and a shadow of ckptmpi's own for agreeing on a cut (made now, while
- * every member is here). */
-static void comm_setup(struct ckpt_vh *e, uint32_t fn)
+/* A communicator's size and ranks in the world, from the lower
+ * communicator C (the new one, or the parent of a dup: the same groups). */
+static void comm_fill(struct ckpt_vh *e, MPI_Comm c)
 {
-	MPI_Comm c = CKPT_HCAST(MPI_Comm, e->real), shadow;
 	MPI_Group g, wg;
 	int inter = 0, n = 0, *ranks;
 
@@ -178,6 +176,17 @@ static void comm_setup(struct ckpt_vh *e, uint32_t fn)
 	munmap(ranks, sizeof(int) * (size_t)(n ? n : 1));
 	CKPT_CALL(CKPT_MPI_MPI_Group_free, ckpt_fn_MPI_Group_free, &g);
 	CKPT_CALL(CKPT_MPI_MPI_Group_free, ckpt_fn_MPI_Group_free, &wg);
+}
+
+/* A communicator created collectively: its size, its ranks in the world
+ * and a shadow of ckptmpi's own for agreeing on a cut (made now, while
+ * every member is here). */
+static void comm_setup(struct ckpt_vh *e, uint32_t fn)
+{
+	MPI_Comm c = CKPT_HCAST(MPI_Comm, e->real), shadow;
+
+	(void)fn;
+	comm_fill(e, c);
 	/* a split, not a dup: a dup would copy (and call back for) the
 	 * application's attributes */
 	if (CKPT_CALL(CKPT_MPI_MPI_Comm_split, ckpt_fn_MPI_Comm_split, c, 0, 0, &shadow) ==
@@ -191,8 +200,13 @@ uint64_t ckpt_vh_new(uint32_t kind, uint64_t real, uint32_t fn)
 	struct ckpt_vh *e;
 	uint32_t i;
 
-	if (kind == CKPT_VK_KEYVAL || ckpt_predef_out(real, &up))
-		return kind == CKPT_VK_KEYVAL ? real : up;
+	if (kind == CKPT_VK_KEYVAL)
+		return real;
+	/* MPICH gives a collective that completed at once a builtin request
+	 * (predefined-looking, not null): it still needs its entry, so that
+	 * the completion calls see it and make it null */
+	if (ckpt_predef_out(real, &up) && (kind != CKPT_VK_REQUEST || real == ckpt_st->null_req_real))
+		return up;
 	e = ckpt_vh_alloc(kind, real, fn, &i);
 	if (kind == CKPT_VK_COMM)
 		comm_setup(e, fn);
@@ -203,6 +217,97 @@ uint64_t ckpt_vh_new(uint32_t kind, uint64_t real, uint32_t fn)
 		e->u.r.rkind = CKPT_RK_OTHER;
 	}
 	return CKPT_VVAL(ckpt_st, i);
+}
+
+/* ---- MPI_Comm_idup: a communicator whose shadow is not made yet ----
+ *
+ * The new communicator's entry is made at the call (its groups are its
+ * parent's); its shadow can only be made once the communicator is
+ * complete, which is when the application may use it: at its first
+ * collective (every member gets there, in the same order), by a split
+ * like any other shadow. Until then the cut does not see the communicator
+ * (pmpi/lower_cut.c: no shadow, not live). */
+#define IDUP_MAX 1024
+static uint32_t idup_pend[IDUP_MAX]; /* entries whose shadow is to be made (0: free slot) */
+static volatile int idup_npend;
+
+uint64_t ckpt_vh_new_idup(uint64_t real, uint64_t parent_real, uint32_t fn)
+{
+	uint32_t i;
+	struct ckpt_vh *e = ckpt_vh_alloc(CKPT_VK_COMM, real, fn, &i);
+	int k;
+
+	comm_fill(e, CKPT_HCAST(MPI_Comm, parent_real));
+	ckpt_state_lock();
+	for (k = 0; k < IDUP_MAX && idup_pend[k]; k++)
+		;
+	if (k < IDUP_MAX) {
+		idup_pend[k] = i;
+		__atomic_fetch_add(&idup_npend, 1, __ATOMIC_RELEASE);
+	}
+	ckpt_state_unlock();
+	return CKPT_VVAL(ckpt_st, i);
+}
+
+/* entry I's shadow is to be made: 1 (and forget it) if so */
+static int idup_take(uint32_t i)
+{
+	int found = 0;
+
+	if (__builtin_expect(!__atomic_load_n(&idup_npend, __ATOMIC_ACQUIRE), 1))
+		return 0;
+	ckpt_state_lock();
+	for (int k = 0; k < IDUP_MAX; k++)
+		if (idup_pend[k] == i) {
+			idup_pend[k] = 0;
+			__atomic_fetch_sub(&idup_npend, 1, __ATOMIC_RELEASE);
+			found = 1;
+			break;
+		}
+	ckpt_state_unlock();
+	return found;
+}
+
+/* the first collective on a communicator made by MPI_Comm_idup */
+static void idup_finish(uint32_t i)
+{
+	struct ckpt_vh *e = &ckpt_st->vt[i];
+	MPI_Comm shadow;
+
+	if (!idup_take(i))
+		return;
+	if (CKPT_CALL(CKPT_MPI_MPI_Comm_split, ckpt_fn_MPI_Comm_split, CKPT_HCAST(MPI_Comm, e->real),
+	              0, 0, &shadow) == MPI_SUCCESS)
+		e->u.c.shadow = CKPT_HVAL(shadow);
+}
+
+/* MPI_Comm_free: the shadow goes with the communicator (each holds one of
+ * MPI's context ids: MPICH has 2048), and so does the world-rank map */
+void ckpt_comm_freeing(uint64_t comm)
+{
+	struct ckpt_vh *e;
+	uint32_t i;
+
+	if (!CKPT_IS_VIRT(ckpt_st, comm))
+		return;
+	i = CKPT_VIDX(ckpt_st, comm);
+	e = &ckpt_st->vt[i];
+	if (e->kind != CKPT_VK_COMM)
+		return;
+	(void)idup_take(i); /* never used collectively: no shadow */
+	if (e->u.c.shadow) {
+		MPI_Comm s = CKPT_HCAST(MPI_Comm, e->u.c.shadow);
+		e->u.c.shadow = 0;
+		CKPT_CALL(CKPT_MPI_MPI_Comm_free, ckpt_fn_MPI_Comm_free, &s);
+	}
+}
+
+void ckpt_refuse_call(uint32_t fn)
+{
+	if (!ckpt_st->refuse[0])
+		snprintf(ckpt_st->refuse, sizeof ckpt_st->refuse,
+		         "%s was called (what it makes or moves is not restored)",
+		         ckpt_mpi_names[fn]);
 }
 
 uint64_t ckpt_vh_update(uint32_t kind, uint64_t old, uint64_t real, uint32_t fn)
@@ -320,6 +425,8 @@ struct ckpt_vh *ckpt_coll_enter(uint64_t comm)
 
 	if (!e)
 		return NULL;
+	if (!e->u.c.shadow)
+		idup_finish((uint32_t)(e - ckpt_st->vt));
 	if (__builtin_expect(ckpt_st->cut != CKPT_CUT_RUN, 0)) {
 		/* a checkpoint is agreeing on where every communicator stops:
 		 * enter only collectives before that point */
