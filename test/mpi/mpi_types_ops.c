@@ -194,8 +194,21 @@ int main(int argc, char **argv)
 	uint64_t *mats = malloc(sizeof(uint64_t) * 4 * (size_t)size);
 	int *rcounts = malloc(sizeof(int) * (size_t)size);
 	CHECK(mats && rcounts, "out of memory");
+	/* memory from MPI_Alloc_mem is the program's data: it must come back
+	 * after a restart (each iteration checks the last one's pattern) */
+	enum { AWORDS = 8192 };
+	uint64_t *amem = NULL;
+	MPI_OK(MPI_Alloc_mem((MPI_Aint)(AWORDS * sizeof *amem), MPI_INFO_NULL, &amem));
+	CHECK(amem && (uintptr_t)amem % 8 == 0, "MPI_Alloc_mem gave no aligned memory");
+	for (int i = 0; i < AWORDS; i++)
+		amem[i] = v64(rank, 0, i);
 	for (int it = 1; it <= niter; it++) {
 		uint64_t h = mix(0, (uint64_t)it);
+		for (int i = 0; i < AWORDS; i++) {
+			CHECK(amem[i] == v64(rank, it - 1, i), "MPI_Alloc_mem memory lost its contents");
+			amem[i] = v64(rank, it, i);
+		}
+		h = mix(h, amem[it % AWORDS]);
 		int left = (rank + size - 1) % size, right = (rank + 1) % size;
 		MPI_Datatype t_itvec, t_itblk;
 		MPI_Request rq[3];
@@ -439,6 +452,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
 		MPI_Type_free(&all[i]);
 	free(mats), free(rcounts);
+	MPI_OK(MPI_Free_mem(amem));
 	if (rank == 0) {
 		printf("%d final %016llx\n", niter + 1, (unsigned long long)total);
 		fflush(stdout);
