@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/capture.h"
+#include "core/control_socket.h"
 #include "core/intervals.h"
 #include "core/link.h"
 #include "core/loader.h"
@@ -105,6 +106,7 @@ void control_set_mpi(void **table, uint64_t nfuncs, int provided, int flavour, u
 
 uint64_t control_link_mpi_state(void) { return link_area.mpi_state; }
 void control_link_set_mpi_state(uint64_t st) { link_area.mpi_state = st; }
+void control_link_set_section(int64_t off) { link_area.section_tls_off = off; }
 
 /* The control thread uses MPI beside the program's threads: only at
  * MPI_THREAD_MULTIPLE (the runtime's default; CKPTMPI_MPI_THREAD lowers it) */
@@ -183,16 +185,38 @@ void runtime_set_restored(const struct ck_generation_info *info, const struct ck
 		cfg.interval = (unsigned)info->interval;
 }
 
+/* SIGTERM: set once, never cleared; the job ends after the checkpoint it
+ * asked for (or one under way), whatever more SIGTERMs arrive meanwhile
+ * (schedulers and launchers send several). A futex word: it wakes the
+ * watchdog. */
+static volatile int term_requested;
+
 /* Runs on whatever upper thread takes the signal: raw syscalls only. */
 static void trigger_handler(int sig)
 {
-	static volatile int terms;
 	char why = sig == SIGTERM ? WHY_TERM : WHY_SIGNAL;
-	/* a second SIGTERM does not wait for the checkpoint (a peer may be
-	 * gone for good): the process ends now */
-	if (sig == SIGTERM && __atomic_fetch_add(&terms, 1, __ATOMIC_ACQ_REL))
-		raw_syscall1(SYS_exit_group, 143);
+	if (sig == SIGTERM && !__atomic_exchange_n(&term_requested, 1, __ATOMIC_ACQ_REL))
+		raw_futex(&term_requested, RAW_FUTEX_WAKE, 1);
 	raw_syscall3(SYS_write, trigger_pipe[1], &why, 1);
+}
+
+/* A lower thread that ends the process if a SIGTERM's checkpoint does not
+ * end it within CKPTMPI_TERM_TIMEOUT seconds (a peer lost for good, say). */
+static void *term_watchdog(void *arg)
+{
+	struct timespec until;
+	(void)arg;
+	park_register_lower_thread(raw_gettid());
+	while (!__atomic_load_n(&term_requested, __ATOMIC_ACQUIRE))
+		raw_futex(&term_requested, RAW_FUTEX_WAIT, 0);
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += cfg.term_timeout;
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
+		;
+	log_error("SIGTERM: no checkpoint within %u s (CKPTMPI_TERM_TIMEOUT): exiting without one "
+	          "(status %d)", cfg.term_timeout, CKPTMPI_EXIT_TERM_NO_CHECKPOINT);
+	_exit(CKPTMPI_EXIT_TERM_NO_CHECKPOINT);
+	return NULL;
 }
 
 int control_config_from_env(struct control_config *c, int create_dir, int dir_optional)
@@ -222,6 +246,27 @@ int control_config_from_env(struct control_config *c, int create_dir, int dir_op
 	c->keep = v ? (unsigned)atoi(v) : 2;
 	if (c->keep < 1)
 		c->keep = 1;
+	v = getenv("CKPTMPI_TERM");
+	c->term_checkpoints = 1;
+	if (v && *v) {
+		if (!strcmp(v, "exit"))
+			c->term_checkpoints = 0;
+		else if (strcmp(v, "checkpoint")) {
+			log_error("CKPTMPI_TERM=%s: expected checkpoint or exit", v);
+			return -1;
+		}
+	}
+	v = getenv("CKPTMPI_TERM_TIMEOUT");
+	c->term_timeout = 300;
+	if (v && *v) {
+		char *end;
+		unsigned long t = strtoul(v, &end, 10);
+		if (*end || t > 86400 * 7) {
+			log_error("CKPTMPI_TERM_TIMEOUT=%s: expected seconds (0: wait for ever)", v);
+			return -1;
+		}
+		c->term_timeout = (unsigned)t;
+	}
 	v = getenv("CKPTMPI_SIGNAL");
 	c->trigger_signal = SIGUSR1;
 	if (v && *v) {
@@ -250,6 +295,42 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Requests that came while the program was stopped are served by this
+ * checkpoint: one signal forwarded to every rank (or sent twice), an
+ * interval tick, a ckptmpi_checkpoint() call, make one generation. Called
+ * before the threads run again, so a signal still pending (every upper
+ * thread blocks signals while parked) is taken here, not by the handler
+ * the release would run. SIGTERM is only remembered. */
+static void absorb_requests(void)
+{
+	struct timespec zero = {0, 0};
+	struct pollfd p = {trigger_pipe[0], POLLIN, 0};
+	sigset_t set;
+	siginfo_t si;
+	int n = 0, sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, cfg.trigger_signal);
+	if (cfg.term_checkpoints)
+		sigaddset(&set, SIGTERM);
+	while ((sig = sigtimedwait(&set, &si, &zero)) > 0) {
+		if (sig == SIGTERM)
+			__atomic_store_n(&term_requested, 1, __ATOMIC_RELEASE);
+		n++;
+	}
+	while (poll(&p, 1, 0) == 1 && (p.revents & POLLIN)) {
+		char why;
+		if (read(trigger_pipe[0], &why, 1) != 1)
+			break;
+		if (why == WANT_CONTEXT)
+			make_context(); /* its thread waits, parked, for the answer */
+		else if (why != WAKE_UP)
+			n++;
+	}
+	if (n)
+		log_info("%d checkpoint request(s) made during the checkpoint: served by it", n);
 }
 
 /* Returns the committed generation, or 0 with *err set. In an MPI job
@@ -289,10 +370,6 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t e
 		log_error("%s", err);
 		return 0;
 	}
-	if (maps_read_self(&m0) || maps_to_intervals(&m0, &before))
-		mpi = mpi ? (runtime_mpi_agree(0), -1) : -1;
-	if (mpi < 0)
-		goto out;
 	if (mpi) {
 		char why[1024];
 		if (runtime_mpi_quiesce(&parked, why, sizeof why)) {
@@ -305,9 +382,14 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t e
 		goto out;
 	}
 	t_parked = now_s();
-	ok = capture_image(&parked, &img) == 0;
+	/* the first look at the address space comes only now: whatever
+	 * changes from here to the second is the lower half's (the program
+	 * ran on during an MPI job's cut, and mapped memory of its own) */
+	ok = maps_read_self(&m0) == 0 && maps_to_intervals(&m0, &before) == 0 &&
+	     capture_image(&parked, &img) == 0;
 	if (mpi ? !runtime_mpi_agree(ok) : !ok) {
 		capture_unborrow();
+		absorb_requests();
 		if (mpi)
 			runtime_mpi_resume();
 		park_release();
@@ -379,6 +461,7 @@ release:
 	} else {
 		gen = 0;
 	}
+	absorb_requests();
 	if (mpi)
 		runtime_mpi_resume();
 	park_release();
@@ -396,8 +479,30 @@ out:
 
 /* A checkpoint of the whole job. In an MPI job only rank 0 starts one:
  * it picks the generation and tells every rank. */
+static void serve_connection(const uint64_t *done_gen, const char *done_err);
+
+static void reply_waiting_clients(uint64_t gen, const char *err)
+{
+	struct pollfd p = {listen_fd, POLLIN, 0};
+	while (listen_fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN))
+		serve_connection(&gen, err);
+}
+
+static __attribute__((noreturn)) void term_exit(uint64_t gen)
+{
+	if (gen)
+		log_info("SIGTERM: generation %llu committed, exiting (status %d)",
+		         (unsigned long long)gen, CKPTMPI_EXIT_TERM_CHECKPOINTED);
+	else
+		log_error("SIGTERM: no checkpoint could be taken, exiting without one (status %d)",
+		          CKPTMPI_EXIT_TERM_NO_CHECKPOINT);
+	_exit(gen ? CKPTMPI_EXIT_TERM_CHECKPOINTED : CKPTMPI_EXIT_TERM_NO_CHECKPOINT);
+}
+
 static uint64_t job_checkpoint(int why, uint64_t gen, char *err, size_t errlen)
 {
+	int term;
+
 	if (is_mpi()) {
 		if (runtime_mpi_rank() == 0) {
 			uint64_t latest = cfg.dir[0] ? generations_latest(cfg.dir) : 0;
@@ -410,10 +515,15 @@ static uint64_t job_checkpoint(int why, uint64_t gen, char *err, size_t errlen)
 	}
 	gen = checkpoint(why_name(why), gen, err, errlen);
 	link_outcome(gen ? &link_area.committed : &link_area.failed);
-	if (why == WHY_TERM) {
-		log_info("SIGTERM: %s, exiting", gen ? "checkpoint committed" : "checkpoint failed");
-		_exit(gen ? 143 : 1);
-	}
+	/* `ckptmpi checkpoint` commands that came meanwhile get this outcome */
+	reply_waiting_clients(gen, err);
+	/* a SIGTERM on any rank, before or during this checkpoint, ends the
+	 * whole job after it */
+	term = why == WHY_TERM || __atomic_load_n(&term_requested, __ATOMIC_ACQUIRE);
+	if (is_mpi())
+		term = !runtime_mpi_agree(!term);
+	if (term)
+		term_exit(gen);
 	return gen;
 }
 
@@ -425,12 +535,16 @@ static void local_request(int why)
 		if (!runtime_mpi_usable()) {
 			log_info("the program is finalizing MPI: no checkpoint");
 			link_outcome(&link_area.failed);
+			if (why == WHY_TERM)
+				term_exit(0);
 			return;
 		}
 		if (!runtime_mpi_may_begin()) {
 			log_info("the program is finalizing MPI: no checkpoint");
 			link_outcome(&link_area.failed);
 			runtime_mpi_done();
+			if (why == WHY_TERM)
+				term_exit(0);
 			return;
 		}
 		if (runtime_mpi_rank() != 0)
@@ -443,7 +557,8 @@ static void local_request(int why)
 	job_checkpoint(why, 0, err, sizeof err);
 }
 
-static void serve_client(int fd)
+/* done_gen: a checkpoint just ended that serves this request too */
+static void serve_client(int fd, const uint64_t *done_gen, const char *done_err)
 {
 	char buf[64], reply[1200], err[1024];
 	struct ucred cred;
@@ -464,7 +579,10 @@ static void serve_client(int fd)
 	if (strncmp(buf, "checkpoint", 10)) {
 		n = snprintf(reply, sizeof reply, "error: unknown request\n");
 	} else {
-		if (is_mpi() && !runtime_mpi_usable()) {
+		if (done_gen) {
+			gen = *done_gen;
+			snprintf(err, sizeof err, "%s", done_err);
+		} else if (is_mpi() && !runtime_mpi_usable()) {
 			gen = 0;
 			snprintf(err, sizeof err, "the program is finalizing MPI");
 		} else if (is_mpi() && !runtime_mpi_may_begin()) {
@@ -483,6 +601,19 @@ static void serve_client(int fd)
 	}
 	if (write(fd, reply, (size_t)n) < 0)
 		log_debug("control reply: %s", strerror(errno));
+}
+
+static void serve_connection(const uint64_t *done_gen, const char *done_err)
+{
+	int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c >= 0) {
+		int moved = procstate_move_lower_fd(c);
+		if (moved >= 0) {
+			serve_client(moved, done_gen, done_err);
+			procstate_unregister_lower_fd(moved);
+			close(moved);
+		}
+	}
 }
 
 static void *control_main(void *arg)
@@ -546,15 +677,7 @@ static void *control_main(void *arg)
 			}
 		}
 		if (listen_fd >= 0 && (p[1].revents & POLLIN)) {
-			int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-			if (c >= 0) {
-				int moved = procstate_move_lower_fd(c);
-				if (moved >= 0) {
-					serve_client(moved);
-					procstate_unregister_lower_fd(moved);
-					close(moved);
-				}
-			}
+			serve_connection(NULL, NULL);
 			if (cfg.interval)
 				next = now_s() + cfg.interval;
 		}
@@ -575,44 +698,13 @@ int launcher_rank(void)
 
 static int open_control_socket(void)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd;
+	/* in a directory others share: see core/control_socket.h */
+	int fd = control_socket_open(cfg.dir);
 
-	if (snprintf(sa.sun_path, sizeof sa.sun_path, "%s/control.sock", cfg.dir) >=
-	    (int)sizeof sa.sun_path) {
-		log_info("%s: path too long for the control socket; `ckptmpi checkpoint` unavailable",
-		         cfg.dir);
+	if (fd == -2)
 		return 0;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		log_error("socket: %s", strerror(errno));
+	if (fd < 0)
 		return -1;
-	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) && errno == EADDRINUSE) {
-		/* a live job answers; a stale socket does not */
-		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
-			close(probe);
-			close(fd);
-			log_error("%s: another job is running with this directory", cfg.dir);
-			return -1;
-		}
-		if (probe >= 0)
-			close(probe);
-		unlink(sa.sun_path);
-		if (bind(fd, (struct sockaddr *)&sa, sizeof sa)) {
-			log_error("%s: bind: %s", sa.sun_path, strerror(errno));
-			close(fd);
-			return -1;
-		}
-	}
-	chmod(sa.sun_path, 0600);
-	if (listen(fd, 8)) {
-		log_error("listen: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
 	listen_fd = procstate_move_lower_fd(fd);
 	return listen_fd < 0 ? -1 : 0;
 }
@@ -625,6 +717,8 @@ int control_start(const struct control_config *c)
 
 	cfg = *c;
 	link_area.pid = getpid();
+	link_area.park_signal = PARK_SIGNAL;
+	park_set_section_word(&link_area.section_tls_off);
 	if (pipe2(trigger_pipe, O_CLOEXEC | O_NONBLOCK)) {
 		log_error("pipe: %s", strerror(errno));
 		return -1;
@@ -647,7 +741,9 @@ int control_start(const struct control_config *c)
 	sa.sa_handler = trigger_handler;
 	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	if (cfg.dir[0] && (sigaction(cfg.trigger_signal, &sa, NULL) || sigaction(SIGTERM, &sa, NULL))) {
+	/* CKPTMPI_TERM=exit: SIGTERM keeps its default action, the job ends at once */
+	if (cfg.dir[0] && (sigaction(cfg.trigger_signal, &sa, NULL) ||
+	                   (cfg.term_checkpoints && sigaction(SIGTERM, &sa, NULL)))) {
 		log_error("sigaction: %s", strerror(errno));
 		return -1;
 	}
@@ -656,6 +752,17 @@ int control_start(const struct control_config *c)
 	if (pthread_create(&th, NULL, control_main, NULL)) {
 		log_error("cannot start the control thread");
 		return -1;
+	}
+	if (cfg.dir[0] && cfg.term_checkpoints && cfg.term_timeout) {
+		pthread_attr_t a;
+		pthread_attr_init(&a);
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&a, 64 << 10);
+		if (pthread_create(&th, &a, term_watchdog, NULL)) {
+			log_error("cannot start the SIGTERM watchdog thread");
+			return -1;
+		}
+		pthread_attr_destroy(&a);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return 0;

@@ -12,11 +12,20 @@ struct control_config {
 	unsigned keep;        /* generations kept */
 	int trigger_signal;   /* CKPTMPI_SIGNAL, default SIGUSR1 */
 	char **argv;          /* program argv (for the container) */
+	int term_checkpoints; /* CKPTMPI_TERM=checkpoint (default): SIGTERM checkpoints, then exits */
+	unsigned term_timeout;/* CKPTMPI_TERM_TIMEOUT: seconds before a SIGTERM ends the job anyway */
 };
+
+/* Exit statuses after SIGTERM: the checkpoint was committed, then the
+ * process stopped (as a process killed by SIGTERM reports it), or it
+ * stopped without one (the checkpoint failed or never came). */
+#define CKPTMPI_EXIT_TERM_CHECKPOINTED 143
+#define CKPTMPI_EXIT_TERM_NO_CHECKPOINT 75
 
 /* This process's rank as the MPI launcher set it (0 when not launched by one). */
 int launcher_rank(void);
-/* Read CKPTMPI_DIR, CKPTMPI_INTERVAL, CKPTMPI_KEEP, CKPTMPI_SIGNAL. */
+/* Read CKPTMPI_DIR, CKPTMPI_INTERVAL, CKPTMPI_KEEP, CKPTMPI_SIGNAL,
+ * CKPTMPI_TERM, CKPTMPI_TERM_TIMEOUT. */
 int control_config_from_env(struct control_config *c, int create_dir, int dir_optional);
 /* MPI builds: publish the real MPI's function table to the upper half. */
 void control_set_mpi_predefined(const uint64_t *addrs, uint64_t n);

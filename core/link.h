@@ -36,6 +36,11 @@ struct ckptmpi_link {
 	volatile int32_t ctx_seq;    /* futex word: bumped when a context is made */
 	volatile uint64_t ctx_fs;    /* the thread pointer of the new context */
 	volatile uint64_t mpi_state; /* struct ckpt_mpi_state * (pmpi/vstate.h), set by the shim */
+	/* shim sections (pmpi/call.h): where a thread's section word is,
+	 * from its FS base (0: none), and the signal that parks a thread */
+	volatile int64_t section_tls_off;
+	int32_t park_signal;
+	int32_t pad;
 };
 
 #endif

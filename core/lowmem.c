@@ -359,13 +359,39 @@ int lowmem_mark_all_current(void)
 	return rc;
 }
 
+/* Mappings the runtime made for the upper half (lowmem_map_upper): never
+ * claimed as lower by lowmem_account_change. Changed by the control thread
+ * only (with the upper half parked), so no lock. */
+static struct interval_set upper_claims;
+
+void *lowmem_map_upper(size_t len)
+{
+	void *p = raw_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw_is_err((long)p))
+		return NULL;
+	if (intervals_add(&upper_claims, (uint64_t)p, (uint64_t)p + PAGE_UP(len))) {
+		raw_syscall2(SYS_munmap, (long)p, (long)len);
+		return NULL;
+	}
+	return p;
+}
+
 int lowmem_account_change(const struct interval_set *before, const struct interval_set *after)
 {
-	struct interval_set added = {0}, removed = {0};
+	struct interval_set added = {0}, removed = {0}, both = {0};
 	int rc = -1;
 
+	for (size_t i = 0; i < before->n; i++)
+		if (intervals_add(&both, before->v[i].start, before->v[i].end))
+			goto out;
+	for (size_t i = 0; i < upper_claims.n; i++)
+		if (intervals_add(&both, upper_claims.v[i].start, upper_claims.v[i].end))
+			goto out;
+	/* claims are kept only until this look at the address space: the
+	 * upper half unmaps them later by itself */
+	intervals_free(&upper_claims);
 	for (size_t i = 0; i < after->n; i++)
-		if (intervals_subtract(before, after->v[i].start, after->v[i].end, &added))
+		if (intervals_subtract(&both, after->v[i].start, after->v[i].end, &added))
 			goto out;
 	for (size_t i = 0; i < before->n; i++)
 		if (intervals_subtract(after, before->v[i].start, before->v[i].end, &removed))
@@ -380,6 +406,7 @@ int lowmem_account_change(const struct interval_set *before, const struct interv
 out:
 	intervals_free(&added);
 	intervals_free(&removed);
+	intervals_free(&both);
 	return rc;
 }
 

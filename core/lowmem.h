@@ -24,6 +24,10 @@ int lowmem_mark_all_current(void);
 /* Account for what the lower half mapped and unmapped between two looks at
  * the address space taken while the upper half was stopped. */
 int lowmem_account_change(const struct interval_set *before, const struct interval_set *after);
+/* Memory the runtime maps on behalf of the upper half while it is parked
+ * (messages drained at a checkpoint): upper memory, saved with the image,
+ * never taken for the lower half's by lowmem_account_change. */
+void *lowmem_map_upper(size_t len);
 /* All lower-half intervals (snapshot, window, extras). */
 int lowmem_intervals(struct interval_set *out);
 /* Pin the program break: later brk calls of either half fail and both

@@ -60,6 +60,10 @@ static int is_context(uint64_t fs)
 	return 0;
 }
 
+static volatile int64_t *section_off;
+
+void park_set_section_word(volatile int64_t *off) { section_off = off; }
+
 /* Runs on an upper thread: raw syscalls, no libc, no TLS, no stack
  * protector (see CMake flags for this file). */
 static void park_handler(int sig, siginfo_t *si, void *uc)
@@ -86,6 +90,15 @@ static void park_handler(int sig, siginfo_t *si, void *uc)
 				met_lower[i] = raw_gettid();
 			raw_futex(&park.parked, RAW_FUTEX_WAKE, INT_MAX);
 			return;
+		}
+		/* inside a section of the upper half's interposition layer:
+		 * it stops itself when it leaves (the word's second half) */
+		if (section_off && *section_off) {
+			volatile int32_t *w = (volatile int32_t *)(uintptr_t)(fs + (uint64_t)*section_off);
+			if (w[0] > 0) {
+				w[1] = 1;
+				return;
+			}
 		}
 	}
 	idx = __atomic_fetch_add(&park.nslot, 1, __ATOMIC_ACQ_REL);

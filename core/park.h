@@ -32,6 +32,13 @@ void park_register_lower_thread(int64_t tid);
 /* A lower thread pointer upper threads borrow for calls into the lower
  * half: such a thread is asked again later, never parked mid-call. */
 void park_register_lower_context(uint64_t fs);
+/* An interposition layer of the upper half (pmpi/, ibshadow/) keeps a
+ * per-thread word at *off from each thread's FS base: {depth, pending}.
+ * A thread whose depth is above 0 is mid-way through a transition of
+ * state the runtime reads at a checkpoint; the handler sets pending and
+ * leaves it, and the thread raises PARK_SIGNAL itself when depth drops
+ * to 0. *off is read at every signal (0: no such layer). */
+void park_set_section_word(volatile int64_t *off);
 /* Stop every upper thread; 0 on success, -1 with a message on timeout. */
 int park_all(struct park_result *res);
 void park_release(void);

@@ -41,12 +41,64 @@ static inline __attribute__((always_inline)) void ckpt_set_fs(uint64_t v)
 		ckpt_arch_set_fs(v);
 }
 
+/* ---- shim sections (docs/design.md, "Threads and the cut") ----
+ * While a thread is inside a section (the shim's bookkeeping of a call,
+ * and every call into the lower half) the park handler does not stop it:
+ * it notes the request (`pending`) and the thread parks itself when it
+ * leaves its outermost section. So the runtime, which touches the shim's
+ * state only with every thread parked, sees that state only between
+ * sections, never halfway through a transition. The handler finds this
+ * word at the same offset from every upper thread's FS base (published
+ * through the link; core/park.c). */
+struct ckpt_section_word {
+	volatile int32_t depth;
+	volatile int32_t pending;
+};
+extern __thread struct ckpt_section_word ckpt_section __attribute__((tls_model("initial-exec")));
+void ckpt_section_park_now(void);
+
+#ifdef CKPTMPI_RACE_DELAYS
+/* stress builds: widen every window the sections close (test/stress) */
+void ckpt_race_delay(void);
+#define CKPT_RACE_DELAY() ckpt_race_delay()
+#else
+#define CKPT_RACE_DELAY() ((void)0)
+#endif
+
+static inline __attribute__((always_inline)) void ckpt_section_begin(void)
+{
+	for (;;) {
+		ckpt_section.depth++;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		/* a context is fetched outside any section (the control thread
+		 * that makes it may be parking us); once inside, it stays: a
+		 * restart clears it only while the thread is parked */
+		if (__builtin_expect(ckpt_lower_fs != 0, 1) || ckpt_section.depth > 1)
+			return;
+		ckpt_section.depth--;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		if (ckpt_section.pending)
+			ckpt_section_park_now();
+		ckpt_new_lower_context();
+	}
+}
+
+static inline __attribute__((always_inline)) void ckpt_section_end(void)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	ckpt_section.depth--;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (__builtin_expect(ckpt_section.pending, 0) && !ckpt_section.depth)
+		ckpt_section_park_now();
+}
+
 static inline __attribute__((always_inline)) uint64_t ckpt_enter(void)
 {
-	uint64_t lower = ckpt_lower_fs;
 	uint64_t upper = ckpt_get_fs();
+	uint64_t lower = ckpt_lower_fs; /* (set: we are inside a section) */
 	if (__builtin_expect(!lower, 0))
 		lower = ckpt_new_lower_context();
+	CKPT_RACE_DELAY();
 	ckpt_set_fs(lower);
 	return upper;
 }
@@ -54,9 +106,11 @@ static inline __attribute__((always_inline)) uint64_t ckpt_enter(void)
 #define CKPT_CALL(IDX, FNTYPE, ...)                                                      \
 	({                                                                               \
 		FNTYPE ckpt__fn = (FNTYPE)ckpt_lower_fn[IDX];                            \
+		ckpt_section_begin();                                                    \
 		uint64_t ckpt__upper = ckpt_enter();                                     \
 		__typeof__(ckpt__fn(__VA_ARGS__)) ckpt__ret = ckpt__fn(__VA_ARGS__);     \
 		ckpt_set_fs(ckpt__upper);                                                \
+		ckpt_section_end();                                                      \
 		ckpt__ret;                                                               \
 	})
 

@@ -669,6 +669,13 @@ def gen_wrapper(fn):
         attrfree = ("int ckpt__arc = ckpt_attr_freeing_rc(CKPT_HVAL(*%s));" % obj.name,
                     "if (ckpt__arc != MPI_SUCCESS)\n\t\treturn ckpt__arc;")
     simple = not (pre or post_always or post_ok or fn.ret_kind)
+    # a section (pmpi/call.h) from the first handle translated to the last
+    # output recorded: the thread is never parked halfway (a restart would
+    # leave it holding old lower handles); after the collective gate, where
+    # a thread may wait for a checkpoint
+    if decls or not simple:
+        decls.insert(1 if coll else 0, "ckpt_section_begin();")
+        simple = False
     decls = [stmt(d, "\t")[1:] for d in decls]
     if attrfree:
         decls = list(attrfree) + decls
@@ -705,6 +712,7 @@ def gen_wrapper(fn):
             body.append("CKPT_VH_OUT(%s, &ret, CKPT_MPI_%s);" % (fn.ret_kind, fn.name))
         if "log" in fn.tags:
             body.append("ckpt_create_end();")
+        body.append("ckpt_section_end();")
         body.append("return ret;")
 
     out = []

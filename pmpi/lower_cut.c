@@ -29,6 +29,7 @@
 
 #include "core/image.h"
 #include "core/log.h"
+#include "core/lowmem.h"
 #include "core/park.h"
 #include "pmpi/lower_replay.h"
 #include "pmpi/mpi_index.h"
@@ -185,6 +186,12 @@ static void count(volatile uint64_t *tab, uint64_t comm, int rank)
 		tab[w]++;
 }
 
+/* The shim's collective gate (pmpi/vtable.c, ckpt_coll_enter) counts
+ * its entry and then looks at `cut`; the cut stores `cut` and then reads
+ * the counts: both sequentially consistent, so either the thread sees the
+ * hold and backs out, or the cut sees its count. */
+static void set_cut(int32_t c) { __atomic_store_n(&st->cut, c, __ATOMIC_SEQ_CST); }
+
 static void wake_gated(void)
 {
 	__atomic_fetch_add(&st->cut_seq, 1, __ATOMIC_ACQ_REL);
@@ -199,7 +206,9 @@ static int is_collective_fn(uint32_t fn)
 		"MPI_Ialltoallv", "MPI_Ialltoallw", "MPI_Ireduce", "MPI_Iallreduce",
 		"MPI_Ireduce_scatter", "MPI_Ireduce_scatter_block", "MPI_Iscan", "MPI_Iexscan",
 		"MPI_Ineighbor_allgather", "MPI_Ineighbor_allgatherv", "MPI_Ineighbor_alltoall",
-		"MPI_Ineighbor_alltoallv", "MPI_Ineighbor_alltoallw", NULL};
+		"MPI_Ineighbor_alltoallv", "MPI_Ineighbor_alltoallw",
+		/* gated and counted on the parent like a collective (pmpi/upper_special.c) */
+		"MPI_Comm_idup", "MPI_Comm_idup_with_info", NULL};
 	if (fn >= CKPT_MPI_NFUNCS)
 		return 0;
 	for (int i = 0; colls[i]; i++)
@@ -321,44 +330,53 @@ static double now_s(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* Each round every rank reports one of these; the worst (highest) wins. */
+enum { CUT_SETTLED, CUT_NOT_YET, CUT_PARK_FAILED, CUT_FINALIZING, CUT_TIMEOUT };
+
 static int cut_collectives(struct park_result *parked, int *is_parked, char *err, size_t len)
 {
 	const char *t = getenv("CKPTMPI_CUT_TIMEOUT");
 	double limit = now_s() + (t ? atof(t) : 120.0);
 
-	st->cut = CKPT_CUT_HOLD;
+	set_cut(CKPT_CUT_HOLD);
 	wake_gated();
 	for (int round = 0;; round++) {
 		if (agree_targets()) {
 			snprintf(err, len, "MPI: agreeing on a cut failed");
 			return -1;
 		}
-		st->cut = CKPT_CUT_RUNON;
+		set_cut(CKPT_CUT_RUNON);
 		wake_gated();
 		log_debug("cut round %d", round);
 		for (;;) {
-			int in[2], out[2] = {0, 0};
+			/* in[0]: the worst of every rank's outcome (enum above) */
+			int in[2] = {CUT_SETTLED, 0}, out[2] = {0, 0};
 			int ok = settled();
 			if (ok && !*is_parked) {
 				if (park_all(parked)) {
+					/* sticky: this rank's threads run, its
+					 * memory cannot be captured */
 					snprintf(err, len, "%s", log_last_error());
-					in[0] = 2;
+					in[0] = CUT_PARK_FAILED;
 				} else {
 					*is_parked = 1;
+					ok = settled();
 				}
-				ok = settled();
 			}
 			if (!ok && *is_parked) {
 				park_release();
 				*is_parked = 0;
 			}
-			in[0] = ok ? 0 : 1;
+			if (in[0] == CUT_SETTLED && !ok)
+				in[0] = CUT_NOT_YET;
 			in[1] = !ok && wants_more();
-			if (now_s() > limit)
-				in[0] = 3;
+			if (__atomic_load_n(&st->finalizing, __ATOMIC_SEQ_CST) && in[0] < CUT_FINALIZING)
+				in[0] = CUT_FINALIZING;
+			if (now_s() > limit && in[0] < CUT_TIMEOUT)
+				in[0] = CUT_TIMEOUT;
 			if (MPI_Allreduce(in, out, 2, MPI_INT, MPI_MAX, ctl) != MPI_SUCCESS)
-				out[0] = 3;
-			if (out[0] >= 2) {
+				out[0] = CUT_TIMEOUT;
+			if (out[0] >= CUT_PARK_FAILED) {
 				for (uint32_t i = 0; i < st->vt_hwm; i++) {
 					const struct ckpt_vh *e = &st->vt[i];
 					if (i != CKPT_VT_SELF && comm_live(e) &&
@@ -369,13 +387,22 @@ static int cut_collectives(struct park_result *parked, int *is_parked, char *err
 						         (unsigned long long)e->u.c.done,
 						         (unsigned long long)e->u.c.target);
 				}
-				if (!err[0])
-					snprintf(err, len, out[0] == 3 ? "MPI: no consistent cut within the "
-					                   "time limit (CKPTMPI_CUT_TIMEOUT)"
-					                               : "a rank could not stop its threads");
+				if (!err[0] || out[0] == CUT_FINALIZING)
+					snprintf(err, len, "%s",
+					         out[0] == CUT_TIMEOUT
+					                 ? "MPI: no consistent cut within the time limit "
+					                   "(CKPTMPI_CUT_TIMEOUT)"
+					         : out[0] == CUT_FINALIZING
+					                 ? "MPI: the program is finalizing MPI on a rank: "
+					                   "no checkpoint"
+					                 : "a rank could not stop its threads (see its message)");
+				if (*is_parked) {
+					park_release();
+					*is_parked = 0;
+				}
 				return -1;
 			}
-			if (!out[0])
+			if (out[0] == CUT_SETTLED)
 				return 0;
 			if (out[1])
 				break; /* raise the targets */
@@ -401,13 +428,9 @@ static void account(struct ckpt_vh *e)
 
 static struct ckpt_dmsg *dmsg_new(uint64_t bytes)
 {
-	/* in the application's memory (raw mmap is not routed to the lower
-	 * half), so the image carries it */
-	long p = syscall(SYS_mmap, NULL, sizeof(struct ckpt_dmsg) + bytes, PROT_READ | PROT_WRITE,
-	                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p < 0 && p > -4096)
-		return NULL;
-	return (struct ckpt_dmsg *)p;
+	/* in the application's memory, so the image carries it (and the
+	 * shim unmaps it once delivered) */
+	return lowmem_map_upper(sizeof(struct ckpt_dmsg) + bytes);
 }
 
 static void dq_append(struct ckpt_dmsg *m)
@@ -442,14 +465,37 @@ static int drain_one(uint64_t comm_upper, MPI_Comm c)
 	return 1;
 }
 
-static int drain(char *err, size_t len)
+/* Messages matched by MPI_Mprobe but not yet received: into the queue. */
+static int drain_matched(void)
 {
-	uint64_t *expect = calloc((size_t)nranks, sizeof *expect);
-	int pending;
-	double limit = now_s() + 120;
+	for (uint32_t i = CKPT_VT_FIRST; i < st->vt_hwm; i++) {
+		struct ckpt_vh *e = &st->vt[i];
+		struct ckpt_dmsg *m;
+		MPI_Message msg;
+		if (e->kind != CKPT_VK_MESSAGE || e->u.m.msg)
+			continue;
+		m = dmsg_new(e->u.m.bytes);
+		if (!m)
+			return -1;
+		msg = CKPT_HCAST(MPI_Message, e->real);
+		MPI_Mrecv(m->data, (int)e->u.m.bytes, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+		m->comm = e->u.m.comm;
+		m->source = e->u.m.source;
+		m->tag = e->u.m.tag;
+		m->bytes = e->u.m.bytes;
+		e->u.m.msg = m;
+		e->real = 0;
+		count(st->recvd, m->comm, m->source);
+	}
+	return 0;
+}
 
-	if (!expect)
-		return -1;
+/* Everything local: no rank waits for another here. Every thread is
+ * parked outside the shim's sections, so each request entry is INACTIVE,
+ * ACTIVE (MPI's request not yet seen complete), DONE or (a receive)
+ * REPOST from a failed earlier attempt; anything else is a bug. */
+static int drain_local(char *err, size_t len)
+{
 	/* a. collectives every member has entered complete now */
 	for (uint32_t i = CKPT_VT_FIRST; i < st->vt_hwm; i++) {
 		struct ckpt_vh *e = &st->vt[i];
@@ -459,20 +505,15 @@ static int drain(char *err, size_t len)
 			e->u.r.flag = 1;
 		}
 	}
-	/* b. finish what threads were parked in the middle of */
 	for (uint32_t i = CKPT_VT_FIRST; i < st->vt_hwm; i++) {
-		struct ckpt_vh *e = &st->vt[i];
-		if (e->kind != CKPT_VK_REQUEST)
-			continue;
-		if (e->u.r.state == CKPT_RS_POSTING && e->real != st->null_req_real &&
-		    e->u.r.rkind == CKPT_RK_SEND) {
-			e->u.r.state = CKPT_RS_ACTIVE;
-			count(st->sent, e->u.r.comm, e->u.r.peer);
+		const struct ckpt_vh *e = &st->vt[i];
+		if (e->kind == CKPT_VK_REQUEST && e->u.r.state == CKPT_RS_POSTING) {
+			snprintf(err, len, "MPI: internal error: request %u (%s) parked while being "
+			         "posted", i, ckpt_mpi_names[e->fn]);
+			return -1;
 		}
-		if (e->u.r.state == CKPT_RS_ACTIVE && e->u.r.flag)
-			account(e);
 	}
-	/* c. pending receives: cancelled, posted again after the checkpoint */
+	/* b. pending receives: cancelled, posted again after the checkpoint */
 	for (uint32_t i = CKPT_VT_FIRST; i < st->vt_hwm; i++) {
 		struct ckpt_vh *e = &st->vt[i];
 		int c = 0;
@@ -494,37 +535,18 @@ static int drain(char *err, size_t len)
 			account(e);
 		}
 	}
-	/* messages matched by MPI_Mprobe but not yet received */
-	for (uint32_t i = CKPT_VT_FIRST; i < st->vt_hwm; i++) {
-		struct ckpt_vh *e = &st->vt[i];
-		struct ckpt_dmsg *m;
-		MPI_Message msg;
-		if (e->kind != CKPT_VK_MESSAGE || e->u.m.msg)
-			continue;
-		m = dmsg_new(e->u.m.bytes);
-		if (!m) {
-			snprintf(err, len, "MPI: no memory for drained messages");
-			free(expect);
-			return -1;
-		}
-		msg = CKPT_HCAST(MPI_Message, e->real);
-		MPI_Mrecv(m->data, (int)e->u.m.bytes, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
-		m->comm = e->u.m.comm;
-		m->source = e->u.m.source;
-		m->tag = e->u.m.tag;
-		m->bytes = e->u.m.bytes;
-		e->u.m.msg = m;
-		e->real = 0;
-		count(st->recvd, m->comm, m->source);
-	}
-	/* d. how many messages each peer sent here */
-	if (MPI_Alltoall((void *)st->sent, 1, MPI_UINT64_T, expect, 1, MPI_UINT64_T, ctl) !=
-	    MPI_SUCCESS) {
-		free(expect);
-		snprintf(err, len, "MPI: exchanging message counts failed");
+	if (drain_matched()) {
+		snprintf(err, len, "MPI: no memory for drained messages");
 		return -1;
 	}
-	/* e. receive what is still in flight; sends complete meanwhile */
+	return 0;
+}
+
+/* Receive what is still in flight until every count matches; pending
+ * sends complete meanwhile. */
+static int drain_in_flight(const uint64_t *expect, double limit, char *err, size_t len)
+{
+	int pending;
 	do {
 		pending = 0;
 		for (int r = 0; r < nranks; r++)
@@ -532,12 +554,14 @@ static int drain(char *err, size_t len)
 				pending = 1;
 		for (uint32_t i = 0; i < st->vt_hwm; i++) {
 			struct ckpt_vh *e = &st->vt[i];
-			if (e->kind == CKPT_VK_COMM && (e->u.c.shadow || i <= CKPT_VT_SELF)) {
+			/* every live communicator: one made by MPI_Comm_idup has
+			 * no shadow before its first collective, but messages */
+			if (e->kind == CKPT_VK_COMM && e->real != st->null_comm_real &&
+			    !e->u.c.inter) {
 				uint64_t up = i == CKPT_VT_WORLD ? st->world_upper
 				            : i == CKPT_VT_SELF  ? st->self_upper
 				                                 : CKPT_VVAL(st, i);
 				if (drain_one(up, CKPT_HCAST(MPI_Comm, e->real)) < 0) {
-					free(expect);
 					snprintf(err, len, "MPI: no memory for drained messages");
 					return -1;
 				}
@@ -551,40 +575,95 @@ static int drain(char *err, size_t len)
 					pending = 1;
 			}
 		}
-		if (now_s() > limit) {
-			snprintf(err, len, "MPI: messages in flight did not arrive within 120 s");
-			free(expect);
+		if (pending && now_s() > limit) {
+			for (int r = 0; r < nranks; r++)
+				if (st->recvd[r] < expect[r])
+					log_info("drain: from rank %d: %llu of %llu message(s) arrived", r,
+					         (unsigned long long)st->recvd[r],
+					         (unsigned long long)expect[r]);
+			snprintf(err, len, "MPI: messages in flight did not arrive within the time "
+			         "limit (CKPTMPI_CUT_TIMEOUT)");
 			return -1;
 		}
 	} while (pending);
+	return 0;
+}
+
+/* The drain: every rank takes every collective step whatever happened
+ * locally, and the outcome is agreed on, so a failure on one rank fails
+ * the checkpoint on all (none is left waiting in a collective). */
+static int drain(char *err, size_t len)
+{
+	uint64_t *expect = calloc((size_t)nranks, sizeof *expect);
+	const char *t = getenv("CKPTMPI_CUT_TIMEOUT");
+	double limit = now_s() + (t ? atof(t) : 120.0);
+	int ok;
+
+	ok = expect && drain_local(err, len) == 0;
+	if (!expect && !err[0])
+		snprintf(err, len, "MPI: no memory for the drain");
+	if (!runtime_mpi_agree(ok))
+		goto fail;
+	/* how many messages each peer sent here */
+	if (MPI_Alltoall((void *)st->sent, 1, MPI_UINT64_T, expect, 1, MPI_UINT64_T, ctl) !=
+	    MPI_SUCCESS) {
+		snprintf(err, len, "MPI: exchanging message counts failed");
+		ok = 0;
+	}
+	if (ok)
+		ok = drain_in_flight(expect, limit, err, len) == 0;
+	if (!runtime_mpi_agree(ok))
+		goto fail;
 	free(expect);
 	log_debug("drained: %d message(s) queued", st->dq_count);
 	return 0;
+fail:
+	if (!err[0])
+		snprintf(err, len, "MPI: the drain failed on another rank (see its message)");
+	free(expect);
+	return -1;
 }
 
 int runtime_mpi_quiesce(struct park_result *parked, char *err, size_t len)
 {
-	int is_parked = 0, bad;
+	int is_parked = 0, ok;
 
 	err[0] = 0;
 	if (!state()) {
 		/* the program has not loaded the shim: nothing of MPI to keep */
-		return park_all(parked);
-	}
-	bad = refusal(err, len);
-	if (!runtime_mpi_agree(!bad)) {
-		if (!bad)
-			snprintf(err, len, "MPI: another rank cannot checkpoint (see its message)");
+		ok = park_all(parked) == 0;
+		if (runtime_mpi_agree(ok))
+			return 0;
+		if (ok)
+			park_release();
+		snprintf(err, len, "a rank could not stop its threads (see its message)");
 		return -1;
 	}
-	if (cut_collectives(parked, &is_parked, err, len) || drain(err, len)) {
-		if (is_parked)
-			park_release();
-		st->cut = CKPT_CUT_RUN;
+	/* a checkpoint racing MPI_Finalize is given up at once (the rank in
+	 * MPI_Finalize waits for its control thread to leave MPI) */
+	if (!runtime_mpi_agree(!__atomic_load_n(&st->finalizing, __ATOMIC_SEQ_CST))) {
+		snprintf(err, len, "MPI: the program is finalizing MPI on a rank: no checkpoint");
+		return -1;
+	}
+	if (cut_collectives(parked, &is_parked, err, len)) {
+		set_cut(CKPT_CUT_RUN);
 		wake_gated();
 		return -1;
 	}
+	/* every thread is parked now, none halfway through making an object */
+	ok = !refusal(err, len);
+	if (!runtime_mpi_agree(ok)) {
+		if (ok)
+			snprintf(err, len, "MPI: another rank cannot checkpoint (see its message)");
+		goto fail;
+	}
+	if (drain(err, len))
+		goto fail;
 	return 0;
+fail:
+	runtime_mpi_resume(); /* receives the drain cancelled are posted again */
+	park_release();
+	return -1;
 }
 
 /* ---- after the checkpoint (or restart): receives posted again ---- */
@@ -658,7 +737,7 @@ void runtime_mpi_resume(void)
 			repost(list[k]);
 	}
 	free(list);
-	st->cut = CKPT_CUT_RUN;
+	set_cut(CKPT_CUT_RUN);
 	wake_gated();
 }
 
@@ -845,7 +924,9 @@ int runtime_mpi_restore(const struct ck_image *img)
 	log_debug("restart: %u creation record(s) replayed", st->nrec);
 	{
 		extern void control_link_set_mpi_state(uint64_t);
+		extern void control_link_set_section(int64_t);
 		control_link_set_mpi_state((uint64_t)(uintptr_t)st);
+		control_link_set_section(st->section_tls_off);
 	}
 	runtime_mpi_resume();
 	return 0;

@@ -8,10 +8,12 @@
  *
  * Counting for the drain at a checkpoint: a send is counted when MPI has
  * taken it (state POSTING -> ACTIVE), a receive when its completion is
- * accounted (ACTIVE -> DONE). Both transitions are compare-and-swap, and
- * MPI writes the completion flag and status into the entry itself, so a
- * thread parked between MPI returning and the accounting leaves nothing
- * the runtime cannot finish (pmpi/lower_cut.c does the same transitions).
+ * accounted (ACTIVE -> DONE). Every transition of an entry, from posting
+ * to the status handed to the program, happens inside one section
+ * (pmpi/call.h): a thread is parked only between them, so the runtime
+ * (pmpi/lower_cut.c) finds each entry INACTIVE, ACTIVE with MPI's request
+ * not yet seen complete, or DONE with its status, never halfway. Blocking
+ * calls are loops of sections; between two iterations the thread parks.
  *
  * Messages drained at a checkpoint wait in a queue; receives and probes
  * look there first, which keeps MPI's order of matching. */
@@ -93,10 +95,11 @@ static void dq_status(const struct ckpt_dmsg *m, MPI_Status *st)
 {
 	if (st == MPI_STATUS_IGNORE)
 		return;
+	int err = st->MPI_ERROR; /* the caller's: a probe leaves it */
 	memset(st, 0, sizeof *st);
 	st->MPI_SOURCE = m->source;
 	st->MPI_TAG = m->tag;
-	st->MPI_ERROR = MPI_SUCCESS;
+	st->MPI_ERROR = err;
 	LCALL(Status_set_elements, st, L(MPI_Datatype, MPI_BYTE), (int)m->bytes);
 }
 
@@ -177,22 +180,27 @@ static int post_send(uint32_t mode, uint32_t fn, const void *buf, int count, MPI
                      int dest, int tag, MPI_Comm comm, MPI_Request *out)
 {
 	uint32_t i;
-	struct ckpt_vh *e = req_new(CKPT_RK_SEND, fn, buf, count, dt, dest, tag, comm, &i);
+	struct ckpt_vh *e;
 	int rc;
 
+	ckpt_section_begin();
+	e = req_new(CKPT_RK_SEND, fn, buf, count, dt, dest, tag, comm, &i);
 	e->u.r.mode = (uint16_t)mode;
 	rc = send_lower(e, mode);
+	CKPT_RACE_DELAY();
 	if (rc != MPI_SUCCESS) {
 		ckpt_vh_release(i);
-		return rc;
+	} else {
+		send_taken(e);
+		*out = CKPT_HCAST(MPI_Request, CKPT_VVAL(ckpt_st, i));
 	}
-	send_taken(e);
-	*out = CKPT_HCAST(MPI_Request, CKPT_VVAL(ckpt_st, i));
-	return MPI_SUCCESS;
+	ckpt_section_end();
+	return rc;
 }
 
 /* Post a receive: from the queue of drained messages if one matches,
- * else to MPI. Used also by the runtime's re-posting (same rules). */
+ * else to MPI (the runtime's re-posting follows the same rules). Called
+ * inside a section. */
 static int recv_start(struct ckpt_vh *e)
 {
 	struct ckpt_dmsg *m = dq_find(e->u.r.comm, e->u.r.peer, e->u.r.tag, 1);
@@ -211,6 +219,7 @@ static int recv_start(struct ckpt_vh *e)
 	else
 		rc = LCALL(Irecv, e->u.r.buf, e->u.r.count, dt, e->u.r.peer, e->u.r.tag,
 		           CKPT_HCAST(MPI_Comm, ckpt_in(e->u.r.comm)), (MPI_Request *)&e->real);
+	CKPT_RACE_DELAY();
 	if (rc == MPI_SUCCESS)
 		__atomic_store_n(&e->u.r.state, CKPT_RS_ACTIVE, __ATOMIC_RELEASE);
 	return rc;
@@ -220,14 +229,17 @@ static int post_recv(uint32_t fn, void *buf, int count, MPI_Datatype dt, int src
                      MPI_Comm comm, MPI_Request *out)
 {
 	uint32_t i;
-	struct ckpt_vh *e = req_new(CKPT_RK_RECV, fn, buf, count, dt, src, tag, comm, &i);
-	int rc = recv_start(e);
+	struct ckpt_vh *e;
+	int rc;
 
-	if (rc != MPI_SUCCESS && e->u.r.state != CKPT_RS_DONE) {
+	ckpt_section_begin();
+	e = req_new(CKPT_RK_RECV, fn, buf, count, dt, src, tag, comm, &i);
+	rc = recv_start(e);
+	if (rc != MPI_SUCCESS && e->u.r.state != CKPT_RS_DONE)
 		ckpt_vh_release(i);
-		return rc;
-	}
-	*out = CKPT_HCAST(MPI_Request, CKPT_VVAL(ckpt_st, i));
+	else
+		*out = CKPT_HCAST(MPI_Request, CKPT_VVAL(ckpt_st, i));
+	ckpt_section_end();
 	return rc;
 }
 
@@ -252,7 +264,8 @@ static void req_account(struct ckpt_vh *e)
 	}
 }
 
-/* Move an entry on if MPI completed it: 1 when DONE or inactive. */
+/* Move an entry on if MPI completed it: 1 when DONE or inactive. Inside
+ * a section, with req_consume when it says 1. */
 static int req_poll(struct ckpt_vh *e, int *rc)
 {
 	switch (__atomic_load_n(&e->u.r.state, __ATOMIC_ACQUIRE)) {
@@ -264,6 +277,7 @@ static int req_poll(struct ckpt_vh *e, int *rc)
 	default:
 		return 0;
 	}
+	CKPT_RACE_DELAY();
 	if (!e->u.r.flag) {
 		int r = LCALL(Test, (MPI_Request *)&e->real, (int *)&e->u.r.flag,
 		              (MPI_Status *)e->u.r.status);
@@ -285,8 +299,12 @@ static void req_consume(struct ckpt_vh *e, MPI_Request *r, MPI_Status *st)
 		empty_status(st);
 		return;
 	}
-	if (st != MPI_STATUS_IGNORE)
+	if (st != MPI_STATUS_IGNORE) {
+		/* MPI_ERROR is the caller's (set only with MPI_ERR_IN_STATUS) */
+		int err = st->MPI_ERROR;
 		memcpy(st, e->u.r.status, sizeof *st);
+		st->MPI_ERROR = err;
+	}
 	if (e->u.r.persistent) {
 		e->u.r.flag = 0;
 		__atomic_store_n(&e->u.r.state, CKPT_RS_INACTIVE, __ATOMIC_RELEASE);
@@ -316,10 +334,17 @@ static int wait_one(MPI_Request *r, MPI_Status *st)
 		}
 		return LCALL(Wait, r, st);
 	}
-	while (!req_poll(e, &rc))
+	for (;;) {
+		int done;
+		ckpt_section_begin();
+		done = req_poll(e, &rc);
+		if (done)
+			req_consume(e, r, st);
+		ckpt_section_end();
+		if (done)
+			return rc;
 		relax(&spins);
-	req_consume(e, r, st);
-	return rc;
+	}
 }
 
 /* ---- point-to-point ---- */
@@ -403,17 +428,16 @@ int PMPI_Sendrecv(const void *sbuf, int scount, MPI_Datatype sdt, int dest, int 
 int PMPI_Sendrecv_replace(void *buf, int count, MPI_Datatype dt, int dest, int stag, int src,
                           int rtag, MPI_Comm comm, MPI_Status *st)
 {
-	MPI_Comm lc = L(MPI_Comm, comm);
 	int size = 0, pos = 0, rc;
 	void *tmp;
 
-	rc = LCALL(Pack_size, count, L(MPI_Datatype, dt), lc, &size);
+	rc = LCALL(Pack_size, count, L(MPI_Datatype, dt), L(MPI_Comm, comm), &size);
 	if (rc != MPI_SUCCESS)
 		return rc;
 	tmp = malloc(size ? (size_t)size : 1);
 	if (!tmp)
 		return MPI_ERR_NO_MEM;
-	rc = LCALL(Pack, buf, count, L(MPI_Datatype, dt), tmp, size, &pos, lc);
+	rc = LCALL(Pack, buf, count, L(MPI_Datatype, dt), tmp, size, &pos, L(MPI_Comm, comm));
 	if (rc == MPI_SUCCESS)
 		rc = PMPI_Sendrecv(tmp, pos, MPI_PACKED, dest, stag, buf, count, dt, src, rtag, comm, st);
 	free(tmp);
@@ -437,9 +461,11 @@ int PMPI_Test(MPI_Request *r, int *flag, MPI_Status *st)
 		}
 		return LCALL(Test, r, flag, st);
 	}
+	ckpt_section_begin();
 	*flag = req_poll(e, &rc);
 	if (*flag)
 		req_consume(e, r, st);
+	ckpt_section_end();
 	return rc;
 }
 
@@ -453,13 +479,18 @@ int PMPI_Request_get_status(MPI_Request r, int *flag, MPI_Status *st)
 		empty_status(st);
 		return MPI_SUCCESS;
 	}
+	ckpt_section_begin();
 	*flag = req_poll(e, &rc);
 	if (*flag && st != MPI_STATUS_IGNORE) {
 		if (e->u.r.state == CKPT_RS_INACTIVE)
 			empty_status(st);
-		else
+		else {
+			int err = st->MPI_ERROR; /* the caller's */
 			memcpy(st, e->u.r.status, sizeof *st);
+			st->MPI_ERROR = err;
+		}
 	}
+	ckpt_section_end();
 	return rc;
 }
 
@@ -491,22 +522,23 @@ static void consume_all(int n, MPI_Request *rs, MPI_Status *sts)
 	}
 }
 
-int PMPI_Waitall(int n, MPI_Request rs[], MPI_Status sts[])
-{
-	unsigned spins = 0;
-	int rc = MPI_SUCCESS;
-	while (poll_all(n, rs, &rc) < n)
-		relax(&spins);
-	consume_all(n, rs, sts);
-	return rc;
-}
-
 int PMPI_Testall(int n, MPI_Request rs[], int *flag, MPI_Status sts[])
 {
 	int rc = MPI_SUCCESS;
+	ckpt_section_begin();
 	*flag = poll_all(n, rs, &rc) == n;
 	if (*flag)
 		consume_all(n, rs, sts);
+	ckpt_section_end();
+	return rc;
+}
+
+int PMPI_Waitall(int n, MPI_Request rs[], MPI_Status sts[])
+{
+	unsigned spins = 0;
+	int flag = 0, rc;
+	while ((rc = PMPI_Testall(n, rs, &flag, sts)) == MPI_SUCCESS && !flag)
+		relax(&spins);
 	return rc;
 }
 
@@ -528,35 +560,30 @@ static int any_one(int n, MPI_Request *rs, int *active, int *rc)
 int PMPI_Testany(int n, MPI_Request rs[], int *idx, int *flag, MPI_Status *st)
 {
 	int active, rc = MPI_SUCCESS;
+	ckpt_section_begin();
 	*idx = any_one(n, rs, &active, &rc);
 	*flag = *idx != MPI_UNDEFINED || !active;
 	if (*idx != MPI_UNDEFINED)
 		req_consume(req_entry(rs[*idx]), &rs[*idx], st);
 	else if (!active)
 		empty_status(st);
+	ckpt_section_end();
 	return rc;
 }
 
 int PMPI_Waitany(int n, MPI_Request rs[], int *idx, MPI_Status *st)
 {
 	unsigned spins = 0;
-	int active, rc = MPI_SUCCESS;
-	for (;;) {
-		*idx = any_one(n, rs, &active, &rc);
-		if (*idx != MPI_UNDEFINED || !active)
-			break;
+	int flag = 0, rc;
+	while ((rc = PMPI_Testany(n, rs, idx, &flag, st)) == MPI_SUCCESS && !flag)
 		relax(&spins);
-	}
-	if (*idx != MPI_UNDEFINED)
-		req_consume(req_entry(rs[*idx]), &rs[*idx], st);
-	else
-		empty_status(st);
 	return rc;
 }
 
 int PMPI_Testsome(int n, MPI_Request rs[], int *outcount, int idx[], MPI_Status sts[])
 {
 	int active = 0, rc = MPI_SUCCESS;
+	ckpt_section_begin();
 	*outcount = 0;
 	for (int i = 0; i < n; i++) {
 		struct ckpt_vh *e = req_entry(rs[i]);
@@ -570,6 +597,7 @@ int PMPI_Testsome(int n, MPI_Request rs[], int *outcount, int idx[], MPI_Status 
 	}
 	if (!active)
 		*outcount = MPI_UNDEFINED;
+	ckpt_section_end();
 	return rc;
 }
 
@@ -585,12 +613,17 @@ int PMPI_Waitsome(int n, MPI_Request rs[], int *outcount, int idx[], MPI_Status 
 int PMPI_Cancel(MPI_Request *r)
 {
 	struct ckpt_vh *e = req_entry(*r);
+	int rc = MPI_SUCCESS;
+
 	if (!e)
 		return LCALL(Cancel, r);
-	if (e->u.r.state != CKPT_RS_ACTIVE || e->u.r.flag)
-		return MPI_SUCCESS; /* complete already (or from the queue) */
-	e->u.r.cancel = 1;
-	return LCALL(Cancel, (MPI_Request *)&e->real);
+	ckpt_section_begin();
+	if (e->u.r.state == CKPT_RS_ACTIVE && !e->u.r.flag) {
+		e->u.r.cancel = 1;
+		rc = LCALL(Cancel, (MPI_Request *)&e->real);
+	} /* else complete already (or from the queue) */
+	ckpt_section_end();
+	return rc;
 }
 
 int PMPI_Request_free(MPI_Request *r)
@@ -600,19 +633,23 @@ int PMPI_Request_free(MPI_Request *r)
 
 	if (!e)
 		return LCALL(Request_free, r);
+	ckpt_section_begin();
 	if (e->u.r.state == CKPT_RS_ACTIVE && !e->u.r.flag) {
 		/* MPI finishes it unseen: a receive would escape the drain's count */
 		if (e->u.r.rkind == CKPT_RK_RECV && !ckpt_st->refuse[0])
 			strcpy(ckpt_st->refuse, "a receive request was freed before it completed "
 			                        "(MPI_Request_free)");
-		if (e->u.r.persistent)
+		if (e->u.r.persistent) {
+			ckpt_section_end();
 			return MPI_ERR_REQUEST;
+		}
 		rc = LCALL(Request_free, (MPI_Request *)&e->real);
 	} else if (e->u.r.persistent && e->real != ckpt_st->null_req_real) {
 		rc = LCALL(Request_free, (MPI_Request *)&e->real);
 	}
 	ckpt_vh_release(CKPT_VIDX(ckpt_st, CKPT_HVAL(*r)));
 	*r = MPI_REQUEST_NULL;
+	ckpt_section_end();
 	return rc;
 }
 
@@ -622,12 +659,17 @@ static int init_persistent(uint32_t rkind, uint32_t mode, uint32_t fn, const voi
                            MPI_Datatype dt, int peer, int tag, MPI_Comm comm, MPI_Request *out)
 {
 	uint32_t i;
-	struct ckpt_vh *e = req_new(rkind, fn, buf, count, dt, peer, tag, comm, &i);
-	MPI_Datatype ldt = L(MPI_Datatype, dt);
-	MPI_Comm lc = L(MPI_Comm, comm);
-	MPI_Request *lr = (MPI_Request *)&e->real;
+	struct ckpt_vh *e;
+	MPI_Datatype ldt;
+	MPI_Comm lc;
+	MPI_Request *lr;
 	int rc;
 
+	ckpt_section_begin();
+	e = req_new(rkind, fn, buf, count, dt, peer, tag, comm, &i);
+	ldt = L(MPI_Datatype, dt);
+	lc = L(MPI_Comm, comm);
+	lr = (MPI_Request *)&e->real;
 	e->u.r.persistent = 1;
 	e->u.r.mode = (uint16_t)mode;
 	if (rkind == CKPT_RK_RECV)
@@ -642,11 +684,12 @@ static int init_persistent(uint32_t rkind, uint32_t mode, uint32_t fn, const voi
 		rc = LCALL(Send_init, buf, count, ldt, peer, tag, lc, lr);
 	if (rc != MPI_SUCCESS) {
 		ckpt_vh_release(i);
-		return rc;
+	} else {
+		e->u.r.state = CKPT_RS_INACTIVE;
+		*out = CKPT_HCAST(MPI_Request, CKPT_VVAL(ckpt_st, i));
 	}
-	e->u.r.state = CKPT_RS_INACTIVE;
-	*out = CKPT_HCAST(MPI_Request, CKPT_VVAL(ckpt_st, i));
-	return MPI_SUCCESS;
+	ckpt_section_end();
+	return rc;
 }
 
 int PMPI_Send_init(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm,
@@ -689,18 +732,24 @@ int PMPI_Start(MPI_Request *r)
 		return LCALL(Start, r);
 	if (e->u.r.state != CKPT_RS_INACTIVE)
 		return MPI_ERR_REQUEST;
+	ckpt_section_begin();
 	e->u.r.flag = 0;
 	e->u.r.order = __atomic_fetch_add(&ckpt_st->post_order, 1, __ATOMIC_RELAXED);
-	if (e->u.r.rkind == CKPT_RK_RECV)
-		return recv_start(e);
-	__atomic_store_n(&e->u.r.state, CKPT_RS_POSTING, __ATOMIC_RELEASE);
-	rc = LCALL(Start, (MPI_Request *)&e->real);
-	if (rc != MPI_SUCCESS) {
-		e->u.r.state = CKPT_RS_INACTIVE;
-		return rc;
+	if (e->u.r.rkind == CKPT_RK_RECV) {
+		rc = recv_start(e);
+		if (rc != MPI_SUCCESS && e->u.r.state != CKPT_RS_DONE)
+			e->u.r.state = CKPT_RS_INACTIVE;
+	} else {
+		__atomic_store_n(&e->u.r.state, CKPT_RS_POSTING, __ATOMIC_RELEASE);
+		rc = LCALL(Start, (MPI_Request *)&e->real);
+		CKPT_RACE_DELAY();
+		if (rc != MPI_SUCCESS)
+			e->u.r.state = CKPT_RS_INACTIVE;
+		else
+			send_taken(e);
 	}
-	send_taken(e);
-	return MPI_SUCCESS;
+	ckpt_section_end();
+	return rc;
 }
 
 int PMPI_Startall(int n, MPI_Request rs[])
@@ -717,13 +766,20 @@ int PMPI_Startall(int n, MPI_Request rs[])
 
 int PMPI_Iprobe(int src, int tag, MPI_Comm comm, int *flag, MPI_Status *st)
 {
-	struct ckpt_dmsg *m = dq_find(CKPT_HVAL(comm), src, tag, 0);
+	struct ckpt_dmsg *m;
+	int rc = MPI_SUCCESS;
+
+	ckpt_section_begin();
+	m = dq_find(CKPT_HVAL(comm), src, tag, 0);
 	if (m) {
 		*flag = 1;
 		dq_status(m, st);
-		return MPI_SUCCESS;
+	} else {
+		CKPT_RACE_DELAY();
+		rc = LCALL(Iprobe, src, tag, L(MPI_Comm, comm), flag, st);
 	}
-	return LCALL(Iprobe, src, tag, L(MPI_Comm, comm), flag, st);
+	ckpt_section_end();
+	return rc;
 }
 
 int PMPI_Probe(int src, int tag, MPI_Comm comm, MPI_Status *st)
@@ -736,7 +792,7 @@ int PMPI_Probe(int src, int tag, MPI_Comm comm, MPI_Status *st)
 }
 
 /* A matched message: from the queue (entry holds it) or MPI's own. */
-int PMPI_Improbe(int src, int tag, MPI_Comm comm, int *flag, MPI_Message *msg, MPI_Status *st)
+static int improbe(int src, int tag, MPI_Comm comm, int *flag, MPI_Message *msg, MPI_Status *st)
 {
 	struct ckpt_dmsg *m = dq_find(CKPT_HVAL(comm), src, tag, 1);
 	MPI_Message lm;
@@ -755,8 +811,11 @@ int PMPI_Improbe(int src, int tag, MPI_Comm comm, int *flag, MPI_Message *msg, M
 	MPI_Status own;
 	rc = LCALL(Improbe, src, tag, L(MPI_Comm, comm), flag, &lm, &own);
 	if (rc == MPI_SUCCESS && *flag) {
-		if (st != MPI_STATUS_IGNORE)
+		if (st != MPI_STATUS_IGNORE) {
+			int err = st->MPI_ERROR; /* the caller's (own's is garbage) */
 			*st = own;
+			st->MPI_ERROR = err;
+		}
 		uint64_t up;
 		if (ckpt_predef_out(CKPT_HVAL(lm), &up)) { /* MPI_MESSAGE_NO_PROC */
 			*msg = CKPT_HCAST(MPI_Message, up);
@@ -779,6 +838,15 @@ int PMPI_Improbe(int src, int tag, MPI_Comm comm, int *flag, MPI_Message *msg, M
 	return rc;
 }
 
+int PMPI_Improbe(int src, int tag, MPI_Comm comm, int *flag, MPI_Message *msg, MPI_Status *st)
+{
+	int rc;
+	ckpt_section_begin();
+	rc = improbe(src, tag, comm, flag, msg, st);
+	ckpt_section_end();
+	return rc;
+}
+
 int PMPI_Mprobe(int src, int tag, MPI_Comm comm, MPI_Message *msg, MPI_Status *st)
 {
 	unsigned spins = 0;
@@ -788,7 +856,7 @@ int PMPI_Mprobe(int src, int tag, MPI_Comm comm, MPI_Message *msg, MPI_Status *s
 	return rc;
 }
 
-int PMPI_Imrecv(void *buf, int count, MPI_Datatype dt, MPI_Message *msg, MPI_Request *req)
+static int imrecv(void *buf, int count, MPI_Datatype dt, MPI_Message *msg, MPI_Request *req)
 {
 	uint64_t v = CKPT_HVAL(*msg);
 	struct ckpt_vh *me, *e;
@@ -822,6 +890,15 @@ int PMPI_Imrecv(void *buf, int count, MPI_Datatype dt, MPI_Message *msg, MPI_Req
 	ckpt_vh_release(CKPT_VIDX(ckpt_st, v));
 	*msg = MPI_MESSAGE_NULL;
 	*req = CKPT_HCAST(MPI_Request, CKPT_VVAL(ckpt_st, i));
+	return rc;
+}
+
+int PMPI_Imrecv(void *buf, int count, MPI_Datatype dt, MPI_Message *msg, MPI_Request *req)
+{
+	int rc;
+	ckpt_section_begin();
+	rc = imrecv(buf, count, dt, msg, req);
+	ckpt_section_end();
 	return rc;
 }
 

@@ -8,6 +8,8 @@
 #include "pmpi/vstate.h"
 
 int ckpt_state_init(struct ckptmpi_link *link);
+/* publish the section word's place to the park handler (pmpi/section.c) */
+void ckpt_section_init(struct ckptmpi_link *link);
 /* the state's one lock: entries, the log and the drained queue */
 void ckpt_state_lock(void);
 void ckpt_state_unlock(void);

@@ -154,6 +154,7 @@ __attribute__((constructor(101))) static void shim_init(void)
 	}
 	if (ckpt_state_init(link_area))
 		die("%s: cannot map the shim's handle tables", CKPTMPI_RUNTIME_NAME);
+	ckpt_section_init(link_area);
 }
 
 /* Ask the runtime's control thread for a lower-half context of our own. */

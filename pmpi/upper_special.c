@@ -218,18 +218,28 @@ void ckpt_attr_dup_failed(int kind, void *newobj)
  * (the upper half's); the lower copy is the same file, so the lower value
  * is found at the same offset from a function both export. Looked up at
  * every call (rare calls; the lower library moves at a restart). */
+#ifndef CKPTMPI_HANDLES_ARE_POINTERS
+#pragma weak MPI_UNWEIGHTED
+#pragma weak MPI_WEIGHTS_EMPTY
+#endif
 const void *ckpt_weights_in(const void *w)
 {
 #ifdef CKPTMPI_HANDLES_ARE_POINTERS
 	return w;
 #else
 	static const char *const names[2] = {"MPI_UNWEIGHTED", "MPI_WEIGHTS_EMPTY"};
-	const void *upper[2] = {MPI_UNWEIGHTED, MPI_WEIGHTS_EMPTY};
+	const void *upper[2];
 	void *lib;
 	Dl_info di;
 	char *fn;
 
-	if (w == NULL || (w != upper[0] && w != upper[1]))
+	/* weak: the shim is also preloaded into processes without MPI
+	 * (mpirun), where these are undefined */
+	if (w == NULL || !&MPI_UNWEIGHTED || !&MPI_WEIGHTS_EMPTY)
+		return w;
+	upper[0] = MPI_UNWEIGHTED;
+	upper[1] = MPI_WEIGHTS_EMPTY;
+	if (w != upper[0] && w != upper[1])
 		return w;
 	lib = dlopen(CKPTMPI_MPI_SONAME, RTLD_NOW | RTLD_NOLOAD);
 	fn = lib ? dlsym(lib, "PMPI_Dist_graph_create") : NULL;

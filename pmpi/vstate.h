@@ -147,6 +147,9 @@ struct ckpt_mpi_state {
 	/* offset of the shim's per-thread lower context (ckpt_lower_fs) from
 	 * a thread's FS base: cleared at a restart, the old contexts are gone */
 	int64_t tls_lower_fs_off;
+	/* offset of the shim's section word (pmpi/call.h) from a thread's FS
+	 * base, for the park handler of a restarted runtime */
+	int64_t section_tls_off;
 	/* the checkpoint refuses while these exist (names the call) */
 	char refuse[256];
 };

@@ -427,24 +427,35 @@ struct ckpt_vh *ckpt_coll_enter(uint64_t comm)
 		return NULL;
 	if (!e->u.c.shadow)
 		idup_finish((uint32_t)(e - ckpt_st->vt));
-	if (__builtin_expect(ckpt_st->cut != CKPT_CUT_RUN, 0)) {
+	/* count the entry first, then look at the cut (both sequentially
+	 * consistent, as the cut's store of `cut` and its reads of the
+	 * counts): either the cut sees this entry, or this thread sees the
+	 * cut and takes its entry back until it may pass */
+	for (;;) {
+		uint64_t n = __atomic_add_fetch(&e->u.c.seq, 1, __ATOMIC_SEQ_CST);
+		int32_t seq, cut;
+		CKPT_RACE_DELAY();
+		cut = __atomic_load_n(&ckpt_st->cut, __ATOMIC_SEQ_CST);
+		if (__builtin_expect(cut == CKPT_CUT_RUN, 1) ||
+		    (cut == CKPT_CUT_RUNON && n <= e->u.c.target))
+			return e;
 		/* a checkpoint is agreeing on where every communicator stops:
 		 * enter only collectives before that point */
+		seq = __atomic_load_n(&ckpt_st->cut_seq, __ATOMIC_ACQUIRE);
+		if (e->u.c.want < n)
+			e->u.c.want = n;
+		__atomic_fetch_sub(&e->u.c.seq, 1, __ATOMIC_SEQ_CST);
+		__atomic_fetch_add(&ckpt_st->gated, 1, __ATOMIC_ACQ_REL);
 		for (;;) {
-			int32_t seq = __atomic_load_n(&ckpt_st->cut_seq, __ATOMIC_ACQUIRE);
-			int32_t cut = __atomic_load_n(&ckpt_st->cut, __ATOMIC_ACQUIRE);
+			cut = __atomic_load_n(&ckpt_st->cut, __ATOMIC_SEQ_CST);
 			if (cut == CKPT_CUT_RUN ||
 			    (cut == CKPT_CUT_RUNON && e->u.c.seq < e->u.c.target))
 				break;
-			if (e->u.c.want < e->u.c.seq + 1)
-				e->u.c.want = e->u.c.seq + 1;
-			__atomic_fetch_add(&ckpt_st->gated, 1, __ATOMIC_ACQ_REL);
 			futex_wait(&ckpt_st->cut_seq, seq);
-			__atomic_fetch_sub(&ckpt_st->gated, 1, __ATOMIC_ACQ_REL);
+			seq = __atomic_load_n(&ckpt_st->cut_seq, __ATOMIC_ACQUIRE);
 		}
+		__atomic_fetch_sub(&ckpt_st->gated, 1, __ATOMIC_ACQ_REL);
 	}
-	__atomic_fetch_add(&e->u.c.seq, 1, __ATOMIC_ACQ_REL);
-	return e;
 }
 
 void ckpt_coll_leave(struct ckpt_vh *e)

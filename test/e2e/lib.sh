@@ -1194,6 +1194,17 @@ mpi_sigterm_case() {
     errsz=$(stat -c %s "$WORK/run1.out.err" 2>/dev/null || echo 0)
     log "kill -TERM mpirun ($MPI_PID) at step $lo"
     kill -TERM "$MPI_PID"
+    if [ "${MPI_TERM_REPEAT:-0}" = 1 ]; then
+        # as Slurm at a time limit: the batch shell and every task, again
+        sleep 0.05
+        # (OpenMPI's mpirun takes a second signal within 5 s as "forcibly
+        # terminate": there only the ranks get it again)
+        local again
+        again=$(_mpi_job_pids | { if [ "$MPI_FL" = openmpi ]; then grep -vx "$MPI_PID"; else cat; fi; } || true)
+        log "kill -TERM again: $(echo "$again" | wc -w) processes of the job"
+        # shellcheck disable=SC2086
+        kill -TERM $again 2>/dev/null || true
+    fi
     t=$(_mpi_t $((MPI_CKPT_TIMEOUT + 2 * MPI_TERM_GRACE)))
     deadline=$((SECONDS + t))
     while pids=$(_mpi_job_pids) && [ -n "$pids" ]; do
