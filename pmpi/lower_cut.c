@@ -872,7 +872,10 @@ int runtime_mpi_restore(const struct ck_image *img)
 		return -1;
 	}
 	/* the lower contexts the threads borrowed died with the old process:
-	 * each thread gets a new one at its next MPI call */
+	 * each thread gets a new one at its next MPI call (none from the
+	 * free list either) */
+	st->n_ctx_free = 0;
+	st->ctx_lock = 0;
 	for (size_t i = 0; i < img->nthreads; i++)
 		if (img->threads[i].fs_base)
 			*(uint64_t *)(uintptr_t)(img->threads[i].fs_base + (uint64_t)st->tls_lower_fs_off) = 0;

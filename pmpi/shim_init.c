@@ -10,6 +10,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,9 +156,52 @@ __attribute__((constructor(101))) static void shim_init(void)
 	if (ckpt_state_init(link_area))
 		die("%s: cannot map the shim's handle tables", CKPTMPI_RUNTIME_NAME);
 	ckpt_section_init(link_area);
+	ctx_key_ok = pthread_key_create(&ctx_key, ctx_give_back) == 0;
 }
 
-/* Ask the runtime's control thread for a lower-half context of our own. */
+/* A thread that ends gives its lower context back (a pthread key's
+ * destructor, run in the ending thread: its ckpt_lower_fs is the context
+ * of this process, or 0 after a restart cleared it), so a program that
+ * starts thousands of short-lived threads needs only as many contexts as
+ * it has threads at once. */
+static pthread_key_t ctx_key;
+static int ctx_key_ok;
+
+/* The list is emptied by a restart, which happens only with every thread
+ * parked: taking and giving back are sections (without a lower context:
+ * the depth alone), so no thread holds a context of the old process
+ * across it. */
+static void ctx_lock(void)
+{
+	ckpt_section.depth++;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	while (__atomic_exchange_n(&ckpt_st->ctx_lock, 1, __ATOMIC_ACQUIRE))
+		syscall(SYS_sched_yield);
+}
+static void ctx_unlock(void)
+{
+	__atomic_store_n(&ckpt_st->ctx_lock, 0, __ATOMIC_RELEASE);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (!--ckpt_section.depth && ckpt_section.pending)
+		ckpt_section_park_now();
+}
+
+static void ctx_give_back(void *unused)
+{
+	(void)unused;
+	if (!ckpt_st)
+		return;
+	ctx_lock();
+	if (ckpt_lower_fs && ckpt_lower_fs != link_area->main_lower_fs &&
+	    ckpt_st->n_ctx_free < CKPT_CTX_FREE_MAX) {
+		ckpt_st->ctx_free[ckpt_st->n_ctx_free++] = ckpt_lower_fs;
+		ckpt_lower_fs = 0;
+	}
+	ctx_unlock();
+}
+
+/* Ask the runtime's control thread for a lower-half context of our own
+ * (or take one a finished thread gave back). */
 uint64_t ckpt_new_lower_context(void)
 {
 	static volatile int lock;
@@ -165,6 +209,21 @@ uint64_t ckpt_new_lower_context(void)
 	int32_t seq;
 	int saved_errno = errno; /* the application's: futex and write may set it */
 
+	if (ckpt_st && ctx_key_ok) {
+		uint64_t fs = 0;
+		pthread_setspecific(ctx_key, (void *)1);
+		ctx_lock();
+		if (ckpt_st->n_ctx_free > 0) {
+			fs = ckpt_st->ctx_free[--ckpt_st->n_ctx_free];
+			ckpt_lower_fs = fs;
+		}
+		ctx_unlock();
+		if (fs) {
+			ckpt_note_context(ckpt_get_fs(), fs);
+			errno = saved_errno;
+			return fs;
+		}
+	}
 	while (__atomic_exchange_n(&lock, 1, __ATOMIC_ACQUIRE))
 		syscall(SYS_sched_yield);
 	seq = __atomic_load_n(&link_area->ctx_seq, __ATOMIC_ACQUIRE);

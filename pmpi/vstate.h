@@ -114,6 +114,8 @@ static inline int ckpt_dmsg_matches(const struct ckpt_dmsg *m, uint64_t comm, in
 	       (tag == any_tag || tag == m->tag);
 }
 
+#define CKPT_CTX_FREE_MAX 1024
+
 /* Where a checkpoint stands (ckpt_mpi_state.cut). */
 enum ckpt_cut { CKPT_CUT_RUN = 0, CKPT_CUT_HOLD, CKPT_CUT_RUNON };
 
@@ -150,6 +152,11 @@ struct ckpt_mpi_state {
 	/* offset of the shim's section word (pmpi/call.h) from a thread's FS
 	 * base, for the park handler of a restarted runtime */
 	int64_t section_tls_off;
+	/* lower contexts given back by threads that ended, for the next new
+	 * thread (pmpi/shim_init.c); emptied at a restart (they died with
+	 * the old process) */
+	uint64_t ctx_free[CKPT_CTX_FREE_MAX];
+	volatile int32_t n_ctx_free, ctx_lock;
 	/* the checkpoint refuses while these exist (names the call) */
 	char refuse[256];
 };

@@ -1,7 +1,10 @@
 /* mpi_threads: MPI_THREAD_MULTIPLE with NT threads per rank exchanging
  * messages concurrently with the same thread of the neighbour ranks (tag =
  * thread id), plus per-thread errno use around MPI calls. Rank 0 prints a
- * deterministic digest per round.  mpi_threads [ROUNDS=20] [NT=4] */
+ * deterministic digest per round.  Then NSHORT short-lived threads, 4 at
+ * a time, one Sendrecv each (a program that starts thousands of threads
+ * must not run out of the runtime's per-thread contexts).
+ *   mpi_threads [ROUNDS=20] [NT=4] [NSHORT=0] */
 #include <errno.h>
 #include <mpi.h>
 #include <pthread.h>
@@ -31,9 +34,21 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+static uint64_t short_sum[4];
+
+static void *short_lived(void *arg)
+{
+	int k = (int)(intptr_t)arg, slot = k % 4;
+	long out = (long)rank * 1000000 + k, in = -1;
+	MPI_Sendrecv(&out, 1, MPI_LONG, (rank + 1) % size, 100 + slot, &in, 1, MPI_LONG,
+	             (rank + size - 1) % size, 100 + slot, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+	short_sum[slot] = short_sum[slot] * 31 + (uint64_t)in;
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
-	int provided;
+	int provided, nshort = argc > 3 ? atoi(argv[3]) : 0;
 	pthread_t th[64];
 	uint64_t all = 0, total = 0;
 
@@ -62,6 +77,18 @@ int main(int argc, char **argv)
 	if (rank == 0)
 		printf("1 threads=%d rounds=%d digest=%016llx errno_ok=%d\n", nt, rounds,
 		       (unsigned long long)total, !anybad);
+	for (int k = 0; k < nshort; k += 4) {
+		for (int j = 0; j < 4; j++)
+			pthread_create(&th[j], NULL, short_lived, (void *)(intptr_t)(k + j));
+		for (int j = 0; j < 4; j++)
+			pthread_join(th[j], NULL);
+	}
+	if (nshort) {
+		uint64_t h = short_sum[0] ^ short_sum[1] * 3 ^ short_sum[2] * 5 ^ short_sum[3] * 7, ht = 0;
+		MPI_Reduce(&h, &ht, 1, MPI_UINT64_T, MPI_BXOR, 0, MPI_COMM_WORLD);
+		if (rank == 0)
+			printf("2 short-lived threads=%d digest=%016llx\n", nshort, (unsigned long long)ht);
+	}
 	MPI_Finalize();
 	return 0;
 }
