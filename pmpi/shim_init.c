@@ -124,6 +124,10 @@ static int program_uses_mpi(void)
 	return h != NULL;
 }
 
+static pthread_key_t ctx_key;
+static int ctx_key_ok;
+static void ctx_give_back(void *unused);
+
 __attribute__((constructor(101))) static void shim_init(void)
 {
 	link_area = ckpt_find_link();
@@ -164,8 +168,6 @@ __attribute__((constructor(101))) static void shim_init(void)
  * of this process, or 0 after a restart cleared it), so a program that
  * starts thousands of short-lived threads needs only as many contexts as
  * it has threads at once. */
-static pthread_key_t ctx_key;
-static int ctx_key_ok;
 
 /* The list is emptied by a restart, which happens only with every thread
  * parked: taking and giving back are sections (without a lower context:

@@ -39,8 +39,8 @@ same_file "$WORK/native.out" "$WORK/preload.out" "output of the unmodified progr
 # MPI_THREAD_MULTIPLE: threads of a rank call MPI concurrently, each
 # through a lower-half context of its own (and keeps its own errno)
 need_prog "mpi_threads_$FL" "mpi_threads_linked_$FL"
-mpi_run "$WORK/thr.native" X=1 -- "$PROGS/mpi_threads_$FL" 30 4 12000
-mpi_run "$WORK/thr.linked" CKPTMPI_VERBOSE=2 -- "$PROGS/mpi_threads_linked_$FL" 30 4 12000
+mpi_run "$WORK/thr.native" X=1 -- "$PROGS/mpi_threads_$FL" 30 4 2500
+mpi_run "$WORK/thr.linked" CKPTMPI_VERBOSE=2 -- "$PROGS/mpi_threads_linked_$FL" 30 4 2500
 grep -q 'errno_ok=1' "$WORK/thr.linked" || fail "errno not kept per thread: $(snip "$WORK/thr.linked")"
 same_file "$WORK/thr.native" "$WORK/thr.linked" "output of the MPI_THREAD_MULTIPLE program"
 
