@@ -96,9 +96,10 @@ def read_testlist(root, src, d, cases, extra_lists):
                 cases.append(Case(d, w[0], np, opts, line))
 
 
-def read_selection(path):
+def read_selection(path, flavour):
     """Lines: 'default DIR/PROG [NP]' (in the default run), 'skip DIR/PROG
-    REASON' (never run), 'dirs DIR...' (directories of the full run)."""
+    REASON' (never run; 'skip@FLAVOUR ...': not with that MPI), 'dirs
+    DIR...' (directories of the full run)."""
     default, skip, dirs = [], {}, []
     with open(path) as f:
         for raw in f:
@@ -108,10 +109,12 @@ def read_selection(path):
             w = line.split()
             if w[0] == "default":
                 default.append((w[1], int(w[2]) if len(w) > 2 else None))
-            elif w[0] == "skip":
+            elif w[0] == "skip@" + flavour or w[0] == "skip":
                 skip[w[1]] = " ".join(w[2:]) or "skipped"
             elif w[0] == "dirs":
                 dirs.extend(w[1:])
+            elif w[0].startswith("skip@"):
+                pass
             else:
                 raise SystemExit("%s: bad line: %s" % (path, raw.rstrip()))
     return default, skip, dirs
@@ -243,7 +246,7 @@ def main():
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, stop)
 
-    default, skips, dirs = read_selection(a.selection)
+    default, skips, dirs = read_selection(a.selection, a.flavour)
     cases = []
     for d in dirs:
         read_testlist(a.root, a.src, d, cases, [])
