@@ -330,13 +330,19 @@ static double now_s(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* when a cut (and, separately, its drain) is given up: CKPTMPI_CUT_TIMEOUT */
+static double cut_deadline(void)
+{
+	const char *t = getenv("CKPTMPI_CUT_TIMEOUT");
+	return now_s() + (t ? atof(t) : 120.0);
+}
+
 /* Each round every rank reports one of these; the worst (highest) wins. */
 enum { CUT_SETTLED, CUT_NOT_YET, CUT_PARK_FAILED, CUT_FINALIZING, CUT_TIMEOUT };
 
 static int cut_collectives(struct park_result *parked, int *is_parked, char *err, size_t len)
 {
-	const char *t = getenv("CKPTMPI_CUT_TIMEOUT");
-	double limit = now_s() + (t ? atof(t) : 120.0);
+	double limit = cut_deadline();
 
 	set_cut(CKPT_CUT_HOLD);
 	wake_gated();
@@ -595,8 +601,7 @@ static int drain_in_flight(const uint64_t *expect, double limit, char *err, size
 static int drain(char *err, size_t len)
 {
 	uint64_t *expect = calloc((size_t)nranks, sizeof *expect);
-	const char *t = getenv("CKPTMPI_CUT_TIMEOUT");
-	double limit = now_s() + (t ? atof(t) : 120.0);
+	double limit = cut_deadline();
 	int ok;
 
 	ok = expect && drain_local(err, len) == 0;

@@ -2,6 +2,8 @@
 # sigterm: SIGTERM (a batch system's time limit or preemption) makes the
 # job checkpoint and exit with status 143; the generation's reason is
 # "sigterm", and a restart finishes with the output of an uninterrupted run.
+# TERMS=N: N SIGTERMs 50 ms apart (what schedulers send), still exactly one
+# generation.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init
 need_prog heap_mmap
@@ -14,8 +16,12 @@ run_bg "$WORK/ck" "$WORK/run1.out" "$dir" -- "$PROGS/heap_mmap" 40 60 heap.log
 job=$JOB_PID
 wait_step "$WORK/run1.out" 10 "$job"
 before=$(last_step_of "$WORK/run1.out")
-log "kill -TERM $job"
+log "kill -TERM $job (${TERMS:-1} time(s), 50 ms apart)"
 kill -TERM "$job"
+for _ in $(seq 2 "${TERMS:-1}"); do
+	sleep 0.05
+	kill -TERM "$job" 2>/dev/null || true
+done
 rc=0
 wait "$job" || rc=$?
 [ "$rc" -eq 143 ] || fail "after SIGTERM the job exited $rc, expected 143 (checkpoint, then exit)"

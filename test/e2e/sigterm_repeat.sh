@@ -13,33 +13,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init
 need_prog heap_mmap socket_user
 
-# 1
-dir=$WORK/ckpt
-mkdirs "$WORK/ref" "$WORK/ck" "$dir"
-plain_bg "$WORK/ref" "$WORK/ref.out" -- "$PROGS/heap_mmap" 40 60 heap.log
-ref_pid=$REF_PID
-run_bg "$WORK/ck" "$WORK/run1.out" "$dir" -- "$PROGS/heap_mmap" 40 60 heap.log
-job=$JOB_PID
-wait_step "$WORK/run1.out" 10 "$job"
-before=$(last_step_of "$WORK/run1.out")
-log "kill -TERM $job, three times 50 ms apart"
-kill -TERM "$job"
-sleep 0.05
-kill -TERM "$job" 2>/dev/null || true
-sleep 0.05
-kill -TERM "$job" 2>/dev/null || true
-rc=0
-wait "$job" || rc=$?
-[ "$rc" -eq 143 ] || fail "after three SIGTERMs the job exited $rc, expected 143 (checkpoint, then exit): $(snip "$WORK/run1.out.err" 400)"
-after=$(last_step_of "$WORK/run1.out")
-[ "$(gens_in "$dir" | wc -l)" -eq 1 ] ||
-	fail "expected exactly one generation after three SIGTERMs, found: $(gens_in "$dir" | tr '\n' ' ')"
-finished "$WORK/run1.out" 40 && fail "the job ran to its end instead of stopping at SIGTERM"
-restart_fg "$WORK/ck" "$WORK/restart.out" "$dir"
-check_resume "$WORK/restart.out" "$((before + 1))" "$((after + 1))"
-wait_exit "$ref_pid" "reference run"
-merge_outputs "$WORK/run1.out" "$WORK/restart.out" "$WORK/merged.out"
-same_file "$WORK/ref.out" "$WORK/merged.out" "stdout (run until SIGTERM + restart)"
+# 1 (sigterm.sh with three SIGTERMs)
+TERMS=3 bash "$E2E_DIR/sigterm.sh" || fail "three SIGTERMs 50 ms apart (sigterm.sh with TERMS=3) failed"
 
 # 2
 dir2=$WORK/ckpt2
