@@ -41,6 +41,9 @@ struct ckptmpi_link {
 	volatile int64_t section_tls_off;
 	int32_t park_signal;
 	int32_t pad;
+	/* the verbs shadow's struct ibshadow_summary * (ibshadow/summary.h),
+	 * set by the shadow in the upper half; 0 when no verbs are in use */
+	volatile uint64_t verbs_summary;
 };
 
 #endif
