@@ -4,6 +4,10 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libcmocka-dev python3 util-linux procps
       libhdf5-openmpi-dev libhdf5-mpich-dev
       mpich libmpich-dev openmpi-bin libopenmpi-dev python3-mpi4py hpcc)
+# verbs (ibshadow): headers for test/verbs, Debian's verbs tools as e2e
+# tests, pyverbs for rdma-core's own test suite (the rdma-core package
+# ships those tests in /usr/share/doc/rdma-core/tests)
+PKGS+=(libibverbs-dev ibverbs-utils perftest python3-pyverbs rdma-core)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
