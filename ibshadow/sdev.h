@@ -1,0 +1,93 @@
+/* The software verbs device (ckptmpi_sw0): what the shadow calls under it
+ * when the host has no HCA. Values in and out are the device's own (real)
+ * keys, QP numbers, LID and GID; the shadow translates. The device keeps
+ * all its state in its own mappings (sdev_mappings()), never in the heap. */
+#ifndef CKPTMPI_IBSHADOW_SDEV_H
+#define CKPTMPI_IBSHADOW_SDEV_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <infiniband/verbs.h>
+
+#define SDEV_NAME "ckptmpi_sw0"
+
+struct sdev_cq;
+struct sdev_qp;
+struct sdev_srq;
+struct sdev_chan;
+
+/* the device's constant description */
+void sdev_query_device(struct ibv_device_attr *a);
+void sdev_query_port(struct ibv_port_attr *p);
+uint64_t sdev_guid(void);   /* network order, as ibv_get_device_guid */
+void sdev_gid(union ibv_gid *g);
+uint16_t sdev_lid(void);
+
+/* Opening joins the per-user device directory (one segment per process,
+ * shared by the process's contexts). Returns the async event fd, -1 +
+ * errno on failure. */
+int sdev_open(void);
+void sdev_close(void);
+
+uint32_t sdev_alloc_pd(void);                 /* 0 + errno on failure */
+void sdev_dealloc_pd(uint32_t pd);
+int sdev_reg_mr(uint32_t pd, void *addr, size_t len, uint64_t iova, int access,
+                uint32_t *key);               /* 0 or errno */
+int sdev_dereg_mr(uint32_t key);
+/* A local key's access flags (-1 when the key is not one of ours). */
+int sdev_mr_access(uint32_t key);
+
+struct sdev_chan *sdev_chan_create(int *fd);
+void sdev_chan_destroy(struct sdev_chan *ch);
+/* One completion event: the cookie of the CQ (0 with errno on error; the
+ * read blocks or not as the fd's flags say). */
+uint64_t sdev_chan_get(struct sdev_chan *ch);
+
+struct sdev_cq *sdev_cq_create(int cqe, struct sdev_chan *ch, uint64_t cookie, int *real_cqe);
+int sdev_cq_destroy(struct sdev_cq *cq);
+int sdev_poll_cq(struct sdev_cq *cq, int n, struct ibv_wc *wc);
+int sdev_req_notify(struct sdev_cq *cq, int solicited_only);
+
+struct sdev_srq *sdev_srq_create(uint32_t pd, struct ibv_srq_attr *attr, uint64_t cookie,
+                                 uint32_t *srqn);
+int sdev_srq_modify(struct sdev_srq *s, struct ibv_srq_attr *attr, int mask);
+int sdev_srq_query(struct sdev_srq *s, struct ibv_srq_attr *attr);
+int sdev_srq_destroy(struct sdev_srq *s);
+int sdev_post_srq_recv(struct sdev_srq *s, const struct ibv_recv_wr *wr);
+void sdev_srq_kick(struct sdev_srq *s);
+
+struct sdev_qp *sdev_qp_create(uint32_t pd, struct ibv_qp_init_attr *init, struct sdev_cq *scq,
+                               struct sdev_cq *rcq, struct sdev_srq *srq, uint64_t cookie,
+                               uint32_t *qpn);
+int sdev_qp_modify(struct sdev_qp *qp, struct ibv_qp_attr *attr, int mask);
+int sdev_qp_query(struct sdev_qp *qp, struct ibv_qp_attr *attr, struct ibv_qp_init_attr *init);
+int sdev_qp_state(struct sdev_qp *qp);
+int sdev_qp_destroy(struct sdev_qp *qp);
+
+/* The destination of a UD send (what an address handle resolves to). */
+struct sdev_ah {
+	uint16_t dlid;
+	uint8_t sl;
+	uint8_t is_global;
+	uint8_t hop_limit;
+	uint8_t traffic_class;
+	uint32_t flow_label;
+	union ibv_gid dgid;
+};
+/* One send WR (next and the AH ignored; ah for UD). 0 or errno. */
+int sdev_post_send(struct sdev_qp *qp, const struct ibv_send_wr *wr, const struct sdev_ah *ah);
+int sdev_post_recv(struct sdev_qp *qp, const struct ibv_recv_wr *wr);
+/* Do the work posted (after a list of WRs). */
+void sdev_qp_kick(struct sdev_qp *qp);
+
+/* An async event: the event type, the kind (0 device, 1 CQ, 2 QP, 3 SRQ)
+ * and cookie of the element. 0, or -1 + errno. */
+int sdev_async_get(int *type, int *kind, uint64_t *cookie);
+
+/* the device's mappings (start, length), to be left out of an image */
+struct sdev_range {
+	uint64_t start, len;
+};
+int sdev_mappings(struct sdev_range *out, int max);
+
+#endif

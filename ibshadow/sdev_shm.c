@@ -1,0 +1,759 @@
+/* The software device's shared memory: the per-user directory, the
+ * registry of processes, each process's segment, locks a dead holder
+ * cannot keep, views of peers' segments, the device's description. The
+ * state lives only in mmaps (the registry, segments, one private arena). */
+#include "ibshadow/sdev_int.h"
+#include "ibshadow/iblog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <pthread.h>
+
+/* what only this process needs, in a private mapping */
+struct sd_priv {
+	int dirfd;
+	int async_fd;
+	int refs;
+	struct sd_view views[SD_MAX_PROCS];
+	/* FIFOs of peers' channels we signalled: [slot][chan+1] */
+	struct {
+		pid_t pid;
+		int fd;
+	} fifo[SD_MAX_PROCS][SD_MAX_CHAN + 1];
+	int chan_fd[SD_MAX_CHAN];
+	struct sdev_range maps[8];
+	int nmaps;
+};
+
+static struct sd_priv *P;
+struct sd_view *sd_self;
+struct sd_reg *sd_registry;
+static pthread_mutex_t open_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t view_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+uint64_t sd_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int pid_alive(pid_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH);
+}
+
+void sd_lock(struct sd_lock *l)
+{
+	int32_t me = getpid(), zero;
+	unsigned spins = 0;
+
+	for (;;) {
+		zero = 0;
+		if (atomic_compare_exchange_weak_explicit(&l->pid, &zero, me, memory_order_acquire,
+		                                          memory_order_relaxed))
+			return;
+		if (++spins % 64 == 0)
+			sched_yield();
+		if (spins % 4096 == 0 && zero && !pid_alive(zero)) {
+			/* the holder died: take the lock over */
+			if (atomic_compare_exchange_strong(&l->pid, &zero, me)) {
+				iblog(2, "sdev: broke a lock held by dead process %d", zero);
+				return;
+			}
+		}
+	}
+}
+
+void sd_unlock(struct sd_lock *l)
+{
+	atomic_store_explicit(&l->pid, 0, memory_order_release);
+}
+
+static uint64_t starttime_of(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long st = 0;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	/* field 3 starts after ") "; starttime is field 22 */
+	for (field = 2; *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	sscanf(p, "%llu", &st);
+	return st;
+}
+
+static int proc_alive(pid_t pid, uint64_t st)
+{
+	return pid > 0 && starttime_of(pid) == st;
+}
+
+int sd_view_alive(struct sd_view *v)
+{
+	if (v->dead)
+		return 0;
+	if (v == sd_self)
+		return 1;
+	if (atomic_load_explicit(&sd_registry->proc[v->slot].pid, memory_order_relaxed) != v->pid ||
+	    !pid_alive(v->pid)) {
+		v->dead = 1;
+		return 0;
+	}
+	return 1;
+}
+
+static void add_map(void *p, uint64_t len)
+{
+	for (int i = 0; i < P->nmaps; i++)
+		if (P->maps[i].start == 0) {
+			P->maps[i].start = (uint64_t)p;
+			P->maps[i].len = len;
+			return;
+		}
+	if (P->nmaps < 8) {
+		P->maps[P->nmaps].start = (uint64_t)p;
+		P->maps[P->nmaps++].len = len;
+	}
+}
+
+int sdev_mappings(struct sdev_range *out, int max)
+{
+	int n = 0;
+	if (!P)
+		return 0;
+	if (max > 0) {
+		out[n].start = (uint64_t)P;
+		out[n++].len = sizeof *P;
+	}
+	for (int i = 0; i < P->nmaps && n < max; i++)
+		if (P->maps[i].start)
+			out[n++] = P->maps[i];
+	/* peers' segments */
+	for (int s = 0; s < SD_MAX_PROCS && n < max; s++)
+		if (P->views[s].seg && &P->views[s] != sd_self) {
+			out[n].start = (uint64_t)P->views[s].seg;
+			out[n++].len = SD_SEG_SIZE;
+		}
+	return n;
+}
+
+static int open_dir(void)
+{
+	char path[256];
+	const char *env = getenv("CKPTMPI_SDEV_DIR");
+	struct stat st;
+	int fd;
+
+	if (env && *env)
+		snprintf(path, sizeof path, "%s", env);
+	else
+		snprintf(path, sizeof path, "/dev/shm/ckptmpi-sdev-%u", (unsigned)getuid());
+	if (mkdir(path, 0700) && errno != EEXIST) {
+		iblog(0, "sdev: %s: cannot create the device directory: %s", path, strerror(errno));
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		iblog(0, "sdev: %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) || st.st_uid != getuid() || (st.st_mode & 077)) {
+		iblog(0, "sdev: %s: refused: not owned by uid %u or open to others (mode %o)", path,
+		      (unsigned)getuid(), (unsigned)(st.st_mode & 07777));
+		close(fd);
+		errno = EACCES;
+		return -1;
+	}
+	return fd;
+}
+
+/* a file of the directory, ours, mapped shared */
+static void *map_file(const char *name, uint64_t size, int create, int *created)
+{
+	struct stat st;
+	void *p;
+	int fd = -1;
+
+	if (created)
+		*created = 0;
+	if (create) {
+		fd = openat(P->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0 && created)
+			*created = 1;
+		if (fd < 0 && errno != EEXIST)
+			return NULL;
+	}
+	if (fd < 0)
+		fd = openat(P->dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) || st.st_uid != getuid() || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & 077)) {
+		close(fd);
+		errno = EACCES;
+		return NULL;
+	}
+	if ((uint64_t)st.st_size < size && ftruncate(fd, (off_t)size)) {
+		close(fd);
+		return NULL;
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void unlink_prefix(const char *prefix)
+{
+	int fd = dup(P->dirfd);
+	DIR *d;
+	struct dirent *e;
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	rewinddir(d);
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, prefix, strlen(prefix)))
+			unlinkat(P->dirfd, e->d_name, 0);
+	closedir(d);
+}
+
+void sd_cleanup_slot(uint32_t slot)
+{
+	char name[64];
+	snprintf(name, sizeof name, "seg-%u", slot);
+	unlinkat(P->dirfd, name, 0);
+	snprintf(name, sizeof name, "as-%u", slot);
+	unlinkat(P->dirfd, name, 0);
+	snprintf(name, sizeof name, "ch-%u-", slot);
+	unlink_prefix(name);
+}
+
+struct sd_view *sd_view_of(uint32_t slot)
+{
+	struct sd_view *v;
+	pid_t pid;
+	char name[64];
+	struct sd_seg *seg;
+
+	if (slot == 0 || slot >= SD_MAX_PROCS)
+		return NULL;
+	v = &P->views[slot];
+	pid = atomic_load_explicit(&sd_registry->proc[slot].pid, memory_order_acquire);
+	if (v->seg && v->pid == pid && pid)
+		return v;
+	if (v == sd_self)
+		return v;
+	pthread_mutex_lock(&view_mutex);
+	if (v->seg && v->pid != pid) {
+		munmap(v->seg, SD_SEG_SIZE);
+		v->seg = NULL;
+	}
+	if (!v->seg && pid) {
+		snprintf(name, sizeof name, "seg-%u", slot);
+		seg = map_file(name, SD_SEG_SIZE, 0, NULL);
+		if (seg && (seg->magic != SD_SEG_MAGIC || seg->pid != pid)) {
+			munmap(seg, SD_SEG_SIZE);
+			seg = NULL;
+		}
+		if (seg) {
+			v->pid = pid;
+			v->slot = slot;
+			v->gen = sd_registry->proc[slot].gen;
+			v->dead = 0;
+			v->ops = 0;
+			v->seg = seg;
+			iblog(3, "sdev: mapped the segment of process %d (slot %u)", pid, slot);
+		}
+	}
+	pthread_mutex_unlock(&view_mutex);
+	return v->seg ? v : NULL;
+}
+
+/* ------------------------------------------------------------ allocation */
+static int size_class(uint64_t len)
+{
+	int k = 6;
+	while ((1ull << k) < len)
+		k++;
+	return k;
+}
+
+uint64_t sd_seg_alloc(uint64_t len)
+{
+	struct sd_seg *s = sd_self->seg;
+	int k = size_class(len);
+	uint64_t off;
+
+	sd_lock(&s->mlock);
+	off = s->freelist[k];
+	if (off) {
+		s->freelist[k] = *(uint64_t *)((char *)s + off);
+	} else {
+		off = (s->bump + (1ull << (k < 12 ? k : 12)) - 1) & ~((1ull << (k < 12 ? k : 12)) - 1);
+		if (off + (1ull << k) > SD_SEG_SIZE) {
+			sd_unlock(&s->mlock);
+			return 0;
+		}
+		s->bump = off + (1ull << k);
+	}
+	sd_unlock(&s->mlock);
+	memset((char *)s + off, 0, 1ull << k);
+	return off;
+}
+
+void sd_seg_free(uint64_t off, uint64_t len)
+{
+	struct sd_seg *s = sd_self->seg;
+	int k = size_class(len);
+	if (!off)
+		return;
+	/* give big blocks' pages back */
+	if (k >= 16)
+		madvise((char *)s + off, 1ull << k, MADV_REMOVE);
+	sd_lock(&s->mlock);
+	*(uint64_t *)((char *)s + off) = s->freelist[k];
+	s->freelist[k] = off;
+	sd_unlock(&s->mlock);
+}
+
+/* ------------------------------------------------------------ open/close */
+int sdev_open(void)
+{
+	int created, slot = -1;
+	pid_t me = getpid();
+	uint64_t st;
+	char name[64];
+
+	pthread_mutex_lock(&open_mutex);
+	if (P && P->refs) {
+		P->refs++;
+		pthread_mutex_unlock(&open_mutex);
+		return P->async_fd;
+	}
+	if (!P) {
+		void *m = mmap(NULL, sizeof *P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		               -1, 0);
+		if (m == MAP_FAILED)
+			goto fail_unlocked;
+		P = m;
+		P->dirfd = -1;
+		for (int i = 0; i < SD_MAX_CHAN; i++)
+			P->chan_fd[i] = -1;
+	}
+	P->dirfd = open_dir();
+	if (P->dirfd < 0)
+		goto fail;
+	if (!sd_registry) {
+		sd_registry = map_file("registry", sizeof(struct sd_reg), 1, &created);
+		if (!sd_registry) {
+			iblog(0, "sdev: cannot map the device registry: %s", strerror(errno));
+			goto fail;
+		}
+		add_map(sd_registry, sizeof(struct sd_reg));
+	}
+	st = starttime_of(me);
+	sd_lock(&sd_registry->lock);
+	sd_registry->magic = SD_REG_MAGIC;
+	for (int s = 1; s < SD_MAX_PROCS; s++) {
+		pid_t pid = sd_registry->proc[s].pid;
+		if (pid && !proc_alive(pid, sd_registry->proc[s].starttime)) {
+			iblog(2, "sdev: removing the leftovers of dead process %d (slot %d)", pid, s);
+			sd_cleanup_slot((uint32_t)s);
+			sd_registry->proc[s].pid = 0;
+			pid = 0;
+		}
+		if (!pid && slot < 0)
+			slot = s;
+	}
+	if (slot < 0) {
+		sd_unlock(&sd_registry->lock);
+		iblog(0, "sdev: %d processes use the device already", SD_MAX_PROCS - 1);
+		errno = EAGAIN;
+		goto fail;
+	}
+	sd_cleanup_slot((uint32_t)slot);
+	snprintf(name, sizeof name, "seg-%d", slot);
+	{
+		struct sd_seg *seg = map_file(name, SD_SEG_SIZE, 1, &created);
+		if (!seg) {
+			sd_unlock(&sd_registry->lock);
+			iblog(0, "sdev: cannot create the segment %s: %s", name, strerror(errno));
+			goto fail;
+		}
+		seg->pid = me;
+		seg->slot = (uint32_t)slot;
+		seg->starttime = st;
+		seg->bump = (sizeof *seg + 4095) & ~4095ull;
+		seg->next_pd = 1;
+		seg->magic = SD_SEG_MAGIC;
+		sd_self = &P->views[slot];
+		sd_self->seg = seg;
+		sd_self->pid = me;
+		sd_self->slot = (uint32_t)slot;
+		sd_self->dead = 0;
+		add_map(seg, SD_SEG_SIZE);
+	}
+	snprintf(name, sizeof name, "as-%d", slot);
+	if (mkfifoat(P->dirfd, name, 0600) ||
+	    (P->async_fd = openat(P->dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		sd_unlock(&sd_registry->lock);
+		iblog(0, "sdev: cannot create the async event FIFO: %s", strerror(errno));
+		goto fail;
+	}
+	sd_registry->proc[slot].gen++;
+	sd_registry->proc[slot].starttime = st;
+	sd_self->gen = sd_registry->proc[slot].gen;
+	atomic_store(&sd_registry->proc[slot].pid, me);
+	sd_unlock(&sd_registry->lock);
+	P->refs = 1;
+	iblog(1, "sdev: %s opened (slot %d, process %d)", SDEV_NAME, slot, (int)me);
+	pthread_mutex_unlock(&open_mutex);
+	return P->async_fd;
+fail:
+	if (P && P->dirfd >= 0) {
+		close(P->dirfd);
+		P->dirfd = -1;
+	}
+fail_unlocked:
+	pthread_mutex_unlock(&open_mutex);
+	if (!errno)
+		errno = ENODEV;
+	return -1;
+}
+
+void sdev_close(void)
+{
+	uint32_t slot;
+	pthread_mutex_lock(&open_mutex);
+	if (!P || !P->refs || --P->refs) {
+		pthread_mutex_unlock(&open_mutex);
+		return;
+	}
+	slot = sd_self->slot;
+	sd_lock(&sd_registry->lock);
+	atomic_store(&sd_registry->proc[slot].pid, 0);
+	sd_cleanup_slot(slot);
+	sd_unlock(&sd_registry->lock);
+	for (int s = 0; s < SD_MAX_PROCS; s++) {
+		for (int c = 0; c <= SD_MAX_CHAN; c++)
+			if (P->fifo[s][c].pid) {
+				close(P->fifo[s][c].fd);
+				P->fifo[s][c].pid = 0;
+			}
+		if (P->views[s].seg) {
+			munmap(P->views[s].seg, SD_SEG_SIZE);
+			for (int i = 0; i < P->nmaps; i++)
+				if (P->maps[i].start == (uint64_t)P->views[s].seg)
+					P->maps[i].start = 0;
+			P->views[s].seg = NULL;
+			P->views[s].pid = 0;
+		}
+	}
+	close(P->async_fd);
+	close(P->dirfd);
+	P->dirfd = -1;
+	sd_self = NULL;
+	iblog(1, "sdev: %s closed", SDEV_NAME);
+	pthread_mutex_unlock(&open_mutex);
+}
+
+/* ------------------------------------------------------------ FIFOs */
+static int peer_fifo(struct sd_view *owner, int chan)
+{
+	char name[64];
+	int *fd = &P->fifo[owner->slot][chan + 1].fd;
+	pid_t *pid = &P->fifo[owner->slot][chan + 1].pid;
+
+	if (*pid == owner->pid)
+		return *fd;
+	if (*pid) {
+		close(*fd);
+		*pid = 0;
+	}
+	if (chan < 0)
+		snprintf(name, sizeof name, "as-%u", owner->slot);
+	else
+		snprintf(name, sizeof name, "ch-%u-%d", owner->slot, chan);
+	*fd = openat(P->dirfd, name, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (*fd < 0)
+		return -1;
+	*pid = owner->pid;
+	return *fd;
+}
+
+void sd_chan_notify(struct sd_view *owner, int chan, uint32_t cq)
+{
+	int fd;
+	if (owner == sd_self && P->chan_fd[chan] >= 0)
+		fd = P->chan_fd[chan];
+	else
+		fd = peer_fifo(owner, chan);
+	if (fd < 0 || write(fd, &cq, sizeof cq) != sizeof cq)
+		iblog(1, "sdev: cannot signal completion channel %d of process %d: %s", chan,
+		      owner->pid, strerror(errno));
+}
+
+void sd_async_raise(struct sd_view *owner, int type, int kind, uint32_t idx)
+{
+	uint32_t rec[4] = {(uint32_t)type, (uint32_t)kind, idx, 0};
+	int fd = owner == sd_self ? P->async_fd : peer_fifo(owner, -1);
+	iblog(1, "sdev: async event %d on process %d", type, owner->pid);
+	if (fd < 0 || write(fd, rec, sizeof rec) != sizeof rec)
+		iblog(1, "sdev: cannot raise an async event at process %d: %s", owner->pid,
+		      strerror(errno));
+}
+
+int sdev_async_get(int *type, int *kind, uint64_t *cookie)
+{
+	uint32_t rec[4];
+	struct sd_seg *s = sd_self->seg;
+	ssize_t n = read(P->async_fd, rec, sizeof rec);
+	if (n != sizeof rec) {
+		if (n >= 0)
+			errno = EIO;
+		return -1;
+	}
+	*type = (int)rec[0];
+	*kind = (int)rec[1];
+	*cookie = 0;
+	if (rec[1] == 1 && rec[2] < SD_MAX_CQ)
+		*cookie = s->cq[rec[2]].cookie;
+	else if (rec[1] == 2 && rec[2] < SD_MAX_QP)
+		*cookie = s->qp[rec[2]].cookie;
+	else if (rec[1] == 3 && rec[2] < SD_MAX_SRQ)
+		*cookie = s->srq[rec[2]].cookie;
+	return 0;
+}
+
+struct sdev_chan *sdev_chan_create(int *fd)
+{
+	struct sd_seg *s = sd_self->seg;
+	char name[64];
+	for (int i = 0; i < SD_MAX_CHAN; i++) {
+		uint32_t z = 0;
+		if (!atomic_compare_exchange_strong(&s->chan[i].used, &z, 1))
+			continue;
+		snprintf(name, sizeof name, "ch-%u-%d", sd_self->slot, i);
+		unlinkat(P->dirfd, name, 0);
+		if (mkfifoat(P->dirfd, name, 0600) ||
+		    (*fd = openat(P->dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+			atomic_store(&s->chan[i].used, 0);
+			return NULL;
+		}
+		P->chan_fd[i] = *fd;
+		return (struct sdev_chan *)&s->chan[i];
+	}
+	errno = ENOMEM;
+	return NULL;
+}
+
+void sdev_chan_destroy(struct sdev_chan *ch)
+{
+	struct sd_seg *s = sd_self->seg;
+	int i = (int)((struct sd_chan *)ch - s->chan);
+	char name[64];
+	snprintf(name, sizeof name, "ch-%u-%d", sd_self->slot, i);
+	unlinkat(P->dirfd, name, 0);
+	close(P->chan_fd[i]);
+	P->chan_fd[i] = -1;
+	atomic_store(&s->chan[i].used, 0);
+}
+
+uint64_t sdev_chan_get(struct sdev_chan *ch)
+{
+	struct sd_seg *s = sd_self->seg;
+	int i = (int)((struct sd_chan *)ch - s->chan);
+	uint32_t cq;
+	ssize_t n = read(P->chan_fd[i], &cq, sizeof cq);
+	if (n != sizeof cq || cq >= SD_MAX_CQ) {
+		if (n >= 0)
+			errno = EIO;
+		return 0;
+	}
+	return s->cq[cq].cookie;
+}
+
+/* ------------------------------------------------------------ description */
+static uint64_t guid_cached;
+uint64_t sdev_guid(void)
+{
+	/* from the machine id: stable on the host, the same for every process */
+	if (!guid_cached) {
+		char buf[64] = "";
+		uint64_t h = 0xcbf29ce484222325ull;
+		int fd = open("/etc/machine-id", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			if (read(fd, buf, sizeof buf - 1) < 0)
+				buf[0] = 0;
+			close(fd);
+		}
+		for (char *p = buf; *p; p++)
+			h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+		h = (h & ~0xff00000000000000ull) | 0x0200000000000000ull;
+		guid_cached = __builtin_bswap64(h);
+	}
+	return guid_cached;
+}
+
+void sdev_gid(union ibv_gid *g)
+{
+	memset(g, 0, sizeof *g);
+	g->global.subnet_prefix = __builtin_bswap64(0xfe80000000000000ull);
+	g->global.interface_id = sdev_guid();
+}
+
+uint16_t sdev_lid(void) { return SD_LID; }
+
+void sdev_query_device(struct ibv_device_attr *a)
+{
+	memset(a, 0, sizeof *a);
+	snprintf(a->fw_ver, sizeof a->fw_ver, "ckptmpi-sdev 1.0");
+	a->node_guid = sdev_guid();
+	a->sys_image_guid = sdev_guid();
+	a->max_mr_size = 1ull << 40;
+	a->page_size_cap = 4096;
+	a->vendor_id = 0;
+	a->vendor_part_id = 0;
+	a->hw_ver = 1;
+	a->max_qp = SD_MAX_QP;
+	a->max_qp_wr = SD_MAX_WR;
+	a->device_cap_flags = IBV_DEVICE_RC_RNR_NAK_GEN |
+	                      IBV_DEVICE_PORT_ACTIVE_EVENT | IBV_DEVICE_SYS_IMAGE_GUID;
+	a->max_sge = SD_MAX_SGE;
+	a->max_sge_rd = SD_MAX_SGE;
+	a->max_cq = SD_MAX_CQ;
+	a->max_cqe = SD_MAX_CQE - 1;
+	a->max_mr = SD_MAX_MR - 1;
+	a->max_pd = SD_MAX_PD;
+	a->max_qp_rd_atom = 16;
+	a->max_ee_rd_atom = 0;
+	a->max_res_rd_atom = 16 * SD_MAX_QP;
+	a->max_qp_init_rd_atom = 16;
+	a->atomic_cap = IBV_ATOMIC_HCA;
+	a->max_srq = SD_MAX_SRQ;
+	a->max_srq_wr = SD_MAX_WR;
+	a->max_srq_sge = SD_MAX_SGE;
+	a->max_pkeys = 1;
+	a->local_ca_ack_delay = 15;
+	a->phys_port_cnt = 1;
+	a->max_ah = 1 << 20;
+}
+
+void sdev_query_port(struct ibv_port_attr *p)
+{
+	memset(p, 0, sizeof *p);
+	p->state = IBV_PORT_ACTIVE;
+	p->max_mtu = IBV_MTU_4096;
+	p->active_mtu = IBV_MTU_4096;
+	p->gid_tbl_len = 1;
+	p->port_cap_flags = IBV_PORT_SM;
+	p->max_msg_sz = 1u << 31;
+	p->bad_pkey_cntr = 0;
+	p->qkey_viol_cntr = 0;
+	p->pkey_tbl_len = 1;
+	p->lid = SD_LID;
+	p->sm_lid = SD_LID;
+	p->lmc = 0;
+	p->max_vl_num = 1;
+	p->sm_sl = 0;
+	p->subnet_timeout = 18;
+	p->init_type_reply = 0;
+	p->active_width = 2;  /* 4x */
+	p->active_speed = 32; /* EDR */
+	p->phys_state = 5;    /* LinkUp */
+	p->link_layer = IBV_LINK_LAYER_INFINIBAND;
+}
+
+/* ------------------------------------------------------------ PD, MR */
+uint32_t sdev_alloc_pd(void)
+{
+	struct sd_seg *s = sd_self->seg;
+	uint32_t pd = __atomic_fetch_add(&s->next_pd, 1, __ATOMIC_RELAXED);
+	if (!pd) {
+		errno = ENOMEM;
+		return 0;
+	}
+	return pd;
+}
+
+void sdev_dealloc_pd(uint32_t pd) { (void)pd; }
+
+int sdev_reg_mr(uint32_t pd, void *addr, size_t len, uint64_t iova, int access, uint32_t *key)
+{
+	struct sd_seg *s = sd_self->seg;
+	static _Atomic uint32_t tag = 0x5a;
+
+	if (len > (1ull << 40))
+		return EINVAL;
+	/* remote write or atomic needs local write, as on a real device */
+	if ((access & (IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC)) &&
+	    !(access & IBV_ACCESS_LOCAL_WRITE))
+		return EINVAL;
+	for (uint32_t n = 0; n < SD_MAX_MR - 1; n++) {
+		uint32_t i = 1 + (s->mr_hint + n) % (SD_MAX_MR - 1), z = 0;
+		uint32_t k = i << 8 | ((atomic_fetch_add(&tag, 1) & 0xff) | 1);
+		if (atomic_load(&s->mr[i].key))
+			continue;
+		/* reserve, fill, publish */
+		if (!atomic_compare_exchange_strong(&s->mr[i].key, &z, 1))
+			continue;
+		s->mr[i].pd = pd;
+		s->mr[i].access = access;
+		s->mr[i].addr = (uint64_t)addr;
+		s->mr[i].iova = iova;
+		s->mr[i].len = len;
+		atomic_store(&s->mr[i].key, k);
+		s->mr_hint = i;
+		*key = k;
+		return 0;
+	}
+	return ENOMEM;
+}
+
+int sdev_dereg_mr(uint32_t key)
+{
+	struct sd_seg *s = sd_self->seg;
+	uint32_t i = key >> 8;
+	if (i == 0 || i >= SD_MAX_MR || atomic_load(&s->mr[i].key) != key)
+		return EINVAL;
+	atomic_store(&s->mr[i].key, 0);
+	return 0;
+}
+
+int sdev_mr_access(uint32_t key)
+{
+	struct sd_seg *s = sd_self->seg;
+	uint32_t i = key >> 8;
+	if (i == 0 || i >= SD_MAX_MR || atomic_load(&s->mr[i].key) != key)
+		return -1;
+	return s->mr[i].access;
+}

@@ -1,0 +1,78 @@
+/* The verbs shadow's objects: what the application holds. Each embeds the
+ * verbs struct the application sees (first), the device object under it
+ * and its creation-log record. Only shadow_*.c. */
+#ifndef CKPTMPI_IBSHADOW_SHADOW_H
+#define CKPTMPI_IBSHADOW_SHADOW_H
+
+#include <infiniband/verbs.h>
+#include <pthread.h>
+
+#include "ibshadow/sdev.h"
+#include "ibshadow/shadow_log.h"
+#include "ibshadow/shadow_xlate.h"
+
+struct sh_ctx {
+	struct verbs_context v; /* v.context is what the application sees */
+	struct shl_rec *log;
+};
+
+struct sh_pd {
+	struct ibv_pd pd;
+	uint32_t dev;
+	struct shl_rec *log;
+};
+
+struct sh_mr {
+	struct ibv_mr mr;
+	uint32_t dev_key;
+	struct shl_rec *log;
+};
+
+struct sh_chan {
+	struct ibv_comp_channel ch;
+	struct sdev_chan *dev;
+	struct shl_rec *log;
+};
+
+struct sh_cq {
+	struct ibv_cq cq;
+	struct sdev_cq *dev;
+	struct shl_rec *log;
+};
+
+struct sh_srq {
+	struct ibv_srq srq;
+	struct sdev_srq *dev;
+	uint32_t vsrqn;
+	struct shl_rec *log;
+};
+
+struct sh_qp {
+	struct ibv_qp qp;
+	struct sdev_qp *dev;
+	uint16_t peer_vlid; /* the remote side's virtual LID (RC, UC) */
+	struct shl_rec *log;
+};
+
+struct sh_ah {
+	struct ibv_ah ah;
+	struct sdev_ah dev;       /* device values */
+	struct ibv_ah_attr vattr; /* as the application gave it */
+	struct shl_rec *log;
+};
+
+#define SH(type, p) ((struct type *)(p))
+
+/* the creation lock: creation, destruction, the log, the tables */
+void shadow_lock(void);
+void shadow_unlock(void);
+/* the device the shadow exposes */
+extern struct ibv_device shadow_device;
+/* the ops of a context (shadow_data.c) */
+void shadow_set_ops(struct sh_ctx *c);
+/* translate an application's address handle attributes to the device's */
+void shadow_ah_to_dev(const struct ibv_ah_attr *v, struct sdev_ah *d, struct ibv_ah_attr *dattr);
+const char *shadow_qp_type_str(int t);
+const char *shadow_qp_state_str(int s);
+
+#endif

@@ -1,0 +1,132 @@
+/* The verbs shadow's data path: the ops the verbs header inlines through
+ * the context (post_send, post_recv, post_srq_recv, poll_cq,
+ * req_notify_cq). Each WR is copied with its values translated (SGE
+ * lkeys, rkeys, remote QP numbers and address handles) and handed to the
+ * device; completions come back with theirs translated to virtual. The
+ * translations hit a direct-mapped cache: a few loads per WR. */
+#include "ibshadow/shadow.h"
+#include "ibshadow/iblog.h"
+
+#include <errno.h>
+#include <string.h>
+
+static int sh_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **bad)
+{
+	struct sh_qp *q = SH(sh_qp, qp);
+	struct ibv_sge sg[16];
+	struct ibv_send_wr d;
+	const struct sdev_ah *ah = NULL;
+	int e = 0;
+
+	for (; wr; wr = wr->next) {
+		if (wr->num_sge > 16 || wr->num_sge < 0) {
+			e = EINVAL;
+			break;
+		}
+		d = *wr;
+		d.sg_list = sg;
+		for (int k = 0; k < wr->num_sge; k++) {
+			sg[k] = wr->sg_list[k];
+			sg[k].lkey = xl_to_dev(XL_KEY, sg[k].lkey);
+		}
+		if (qp->qp_type == IBV_QPT_UD) {
+			struct sh_ah *a = wr->wr.ud.ah ? SH(sh_ah, wr->wr.ud.ah) : NULL;
+			if (!a) {
+				e = EINVAL;
+				break;
+			}
+			ah = &a->dev;
+			d.wr.ud.remote_qpn = xl_remote(XL_QPN, a->vattr.dlid, wr->wr.ud.remote_qpn);
+		} else if (wr->opcode == IBV_WR_ATOMIC_CMP_AND_SWP ||
+		           wr->opcode == IBV_WR_ATOMIC_FETCH_AND_ADD) {
+			d.wr.atomic.rkey = xl_remote(XL_KEY, q->peer_vlid, wr->wr.atomic.rkey);
+		} else {
+			d.wr.rdma.rkey = xl_remote(XL_KEY, q->peer_vlid, wr->wr.rdma.rkey);
+		}
+		e = sdev_post_send(q->dev, &d, ah);
+		if (e)
+			break;
+	}
+	if (e) {
+		*bad = wr;
+		iblog(2, "verbs: post_send on QP %#08x (%s) refused: %s", qp->qp_num,
+		      shadow_qp_state_str(sdev_qp_state(q->dev)), strerror(e));
+	}
+	sdev_qp_kick(q->dev);
+	return e;
+}
+
+static int post_recv_common(struct sdev_qp *qp, struct sdev_srq *srq, struct ibv_recv_wr *wr,
+                            struct ibv_recv_wr **bad)
+{
+	struct ibv_sge sg[16];
+	struct ibv_recv_wr d;
+	int e = 0;
+
+	for (; wr; wr = wr->next) {
+		if (wr->num_sge > 16 || wr->num_sge < 0) {
+			e = EINVAL;
+			break;
+		}
+		d = *wr;
+		d.sg_list = sg;
+		for (int k = 0; k < wr->num_sge; k++) {
+			sg[k] = wr->sg_list[k];
+			sg[k].lkey = xl_to_dev(XL_KEY, sg[k].lkey);
+		}
+		e = qp ? sdev_post_recv(qp, &d) : sdev_post_srq_recv(srq, &d);
+		if (e)
+			break;
+	}
+	if (e)
+		*bad = wr;
+	if (srq)
+		sdev_srq_kick(srq);
+	return e;
+}
+
+static int sh_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
+{
+	int e = post_recv_common(SH(sh_qp, qp)->dev, NULL, wr, bad);
+	if (e)
+		iblog(2, "verbs: post_recv on QP %#08x refused: %s", qp->qp_num, strerror(e));
+	return e;
+}
+
+static int sh_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
+{
+	return post_recv_common(NULL, SH(sh_srq, srq)->dev, wr, bad);
+}
+
+static int sh_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
+{
+	int got = sdev_poll_cq(SH(sh_cq, cq)->dev, n, wc);
+	for (int i = 0; i < got; i++) {
+		wc[i].qp_num = xl_to_virt(XL_QPN, wc[i].qp_num);
+		if (wc[i].opcode & IBV_WC_RECV) {
+			uint16_t vlid = (uint16_t)xl_remote_virt(XL_LID, wc[i].slid, wc[i].slid);
+			wc[i].src_qp = xl_remote_virt(XL_QPN, vlid, wc[i].src_qp);
+			wc[i].slid = vlid;
+		}
+	}
+	return got;
+}
+
+static int sh_req_notify_cq(struct ibv_cq *cq, int solicited_only)
+{
+	struct sh_cq *q = SH(sh_cq, cq);
+	int e = sdev_req_notify(q->dev, solicited_only);
+	(void)e;
+	/* the arming is state of the CQ that part 2 re-creates: kept on the
+	 * CQ (not logged per call: it is on the fast path) */
+	return e;
+}
+
+void shadow_set_ops(struct sh_ctx *c)
+{
+	c->v.context.ops.post_send = sh_post_send;
+	c->v.context.ops.post_recv = sh_post_recv;
+	c->v.context.ops.post_srq_recv = sh_post_srq_recv;
+	c->v.context.ops.poll_cq = sh_poll_cq;
+	c->v.context.ops.req_notify_cq = sh_req_notify_cq;
+}

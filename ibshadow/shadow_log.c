@@ -1,0 +1,134 @@
+/* The creation log and the summary (shadow_log.h). */
+#include "ibshadow/shadow_log.h"
+#include "ibshadow/summary.h"
+#include "ibshadow/sdev.h"
+#include "core/link.h"
+#include "pmpi/link_find.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct shl_entry {
+	enum shl_change what;
+	size_t len;
+	struct shl_entry *next;
+	unsigned char args[];
+};
+
+struct shl_rec {
+	uint64_t seq;
+	enum shl_kind kind;
+	void *obj;
+	struct shl_rec *parent;
+	struct shl_rec *prev, *next;
+	struct shl_entry *changes, **changes_tail;
+	unsigned nchanges;
+	char desc[96];
+	size_t len;
+	unsigned char args[];
+};
+
+static struct shl_rec *head, *tail;
+static uint64_t seq;
+static unsigned live;
+static struct ibshadow_summary summary = {.magic = IBSHADOW_SUMMARY_MAGIC};
+static int published;
+
+static void publish(void)
+{
+	struct ckptmpi_link *l;
+	summary.live = live;
+	if (head)
+		snprintf(summary.oldest, sizeof summary.oldest, "%s on %s", head->desc, SDEV_NAME);
+	else
+		summary.oldest[0] = 0;
+	if (!published) {
+		published = 1;
+		l = ckpt_find_link();
+		if (l)
+			l->verbs_summary = (uint64_t)(uintptr_t)&summary;
+	}
+}
+
+struct shl_rec *shl_create(enum shl_kind kind, void *obj, struct shl_rec *parent,
+                           const void *args, size_t len)
+{
+	struct shl_rec *r = calloc(1, sizeof *r + len);
+	if (!r)
+		return NULL;
+	r->seq = ++seq;
+	r->kind = kind;
+	r->obj = obj;
+	r->parent = parent;
+	r->len = len;
+	if (len)
+		memcpy(r->args, args, len);
+	r->changes_tail = &r->changes;
+	r->prev = tail;
+	if (tail)
+		tail->next = r;
+	else
+		head = r;
+	tail = r;
+	live++;
+	publish();
+	return r;
+}
+
+void shl_change(struct shl_rec *r, enum shl_change what, const void *args, size_t len)
+{
+	struct shl_entry *e;
+	if (!r)
+		return;
+	e = malloc(sizeof *e + len);
+	if (!e)
+		return;
+	e->what = what;
+	e->len = len;
+	e->next = NULL;
+	memcpy(e->args, args, len);
+	*r->changes_tail = e;
+	r->changes_tail = &e->next;
+	r->nchanges++;
+}
+
+void shl_destroy(struct shl_rec *r)
+{
+	struct shl_entry *e, *n;
+	if (!r)
+		return;
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		head = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	else
+		tail = r->prev;
+	for (e = r->changes; e; e = n) {
+		n = e->next;
+		free(e);
+	}
+	free(r);
+	live--;
+	publish();
+}
+
+void shl_describe(struct shl_rec *r, const char *fmt, ...)
+{
+	va_list ap;
+	if (!r)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(r->desc, sizeof r->desc, fmt, ap);
+	va_end(ap);
+	if (r == head)
+		publish();
+}
+
+struct shl_rec *shl_first(void) { return head; }
+struct shl_rec *shl_next(struct shl_rec *r) { return r ? r->next : NULL; }
+enum shl_kind shl_kind_of(const struct shl_rec *r) { return r->kind; }
+unsigned shl_live(void) { return live; }

@@ -1,0 +1,39 @@
+/* The creation log of the verbs shadow: for every live resource, the call
+ * and arguments that made it and every later call that changed it, in
+ * order, so that part 2 can re-create everything in creation order.
+ * Destroyed resources leave the log. Also keeps the summary the runtime
+ * reads (ibshadow/summary.h) current. Callers hold the shadow's creation
+ * lock (shadow_lock()). */
+#ifndef CKPTMPI_IBSHADOW_SHADOW_LOG_H
+#define CKPTMPI_IBSHADOW_SHADOW_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum shl_kind { SHL_CONTEXT, SHL_PD, SHL_MR, SHL_CHANNEL, SHL_CQ, SHL_SRQ, SHL_QP, SHL_AH };
+
+/* the calls that change a live resource */
+enum shl_change {
+	SHL_MODIFY_QP,     /* struct ibv_qp_attr, then int mask */
+	SHL_MODIFY_SRQ,    /* struct ibv_srq_attr, then int mask */
+	SHL_REQ_NOTIFY,    /* int solicited_only */
+};
+
+struct shl_rec;
+
+/* a resource is made: its kind, the object the application holds, the
+ * log record of its parent (NULL for a context) and the arguments */
+struct shl_rec *shl_create(enum shl_kind kind, void *obj, struct shl_rec *parent,
+                           const void *args, size_t len);
+void shl_change(struct shl_rec *r, enum shl_change what, const void *args, size_t len);
+void shl_destroy(struct shl_rec *r);
+/* what the resource is now, for messages ("QP 0x000123 (RC, RTS)") */
+void shl_describe(struct shl_rec *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* walk the live resources in creation order (for part 2 and tests) */
+struct shl_rec *shl_first(void);
+struct shl_rec *shl_next(struct shl_rec *r);
+enum shl_kind shl_kind_of(const struct shl_rec *r);
+unsigned shl_live(void);
+
+#endif
