@@ -1,0 +1,127 @@
+#!/bin/bash
+# ckptmpi's software verbs device (ibshadow) against baselines measured in
+# the same run, reported as ratios (not a test: it reports, it does not
+# judge):
+#   - perftest on the device, server and client on this host: 8-byte
+#     ib_send_lat (t_typical, one way), 1 MiB ib_write_bw and ib_read_bw
+#     (average); each best of REPS runs
+#   - MPICH shared memory, 2 ranks (bench/mpi_micro.c): 8-byte ping-pong
+#     latency (one way) and 1 MiB bandwidth
+#   - single-core memcpy of 1 MiB buffers (bench/verbs_memcpy.c), cached
+#     (the target's baseline) and out of cache
+#   - the shadow's own cost on the post/poll path (bench/verbs_postpoll.c):
+#     the same program with the shadow translating, and with
+#     CKPTMPI_VERBS_DIRECT=1 (the device's functions called directly) when
+#     the library offers that
+# Targets (issue 8): latency <= 2x MPICH shm, write bandwidth >= 0.5x
+# memcpy, shadow cost < 2%.
+#   bench/verbs_bench.sh [BUILD_DIR=build]
+#   VERBS_BENCH_MODE=nockpt|preload|runtime (default: nockpt when
+#   ckptmpi run --no-checkpoint works, else preload), REPS=3
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+B=$(cd "${1:-build}" && pwd)
+LIB=$B/lib/libckptmpi-verbs.so
+CKPTMPI=$B/bin/ckptmpi
+REPS=${REPS:-3}
+[ -f "$LIB" ] || { echo "verbs_bench: $LIB not built"; exit 1; }
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+cc -O2 "$HERE/verbs_memcpy.c" -o "$W/memcpy"
+cc -O2 "$HERE/verbs_postpoll.c" -o "$W/postpoll" -libverbs
+MPICH=1
+mpicc.mpich -O2 "$HERE/mpi_micro.c" -o "$W/micro" 2>/dev/null || MPICH=0
+
+MODE=${VERBS_BENCH_MODE:-}
+if [ -z "$MODE" ]; then
+	if "$CKPTMPI" run --no-checkpoint -- /bin/true >/dev/null 2>&1; then MODE=nockpt; else MODE=preload; fi
+fi
+case $MODE in
+	nockpt) PREFIX=("$CKPTMPI" run --no-checkpoint --) ;;
+	preload) PREFIX=(env LD_PRELOAD="$LIB") ;;
+	runtime) mkdir -p "$W/ck"; PREFIX=(env CKPTMPI_DIR="$W/ck" "$CKPTMPI" run --) ;;
+	*) echo "VERBS_BENCH_MODE: nockpt, preload or runtime"; exit 1 ;;
+esac
+echo "# device: ${PREFIX[*]} PROGRAM; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ)"
+
+listening() {
+	local hex
+	hex=$(printf '%04X' "$1")
+	awk -v p=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' /proc/net/tcp /proc/net/tcp6
+}
+
+# perf TOOL COLUMN ARGS...: the client's first result row, field COLUMN
+perf() {
+	local tool=$1 col=$2 port spid i
+	shift 2
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	timeout -s KILL 120 "${PREFIX[@]}" "$tool" -p "$port" -F "$@" >"$W/srv.out" 2>&1 &
+	spid=$!
+	for ((i = 0; i < 400; i++)); do listening "$port" && break; sleep 0.05; done
+	timeout -s KILL 120 "${PREFIX[@]}" "$tool" -p "$port" -F "$@" 127.0.0.1 >"$W/cli.out" 2>&1 || true
+	wait "$spid" 2>/dev/null || true
+	awk -v c="$col" '$1 ~ /^[0-9]+$/ && $2 ~ /^[0-9]+$/ && NF >= 5 { print $c; exit }' "$W/cli.out"
+}
+
+# best MIN|MAX CMD...: the best of REPS outputs (empty ones ignored)
+best() {
+	local how=$1 v all=""
+	shift
+	for ((r = 0; r < REPS; r++)); do
+		v=$("$@" || true)
+		[ -z "$v" ] || all+="$v "
+	done
+	[ -n "$all" ] || { echo ""; return; }
+	echo "$all" | tr ' ' '\n' | grep . | sort -g | { if [ "$how" = MIN ]; then head -n1; else tail -n1; fi; }
+}
+
+lat=$(best MIN perf ib_send_lat 5 -s 8 -n 20000)
+wbw=$(best MAX perf ib_write_bw 4 -s 1048576 -n 2000)
+rbw=$(best MAX perf ib_read_bw 4 -s 1048576 -n 2000)
+[ -n "$lat" ] || echo "# ib_send_lat gave no result: $(tail -n 3 "$W/cli.out" | tr '\n' ' ')"
+[ -n "$wbw" ] || echo "# ib_write_bw gave no result: $(tail -n 3 "$W/cli.out" | tr '\n' ' ')"
+# perftest's MB is 2^20 bytes
+gbs() { [ -n "$1" ] && awk -v v="$1" 'BEGIN { printf "%.3f", v * 1048576 / 1e9 }'; }
+wbw=$(gbs "$wbw" || true)
+rbw=$(gbs "$rbw" || true)
+
+"$W/memcpy" >"$W/memcpy.out"
+mc=$(awk '$1 == "memcpy_1MiB_bandwidth" { print $2 }' "$W/memcpy.out")
+mcu=$(awk '$1 == "memcpy_1MiB_uncached_bandwidth" { print $2 }' "$W/memcpy.out")
+mlat= mbw=
+if [ "$MPICH" = 1 ]; then
+	mpirun.mpich -np 2 "$W/micro" 20000 >"$W/micro.out" 2>&1 || true
+	mlat=$(awk '$1 == "pingpong_8B_latency" { print $2 }' "$W/micro.out")
+	mbw=$(awk '$1 == "pingpong_1MiB_bandwidth" { printf "%.3f", $2 / 1000 }' "$W/micro.out")
+fi
+
+row() { # metric value unit baseline-name baseline ratio-direction target
+	awk -v m="$1" -v v="$2" -v u="$3" -v bn="$4" -v b="$5" -v tg="$6" 'BEGIN {
+		r = (v != "" && b != "" && b + 0 > 0) ? sprintf("%.2f", v / b) : "n/a"
+		printf "%-26s %10s %-5s %-30s %10s %7s  %s\n", m, (v == "" ? "n/a" : v), u, bn, (b == "" ? "n/a" : b), r, tg }'
+}
+printf '%-26s %10s %-5s %-30s %10s %7s  %s\n' metric device unit baseline value ratio target
+row send_lat_8B_typical "$lat" us mpich_shm_pingpong_8B "$mlat" "<= 2.00"
+row write_bw_1MiB "$wbw" GB/s memcpy_1MiB_single_core "$mc" ">= 0.50"
+row read_bw_1MiB "$rbw" GB/s memcpy_1MiB_single_core "$mc" ""
+row write_bw_1MiB "$wbw" GB/s memcpy_1MiB_uncached "$mcu" ""
+row write_bw_1MiB "$wbw" GB/s mpich_shm_1MiB_bandwidth "$mbw" ""
+
+# the shadow's own cost: the same program, the shadow translating or not
+LD_PRELOAD="$LIB" "$W/postpoll" 200000 >"$W/pp.on" 2>"$W/pp.on.err" || true
+if grep -q CKPTMPI_VERBS_DIRECT "$LIB" 2>/dev/null; then
+	CKPTMPI_VERBS_DIRECT=1 LD_PRELOAD="$LIB" "$W/postpoll" 200000 >"$W/pp.off" 2>"$W/pp.off.err" || true
+else
+	: >"$W/pp.off"
+	echo "# the library has no CKPTMPI_VERBS_DIRECT bypass: the shadow's cost is not measured"
+fi
+echo
+printf '%-26s %12s %12s %8s\n' post_poll_path shadow direct ratio
+for m in postpoll_empty_poll postpoll_post_write8 postpoll_write8_round; do
+	on=$(awk -v m="$m" '$1 == m { print $2 }' "$W/pp.on")
+	off=$(awk -v m="$m" '$1 == m { print $2 }' "$W/pp.off")
+	awk -v m="$m" -v a="$on" -v b="$off" 'BEGIN {
+		printf "%-26s %9s ns %9s ns %8s\n", m, (a == "" ? "n/a" : a), (b == "" ? "n/a" : b),
+			(a != "" && b != "" && b + 0 > 0) ? sprintf("%.3f", a / b) : "n/a" }'
+done
+[ -s "$W/pp.on" ] || echo "# verbs_postpoll failed: $(head -c 300 "$W/pp.on.err")"
