@@ -146,6 +146,13 @@ int sdev_poll_cq(struct sdev_cq *c, int n, struct ibv_wc *wc)
 	uint64_t h;
 	int i;
 
+	/* nothing there: no lock taken */
+	h = atomic_load_explicit(&cq->head, memory_order_relaxed);
+	if (atomic_load_explicit(&ring[h & (cq->cap - 1)].seq, memory_order_acquire) != h + 1) {
+		if (atomic_load_explicit(&S->nblocked, memory_order_relaxed))
+			kick_blocked((uint32_t)(cq - S->cq));
+		return 0;
+	}
 	sd_lock(&cq->clock);
 	h = atomic_load_explicit(&cq->head, memory_order_relaxed);
 	for (i = 0; i < n; i++, h++) {

@@ -53,9 +53,25 @@ static int pid_alive(pid_t pid)
 	return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH);
 }
 
+/* getpid() is a system call: this process's pid, refreshed in a child */
+static int32_t my_pid;
+static void pid_reset(void) { my_pid = (int32_t)getpid(); }
+static void pid_once(void)
+{
+	pthread_atfork(NULL, NULL, pid_reset);
+	pid_reset();
+}
+static inline int32_t me_pid(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	if (__builtin_expect(!my_pid, 0))
+		pthread_once(&once, pid_once);
+	return my_pid;
+}
+
 void sd_lock(struct sd_lock *l)
 {
-	int32_t me = getpid(), zero;
+	int32_t me = me_pid(), zero;
 	unsigned spins = 0;
 
 	for (;;) {

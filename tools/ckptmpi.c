@@ -24,6 +24,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: ckptmpi run --dir DIR [--interval SECONDS] -- PROGRAM [ARGS...]\n"
+	        "       ckptmpi run --no-checkpoint -- PROGRAM [ARGS...]\n"
 	        "       ckptmpi checkpoint DIR\n"
 	        "       ckptmpi restart DIR [--generation N] [--interval SECONDS]\n"
 	        "       ckptmpi ls DIR\n"
@@ -60,6 +61,48 @@ static int find_runtime(char *out, size_t len)
 	return access(out, X_OK);
 }
 
+/* The verbs library (libckptmpi-verbs.so) for the upper half: next to the
+ * tool in the build tree (bin/../lib) or installed (BINDIR/../LIBDIR);
+ * CKPTMPI_VERBS_LIB names it, CKPTMPI_VERBS=off leaves it out. */
+static int find_verbs_lib(char *out, size_t len)
+{
+	const char *env = getenv("CKPTMPI_VERBS_LIB"), *off = getenv("CKPTMPI_VERBS");
+	char self[PATH_MAX], *dir;
+	ssize_t n;
+
+	if (off && (!strcmp(off, "off") || !strcmp(off, "0") || !strcmp(off, "no")))
+		return -1;
+	if (env && *env) {
+		snprintf(out, len, "%s", env);
+		return access(out, R_OK);
+	}
+	n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n < 0)
+		return -1;
+	self[n] = 0;
+	dir = dirname(self);
+	snprintf(out, len, "%s/../lib/libckptmpi-verbs.so", dir);
+	if (!access(out, R_OK))
+		return 0;
+	snprintf(out, len, "%s/%s/libckptmpi-verbs.so", dir, CKPTMPI_BIN_TO_LIBDIR);
+	return access(out, R_OK);
+}
+
+/* VAR=lib[:VAR's value] */
+static void preload_prepend(const char *var, const char *lib)
+{
+	const char *old = getenv(var);
+	char *v;
+	if (old && *old) {
+		if (asprintf(&v, "%s:%s", lib, old) < 0)
+			return;
+		setenv(var, v, 1);
+		free(v);
+	} else {
+		setenv(var, lib, 1);
+	}
+}
+
 static int exec_runtime(char **args)
 {
 	char rt[PATH_MAX];
@@ -91,13 +134,16 @@ static int parse_uint(const char *s, const char *what, unsigned long long *out)
 static int cmd_run(int argc, char **argv)
 {
 	const char *dir = NULL, *interval = NULL;
-	int i;
+	int i, no_ckpt = 0;
 	unsigned long long v;
+	char verbs[PATH_MAX];
 
 	for (i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--")) {
 			i++;
 			break;
+		} else if (!strcmp(argv[i], "--no-checkpoint")) {
+			no_ckpt = 1;
 		} else if (!strcmp(argv[i], "--dir") && i + 1 < argc) {
 			dir = argv[++i];
 		} else if (!strcmp(argv[i], "--interval") && i + 1 < argc) {
@@ -111,16 +157,29 @@ static int cmd_run(int argc, char **argv)
 			break;
 		}
 	}
+	if (i >= argc) {
+		usage(stderr);
+		return die("run: no PROGRAM given");
+	}
+	if (no_ckpt) {
+		/* the program itself, no runtime: only the verbs device */
+		if (find_verbs_lib(verbs, sizeof verbs) == 0)
+			preload_prepend("LD_PRELOAD", verbs);
+		else if (!getenv("CKPTMPI_VERBS"))
+			fprintf(stderr, "ckptmpi: libckptmpi-verbs.so not found next to ckptmpi "
+			                "(set CKPTMPI_VERBS_LIB): running without it\n");
+		execvp(argv[i], argv + i);
+		return die("%s: %s", argv[i], strerror(errno));
+	}
 	if (!dir)
 		dir = getenv("CKPTMPI_DIR");
 	if (!dir) {
 		usage(stderr);
 		return die("run: --dir DIR is required");
 	}
-	if (i >= argc) {
-		usage(stderr);
-		return die("run: no PROGRAM given");
-	}
+	/* the verbs shadow for the upper half (the runtime hands it on) */
+	if (find_verbs_lib(verbs, sizeof verbs) == 0)
+		preload_prepend("CKPTMPI_PRELOAD", verbs);
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return die("%s: cannot create: %s", dir, strerror(errno));
 	setenv("CKPTMPI_DIR", dir, 1);
