@@ -20,6 +20,7 @@
 
 #include "core/capture.h"
 #include "core/control_socket.h"
+#include "core/hooks.h"
 #include "core/intervals.h"
 #include "core/link.h"
 #include "core/loader.h"
@@ -30,7 +31,6 @@
 #include "core/procstate.h"
 #include "core/rawsys.h"
 #include "core/runtime_info.h"
-#include "core/runtime_mpi.h"
 #include "storage/container.h"
 
 static struct control_config cfg;
@@ -39,7 +39,6 @@ static int listen_fd = -1;
 static uint64_t last_generation, parent_generation;
 /* MPI jobs: the last generation this rank has seen begin */
 static uint64_t last_begun;
-static volatile int mpi_ready;
 static volatile int upper_started;
 
 void control_upper_started(void) { __atomic_store_n(&upper_started, 1, __ATOMIC_RELEASE); }
@@ -94,7 +93,6 @@ void control_set_mpi(void **table, uint64_t nfuncs, int provided, int flavour, u
 	link_area.main_lower_fs = main_fs;
 	park_register_lower_context(main_fs);
 	procstate_mpi_job = 1;
-	__atomic_store_n(&mpi_ready, 1, __ATOMIC_RELEASE);
 	{
 		/* the control thread may sleep in poll without a timeout: from
 		 * now on it must look for the other ranks' messages */
@@ -105,16 +103,10 @@ void control_set_mpi(void **table, uint64_t nfuncs, int provided, int flavour, u
 }
 
 uint64_t control_link_mpi_state(void) { return link_area.mpi_state; }
+const struct ckptmpi_link *control_link(void) { return &link_area; }
 void control_link_set_mpi_state(uint64_t st) { link_area.mpi_state = st; }
 void control_link_set_section(int64_t off) { link_area.section_tls_off = off; }
 
-/* The control thread uses MPI beside the program's threads: only at
- * MPI_THREAD_MULTIPLE (the runtime's default; CKPTMPI_MPI_THREAD lowers it) */
-static int is_mpi(void)
-{
-	return __atomic_load_n(&mpi_ready, __ATOMIC_ACQUIRE) && runtime_mpi_quiesce &&
-	       link_area.mpi_provided == 3 /* MPI_THREAD_MULTIPLE in both ABIs */;
-}
 
 /* A lower-half thread whose only job is to lend its thread control block
  * to an upper thread for its MPI calls; it sleeps forever. */
@@ -346,7 +338,9 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t e
 	char tmp[4096];
 	uint64_t latest;
 	double t0 = now_s(), t_parked, t_written;
-	int written = 0, mpi = is_mpi(), ok;
+	/* the job this process belongs to (core/hooks.h) */
+	const struct ckpt_job_ops *job = hooks_job();
+	int written = 0, ok;
 
 	memset(&img, 0, sizeof img);
 	snprintf(err, errlen, "checkpoint failed (see the job's stderr)");
@@ -355,43 +349,38 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t e
 	if (!cfg.dir[0]) {
 		snprintf(err, errlen, "checkpointing is off: CKPTMPI_DIR is not set");
 		ok = 0;
-	} else if (link_area.mpi_table && !mpi) {
-		snprintf(err, errlen, "checkpoints of MPI jobs need the runtime's MPI at "
-		                      "MPI_THREAD_MULTIPLE (CKPTMPI_MPI_THREAD=%s)",
-		         getenv("CKPTMPI_MPI_THREAD") ? getenv("CKPTMPI_MPI_THREAD") : "");
-		ok = 0;
 	} else if (!__atomic_load_n(&upper_started, __ATOMIC_ACQUIRE)) {
 		snprintf(err, errlen, "the program has not started yet");
 		ok = 0;
+	} else if (hooks_check(err, errlen)) {
+		ok = 0;
 	}
-	if (mpi ? !runtime_mpi_agree(ok) : !ok) {
+	if (!job->agree(ok)) {
 		if (ok)
 			snprintf(err, errlen, "another rank cannot checkpoint now (see its message)");
 		log_error("%s", err);
 		return 0;
 	}
-	if (mpi) {
-		char why[1024];
-		if (runtime_mpi_quiesce(&parked, why, sizeof why)) {
-			snprintf(err, errlen, "%s", why[0] ? why : "MPI: no consistent cut");
-			log_error("%s", err);
+	{
+		char why[1024] = "";
+		if (job->quiesce(&parked, why, sizeof why)) {
+			/* else the job logged its reason itself (park_all does) */
+			if (why[0])
+				log_error("%s", why);
 			gen = 0;
 			goto out;
 		}
-	} else if (park_all(&parked)) {
-		goto out;
 	}
 	t_parked = now_s();
 	/* the first look at the address space comes only now: whatever
 	 * changes from here to the second is the lower half's (the program
 	 * ran on during an MPI job's cut, and mapped memory of its own) */
 	ok = maps_read_self(&m0) == 0 && maps_to_intervals(&m0, &before) == 0 &&
-	     capture_image(&parked, &img) == 0;
-	if (mpi ? !runtime_mpi_agree(ok) : !ok) {
+	     capture_image(&parked, &img) == 0 && hooks_capture(&img) == 0;
+	if (!job->agree(ok)) {
 		capture_unborrow();
 		absorb_requests();
-		if (mpi)
-			runtime_mpi_resume();
+		hooks_resume();
 		park_release();
 		gen = 0;
 		goto out;
@@ -399,17 +388,17 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t e
 	info = calloc(1, sizeof *info);
 	if (!info) /* ranks that fail here fail in the collective write too */
 		goto release;
-	if (!mpi) {
+	if (!hooks_job_shared()) {
 		latest = generations_latest(cfg.dir);
 		gen = (latest > last_generation ? latest : last_generation) + 1;
 	}
 	info->generation = gen;
 	info->parent = parent_generation;
-	info->nranks = mpi ? (uint64_t)runtime_mpi_size() : 1;
+	info->nranks = (uint64_t)job->size();
 	info->created_unix = (uint64_t)time(NULL);
 	snprintf(info->reason, sizeof info->reason, "%s", reason);
 	snprintf(info->mpi_flavour, sizeof info->mpi_flavour, "%s",
-	         mpi && runtime_mpi_flavour ? runtime_mpi_flavour() : "none");
+	         job->flavour());
 	snprintf(info->program, sizeof info->program, "%s", upper.program);
 	if (readlink("/proc/self/exe", info->runtime, sizeof info->runtime - 1) < 0)
 		info->runtime[0] = 0;
@@ -422,10 +411,8 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t e
 		memcpy(info->argv + info->argv_len, *a, l);
 		info->argv_len += l;
 	}
-	if (mpi ? runtime_mpi_write(cfg.dir, info, &img, log_level() >= 1 ? write_progress : NULL,
-	                            tmp, sizeof tmp)
-	        : container_write(cfg.dir, info, &img, log_level() >= 1 ? write_progress : NULL, tmp,
-	                          sizeof tmp)) {
+	if (job->write(cfg.dir, info, &img, log_level() >= 1 ? write_progress : NULL, tmp,
+	               sizeof tmp)) {
 		snprintf(err, errlen, "%s", container_error());
 		log_error("%s", container_error());
 		gen = 0;
@@ -441,15 +428,15 @@ release:
 	/* commit and prune before the program runs on: when it resumes (or
 	 * exits), the directory already holds exactly what it should */
 	if (written) {
-		if (mpi ? runtime_mpi_commit(cfg.dir, gen, tmp) : container_commit(cfg.dir, gen, tmp)) {
+		if (job->commit(cfg.dir, gen, tmp)) {
 			snprintf(err, errlen, "%s", container_error());
 			log_error("%s", container_error());
-			if (!mpi)
+			if (!hooks_job_shared())
 				unlink(tmp);
 			gen = 0;
 		} else {
 			last_generation = gen;
-			if ((!mpi || runtime_mpi_rank() == 0) && generations_retain(cfg.dir, cfg.keep))
+			if (job->rank() == 0 && generations_retain(cfg.dir, cfg.keep))
 				log_error("%s", container_error());
 			log_info("generation %llu committed (%s): %llu MiB of %llu MiB saved, paused %.3f s "
 			         "(stopping threads %.3f s, writing %.3f s)",
@@ -462,8 +449,7 @@ release:
 		gen = 0;
 	}
 	absorb_requests();
-	if (mpi)
-		runtime_mpi_resume();
+	hooks_resume();
 	park_release();
 	ck_image_free(&img);
 out:
@@ -501,15 +487,16 @@ static __attribute__((noreturn)) void term_exit(uint64_t gen)
 
 static uint64_t job_checkpoint(int why, uint64_t gen, char *err, size_t errlen)
 {
+	const struct ckpt_job_ops *job = hooks_job();
 	int term;
 
-	if (is_mpi()) {
-		if (runtime_mpi_rank() == 0) {
+	if (hooks_job_shared()) {
+		if (job->rank() == 0) {
 			uint64_t latest = cfg.dir[0] ? generations_latest(cfg.dir) : 0;
 			gen = (latest > last_generation ? latest : last_generation) + 1;
 			if (gen <= last_begun)
 				gen = last_begun + 1;
-			runtime_mpi_begin(gen, why);
+			job->begin(gen, why);
 		}
 		last_begun = gen;
 	}
@@ -520,41 +507,34 @@ static uint64_t job_checkpoint(int why, uint64_t gen, char *err, size_t errlen)
 	/* a SIGTERM on any rank, before or during this checkpoint, ends the
 	 * whole job after it */
 	term = why == WHY_TERM || __atomic_load_n(&term_requested, __ATOMIC_ACQUIRE);
-	if (is_mpi())
-		term = !runtime_mpi_agree(!term);
+	term = !job->agree(!term);
 	if (term)
 		term_exit(gen);
 	return gen;
 }
 
-/* A request on this rank: carried out here, or passed on to rank 0. */
+/* A request on this member of the job: carried out here, or passed on
+ * to member 0. */
 static void local_request(int why)
 {
+	const struct ckpt_job_ops *job = hooks_job();
 	char err[1024];
-	if (is_mpi()) {
-		if (!runtime_mpi_usable()) {
-			log_info("the program is finalizing MPI: no checkpoint");
-			link_outcome(&link_area.failed);
-			if (why == WHY_TERM)
-				term_exit(0);
-			return;
-		}
-		if (!runtime_mpi_may_begin()) {
-			log_info("the program is finalizing MPI: no checkpoint");
-			link_outcome(&link_area.failed);
-			runtime_mpi_done();
-			if (why == WHY_TERM)
-				term_exit(0);
-			return;
-		}
-		if (runtime_mpi_rank() != 0)
-			runtime_mpi_request(why, last_begun);
-		else
-			job_checkpoint(why, 0, err, sizeof err);
-		runtime_mpi_done();
+	int entered = job->enter();
+
+	if (!entered || !job->may_begin()) {
+		log_info("the program is finalizing (%s): no checkpoint", job->flavour());
+		link_outcome(&link_area.failed);
+		if (entered)
+			job->leave();
+		if (why == WHY_TERM)
+			term_exit(0);
 		return;
 	}
-	job_checkpoint(why, 0, err, sizeof err);
+	if (job->rank() != 0)
+		job->request(why, last_begun);
+	else
+		job_checkpoint(why, 0, err, sizeof err);
+	job->leave();
 }
 
 /* done_gen: a checkpoint just ended that serves this request too */
@@ -582,17 +562,16 @@ static void serve_client(int fd, const uint64_t *done_gen, const char *done_err)
 		if (done_gen) {
 			gen = *done_gen;
 			snprintf(err, sizeof err, "%s", done_err);
-		} else if (is_mpi() && !runtime_mpi_usable()) {
-			gen = 0;
-			snprintf(err, sizeof err, "the program is finalizing MPI");
-		} else if (is_mpi() && !runtime_mpi_may_begin()) {
-			gen = 0;
-			snprintf(err, sizeof err, "the program is finalizing MPI");
-			runtime_mpi_done();
 		} else {
-			gen = job_checkpoint(WHY_COMMAND, 0, err, sizeof err);
-			if (is_mpi())
-				runtime_mpi_done();
+			const struct ckpt_job_ops *job = hooks_job();
+			int entered = job->enter();
+			gen = 0;
+			if (!entered || !job->may_begin())
+				snprintf(err, sizeof err, "the program is finalizing (%s)", job->flavour());
+			else
+				gen = job_checkpoint(WHY_COMMAND, 0, err, sizeof err);
+			if (entered)
+				job->leave();
 		}
 		if (gen)
 			n = snprintf(reply, sizeof reply, "ok %llu\n", (unsigned long long)gen);
@@ -624,19 +603,20 @@ static void *control_main(void *arg)
 	park_register_lower_thread(raw_gettid());
 	for (;;) {
 		struct pollfd p[2] = {{trigger_pipe[0], POLLIN, 0}, {listen_fd, POLLIN, 0}};
-		int timeout = -1, r, mpi = is_mpi();
+		const struct ckpt_job_ops *job = hooks_job();
+		int timeout = -1, r, shared = hooks_job_shared();
 
-		/* in an MPI job the interval is rank 0's to keep */
-		if (cfg.interval && !next && (!mpi || runtime_mpi_rank() == 0))
+		/* in a job of several members the interval is member 0's */
+		if (cfg.interval && !next && job->rank() == 0)
 			next = now_s() + cfg.interval;
-		if (mpi && runtime_mpi_rank() != 0)
+		if (job->rank() != 0)
 			next = 0;
 		if (next) {
 			double left = next - now_s();
 			timeout = left > 0 ? (int)(left * 1000) + 1 : 0;
 		}
-		/* MPI jobs: look for the other ranks' messages now and then */
-		if (mpi && cfg.dir[0] && (timeout < 0 || timeout > 20))
+		/* look for the other members' messages now and then */
+		if (shared && cfg.dir[0] && (timeout < 0 || timeout > 20))
 			timeout = 20;
 		r = poll(p, listen_fd >= 0 ? 2 : 1, timeout);
 		if (r < 0 && errno != EINTR) {
@@ -644,16 +624,16 @@ static void *control_main(void *arg)
 			sleep(1);
 			continue;
 		}
-		if (mpi && cfg.dir[0] && runtime_mpi_usable()) {
+		if (shared && cfg.dir[0] && job->enter()) {
 			uint64_t gen = 0;
-			int why = 0, begin = runtime_mpi_poll(last_begun, &gen, &why);
+			int why = 0, begin = job->poll(last_begun, &gen, &why);
 			if (begin) {
 				char err[1024];
 				job_checkpoint(why, gen, err, sizeof err);
 				if (cfg.interval)
 					next = now_s() + cfg.interval;
 			}
-			runtime_mpi_done();
+			job->leave();
 			if (begin)
 				continue;
 		}

@@ -36,5 +36,7 @@ int control_start(const struct control_config *c);
 void control_upper_started(void);
 /* Restart count, saved in each image for ckptmpi_checkpoint() waiters. */
 uint64_t control_link_epoch(void);
+/* the link the upper half's libraries publish their state through */
+const struct ckptmpi_link *control_link(void);
 
 #endif

@@ -20,7 +20,7 @@
 #include "core/rawsys.h"
 #include "core/restorer.h"
 #include "core/runtime_info.h"
-#include "core/runtime_mpi.h"
+#include "core/hooks.h"
 #include "core/timers.h"
 #include "storage/container.h"
 
@@ -97,10 +97,11 @@ int restore_from(const char *path)
 	int64_t (*tid_map)[2];
 	sigset_t all;
 	size_t main_idx = (size_t)-1;
-	/* an MPI job: this rank's slice of the shared container */
-	uint64_t rank = runtime_mpi_rank ? (uint64_t)runtime_mpi_rank() : 0;
-	uint64_t nranks = runtime_mpi_size ? (uint64_t)runtime_mpi_size() : 1;
-	const char *flavour = runtime_mpi_flavour ? runtime_mpi_flavour() : "none";
+	/* a job of several members: this member's slice of the shared container */
+	const struct ckpt_job_ops *job = hooks_job_registered();
+	uint64_t rank = (uint64_t)job->rank();
+	uint64_t nranks = (uint64_t)job->size();
+	const char *flavour = job->flavour();
 
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, NULL);
@@ -184,8 +185,9 @@ int restore_from(const char *path)
 	upper.rseq_size = img.proc.rseq_size;
 	upper.interp_base = 0;
 	runtime_set_restored(&info, &img);
-	/* MPI objects are re-created before any thread of the program runs */
-	if (runtime_mpi_restore && runtime_mpi_restore(&img))
+	/* the plugins' objects (MPI, verbs) are re-created before any thread
+	 * of the program runs */
+	if (hooks_restore(&img))
 		return -1;
 
 	args = calloc(img.nthreads, sizeof *args);

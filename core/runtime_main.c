@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/control.h"
+#include "core/hooks.h"
 #include "core/loader.h"
 #include "core/log.h"
 #include "core/lowmem.h"
@@ -26,16 +27,11 @@
 
 extern char **environ;
 
-/* Defined by the MPI builds of the runtime (pmpi/lower_mpi.c): initialise
- * the real MPI in the lower half before the upper half exists. */
-extern int runtime_mpi_init(void) __attribute__((weak));
-extern int runtime_mpi_env(void) __attribute__((weak));
-extern void runtime_mpi_upper_preload(void) __attribute__((weak));
 
 static void ensure_fixed_layout(char **argv)
 {
 	int p = personality(0xffffffff);
-	int env_changed = runtime_mpi_env ? runtime_mpi_env() : 0;
+	int env_changed = hooks_env();
 
 	if (p < 0 || ((p & ADDR_NO_RANDOMIZE) && !env_changed))
 		return;
@@ -89,7 +85,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: ckptmpi-runtime PROGRAM [ARGS...] (see `ckptmpi run`)\n");
 		return 2;
 	}
-	if (control_config_from_env(&cfg, !restart, runtime_mpi_init != NULL && !restart))
+	/* a member of a job of several (an MPI rank) may run without a
+	 * checkpoint directory */
+	if (control_config_from_env(&cfg, !restart, hooks_job_plugin() && !restart))
 		return 127;
 	cfg.argv = restart ? NULL : argv + 1;
 	if (restart && pick_generation(cfg.dir, restart, gen_path, sizeof gen_path))
@@ -99,8 +97,8 @@ int main(int argc, char **argv)
 		log_error("%s", container_error());
 	if (!restart && loader_resolve(argv[1], program, sizeof program))
 		return 127;
-	if (!restart && runtime_mpi_upper_preload)
-		runtime_mpi_upper_preload();
+	if (!restart)
+		hooks_upper_preload();
 	if (!restart && getenv("CKPTMPI_PRELOAD")) {
 		/* preloads meant for the application (the MPI shim) */
 		setenv("LD_PRELOAD", getenv("CKPTMPI_PRELOAD"), 1);
@@ -121,7 +119,8 @@ int main(int argc, char **argv)
 	}
 	if (control_start(&cfg))
 		return 127;
-	if (runtime_mpi_init && runtime_mpi_init())
+	/* the plugins' lower halves (the real MPI) before the program starts */
+	if (hooks_init())
 		return 127;
 	procstate_register_open_fds();
 	if (lowmem_mark_all_current())

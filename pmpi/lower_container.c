@@ -2,7 +2,7 @@
  * together over the runtime's own communicator (storage/, parallel HDF5). */
 #include <mpi.h>
 
-#include "core/runtime_mpi.h"
+#include "pmpi/lower_job.h"
 #include "storage/container.h"
 
 MPI_Comm runtime_mpi_ctl(void);

@@ -33,7 +33,7 @@
 #include "core/park.h"
 #include "pmpi/lower_replay.h"
 #include "pmpi/mpi_index.h"
-#include "core/runtime_mpi.h"
+#include "pmpi/lower_job.h"
 
 #define TAG_REQUEST 1
 #define TAG_BEGIN 2

@@ -7,6 +7,7 @@
 
 #include "core/control.h"
 #include "core/log.h"
+#include "pmpi/lower_job.h"
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,29 @@ int runtime_mpi_ctl_init(void);
 
 #define CKPT_LOW_FDS 64
 
+/* the thread level MPI gave the runtime; 0 until MPI is up */
+static volatile int mpi_level_ready;
+static int mpi_provided;
+
+int runtime_mpi_active(void)
+{
+	return __atomic_load_n(&mpi_level_ready, __ATOMIC_ACQUIRE) &&
+	       mpi_provided == MPI_THREAD_MULTIPLE;
+}
+
+/* The control thread uses MPI beside the program's threads: only at
+ * MPI_THREAD_MULTIPLE (the runtime's default; CKPTMPI_MPI_THREAD lowers it) */
+int runtime_mpi_check(char *err, size_t len)
+{
+	if (!__atomic_load_n(&mpi_level_ready, __ATOMIC_ACQUIRE) || runtime_mpi_active())
+		return 0;
+	snprintf(err, len,
+	         "checkpoints of MPI jobs need the runtime's MPI at MPI_THREAD_MULTIPLE "
+	         "(CKPTMPI_MPI_THREAD=%s)",
+	         getenv("CKPTMPI_MPI_THREAD") ? getenv("CKPTMPI_MPI_THREAD") : "");
+	return -1;
+}
+
 const char *runtime_mpi_flavour(void) { return CKPTMPI_FLAVOUR; }
 
 int runtime_mpi_init(void)
@@ -130,6 +154,8 @@ int runtime_mpi_init(void)
 		control_set_mpi_predefined(addrs, ckpt_predef_count);
 	}
 #endif
+	mpi_provided = provided;
+	__atomic_store_n(&mpi_level_ready, 1, __ATOMIC_RELEASE);
 	control_set_mpi(mpi_table, CKPT_MPI_NFUNCS, provided, CKPTMPI_FLAVOUR_ID,
 	                (uint64_t)__builtin_thread_pointer());
 	log_debug("MPI (%s) initialised in the lower half: rank %d of %d, thread level %d",

@@ -1,0 +1,138 @@
+/* The registry of plugin hooks (core/hooks.h) and the trivial job: a
+ * process that is a job of its own. */
+#include "core/hooks.h"
+
+#include "core/log.h"
+
+#define MAX_PLUGINS 8
+
+static const struct ckpt_hooks *plugins[MAX_PLUGINS];
+static int nplugins;
+
+void hooks_register(const struct ckpt_hooks *h)
+{
+	if (nplugins == MAX_PLUGINS) {
+		log_error("too many runtime plugins: %s left out", h->name);
+		return;
+	}
+	plugins[nplugins++] = h;
+}
+
+/* ---- the trivial job ---- */
+
+static int one(void) { return 1; }
+static int zero(void) { return 0; }
+static const char *no_flavour(void) { return "none"; }
+static void nothing(void) {}
+static void no_request(int why, uint64_t last_gen) { (void)why, (void)last_gen; }
+static void no_begin(uint64_t gen, int why) { (void)gen, (void)why; }
+static int no_poll(uint64_t last_gen, uint64_t *gen, int *why)
+{
+	(void)last_gen, (void)gen, (void)why;
+	return 0;
+}
+static int alone_agree(int ok) { return ok; }
+static int alone_quiesce(struct park_result *parked, char *err, size_t len)
+{
+	(void)err, (void)len;
+	return park_all(parked);
+}
+
+static const struct ckpt_job_ops alone = {
+	.active = one,
+	.rank = zero,
+	.size = one,
+	.flavour = no_flavour,
+	.enter = one,
+	.leave = nothing,
+	.may_begin = one,
+	.request = no_request,
+	.begin = no_begin,
+	.poll = no_poll,
+	.agree = alone_agree,
+	.quiesce = alone_quiesce,
+	.write = container_write,
+	.commit = container_commit,
+};
+
+const struct ckpt_job_ops *hooks_job_registered(void)
+{
+	for (int i = 0; i < nplugins; i++)
+		if (plugins[i]->job)
+			return plugins[i]->job;
+	return &alone;
+}
+
+const struct ckpt_job_ops *hooks_job(void)
+{
+	const struct ckpt_job_ops *j = hooks_job_registered();
+	return j->active() ? j : &alone;
+}
+
+int hooks_job_shared(void) { return hooks_job() != &alone; }
+
+int hooks_job_plugin(void) { return hooks_job_registered() != &alone; }
+
+/* ---- every plugin ---- */
+
+int hooks_env(void)
+{
+	int changed = 0;
+	for (int i = 0; i < nplugins; i++)
+		if (plugins[i]->env && plugins[i]->env())
+			changed = 1;
+	return changed;
+}
+
+void hooks_upper_preload(void)
+{
+	for (int i = 0; i < nplugins; i++)
+		if (plugins[i]->upper_preload)
+			plugins[i]->upper_preload();
+}
+
+int hooks_init(void)
+{
+	for (int i = 0; i < nplugins; i++)
+		if (plugins[i]->init && plugins[i]->init())
+			return -1;
+	return 0;
+}
+
+int hooks_check(char *err, size_t len)
+{
+	for (int i = 0; i < nplugins; i++)
+		if (plugins[i]->check && plugins[i]->check(err, len))
+			return -1;
+	return 0;
+}
+
+int hooks_capture(struct ck_image *img)
+{
+	char err[1024];
+	for (int i = 0; i < nplugins; i++) {
+		err[0] = 0;
+		if (plugins[i]->capture && plugins[i]->capture(img, err, sizeof err)) {
+			log_error("%s", err[0] ? err : "a plugin refused the checkpoint");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void hooks_resume(void)
+{
+	for (int i = nplugins - 1; i >= 0; i--)
+		if (plugins[i]->resume)
+			plugins[i]->resume();
+}
+
+int hooks_restore(const struct ck_image *img)
+{
+	for (int i = 0; i < nplugins; i++)
+		if (plugins[i]->restore && plugins[i]->restore(img)) {
+			log_error("restart: %s state could not be re-created", plugins[i]->name);
+			return -1;
+		}
+	return 0;
+}

@@ -1,0 +1,99 @@
+/* The seam between core/ and what plugs into it.
+ *
+ * core/ knows neither MPI nor verbs. pmpi/ and ibshadow/ each register a
+ * table of hooks (as CRIU's file kinds each export an ops table), and core
+ * calls them at each phase of a checkpoint and a restart:
+ *
+ *   check     every plugin: can this process be checkpointed now?
+ *   agree     the job: every member says ok
+ *   quiesce   the job: a consistent cut, every program thread parked
+ *   capture   core: memory, threads, process state; then every plugin,
+ *             with the threads parked: its own state, or a refusal
+ *   write     the job: the container, every member its slice
+ *   commit    the job: the generation made visible
+ *   resume    every plugin, in reverse order, before the threads run on
+ *   restore   every plugin, in order, before a restarted program runs
+ *
+ * The job is how the members of a job act together: at most one plugin
+ * provides one (the MPI runtime's ranks); without, the process is a job of
+ * its own (core/hooks.c, the trivial job). */
+#ifndef CKPTMPI_CORE_HOOKS_H
+#define CKPTMPI_CORE_HOOKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/image.h"
+#include "core/park.h"
+#include "storage/container.h"
+
+struct ckpt_job_ops {
+	/* the job's own transport is up (MPI initialised at a thread level
+	 * that lets the control thread use it beside the program) */
+	int (*active)(void);
+	int (*rank)(void);
+	int (*size)(void);
+	const char *(*flavour)(void); /* stored in the container: "none" alone */
+	/* bracket every use of the transport by the control thread: enter
+	 * returns 0 once the program is past its last use of it (finalizing) */
+	int (*enter)(void);
+	void (*leave)(void);
+	int (*may_begin)(void);       /* 0: no new checkpoint (finalizing) */
+	/* starting a checkpoint: a member asks member 0 (why: a
+	 * CKPTMPI_REQ_* byte; last_gen: the last generation it saw begin),
+	 * member 0 tells every member */
+	void (*request)(int why, uint64_t last_gen);
+	void (*begin)(uint64_t gen, int why);
+	/* 1 when a checkpoint starts: member 0 got a request (*gen 0: member
+	 * 0 chooses), another member got member 0's begin (*gen, *why) */
+	int (*poll)(uint64_t last_gen, uint64_t *gen, int *why);
+	int (*agree)(int ok);
+	/* on success every program thread is parked at a consistent cut; on
+	 * failure none is, and err says why */
+	int (*quiesce)(struct park_result *parked, char *err, size_t len);
+	int (*write)(const char *dir, const struct ck_generation_info *info, struct ck_image *img,
+	             container_progress_fn progress, char *tmp, size_t tmplen);
+	int (*commit)(const char *dir, uint64_t gen, const char *tmp);
+};
+
+struct ckpt_hooks {
+	const char *name;
+	/* runtime start-up, in order: env before the runtime re-executes
+	 * itself (1: it changed the environment), upper_preload before the
+	 * program is loaded, init before the program starts */
+	int (*env)(void);
+	void (*upper_preload)(void);
+	int (*init)(void);
+	const struct ckpt_job_ops *job; /* NULL for most plugins */
+	/* 0: yes; -1: no, and err names what prevents it */
+	int (*check)(char *err, size_t len);
+	/* every program thread parked: add to the image, or refuse (-1, err) */
+	int (*capture)(struct ck_image *img, char *err, size_t len);
+	void (*resume)(void);
+	/* restart: the plugin's state re-created from the image before any
+	 * thread of the program runs */
+	int (*restore)(const struct ck_image *img);
+};
+
+/* From a constructor of the plugin's file (linked into the runtime). */
+void hooks_register(const struct ckpt_hooks *h);
+
+/* The job the process belongs to: a plugin's while its transport is
+ * active, else the process's own. */
+const struct ckpt_job_ops *hooks_job(void);
+/* 1 when hooks_job() is a job of several members */
+int hooks_job_shared(void);
+/* The plugin's job even before it is active (a restart reads its slice) */
+const struct ckpt_job_ops *hooks_job_registered(void);
+/* 1 when a plugin provides a job (the process is one of several) */
+int hooks_job_plugin(void);
+
+int hooks_env(void);
+void hooks_upper_preload(void);
+int hooks_init(void);
+int hooks_check(char *err, size_t len);
+int hooks_capture(struct ck_image *img); /* logs the refusal */
+void hooks_resume(void);
+int hooks_restore(const struct ck_image *img);
+
+#endif

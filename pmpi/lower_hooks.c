@@ -1,0 +1,43 @@
+/* The MPI runtime's hooks into core (core/hooks.h): the ranks of an MPI
+ * job act together through the runtime's own communicator, and the MPI
+ * objects of the upper half are drained at the cut and re-created at a
+ * restart. */
+#include "core/hooks.h"
+#include "pmpi/lower_job.h"
+
+static const struct ckpt_job_ops mpi_job = {
+	.active = runtime_mpi_active,
+	.rank = runtime_mpi_rank,
+	.size = runtime_mpi_size,
+	.flavour = runtime_mpi_flavour,
+	.enter = runtime_mpi_usable,
+	.leave = runtime_mpi_done,
+	.may_begin = runtime_mpi_may_begin,
+	.request = runtime_mpi_request,
+	.begin = runtime_mpi_begin,
+	.poll = runtime_mpi_poll,
+	.agree = runtime_mpi_agree,
+	.quiesce = runtime_mpi_quiesce,
+	.write = runtime_mpi_write,
+	.commit = runtime_mpi_commit,
+};
+
+/* the cut's receives posted again: only after a cut of this job */
+static void mpi_resume(void)
+{
+	if (runtime_mpi_active())
+		runtime_mpi_resume();
+}
+
+static const struct ckpt_hooks mpi_hooks = {
+	.name = "MPI",
+	.env = runtime_mpi_env,
+	.upper_preload = runtime_mpi_upper_preload,
+	.init = runtime_mpi_init,
+	.job = &mpi_job,
+	.check = runtime_mpi_check,
+	.resume = mpi_resume,
+	.restore = runtime_mpi_restore,
+};
+
+static __attribute__((constructor)) void mpi_hooks_register(void) { hooks_register(&mpi_hooks); }
