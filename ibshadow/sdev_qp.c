@@ -578,6 +578,9 @@ int sdev_qp_modify(struct sdev_qp *x, struct ibv_qp_attr *a, int mask)
 		return 0;
 	}
 	atomic_store(&qp->state, (uint32_t)next);
+	/* a peer's sends waited for this QP to be ready */
+	if (next == IBV_QPS_RTR || next == IBV_QPS_RTS)
+		kick_sender(qp);
 	return 0;
 }
 
@@ -965,16 +968,15 @@ static void grh_build(uint8_t *g, const struct sd_swqe *w, uint32_t paylen)
 	memcpy(g + 24, w->ah.dgid.raw, 16);
 }
 
-/* Wait for the target (no receive, or not ready): BLOCKED, or the error
- * once the retries a real device would make are over. */
-static int wait_or_fail(struct sd_qp *qp, struct sd_swqe *w, struct sd_view *tv, struct sd_qp *tq,
-                        int rnr)
+/* Wait for the target (no receive, not ready, or not answering): BLOCKED,
+ * or the error once the retries a real device would make are over. A
+ * target that is gone is retried like one that does not answer (the
+ * transport timeout), as an HCA would. */
+static int wait_or_fail(struct sd_qp *qp, struct sd_swqe *w, struct sd_qp *tq, int rnr)
 {
 	uint64_t now = sd_now_ns(), limit;
 	if (!w->first_try)
 		w->first_try = now;
-	if (tv && !sd_view_alive(tv))
-		return IBV_WC_RETRY_EXC_ERR;
 	if (tq)
 		atomic_store(&tq->pending, 1);
 	if (rnr) {
@@ -1013,23 +1015,19 @@ static int exec(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
 	tq = tv && sd_qpn_idx(dqpn) < SD_MAX_QP ? &tv->seg->qp[sd_qpn_idx(dqpn)] : NULL;
 	if (tq && atomic_load_explicit(&tq->qpn, memory_order_acquire) != dqpn)
 		tq = NULL;
-	if (tv && ++tv->ops % 1024 == 0 && !sd_view_alive(tv))
+	/* a retry, or now and then: is the target's process still there? */
+	if (tv && (w->first_try || ++tv->ops % 1024 == 0) && !sd_view_alive(tv))
 		tq = NULL;
-	if (!tq || (tv && tv->dead)) {
+	if (tv && tv->dead)
+		tq = NULL;
+	tst = tq ? atomic_load_explicit(&tq->state, memory_order_acquire) : IBV_QPS_RESET;
+	if (!tq || (tst != IBV_QPS_RTR && tst != IBV_QPS_RTS && tst != IBV_QPS_SQD)) {
 		if (!rc_) {
 			complete_send(v, qp, w, 0); /* dropped on the wire */
 			return DONE;
 		}
-		complete_send(v, qp, w, IBV_WC_RETRY_EXC_ERR);
-		return DONE;
-	}
-	tst = atomic_load_explicit(&tq->state, memory_order_acquire);
-	if (tst != IBV_QPS_RTR && tst != IBV_QPS_RTS && tst != IBV_QPS_SQD) {
-		if (!rc_ || tst == IBV_QPS_ERR) {
-			complete_send(v, qp, w, rc_ ? IBV_WC_RETRY_EXC_ERR : 0);
-			return DONE;
-		}
-		r = wait_or_fail(qp, w, tv, tq, 0);
+		/* nobody answers: retried until the transport timeout */
+		r = wait_or_fail(qp, w, tq, 0);
 		if (r == BLOCKED)
 			return BLOCKED;
 		complete_send(v, qp, w, r);
@@ -1075,7 +1073,7 @@ static int exec(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
 				complete_send(v, qp, w, 0); /* UC, UD: dropped */
 				return DONE;
 			}
-			r = wait_or_fail(qp, w, tv, tq, 1);
+			r = wait_or_fail(qp, w, tq, 1);
 			if (r == BLOCKED)
 				return BLOCKED;
 			complete_send(v, qp, w, r);

@@ -37,6 +37,7 @@ struct sh_chan {
 struct sh_cq {
 	struct ibv_cq cq;
 	struct sdev_cq *dev;
+	int notify; /* the last req_notify_cq: 0 none, 1 any, 2 solicited */
 	struct shl_rec *log;
 };
 
@@ -72,6 +73,7 @@ extern struct ibv_device shadow_device;
 void shadow_set_ops(struct sh_ctx *c);
 /* translate an application's address handle attributes to the device's */
 void shadow_ah_to_dev(const struct ibv_ah_attr *v, struct sdev_ah *d, struct ibv_ah_attr *dattr);
+struct ibv_qp *shadow_create_qp_ex(struct ibv_context *ctx, struct ibv_qp_init_attr_ex *a);
 const char *shadow_qp_type_str(int t);
 const char *shadow_qp_state_str(int s);
 

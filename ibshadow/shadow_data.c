@@ -8,6 +8,7 @@
 #include "ibshadow/iblog.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int sh_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **bad)
@@ -116,14 +117,59 @@ static int sh_req_notify_cq(struct ibv_cq *cq, int solicited_only)
 {
 	struct sh_cq *q = SH(sh_cq, cq);
 	int e = sdev_req_notify(q->dev, solicited_only);
-	(void)e;
 	/* the arming is state of the CQ that part 2 re-creates: kept on the
-	 * CQ (not logged per call: it is on the fast path) */
+	 * CQ (not a log entry per call: it is on the fast path); the device
+	 * disarms at the event, part 2 asks it */
+	if (!e)
+		q->notify = solicited_only ? 2 : 1;
 	return e;
+}
+
+/* CKPTMPI_VERBS_DIRECT=1 (for the bench only: what the shadow costs):
+ * the device's functions called directly, values untranslated (they are
+ * their own translation until a restart) */
+static int direct_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **bad)
+{
+	struct sh_qp *q = SH(sh_qp, qp);
+	int e = 0;
+	for (; wr; wr = wr->next)
+		if ((e = sdev_post_send(q->dev, wr,
+		                        qp->qp_type == IBV_QPT_UD ? &SH(sh_ah, wr->wr.ud.ah)->dev : NULL))) {
+			*bad = wr;
+			break;
+		}
+	sdev_qp_kick(q->dev);
+	return e;
+}
+
+static int direct_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
+{
+	int e = 0;
+	for (; wr; wr = wr->next)
+		if ((e = sdev_post_recv(SH(sh_qp, qp)->dev, wr))) {
+			*bad = wr;
+			break;
+		}
+	return e;
+}
+
+static int direct_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
+{
+	return sdev_poll_cq(SH(sh_cq, cq)->dev, n, wc);
 }
 
 void shadow_set_ops(struct sh_ctx *c)
 {
+	const char *d = getenv("CKPTMPI_VERBS_DIRECT");
+	if (d && !strcmp(d, "1")) {
+		iblog(1, "verbs: CKPTMPI_VERBS_DIRECT=1: the data path bypasses the shadow (bench only)");
+		c->v.context.ops.post_send = direct_post_send;
+		c->v.context.ops.post_recv = direct_post_recv;
+		c->v.context.ops.post_srq_recv = sh_post_srq_recv;
+		c->v.context.ops.poll_cq = direct_poll_cq;
+		c->v.context.ops.req_notify_cq = sh_req_notify_cq;
+		return;
+	}
 	c->v.context.ops.post_send = sh_post_send;
 	c->v.context.ops.post_recv = sh_post_recv;
 	c->v.context.ops.post_srq_recv = sh_post_srq_recv;

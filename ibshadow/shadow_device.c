@@ -94,6 +94,7 @@ struct ibv_context *ibv_open_device(struct ibv_device *dev)
 	c->v.sz = sizeof c->v;
 	c->v.query_port = sh_query_port;
 	c->v.query_device_ex = sh_query_device_ex;
+	c->v.create_qp_ex = shadow_create_qp_ex;
 	c->v.context.device = dev;
 	c->v.context.cmd_fd = -1;
 	c->v.context.async_fd = fd;
@@ -136,6 +137,8 @@ static int sh_query_device_ex(struct ibv_context *c, const struct ibv_query_devi
 		return EINVAL;
 	memset(a, 0, len);
 	sdev_query_device(&a->orig_attr);
+	if (len >= offsetof(struct ibv_device_attr_ex, phys_port_cnt_ex) + sizeof a->phys_port_cnt_ex)
+		a->phys_port_cnt_ex = a->orig_attr.phys_port_cnt;
 	(void)c;
 	return 0;
 }

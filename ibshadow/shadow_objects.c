@@ -547,3 +547,19 @@ struct ibv_ah *ibv_create_ah_from_wc(struct ibv_pd *pd, struct ibv_wc *wc, struc
 		return NULL;
 	return ibv_create_ah(pd, &a);
 }
+
+/* ibv_create_qp_ex: the attributes ibv_create_qp has (a zero create_flags
+ * too); the rest (XRC, send ops of the ibv_wr_* API, RSS, TSO) refused */
+struct ibv_qp *shadow_create_qp_ex(struct ibv_context *ctx, struct ibv_qp_init_attr_ex *a)
+{
+	uint32_t ok = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_CREATE_FLAGS;
+	(void)ctx;
+	if ((a->comp_mask & ~ok) || !(a->comp_mask & IBV_QP_INIT_ATTR_PD) ||
+	    ((a->comp_mask & IBV_QP_INIT_ATTR_CREATE_FLAGS) && a->create_flags)) {
+		iblog(1, "verbs: create_qp_ex with comp_mask %#x, create_flags %#x not supported",
+		      a->comp_mask, (a->comp_mask & IBV_QP_INIT_ATTR_CREATE_FLAGS) ? a->create_flags : 0);
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	return ibv_create_qp(a->pd, (struct ibv_qp_init_attr *)a);
+}
