@@ -346,8 +346,9 @@ class Func:
                     raise TableError(where + ":data[LEN] is for arrays of plain values")
                 continue
             if p.dir == "scratch":
-                if p.is_handle or not p.ptr:
-                    raise TableError(where + ":scratch is for pointers to plain outputs")
+                if p.is_handle or not (p.ptr or (p.is_array and p.length)):
+                    raise TableError(where + ":scratch is for pointers to plain outputs "
+                                     "(arrays: :scratch[LEN])")
                 continue
             if p.dir == "weights":
                 if p.base != "int" or not (p.dims or p.ptr == 1) or p.length or p.cond:
@@ -603,7 +604,7 @@ def gen_wrapper(fn):
 
     # 3. arrays
     for p in params:
-        if not p.is_array or p.dir in (None, "callback", "data", "weights"):
+        if not p.is_array or p.dir in (None, "callback", "data", "weights", "scratch"):
             continue
         n = lens[p.length]
         if p.dir == "in" or p.dir == "inout":
@@ -754,6 +755,8 @@ def log_words(fn, lowered):
             terms.append("1 + ((size_t)(%s) * sizeof((%s)[0]) + 7) / 8" % (n, p.name))
         elif p.is_array and p.is_handle:
             terms.append("1 + (size_t)(%s)" % subst(p.length, fn, lowered))
+        elif p.is_array and p.dir == "scratch":
+            terms.append("1")
         elif p.is_array:
             raise TableError("%s: @log needs :data[LEN] on array %s" % (fn.name, p.name))
         elif is_string(p):
@@ -775,8 +778,15 @@ def log_block(fn, lowered):
             args.append("l_" + p.name)
         else:
             args.append(p.name)
-    # lengths that use pseudo-functions are evaluated by the wrapper
+    # lengths that use pseudo-functions are evaluated by the wrapper (an
+    # output array's length too: how many handles MPI wrote)
+    for p in out_arrays_logged(fn):
+        args.append("(int)(%s)" % subst(p.length, fn, lowered))
     return "ckpt_log_%s(%s);" % (fn.name, ", ".join(args + ["(size_t)(%s)" % log_words(fn, lowered)]))
+
+
+def out_arrays_logged(fn):
+    return [p for p in log_params(fn) if p.is_array and p.is_handle and p.dir == "out"]
 
 
 def gen_log_fn(fn):
@@ -787,7 +797,7 @@ def gen_log_fn(fn):
             params.append("%s *%s" % (p.base, p.name))
         else:
             params.append(p.decl)
-    lens = {}
+    params += ["int ckpt__n_%s" % p.name for p in out_arrays_logged(fn)]
     o = [wrap("static void ckpt_log_%s(" % fn.name, params + ["size_t ckpt__words"], ")", ""), "{"]
     o.append("\tuint64_t *w = ckpt_log_begin(CKPT_MPI_%s, ckpt__words);" % fn.name)
     o.append("\tif (!w)\n\t\treturn;")
@@ -798,6 +808,14 @@ def gen_log_fn(fn):
             o.append("\tif (%s)\n\t\tmemcpy(w, %s, (size_t)(%s) * sizeof((%s)[0]));"
                      % (n, p.name, n, p.name))
             o.append("\tw += ((size_t)(%s) * sizeof((%s)[0]) + 7) / 8;" % (n, p.name))
+        elif p.is_array and p.dir == "scratch":
+            o.append("\t*w++ = 0; /* %s: an output the replay discards */" % p.name)
+        elif p.is_array and p.dir == "out":
+            # the handles MPI made, virtual by now
+            n = "ckpt__n_" + p.name
+            o.append("\t*w++ = (uint64_t)(%s);" % n)
+            o.append("\tfor (int i = 0; i < %s; i++)\n\t\t*w++ = ckpt_logv(CKPT_HVAL(%s[i]));"
+                     % (n, p.name))
         elif p.is_array:
             n = lengths_in_log(fn, p)
             o.append("\t*w++ = (uint64_t)(%s);" % n)
@@ -846,6 +864,22 @@ def gen_replay_case(fn):
             o.append("\t\t%s = (void *)p;" % decl)
             o.append("\t\tp += (n_%s * sizeof((%s)[0]) + 7) / 8;" % (n, n))
             args.append(n)
+        elif p.is_array and p.dir == "scratch":
+            # sized by its length expression over the parameters before it
+            o.append("\t\tp++;")
+            o.append("\t\t%s *%s = alloca(sizeof *%s * ((size_t)(%s) + 1));"
+                     % (p.base, n, n, p.length))
+            args.append(n)
+        elif p.is_array and p.dir == "out":
+            # the re-created object has the shape it had: MPI writes the
+            # same number of handles as then
+            o.append("\t\tuint64_t n_%s = *p++;" % n)
+            o.append("\t\tconst uint64_t *v_%s = p;" % n)
+            o.append("\t\tp += n_%s;" % n)
+            o.append("\t\t%s *%s = alloca(sizeof *%s * (n_%s + 1));" % (p.base, n, n, n))
+            args.append(n)
+            after.append("for (uint64_t i = 0; i < n_%s; i++)\n\t\t\t\tckpt_rp_out(v_%s[i], CKPT_HVAL(%s[i]));"
+                         % (n, n, n))
         elif p.is_array:
             o.append("\t\tuint64_t n_%s = *p++;" % n)
             o.append("\t\t%s *%s = alloca(sizeof *%s * (n_%s + 1));" % (p.base, n, n, n))

@@ -7,6 +7,9 @@
  * create_resized (strided INT64), subarray, dup.  Created and freed every
  * iteration: a vector and an indexed_block whose shape depends on the
  * iteration (the vector is created before the sleep and freed after it).
+ * The types under two of them (MPI_Type_get_contents: the struct under the
+ * resized struct, freed by us at the start; the vector under the dup) are
+ * taken before the sleep, checked and freed after it.
  * Each type is sent as the type and received as plain INT64 (and the other
  * way round), checked against the element positions worked out by hand,
  * and used in collectives (Bcast, Allgather, Gather into a resized type).
@@ -234,8 +237,37 @@ int main(int argc, char **argv)
 		MPI_OK(MPI_Irecv(grid_in, 1, t_sub, left, 7, MPI_COMM_WORLD, &rq[0]));
 		MPI_OK(MPI_Isend(grid_out, 1, t_sub, right, 7, MPI_COMM_WORLD, &rq[1]));
 		MPI_OK(MPI_Iallreduce(my_m, nb_m, 1, t_mat, op_nc, MPI_COMM_WORLD, &rq[2]));
+		/* the types a type was made from, held across the sleep: the
+		 * struct under the resized one was freed by us long ago, the
+		 * vector under the dup is alive */
+		MPI_Datatype raw_of_struct, vec_of_dup;
+		{
+			int ni, na, nd, comb;
+			MPI_Aint ad[2];
+			int in[4];
+			MPI_OK(MPI_Type_get_envelope(t_struct, &ni, &na, &nd, &comb));
+			CHECK(comb == MPI_COMBINER_RESIZED && nd == 1, "resized struct: combiner %d, %d types",
+			      comb, nd);
+			MPI_OK(MPI_Type_get_contents(t_struct, 4, 2, 1, in, ad, &raw_of_struct));
+			MPI_OK(MPI_Type_get_envelope(t_dup, &ni, &na, &nd, &comb));
+			CHECK(comb == MPI_COMBINER_DUP && nd == 1, "dup: combiner %d, %d types", comb, nd);
+			MPI_OK(MPI_Type_get_contents(t_dup, 4, 2, 1, in, ad, &vec_of_dup));
+		}
 
 		sleep_ms(ms);
+
+		{
+			int sz, ni, na, nd, comb;
+			MPI_OK(MPI_Type_size(raw_of_struct, &sz));
+			CHECK(sz == 4 + 8 + 3, "the struct under the resized one: size %d", sz);
+			MPI_OK(MPI_Type_get_envelope(raw_of_struct, &ni, &na, &nd, &comb));
+			CHECK(comb == MPI_COMBINER_STRUCT && ni == 4 && nd == 3,
+			      "the struct under the resized one: combiner %d", comb);
+			MPI_OK(MPI_Type_free(&raw_of_struct));
+			static const int vec_idx[] = {0, 1, 3, 4, 6, 7, 9, 10};
+			h = shape_check(vec_of_dup, 1, vec_idx, 8, 12, it, "vector under the dup", h);
+			MPI_OK(MPI_Type_free(&vec_of_dup));
+		}
 
 		MPI_OK(MPI_Waitall(3, rq, MPI_STATUSES_IGNORE));
 		CHECK(!memcmp(nb_m, prod, sizeof prod), "Iallreduce with the matrix op: wrong product");
