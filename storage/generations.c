@@ -280,6 +280,30 @@ out:
 /* This user's temporaries of writers that are gone: on this host with no
  * such process, or on any host and untouched for a day. Others' files
  * are never touched (and could not be removed in a sticky directory). */
+/* A writer on this host that still runs. A zombie has died: it holds no
+ * file and writes nothing more (a killed job's ranks are zombies until
+ * whoever inherits them reaps them); EPERM means alive. */
+static int pid_alive(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno != ENOENT;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
+}
+
 int generations_remove_stale(const char *dir)
 {
 	char host[HOST_NAME_MAX + 1];
@@ -314,9 +338,9 @@ int generations_remove_stale(const char *dir)
 			continue;
 		if (own_file(dirfd(d), de->d_name, &st, why, sizeof why))
 			continue;
-		/* pids of other hosts say nothing here; EPERM means alive */
+		/* pids of other hosts say nothing here */
 		here = hl == strlen(host) && !memcmp(h, host, hl);
-		if (!(here && kill(pid, 0) < 0 && errno == ESRCH) &&
+		if (!(here && !pid_alive(pid)) &&
 		    time(NULL) - st.st_mtime < CK_STALE_SECONDS)
 			continue;
 		if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT && !rc) {
