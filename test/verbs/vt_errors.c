@@ -238,7 +238,8 @@ static void cq_overrun(char r)
 		CHECK("cq_overrun.posted", posted == n, "%d of %d writes posted (CQ size %d)", posted, n, p.scq->cqe);
 		struct pollfd pf = {d.ctx->async_fd, POLLIN, 0};
 		double end = vt_now() + 5;
-		int found = 0, other = 0;
+		int found = 0, other = -1;
+		void *other_cq = NULL;
 		while (!found && vt_now() < end) {
 			if (poll(&pf, 1, 200) <= 0)
 				continue;
@@ -247,11 +248,15 @@ static void cq_overrun(char r)
 				break;
 			if (ev.event_type == IBV_EVENT_CQ_ERR && ev.element.cq == p.scq)
 				found = 1;
-			else
+			else {
 				other = ev.event_type;
+				other_cq = ev.element.cq;
+			}
 			ibv_ack_async_event(&ev);
 		}
-		CHECK("cq_overrun.async_cq_err", found, "no IBV_EVENT_CQ_ERR for the CQ within 5 s (other event: %d)", other);
+		CHECK("cq_overrun.async_cq_err", found,
+		      "no IBV_EVENT_CQ_ERR for the CQ %p within 5 s (other event: type %d, element.cq %p)", (void *)p.scq,
+		      other, other_cq);
 	}
 	vt_sync();
 	rmpair(&p);

@@ -172,7 +172,6 @@ static void role(char r)
 		v = *(volatile uint64_t *)(buf + O_ATOM);
 		CHECK("cmp_swap.nomatch.target", v == 999, "target is %llu, expected 999 (unchanged)",
 		      (unsigned long long)v);
-		vt_sync();
 	} else {
 		volatile uint64_t *res = (volatile uint64_t *)(buf + O_ATOM);
 		struct ibv_sge sge = {(uint64_t)(uintptr_t)(buf + O_ATOM), 8, mr->lkey};
