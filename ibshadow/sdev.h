@@ -34,6 +34,9 @@ void sdev_dealloc_pd(uint32_t pd);
 int sdev_reg_mr(uint32_t pd, void *addr, size_t len, uint64_t iova, int access,
                 uint32_t *key);               /* 0 or errno */
 int sdev_dereg_mr(uint32_t key);
+/* change an MR in place (flags: IBV_REREG_MR_CHANGE_*); the key stays */
+int sdev_rereg_mr(uint32_t key, uint32_t pd, void *addr, size_t len, uint64_t iova, int access,
+                  int flags);
 /* A local key's access flags (-1 when the key is not one of ours). */
 int sdev_mr_access(uint32_t key);
 
@@ -45,6 +48,7 @@ uint64_t sdev_chan_get(struct sdev_chan *ch);
 
 struct sdev_cq *sdev_cq_create(int cqe, struct sdev_chan *ch, uint64_t cookie, int *real_cqe);
 int sdev_cq_destroy(struct sdev_cq *cq);
+int sdev_cq_resize(struct sdev_cq *cq, int cqe, int *real_cqe);
 int sdev_poll_cq(struct sdev_cq *cq, int n, struct ibv_wc *wc);
 int sdev_req_notify(struct sdev_cq *cq, int solicited_only);
 
@@ -89,5 +93,8 @@ struct sdev_range {
 	uint64_t start, len;
 };
 int sdev_mappings(struct sdev_range *out, int max);
+/* the device's own table of them (n entries, len 0 unused; NULL before
+ * the first open), kept current as mappings come and go */
+const struct sdev_range *sdev_mapping_table(int *n);
 
 #endif

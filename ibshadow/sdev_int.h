@@ -41,15 +41,16 @@ struct sd_mr {
 };
 
 struct sd_sge {
-	uint64_t addr; /* in the owner's address space */
+	uint64_t addr; /* in the owner's address space (a receive's: as posted
+	                * until it is taken, then resolved) */
 	uint32_t len;
-	uint32_t pad;
+	uint32_t lkey; /* a receive's, checked when the data arrives */
 };
 
 struct sd_rwqe {
 	uint64_t wr_id;
 	uint32_t nsge;
-	uint32_t status; /* != 0: a bad local key, completed with that */
+	uint32_t status; /* != 0: a bad local key found, completed with that */
 	uint64_t total;
 	struct sd_sge sge[SD_MAX_SGE];
 };

@@ -79,6 +79,44 @@ int sdev_cq_destroy(struct sdev_cq *c)
 	return 0;
 }
 
+int sdev_cq_resize(struct sdev_cq *c, int cqe, int *real_cqe)
+{
+	struct sd_cq *cq = (struct sd_cq *)c;
+	uint32_t cap;
+	uint64_t off, h, t, old;
+	struct sd_cqe *o, *n;
+
+	if (cqe < 1 || cqe >= SD_MAX_CQE)
+		return EINVAL;
+	cap = pow2((uint32_t)cqe + 1);
+	off = sd_seg_alloc((uint64_t)cap * sizeof(struct sd_cqe));
+	if (!off)
+		return ENOMEM;
+	sd_lock(&cq->clock);
+	sd_lock(&cq->plock);
+	h = atomic_load(&cq->head);
+	t = atomic_load(&cq->tail);
+	if (t - h > (uint64_t)cqe) {
+		sd_unlock(&cq->plock);
+		sd_unlock(&cq->clock);
+		sd_seg_free(off, (uint64_t)cap * sizeof(struct sd_cqe));
+		return EINVAL; /* fewer entries than completions waiting */
+	}
+	o = cq_ring(sd_self, cq);
+	n = (struct sd_cqe *)sd_at(sd_self, off);
+	for (uint64_t i = h; i != t; i++)
+		n[i & (cap - 1)] = o[i & (cq->cap - 1)];
+	old = cq->off;
+	sd_seg_free(old, (uint64_t)cq->cap * sizeof(struct sd_cqe));
+	cq->off = off;
+	cq->cap = cap;
+	cq->cqe = (uint32_t)cqe;
+	sd_unlock(&cq->plock);
+	sd_unlock(&cq->clock);
+	*real_cqe = cqe;
+	return 0;
+}
+
 /* Add a completion to a process's CQ: 0, or -1 when the CQ overran */
 static int cq_push(struct sd_view *v, uint32_t cqi, const struct sd_cqe *src, int solicited)
 {
@@ -139,6 +177,41 @@ static void push_simple(struct sd_view *v, uint32_t cqi, uint64_t wr_id, int sta
 
 static void kick_blocked(uint32_t cqi);
 
+/* Take a QP's completions out of one of this process's CQs (a QP going
+ * to RESET, as providers clean their CQs) */
+static void cq_clean(uint32_t cqi, uint32_t qpn)
+{
+	struct sd_cq *cq = &S->cq[cqi];
+	struct sd_cqe *ring;
+	uint64_t h, t, w;
+
+	sd_lock(&cq->clock);
+	sd_lock(&cq->plock);
+	ring = cq_ring(sd_self, cq);
+	h = atomic_load(&cq->head);
+	t = atomic_load(&cq->tail);
+	for (w = h; h != t; h++) {
+		struct sd_cqe *e = &ring[h & (cq->cap - 1)];
+		if (e->wc.qp_num == qpn)
+			continue;
+		if (w != h) {
+			struct sd_cqe *d = &ring[w & (cq->cap - 1)];
+			d->ncopy = e->ncopy;
+			d->copy_len = e->copy_len;
+			d->wc = e->wc;
+			memcpy(d->copy, e->copy, sizeof d->copy);
+			memcpy(d->data, e->data, e->copy_len);
+			atomic_store(&d->seq, w + 1);
+		}
+		w++;
+	}
+	for (h = w; h != t; h++)
+		atomic_store(&ring[h & (cq->cap - 1)].seq, 0);
+	atomic_store(&cq->tail, w);
+	sd_unlock(&cq->plock);
+	sd_unlock(&cq->clock);
+}
+
 int sdev_poll_cq(struct sdev_cq *c, int n, struct ibv_wc *wc)
 {
 	struct sd_cq *cq = (struct sd_cq *)c;
@@ -154,6 +227,7 @@ int sdev_poll_cq(struct sdev_cq *c, int n, struct ibv_wc *wc)
 		return 0;
 	}
 	sd_lock(&cq->clock);
+	ring = cq_ring(sd_self, cq); /* again: a resize may have moved it */
 	h = atomic_load_explicit(&cq->head, memory_order_relaxed);
 	for (i = 0; i < n; i++, h++) {
 		e = &ring[h & (cq->cap - 1)];
@@ -226,19 +300,42 @@ static int local_sge(uint32_t pd, const struct ibv_sge *in, int need, struct sd_
 	return 0;
 }
 
-static int fill_rwqe(uint32_t pd, struct sd_rwqe *r, const struct ibv_recv_wr *wr)
+/* A receive keeps its SGEs as posted: like an HCA, the device checks the
+ * keys when the data arrives (an MR re-registered or deregistered in
+ * between is seen then). */
+static int fill_rwqe(struct sd_rwqe *r, const struct ibv_recv_wr *wr)
 {
 	r->wr_id = wr->wr_id;
 	r->nsge = (uint32_t)wr->num_sge;
 	r->status = 0;
 	r->total = 0;
 	for (int k = 0; k < wr->num_sge; k++) {
-		int st = local_sge(pd, &wr->sg_list[k], IBV_ACCESS_LOCAL_WRITE, &r->sge[k]);
-		if (st)
-			r->status = (uint32_t)st;
+		r->sge[k].addr = wr->sg_list[k].addr;
+		r->sge[k].len = wr->sg_list[k].length;
+		r->sge[k].lkey = wr->sg_list[k].lkey;
 		r->total += wr->sg_list[k].length;
 	}
 	return 0;
+}
+
+/* the receive's SGEs against its owner's MR table (pd: of its QP or SRQ) */
+static void resolve_rwqe(struct sd_view *v, uint32_t pd, struct sd_rwqe *r)
+{
+	for (uint32_t k = 0; k < r->nsge; k++) {
+		struct sd_sge *g = &r->sge[k];
+		uint32_t i = g->lkey >> 8;
+		struct sd_mr *m;
+		if (!g->len)
+			continue;
+		m = i && i < SD_MAX_MR ? &v->seg->mr[i] : NULL;
+		if (!m || atomic_load_explicit(&m->key, memory_order_acquire) != g->lkey ||
+		    m->pd != pd || !(m->access & IBV_ACCESS_LOCAL_WRITE) || g->addr < m->iova ||
+		    g->addr + g->len > m->iova + m->len) {
+			r->status = IBV_WC_LOC_PROT_ERR;
+			return;
+		}
+		g->addr = m->addr + (g->addr - m->iova);
+	}
 }
 
 static void flush_rq(struct sd_view *v, struct sd_qp *qp)
@@ -349,7 +446,8 @@ static int ring_post_recv(struct sd_ring *r, uint32_t pd, const struct ibv_recv_
 		sd_unlock(&r->lock);
 		return ENOMEM;
 	}
-	fill_rwqe(pd, rq_at(sd_self, r, t), wr);
+	(void)pd;
+	fill_rwqe(rq_at(sd_self, r, t), wr);
 	atomic_store_explicit(&r->tail, t + 1, memory_order_release);
 	sd_unlock(&r->lock);
 	return 0;
@@ -570,6 +668,10 @@ int sdev_qp_modify(struct sdev_qp *x, struct ibv_qp_attr *a, int mask)
 		if (atomic_exchange(&qp->blocked, 0))
 			atomic_fetch_sub(&S->nblocked, 1);
 		atomic_store(&qp->state, IBV_QPS_RESET);
+		atomic_store(&qp->pending, 0);
+		cq_clean(qp->scq, qp->qpn);
+		if (qp->rcq != qp->scq)
+			cq_clean(qp->rcq, qp->qpn);
 		return 0;
 	}
 	if (next == IBV_QPS_ERR) {
@@ -1082,6 +1184,7 @@ static int exec(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
 		rw = *rq_at(tv, rq, h);
 		atomic_store_explicit(&rq->head, h + 1, memory_order_release);
 		sd_unlock(&rq->lock);
+		resolve_rwqe(tv, tq->srq >= 0 ? tv->seg->srq[tq->srq].pd : tq->pd, &rw);
 		if (tq->srq >= 0) {
 			struct sd_srq *s = &tv->seg->srq[tq->srq];
 			uint32_t lim = atomic_load(&s->limit);

@@ -31,8 +31,9 @@ struct sd_priv {
 		int fd;
 	} fifo[SD_MAX_PROCS][SD_MAX_CHAN + 1];
 	int chan_fd[SD_MAX_CHAN];
-	struct sdev_range maps[8];
-	int nmaps;
+	/* every mapping of the device: [0] this arena, [1] the registry,
+	 * [2 + slot] the segment of a slot (ours or a peer's); len 0: none */
+	struct sdev_range ranges[2 + SD_MAX_PROCS];
 };
 
 static struct sd_priv *P;
@@ -142,18 +143,10 @@ int sd_view_alive(struct sd_view *v)
 	return 1;
 }
 
-static void add_map(void *p, uint64_t len)
+static void set_range(int i, void *p, uint64_t len)
 {
-	for (int i = 0; i < P->nmaps; i++)
-		if (P->maps[i].start == 0) {
-			P->maps[i].start = (uint64_t)p;
-			P->maps[i].len = len;
-			return;
-		}
-	if (P->nmaps < 8) {
-		P->maps[P->nmaps].start = (uint64_t)p;
-		P->maps[P->nmaps++].len = len;
-	}
+	P->ranges[i].start = (uint64_t)p;
+	P->ranges[i].len = len;
 }
 
 int sdev_mappings(struct sdev_range *out, int max)
@@ -161,20 +154,16 @@ int sdev_mappings(struct sdev_range *out, int max)
 	int n = 0;
 	if (!P)
 		return 0;
-	if (max > 0) {
-		out[n].start = (uint64_t)P;
-		out[n++].len = sizeof *P;
-	}
-	for (int i = 0; i < P->nmaps && n < max; i++)
-		if (P->maps[i].start)
-			out[n++] = P->maps[i];
-	/* peers' segments */
-	for (int s = 0; s < SD_MAX_PROCS && n < max; s++)
-		if (P->views[s].seg && &P->views[s] != sd_self) {
-			out[n].start = (uint64_t)P->views[s].seg;
-			out[n++].len = SD_SEG_SIZE;
-		}
+	for (int i = 0; i < 2 + SD_MAX_PROCS && n < max; i++)
+		if (P->ranges[i].len)
+			out[n++] = P->ranges[i];
 	return n;
+}
+
+const struct sdev_range *sdev_mapping_table(int *n)
+{
+	*n = 2 + SD_MAX_PROCS;
+	return P ? P->ranges : NULL;
 }
 
 static int open_dir(void)
@@ -290,6 +279,7 @@ struct sd_view *sd_view_of(uint32_t slot)
 		return v;
 	pthread_mutex_lock(&view_mutex);
 	if (v->seg && v->pid != pid) {
+		set_range(2 + (int)slot, NULL, 0);
 		munmap(v->seg, SD_SEG_SIZE);
 		v->seg = NULL;
 	}
@@ -307,6 +297,7 @@ struct sd_view *sd_view_of(uint32_t slot)
 			v->dead = 0;
 			v->ops = 0;
 			v->seg = seg;
+			set_range(2 + (int)slot, seg, SD_SEG_SIZE);
 			iblog(3, "sdev: mapped the segment of process %d (slot %u)", pid, slot);
 		}
 	}
@@ -382,6 +373,7 @@ int sdev_open(void)
 			goto fail_unlocked;
 		P = m;
 		P->dirfd = -1;
+		set_range(0, P, sizeof *P);
 		for (int i = 0; i < SD_MAX_CHAN; i++)
 			P->chan_fd[i] = -1;
 	}
@@ -394,7 +386,7 @@ int sdev_open(void)
 			iblog(0, "sdev: cannot map the device registry: %s", strerror(errno));
 			goto fail;
 		}
-		add_map(sd_registry, sizeof(struct sd_reg));
+		set_range(1, sd_registry, sizeof(struct sd_reg));
 	}
 	st = starttime_of(me);
 	sd_lock(&sd_registry->lock);
@@ -436,7 +428,7 @@ int sdev_open(void)
 		sd_self->pid = me;
 		sd_self->slot = (uint32_t)slot;
 		sd_self->dead = 0;
-		add_map(seg, SD_SEG_SIZE);
+		set_range(2 + slot, seg, SD_SEG_SIZE);
 	}
 	snprintf(name, sizeof name, "as-%d", slot);
 	if (mkfifoat(P->dirfd, name, 0600) ||
@@ -486,10 +478,8 @@ void sdev_close(void)
 				P->fifo[s][c].pid = 0;
 			}
 		if (P->views[s].seg) {
+			set_range(2 + s, NULL, 0);
 			munmap(P->views[s].seg, SD_SEG_SIZE);
-			for (int i = 0; i < P->nmaps; i++)
-				if (P->maps[i].start == (uint64_t)P->views[s].seg)
-					P->maps[i].start = 0;
 			P->views[s].seg = NULL;
 			P->views[s].pid = 0;
 		}
@@ -753,6 +743,35 @@ int sdev_reg_mr(uint32_t pd, void *addr, size_t len, uint64_t iova, int access, 
 		return 0;
 	}
 	return ENOMEM;
+}
+
+int sdev_rereg_mr(uint32_t key, uint32_t pd, void *addr, size_t len, uint64_t iova, int access,
+                  int flags)
+{
+	struct sd_seg *s = sd_self->seg;
+	uint32_t i = key >> 8;
+	struct sd_mr *m;
+	if (i == 0 || i >= SD_MAX_MR || atomic_load(&s->mr[i].key) != key)
+		return EINVAL;
+	m = &s->mr[i];
+	if (flags & IBV_REREG_MR_CHANGE_ACCESS) {
+		if ((access & (IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC)) &&
+		    !(access & IBV_ACCESS_LOCAL_WRITE))
+			return EINVAL;
+	}
+	/* the key is withdrawn while it changes, as the HCA's MKey is */
+	atomic_store(&m->key, 1);
+	if (flags & IBV_REREG_MR_CHANGE_TRANSLATION) {
+		m->addr = (uint64_t)addr;
+		m->iova = iova;
+		m->len = len;
+	}
+	if (flags & IBV_REREG_MR_CHANGE_PD)
+		m->pd = pd;
+	if (flags & IBV_REREG_MR_CHANGE_ACCESS)
+		m->access = access;
+	atomic_store(&m->key, key);
+	return 0;
 }
 
 int sdev_dereg_mr(uint32_t key)

@@ -35,7 +35,11 @@ struct sh_chan {
 };
 
 struct sh_cq {
-	struct ibv_cq cq;
+	union {
+		struct ibv_cq cq;     /* ibv_cq is the start of ibv_cq_ex */
+		struct ibv_cq_ex cqx; /* made by ibv_create_cq_ex */
+	};
+	struct ibv_wc cur;            /* the extended poll's current entry */
 	struct sdev_cq *dev;
 	int notify; /* the last req_notify_cq: 0 none, 1 any, 2 solicited */
 	struct shl_rec *log;
@@ -48,8 +52,15 @@ struct sh_srq {
 	struct shl_rec *log;
 };
 
+struct sh_wrb; /* WRs being built by the ibv_wr_* API (shadow_ex.c) */
+
 struct sh_qp {
-	struct ibv_qp qp;
+	union {
+		struct ibv_qp qp;     /* the start of ibv_qp_ex */
+		struct ibv_qp_ex qpx; /* made with send_ops_flags */
+	};
+	int is_ex;
+	struct sh_wrb *wrb;
 	struct sdev_qp *dev;
 	uint16_t peer_vlid; /* the remote side's virtual LID (RC, UC) */
 	struct shl_rec *log;
@@ -74,6 +85,11 @@ void shadow_set_ops(struct sh_ctx *c);
 /* translate an application's address handle attributes to the device's */
 void shadow_ah_to_dev(const struct ibv_ah_attr *v, struct sdev_ah *d, struct ibv_ah_attr *dattr);
 struct ibv_qp *shadow_create_qp_ex(struct ibv_context *ctx, struct ibv_qp_init_attr_ex *a);
+struct ibv_cq_ex *shadow_create_cq_ex(struct ibv_context *ctx, struct ibv_cq_init_attr_ex *a);
+/* the extended QP API on a QP (shadow_ex.c): 0 or errno */
+int shadow_qp_ex_init(struct sh_qp *q, uint64_t send_ops, uint32_t max_wr, uint32_t max_sge);
+void shadow_qp_ex_free(struct sh_qp *q);
+void shadow_cq_ex_init(struct sh_cq *q);
 const char *shadow_qp_type_str(int t);
 const char *shadow_qp_state_str(int s);
 

@@ -6,6 +6,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,8 +96,10 @@ struct ibv_context *ibv_open_device(struct ibv_device *dev)
 	c->v.query_port = sh_query_port;
 	c->v.query_device_ex = sh_query_device_ex;
 	c->v.create_qp_ex = shadow_create_qp_ex;
+	c->v.create_cq_ex = shadow_create_cq_ex;
 	c->v.context.device = dev;
-	c->v.context.cmd_fd = -1;
+	/* no command fd: /dev/null stands for one (programs dup it) */
+	c->v.context.cmd_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	c->v.context.async_fd = fd;
 	c->v.context.num_comp_vectors = 1;
 	pthread_mutex_init(&c->v.context.mutex, NULL);
@@ -118,6 +121,8 @@ int ibv_close_device(struct ibv_context *ctx)
 	shl_destroy(c->log);
 	shadow_unlock();
 	sdev_close();
+	if (ctx->cmd_fd >= 0)
+		close(ctx->cmd_fd);
 	free(c);
 	return 0;
 }

@@ -5,6 +5,8 @@
 #include "core/link.h"
 #include "pmpi/link_find.h"
 
+_Static_assert(sizeof(struct sdev_range) == sizeof(struct ibshadow_range), "one layout");
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +42,14 @@ static void publish(void)
 {
 	struct ckptmpi_link *l;
 	summary.live = live;
+	if (!summary.dev_maps) {
+		int n;
+		const struct sdev_range *t = sdev_mapping_table(&n);
+		if (t) {
+			summary.dev_nmaps = (uint32_t)n;
+			summary.dev_maps = (uint64_t)(uintptr_t)t;
+		}
+	}
 	if (head)
 		snprintf(summary.oldest, sizeof summary.oldest, "%s on %s", head->desc, SDEV_NAME);
 	else

@@ -17,6 +17,8 @@ enum shl_change {
 	SHL_MODIFY_QP,     /* struct ibv_qp_attr, then int mask */
 	SHL_MODIFY_SRQ,    /* struct ibv_srq_attr, then int mask */
 	SHL_REQ_NOTIFY,    /* int solicited_only */
+	SHL_REREG_MR,      /* int flags, pd's log record, addr, length, access */
+	SHL_RESIZE_CQ,     /* int cqe */
 };
 
 struct shl_rec;

@@ -142,6 +142,48 @@ struct ibv_mr *ibv_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t length, ui
 	return reg_mr(pd, addr, length, iova, (int)access);
 }
 
+int ibv_rereg_mr(struct ibv_mr *mr, int flags, struct ibv_pd *pd, void *addr, size_t length,
+                 int access)
+{
+	struct sh_mr *m = SH(sh_mr, mr);
+	struct sh_pd *p = (flags & IBV_REREG_MR_CHANGE_PD) && pd ? SH(sh_pd, pd) : SH(sh_pd, mr->pd);
+	int e;
+	struct {
+		int flags;
+		struct shl_rec *pd;
+		void *addr;
+		size_t length;
+		int access;
+	} ch = {flags, p->log, addr, length, access};
+
+	if (!flags || (flags & ~(IBV_REREG_MR_CHANGE_TRANSLATION | IBV_REREG_MR_CHANGE_PD |
+	                         IBV_REREG_MR_CHANGE_ACCESS)) ||
+	    ((flags & IBV_REREG_MR_CHANGE_TRANSLATION) && (!addr || !length)) ||
+	    ((flags & IBV_REREG_MR_CHANGE_PD) && !pd) ||
+	    ((flags & IBV_REREG_MR_CHANGE_ACCESS) &&
+	     (access & ~(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
+	                 IBV_ACCESS_REMOTE_ATOMIC | IBV_ACCESS_RELAXED_ORDERING)))) {
+		errno = EINVAL;
+		return IBV_REREG_MR_ERR_INPUT;
+	}
+	e = sdev_rereg_mr(m->dev_key, p->dev, addr, length, (uintptr_t)addr,
+	                  access & ~IBV_ACCESS_RELAXED_ORDERING, flags);
+	if (e) {
+		errno = e;
+		return IBV_REREG_MR_ERR_INPUT;
+	}
+	shadow_lock();
+	if (flags & IBV_REREG_MR_CHANGE_TRANSLATION) {
+		mr->addr = addr;
+		mr->length = length;
+	}
+	if (flags & IBV_REREG_MR_CHANGE_PD)
+		mr->pd = pd;
+	shl_change(m->log, SHL_REREG_MR, &ch, sizeof ch);
+	shadow_unlock();
+	return 0;
+}
+
 int ibv_dereg_mr(struct ibv_mr *mr)
 {
 	struct sh_mr *m = SH(sh_mr, mr);
@@ -260,6 +302,20 @@ int ibv_destroy_cq(struct ibv_cq *cq)
 	shl_destroy(q->log);
 	shadow_unlock();
 	free(q);
+	return 0;
+}
+
+int ibv_resize_cq(struct ibv_cq *cq, int cqe)
+{
+	struct sh_cq *q = SH(sh_cq, cq);
+	int real, e = sdev_cq_resize(q->dev, cqe, &real);
+	if (e)
+		return e;
+	shadow_lock();
+	cq->cqe = real;
+	shl_change(q->log, SHL_RESIZE_CQ, &cqe, sizeof cqe);
+	shl_describe(q->log, "CQ (%d entries)", real);
+	shadow_unlock();
 	return 0;
 }
 
@@ -477,6 +533,7 @@ int ibv_destroy_qp(struct ibv_qp *qp)
 	shl_destroy(q->log);
 	shadow_unlock();
 	iblog(2, "verbs: QP %#08x destroyed", qp->qp_num);
+	shadow_qp_ex_free(q);
 	free(q);
 	return 0;
 }
@@ -548,18 +605,61 @@ struct ibv_ah *ibv_create_ah_from_wc(struct ibv_pd *pd, struct ibv_wc *wc, struc
 	return ibv_create_ah(pd, &a);
 }
 
-/* ibv_create_qp_ex: the attributes ibv_create_qp has (a zero create_flags
- * too); the rest (XRC, send ops of the ibv_wr_* API, RSS, TSO) refused */
+/* ibv_create_qp_ex: what ibv_create_qp has (a zero create_flags too), and
+ * the send ops of the ibv_wr_* API this device carries; the rest (XRC,
+ * RSS, TSO, memory windows, invalidation) refused */
 struct ibv_qp *shadow_create_qp_ex(struct ibv_context *ctx, struct ibv_qp_init_attr_ex *a)
 {
-	uint32_t ok = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_CREATE_FLAGS;
+	uint32_t ok = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_CREATE_FLAGS |
+	              IBV_QP_INIT_ATTR_SEND_OPS_FLAGS;
+	uint64_t ops_ok = IBV_QP_EX_WITH_RDMA_WRITE | IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM |
+	                  IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM |
+	                  IBV_QP_EX_WITH_RDMA_READ | IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP |
+	                  IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD;
+	struct ibv_qp *qp;
 	(void)ctx;
 	if ((a->comp_mask & ~ok) || !(a->comp_mask & IBV_QP_INIT_ATTR_PD) ||
-	    ((a->comp_mask & IBV_QP_INIT_ATTR_CREATE_FLAGS) && a->create_flags)) {
-		iblog(1, "verbs: create_qp_ex with comp_mask %#x, create_flags %#x not supported",
-		      a->comp_mask, (a->comp_mask & IBV_QP_INIT_ATTR_CREATE_FLAGS) ? a->create_flags : 0);
+	    ((a->comp_mask & IBV_QP_INIT_ATTR_CREATE_FLAGS) && a->create_flags) ||
+	    ((a->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS) && (a->send_ops_flags & ~ops_ok))) {
+		iblog(1, "verbs: create_qp_ex with comp_mask %#x, create_flags %#x, send_ops_flags %#llx "
+		         "not supported",
+		      a->comp_mask, (a->comp_mask & IBV_QP_INIT_ATTR_CREATE_FLAGS) ? a->create_flags : 0,
+		      (unsigned long long)((a->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS) ?
+		                               a->send_ops_flags : 0));
 		errno = EOPNOTSUPP;
 		return NULL;
 	}
-	return ibv_create_qp(a->pd, (struct ibv_qp_init_attr *)a);
+	qp = ibv_create_qp(a->pd, (struct ibv_qp_init_attr *)a);
+	if (qp && (a->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS)) {
+		int e = shadow_qp_ex_init(SH(sh_qp, qp), a->send_ops_flags, a->cap.max_send_wr,
+		                          a->cap.max_send_sge);
+		if (e) {
+			ibv_destroy_qp(qp);
+			errno = e;
+			return NULL;
+		}
+	}
+	return qp;
+}
+
+/* ibv_create_cq_ex: the standard completion fields; timestamps, flow
+ * tags, tag matching refused */
+struct ibv_cq_ex *shadow_create_cq_ex(struct ibv_context *ctx, struct ibv_cq_init_attr_ex *a)
+{
+	struct ibv_cq *cq;
+	if ((a->wc_flags & ~(uint64_t)IBV_WC_STANDARD_FLAGS) ||
+	    (a->comp_mask & ~(uint32_t)(IBV_CQ_INIT_ATTR_MASK_FLAGS | IBV_CQ_INIT_ATTR_MASK_PD)) ||
+	    ((a->comp_mask & IBV_CQ_INIT_ATTR_MASK_FLAGS) &&
+	     (a->flags & ~(uint32_t)IBV_CREATE_CQ_ATTR_SINGLE_THREADED)) ||
+	    ((a->comp_mask & IBV_CQ_INIT_ATTR_MASK_PD) && a->parent_domain)) {
+		iblog(1, "verbs: create_cq_ex with wc_flags %#llx, comp_mask %#x not supported",
+		      (unsigned long long)a->wc_flags, a->comp_mask);
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	cq = ibv_create_cq(ctx, (int)a->cqe, a->cq_context, a->channel, (int)a->comp_vector);
+	if (!cq)
+		return NULL;
+	shadow_cq_ex_init(SH(sh_cq, cq));
+	return &SH(sh_cq, cq)->cqx;
 }

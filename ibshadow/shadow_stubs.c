@@ -39,9 +39,6 @@ static void refused(const char *fn)
 
 ERRNO_STUB(ibv_attach_mcast, struct ibv_qp *qp, const union ibv_gid *gid, uint16_t lid)
 ERRNO_STUB(ibv_detach_mcast, struct ibv_qp *qp, const union ibv_gid *gid, uint16_t lid)
-NEG_STUB(ibv_rereg_mr, struct ibv_mr *mr, int flags, struct ibv_pd *pd, void *addr, size_t length,
-         int access)
-ERRNO_STUB(ibv_resize_cq, struct ibv_cq *cq, int cqe)
 NULL_STUB(struct ibv_mr *, ibv_reg_dmabuf_mr, struct ibv_pd *pd, uint64_t offset, size_t length,
           uint64_t iova, int fd, int access)
 NULL_STUB(struct ibv_context *, ibv_import_device, int cmd_fd)
@@ -56,14 +53,6 @@ ERRNO_STUB(ibv_resolve_eth_l2_from_gid, struct ibv_context *context, struct ibv_
 void ibv_unimport_pd(struct ibv_pd *pd) { (void)pd; }
 void ibv_unimport_mr(struct ibv_mr *mr) { (void)mr; }
 void ibv_unimport_dm(struct ibv_dm *dm) { (void)dm; }
-
-struct ibv_qp_ex *ibv_qp_to_qp_ex(struct ibv_qp *qp)
-{
-	/* the new post-send API (ibv_wr_*) is not offered: no QP is extended */
-	(void)qp;
-	refused("ibv_qp_to_qp_ex");
-	return NULL;
-}
 
 int ibv_query_qp_data_in_order(struct ibv_qp *qp, enum ibv_wr_opcode op, uint32_t flags)
 {

@@ -19,6 +19,17 @@ struct ibshadow_summary {
 	/* the oldest live resource, for messages: for example
 	 * "QP 0x000123 (RC, RTS) on ckptmpi_sw0" */
 	char oldest[128];
+	/* the software device's own mappings (its registry, segments and
+	 * private arena: the "HCA's memory"), to be left out of an image and
+	 * re-created; dev_nmaps entries of struct ibshadow_range at dev_maps,
+	 * those with len 0 unused; 0 before the device is opened */
+	volatile uint64_t dev_maps;
+	volatile uint32_t dev_nmaps;
+	uint32_t pad2;
+};
+
+struct ibshadow_range {
+	uint64_t start, len;
 };
 
 #endif
