@@ -102,6 +102,12 @@ void control_set_mpi(void **table, uint64_t nfuncs, int provided, int flavour, u
 	}
 }
 
+void control_set_upper_loader(uint64_t interp_base, uint64_t r_debug)
+{
+	link_area.upper_interp_base = interp_base;
+	link_area.upper_r_debug = r_debug;
+}
+
 uint64_t control_link_mpi_state(void) { return link_area.mpi_state; }
 const struct ckptmpi_link *control_link(void) { return &link_area; }
 void control_link_set_mpi_state(uint64_t st) { link_area.mpi_state = st; }

@@ -36,6 +36,8 @@ int control_start(const struct control_config *c);
 void control_upper_started(void);
 /* Restart count, saved in each image for ckptmpi_checkpoint() waiters. */
 uint64_t control_link_epoch(void);
+/* Publish where the upper loader is and its r_debug (see core/link.h). */
+void control_set_upper_loader(uint64_t interp_base, uint64_t r_debug);
 /* the link the upper half's libraries publish their state through */
 const struct ckptmpi_link *control_link(void);
 

@@ -44,6 +44,14 @@ struct ckptmpi_link {
 	/* the verbs shadow's struct ibshadow_summary * (ibshadow/summary.h),
 	 * set by the shadow in the upper half; 0 when no verbs are in use */
 	volatile uint64_t verbs_summary;
+	/* The upper half's dynamic loader, for debuggers and tools that must
+	 * find the program's objects (the lower loader's _r_debug lists only
+	 * the runtime's): where it is mapped and the address of its
+	 * `struct r_debug` (<link.h>: r_map is the program's link map, r_brk
+	 * the function it calls on every change). Set before the upper half
+	 * runs, on a fresh start and after a restart; 0 before. */
+	volatile uint64_t upper_interp_base;
+	volatile uint64_t upper_r_debug;
 };
 
 #endif

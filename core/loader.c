@@ -168,6 +168,10 @@ int loader_start_upper(const char *path, char *const argv[], char *const envp[])
 	if (!base)
 		return -1;
 	upper.interp_base = base;
+	{
+		uint64_t rd = elf_dynamic_symbol(upper.interp, "_r_debug");
+		control_set_upper_loader(base, rd ? base + rd : 0);
+	}
 
 	if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    rl.rlim_cur > stack_size && rl.rlim_cur <= (1ull << 30))

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/control.h"
+#include "core/elf_file.h"
 #include "core/image.h"
 #include "core/intervals.h"
 #include "core/loader.h"
@@ -79,6 +81,28 @@ static int map_region(const char *file, const struct ck_region *r)
 		return -1;
 	}
 	return 0;
+}
+
+/* The restored upper loader: the program's PT_INTERP, mapped from offset 0
+ * at the lowest address among its regions. Published through the link
+ * for debuggers (core/link.h); nothing in the runtime depends on it. */
+static void publish_upper_loader(const char *program, const struct ck_image *img)
+{
+	char interp[4096], real[PATH_MAX], err[256];
+	uint64_t base = 0, rd;
+
+	if (elf_interpreter(program, interp, sizeof interp, err, sizeof err) ||
+	    !realpath(interp, real))
+		return;
+	for (size_t i = 0; i < img->nregions; i++) {
+		const struct ck_region *r = &img->regions[i];
+		if (r->kind == CK_REGION_FILE_PRIVATE && r->file_offset == 0 && r->path &&
+		    !strcmp(r->path, real) && (!base || r->start < base))
+			base = r->start;
+	}
+	rd = base ? elf_dynamic_symbol(real, "_r_debug") : 0;
+	if (base)
+		control_set_upper_loader(base, rd ? base + rd : 0);
 }
 
 static void progress(uint64_t done, uint64_t total)
@@ -185,6 +209,7 @@ int restore_from(const char *path)
 	upper.rseq_size = img.proc.rseq_size;
 	upper.interp_base = 0;
 	runtime_set_restored(&info, &img);
+	publish_upper_loader(info.program, &img);
 	/* the plugins' objects (MPI, verbs) are re-created before any thread
 	 * of the program runs */
 	if (hooks_restore(&img))
