@@ -301,7 +301,7 @@ int procstate_capture(struct ck_image *img)
  * had open? A path is reopened without following a symbolic link (the
  * recorded path is the kernel's, symbolic links resolved), so what is
  * planted there cannot redirect a write (or a truncation) elsewhere. */
-static int same_file_as_before(int fd, const struct ck_fd *f, const char *host)
+static int same_file_as_before(int fd, const struct ck_fd *f, const char *host, int copied)
 {
 	int acc = (int)(f->flags & O_ACCMODE), writes = acc == O_WRONLY || acc == O_RDWR;
 	char here[256];
@@ -318,7 +318,7 @@ static int same_file_as_before(int fd, const struct ck_fd *f, const char *host)
 		          (long long)f->fd, f->path);
 		return -1;
 	}
-	if (!f->ino) /* an older image: nothing recorded */
+	if (!f->ino || copied) /* an older image: nothing recorded; a copy (restore map) */
 		return 0;
 	if ((uint64_t)st.st_uid != f->uid) {
 		log_error("fd %lld: %s: now owned by uid %u, at the checkpoint by uid %llu: another "
@@ -343,8 +343,37 @@ static int same_file_as_before(int fd, const struct ck_fd *f, const char *host)
 	return 0;
 }
 
+/* CKPTMPI_RESTORE_MAP=FROM=TO: a restart that must not touch the job's own
+ * files (a debugger's, a bisection's probe) takes every file under the
+ * directory FROM, and the working directory if it is under FROM, from a
+ * copy of that directory at TO, prepared by the caller. Files under TO
+ * are copies: their identity (inode) is not compared with the
+ * checkpoint's, their kind still is. Returns path, or buf holding the
+ * mapped path; *copied tells which. */
+static const char *restore_map(const char *path, char *buf, size_t len, int *copied)
+{
+	const char *m = getenv("CKPTMPI_RESTORE_MAP"), *eq;
+	size_t n;
+
+	*copied = 0;
+	if (!m || !path || m[0] != '/' || !(eq = strchr(m, '=')) || eq[1] != '/')
+		return path;
+	n = (size_t)(eq - m);
+	while (n > 1 && m[n - 1] == '/')
+		n--;
+	if (strncmp(path, m, n) || (path[n] != '/' && path[n] != 0))
+		return path;
+	if ((size_t)snprintf(buf, len, "%s%s", eq + 1, path + n) >= len)
+		return path;
+	*copied = 1;
+	return buf;
+}
+
 static int restore_fd(const struct ck_fd *f, const char *host)
 {
+	char mapped[PATH_MAX];
+	int copied;
+	const char *path = restore_map(f->path, mapped, sizeof mapped, &copied);
 	int acc = (int)(f->flags & O_ACCMODE);
 	int flags = (int)(f->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY));
 	int fd = -1;
@@ -373,17 +402,20 @@ static int restore_fd(const struct ck_fd *f, const char *host)
 	} else {
 		/* O_NONBLOCK: a FIFO planted at the path must not hang the
 		 * restart (the program's own flag comes back below) */
-		fd = open(f->path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0) {
 			if (errno == ELOOP)
 				log_error("fd %lld: %s: now a symbolic link; not followed, not reopened",
-				          (long long)f->fd, f->path);
+				          (long long)f->fd, path);
 			else
-				log_error("fd %lld: cannot reopen %s: %s", (long long)f->fd, f->path,
+				log_error("fd %lld: cannot reopen %s: %s", (long long)f->fd, path,
 				          strerror(errno));
 			return -1;
 		}
-		if (same_file_as_before(fd, f, host)) {
+		if (copied)
+			log_info("fd %lld: %s reopened as %s (CKPTMPI_RESTORE_MAP)", (long long)f->fd,
+			         f->path, path);
+		if (same_file_as_before(fd, f, host, copied)) {
 			close(fd);
 			return -1;
 		}
@@ -444,9 +476,14 @@ int procstate_restore(const struct ck_image *img, const struct interval_set *low
 		if (restore_fd(&img->fds[i], p->host))
 			return -1;
 	}
-	if (p->cwd && chdir(p->cwd)) {
-		log_error("cannot return to the working directory %s: %s", p->cwd, strerror(errno));
-		return -1;
+	{
+		char mapped[PATH_MAX];
+		int copied;
+		const char *cwd = restore_map(p->cwd, mapped, sizeof mapped, &copied);
+		if (cwd && chdir(cwd)) {
+			log_error("cannot return to the working directory %s: %s", cwd, strerror(errno));
+			return -1;
+		}
 	}
 	umask((mode_t)p->umask);
 	for (int r = 0; r < CK_NRLIMITS && r < RLIM_NLIMITS; r++) {
