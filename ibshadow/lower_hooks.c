@@ -6,8 +6,8 @@
  * Until verbs jobs can be checkpointed (their cut, image and re-creation
  * are the next step), a checkpoint of a process that holds verbs
  * resources is refused, naming the oldest resource, and the program runs
- * on. The look is taken with every program thread parked, so the answer
- * is the state the image would have held. */
+ * on. The look that counts is taken with every program thread parked, so
+ * its answer is the state the image would have held. */
 #include <stdio.h>
 
 #include "core/control.h"
@@ -22,10 +22,9 @@ static const struct ibshadow_summary *summary(void)
 	return s && s->magic == IBSHADOW_SUMMARY_MAGIC ? s : NULL;
 }
 
-static int verbs_capture(struct ck_image *img, char *err, size_t len)
+static int verbs_refuse(char *err, size_t len)
 {
 	const struct ibshadow_summary *s = summary();
-	(void)img;
 	if (!s || !s->live)
 		return 0;
 	snprintf(err, len,
@@ -35,8 +34,18 @@ static int verbs_capture(struct ck_image *img, char *err, size_t len)
 	return -1;
 }
 
+static int verbs_capture(struct ck_image *img, char *err, size_t len)
+{
+	(void)img;
+	return verbs_refuse(err, len);
+}
+
+/* Asked first too, with the program running: the refusal then names the
+ * verbs resource rather than one of the device's descriptors, which the
+ * capture would stumble on first. The capture's answer is the exact one. */
 static const struct ckpt_hooks verbs_hooks = {
 	.name = "verbs",
+	.check = verbs_refuse,
 	.capture = verbs_capture,
 };
 
