@@ -9,6 +9,8 @@
 #include "ibshadow/iblog.h"
 
 #include <errno.h>
+#include <sched.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -222,8 +224,13 @@ int sdev_poll_cq(struct sdev_cq *c, int n, struct ibv_wc *wc)
 	/* nothing there: no lock taken */
 	h = atomic_load_explicit(&cq->head, memory_order_relaxed);
 	if (atomic_load_explicit(&ring[h & (cq->cap - 1)].seq, memory_order_acquire) != h + 1) {
+		static __thread unsigned empty;
 		if (atomic_load_explicit(&S->nblocked, memory_order_relaxed))
 			kick_blocked((uint32_t)(cq - S->cq));
+		/* a program spinning on an empty CQ: now and then let the peer
+		 * that does the work (this device's "HCA") have the CPU */
+		if ((++empty & 1023) == 0)
+			sched_yield();
 		return 0;
 	}
 	sd_lock(&cq->clock);
@@ -1181,7 +1188,13 @@ static int exec(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
 			complete_send(v, qp, w, r);
 			return DONE;
 		}
-		rw = *rq_at(tv, rq, h);
+		{
+			/* the header and the SGEs used: a few cache lines of the peer's */
+			const struct sd_rwqe *src = rq_at(tv, rq, h);
+			uint32_t ns = src->nsge <= SD_MAX_SGE ? src->nsge : SD_MAX_SGE;
+			memcpy(&rw, src, offsetof(struct sd_rwqe, sge) + ns * sizeof(struct sd_sge));
+			rw.nsge = ns;
+		}
 		atomic_store_explicit(&rq->head, h + 1, memory_order_release);
 		sd_unlock(&rq->lock);
 		resolve_rwqe(tv, tq->srq >= 0 ? tv->seg->srq[tq->srq].pd : tq->pd, &rw);

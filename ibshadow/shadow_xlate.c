@@ -32,6 +32,8 @@ static struct dir dirs[4][XL_NKINDS] = {
 	[1] = {[0 ... XL_NKINDS - 1] = {.cached = 1}},
 };
 
+_Atomic unsigned xl_nonidentity;
+
 static inline uint32_t hash(uint64_t k) { return (uint32_t)((k * 0x9e3779b97f4a7c15ull) >> 40); }
 
 static int lookup(struct dir *d, uint64_t key, uint32_t *out)
@@ -79,8 +81,14 @@ static void insert(struct dir *d, uint64_t key, uint32_t val)
 		atomic_store_explicit(&d->t, nt, memory_order_release);
 		t = nt;
 	}
+	/* the value a key stands for is its low 32 bits (the id; the peer
+	 * above): the identity when it maps to itself */
+	if (val != (uint32_t)(key - 1))
+		atomic_fetch_add(&xl_nonidentity, 1);
 	for (uint32_t i = hash(key) & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
 		if (t->e[i].key == key) {
+			if (!t->e[i].dead && t->e[i].val != (uint32_t)(key - 1))
+				atomic_fetch_sub(&xl_nonidentity, 1);
 			t->e[i].val = val;
 			t->e[i].dead = 0;
 			break;
@@ -107,8 +115,11 @@ static void erase(struct dir *d, uint64_t key)
 	for (uint32_t i = hash(key) & (t->cap - 1), n = 0; n < t->cap; i = (i + 1) & (t->cap - 1), n++) {
 		if (!t->e[i].key)
 			return;
-		if (t->e[i].key == key)
+		if (t->e[i].key == key && !t->e[i].dead) {
 			t->e[i].dead = 1;
+			if (t->e[i].val != (uint32_t)(key - 1))
+				atomic_fetch_sub(&xl_nonidentity, 1);
+		}
 	}
 }
 

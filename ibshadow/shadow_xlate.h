@@ -7,6 +7,7 @@
 #ifndef CKPTMPI_IBSHADOW_SHADOW_XLATE_H
 #define CKPTMPI_IBSHADOW_SHADOW_XLATE_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 enum xl_kind {
@@ -16,6 +17,14 @@ enum xl_kind {
 	XL_LID,  /* the port's LID */
 	XL_NKINDS
 };
+
+/* translations that are not the identity (all of them, local and remote);
+ * while 0 the data path may hand the application's values on unchanged */
+extern _Atomic unsigned xl_nonidentity;
+static inline int xl_all_identity(void)
+{
+	return __atomic_load_n((unsigned *)&xl_nonidentity, __ATOMIC_RELAXED) == 0;
+}
 
 /* this process's resources (add/del under the shadow's creation lock) */
 void xl_add(enum xl_kind k, uint32_t virt, uint32_t dev);
