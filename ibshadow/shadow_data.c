@@ -181,7 +181,14 @@ static int direct_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 
 void shadow_set_ops(struct sh_ctx *c)
 {
-	const char *d = getenv("CKPTMPI_VERBS_DIRECT");
+	const char *d = getenv("CKPTMPI_VERBS_DIRECT"), *x = getenv("CKPTMPI_VERBS_XLATE");
+	static int forced;
+	/* CKPTMPI_VERBS_XLATE=1 (bench): every WR and completion goes through
+	 * the tables, as after a restart, although they are the identity */
+	if (x && !strcmp(x, "1") && !forced) {
+		forced = 1;
+		atomic_fetch_add(&xl_nonidentity, 1);
+	}
 	if (d && !strcmp(d, "1")) {
 		iblog(1, "verbs: CKPTMPI_VERBS_DIRECT=1: the data path bypasses the shadow (bench only)");
 		c->v.context.ops.post_send = direct_post_send;
