@@ -19,6 +19,7 @@
 #include "core/control_socket.h"
 #include "core/lowmem.h"
 #include "storage/container.h"
+#include "tools/debug.h"
 
 static void usage(FILE *f)
 {
@@ -28,7 +29,10 @@ static void usage(FILE *f)
 	        "       ckptmpi checkpoint DIR\n"
 	        "       ckptmpi restart DIR [--generation N] [--interval SECONDS]\n"
 	        "       ckptmpi ls DIR\n"
-	        "       ckptmpi verify DIR [--generation N]\n");
+	        "       ckptmpi verify DIR [--generation N]\n"
+	        "       ckptmpi debug [--dir DIR] [GDB-OPTIONS...] -- PROGRAM [ARGS...]\n"
+	        "       ckptmpi debug --restart DIR [--generation N] [--in-place] [GDB-OPTIONS...]\n"
+	        "       ckptmpi bisect DIR (--expr 'C EXPRESSION' | --run 'SHELL COMMAND') [OPTIONS]\n");
 }
 
 static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -591,6 +595,10 @@ int main(int argc, char **argv)
 		return cmd_ls(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "verify"))
 		return cmd_verify(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "debug"))
+		return cmd_debug(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "bisect"))
+		return cmd_bisect(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		usage(stdout);
 		return 0;

@@ -1,0 +1,452 @@
+/* ckptmpi debug / ckptmpi bisect: the program under GDB (Debian's gdb with
+ * its Python API) and a search over a run's generations. The work in GDB
+ * is done by tools/gdb/ckptmpi.py; this file finds GDB, the extension and
+ * the runtime, describes the generations in a plan (JSON) and hands over.
+ *
+ *   ckptmpi debug [--dir DIR] [GDB-OPTIONS...] -- PROGRAM [ARGS...]
+ *   ckptmpi debug --restart DIR [--generation N] [--in-place] [GDB-OPTIONS...]
+ *   ckptmpi bisect DIR (--expr 'C EXPRESSION' | --run 'SHELL COMMAND')
+ *                  [--for SECONDS] [--from N] [--to N] [--no-reexecute]
+ *                  [--keep-scratch] [--timeout SECONDS] */
+#include "tools/debug.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/personality.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "storage/container.h"
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("ckptmpi: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 2;
+}
+
+static int self_dir(char *out, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n < 0)
+		return -1;
+	self[n] = 0;
+	snprintf(out, len, "%s", dirname(self));
+	return 0;
+}
+
+/* The runtime next to the tool (CKPTMPI_RUNTIME overrides). */
+static int runtime_path(char *out, size_t len)
+{
+	const char *env = getenv("CKPTMPI_RUNTIME");
+	char dir[PATH_MAX / 2];
+
+	if (env && *env) {
+		snprintf(out, len, "%s", env);
+		return access(out, X_OK);
+	}
+	if (self_dir(dir, sizeof dir))
+		return -1;
+	snprintf(out, len, "%s/ckptmpi-runtime", dir);
+	return access(out, X_OK);
+}
+
+/* tools/gdb/ckptmpi.py as installed (BINDIR/../share/ckptmpi/gdb) or in the
+ * build tree (the same layout); CKPTMPI_GDB_SCRIPT overrides. */
+static int script_path(char *out, size_t len)
+{
+	const char *env = getenv("CKPTMPI_GDB_SCRIPT");
+	char dir[PATH_MAX / 2];
+
+	if (env && *env) {
+		snprintf(out, len, "%s", env);
+		return access(out, R_OK);
+	}
+	if (self_dir(dir, sizeof dir))
+		return -1;
+	snprintf(out, len, "%s/../share/ckptmpi/gdb/ckptmpi.py", dir);
+	return access(out, R_OK);
+}
+
+/* GDB: CKPTMPI_GDB, else gdb on PATH. */
+static const char *gdb_path(void)
+{
+	const char *env = getenv("CKPTMPI_GDB");
+	return env && *env ? env : "gdb";
+}
+
+static int have_gdb(void)
+{
+	const char *g = gdb_path(), *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (strchr(g, '/'))
+		return access(g, X_OK) == 0;
+	if (!path)
+		path = "/usr/bin:/bin";
+	while (*path) {
+		const char *colon = strchr(path, ':');
+		size_t n = colon ? (size_t)(colon - path) : strlen(path);
+		snprintf(buf, sizeof buf, "%.*s/%s", (int)n, path, g);
+		if (access(buf, X_OK) == 0)
+			return 1;
+		path += n + (colon ? 1 : 0);
+	}
+	return 0;
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+struct plan_opts {
+	const char *dir;        /* absolute */
+	uint64_t only;          /* debug --restart: this generation (0: the newest) */
+	uint64_t from, to;      /* bisect: the range */
+	const char *expr, *run;
+	double for_seconds, timeout;
+	int in_place, keep_scratch, no_reexecute, bisect;
+};
+
+/* The generations of DIR (this user's own, single-process) into a plan
+ * for the extension. Returns 0, or 2 with a message. */
+static int write_plan(const struct plan_opts *o, const char *scratch, char *plan, size_t len,
+                      char *runtime, size_t rlen)
+{
+	struct generation_entry *g;
+	size_t n, used = 0;
+	FILE *f;
+
+	if (generations_list(o->dir, &g, &n))
+		return fail("%s", container_error());
+	snprintf(plan, len, "%s/plan.json", scratch);
+	if (!(f = fopen(plan, "w")))
+		return fail("%s: %s", plan, strerror(errno));
+	fprintf(f, "{\"dir\": ");
+	json_str(f, o->dir);
+	fprintf(f, ", \"scratch\": ");
+	json_str(f, scratch);
+	fprintf(f, ", \"in_place\": %s, \"keep_scratch\": %s, \"no_reexecute\": %s, \"exit\": %s",
+	        o->in_place ? "true" : "false", o->keep_scratch ? "true" : "false",
+	        o->no_reexecute ? "true" : "false", o->bisect ? "true" : "false");
+	fprintf(f, ", \"for_seconds\": %g, \"timeout\": %g", o->for_seconds, o->timeout);
+	if (o->expr) {
+		fprintf(f, ", \"expr\": ");
+		json_str(f, o->expr);
+	}
+	if (o->run) {
+		fprintf(f, ", \"run\": ");
+		json_str(f, o->run);
+	}
+	fprintf(f, ", \"generations\": [");
+	/* debug --restart without --generation: the newest */
+	uint64_t only = o->only;
+	if (!o->bisect && !only)
+		for (size_t i = 0; i < n; i++)
+			if (!g[i].foreign && g[i].generation > only)
+				only = g[i].generation;
+	for (size_t i = 0; i < n; i++) {
+		struct container_reader *r;
+		struct ck_generation_info info;
+		struct ck_image img;
+		char when[32];
+		time_t t;
+
+		if (g[i].foreign || (only && g[i].generation != only) ||
+		    (o->from && g[i].generation < o->from) || (o->to && g[i].generation > o->to))
+			continue;
+		if (!(r = container_open_own(g[i].path)) || container_info(r, &info)) {
+			fprintf(stderr, "ckptmpi: %s: skipped\n", container_error());
+			if (r)
+				container_close(r);
+			continue;
+		}
+		if (info.nranks != 1 || strcmp(info.mpi_flavour, "none")) {
+			container_close(r);
+			fclose(f);
+			free(g);
+			return fail("%s: a %" PRIu64 "-rank %s job: ckptmpi %s handles single processes "
+			            "for now", g[i].path, info.nranks, info.mpi_flavour,
+			            o->bisect ? "bisect" : "debug");
+		}
+		if (container_read_image(r, 0, &img)) {
+			fprintf(stderr, "ckptmpi: %s: skipped\n", container_error());
+			container_close(r);
+			continue;
+		}
+		container_close(r);
+		if (!runtime[0] && info.runtime[0] && access(info.runtime, X_OK) == 0)
+			snprintf(runtime, rlen, "%s", info.runtime);
+		t = (time_t)info.created_unix;
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
+		fprintf(f, "%s\n  {\"generation\": %" PRIu64 ", \"path\": ", used ? "," : "",
+		        info.generation);
+		json_str(f, g[i].path);
+		fprintf(f, ", \"reason\": ");
+		json_str(f, info.reason);
+		fprintf(f, ", \"created\": ");
+		json_str(f, when);
+		fprintf(f, ", \"created_unix\": %" PRIu64 ", \"cwd\": ", info.created_unix);
+		json_str(f, img.proc.cwd);
+		fprintf(f, ", \"program\": ");
+		json_str(f, info.program);
+		/* the regular files it has open (a probe's sandbox needs them) */
+		fprintf(f, ", \"files\": [");
+		for (size_t k = 0, m = 0; k < img.nfds; k++)
+			if (img.fds[k].kind == CK_FD_FILE && img.fds[k].path) {
+				fprintf(f, "%s", m++ ? ", " : "");
+				json_str(f, img.fds[k].path);
+			}
+		fprintf(f, "]}");
+		used++;
+		ck_image_free(&img);
+	}
+	fprintf(f, "\n]}\n");
+	free(g);
+	if (fclose(f))
+		return fail("%s: %s", plan, strerror(errno));
+	if (!used) {
+		if (only)
+			return fail("%s: no generation %" PRIu64 " of yours", o->dir, only);
+		return fail("%s: no checkpoint generations of yours", o->dir);
+	}
+	return 0;
+}
+
+static int make_scratch(char *out, size_t len, const char *what)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(out, len, "%s/ckptmpi-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", what);
+	if (!mkdtemp(out))
+		return fail("%s: %s", out, strerror(errno));
+	return 0;
+}
+
+static int parse_num(const char *s, const char *what, double *out)
+{
+	char *end;
+	errno = 0;
+	*out = strtod(s, &end);
+	if (errno || *end || !*s || *out < 0)
+		return fail("%s: not a number: %s", what, s);
+	return 0;
+}
+
+static void debug_usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: ckptmpi debug [--dir DIR] [GDB-OPTIONS...] -- PROGRAM [ARGS...]\n"
+	        "       ckptmpi debug --restart DIR [--generation N] [--in-place] [GDB-OPTIONS...]\n");
+}
+
+int cmd_debug(int argc, char **argv)
+{
+	const char *dir = NULL, *restart = NULL;
+	char rt[PATH_MAX] = "", script[PATH_MAX], plan[PATH_MAX + 16], scratch[PATH_MAX];
+	char absdir[PATH_MAX], ex[PATH_MAX + 64];
+	struct plan_opts o = {0};
+	char **gargs = calloc((size_t)argc + 16, sizeof *gargs);
+	int ng = 0, i;
+	double v;
+
+	if (!gargs)
+		return fail("out of memory");
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			i++;
+			break;
+		} else if (!strcmp(argv[i], "--dir") && i + 1 < argc) {
+			dir = argv[++i];
+		} else if (!strcmp(argv[i], "--restart") && i + 1 < argc) {
+			restart = argv[++i];
+		} else if (!strcmp(argv[i], "--generation") && i + 1 < argc) {
+			if (parse_num(argv[++i], "--generation", &v))
+				return 2;
+			o.only = (uint64_t)v;
+		} else if (!strcmp(argv[i], "--in-place")) {
+			o.in_place = 1;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			debug_usage(stdout);
+			return 0;
+		} else {
+			gargs[1 + 3 + ng++] = argv[i]; /* for GDB, in order */
+		}
+	}
+	if (!have_gdb())
+		return fail("gdb not found (install Debian's gdb, or set CKPTMPI_GDB)");
+	if (script_path(script, sizeof script))
+		return fail("%s: the GDB extension is missing (set CKPTMPI_GDB_SCRIPT)", script);
+	/* GDB runs the runtime without address randomisation anyway (its
+	 * disable-randomization); the runtime then does not re-execute itself */
+	{
+		int p = personality(0xffffffff);
+		if (p >= 0)
+			personality((unsigned long)p | ADDR_NO_RANDOMIZE);
+	}
+	gargs[0] = (char *)gdb_path();
+	gargs[1] = "-q";
+	gargs[2] = "-x";
+	gargs[3] = script;
+	if (restart) {
+		struct stat st;
+		if (i < argc)
+			return fail("debug --restart takes no PROGRAM: the generation names it");
+		if (!realpath(restart, absdir) || stat(absdir, &st) || !S_ISDIR(st.st_mode))
+			return fail("%s: not a directory", restart);
+		o.dir = absdir;
+		if (make_scratch(scratch, sizeof scratch, "debug"))
+			return 2;
+		if (write_plan(&o, scratch, plan, sizeof plan, rt, sizeof rt))
+			return 2;
+		if (!rt[0] && runtime_path(rt, sizeof rt))
+			return fail("cannot find ckptmpi-runtime next to ckptmpi (set CKPTMPI_RUNTIME)");
+		/* ours first, then the user's options (-batch -ex ...) */
+		memmove(gargs + 6, gargs + 4, (size_t)ng * sizeof *gargs);
+		snprintf(ex, sizeof ex, "ckptmpi-restore %s", plan);
+		gargs[4] = "-ex";
+		gargs[5] = ex;
+		ng += 2;
+		gargs[4 + ng++] = rt;
+		gargs[4 + ng] = NULL;
+		unsetenv("CKPTMPI_RESTART");
+		execvp(gargs[0], gargs);
+		return fail("%s: %s", gargs[0], strerror(errno));
+	}
+	if (i >= argc) {
+		debug_usage(stderr);
+		return fail("debug: no PROGRAM given (ckptmpi debug -- PROGRAM ARGS)");
+	}
+	if (runtime_path(rt, sizeof rt))
+		return fail("cannot find ckptmpi-runtime next to ckptmpi (set CKPTMPI_RUNTIME)");
+	if (!dir)
+		dir = getenv("CKPTMPI_DIR");
+	if (!dir) {
+		/* checkpoints of a debugging session go to a directory of its own */
+		if (make_scratch(scratch, sizeof scratch, "debug"))
+			return 2;
+		dir = scratch;
+	} else if (mkdir(dir, 0700) && errno != EEXIST) {
+		return fail("%s: cannot create: %s", dir, strerror(errno));
+	}
+	setenv("CKPTMPI_DIR", dir, 1);
+	unsetenv("CKPTMPI_RESTART");
+	{
+		char **a = calloc((size_t)(4 + ng + 3 + argc - i), sizeof *a);
+		int k = 0;
+		if (!a)
+			return fail("out of memory");
+		for (int q = 0; q < 4 + ng; q++)
+			a[k++] = gargs[q];
+		a[k++] = "--args";
+		a[k++] = rt;
+		for (int q = i; q < argc; q++)
+			a[k++] = argv[q];
+		a[k] = NULL;
+		execvp(a[0], a);
+		return fail("%s: %s", a[0], strerror(errno));
+	}
+}
+
+static void bisect_usage(FILE *f)
+{
+	fprintf(f, "usage: ckptmpi bisect DIR --expr 'C EXPRESSION' [--no-reexecute]\n"
+	           "       ckptmpi bisect DIR --run 'SHELL COMMAND' [--for SECONDS]\n"
+	           "       options: [--from N] [--to N] [--keep-scratch] [--timeout SECONDS]\n");
+}
+
+int cmd_bisect(int argc, char **argv)
+{
+	struct plan_opts o = {0};
+	const char *dir = NULL;
+	char rt[PATH_MAX] = "", script[PATH_MAX], plan[PATH_MAX + 16], scratch[PATH_MAX];
+	char absdir[PATH_MAX], ex[PATH_MAX + 64];
+	struct stat st;
+	double v;
+
+	o.bisect = 1;
+	o.timeout = 600;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--expr") && i + 1 < argc) {
+			o.expr = argv[++i];
+		} else if (!strcmp(argv[i], "--run") && i + 1 < argc) {
+			o.run = argv[++i];
+		} else if (!strcmp(argv[i], "--for") && i + 1 < argc) {
+			if (parse_num(argv[++i], "--for", &o.for_seconds))
+				return 2;
+		} else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+			if (parse_num(argv[++i], "--timeout", &o.timeout))
+				return 2;
+		} else if (!strcmp(argv[i], "--from") && i + 1 < argc) {
+			if (parse_num(argv[++i], "--from", &v))
+				return 2;
+			o.from = (uint64_t)v;
+		} else if (!strcmp(argv[i], "--to") && i + 1 < argc) {
+			if (parse_num(argv[++i], "--to", &v))
+				return 2;
+			o.to = (uint64_t)v;
+		} else if (!strcmp(argv[i], "--keep-scratch")) {
+			o.keep_scratch = 1;
+		} else if (!strcmp(argv[i], "--no-reexecute")) {
+			o.no_reexecute = 1;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			bisect_usage(stdout);
+			return 0;
+		} else if (!dir && argv[i][0] != '-') {
+			dir = argv[i];
+		} else {
+			bisect_usage(stderr);
+			return 2;
+		}
+	}
+	if (!dir || (!o.expr == !o.run)) {
+		bisect_usage(stderr);
+		return fail("bisect: DIR and one of --expr or --run are needed");
+	}
+	if (!have_gdb())
+		return fail("gdb not found (install Debian's gdb, or set CKPTMPI_GDB)");
+	if (script_path(script, sizeof script))
+		return fail("%s: the GDB extension is missing (set CKPTMPI_GDB_SCRIPT)", script);
+	if (!realpath(dir, absdir) || stat(absdir, &st) || !S_ISDIR(st.st_mode))
+		return fail("%s: not a directory", dir);
+	o.dir = absdir;
+	if (make_scratch(scratch, sizeof scratch, "bisect"))
+		return 2;
+	if (write_plan(&o, scratch, plan, sizeof plan, rt, sizeof rt))
+		return 2;
+	if (!rt[0] && runtime_path(rt, sizeof rt))
+		return fail("cannot find ckptmpi-runtime next to ckptmpi (set CKPTMPI_RUNTIME)");
+	{
+		int p = personality(0xffffffff);
+		if (p >= 0)
+			personality((unsigned long)p | ADDR_NO_RANDOMIZE);
+	}
+	snprintf(ex, sizeof ex, "ckptmpi-bisect %s", plan);
+	unsetenv("CKPTMPI_RESTART");
+	char *args[] = {(char *)gdb_path(), "-q", "-nx", "-batch", "-x", script, "-ex", ex, rt, NULL};
+	execvp(args[0], args);
+	return fail("%s: %s", args[0], strerror(errno));
+}

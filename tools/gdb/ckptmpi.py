@@ -1,0 +1,903 @@
+# ckptmpi.py: GDB sees the program under ckptmpi, not the runtime.
+#
+# Loaded by `ckptmpi debug` and `ckptmpi bisect` into Debian's gdb (13,
+# with Python). Under ckptmpi a program runs as the "upper half" of
+# ckptmpi-runtime: the runtime maps a second copy of the system's dynamic
+# loader, which loads the program and its libraries with an r_debug of its
+# own that GDB does not know (GDB follows the runtime's). This file:
+#
+#  - finds the upper loader's r_debug through the runtime's link struct
+#    (link_area.upper_r_debug, core/link.h) and loads symbols for every
+#    object on its link map at its load address (add-symbol-file -o),
+#    when the program starts and whenever the upper loader reports a
+#    change (a breakpoint on its r_brk: dlopen, dlclose);
+#  - disables the breakpoint locations that fall in the runtime (its own
+#    `main`, the lower libc), names the runtime's threads
+#    "ckptmpi-runtime" and hides the runtime's frames from backtraces of
+#    the program's threads (a frame filter);
+#  - `ckptmpi-restore PLAN`: starts a restart of a generation under GDB
+#    and stops each restored thread on the program's own instruction (one
+#    step past the runtime's rt_sigreturn), with the program's symbols;
+#  - `ckptmpi-bisect PLAN`: the binary search of `ckptmpi bisect`.
+#
+# PLAN is a JSON file written by the ckptmpi tool (tools/debug.c). The
+# restarted probes run in a scratch copy of the program's working
+# directory (CKPTMPI_RESTORE_MAP), never on the job's own files.
+
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+import gdb
+
+WINDOW = (0x100000000000, 0x140000000000)  # core/lowmem.h: the lower window
+
+
+def _msg(text):
+    """To stderr, past GDB (whose output may be silenced meanwhile)."""
+    gdb.flush()
+    os.write(2, ("ckptmpi: %s\n" % text).encode())
+
+
+# ------------------------------------------------------------------ ELF
+
+def elf_symbol(path, name):
+    """st_value of NAME in the .dynsym or .symtab of an ELF64 file, or 0."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return 0
+    if data[:4] != b"\x7fELF" or data[4] != 2:
+        return 0
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    secs = []
+    for i in range(shnum):
+        secs.append(struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize))
+    want = name.encode()
+    for s in secs:
+        if s[1] not in (2, 11):  # SHT_SYMTAB, SHT_DYNSYM
+            continue
+        strtab = secs[s[6]]
+        stroff = strtab[4]
+        for k in range(s[5] // 24):
+            st_name, _info, _other, _shndx, value, _size = struct.unpack_from(
+                "<IBBHQQ", data, s[4] + k * 24)
+            end = data.index(b"\0", stroff + st_name)
+            if data[stroff + st_name:end] == want and value:
+                return value
+    return 0
+
+
+# ------------------------------------------------------------------ inferior
+
+def _inf():
+    return gdb.selected_inferior()
+
+
+def _u64(addr):
+    return struct.unpack("<Q", bytes(_inf().read_memory(addr, 8)))[0]
+
+
+def _cstr(addr, limit=4096):
+    if not addr:
+        return ""
+    out = b""
+    while len(out) < limit:
+        chunk = bytes(_inf().read_memory(addr + len(out), 64))
+        z = chunk.find(b"\0")
+        if z >= 0:
+            return (out + chunk[:z]).decode(errors="replace")
+        out += chunk
+    return out.decode(errors="replace")
+
+
+def _link(field):
+    try:
+        return int(gdb.parse_and_eval("link_area.%s" % field))
+    except gdb.error:
+        return 0
+
+
+def _program_path():
+    try:
+        return gdb.parse_and_eval("upper.program").string()
+    except gdb.error:
+        return ""
+
+
+_runtime_ranges = []
+
+
+def _maps():
+    pid = _inf().pid
+    out = []
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            for line in f:
+                parts = line.split(None, 5)
+                lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                out.append((lo, hi, int(parts[2], 16), parts[5].strip() if len(parts) > 5 else ""))
+    except OSError:
+        pass
+    return out
+
+
+def _runtime_exe_ranges():
+    global _runtime_ranges
+    if not _runtime_ranges and _inf().pid:
+        exe = os.path.realpath(gdb.current_progspace().filename or "")
+        _runtime_ranges = [(lo, hi) for lo, hi, _o, p in _maps() if p == exe]
+    return _runtime_ranges
+
+
+def is_lower(pc):
+    """Is this code or data address the runtime's (lower half)?"""
+    if pc is None:
+        return False
+    if WINDOW[0] <= pc < WINDOW[1]:
+        return True
+    if gdb.solib_name(pc) is not None:  # the runtime's own libraries
+        return True
+    return any(lo <= pc < hi for lo, hi in _runtime_exe_ranges())
+
+
+# ------------------------------------------------------------------ upper symbols
+
+_loaded = {}          # (path, l_addr) -> True
+_brk_bp = None        # breakpoint on the upper loader's r_brk
+
+
+class _Silence:
+    """GDB's own reports (stops, frames, new threads) of what the extension
+    does behind the user's back go nowhere."""
+
+    depth = 0
+
+    def __enter__(self):
+        if _Silence.depth == 0:
+            gdb.execute("set logging file /dev/null", to_string=True)
+            gdb.execute("set logging redirect on", to_string=True)
+            gdb.execute("set logging enabled on", to_string=True)
+            gdb.execute("set suppress-cli-notifications on", to_string=True)
+        _Silence.depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        _Silence.depth -= 1
+        if _Silence.depth == 0:
+            gdb.execute("set suppress-cli-notifications off", to_string=True)
+            gdb.execute("set logging enabled off", to_string=True)
+            gdb.execute("set logging redirect off", to_string=True)
+        return False
+
+
+def _quiet(cmd):
+    confirm = gdb.parameter("confirm")
+    gdb.execute("set confirm off", to_string=True)
+    try:
+        return gdb.execute(cmd, to_string=True)
+    finally:
+        if confirm:
+            gdb.execute("set confirm on", to_string=True)
+
+
+def load_upper_symbols(verbose=False):
+    """Add the symbols of every object on the upper loader's link map."""
+    rd = _link("upper_r_debug")
+    if not rd:
+        return 0
+    try:
+        lm = _u64(rd + 8)  # r_map
+    except gdb.MemoryError:
+        return 0
+    program = _program_path()
+    n = 0
+    seen = 0
+    while lm and seen < 4096:
+        seen += 1
+        l_addr = _u64(lm)
+        name = _cstr(_u64(lm + 8))
+        nxt = _u64(lm + 24)
+        if not name:
+            name = program
+        if name and os.path.isfile(name):
+            key = (os.path.realpath(name), l_addr)
+            if key not in _loaded:
+                try:
+                    _quiet("add-symbol-file '%s' -o %#x" % (name, l_addr))
+                    _loaded[key] = True
+                    n += 1
+                    if verbose:
+                        _msg("symbols of %s at %#x" % (name, l_addr))
+                except gdb.error as e:
+                    _msg("cannot load symbols of %s: %s" % (name, e))
+        lm = nxt
+    return n
+
+
+class _UpperLoaderBreakpoint(gdb.Breakpoint):
+    """On the upper loader's r_brk: the link map changed."""
+
+    def __init__(self, addr):
+        super().__init__("*%#x" % addr, internal=True)
+        self.silent = True
+
+    def stop(self):
+        rd = _link("upper_r_debug")
+        try:
+            state = struct.unpack("<i", bytes(_inf().read_memory(rd + 24, 4)))[0]
+        except (gdb.MemoryError, gdb.error):
+            return False
+        if state == 0:  # RT_CONSISTENT
+            load_upper_symbols()
+        return False
+
+
+def _arm_upper_loader():
+    """Watch the upper loader's r_brk (after start or restore)."""
+    global _brk_bp
+    base = _link("upper_interp_base")
+    rd = _link("upper_r_debug")
+    if not base or not rd:
+        return
+    brk = 0
+    try:
+        brk = _u64(rd + 16)
+    except gdb.MemoryError:
+        pass
+    if not brk:
+        # not initialised yet (a fresh start): the loader's _dl_debug_state
+        interp = ""
+        for lo, _hi, off, path in _maps():
+            if lo == base and off == 0:
+                interp = path
+        off = elf_symbol(interp, "_dl_debug_state") if interp else 0
+        brk = base + off if off else 0
+    if not brk:
+        _msg("cannot find the program's dynamic loader: its libraries' symbols are not loaded")
+        return
+    if _brk_bp is not None and _brk_bp.is_valid():
+        if _brk_bp.location == "*%#x" % brk:
+            return
+        _brk_bp.delete()
+    _brk_bp = _UpperLoaderBreakpoint(brk)
+
+
+class _UpperStartBreakpoint(gdb.Breakpoint):
+    """control_upper_started(): the upper half is about to run (a fresh
+    start: its loader is mapped; a restart: its memory is back)."""
+
+    def __init__(self):
+        super().__init__("control_upper_started", internal=True)
+        self.silent = True
+
+    def stop(self):
+        global _runtime_ranges
+        _runtime_ranges = []
+        _arm_upper_loader()
+        load_upper_symbols()
+        return False
+
+
+# ------------------------------------------------------------------ breakpoints
+
+_filtering = False
+
+
+def _filter_locations(bp):
+    """A breakpoint the user set: its locations in the runtime are off.
+    Before the program runs, only the runtime's symbols are known: every
+    location then is the runtime's (the program's come with its symbols)."""
+    global _filtering
+    if _filtering or bp.number <= 0 or not hasattr(bp, "locations"):
+        return
+    _filtering = True
+    try:
+        running = bool(_inf().pid)
+        for loc in bp.locations:
+            if loc.enabled and (not running or (loc.address is not None and is_lower(loc.address))):
+                loc.enabled = False
+    except gdb.error:
+        pass
+    finally:
+        _filtering = False
+
+
+# ------------------------------------------------------------------ threads and frames
+
+RUNTIME_THREAD = "ckptmpi-runtime (lower half)"
+_lower_lwps = set()
+
+
+def _thread_is_lower(th):
+    cur = gdb.selected_thread()
+    try:
+        th.switch()
+        fs = int(gdb.parse_and_eval("$fs_base"))
+    except gdb.error:
+        return False
+    finally:
+        if cur is not None and cur.is_valid():
+            cur.switch()
+    return WINDOW[0] <= fs < WINDOW[1]
+
+
+def mark_threads():
+    """The runtime's threads (their thread pointer is in the lower window)
+    are named so; the program's carry the program's name."""
+    prog = os.path.basename(_program_path()) if _link("upper_r_debug") else ""
+    for th in _inf().threads():
+        if not th.is_valid():
+            continue
+        lwp = th.ptid[1]
+        if lwp in _lower_lwps or _thread_is_lower(th):
+            _lower_lwps.add(lwp)
+            if th.name != RUNTIME_THREAD:
+                th.name = RUNTIME_THREAD
+        elif prog and th.name in (None, "", "ckptmpi-runtime"):
+            th.name = prog
+
+
+def _on_stop(event):
+    if _inf().pid:
+        try:
+            mark_threads()
+        except gdb.error:
+            pass
+
+
+def _on_exit(event):
+    _lower_lwps.clear()
+    _loaded.clear()
+    global _runtime_ranges
+    _runtime_ranges = []
+
+
+class HideRuntimeFrames:
+    """Backtraces of the program's threads show the program's frames: the
+    runtime's (its park handler at a checkpoint, its restorer) are left
+    out. Threads of the runtime itself are shown whole."""
+
+    def __init__(self):
+        self.name = "ckptmpi-hide-runtime"
+        self.priority = 100
+        self.enabled = True
+        gdb.current_progspace().frame_filters[self.name] = self
+
+    def filter(self, frames):
+        th = gdb.selected_thread()
+        if th is None or th.ptid[1] in _lower_lwps:
+            return frames
+        frames = list(frames)
+        kept = [f for f in frames if not is_lower(f.inferior_frame().pc())]
+        return iter(kept if kept else frames)
+
+
+def program_frame():
+    """The first frame, from the innermost, that is the program's own code
+    (its executable, not a library, not the runtime); else frame 0."""
+    prog = os.path.realpath(_program_path())
+    ranges = [(lo, hi) for lo, hi, _o, p in _maps() if p == prog]
+    f = gdb.newest_frame()
+    first = None
+    while f is not None:
+        pc = f.pc()
+        if not is_lower(pc):
+            if first is None:
+                first = f
+            if any(lo <= pc < hi for lo, hi in ranges):
+                return f
+        f = f.older()
+    return first or gdb.newest_frame()
+
+
+# ------------------------------------------------------------------ restore
+
+def _sigreturn_address():
+    """The rt_sigreturn in restorer_finish_thread (core/restorer.c)."""
+    fn = gdb.lookup_global_symbol("restorer_finish_thread")
+    if fn is None:
+        sym = gdb.lookup_symbol("restorer_finish_thread")[0]
+        fn = sym
+    if fn is None:
+        raise gdb.GdbError("restorer_finish_thread not found in the runtime")
+    start = int(fn.value().address)
+    arch = gdb.selected_frame().architecture() if _inf().pid else None
+    block = gdb.block_for_pc(start) if _inf().pid else None
+    end = block.end if block is not None else start + 512
+    insns = arch.disassemble(start, end - 1)
+    prev = ""
+    for i in insns:
+        if i["asm"].startswith("syscall") and "$0xf," in prev:
+            return i["addr"]
+        prev = i["asm"]
+    raise gdb.GdbError("rt_sigreturn not found in restorer_finish_thread")
+
+
+def _pid_of_main():
+    return _inf().pid
+
+
+def _stopped_at(addr):
+    try:
+        return int(gdb.parse_and_eval("$pc")) == addr
+    except gdb.error:
+        return False
+
+
+def _env_for(plan, gen, sandbox):
+    env = {
+        "CKPTMPI_DIR": sandbox["ckdir"],
+        "CKPTMPI_RESTART": str(gen["generation"]),
+        "CKPTMPI_INTERVAL": "0",
+    }
+    if sandbox.get("map"):
+        env["CKPTMPI_RESTORE_MAP"] = sandbox["map"]
+    return env
+
+
+def make_sandbox(plan, gen, root, copy_files=True):
+    """A scratch directory for one restart of generation gen: its own
+    checkpoint directory holding (a link to) the generation file, and a
+    copy of the program's working directory at the checkpoint, which the
+    restart uses instead of the real one (CKPTMPI_RESTORE_MAP)."""
+    d = tempfile.mkdtemp(prefix="g%d-" % gen["generation"], dir=root)
+    ck = os.path.join(d, "ck")
+    os.mkdir(ck, 0o700)
+    dst = os.path.join(ck, os.path.basename(gen["path"]))
+    try:
+        os.link(gen["path"], dst)
+    except OSError:
+        shutil.copy2(gen["path"], dst)
+    sb = {"root": d, "ckdir": ck, "map": ""}
+    cwd = gen.get("cwd") or ""
+    if plan.get("in_place") or not cwd or cwd == "/":
+        return sb
+    files = os.path.join(d, "cwd")
+    skip = os.path.realpath(plan["dir"])
+    copied = False
+    if copy_files and os.path.isdir(cwd):
+        def ignore(src, names):
+            return [n for n in names if os.path.realpath(os.path.join(src, n)) == skip]
+        try:
+            shutil.copytree(cwd, files, symlinks=True, ignore=ignore)
+            copied = True
+        except shutil.Error:
+            copied = True  # unreadable entries: left out
+        except OSError as e:
+            _msg("cannot copy %s: %s: only the files the program has open are copied"
+                 % (cwd, e))
+    if not copied:
+        # the files it has open under its working directory (a probe that
+        # does not run on needs no more)
+        os.makedirs(files, exist_ok=True)
+        for p in gen.get("files") or []:
+            if p.startswith(cwd.rstrip("/") + "/") and os.path.isfile(p):
+                dst = os.path.join(files, os.path.relpath(p, cwd))
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                shutil.copy2(p, dst)
+    sb["map"] = "%s=%s" % (cwd, files)
+    sb["files"] = files
+    return sb
+
+
+def restore_stop(plan, gen, sandbox, quiet=False, redirect=False):
+    """Run a restart of generation gen under GDB and stop every restored
+    thread on the program's own instruction. Returns True on success.
+    redirect: the program's output goes to files in the sandbox."""
+    with _Silence():
+        ok = _restore_stop(plan, gen, sandbox, redirect)
+    if not ok:
+        err = os.path.join(sandbox["root"], "stderr")
+        if redirect and os.path.exists(err):
+            with open(err, errors="replace") as f:
+                tail = f.read()[-600:].strip()
+            if tail:
+                _msg("the restart of generation %d said: %s" % (gen["generation"], tail))
+        _msg("the restart of generation %d ended before the program ran" % gen["generation"])
+        return False
+    main = gdb.selected_thread()
+    if not quiet:
+        _msg("generation %d (%s, %s) restored: the program stopped before running on"
+             % (gen["generation"], gen.get("reason", "?"), gen.get("created", "?")))
+        if sandbox.get("files"):
+            _msg("the program's files are a copy in %s (its working directory %s is not touched)"
+                 % (sandbox["files"], gen.get("cwd")))
+        gdb.execute("frame", to_string=False)
+    return main is not None
+
+
+def _restore_stop(plan, gen, sandbox, redirect):
+    for k, v in _env_for(plan, gen, sandbox).items():
+        gdb.execute("set environment %s %s" % (k, v), to_string=True)
+    gdb.execute("unset environment CKPTMPI_RESTORE_MAP", to_string=True)
+    if sandbox.get("map"):
+        gdb.execute("set environment CKPTMPI_RESTORE_MAP %s" % sandbox["map"], to_string=True)
+    bp = gdb.Breakpoint("restorer_finish_thread", internal=True)
+    bp.silent = True
+    bp.enabled = True
+    if redirect:
+        gdb.execute("run > '%s' 2> '%s'" % (os.path.join(sandbox["root"], "stdout"),
+                                            os.path.join(sandbox["root"], "stderr")),
+                    to_string=True)
+    else:
+        gdb.execute("run", to_string=True)
+    if not _inf().pid:
+        bp.delete()
+        return False
+    addr = _sigreturn_address()
+    bp.delete()
+    sig = gdb.Breakpoint("*%#x" % addr, internal=True)
+    sig.silent = True
+    gdb.execute("set scheduler-locking on", to_string=True)
+    done = set()
+    main_pid = _pid_of_main()
+    try:
+        for _round in range(10000):
+            th = gdb.selected_thread()
+            if th is None or not _inf().pid:
+                return False
+            if _stopped_at(addr):
+                gdb.execute("stepi", to_string=True)
+                done.add(th.ptid[1])
+            elif th.ptid[1] not in done:
+                pass
+            # the main thread restores last: run it (alone) to its rt_sigreturn
+            if main_pid not in done:
+                main = [t for t in _inf().threads() if t.ptid[1] == main_pid][0]
+                main.switch()
+                gdb.execute("continue", to_string=True)
+                continue
+            # the other restored threads: each alone to its rt_sigreturn
+            pending = []
+            for t in _inf().threads():
+                if t.ptid[1] in done or not t.is_valid():
+                    continue
+                t.switch()
+                pc = int(gdb.parse_and_eval("$pc"))
+                fs = int(gdb.parse_and_eval("$fs_base"))
+                if WINDOW[0] <= fs < WINDOW[1]:
+                    continue  # the runtime's own
+                if any(lo <= pc < hi for lo, hi in _runtime_exe_ranges()):
+                    pending.append(t)
+            if not pending:
+                break
+            pending[0].switch()
+            gdb.execute("continue", to_string=True)
+    finally:
+        if sig.is_valid():
+            sig.delete()
+        if _inf().pid:
+            gdb.execute("set scheduler-locking replay", to_string=True)
+    main = [t for t in _inf().threads() if t.ptid[1] == main_pid][0]
+    main.switch()
+    global _runtime_ranges
+    _runtime_ranges = []
+    _arm_upper_loader()
+    load_upper_symbols()
+    mark_threads()
+    main.switch()
+    program_frame().select()
+    return True
+
+
+def _load_plan(arg):
+    with open(arg.strip()) as f:
+        return json.load(f)
+
+
+class RestoreCommand(gdb.Command):
+    """ckptmpi-restore PLAN: restart the generation of PLAN, stopped before
+    the program runs on."""
+
+    def __init__(self):
+        super().__init__("ckptmpi-restore", gdb.COMMAND_RUNNING)
+
+    def invoke(self, arg, from_tty):
+        plan = _load_plan(arg)
+        gen = plan["generations"][0]
+        root = plan.get("scratch") or tempfile.mkdtemp(prefix="ckptmpi-debug-")
+        sb = make_sandbox(plan, gen, root)
+        if not restore_stop(plan, gen, sb):
+            raise gdb.GdbError("restart failed")
+
+
+# ------------------------------------------------------------------ bisect
+
+def _truth(expr):
+    """(true?, printed value) of EXPR in the selected frame."""
+    v = gdb.parse_and_eval(expr)
+    t = int(gdb.parse_and_eval("!!(%s)" % expr))
+    return t != 0, str(v)
+
+
+def _kill():
+    if _inf().pid:
+        with _Silence():
+            gdb.execute("kill", to_string=True)
+
+
+def _probe_expr(plan, gen, root, expr):
+    sb = make_sandbox(plan, gen, root, copy_files=False)
+    try:
+        if not restore_stop(plan, gen, sb, quiet=True, redirect=True):
+            return None
+        f = program_frame()
+        f.select()
+        try:
+            t, v = _truth(expr)
+        except gdb.error as e:
+            _msg("generation %d: cannot evaluate %s in %s: %s"
+                 % (gen["generation"], expr, f.name() or "?", e))
+            return None
+        fn = f.name() or "??"
+        sal = f.find_sal()
+        where = "%s (%s:%d)" % (fn, os.path.basename(sal.symtab.filename), sal.line) \
+            if sal.symtab else fn
+        gdb.write("probe generation %d: %s = %s (%s) in main thread, frame %s\n"
+                  % (gen["generation"], expr, v, "true" if t else "false", where))
+        return t, v
+    finally:
+        _kill()
+        shutil.rmtree(sb["root"], ignore_errors=True)
+
+
+def _probe_run(plan, gen, root, command):
+    """--run: restart gen in a sandbox, let it run for plan['for'] seconds
+    (0: not at all), stop it, then run COMMAND; exit 0 = good (false)."""
+    sb = make_sandbox(plan, gen, root, copy_files=True)
+    try:
+        if not restore_stop(plan, gen, sb, quiet=True, redirect=True):
+            return None
+        secs = float(plan.get("for_seconds") or 0)
+        if secs > 0:
+            _run_for(secs)
+        _kill()
+        env = dict(os.environ)
+        env.update({
+            "CKPTMPI_BISECT_GENERATION": str(gen["generation"]),
+            "CKPTMPI_BISECT_FILE": gen["path"],
+            "CKPTMPI_BISECT_DIR": plan["dir"],
+            "CKPTMPI_BISECT_FILES": sb.get("files", ""),
+            "CKPTMPI_BISECT_CWD": gen.get("cwd", ""),
+        })
+        rc = subprocess.call(["/bin/sh", "-c", command], env=env,
+                             cwd=sb.get("files") or None)
+        if rc == 125:
+            gdb.write("probe generation %d: command exited 125: skipped\n" % gen["generation"])
+            return "skip"
+        gdb.write("probe generation %d: command exited %d (%s)\n"
+                  % (gen["generation"], rc, "good" if rc == 0 else "bad"))
+        return rc != 0, str(rc)
+    finally:
+        _kill()
+        shutil.rmtree(sb["root"], ignore_errors=True)
+
+
+def _run_for(secs):
+    """Let the restored program run for secs seconds, then stop it."""
+    pid = _inf().pid
+    import threading
+
+    def interrupt():
+        try:
+            os.kill(pid, 19)  # SIGSTOP: GDB stops the whole program
+        except OSError:
+            pass
+    t = threading.Timer(secs, interrupt)
+    t.start()
+    try:
+        with _Silence():
+            gdb.execute("continue", to_string=True)
+    except gdb.error:
+        pass
+    t.cancel()
+
+
+def _bisect(gens, probe):
+    """The first generation where probe is true, assuming false...true.
+    Returns (first_true_index or None, last_false_index or None, results)."""
+    results = {}
+
+    def at(i):
+        if i not in results:
+            results[i] = probe(gens[i])
+        return results[i]
+    lo, hi = 0, len(gens) - 1
+    # hi must be true, or nothing is
+    r = at(hi)
+    while r == "skip" and hi > 0:
+        hi -= 1
+        r = at(hi)
+    if r is None:
+        return None, None, results, "error"
+    if r == "skip" or not r[0]:
+        return None, hi, results, "never"
+    r = at(lo)
+    if r is None:
+        return None, None, results, "error"
+    if r != "skip" and r[0]:
+        return lo, None, results, "first"
+    # invariant: gens[lo] false (or skipped), gens[hi] true
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        r = at(mid)
+        if r is None:
+            return None, None, results, "error"
+        if r == "skip":
+            # look for a decidable neighbour
+            found = False
+            for m in list(range(mid + 1, hi)) + list(range(mid - 1, lo, -1)):
+                r = at(m)
+                if r != "skip" and r is not None:
+                    mid, found = m, True
+                    break
+            if not found:
+                return hi, lo, results, "skipped"
+        if r[0]:
+            hi = mid
+        else:
+            lo = mid
+    return hi, lo, results, "found"
+
+
+def _source_line(path, line):
+    try:
+        with open(path) as f:
+            for i, text in enumerate(f, 1):
+                if i == line:
+                    return text.rstrip("\n")
+    except OSError:
+        pass
+    return ""
+
+
+def _reexecute(plan, gen, root, expr):
+    """From generation gen (where expr is false), run on under a watchpoint
+    on expr until it becomes true; report the statement that made it so."""
+    sb = make_sandbox(plan, gen, root, copy_files=True)
+    try:
+        if not restore_stop(plan, gen, sb, quiet=True, redirect=True):
+            return False
+        program_frame().select()
+        try:
+            with _Silence():
+                wp = gdb.Breakpoint(expr, gdb.BP_WATCHPOINT, gdb.WP_WRITE, internal=False)
+        except gdb.error as e:
+            _msg("cannot watch %s: %s" % (expr, e))
+            return False
+        wp.silent = True
+        deadline = time.time() + float(plan.get("timeout") or 600)
+        while time.time() < deadline:
+            try:
+                with _Silence():
+                    gdb.execute("continue", to_string=True)
+            except gdb.error as e:
+                _msg("re-execution stopped: %s" % e)
+                return False
+            if not _inf().pid:
+                _msg("the program ended before %s became true" % expr)
+                return False
+            if not wp.is_valid():
+                _msg("the watchpoint on %s went out of scope before it became true" % expr)
+                return False
+            gdb.selected_thread()
+            f = program_frame()
+            try:
+                f.select()
+                t, v = _truth(expr)
+            except gdb.error:
+                continue
+            if not t:
+                continue
+            pc = f.pc()
+            sal = gdb.find_pc_line(pc - 1)
+            fname = sal.symtab.fullname() if sal.symtab else "??"
+            gdb.write("became true at: %s:%d in %s (thread %d, re-executing from generation %d)\n"
+                      % (fname, sal.line, f.name() or "??", gdb.selected_thread().num,
+                         gen["generation"]))
+            gdb.write("  %d\t%s\n" % (sal.line, _source_line(fname, sal.line)))
+            gdb.write("value: %s = %s\n" % (expr, v))
+            gdb.write("backtrace:\n")
+            gdb.newest_frame().select()
+            gdb.write(gdb.execute("bt", to_string=True))
+            f = program_frame()
+            f.select()
+            gdb.write("locals of %s:\n" % (f.name() or "??"))
+            try:
+                loc = gdb.execute("info locals", to_string=True)
+            except gdb.error as e:
+                loc = "%s\n" % e
+            gdb.write("".join("  " + l + "\n" for l in loc.splitlines()))
+            return True
+        _msg("no change of %s within the time limit" % expr)
+        return False
+    finally:
+        for b in gdb.breakpoints() or []:
+            if b.type == gdb.BP_WATCHPOINT or b.type == gdb.BP_HARDWARE_WATCHPOINT:
+                b.delete()
+        _kill()
+        shutil.rmtree(sb["root"], ignore_errors=True)
+
+
+class BisectCommand(gdb.Command):
+    """ckptmpi-bisect PLAN: the search of `ckptmpi bisect`."""
+
+    def __init__(self):
+        super().__init__("ckptmpi-bisect", gdb.COMMAND_RUNNING)
+
+    def invoke(self, arg, from_tty):
+        plan = _load_plan(arg)
+        gens = plan["generations"]
+        root = plan.get("scratch") or tempfile.mkdtemp(prefix="ckptmpi-bisect-")
+        expr = plan.get("expr")
+        if expr:
+            probe = lambda g: _probe_expr(plan, g, root, expr)  # noqa: E731
+            what = expr
+        else:
+            probe = lambda g: _probe_run(plan, g, root, plan["run"])  # noqa: E731
+            what = "command fails"
+        gdb.write("bisect over %d generation(s): %s\n"
+                  % (len(gens), " ".join(str(g["generation"]) for g in gens)))
+        first, last_false, results, how = _bisect(gens, probe)
+        gdb.write("probes: %d\n" % len(results))
+        status = 0
+        if how == "error":
+            gdb.write("bisect: a probe failed\n")
+            status = 2
+        elif how == "never":
+            gdb.write("never true: %s is false in every generation kept (last: %d)\n"
+                      % (what, gens[-1]["generation"]))
+            status = 1
+        else:
+            g = gens[first]
+            value = results[first][1] if isinstance(results.get(first), tuple) else "?"
+            gdb.write("first true: generation %d (%s, created %s): %s = %s\n"
+                      % (g["generation"], g.get("reason", "?"), g.get("created", "?"), what
+                         if expr else "exit status", value))
+            if how == "first":
+                gdb.write("already true in the oldest generation kept (%d): nothing to "
+                          "re-execute from\n" % g["generation"])
+            else:
+                lf = gens[last_false]
+                gdb.write("last false: generation %d (%s, created %s)\n"
+                          % (lf["generation"], lf.get("reason", "?"), lf.get("created", "?")))
+                if how == "skipped":
+                    gdb.write("(generations between were skipped by the command)\n")
+                if expr and not plan.get("no_reexecute"):
+                    if not _reexecute(plan, lf, root, expr):
+                        status = 3
+        if not plan.get("keep_scratch"):
+            shutil.rmtree(root, ignore_errors=True)
+        gdb.write("bisect status: %d\n" % status)
+        gdb.flush()
+        gdb.execute("set confirm off", to_string=True)
+        os._exit(status) if plan.get("exit") else None
+
+
+# ------------------------------------------------------------------ set-up
+
+def setup():
+    gdb.execute("set pagination off", to_string=True)
+    gdb.execute("set breakpoint pending on", to_string=True)
+    # the runtime parks threads with SIGRTMIN+6 at a checkpoint
+    gdb.execute("handle SIG40 nostop noprint pass", to_string=True)
+    _UpperStartBreakpoint()
+    HideRuntimeFrames()
+    gdb.events.breakpoint_created.connect(_filter_locations)
+    gdb.events.breakpoint_modified.connect(_filter_locations)
+    gdb.events.stop.connect(_on_stop)
+    gdb.events.exited.connect(_on_exit)
+    RestoreCommand()
+    BisectCommand()
+
+
+setup()
