@@ -260,7 +260,8 @@ static void debug_usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: ckptmpi debug [--dir DIR] [GDB-OPTIONS...] -- PROGRAM [ARGS...]\n"
-	        "       ckptmpi debug --restart DIR [--generation N] [--in-place] [GDB-OPTIONS...]\n");
+	        "       ckptmpi debug --restart DIR [--generation N] [--in-place] [--keep-scratch] "
+	        "[GDB-OPTIONS...]\n");
 }
 
 int cmd_debug(int argc, char **argv)
@@ -289,6 +290,8 @@ int cmd_debug(int argc, char **argv)
 			o.only = (uint64_t)v;
 		} else if (!strcmp(argv[i], "--in-place")) {
 			o.in_place = 1;
+		} else if (!strcmp(argv[i], "--keep-scratch")) {
+			o.keep_scratch = 1;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			debug_usage(stdout);
 			return 0;

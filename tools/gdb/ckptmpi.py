@@ -284,6 +284,10 @@ class _UpperStartBreakpoint(gdb.Breakpoint):
         _runtime_ranges = []
         _arm_upper_loader()
         load_upper_symbols()
+        th = gdb.selected_thread()
+        prog = os.path.basename(_program_path())
+        if th is not None and prog:
+            th.name = prog  # the program's main thread from now on
         return False
 
 
@@ -302,9 +306,14 @@ def _filter_locations(bp):
     _filtering = True
     try:
         running = bool(_inf().pid)
+        off = 0
         for loc in bp.locations:
             if loc.enabled and (not running or (loc.address is not None and is_lower(loc.address))):
                 loc.enabled = False
+                off += 1
+        if off and not running and off == len(bp.locations):
+            _msg("breakpoint %d: that location is in ckptmpi's runtime, disabled; the "
+                 "program's own are added when it starts" % bp.number)
     except gdb.error:
         pass
     finally:
@@ -605,6 +614,15 @@ class RestoreCommand(gdb.Command):
         plan = _load_plan(arg)
         gen = plan["generations"][0]
         root = plan.get("scratch") or tempfile.mkdtemp(prefix="ckptmpi-debug-")
+        if not plan.get("keep_scratch"):
+            def cleanup(event=None):
+                try:
+                    if _inf().pid:
+                        gdb.execute("kill", to_string=True)
+                except gdb.error:
+                    pass
+                shutil.rmtree(root, ignore_errors=True)
+            gdb.events.gdb_exiting.connect(cleanup)
         sb = make_sandbox(plan, gen, root)
         if not restore_stop(plan, gen, sb):
             raise gdb.GdbError("restart failed")

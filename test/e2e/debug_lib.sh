@@ -1,0 +1,43 @@
+# shellcheck shell=bash
+# Helpers of the debug_*.sh cases (ckptmpi debug / bisect), on top of lib.sh.
+
+# debug_init: lib.sh's e2e_init, then skip without gdb; make sure the test
+# user reaches the GDB extension (a copied build tree lacks share/).
+debug_init() {
+    e2e_init
+    command -v gdb >/dev/null || skip "gdb is not installed (apt-get install gdb)"
+    gdb -q -nx -batch -ex 'python print("py-ok")' 2>/dev/null | grep -q py-ok ||
+        skip "this gdb has no Python"
+    local script=$BUILD/share/ckptmpi/gdb/ckptmpi.py
+    if ! "${AS_USER[@]}" test -r "$script"; then
+        local orig=${CKPTMPI_BUILD:-$SRC_DIR/build}/share/ckptmpi/gdb/ckptmpi.py
+        [ -f "$orig" ] || orig=$SRC_DIR/tools/gdb/ckptmpi.py
+        mkdir -p "$BUILD/share/ckptmpi/gdb"
+        cp "$orig" "$script"
+        chmod -R a+rX "$BUILD/share"
+    fi
+    need_prog planted_stray
+    STRAY_LINE=$(grep -n 'the stray write when' "$SRC_DIR/test/programs/planted_stray.c" | cut -d: -f1)
+    [ -n "$STRAY_LINE" ] || fail "cannot find the stray write's line in planted_stray.c"
+}
+
+# dck CMD...: like ck (lib.sh), with a longer timeout (GDB sessions).
+dck() {
+    local save=$CMD_TIMEOUT
+    CMD_TIMEOUT=${DEBUG_TIMEOUT:-150}
+    ck "$@"
+    CMD_TIMEOUT=$save
+    show_on_failure "$WORK/ck.err" "$WORK/ck.out"
+}
+
+# out_has REGEX WHAT: $WORK/ck.out must have a line matching REGEX (grep -E).
+out_has() {
+    grep -Eq -- "$1" "$WORK/ck.out" ||
+        fail "$2: no line matching /$1/ in the output: $(snip "$WORK/ck.out" 1500)"
+}
+
+# out_value NAME: the value GDB printed for `print NAME` marked by an echo
+# line "@NAME" just before it (the line after the marker, "$N = VALUE").
+out_value() {
+    awk -v m="@$1" '$0 == m { getline; sub(/^\$[0-9]+ = /, ""); print; exit }' "$WORK/ck.out"
+}
