@@ -31,6 +31,7 @@ struct sd_lock {
 };
 void sd_lock(struct sd_lock *l);
 void sd_unlock(struct sd_lock *l);
+int sd_trylock(struct sd_lock *l); /* 1: taken */
 
 struct sd_mr {
 	_Atomic uint32_t key; /* 0: free */

@@ -345,6 +345,8 @@ static void resolve_rwqe(struct sd_view *v, uint32_t pd, struct sd_rwqe *r)
 	}
 }
 
+static inline struct sd_swqe *sq_at(struct sd_view *v, struct sd_ring *r, uint64_t i);
+
 static void flush_rq(struct sd_view *v, struct sd_qp *qp)
 {
 	struct sd_ring *r = &qp->rq;
@@ -369,6 +371,27 @@ static void qp_error(struct sd_view *v, struct sd_qp *qp)
 		return;
 	iblog(2, "sdev: QP 0x%06x of process %d enters the error state", qp->qpn, v->pid);
 	flush_rq(v, qp);
+	/* its sends are flushed now when nobody runs them (a program waiting
+	 * for them on a completion channel sees them), else by whoever runs
+	 * its send queue next, or its owner's poll */
+	if (sd_trylock(&qp->sq.lock)) {
+		uint64_t h = atomic_load(&qp->sq.head), t = atomic_load(&qp->sq.tail);
+		if (atomic_load(&qp->qpn) > 1 && qp->sq.off)
+			for (; h != t; h++) {
+				struct sd_swqe *w = sq_at(v, &qp->sq, h);
+				push_simple(v, qp->scq, w->wr_id, IBV_WC_WR_FLUSH_ERR,
+				            w->opcode == IBV_WR_RDMA_READ ? IBV_WC_RDMA_READ :
+				            w->opcode == IBV_WR_RDMA_WRITE ||
+				                    w->opcode == IBV_WR_RDMA_WRITE_WITH_IMM ? IBV_WC_RDMA_WRITE :
+				            w->opcode == IBV_WR_ATOMIC_CMP_AND_SWP ? IBV_WC_COMP_SWAP :
+				            w->opcode == IBV_WR_ATOMIC_FETCH_AND_ADD ? IBV_WC_FETCH_ADD :
+				                                                       IBV_WC_SEND,
+				            qp->qpn, 0);
+				atomic_store(&qp->sq.head, h + 1);
+			}
+		sd_unlock(&qp->sq.lock);
+		return;
+	}
 	if (!atomic_exchange(&qp->blocked, 1))
 		atomic_fetch_add(&v->seg->nblocked, 1);
 }

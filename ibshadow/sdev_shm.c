@@ -92,6 +92,13 @@ void sd_lock(struct sd_lock *l)
 	}
 }
 
+int sd_trylock(struct sd_lock *l)
+{
+	int32_t zero = 0;
+	return atomic_compare_exchange_strong_explicit(&l->pid, &zero, me_pid(), memory_order_acquire,
+	                                               memory_order_relaxed);
+}
+
 void sd_unlock(struct sd_lock *l)
 {
 	atomic_store_explicit(&l->pid, 0, memory_order_release);
@@ -361,6 +368,27 @@ int sdev_open(void)
 	char name[64];
 
 	pthread_mutex_lock(&open_mutex);
+	if (P && P->refs && sd_self && sd_self->pid != me) {
+		/* a child of a process using the device: its own slot; the
+		 * parent's mappings and files are the parent's */
+		for (int s = 0; s < SD_MAX_PROCS; s++) {
+			P->views[s].seg = NULL;
+			P->views[s].pid = 0;
+			for (int c = 0; c <= SD_MAX_CHAN; c++)
+				P->fifo[s][c].pid = 0;
+		}
+		for (int i = 1; i < 2 + SD_MAX_PROCS; i++)
+			set_range(i, NULL, 0);
+		for (int i = 0; i < SD_MAX_CHAN; i++)
+			P->chan_fd[i] = -1;
+		if (P->dirfd >= 0)
+			close(P->dirfd);
+		P->dirfd = -1;
+		P->refs = 0;
+		sd_self = NULL;
+		sd_registry = NULL;
+		pid_reset();
+	}
 	if (P && P->refs) {
 		P->refs++;
 		pthread_mutex_unlock(&open_mutex);
@@ -791,4 +819,18 @@ int sdev_mr_access(uint32_t key)
 	if (i == 0 || i >= SD_MAX_MR || atomic_load(&s->mr[i].key) != key)
 		return -1;
 	return s->mr[i].access;
+}
+
+/* A process that ends without closing the device leaves nothing behind
+ * (a killed one is cleaned up by the next process that opens it). */
+static __attribute__((destructor)) void sdev_at_exit(void)
+{
+	if (!P || !P->refs || !sd_self || !sd_registry || sd_self->pid != getpid())
+		return;
+	sd_lock(&sd_registry->lock);
+	if (atomic_load(&sd_registry->proc[sd_self->slot].pid) == sd_self->pid) {
+		atomic_store(&sd_registry->proc[sd_self->slot].pid, 0);
+		sd_cleanup_slot(sd_self->slot);
+	}
+	sd_unlock(&sd_registry->lock);
 }
