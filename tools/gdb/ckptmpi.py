@@ -363,11 +363,27 @@ def _on_stop(event):
             pass
 
 
-def _on_exit(event):
-    _lower_lwps.clear()
+def unload_upper_symbols():
+    """The program is gone (exited, killed) or about to start again: its
+    objects' symbols go, so that no breakpoint is inserted at their old
+    addresses before the upper loader has mapped them again (the
+    breakpoints become pending, as in plain GDB between runs)."""
+    global _runtime_ranges, _brk_bp
+    for path, _addr in list(_loaded):
+        try:
+            _quiet("remove-symbol-file '%s'" % path)
+        except gdb.error:
+            pass
     _loaded.clear()
-    global _runtime_ranges
+    _lower_lwps.clear()
     _runtime_ranges = []
+    if _brk_bp is not None and _brk_bp.is_valid():
+        _brk_bp.delete()
+    _brk_bp = None
+
+
+def _on_exit(event):
+    unload_upper_symbols()
 
 
 class HideRuntimeFrames:
@@ -916,6 +932,9 @@ def setup():
     gdb.events.exited.connect(_on_exit)
     RestoreCommand()
     BisectCommand()
+    # before run/start/starti and after kill: the last run's objects go
+    for hook in ("hook-run", "hook-start", "hook-starti", "hookpost-kill"):
+        gdb.execute("define %s\npython unload_upper_symbols()\nend" % hook, to_string=True)
 
 
 setup()
