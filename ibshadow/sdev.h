@@ -88,6 +88,9 @@ void sdev_qp_kick(struct sdev_qp *qp);
  * and cookie of the element. 0, or -1 + errno. */
 int sdev_async_get(int *type, int *kind, uint64_t *cookie);
 
+/* the device's directory (its fds are files in it); "" before an open */
+const char *sdev_dir(void);
+
 /* the device's mappings (start, length), to be left out of an image */
 struct sdev_range {
 	uint64_t start, len;

@@ -173,17 +173,21 @@ const struct sdev_range *sdev_mapping_table(int *n)
 	return P ? P->ranges : NULL;
 }
 
+static char dir_path[256];
+const char *sdev_dir(void) { return dir_path; }
+
 static int open_dir(void)
 {
-	char path[256];
+	char *path = dir_path;
+	const size_t pathlen = sizeof dir_path;
 	const char *env = getenv("CKPTMPI_SDEV_DIR");
 	struct stat st;
 	int fd;
 
 	if (env && *env)
-		snprintf(path, sizeof path, "%s", env);
+		snprintf(path, pathlen, "%s", env);
 	else
-		snprintf(path, sizeof path, "/dev/shm/ckptmpi-sdev-%u", (unsigned)getuid());
+		snprintf(path, pathlen, "/dev/shm/ckptmpi-sdev-%u", (unsigned)getuid());
 	if (mkdir(path, 0700) && errno != EEXIST) {
 		iblog(0, "sdev: %s: cannot create the device directory: %s", path, strerror(errno));
 		return -1;

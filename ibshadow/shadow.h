@@ -19,6 +19,7 @@ struct sh_ctx {
 struct sh_pd {
 	struct ibv_pd pd;
 	uint32_t dev;
+	struct sh_pd *parent_of; /* a parent domain: the PD it stands for */
 	struct shl_rec *log;
 };
 
@@ -85,6 +86,8 @@ void shadow_set_ops(struct sh_ctx *c);
 /* translate an application's address handle attributes to the device's */
 void shadow_ah_to_dev(const struct ibv_ah_attr *v, struct sdev_ah *d, struct ibv_ah_attr *dattr);
 struct ibv_qp *shadow_create_qp_ex(struct ibv_context *ctx, struct ibv_qp_init_attr_ex *a);
+struct ibv_pd *shadow_alloc_parent_domain(struct ibv_context *ctx,
+                                          struct ibv_parent_domain_init_attr *a);
 struct ibv_cq_ex *shadow_create_cq_ex(struct ibv_context *ctx, struct ibv_cq_init_attr_ex *a);
 /* the extended QP API on a QP (shadow_ex.c): 0 or errno */
 int shadow_qp_ex_init(struct sh_qp *q, uint64_t send_ops, uint32_t max_wr, uint32_t max_sge);

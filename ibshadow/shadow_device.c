@@ -97,6 +97,7 @@ struct ibv_context *ibv_open_device(struct ibv_device *dev)
 	c->v.query_device_ex = sh_query_device_ex;
 	c->v.create_qp_ex = shadow_create_qp_ex;
 	c->v.create_cq_ex = shadow_create_cq_ex;
+	c->v.alloc_parent_domain = shadow_alloc_parent_domain;
 	c->v.context.device = dev;
 	/* no command fd: /dev/null stands for one (programs dup it) */
 	c->v.context.cmd_fd = open("/dev/null", O_RDWR | O_CLOEXEC);

@@ -42,6 +42,8 @@ static void publish(void)
 {
 	struct ckptmpi_link *l;
 	summary.live = live;
+	if (!summary.dev_dir[0])
+		snprintf(summary.dev_dir, sizeof summary.dev_dir, "%s", sdev_dir());
 	if (!summary.dev_maps) {
 		int n;
 		const struct sdev_range *t = sdev_mapping_table(&n);

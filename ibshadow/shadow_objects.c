@@ -55,10 +55,41 @@ struct ibv_pd *ibv_alloc_pd(struct ibv_context *ctx)
 	return &p->pd;
 }
 
+/* A parent domain is its PD for this device (same protection domain on
+ * the device); its allocators are not called: the device's queues live in
+ * the device's own memory, never in buffers of the program. No thread
+ * domains. */
+struct ibv_pd *shadow_alloc_parent_domain(struct ibv_context *ctx,
+                                          struct ibv_parent_domain_init_attr *a)
+{
+	struct sh_pd *p;
+	if (!a->pd || a->td ||
+	    (a->comp_mask & ~(uint32_t)(IBV_PARENT_DOMAIN_INIT_ATTR_ALLOCATORS |
+	                                IBV_PARENT_DOMAIN_INIT_ATTR_PD_CONTEXT))) {
+		errno = a->td ? EOPNOTSUPP : EINVAL;
+		return NULL;
+	}
+	p = calloc(1, sizeof *p);
+	if (!p) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p->parent_of = SH(sh_pd, a->pd);
+	p->dev = p->parent_of->dev;
+	p->pd.context = ctx;
+	p->pd.handle = p->dev;
+	shadow_lock();
+	p->log = shl_create(SHL_PD, &p->pd, p->parent_of->log, a, sizeof *a);
+	shl_describe(p->log, "parent domain of PD %u", p->dev);
+	shadow_unlock();
+	return &p->pd;
+}
+
 int ibv_dealloc_pd(struct ibv_pd *pd)
 {
 	struct sh_pd *p = SH(sh_pd, pd);
-	sdev_dealloc_pd(p->dev);
+	if (!p->parent_of)
+		sdev_dealloc_pd(p->dev);
 	shadow_lock();
 	shl_destroy(p->log);
 	shadow_unlock();
@@ -651,7 +682,8 @@ struct ibv_cq_ex *shadow_create_cq_ex(struct ibv_context *ctx, struct ibv_cq_ini
 	    (a->comp_mask & ~(uint32_t)(IBV_CQ_INIT_ATTR_MASK_FLAGS | IBV_CQ_INIT_ATTR_MASK_PD)) ||
 	    ((a->comp_mask & IBV_CQ_INIT_ATTR_MASK_FLAGS) &&
 	     (a->flags & ~(uint32_t)IBV_CREATE_CQ_ATTR_SINGLE_THREADED)) ||
-	    ((a->comp_mask & IBV_CQ_INIT_ATTR_MASK_PD) && a->parent_domain)) {
+	    ((a->comp_mask & IBV_CQ_INIT_ATTR_MASK_PD) &&
+	     (!a->parent_domain || !SH(sh_pd, a->parent_domain)->parent_of))) {
 		iblog(1, "verbs: create_cq_ex with wc_flags %#llx, comp_mask %#x not supported",
 		      (unsigned long long)a->wc_flags, a->comp_mask);
 		errno = EOPNOTSUPP;

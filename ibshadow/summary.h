@@ -26,6 +26,10 @@ struct ibshadow_summary {
 	volatile uint64_t dev_maps;
 	volatile uint32_t dev_nmaps;
 	uint32_t pad2;
+	/* the device's directory: every fd of the device (the async event and
+	 * completion channel FIFOs) is a file in it, part of the "HCA" like
+	 * the mappings ("" before the device is opened) */
+	char dev_dir[112];
 };
 
 struct ibshadow_range {
