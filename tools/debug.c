@@ -11,6 +11,7 @@
 #include "tools/debug.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
@@ -218,8 +219,11 @@ static int write_plan(const struct plan_opts *o, const char *scratch, char *plan
 		fprintf(f, ", \"files\": [");
 		for (size_t k = 0, m = 0; k < img.nfds; k++)
 			if (img.fds[k].kind == CK_FD_FILE && img.fds[k].path) {
-				fprintf(f, "%s", m++ ? ", " : "");
+				int acc = (int)(img.fds[k].flags & O_ACCMODE);
+				fprintf(f, "%s{\"path\": ", m++ ? ", " : "");
 				json_str(f, img.fds[k].path);
+				fprintf(f, ", \"write\": %s}",
+				        acc == O_WRONLY || acc == O_RDWR ? "true" : "false");
 			}
 		fprintf(f, "]}");
 		used++;

@@ -466,6 +466,7 @@ def _env_for(plan, gen, sandbox):
     }
     if sandbox.get("map"):
         env["CKPTMPI_RESTORE_MAP"] = sandbox["map"]
+    env["CKPTMPI_FILE_ROLLBACK"] = "0" if sandbox.get("no_rollback") else "1"
     return env
 
 
@@ -504,12 +505,20 @@ def make_sandbox(plan, gen, root, copy_files=True):
         # the files it has open under its working directory (a probe that
         # does not run on needs no more)
         os.makedirs(files, exist_ok=True)
-        for p in gen.get("files") or []:
+        for fd in gen.get("files") or []:
+            p = fd["path"]
             if p.startswith(cwd.rstrip("/") + "/") and os.path.isfile(p):
                 dst = os.path.join(files, os.path.relpath(p, cwd))
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
                 shutil.copy2(p, dst)
     sb["map"] = "%s=%s" % (cwd, files)
+    # files written outside the working directory are the job's own: the
+    # restart must not roll them back (truncate) in place
+    outside = [fd["path"] for fd in gen.get("files") or []
+               if fd.get("write") and not fd["path"].startswith(cwd.rstrip("/") + "/")]
+    if outside:
+        sb["no_rollback"] = True
+        sb["outside"] = outside
     sb["files"] = files
     return sb
 
@@ -536,6 +545,9 @@ def restore_stop(plan, gen, sandbox, quiet=False, redirect=False):
         if sandbox.get("files"):
             _msg("the program's files are a copy in %s (its working directory %s is not touched)"
                  % (sandbox["files"], gen.get("cwd")))
+        for p in sandbox.get("outside") or []:
+            _msg("warning: %s is open for writing outside the working directory: it is the "
+                 "job's own file (not rolled back; the program writes it if it runs on)" % p)
         gdb.execute("frame", to_string=False)
     return main is not None
 
@@ -689,6 +701,10 @@ def _probe_run(plan, gen, root, command):
     (0: not at all), stop it, then run COMMAND; exit 0 = good (false)."""
     sb = make_sandbox(plan, gen, root, copy_files=True)
     try:
+        if float(plan.get("for_seconds") or 0) > 0 and sb.get("outside"):
+            _msg("generation %d: running on would write %s, outside the working directory "
+                 "(the job's own file): not done" % (gen["generation"], sb["outside"][0]))
+            return None
         if not restore_stop(plan, gen, sb, quiet=True, redirect=True):
             return None
         secs = float(plan.get("for_seconds") or 0)
@@ -799,6 +815,11 @@ def _reexecute(plan, gen, root, expr):
     on expr until it becomes true; report the statement that made it so."""
     sb = make_sandbox(plan, gen, root, copy_files=True)
     try:
+        if sb.get("outside"):
+            _msg("re-executing from generation %d would write %s, outside the working "
+                 "directory (the job's own file): not done" % (gen["generation"],
+                                                               sb["outside"][0]))
+            return False
         if not restore_stop(plan, gen, sb, quiet=True, redirect=True):
             return False
         program_frame().select()
