@@ -356,6 +356,8 @@ int cmd_debug(int argc, char **argv)
 		if (make_scratch(scratch, sizeof scratch, "debug"))
 			return 2;
 		dir = scratch;
+		fprintf(stderr, "ckptmpi: checkpoints of this session go to %s (--dir DIR to choose)\n",
+		        dir);
 	} else if (mkdir(dir, 0700) && errno != EEXIST) {
 		return fail("%s: cannot create: %s", dir, strerror(errno));
 	}
