@@ -548,14 +548,19 @@ static int peer_fifo(struct sd_view *owner, int chan)
 	return *fd;
 }
 
+static pthread_mutex_t fifo_mutex = PTHREAD_MUTEX_INITIALIZER;
+
 void sd_chan_notify(struct sd_view *owner, int chan, uint32_t cq)
 {
-	int fd;
+	int fd, ok;
+	pthread_mutex_lock(&fifo_mutex);
 	if (owner == sd_self && P->chan_fd[chan] >= 0)
 		fd = P->chan_fd[chan];
 	else
 		fd = peer_fifo(owner, chan);
-	if (fd < 0 || write(fd, &cq, sizeof cq) != sizeof cq)
+	ok = fd >= 0 && write(fd, &cq, sizeof cq) == sizeof cq;
+	pthread_mutex_unlock(&fifo_mutex);
+	if (!ok)
 		iblog(1, "sdev: cannot signal completion channel %d of process %d: %s", chan,
 		      owner->pid, strerror(errno));
 }
@@ -563,9 +568,13 @@ void sd_chan_notify(struct sd_view *owner, int chan, uint32_t cq)
 void sd_async_raise(struct sd_view *owner, int type, int kind, uint32_t idx)
 {
 	uint32_t rec[4] = {(uint32_t)type, (uint32_t)kind, idx, 0};
-	int fd = owner == sd_self ? P->async_fd : peer_fifo(owner, -1);
+	int fd, ok;
 	iblog(1, "sdev: async event %d on process %d", type, owner->pid);
-	if (fd < 0 || write(fd, rec, sizeof rec) != sizeof rec)
+	pthread_mutex_lock(&fifo_mutex);
+	fd = owner == sd_self ? P->async_fd : peer_fifo(owner, -1);
+	ok = fd >= 0 && write(fd, rec, sizeof rec) == sizeof rec;
+	pthread_mutex_unlock(&fifo_mutex);
+	if (!ok)
 		iblog(1, "sdev: cannot raise an async event at process %d: %s", owner->pid,
 		      strerror(errno));
 }
