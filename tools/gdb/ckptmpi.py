@@ -428,13 +428,11 @@ def program_frame():
 
 def _sigreturn_address():
     """The rt_sigreturn in restorer_finish_thread (core/restorer.c)."""
-    fn = gdb.lookup_global_symbol("restorer_finish_thread")
-    if fn is None:
-        sym = gdb.lookup_symbol("restorer_finish_thread")[0]
-        fn = sym
-    if fn is None:
-        raise gdb.GdbError("restorer_finish_thread not found in the runtime")
-    start = int(fn.value().address)
+    try:
+        start = int(gdb.parse_and_eval("(long)&restorer_finish_thread"))
+    except gdb.error:
+        raise gdb.GdbError("restorer_finish_thread not found: the runtime's symbols are "
+                           "needed (do not strip ckptmpi-runtime)")
     arch = gdb.selected_frame().architecture() if _inf().pid else None
     block = gdb.block_for_pc(start) if _inf().pid else None
     end = block.end if block is not None else start + 512
