@@ -56,12 +56,21 @@ fi
 mkdir -p "$CACHE"
 
 # ---------------------------------------------------------------- source
+# (one run at a time prepares the cache: ctest runs two modes at once)
+exec 9>"$CACHE/.rdma-core.lock"
+flock -w 300 9 || skip "the cache $CACHE stays locked"
 TESTS=$CACHE/rdma-core-$uver/tests
 if [ ! -f "$TESTS/run_tests.py" ]; then
 	tarball=$(ls "$CACHE"/rdma-core_"$uver".orig.tar.* 2>/dev/null | head -n1 || true)
-	if [ -z "$tarball" ]; then
+	# (a failed download is tried again a day later, not at every run)
+	failed=$CACHE/apt-source-rdma-core-$ver.failed
+	if [ -z "$tarball" ] && [ -z "$(find "$failed" -mmin -1440 2>/dev/null)" ]; then
 		log "getting Debian's source package of rdma-core $ver into $CACHE"
-		(cd "$CACHE" && apt-get source --download-only "rdma-core=$ver") >"$CACHE/apt-source-rdma-core.log" 2>&1 || true
+		if (cd "$CACHE" && apt-get source --download-only "rdma-core=$ver") >"$CACHE/apt-source-rdma-core.log" 2>&1; then
+			rm -f "$failed"
+		else
+			touch "$failed"
+		fi
 		tarball=$(ls "$CACHE"/rdma-core_"$uver".orig.tar.* 2>/dev/null | head -n1 || true)
 	fi
 	if [ -n "$tarball" ]; then
@@ -83,6 +92,7 @@ if [ ! -f "$TESTS/run_tests.py" ]; then
 		find "$TESTS" -name '*.gz' -exec gunzip -f {} +
 	fi
 fi
+exec 9>&-
 log "suite: $TESTS ($(ls "$TESTS"/test_*.py | wc -l) test modules)"
 
 # ---------------------------------------------------------------- work dir, user
