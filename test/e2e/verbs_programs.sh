@@ -7,7 +7,8 @@
 # server is killed on purpose, mid-transfer), completion channels
 # (vt_channels). Each program prints a line per check ("ok ROLE NAME" /
 # "FAIL ROLE NAME: why"); a FAIL line, a missing final line or a nonzero
-# exit fails the case.
+# exit fails the case. Then each program once more in its one-process form
+# (it forks its two roles, a socketpair between them), as one job.
 #   VERBS_PROGRAMS="vt_rc_ops ..."   a subset
 source "$(dirname "${BASH_SOURCE[0]}")/verbs_lib.sh"
 verbs_init
@@ -36,4 +37,17 @@ for p in $PROGRAMS; do
         [ "$SRV_RC" -eq 0 ] || fail "$p: the server exited $SRV_RC"
     fi
     log "$p: $(grep -c '^ok' "$CLI_OUT") client checks and $(grep -c '^ok' "$SRV_OUT") server checks passed"
+done
+
+# the one-process form: PROGRAM forks role B, then role A, and waits
+for p in $PROGRAMS; do
+    verbs_run "$p-fork" -- "$VPROGS/$p"
+    if grep -q '^FAIL' "$RUN_OUT"; then
+        fail "$p (forked roles): $(grep -c '^FAIL' "$RUN_OUT") checks failed: $(grep '^FAIL' "$RUN_OUT" | head -n 4 | tr '\n' ' ')"
+    fi
+    [ "$RUN_RC" -eq 0 ] || fail "$p (forked roles) exited $RUN_RC: $(snip "$RUN_OUT.err" 300)"
+    grep -Eq '^done A: [0-9]+ checks, 0 failed$' "$RUN_OUT" || fail "$p (forked roles): role A did not finish"
+    [ "$p" = vt_errors ] || grep -Eq '^done B: [0-9]+ checks, 0 failed$' "$RUN_OUT" ||
+        fail "$p (forked roles): role B did not finish"
+    log "$p (forked roles): $(grep -c '^ok' "$RUN_OUT") checks passed"
 done
