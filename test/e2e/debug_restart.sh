@@ -80,6 +80,26 @@ grep -q '^\[Inferior 1 (process [0-9]*) exited normally\]' "$WORK/ck.out" ||
 ls -l --time-style=full-iso "$WORK/run" "$dir" >"$WORK/ls.after"
 same_file "$WORK/ls.before" "$WORK/ls.after" "listing of the run's directories" "before debug --restart"
 
+# a program of several threads: every one is held on its own code (none in
+# the runtime's restorer), the workers where the checkpoint found them
+need_prog threads
+dir2=$WORK/ckpt-threads
+mkdirs "$WORK/run2" "$dir2"
+run_bg "$WORK/run2" "$WORK/threads.out" "$dir2" -- "$PROGS/threads" 200 50
+job=$JOB_PID
+wait_step "$WORK/threads.out" 5 "$job"
+ckpt "$dir2"
+kill_job "$job"
+dck debug --restart "$dir2" -batch -ex 'info threads' -ex 'thread apply all bt'
+[ "$RC" -eq 0 ] || fail "ckptmpi debug --restart (threads) exited $RC: $(snip "$WORK/ck.err" 1500)"
+nprog=$(grep -Ec '^[* ] +[0-9]+ +Thread .*"threads" ' "$WORK/ck.out" || true)
+[ "$nprog" -eq 5 ] || fail "info threads shows $nprog threads of the program, expected 5: $(snip "$WORK/ck.out" 1500)"
+grep -E '^[* ] +[0-9]+ +Thread .*"threads" ' "$WORK/ck.out" | grep -Eq 'restorer|core/' &&
+    fail "a thread of the program is still in the runtime's restorer: $(grep -E 'restorer|core/' "$WORK/ck.out" | head -3)"
+nworkers=$(grep -Ec '^#[0-9]+ +0x[0-9a-f]+ in worker \(.*threads\.c:[0-9]+' "$WORK/ck.out" || true)
+[ "$nworkers" -eq 4 ] || fail "thread apply all bt: $nworkers backtraces through worker(), expected 4"
+log "threads: the 5 threads of the program are held on their own code, 4 of them in worker()"
+
 # a generation that is not there: one clear line
 expect_error "no generation 999" debug --restart "$dir" --generation 999
 log "debug --restart shows the program at the checkpoint and leaves the job's files alone"
