@@ -224,7 +224,7 @@ int sdev_poll_cq(struct sdev_cq *c, int n, struct ibv_wc *wc)
 	/* nothing there: no lock taken */
 	h = atomic_load_explicit(&cq->head, memory_order_relaxed);
 	if (atomic_load_explicit(&ring[h & (cq->cap - 1)].seq, memory_order_acquire) != h + 1) {
-		static __thread unsigned empty;
+		static __thread unsigned empty __attribute__((tls_model("initial-exec")));
 		if (atomic_load_explicit(&S->nblocked, memory_order_relaxed))
 			kick_blocked((uint32_t)(cq - S->cq));
 		/* a program spinning on an empty CQ: now and then let the peer
