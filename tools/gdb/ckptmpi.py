@@ -936,6 +936,29 @@ class BisectCommand(gdb.Command):
         os._exit(status) if plan.get("exit") else None
 
 
+class InfoCommand(gdb.Command):
+    """info ckptmpi: the program's objects whose symbols ckptmpi loaded (GDB's
+    `info sharedlibrary` lists the runtime's), the upper loader, the
+    runtime's threads."""
+
+    def __init__(self):
+        super().__init__("info ckptmpi", gdb.COMMAND_STATUS)
+
+    def invoke(self, arg, from_tty):
+        if not _inf().pid:
+            gdb.write("The program is not being run.\n")
+            return
+        gdb.write("program: %s\n" % (_program_path() or "(not started yet)"))
+        gdb.write("upper loader at %#x, r_debug at %#x\n"
+                  % (_link("upper_interp_base"), _link("upper_r_debug")))
+        gdb.write("objects of the program (symbols loaded at):\n")
+        for path, addr in sorted(_loaded, key=lambda k: k[1]):
+            gdb.write("  %#18x  %s\n" % (addr, path))
+        if _lower_lwps:
+            gdb.write("threads of the runtime (LWP): %s\n"
+                      % " ".join(str(x) for x in sorted(_lower_lwps)))
+
+
 # ------------------------------------------------------------------ set-up
 
 def setup():
@@ -951,6 +974,7 @@ def setup():
     gdb.events.exited.connect(_on_exit)
     RestoreCommand()
     BisectCommand()
+    InfoCommand()
     # before run/start/starti and after kill: the last run's objects go
     for hook in ("hook-run", "hook-start", "hook-starti", "hookpost-kill"):
         gdb.execute("define %s\npython unload_upper_symbols()\nend" % hook, to_string=True)
