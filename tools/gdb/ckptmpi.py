@@ -829,17 +829,34 @@ def _reexecute(plan, gen, root, expr):
             return False
         wp.silent = True
         deadline = time.time() + float(plan.get("timeout") or 600)
-        while time.time() < deadline:
+        pid = _inf().pid
+        expired = []
+
+        def stop_it():
+            expired.append(True)
+            try:
+                os.kill(pid, 19)  # SIGSTOP: GDB stops the program
+            except OSError:
+                pass
+        import threading
+        timer = threading.Timer(max(0.0, deadline - time.time()), stop_it)
+        timer.start()
+        while time.time() < deadline and not expired:
             try:
                 with _Silence():
                     gdb.execute("continue", to_string=True)
             except gdb.error as e:
+                timer.cancel()
                 _msg("re-execution stopped: %s" % e)
                 return False
+            if expired:
+                break
             if not _inf().pid:
+                timer.cancel()
                 _msg("the program ended before %s became true" % expr)
                 return False
             if not wp.is_valid():
+                timer.cancel()
                 _msg("the watchpoint on %s went out of scope before it became true" % expr)
                 return False
             gdb.selected_thread()
@@ -870,8 +887,11 @@ def _reexecute(plan, gen, root, expr):
             except gdb.error as e:
                 loc = "%s\n" % e
             gdb.write("".join("  " + l + "\n" for l in loc.splitlines()))
+            timer.cancel()
             return True
-        _msg("no change of %s within the time limit" % expr)
+        timer.cancel()
+        _msg("%s did not become true within %s s of re-execution (--timeout)"
+             % (expr, plan.get("timeout")))
         return False
     finally:
         for b in gdb.breakpoints() or []:
