@@ -56,7 +56,8 @@ same_file "$WORK/ls.before" "$WORK/ls.after" "listing of the run's directories" 
 # restart's first line is the iteration after the one under way at the
 # checkpoint); expected = the first generation past iteration K
 export CKPTMPI_INTERVAL=0
-expect_first= expect_last=
+expect_first=""
+expect_last=""
 for g in "${gens[@]}"; do
     restart_bg "$WORK/run" "$WORK/r$g.out" "$dir" --generation "$g"
     wait_step "$WORK/r$g.out" 1 "$JOB_PID"

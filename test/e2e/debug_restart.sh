@@ -44,7 +44,7 @@ grep -q "generation $GEN (command, .*) restored: the program stopped before runn
 # state at the checkpoint: the iteration under way and its energy, as printed
 it=$(out_value iteration)
 [[ $it =~ ^[0-9]+$ ]] || fail "print st.iteration: '$it'"
-[ "$it" -ge 11 ] && [ "$it" -le "$NSTEPS" ] ||
+{ [ "$it" -ge 11 ] && [ "$it" -le "$NSTEPS" ]; } ||
     fail "st.iteration at the checkpoint is $it, but the checkpoint came after step 11 was printed"
 printed=$(awk -v k="$it" '$1 == k { sub(/^energy=/, "", $2); print $2; exit }' "$WORK/run1.out")
 [ -n "$printed" ] || fail "the run printed no line for iteration $it"
