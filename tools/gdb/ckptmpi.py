@@ -553,9 +553,8 @@ def restore_stop(plan, gen, sandbox, quiet=False, redirect=False):
 def _restore_stop(plan, gen, sandbox, redirect):
     for k, v in _env_for(plan, gen, sandbox).items():
         gdb.execute("set environment %s %s" % (k, v), to_string=True)
-    gdb.execute("unset environment CKPTMPI_RESTORE_MAP", to_string=True)
-    if sandbox.get("map"):
-        gdb.execute("set environment CKPTMPI_RESTORE_MAP %s" % sandbox["map"], to_string=True)
+    if not sandbox.get("map"):
+        gdb.execute("unset environment CKPTMPI_RESTORE_MAP", to_string=True)
     bp = gdb.Breakpoint("restorer_finish_thread", internal=True)
     bp.silent = True
     bp.enabled = True
@@ -572,6 +571,7 @@ def _restore_stop(plan, gen, sandbox, redirect):
     bp.delete()
     sig = gdb.Breakpoint("*%#x" % addr, internal=True)
     sig.silent = True
+    locking = gdb.parameter("scheduler-locking")
     gdb.execute("set scheduler-locking on", to_string=True)
     done = set()
     main_pid = _pid_of_main()
@@ -583,8 +583,6 @@ def _restore_stop(plan, gen, sandbox, redirect):
             if _stopped_at(addr):
                 gdb.execute("stepi", to_string=True)
                 done.add(th.ptid[1])
-            elif th.ptid[1] not in done:
-                pass
             # the main thread restores last: run it (alone) to its rt_sigreturn
             if main_pid not in done:
                 main = [t for t in _inf().threads() if t.ptid[1] == main_pid][0]
@@ -611,7 +609,7 @@ def _restore_stop(plan, gen, sandbox, redirect):
         if sig.is_valid():
             sig.delete()
         if _inf().pid:
-            gdb.execute("set scheduler-locking replay", to_string=True)
+            gdb.execute("set scheduler-locking %s" % (locking or "replay"), to_string=True)
     main = [t for t in _inf().threads() if t.ptid[1] == main_pid][0]
     main.switch()
     global _runtime_ranges
