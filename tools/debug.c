@@ -250,6 +250,16 @@ static int make_scratch(char *out, size_t len, const char *what)
 	return 0;
 }
 
+/* A scratch directory that will not be used after all (an error before
+ * GDB runs): only the plan can be in it. */
+static void drop_scratch(const char *scratch)
+{
+	char p[PATH_MAX + 16];
+	snprintf(p, sizeof p, "%s/plan.json", scratch);
+	unlink(p);
+	rmdir(scratch);
+}
+
 static int parse_num(const char *s, const char *what, double *out)
 {
 	char *end;
@@ -327,10 +337,14 @@ int cmd_debug(int argc, char **argv)
 		o.dir = absdir;
 		if (make_scratch(scratch, sizeof scratch, "debug"))
 			return 2;
-		if (write_plan(&o, scratch, plan, sizeof plan, rt, sizeof rt))
+		if (write_plan(&o, scratch, plan, sizeof plan, rt, sizeof rt)) {
+			drop_scratch(scratch);
 			return 2;
-		if (!rt[0] && runtime_path(rt, sizeof rt))
+		}
+		if (!rt[0] && runtime_path(rt, sizeof rt)) {
+			drop_scratch(scratch);
 			return fail("cannot find ckptmpi-runtime next to ckptmpi (set CKPTMPI_RUNTIME)");
+		}
 		/* ours first, then the user's options (-batch -ex ...) */
 		memmove(gargs + 6, gargs + 4, (size_t)ng * sizeof *gargs);
 		snprintf(ex, sizeof ex, "ckptmpi-restore %s", plan);
@@ -444,10 +458,14 @@ int cmd_bisect(int argc, char **argv)
 	o.dir = absdir;
 	if (make_scratch(scratch, sizeof scratch, "bisect"))
 		return 2;
-	if (write_plan(&o, scratch, plan, sizeof plan, rt, sizeof rt))
+	if (write_plan(&o, scratch, plan, sizeof plan, rt, sizeof rt)) {
+		drop_scratch(scratch);
 		return 2;
-	if (!rt[0] && runtime_path(rt, sizeof rt))
+	}
+	if (!rt[0] && runtime_path(rt, sizeof rt)) {
+		drop_scratch(scratch);
 		return fail("cannot find ckptmpi-runtime next to ckptmpi (set CKPTMPI_RUNTIME)");
+	}
 	{
 		int p = personality(0xffffffff);
 		if (p >= 0)
