@@ -679,6 +679,9 @@ int launcher_rank(void)
 		v = getenv("PMIX_RANK");
 	if (!v)
 		v = getenv("PMI_RANK");
+	/* a member of a job without MPI (core/job_group.c) */
+	if (!v)
+		v = getenv("CKPTMPI_JOB_MEMBER");
 	return v ? atoi(v) : 0;
 }
 

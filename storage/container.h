@@ -15,6 +15,8 @@
 
 /* message of the last failure in this thread */
 const char *container_error(void);
+/* set it: a job's writer whose member failed elsewhere (core/job_group.c) */
+void container_set_error(const char *msg);
 
 /* Set up the HDF5 library. The runtime calls it early, before it takes
  * the snapshot of its own memory, so that HDF5's state is part of it; the
@@ -67,6 +69,32 @@ int container_write_mpi(MPI_Comm comm, const char *dir, const struct ck_generati
  * is broadcast, same on every rank. */
 int container_commit_mpi(MPI_Comm comm, const char *dir, uint64_t generation, const char *tmp_path);
 #endif
+
+/* A job without MPI (core/job_group.c): one container, a slice per
+ * member, written in turn with the serial HDF5 (container_write_group.c
+ * says why and how). What a member contributes, exchanged between the
+ * members: */
+struct container_counts {
+	uint64_t regions, runs, threads, fds, timers;
+	uint64_t memory, filedata, strings;
+};
+/* Every member: count its image (sets runs[].data_offset, ...). */
+int container_group_measure(const char *dir, uint64_t member, struct ck_image *img,
+                            struct container_counts *c);
+/* Member 0: the temporary (as container_write names and creates it) with
+ * every dataset at the extent all[0..info->nranks) needs and the root
+ * attributes but `complete`; closed. Its path and inode are handed to the
+ * members. */
+int container_group_create(const char *dir, const struct ck_generation_info *info,
+                           const struct container_counts *all, char *tmp_out, size_t tmp_len,
+                           uint64_t *ino_out);
+/* Each member in turn, nobody else having the file open: its slices. */
+int container_group_write_slice(const char *tmp, uint64_t ino, uint64_t nmembers,
+                                uint64_t member, const struct container_counts *all,
+                                struct ck_image *img, container_progress_fn progress);
+/* Member 0, after every member wrote: `complete`, fsync. Then
+ * container_commit. */
+int container_group_finish(const char *tmp, uint64_t ino);
 
 /* Open a committed generation. Checks format version and completeness.
  * The file is opened without following a symbolic link and must be a

@@ -27,6 +27,8 @@ void ck_set_error(const char *fmt, ...)
 			*p = ' ';
 }
 
+void container_set_error(const char *msg) { ck_set_error("%s", msg); }
+
 struct h5_walk {
 	int checksum;               /* fletcher32 or metadata checksum failed */
 	int truncated;              /* address beyond the end of the file */

@@ -13,6 +13,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,10 +27,10 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: ckptmpi run --dir DIR [--interval SECONDS] -- PROGRAM [ARGS...]\n"
+	        "usage: ckptmpi run --dir DIR [--interval SECONDS] [--job-size N [--member K]] -- PROGRAM [ARGS...]\n"
 	        "       ckptmpi run --no-checkpoint -- PROGRAM [ARGS...]\n"
 	        "       ckptmpi checkpoint DIR\n"
-	        "       ckptmpi restart DIR [--generation N] [--interval SECONDS]\n"
+	        "       ckptmpi restart DIR [--generation N] [--interval SECONDS] [--member K]\n"
 	        "       ckptmpi ls DIR\n"
 	        "       ckptmpi verify DIR [--generation N]\n"
 	        "       ckptmpi debug [--dir DIR] [GDB-OPTIONS...] -- PROGRAM [ARGS...]\n"
@@ -137,7 +140,7 @@ static int parse_uint(const char *s, const char *what, unsigned long long *out)
 
 static int cmd_run(int argc, char **argv)
 {
-	const char *dir = NULL, *interval = NULL;
+	const char *dir = NULL, *interval = NULL, *job_size = NULL, *member = NULL;
 	int i, no_ckpt = 0;
 	unsigned long long v;
 	char verbs[PATH_MAX];
@@ -153,6 +156,16 @@ static int cmd_run(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--interval") && i + 1 < argc) {
 			interval = argv[++i];
 			if (parse_uint(interval, "--interval", &v))
+				return 2;
+		} else if (!strcmp(argv[i], "--job-size") && i + 1 < argc) {
+			job_size = argv[++i];
+			if (parse_uint(job_size, "--job-size", &v))
+				return 2;
+			if (v < 1 || v > 256)
+				return die("--job-size %s: a job has 1 to 256 members", job_size);
+		} else if (!strcmp(argv[i], "--member") && i + 1 < argc) {
+			member = argv[++i];
+			if (parse_uint(member, "--member", &v))
 				return 2;
 		} else if (argv[i][0] == '-') {
 			usage(stderr);
@@ -190,6 +203,20 @@ static int cmd_run(int argc, char **argv)
 	if (interval)
 		setenv("CKPTMPI_INTERVAL", interval, 1);
 	unsetenv("CKPTMPI_RESTART");
+	/* a member of job DIR (core/job_group.c), or a job of its own */
+	if (member && !job_size)
+		return die("run: --member needs --job-size");
+	if (member && strtoull(member, NULL, 10) >= strtoull(job_size, NULL, 10))
+		return die("run: --member %s: a job of %s has members 0 to %llu", member, job_size,
+		           strtoull(job_size, NULL, 10) - 1);
+	if (job_size)
+		setenv("CKPTMPI_JOB_SIZE", job_size, 1);
+	else
+		unsetenv("CKPTMPI_JOB_SIZE");
+	if (member)
+		setenv("CKPTMPI_JOB_MEMBER", member, 1);
+	else
+		unsetenv("CKPTMPI_JOB_MEMBER");
 	{
 		char **args = calloc((size_t)(argc - i + 2), sizeof *args);
 		if (!args)
@@ -260,11 +287,152 @@ static int restart_mpi_job(const char *dir, const char *gen)
 	return die("%s: %s", args[0], strerror(errno));
 }
 
+static pid_t *group_pids;
+static int group_n;
+
+static void group_forward(int sig)
+{
+	/* a signal to one member is a checkpoint (SIGTERM: and exit) of all:
+	 * member 0 gets it; SIGINT goes to every member */
+	for (int k = 0; k < group_n; k++)
+		if (group_pids[k] > 0 && (k == 0 || sig == SIGINT))
+			kill(group_pids[k], sig);
+}
+
+/* A generation of a job without MPI: every member restarted here (member
+ * K alone with --member K), each with its output in DIR/restart-G/.
+ * Returns the worst exit status of the members, or 2 with a message. */
+static int restart_group(const char *dir, const char *gen, const char *member)
+{
+	struct generation_entry g;
+	struct container_reader *r;
+	struct ck_generation_info info;
+	char n[32], gs[32], out[PATH_MAX + 64], sub[PATH_MAX];
+	int worst = 0;
+
+	if (generations_pick(dir, strcmp(gen, "latest") ? strtoull(gen, NULL, 10) : 0, &g, NULL))
+		return -1;
+	if (!(r = container_open_own(g.path)))
+		return -1;
+	if (container_info(r, &info) || strcmp(info.mpi_flavour, "job")) {
+		container_close(r);
+		if (member)
+			return die("%s: not a generation of a job started with --job-size: --member "
+			           "does not apply", g.path);
+		return -1;
+	}
+	/* every member's slice must be there: say which is not */
+	for (uint64_t k = 0; k < info.nranks; k++) {
+		struct ck_image img;
+		if (container_read_image(r, k, &img)) {
+			fprintf(stderr, "ckptmpi: %s\n", container_error());
+			container_close(r);
+			return die("%s: member %llu of the job cannot be restarted from it: nothing "
+			           "restarted", g.path, (unsigned long long)k);
+		}
+		ck_image_free(&img);
+	}
+	container_close(r);
+	snprintf(n, sizeof n, "%llu", (unsigned long long)info.nranks);
+	snprintf(gs, sizeof gs, "%llu", (unsigned long long)info.generation);
+	setenv("CKPTMPI_JOB_SIZE", n, 1);
+	setenv("CKPTMPI_RESTART", gs, 1);
+	if (member) {
+		unsigned long long k;
+		char *args[2] = {NULL, NULL};
+		if (parse_uint(member, "--member", &k))
+			return 2;
+		if (k >= info.nranks)
+			return die("%s: --member %s: the job of this generation has %llu members (0 to "
+			           "%llu)", g.path, member, (unsigned long long)info.nranks,
+			           (unsigned long long)info.nranks - 1);
+		setenv("CKPTMPI_JOB_MEMBER", member, 1);
+		fprintf(stderr, "ckptmpi: restarting member %s of the %s-member job %s from "
+		        "generation %s\n", member, n, dir, gs);
+		return exec_runtime(args);
+	}
+	/* a directory of its own for this restart's outputs: none overwritten */
+	snprintf(sub, sizeof sub, "%s/restart-%s", dir, gs);
+	for (int i = 1; mkdir(sub, 0700) < 0; i++) {
+		if (errno != EEXIST)
+			return die("%s: %s", sub, strerror(errno));
+		snprintf(sub, sizeof sub, "%s/restart-%s.%d", dir, gs, i);
+	}
+	group_n = (int)info.nranks;
+	group_pids = calloc(info.nranks, sizeof *group_pids);
+	if (!group_pids)
+		return die("out of memory");
+	fprintf(stderr, "ckptmpi: restarting the %s members of job %s from generation %s; their "
+	        "output:\n", n, dir, gs);
+	for (int k = 0; k < group_n; k++) {
+		char ks[16];
+		int fo, fe, fi;
+		pid_t p;
+
+		snprintf(ks, sizeof ks, "%d", k);
+		snprintf(out, sizeof out, "%s/member-%d.out", sub, k);
+		fo = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		fprintf(stderr, "  member %d: %s", k, out);
+		snprintf(out, sizeof out, "%s/member-%d.err", sub, k);
+		fe = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		fprintf(stderr, ", %s\n", out);
+		fi = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fo < 0 || fe < 0 || fi < 0)
+			return die("%s: %s", out, strerror(errno));
+		p = fork();
+		if (p < 0)
+			return die("fork: %s", strerror(errno));
+		if (p == 0) {
+			char *args[2] = {NULL, NULL};
+			dup2(fi, 0);
+			dup2(fo, 1);
+			dup2(fe, 2);
+			setenv("CKPTMPI_JOB_MEMBER", ks, 1);
+			_exit(exec_runtime(args));
+		}
+		close(fo);
+		close(fe);
+		close(fi);
+		group_pids[k] = p;
+	}
+	{
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = group_forward;
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGUSR1, &sa, NULL);
+		sigaction(SIGUSR2, &sa, NULL);
+	}
+	for (int left = group_n; left > 0;) {
+		int st, code;
+		pid_t p = wait(&st);
+		if (p < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (int k = 0; k < group_n; k++)
+			if (group_pids[k] == p) {
+				code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+				fprintf(stderr, "ckptmpi: member %d (pid %d) %s %d\n", k, (int)p,
+				        WIFEXITED(st) ? "exited with status" : "was killed by signal",
+				        WIFEXITED(st) ? code : WTERMSIG(st));
+				if (code > worst)
+					worst = code;
+				group_pids[k] = 0;
+				left--;
+			}
+	}
+	return worst;
+}
+
 static int cmd_restart(int argc, char **argv)
 {
-	const char *dir = NULL, *gen = "latest";
+	const char *dir = NULL, *gen = "latest", *member = NULL;
 	unsigned long long v;
 	char *args[2] = {NULL, NULL};
+	int rc;
 
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--generation") && i + 1 < argc) {
@@ -275,6 +443,10 @@ static int cmd_restart(int argc, char **argv)
 			if (parse_uint(argv[i + 1], "--interval", &v))
 				return 2;
 			setenv("CKPTMPI_INTERVAL", argv[++i], 1);
+		} else if (!strcmp(argv[i], "--member") && i + 1 < argc) {
+			member = argv[++i];
+			if (parse_uint(member, "--member", &v))
+				return 2;
 		} else if (!dir && argv[i][0] != '-') {
 			dir = argv[i];
 		} else {
@@ -290,6 +462,10 @@ static int cmd_restart(int argc, char **argv)
 		return 2;
 	setenv("CKPTMPI_DIR", dir, 1);
 	setenv("CKPTMPI_RESTART", gen, 1);
+	unsetenv("CKPTMPI_JOB_SIZE");
+	unsetenv("CKPTMPI_JOB_MEMBER");
+	if ((rc = restart_group(dir, gen, member)) >= 0)
+		return rc;
 	if (restart_mpi_job(dir, gen))
 		return 1;
 	return exec_runtime(args);

@@ -1,0 +1,908 @@
+/* A job without MPI (docs/jobs.md): every process started with
+ * `ckptmpi run --dir DIR --job-size N` (CKPTMPI_JOB_SIZE=N, optionally
+ * CKPTMPI_JOB_MEMBER=K) is member K of job DIR. The members are
+ * checkpointed together into one container, a slice each (storage/
+ * container_write_group.c), through the job table of core/hooks.h.
+ *
+ * Membership: member K holds an exclusive flock on DIR/.member-K (this
+ * user's own regular file, mode 0600) for as long as it lives, so a
+ * member that died leaves its number free and a live one cannot be
+ * joined twice. Without --member a process takes the lowest free number.
+ *
+ * Transport: member 0 listens on DIR/.job.sock (a Unix stream socket,
+ * mode 0600, the peer's uid checked with SO_PEERCRED on both ends); every
+ * other member connects to it and says who it is. Messages are a fixed
+ * header and a payload. Member 0 coordinates every collective step: the
+ * members send it their part (vote, counts, slice written) and it answers
+ * every member. A member that is gone (its connection closed) or does not
+ * answer within CKPTMPI_JOB_TIMEOUT seconds fails the step on all. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/control.h"
+#include "core/hooks.h"
+#include "core/link.h"
+#include "core/log.h"
+#include "core/park.h"
+#include "core/procstate.h"
+#include "storage/container.h"
+
+#define MAX_MEMBERS 256
+#define JOB_SOCKET ".job.sock"
+
+enum {
+	M_HELLO = 1,  /* member → 0: val = pid */
+	M_REQUEST,    /* member → 0: gen = last generation seen begin, val = why */
+	M_BEGIN,      /* 0 → member: gen, val = why */
+	M_VOTE,       /* member → 0: val = ok */
+	M_RESULT,     /* 0 → member: val = all ok; payload: a message */
+	M_COUNTS,     /* member → 0: val = ok, payload: struct container_counts or a message */
+	M_TURN,       /* 0 → member: gen = inode, payload: counts of all, then the file name */
+	M_DONE,       /* member → 0: val = ok, payload: a message */
+};
+
+struct hdr {
+	uint32_t type, member;
+	uint64_t gen;
+	int64_t val;
+	uint32_t len, pad;
+};
+
+static int job_size = 1, my_member;
+static char job_dir[PATH_MAX];
+static int claim_fd = -1;
+static unsigned timeout_s = 60;
+/* member 0: the listening socket and every member's connection; a member:
+ * conn[0], its connection to member 0 */
+static int listen_fd = -1;
+static int conn[MAX_MEMBERS];
+/* member 0: the members taking part in the checkpoint under way */
+static unsigned char part[MAX_MEMBERS];
+/* member 0: a request that arrived while a step waited for something else */
+static int pending_why;
+static uint64_t pending_gen;
+static int pending;
+static double next_connect;
+static int said_waiting;
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- membership ---- */
+
+static int try_claim(int k, int *live)
+{
+	char p[PATH_MAX + 32];
+	struct stat st;
+	int fd;
+
+	*live = 0;
+	snprintf(p, sizeof p, "%s/.member-%d", job_dir, k);
+	fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_error("%s: %s", p, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != getuid()) {
+		log_error("%s: not a file of yours: refusing to join job %.600s", p, job_dir);
+		close(fd);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		if (errno == EWOULDBLOCK) {
+			*live = 1;
+			return -1;
+		}
+		log_error("%s: flock: %s", p, strerror(errno));
+		return -1;
+	}
+	{
+		char b[32];
+		int n = snprintf(b, sizeof b, "%d\n", (int)getpid());
+		if (ftruncate(fd, 0) < 0 || pwrite(fd, b, (size_t)n, 0) != n)
+			log_debug("%s: cannot note the pid", p);
+	}
+	return fd;
+}
+
+/* Runs first thing in the runtime (the env hook, before its fds are
+ * noted): the claim's descriptor is the runtime's own. Again after the
+ * runtime re-executes itself (the lock went with the old image; the
+ * number was kept in CKPTMPI_JOB_MEMBER). */
+static int group_env(void)
+{
+	const char *n = getenv("CKPTMPI_JOB_SIZE"), *m = getenv("CKPTMPI_JOB_MEMBER");
+	const char *d = getenv("CKPTMPI_DIR"), *t = getenv("CKPTMPI_JOB_TIMEOUT");
+	char *end;
+	int live = 0, k;
+
+	if (!n || !*n)
+		return 0;
+	job_size = (int)strtol(n, &end, 10);
+	if (*end || job_size < 1 || job_size > MAX_MEMBERS) {
+		log_error("CKPTMPI_JOB_SIZE=%s: expected 1 to %d members", n, MAX_MEMBERS);
+		exit(127);
+	}
+	if (t && *t)
+		timeout_s = (unsigned)atoi(t) ? (unsigned)atoi(t) : 60;
+	if (!d || !*d || !realpath(d, job_dir)) {
+		log_error("a job of %d members needs its directory (--dir): %s", job_size,
+		          d && *d ? strerror(errno) : "CKPTMPI_DIR is not set");
+		exit(127);
+	}
+	for (int i = 0; i < MAX_MEMBERS; i++)
+		conn[i] = -1;
+	if (m && *m) {
+		k = (int)strtol(m, &end, 10);
+		if (*end || k < 0 || k >= job_size) {
+			log_error("member %s: job %.600s has members 0 to %d", m, job_dir, job_size - 1);
+			exit(127);
+		}
+		claim_fd = try_claim(k, &live);
+		if (claim_fd < 0) {
+			if (live)
+				log_error("job %.600s: member %d is running already (a live process holds "
+				          "%s/.member-%d)", job_dir, k, job_dir, k);
+			exit(127);
+		}
+	} else {
+		for (k = 0; k < job_size; k++) {
+			claim_fd = try_claim(k, &live);
+			if (claim_fd >= 0 || !live)
+				break;
+		}
+		if (claim_fd < 0) {
+			if (k == job_size)
+				log_error("job %.600s of %d: all %d members are running already", job_dir,
+				          job_size, job_size);
+			exit(127);
+		}
+	}
+	my_member = k;
+	claim_fd = procstate_move_lower_fd(claim_fd);
+	{
+		char b[16];
+		snprintf(b, sizeof b, "%d", k);
+		setenv("CKPTMPI_JOB_MEMBER", b, 1);
+	}
+	log_init(k);
+	log_info("member %d of job %.600s (%d members)", k, job_dir, job_size);
+	return 0;
+}
+
+/* ---- messages ---- */
+
+static int send_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n) {
+		ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int send_msg(int fd, uint32_t type, uint64_t gen, int64_t val, const void *pay,
+                    uint32_t len)
+{
+	struct hdr h = {.type = type, .member = (uint32_t)my_member, .gen = gen, .val = val,
+	                .len = len};
+	if (fd < 0)
+		return -1;
+	if (send_all(fd, &h, sizeof h) || (len && send_all(fd, pay, len)))
+		return -1;
+	return 0;
+}
+
+/* Read exactly n bytes by `deadline` (0: none). 0, -1 closed or error,
+ * -2 timed out. */
+static int recv_all(int fd, void *p, size_t n, double deadline)
+{
+	char *c = p;
+	while (n) {
+		struct pollfd q = {fd, POLLIN, 0};
+		int ms = -1, r;
+		ssize_t got;
+
+		if (deadline) {
+			double left = deadline - now_s();
+			if (left <= 0)
+				return -2;
+			ms = (int)(left * 1000) + 1;
+		}
+		r = poll(&q, 1, ms);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			continue;
+		got = recv(fd, c, n, 0);
+		if (got < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (got <= 0)
+			return -1;
+		c += got;
+		n -= (size_t)got;
+	}
+	return 0;
+}
+
+/* One message; the payload (up to cap bytes kept, the rest dropped) into
+ * a malloc'd *pay when pay is not NULL. */
+static int recv_msg(int fd, struct hdr *h, void **pay, double deadline)
+{
+	int r = recv_all(fd, h, sizeof *h, deadline);
+	char *b;
+
+	if (pay)
+		*pay = NULL;
+	if (r)
+		return r;
+	if (h->len > (64u << 20))
+		return -1;
+	b = malloc(h->len + 1);
+	if (!b)
+		return -1;
+	if (h->len && (r = recv_all(fd, b, h->len, deadline))) {
+		free(b);
+		return r;
+	}
+	b[h->len] = 0;
+	if (pay)
+		*pay = b;
+	else
+		free(b);
+	return 0;
+}
+
+/* set while a checkpoint is under way: a member lost then is an error;
+ * between checkpoints it has most likely ended */
+static int in_checkpoint;
+
+static void drop(int k, const char *why)
+{
+	if (conn[k] < 0)
+		return;
+	procstate_unregister_lower_fd(conn[k]);
+	close(conn[k]);
+	conn[k] = -1;
+	if (!in_checkpoint)
+		log_info("job %.600s: member %d left the job (it ended, or was killed)", job_dir, k);
+	else if (my_member == 0)
+		log_error("job %.600s: member %d %s", job_dir, k, why);
+	else
+		log_error("job %.600s: member 0 %s: no checkpoint until it is back", job_dir, why);
+}
+
+/* ---- member 0: the listening socket ---- */
+
+static int sock_addr(struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof *sa);
+	sa->sun_family = AF_UNIX;
+	if (snprintf(sa->sun_path, sizeof sa->sun_path, "%s/%s", job_dir, JOB_SOCKET) >=
+	    (int)sizeof sa->sun_path) {
+		log_error("%s/%s: path too long for a Unix socket (%zu bytes at most): use a "
+		          "shorter --dir", job_dir, JOB_SOCKET, sizeof sa->sun_path - 1);
+		return -1;
+	}
+	return 0;
+}
+
+static int open_listener(void)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	int fd;
+
+	if (sock_addr(&sa))
+		return -1;
+	/* member 0 holds its claim: a socket there is a dead member 0's;
+	 * anything else there is not ours to remove */
+	if (lstat(sa.sun_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode) || st.st_uid != getuid()) {
+			log_error("%s: not a socket of yours: refusing to start the job", sa.sun_path);
+			return -1;
+		}
+		unlink(sa.sun_path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		log_error("socket: %s", strerror(errno));
+		return -1;
+	}
+	{
+		mode_t old = umask(077);
+		int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+		umask(old);
+		if (r < 0 || listen(fd, MAX_MEMBERS) < 0) {
+			log_error("%s: %s", sa.sun_path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
+	chmod(sa.sun_path, 0600);
+	listen_fd = procstate_move_lower_fd(fd);
+	return listen_fd < 0 ? -1 : 0;
+}
+
+static int peer_ok(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid == getuid();
+}
+
+/* New members: each says who it is first. */
+static void accept_members(void)
+{
+	for (;;) {
+		struct hdr h;
+		int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (c < 0)
+			return;
+		if (!peer_ok(c)) {
+			log_error("job %.600s: a connection from another user refused", job_dir);
+			close(c);
+			continue;
+		}
+		if (recv_msg(c, &h, NULL, now_s() + 5) || h.type != M_HELLO || h.member == 0 ||
+		    h.member >= (uint32_t)job_size) {
+			log_error("job %.600s: a connection that did not say which member it is: closed",
+			          job_dir);
+			close(c);
+			continue;
+		}
+		if (conn[h.member] >= 0)
+			drop((int)h.member, "reconnected (its old connection is closed)");
+		c = procstate_move_lower_fd(c);
+		if (c < 0)
+			continue;
+		conn[h.member] = c;
+		log_info("job %.600s: member %u joined (pid %lld)", job_dir, h.member, (long long)h.val);
+	}
+}
+
+/* ---- a member: its connection to member 0 ---- */
+
+static void connect_member0(void)
+{
+	struct sockaddr_un sa;
+	int fd;
+
+	if (conn[0] >= 0 || now_s() < next_connect)
+		return;
+	next_connect = now_s() + 0.1;
+	if (sock_addr(&sa))
+		return;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		close(fd);
+		if (!said_waiting++)
+			log_info("job %.600s: waiting for member 0", job_dir);
+		return;
+	}
+	if (!peer_ok(fd)) {
+		log_error("%s: served by another user: not joining", sa.sun_path);
+		close(fd);
+		next_connect = now_s() + 5;
+		return;
+	}
+	fd = procstate_move_lower_fd(fd);
+	if (fd < 0)
+		return;
+	conn[0] = fd;
+	if (send_msg(fd, M_HELLO, 0, getpid(), NULL, 0)) {
+		drop(0, "closed the connection");
+		return;
+	}
+	said_waiting = 0;
+	log_info("job %.600s: joined member 0", job_dir);
+}
+
+static int group_init(void)
+{
+	if (job_size <= 1)
+		return 0;
+	if (my_member == 0)
+		return open_listener();
+	connect_member0();
+	return 0;
+}
+
+/* ---- the job's table ---- */
+
+static int g_active(void) { return 1; }
+static int g_rank(void) { return my_member; }
+static int g_size(void) { return job_size; }
+static const char *g_flavour(void) { return "job"; }
+static int g_enter(void) { return 1; }
+static void g_leave(void) {}
+
+static void g_request(int why, uint64_t last_gen)
+{
+	connect_member0();
+	if (send_msg(conn[0], M_REQUEST, last_gen, why, NULL, 0) == 0)
+		return;
+	drop(0, "is not reachable");
+	log_error("job %.600s: the checkpoint request could not reach member 0", job_dir);
+	if (why == CKPTMPI_REQ_TERM) {
+		log_error("SIGTERM: member 0 is not reachable: exiting without a checkpoint "
+		          "(status %d)", CKPTMPI_EXIT_TERM_NO_CHECKPOINT);
+		_exit(CKPTMPI_EXIT_TERM_NO_CHECKPOINT);
+	}
+}
+
+static void g_begin(uint64_t gen, int why)
+{
+	in_checkpoint = 1;
+	accept_members();
+	for (int k = 1; k < job_size; k++) {
+		part[k] = conn[k] >= 0;
+		if (part[k] && send_msg(conn[k], M_BEGIN, gen, why, NULL, 0)) {
+			drop(k, "is gone");
+			part[k] = 0;
+		}
+	}
+}
+
+/* A message on member 0 that is not an answer to the step under way. */
+static void aside(int k, const struct hdr *h)
+{
+	if (h->type == M_REQUEST) {
+		if (!pending || h->gen > pending_gen)
+			pending_gen = h->gen;
+		pending_why = (int)h->val;
+		pending = 1;
+	} else {
+		log_debug("job %.600s: member %d: message %u ignored", job_dir, k, h->type);
+	}
+}
+
+static int g_poll(uint64_t last_gen, uint64_t *gen, int *why)
+{
+	struct hdr h;
+
+	if (job_size <= 1)
+		return 0;
+	in_checkpoint = 0;
+	if (my_member) {
+		struct pollfd q;
+		connect_member0();
+		if (conn[0] < 0)
+			return 0;
+		q = (struct pollfd){conn[0], POLLIN, 0};
+		while (poll(&q, 1, 0) == 1) {
+			if (recv_msg(conn[0], &h, NULL, now_s() + timeout_s)) {
+				drop(0, "is gone");
+				return 0;
+			}
+			if (h.type == M_BEGIN) {
+				in_checkpoint = 1;
+				*gen = h.gen;
+				*why = (int)h.val;
+				return 1;
+			}
+			log_debug("job %.600s: message %u from member 0 ignored", job_dir, h.type);
+		}
+		return 0;
+	}
+	accept_members();
+	for (int k = 1; k < job_size; k++) {
+		struct pollfd q = {conn[k], POLLIN, 0};
+		while (conn[k] >= 0 && poll(&q, 1, 0) == 1) {
+			if (recv_msg(conn[k], &h, NULL, now_s() + timeout_s)) {
+				drop(k, "left the job (its connection closed)");
+				break;
+			}
+			aside(k, &h);
+		}
+	}
+	/* requests made before the latest checkpoint began are served by it */
+	if (pending && pending_gen >= last_gen) {
+		pending = 0;
+		*why = pending_why;
+		*gen = 0;
+		return 1;
+	}
+	pending = 0;
+	return 0;
+}
+
+/* Member 0: member k's answer of `type`, other messages put aside. 0, or
+ * -1 (k is dropped, err says why). */
+static int await(int k, uint32_t type, struct hdr *h, void **pay, double deadline, char *err,
+                 size_t len)
+{
+	for (;;) {
+		int r = conn[k] < 0 ? -1 : recv_msg(conn[k], h, pay, deadline);
+		if (r == -2) {
+			snprintf(err, len, "job %.600s: member %d did not answer within %u s "
+			         "(CKPTMPI_JOB_TIMEOUT)", job_dir, k, timeout_s);
+			drop(k, "did not answer in time: its connection is closed");
+			return -1;
+		}
+		if (r) {
+			snprintf(err, len, "job %.600s: member %d left the job during the checkpoint",
+			         job_dir, k);
+			drop(k, "left the job (its connection closed)");
+			return -1;
+		}
+		if (h->type == type)
+			return 0;
+		aside(k, h);
+		if (pay) {
+			free(*pay);
+			*pay = NULL;
+		}
+	}
+}
+
+/* A member: member 0's answer of `type`. */
+static int await0(uint32_t type, struct hdr *h, void **pay, double deadline, char *err, size_t len)
+{
+	for (;;) {
+		int r = conn[0] < 0 ? -1 : recv_msg(conn[0], h, pay, deadline);
+		if (r) {
+			snprintf(err, len, "job %.600s: member 0 %s during the checkpoint", job_dir,
+			         r == -2 ? "did not answer" : "left the job");
+			drop(0, r == -2 ? "did not answer in time" : "is gone");
+			return -1;
+		}
+		if (h->type == type)
+			return 0;
+		if (pay) {
+			free(*pay);
+			*pay = NULL;
+		}
+	}
+}
+
+/* Every member's ok: the same answer on all. msg: why it failed, shown
+ * by the members (member 0's own or the first failing member's). */
+static int agree_msg(int ok, char *msg, size_t len)
+{
+	struct hdr h;
+	void *pay = NULL;
+	char err[1024] = "";
+
+	if (job_size <= 1)
+		return ok;
+	if (my_member) {
+		if (send_msg(conn[0], M_VOTE, 0, ok, msg && !ok ? msg : NULL,
+		             msg && !ok ? (uint32_t)strlen(msg) : 0)) {
+			drop(0, "is gone");
+			if (msg)
+				snprintf(msg, len, "job %.600s: member 0 is gone", job_dir);
+			return 0;
+		}
+		if (await0(M_RESULT, &h, &pay, now_s() + 2.0 * timeout_s, err, sizeof err)) {
+			if (msg)
+				snprintf(msg, len, "%s", err);
+			return 0;
+		}
+		if (!h.val && msg && ok && pay && *(char *)pay)
+			snprintf(msg, len, "%s", (char *)pay);
+		free(pay);
+		return (int)h.val;
+	}
+	{
+		int all = ok;
+		char first[1024] = "";
+		if (!ok && msg)
+			snprintf(first, sizeof first, "%s", msg);
+		for (int k = 1; k < job_size; k++) {
+			if (!part[k])
+				continue;
+			if (await(k, M_VOTE, &h, &pay, now_s() + timeout_s, err, sizeof err)) {
+				all = 0;
+				part[k] = 0;
+				if (!first[0])
+					snprintf(first, sizeof first, "%s", err);
+				continue;
+			}
+			if (!h.val) {
+				all = 0;
+				if (!first[0])
+					snprintf(first, sizeof first, "member %d: %s", k,
+					         pay && *(char *)pay ? (char *)pay : "cannot checkpoint");
+			}
+			free(pay);
+			pay = NULL;
+		}
+		/* a participant that left means the job is not whole */
+		for (int k = 1; k < job_size; k++)
+			if (part[k] && conn[k] < 0)
+				part[k] = 0, all = 0;
+		for (int k = 1; k < job_size; k++)
+			if (part[k] && send_msg(conn[k], M_RESULT, 0, all, first, (uint32_t)strlen(first))) {
+				drop(k, "is gone");
+				part[k] = 0;
+			}
+		if (!all && msg && ok && first[0])
+			snprintf(msg, len, "%s", first);
+		return all;
+	}
+}
+
+static int g_agree(int ok) { return agree_msg(ok, NULL, 0); }
+
+/* Member 0 refuses a checkpoint of a job that is not whole. */
+static int g_check(char *err, size_t len)
+{
+	char who[512] = "";
+	size_t at = 0;
+	int joined = 1;
+
+	if (job_size <= 1 || my_member)
+		return 0;
+	accept_members();
+	at += (size_t)snprintf(who, sizeof who, "0");
+	for (int k = 1; k < job_size; k++)
+		if (conn[k] >= 0) {
+			joined++;
+			if (at < sizeof who)
+				at += (size_t)snprintf(who + at, sizeof who - at, ", %d", k);
+		}
+	if (joined == job_size)
+		return 0;
+	snprintf(err, len, "job %.600s of %d: member%s %s joined: no checkpoint until all have",
+	         job_dir, job_size, joined > 1 ? "s" : "", who);
+	return -1;
+}
+
+static int g_quiesce(struct park_result *parked, char *err, size_t len)
+{
+	int ok = park_all(parked) == 0;
+	char msg[1024] = "cannot stop its threads";
+
+	if (agree_msg(ok, msg, sizeof msg))
+		return 0;
+	if (ok)
+		park_release();
+	snprintf(err, len, "job %.600s: a member could not stop its threads (%s)", job_dir, msg);
+	return -1;
+}
+
+static void write_progress_none(uint64_t a, uint64_t b) { (void)a, (void)b; }
+
+static int g_write(const char *dir, const struct ck_generation_info *info, struct ck_image *img,
+                   container_progress_fn progress, char *tmp, size_t tmplen)
+{
+	struct container_counts mine, *all = NULL;
+	struct hdr h;
+	void *pay = NULL;
+	char err[1024] = "";
+	int ok;
+
+	if (job_size <= 1)
+		return container_write(dir, info, img, progress, tmp, tmplen);
+	if (!progress)
+		progress = write_progress_none;
+	ok = container_group_measure(dir, (uint64_t)my_member, img, &mine) == 0;
+	if (!ok)
+		snprintf(err, sizeof err, "%s", container_error());
+	if (my_member) {
+		uint64_t ino;
+		const char *name;
+		int r;
+
+		if (send_msg(conn[0], M_COUNTS, 0, ok, ok ? (void *)&mine : (void *)err,
+		             ok ? (uint32_t)sizeof mine : (uint32_t)strlen(err))) {
+			drop(0, "is gone");
+			container_set_error("job: member 0 is gone");
+			return -1;
+		}
+		/* my turn, or the outcome (someone failed before) */
+		for (;;) {
+			if (recv_msg(conn[0], &h, &pay, now_s() + 10.0 * timeout_s)) {
+				drop(0, "is gone");
+				container_set_error("job: member 0 left the job during the write");
+				return -1;
+			}
+			if (h.type == M_TURN || h.type == M_RESULT)
+				break;
+			free(pay);
+		}
+		if (h.type == M_RESULT) {
+			container_set_error(pay && *(char *)pay ? pay : "job: the write failed");
+			free(pay);
+			return -1;
+		}
+		all = pay;
+		ino = h.gen;
+		name = (const char *)(all + job_size);
+		if (h.len <= job_size * sizeof *all) {
+			free(pay);
+			container_set_error("job: a malformed turn from member 0");
+			return -1;
+		}
+		snprintf(tmp, tmplen, "%s/%s", dir, name);
+		r = container_group_write_slice(tmp, ino, (uint64_t)job_size, (uint64_t)my_member, all,
+		                                img, progress);
+		if (r)
+			snprintf(err, sizeof err, "member %d: %s", my_member, container_error());
+		free(pay);
+		if (send_msg(conn[0], M_DONE, 0, r == 0, err, r ? (uint32_t)strlen(err) : 0)) {
+			drop(0, "is gone");
+			return -1;
+		}
+		if (await0(M_RESULT, &h, &pay, now_s() + 10.0 * timeout_s, err, sizeof err)) {
+			container_set_error(err);
+			return -1;
+		}
+		if (!h.val)
+			container_set_error(pay && *(char *)pay ? pay : "job: the write failed");
+		free(pay);
+		return h.val ? 0 : -1;
+	}
+	/* member 0 */
+	{
+		uint64_t ino = 0;
+		char first[1024] = "";
+		size_t namelen;
+		const char *base;
+		char *turn = NULL;
+
+		all = calloc((size_t)job_size, sizeof *all);
+		if (!all) {
+			ok = 0;
+			snprintf(err, sizeof err, "out of memory");
+		} else {
+			all[0] = mine;
+		}
+		if (!ok)
+			snprintf(first, sizeof first, "member 0: %s", err);
+		for (int k = 1; k < job_size; k++) {
+			if (await(k, M_COUNTS, &h, &pay, now_s() + timeout_s, err, sizeof err)) {
+				part[k] = 0;
+				ok = 0;
+				if (!first[0])
+					snprintf(first, sizeof first, "%s", err);
+				continue;
+			}
+			if (!h.val || h.len != sizeof *all) {
+				ok = 0;
+				if (!first[0])
+					snprintf(first, sizeof first, "member %d: %s", k,
+					         pay ? (char *)pay : "?");
+			} else if (all) {
+				memcpy(&all[k], pay, sizeof *all);
+			}
+			free(pay);
+			pay = NULL;
+		}
+		if (ok && container_group_create(dir, info, all, tmp, tmplen, &ino)) {
+			ok = 0;
+			snprintf(first, sizeof first, "%s", container_error());
+		}
+		/* the slices in turn: nobody else has the file open meanwhile */
+		if (ok && container_group_write_slice(tmp, ino, (uint64_t)job_size, 0, all, img,
+		                                      progress)) {
+			ok = 0;
+			snprintf(first, sizeof first, "member 0: %s", container_error());
+		}
+		base = strrchr(tmp, '/');
+		base = base ? base + 1 : tmp;
+		namelen = strlen(base) + 1;
+		if (ok && !(turn = malloc(job_size * sizeof *all + namelen))) {
+			ok = 0;
+			snprintf(first, sizeof first, "out of memory");
+		}
+		if (turn) {
+			memcpy(turn, all, job_size * sizeof *all);
+			memcpy(turn + job_size * sizeof *all, base, namelen);
+		}
+		for (int k = 1; ok && k < job_size; k++) {
+			if (send_msg(conn[k], M_TURN, ino, 0, turn,
+			             (uint32_t)(job_size * sizeof *all + namelen)) ||
+			    await(k, M_DONE, &h, &pay, now_s() + 10.0 * timeout_s, err, sizeof err)) {
+				if (conn[k] >= 0)
+					drop(k, "is gone");
+				part[k] = 0;
+				ok = 0;
+				snprintf(first, sizeof first, "%s", err[0] ? err : "a member is gone");
+			} else if (!h.val) {
+				ok = 0;
+				snprintf(first, sizeof first, "%s", pay ? (char *)pay : "a member failed");
+			}
+			free(pay);
+			pay = NULL;
+		}
+		free(turn);
+		if (ok && container_group_finish(tmp, ino)) {
+			ok = 0;
+			snprintf(first, sizeof first, "%s", container_error());
+		}
+		if (!ok && ino)
+			unlink(tmp); /* a failed generation leaves nothing behind */
+		for (int k = 1; k < job_size; k++)
+			if (part[k] && conn[k] >= 0 &&
+			    send_msg(conn[k], M_RESULT, 0, ok, first, (uint32_t)strlen(first))) {
+				drop(k, "is gone");
+				part[k] = 0;
+			}
+		free(all);
+		if (!ok)
+			container_set_error(first);
+		return ok ? 0 : -1;
+	}
+}
+
+static int g_commit(const char *dir, uint64_t gen, const char *tmp)
+{
+	char msg[1024] = "";
+	int ok = 1;
+
+	if (job_size <= 1)
+		return container_commit(dir, gen, tmp);
+	if (my_member == 0) {
+		ok = container_commit(dir, gen, tmp) == 0;
+		if (!ok) {
+			snprintf(msg, sizeof msg, "%s", container_error());
+			unlink(tmp);
+		}
+	}
+	ok = agree_msg(ok, msg, sizeof msg);
+	if (!ok)
+		container_set_error(msg[0] ? msg : "job: the commit failed on member 0");
+	return ok ? 0 : -1;
+}
+
+static const struct ckpt_job_ops group_job = {
+	.active = g_active,
+	.rank = g_rank,
+	.size = g_size,
+	.flavour = g_flavour,
+	.enter = g_enter,
+	.leave = g_leave,
+	.may_begin = g_enter,
+	.request = g_request,
+	.begin = g_begin,
+	.poll = g_poll,
+	.agree = g_agree,
+	.quiesce = g_quiesce,
+	.write = g_write,
+	.commit = g_commit,
+};
+
+static const struct ckpt_hooks group_hooks = {
+	.name = "job",
+	.env = group_env,
+	.init = group_init,
+	.job = &group_job,
+	.check = g_check,
+};
+
+/* Only a process started as a member of a job provides the job. */
+static __attribute__((constructor)) void group_hooks_register(void)
+{
+	const char *n = getenv("CKPTMPI_JOB_SIZE");
+	if (n && *n)
+		hooks_register(&group_hooks);
+}
