@@ -89,18 +89,24 @@ struct sd_cqe {
 	uint8_t data[SD_SMALL];
 };
 
+/* three cache lines: what does not change, the producers' (any process),
+ * the consumer's (the owner's poll), so neither side's stores evict the
+ * other's lines */
 struct sd_cq {
 	_Atomic uint32_t used;
 	uint32_t cap;    /* ring entries, power of two */
 	uint32_t cqe;    /* what the user may have outstanding */
 	int32_t chan;    /* channel index, -1 none */
-	struct sd_lock plock, clock; /* producers, consumer */
-	_Atomic uint64_t tail, head;
 	uint64_t off;
+	uint64_t cookie;
+	struct sd_lock plock __attribute__((aligned(64)));
+	_Atomic uint64_t tail;
+	uint64_t head_seen; /* the consumer's head as producers last read it */
 	_Atomic uint32_t armed;   /* 0, 1 any, 2 solicited */
 	_Atomic uint32_t overrun;
-	uint64_t cookie;
-};
+	struct sd_lock clock __attribute__((aligned(64)));
+	_Atomic uint64_t head;
+} __attribute__((aligned(64)));
 
 struct sd_srq {
 	_Atomic uint32_t used;
@@ -136,7 +142,10 @@ struct sd_chan {
 	_Atomic uint32_t used;
 };
 
-#define SD_SEG_MAGIC 0x7364657673656730ull
+struct sd_seg;
+/* processes of another layout (another build) do not see each other */
+#define SD_LAYOUT 2
+#define SD_SEG_MAGIC (0x7364657600000000ull ^ ((uint64_t)SD_LAYOUT << 24) ^ sizeof(struct sd_seg))
 struct sd_seg {
 	uint64_t magic;
 	int32_t pid;

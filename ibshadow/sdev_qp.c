@@ -56,6 +56,7 @@ struct sdev_cq *sdev_cq_create(int cqe, struct sdev_chan *ch, uint64_t cookie, i
 		cq->chan = ch ? (int32_t)((struct sd_chan *)ch - S->chan) : -1;
 		atomic_store(&cq->tail, 0);
 		atomic_store(&cq->head, 0);
+		cq->head_seen = 0;
 		atomic_store(&cq->armed, 0);
 		atomic_store(&cq->overrun, 0);
 		cq->cookie = cookie;
@@ -133,7 +134,9 @@ static int cq_push(struct sd_view *v, uint32_t cqi, const struct sd_cqe *src, in
 		return -1;
 	}
 	t = atomic_load_explicit(&cq->tail, memory_order_relaxed);
-	if (t - atomic_load_explicit(&cq->head, memory_order_acquire) >= cq->cqe) {
+	if (t - cq->head_seen >= cq->cqe)
+		cq->head_seen = atomic_load_explicit(&cq->head, memory_order_acquire);
+	if (t - cq->head_seen >= cq->cqe) {
 		sd_unlock(&cq->plock);
 		if (!atomic_exchange(&cq->overrun, 1)) {
 			iblog(0, "sdev: CQ %u of process %d overran (%u entries): completion lost", cqi,
