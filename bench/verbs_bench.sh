@@ -63,42 +63,42 @@ perf() {
 	awk -v c="$col" '$1 ~ /^[0-9]+$/ && $2 ~ /^[0-9]+$/ && NF >= 5 && $c ~ /^[0-9.]+$/ { print $c; exit }' "$W/cli.out"
 }
 
-# best MIN|MAX CMD...: the best of REPS outputs (empty ones ignored)
-best() {
-	local how=$1 v all=""
-	shift
-	for ((r = 0; r < REPS; r++)); do
-		v=$("$@" || true)
-		[ -z "$v" ] || all+="$v "
-	done
-	[ -n "$all" ] || { echo ""; return; }
-	echo "$all" | tr ' ' '\n' | grep . | sort -g | { if [ "$how" = MIN ]; then head -n1; else tail -n1; fi; }
+# REPS rounds, each measuring every figure once, device and baselines in
+# turn (a noisy machine drifts); the best of each figure over the rounds
+fig() { # FILE NAME: the figure's value in FILE
+	awk -v m="$2" '$1 == m { print $2; exit }' "$1"
 }
-
-lat=$(best MIN perf ib_send_lat 5 -s 8 -n 20000)
-wbw=$(best MAX perf ib_write_bw 4 -s 1048576 -n 2000)
-rbw=$(best MAX perf ib_read_bw 4 -s 1048576 -n 2000)
+: >"$W/all"
+for ((r = 0; r < REPS; r++)); do
+	echo "lat $(perf ib_send_lat 5 -s 8 -n 20000)" >>"$W/all"
+	echo "wbw $(perf ib_write_bw 4 -s 1048576 -n 2000)" >>"$W/all"
+	echo "rbw $(perf ib_read_bw 4 -s 1048576 -n 2000)" >>"$W/all"
+	"$W/memcpy" >"$W/memcpy.out"
+	echo "mc $(fig "$W/memcpy.out" memcpy_1MiB_bandwidth)" >>"$W/all"
+	echo "mcu $(fig "$W/memcpy.out" memcpy_1MiB_uncached_bandwidth)" >>"$W/all"
+	if [ "$MPICH" = 1 ]; then
+		mpirun.mpich -np 2 "$W/micro" 20000 >"$W/micro.out" 2>&1 || true
+		echo "mlat $(fig "$W/micro.out" pingpong_8B_latency)" >>"$W/all"
+		echo "mbw $(fig "$W/micro.out" pingpong_1MiB_bandwidth)" >>"$W/all"
+	fi
+done
+best() { # MIN|MAX KEY
+	awk -v k="$2" -v how="$1" '$1 == k && $2 ~ /^[0-9.]+$/ {
+		if (!n++ || (how == "MIN" ? $2 < b : $2 > b)) b = $2 } END { if (n) print b }' "$W/all"
+}
+lat=$(best MIN lat)
+wbw=$(best MAX wbw)
+rbw=$(best MAX rbw)
 [ -n "$lat" ] || echo "# ib_send_lat gave no result: $(tail -n 3 "$W/cli.out" | tr '\n' ' ')"
-[ -n "$wbw" ] || echo "# ib_write_bw gave no result: $(tail -n 3 "$W/cli.out" | tr '\n' ' ')"
 # perftest's MB is 2^20 bytes
 gbs() { [ -n "$1" ] && awk -v v="$1" 'BEGIN { printf "%.3f", v * 1048576 / 1e9 }'; }
 wbw=$(gbs "$wbw" || true)
 rbw=$(gbs "$rbw" || true)
-
-# the baselines, best of REPS runs too
-fig() { # FILE NAME: the figure's value in FILE
-	awk -v m="$2" '$1 == m { print $2; exit }' "$1"
-}
-memcpy_fig() { "$W/memcpy" >"$W/memcpy.out"; fig "$W/memcpy.out" "$1"; }
-mc=$(best MAX memcpy_fig memcpy_1MiB_bandwidth)
-mcu=$(best MAX memcpy_fig memcpy_1MiB_uncached_bandwidth)
-mlat= mbw=
-if [ "$MPICH" = 1 ]; then
-	micro_fig() { mpirun.mpich -np 2 "$W/micro" 20000 >"$W/micro.out" 2>&1 || true; fig "$W/micro.out" "$1"; }
-	mlat=$(best MIN micro_fig pingpong_8B_latency)
-	mbw=$(best MAX micro_fig pingpong_1MiB_bandwidth)
-	[ -z "$mbw" ] || mbw=$(awk -v v="$mbw" 'BEGIN { printf "%.3f", v / 1000 }')
-fi
+mc=$(best MAX mc)
+mcu=$(best MAX mcu)
+mlat=$(best MIN mlat)
+mbw=$(best MAX mbw)
+[ -z "$mbw" ] || mbw=$(awk -v v="$mbw" 'BEGIN { printf "%.3f", v / 1000 }')
 
 row() { # metric value unit baseline-name baseline ratio-direction target
 	awk -v m="$1" -v v="$2" -v u="$3" -v bn="$4" -v b="$5" -v tg="$6" 'BEGIN {
@@ -116,21 +116,22 @@ row write_bw_1MiB "$wbw" GB/s mpich_shm_1MiB_bandwidth "$mbw" ""
 # bypassed (CKPTMPI_VERBS_DIRECT=1: the ops call the device), as programs
 # get it now (every translation the identity: handed on after one load),
 # and translating every WR and completion (CKPTMPI_VERBS_XLATE=1: the cost
-# after a restart); best of REPS runs each
-pp() { # ENV...: best (smallest) value of each postpoll figure
-	local r
-	for ((r = 0; r < REPS; r++)); do
-		env "$@" LD_PRELOAD="$LIB" "$W/postpoll" 200000 2>>"$W/pp.err" || true
-	done | awk '{ if (!($1 in b) || $2 < b[$1]) b[$1] = $2 } END { for (k in b) print k, b[k] }'
-}
-if grep -q CKPTMPI_VERBS_DIRECT "$LIB" 2>/dev/null; then
-	pp CKPTMPI_VERBS_DIRECT=1 >"$W/pp.direct"
-else
-	: >"$W/pp.direct"
-	echo "# the library has no CKPTMPI_VERBS_DIRECT bypass: the shadow's cost is not measured"
-fi
-pp X=1 >"$W/pp.shadow"
-if grep -q CKPTMPI_VERBS_XLATE "$LIB" 2>/dev/null; then pp CKPTMPI_VERBS_XLATE=1 >"$W/pp.xlate"; else : >"$W/pp.xlate"; fi
+# after a restart). The three in turn, REPS rounds; the best of each.
+: >"$W/pp.direct.all"
+: >"$W/pp.shadow.all"
+: >"$W/pp.xlate.all"
+have_direct=0 have_xlate=0
+grep -q CKPTMPI_VERBS_DIRECT "$LIB" 2>/dev/null && have_direct=1
+grep -q CKPTMPI_VERBS_XLATE "$LIB" 2>/dev/null && have_xlate=1
+[ "$have_direct" = 1 ] || echo "# the library has no CKPTMPI_VERBS_DIRECT bypass: the shadow's cost is not measured"
+for ((r = 0; r < REPS; r++)); do
+	[ "$have_direct" = 0 ] || CKPTMPI_VERBS_DIRECT=1 LD_PRELOAD="$LIB" "$W/postpoll" 200000 >>"$W/pp.direct.all" 2>>"$W/pp.err" || true
+	LD_PRELOAD="$LIB" "$W/postpoll" 200000 >>"$W/pp.shadow.all" 2>>"$W/pp.err" || true
+	[ "$have_xlate" = 0 ] || CKPTMPI_VERBS_XLATE=1 LD_PRELOAD="$LIB" "$W/postpoll" 200000 >>"$W/pp.xlate.all" 2>>"$W/pp.err" || true
+done
+for k in direct shadow xlate; do
+	awk '{ if (!($1 in b) || $2 < b[$1]) b[$1] = $2 } END { for (k in b) print k, b[k] }' "$W/pp.$k.all" >"$W/pp.$k"
+done
 echo
 printf '%-24s %11s %11s %11s %9s %9s\n' post_poll_path direct shadow translating shadow/d transl/d
 for m in postpoll_empty_poll postpoll_post_write8 postpoll_write8_round; do
