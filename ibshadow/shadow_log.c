@@ -144,3 +144,17 @@ struct shl_rec *shl_first(void) { return head; }
 struct shl_rec *shl_next(struct shl_rec *r) { return r ? r->next : NULL; }
 enum shl_kind shl_kind_of(const struct shl_rec *r) { return r->kind; }
 unsigned shl_live(void) { return live; }
+
+unsigned shl_children(const struct shl_rec *r)
+{
+	unsigned n = 0;
+	for (struct shl_rec *c = r ? r->next : NULL; c; c = c->next)
+		n += c->parent == r;
+	return n;
+}
+
+void shl_reparent(struct shl_rec *r, struct shl_rec *parent)
+{
+	if (r)
+		r->parent = parent;
+}

@@ -32,6 +32,11 @@ void shl_destroy(struct shl_rec *r);
 /* what the resource is now, for messages ("QP 0x000123 (RC, RTS)") */
 void shl_describe(struct shl_rec *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* live resources made under r (e.g. a PD's MRs, QPs, SRQs, AHs) */
+unsigned shl_children(const struct shl_rec *r);
+/* r now hangs under parent (an MR moved to another PD) */
+void shl_reparent(struct shl_rec *r, struct shl_rec *parent);
+
 /* walk the live resources in creation order (for part 2 and tests) */
 struct shl_rec *shl_first(void);
 struct shl_rec *shl_next(struct shl_rec *r);

@@ -88,6 +88,13 @@ struct ibv_pd *shadow_alloc_parent_domain(struct ibv_context *ctx,
 int ibv_dealloc_pd(struct ibv_pd *pd)
 {
 	struct sh_pd *p = SH(sh_pd, pd);
+	shadow_lock();
+	if (shl_children(p->log)) {
+		shadow_unlock();
+		iblog(1, "verbs: dealloc_pd of PD %u refused: resources still use it", p->dev);
+		return EBUSY;
+	}
+	shadow_unlock();
 	if (!p->parent_of)
 		sdev_dealloc_pd(p->dev);
 	shadow_lock();
@@ -208,8 +215,10 @@ int ibv_rereg_mr(struct ibv_mr *mr, int flags, struct ibv_pd *pd, void *addr, si
 		mr->addr = addr;
 		mr->length = length;
 	}
-	if (flags & IBV_REREG_MR_CHANGE_PD)
+	if (flags & IBV_REREG_MR_CHANGE_PD) {
 		mr->pd = pd;
+		shl_reparent(m->log, p->log);
+	}
 	shl_change(m->log, SHL_REREG_MR, &ch, sizeof ch);
 	shadow_unlock();
 	return 0;
