@@ -109,6 +109,38 @@ static int have_gdb(void)
 	return 0;
 }
 
+/* As `ckptmpi run` does: the verbs library (libckptmpi-verbs.so) for the
+ * program, so that a verbs program sees the same device under the
+ * debugger (CKPTMPI_VERBS=off leaves it out, CKPTMPI_VERBS_LIB names it). */
+static void preload_verbs(void)
+{
+	const char *env = getenv("CKPTMPI_VERBS_LIB"), *off = getenv("CKPTMPI_VERBS");
+	const char *old = getenv("CKPTMPI_PRELOAD");
+	char dir[PATH_MAX / 2], lib[PATH_MAX], *v;
+
+	if (off && (!strcmp(off, "off") || !strcmp(off, "0") || !strcmp(off, "no")))
+		return;
+	if (env && *env)
+		snprintf(lib, sizeof lib, "%s", env);
+	else if (self_dir(dir, sizeof dir))
+		return;
+	else {
+		snprintf(lib, sizeof lib, "%s/../lib/libckptmpi-verbs.so", dir);
+		if (access(lib, R_OK))
+			snprintf(lib, sizeof lib, "%s/%s/libckptmpi-verbs.so", dir, CKPTMPI_BIN_TO_LIBDIR);
+	}
+	if (access(lib, R_OK))
+		return;
+	if (old && *old) {
+		if (asprintf(&v, "%s:%s", lib, old) < 0)
+			return;
+		setenv("CKPTMPI_PRELOAD", v, 1);
+		free(v);
+	} else {
+		setenv("CKPTMPI_PRELOAD", lib, 1);
+	}
+}
+
 static void json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
@@ -377,6 +409,7 @@ int cmd_debug(int argc, char **argv)
 	}
 	setenv("CKPTMPI_DIR", dir, 1);
 	unsetenv("CKPTMPI_RESTART");
+	preload_verbs();
 	{
 		char **a = calloc((size_t)(4 + ng + 3 + argc - i), sizeof *a);
 		int k = 0;
