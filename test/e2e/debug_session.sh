@@ -10,6 +10,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/debug_lib.sh"
 debug_init
 
 mkdirs "$WORK/run"
+CALL_LINE=$(grep -n 'double moved = step(i);' "$SRC_DIR/test/programs/planted_stray.c" | cut -d: -f1)
+ENTRY_LINE=$(grep -n 'double moved = 0.0;' "$SRC_DIR/test/programs/planted_stray.c" | cut -d: -f1)
 cat >"$WORK/session.gdb" <<EOF
 break main
 break planted_stray.c:$STRAY_LINE
@@ -22,6 +24,9 @@ echo @nsteps\n
 print nsteps
 echo @sleep_ms\n
 print sleep_ms
+until $CALL_LINE
+echo @step\n
+step
 continue
 echo @where-stray\n
 bt
@@ -60,6 +65,11 @@ grep -Eq 'core/|ckptmpi-runtime|loader\.c|runtime_main' "$WORK/bt-main" &&
     fail "bt at main shows runtime frames: $(snip "$WORK/bt-main" 800)"
 [ "$(out_value nsteps)" = 3 ] || fail "print nsteps after two next: '$(out_value nsteps)', expected 3"
 [ "$(out_value sleep_ms)" = 10 ] || fail "print sleep_ms: '$(out_value sleep_ms)', expected 10"
+
+# until the call, then step into it
+awk '/^@step$/{f=1;next} /^@|hit Breakpoint/{f=0} f' "$WORK/ck.out" >"$WORK/step"
+grep -Eq "^step \(i=1\) at .*planted_stray\.c:$ENTRY_LINE$" "$WORK/step" ||
+    fail "step into step(): $(snip "$WORK/step" 400) (expected step (i=1) at planted_stray.c:$ENTRY_LINE)"
 
 # the source-line breakpoint, in step() called from main
 out_has "^Thread 1 \"planted_stray\" hit Breakpoint 2, step \(i=1\) at .*planted_stray\.c:$STRAY_LINE$" "break planted_stray.c:$STRAY_LINE"
