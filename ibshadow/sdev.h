@@ -54,6 +54,9 @@ int sdev_req_notify(struct sdev_cq *cq, int solicited_only);
 
 struct sdev_srq *sdev_srq_create(uint32_t pd, struct ibv_srq_attr *attr, uint64_t cookie,
                                  uint32_t *srqn);
+/* an XRC SRQ: its domain (sdev_xrcd_id) and the CQ of its completions */
+struct sdev_srq *sdev_srq_create_xrc(uint32_t pd, struct ibv_srq_attr *attr, uint32_t xrcd,
+                                     struct sdev_cq *cq, uint64_t cookie, uint32_t *srqn);
 int sdev_srq_modify(struct sdev_srq *s, struct ibv_srq_attr *attr, int mask);
 int sdev_srq_query(struct sdev_srq *s, struct ibv_srq_attr *attr);
 int sdev_srq_destroy(struct sdev_srq *s);
@@ -63,6 +66,11 @@ void sdev_srq_kick(struct sdev_srq *s);
 struct sdev_qp *sdev_qp_create(uint32_t pd, struct ibv_qp_init_attr *init, struct sdev_cq *scq,
                                struct sdev_cq *rcq, struct sdev_srq *srq, uint64_t cookie,
                                uint32_t *qpn);
+/* an XRC receive (target) QP of a domain: no queues of its own */
+struct sdev_qp *sdev_qp_create_xrc_recv(uint32_t xrcd, uint64_t cookie, uint32_t *qpn);
+/* an XRC domain: the same for every process that opens the same file
+ * (dev, ino), else one of this process's own. 0 + errno on failure */
+uint32_t sdev_xrcd_id(int fd);
 int sdev_qp_modify(struct sdev_qp *qp, struct ibv_qp_attr *attr, int mask);
 int sdev_qp_query(struct sdev_qp *qp, struct ibv_qp_attr *attr, struct ibv_qp_init_attr *init);
 int sdev_qp_state(struct sdev_qp *qp);

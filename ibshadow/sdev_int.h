@@ -67,7 +67,7 @@ struct sd_swqe {
 	uint32_t dqpn, qkey;
 	struct sdev_ah ah;
 	uint64_t first_try;  /* ns of the first attempt that found no receive */
-	uint32_t inl, pad;
+	uint32_t inl, srqn;  /* srqn: the XRC SRQ a WR of an XRC send QP goes to */
 	struct sd_sge sge[SD_MAX_SGE];
 	uint8_t data[SD_MAX_INLINE];
 };
@@ -113,6 +113,8 @@ struct sd_srq {
 	uint32_t pd;
 	_Atomic uint32_t limit;
 	uint32_t srqn;
+	uint32_t xrcd;  /* an XRC SRQ's domain (0: a basic SRQ) */
+	int32_t cq;     /* an XRC SRQ's CQ */
 	struct sd_ring rq;
 	uint64_t cookie;
 };
@@ -132,6 +134,7 @@ struct sd_qp {
 	uint32_t max_inline;
 	_Atomic uint32_t pending; /* a peer found no receive posted */
 	_Atomic uint32_t blocked; /* sends wait (RNR, peer not ready, flush) */
+	uint32_t xrcd;            /* an XRC receive QP's domain */
 	struct sdev_ah ah;
 	struct ibv_ah_attr ah_attr;
 	struct sd_ring sq, rq;
@@ -144,7 +147,7 @@ struct sd_chan {
 
 struct sd_seg;
 /* processes of another layout (another build) do not see each other */
-#define SD_LAYOUT 2
+#define SD_LAYOUT 3
 #define SD_SEG_MAGIC (0x7364657600000000ull ^ ((uint64_t)SD_LAYOUT << 24) ^ sizeof(struct sd_seg))
 struct sd_seg {
 	uint64_t magic;

@@ -70,9 +70,12 @@ struct sdev_cq *sdev_cq_create(int cqe, struct sdev_chan *ch, uint64_t cookie, i
 int sdev_cq_destroy(struct sdev_cq *c)
 {
 	struct sd_cq *cq = (struct sd_cq *)c;
+	uint32_t ci = (uint32_t)(cq - S->cq);
 	for (uint32_t i = 0; i < S->nqp; i++)
-		if (atomic_load(&S->qp[i].qpn) > 1 &&
-		    (&S->cq[S->qp[i].scq] == cq || &S->cq[S->qp[i].rcq] == cq))
+		if (atomic_load(&S->qp[i].qpn) > 1 && (S->qp[i].scq == ci || S->qp[i].rcq == ci))
+			return EBUSY;
+	for (int i = 0; i < SD_MAX_SRQ; i++)
+		if (atomic_load(&S->srq[i].used) && S->srq[i].cq == (int32_t)ci)
 			return EBUSY;
 	sd_lock(&cq->plock);
 	sd_seg_free(cq->off, (uint64_t)cq->cap * sizeof(struct sd_cqe));
@@ -420,6 +423,8 @@ struct sdev_srq *sdev_srq_create(uint32_t pd, struct ibv_srq_attr *attr, uint64_
 			return NULL;
 		}
 		s->pd = pd;
+		s->xrcd = 0;
+		s->cq = -1;
 		atomic_store(&s->limit, attr->srq_limit);
 		s->cookie = cookie;
 		s->srqn = sd_self->slot << 12 | (uint32_t)i;
@@ -429,6 +434,17 @@ struct sdev_srq *sdev_srq_create(uint32_t pd, struct ibv_srq_attr *attr, uint64_
 	}
 	errno = ENOMEM;
 	return NULL;
+}
+
+struct sdev_srq *sdev_srq_create_xrc(uint32_t pd, struct ibv_srq_attr *attr, uint32_t xrcd,
+                                     struct sdev_cq *cq, uint64_t cookie, uint32_t *srqn)
+{
+	struct sd_srq *s = (struct sd_srq *)sdev_srq_create(pd, attr, cookie, srqn);
+	if (!s)
+		return NULL;
+	s->xrcd = xrcd;
+	s->cq = (int32_t)((struct sd_cq *)cq - S->cq);
+	return (struct sdev_srq *)s;
 }
 
 int sdev_srq_modify(struct sdev_srq *x, struct ibv_srq_attr *attr, int mask)
@@ -511,8 +527,11 @@ static void kick_sender(struct sd_qp *qp)
 void sdev_srq_kick(struct sdev_srq *x)
 {
 	int i = (int)((struct sd_srq *)x - S->srq);
+	uint32_t xrcd = ((struct sd_srq *)x)->xrcd;
 	for (uint32_t q = 0; q < S->nqp; q++)
-		if (S->qp[q].srq == i && atomic_load(&S->qp[q].pending))
+		if ((S->qp[q].srq == i || (xrcd && S->qp[q].type == IBV_QPT_XRC_RECV &&
+		                           S->qp[q].xrcd == xrcd)) &&
+		    atomic_load(&S->qp[q].pending))
 			kick_sender(&S->qp[q]);
 }
 
@@ -527,9 +546,17 @@ struct sdev_qp *sdev_qp_create(uint32_t pd, struct ibv_qp_init_attr *init, struc
 	int i;
 
 	if ((init->qp_type != IBV_QPT_RC && init->qp_type != IBV_QPT_UC &&
-	     init->qp_type != IBV_QPT_UD)) {
+	     init->qp_type != IBV_QPT_UD && init->qp_type != IBV_QPT_XRC_SEND)) {
 		errno = EOPNOTSUPP;
 		return NULL;
+	}
+	if (init->qp_type == IBV_QPT_XRC_SEND) {
+		/* no receive side */
+		if (!rcq)
+			rcq = scq;
+		c->max_recv_wr = 0;
+		c->max_recv_sge = 0;
+		srq = NULL;
 	}
 	if (!scq || !rcq || c->max_send_wr > SD_MAX_WR || c->max_send_sge > SD_MAX_SGE ||
 	    c->max_inline_data > SD_MAX_INLINE ||
@@ -565,7 +592,7 @@ struct sdev_qp *sdev_qp_create(uint32_t pd, struct ibv_qp_init_attr *init, struc
 	if (c->max_send_sge == 0)
 		c->max_send_sge = 1;
 	if (ring_init(&qp->sq, c->max_send_wr, c->max_send_sge, sizeof(struct sd_swqe)) ||
-	    (!srq && ring_init(&qp->rq, c->max_recv_wr, c->max_recv_sge ? c->max_recv_sge : 1,
+	    (!srq && init->qp_type != IBV_QPT_XRC_SEND && ring_init(&qp->rq, c->max_recv_wr, c->max_recv_sge ? c->max_recv_sge : 1,
 	                       sizeof(struct sd_rwqe)))) {
 		sd_seg_free(qp->sq.off, (uint64_t)qp->sq.cap * sizeof(struct sd_swqe));
 		atomic_store(&qp->qpn, 0);
@@ -584,6 +611,40 @@ struct sdev_qp *sdev_qp_create(uint32_t pd, struct ibv_qp_init_attr *init, struc
 	return (struct sdev_qp *)qp;
 }
 
+struct sdev_qp *sdev_qp_create_xrc_recv(uint32_t xrcd, uint64_t cookie, uint32_t *qpn)
+{
+	struct sd_qp *qp;
+	uint32_t z;
+	int i;
+
+	for (i = 0; i < SD_MAX_QP; i++) {
+		z = 0;
+		if (atomic_compare_exchange_strong(&S->qp[i].qpn, &z, 1))
+			break;
+	}
+	if (i == SD_MAX_QP) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	qp = &S->qp[i];
+	{
+		size_t off = offsetof(struct sd_qp, type);
+		memset((char *)qp + off, 0, sizeof *qp - off);
+	}
+	qp->type = IBV_QPT_XRC_RECV;
+	atomic_store(&qp->state, IBV_QPS_RESET);
+	qp->xrcd = xrcd;
+	qp->scq = qp->rcq = SD_MAX_CQ; /* none */
+	qp->srq = -1;
+	qp->cookie = cookie;
+	qp->mtu = IBV_MTU_4096;
+	*qpn = ((sd_self->gen & 0xf) << 20) | (sd_self->slot << 12) | (uint32_t)i;
+	if ((uint32_t)i + 1 > S->nqp)
+		S->nqp = (uint32_t)i + 1;
+	atomic_store(&qp->qpn, *qpn);
+	return (struct sdev_qp *)qp;
+}
+
 int sdev_qp_state(struct sdev_qp *x) { return (int)atomic_load(&((struct sd_qp *)x)->state); }
 
 static int required(int type, int cur, int next)
@@ -592,6 +653,18 @@ static int required(int type, int cur, int next)
 	if (cur == IBV_QPS_RESET && next == IBV_QPS_INIT)
 		return ud ? IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_QKEY
 		          : IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS;
+	/* XRC as the kernel's table: the initiator like RC's requester, the
+	 * target like RC's responder */
+	if (type == IBV_QPT_XRC_SEND && cur == IBV_QPS_INIT && next == IBV_QPS_RTR)
+		return IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN | IBV_QP_RQ_PSN;
+	if (type == IBV_QPT_XRC_RECV && cur == IBV_QPS_INIT && next == IBV_QPS_RTR)
+		return IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
+		       IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER;
+	if (type == IBV_QPT_XRC_SEND && cur == IBV_QPS_RTR && next == IBV_QPS_RTS)
+		return IBV_QP_SQ_PSN | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
+		       IBV_QP_MAX_QP_RD_ATOMIC;
+	if (type == IBV_QPT_XRC_RECV && cur == IBV_QPS_RTR && next == IBV_QPS_RTS)
+		return IBV_QP_SQ_PSN | IBV_QP_TIMEOUT;
 	if (cur == IBV_QPS_INIT && next == IBV_QPS_RTR) {
 		if (rc)
 			return IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
@@ -702,8 +775,9 @@ int sdev_qp_modify(struct sdev_qp *x, struct ibv_qp_attr *a, int mask)
 			atomic_fetch_sub(&S->nblocked, 1);
 		atomic_store(&qp->state, IBV_QPS_RESET);
 		atomic_store(&qp->pending, 0);
-		cq_clean(qp->scq, qp->qpn);
-		if (qp->rcq != qp->scq)
+		if (qp->scq < SD_MAX_CQ)
+			cq_clean(qp->scq, qp->qpn);
+		if (qp->rcq != qp->scq && qp->rcq < SD_MAX_CQ)
 			cq_clean(qp->rcq, qp->qpn);
 		return 0;
 	}
@@ -782,7 +856,8 @@ int sdev_post_recv(struct sdev_qp *x, const struct ibv_recv_wr *wr)
 	uint32_t st = atomic_load_explicit(&qp->state, memory_order_relaxed);
 	int r;
 
-	if (st == IBV_QPS_RESET || qp->srq >= 0)
+	if (st == IBV_QPS_RESET || qp->srq >= 0 || qp->type == IBV_QPT_XRC_SEND ||
+	    qp->type == IBV_QPT_XRC_RECV)
 		return EINVAL;
 	if (st == IBV_QPS_ERR) {
 		if (wr->num_sge < 0 || (uint32_t)wr->num_sge > qp->rq.max_sge)
@@ -806,6 +881,8 @@ int sdev_post_send(struct sdev_qp *x, const struct ibv_send_wr *wr, const struct
 
 	if (st != IBV_QPS_RTS && st != IBV_QPS_SQD && st != IBV_QPS_ERR)
 		return EINVAL;
+	if (qp->type == IBV_QPT_XRC_RECV)
+		return EINVAL;
 	switch (wr->opcode) {
 	case IBV_WR_SEND:
 	case IBV_WR_SEND_WITH_IMM:
@@ -817,13 +894,13 @@ int sdev_post_send(struct sdev_qp *x, const struct ibv_send_wr *wr, const struct
 		break;
 	case IBV_WR_RDMA_READ:
 		need = IBV_ACCESS_LOCAL_WRITE;
-		if (qp->type != IBV_QPT_RC)
+		if (qp->type != IBV_QPT_RC && qp->type != IBV_QPT_XRC_SEND)
 			return EINVAL;
 		break;
 	case IBV_WR_ATOMIC_CMP_AND_SWP:
 	case IBV_WR_ATOMIC_FETCH_AND_ADD:
 		need = IBV_ACCESS_LOCAL_WRITE;
-		if (qp->type != IBV_QPT_RC)
+		if (qp->type != IBV_QPT_RC && qp->type != IBV_QPT_XRC_SEND)
 			return EINVAL;
 		break;
 	default:
@@ -849,6 +926,7 @@ int sdev_post_send(struct sdev_qp *x, const struct ibv_send_wr *wr, const struct
 	w->total = 0;
 	w->first_try = 0;
 	w->inl = 0;
+	w->srqn = qp->type == IBV_QPT_XRC_SEND ? wr->qp_type.xrc.remote_srqn : 0;
 	if (wr->opcode == IBV_WR_ATOMIC_CMP_AND_SWP || wr->opcode == IBV_WR_ATOMIC_FETCH_AND_ADD) {
 		w->raddr = wr->wr.atomic.remote_addr;
 		w->rkey = wr->wr.atomic.rkey;
@@ -1070,16 +1148,16 @@ static void complete_send(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w
 }
 
 /* the target MR of an RDMA or atomic: its address in the target */
-static int rkey_check(struct sd_view *tv, struct sd_qp *tq, uint32_t rkey, uint64_t raddr,
-                      uint64_t len, int need, uint64_t *real)
+static int rkey_check(struct sd_view *tv, uint32_t pd, uint32_t qp_access, uint32_t rkey,
+                      uint64_t raddr, uint64_t len, int need, uint64_t *real)
 {
 	uint32_t i = rkey >> 8;
 	struct sd_mr *m;
 	if (i == 0 || i >= SD_MAX_MR)
 		return IBV_WC_REM_ACCESS_ERR;
 	m = &tv->seg->mr[i];
-	if (atomic_load_explicit(&m->key, memory_order_acquire) != rkey || m->pd != tq->pd ||
-	    !(m->access & need) || !(tq->access & need) || raddr < m->iova ||
+	if (atomic_load_explicit(&m->key, memory_order_acquire) != rkey || m->pd != pd ||
+	    !(m->access & need) || !(qp_access & (uint32_t)need) || raddr < m->iova ||
 	    raddr + len > m->iova + m->len)
 		return IBV_WC_REM_ACCESS_ERR;
 	*real = m->addr + (raddr - m->iova);
@@ -1129,7 +1207,9 @@ static int wait_or_fail(struct sd_qp *qp, struct sd_swqe *w, struct sd_qp *tq, i
 /* Execute one send WQE of qp (owned by v). DONE or BLOCKED. */
 static int exec(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
 {
-	int rc_ = qp->type == IBV_QPT_RC, ud = qp->type == IBV_QPT_UD;
+	int rc_ = qp->type == IBV_QPT_RC || qp->type == IBV_QPT_XRC_SEND, ud = qp->type == IBV_QPT_UD;
+	int xrc = qp->type == IBV_QPT_XRC_SEND, srqi;
+	uint32_t rpd, rcqi;
 	uint32_t dqpn = ud ? w->dqpn : qp->dest_qpn, tst;
 	struct sd_view *tv;
 	struct sd_qp *tq;
@@ -1168,17 +1248,39 @@ static int exec(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
 		complete_send(v, qp, w, r);
 		return DONE;
 	}
-	if (tq->type != qp->type || (ud && w->qkey != tq->qkey &&
-	                             !((w->qkey & 0x80000000u) && qp->qkey == tq->qkey))) {
+	if (tq->type != (xrc ? IBV_QPT_XRC_RECV : qp->type) ||
+	    (ud && w->qkey != tq->qkey && !((w->qkey & 0x80000000u) && qp->qkey == tq->qkey))) {
 		complete_send(v, qp, w, rc_ ? IBV_WC_RETRY_EXC_ERR : 0);
 		return DONE;
+	}
+	/* where receives come from, the PD of the target's memory, the CQ of
+	 * the receive completions: the QP's (or its SRQ's), or for XRC the
+	 * SRQ the WR names, which must be of the target QP's domain */
+	srqi = tq->srq;
+	rpd = tq->pd;
+	rcqi = tq->rcq;
+	if (xrc) {
+		uint32_t i = w->srqn & 0xfff;
+		struct sd_srq *xs = i < SD_MAX_SRQ ? &tv->seg->srq[i] : NULL;
+		if (sd_qpn_slot(w->srqn) != tv->slot || !xs || !atomic_load(&xs->used) ||
+		    xs->srqn != w->srqn || !xs->xrcd || xs->xrcd != tq->xrcd) {
+			iblog(2, "sdev: QP 0x%06x: XRC SRQ %#x is not of the target's domain", qp->qpn,
+			      w->srqn);
+			complete_send(v, qp, w, IBV_WC_REM_INV_REQ_ERR);
+			return DONE;
+		}
+		srqi = (int)i;
+		rpd = xs->pd;
+		rcqi = (uint32_t)xs->cq;
+	} else if (srqi >= 0) {
+		rpd = tq->pd;
 	}
 	ns = source(v, w, src, &spid);
 
 	switch (w->opcode) {
 	case IBV_WR_RDMA_WRITE:
 	case IBV_WR_RDMA_WRITE_WITH_IMM:
-		status = rkey_check(tv, tq, w->rkey, w->raddr, w->total, IBV_ACCESS_REMOTE_WRITE, &real);
+		status = rkey_check(tv, rpd, tq->access, w->rkey, w->raddr, w->total, IBV_ACCESS_REMOTE_WRITE, &real);
 		if (status)
 			break;
 		if (w->opcode == IBV_WR_RDMA_WRITE) {
@@ -1192,7 +1294,7 @@ static int exec(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
 		__attribute__((fallthrough));
 	case IBV_WR_SEND:
 	case IBV_WR_SEND_WITH_IMM: {
-		struct sd_ring *rq = tq->srq >= 0 ? &tv->seg->srq[tq->srq].rq : &tq->rq;
+		struct sd_ring *rq = srqi >= 0 ? &tv->seg->srq[srqi].rq : &tq->rq;
 		struct sd_rwqe rw;
 		struct sd_cqe e;
 		uint64_t h, t, need;
@@ -1223,12 +1325,12 @@ static int exec(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
 		}
 		atomic_store_explicit(&rq->head, h + 1, memory_order_release);
 		sd_unlock(&rq->lock);
-		resolve_rwqe(tv, tq->srq >= 0 ? tv->seg->srq[tq->srq].pd : tq->pd, &rw);
-		if (tq->srq >= 0) {
-			struct sd_srq *s = &tv->seg->srq[tq->srq];
+		resolve_rwqe(tv, srqi >= 0 ? tv->seg->srq[srqi].pd : tq->pd, &rw);
+		if (srqi >= 0) {
+			struct sd_srq *s = &tv->seg->srq[srqi];
 			uint32_t lim = atomic_load(&s->limit);
 			if (lim && t - (h + 1) < lim && atomic_exchange(&s->limit, 0))
-				sd_async_raise(tv, IBV_EVENT_SRQ_LIMIT_REACHED, 3, (uint32_t)tq->srq);
+				sd_async_raise(tv, IBV_EVENT_SRQ_LIMIT_REACHED, 3, (uint32_t)srqi);
 		}
 		memset(&e.wc, 0, sizeof e.wc);
 		e.ncopy = 0;
@@ -1256,7 +1358,7 @@ static int exec(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
 		}
 		if (e.wc.status) {
 			e.wc.vendor_err = 0x100 + e.wc.status;
-			cq_push(tv, tq->rcq, &e, 1);
+			cq_push(tv, rcqi, &e, 1);
 			if (!ud)
 				qp_error(tv, tq);
 			break;
@@ -1308,15 +1410,15 @@ static int exec(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
 			if (r != ESRCH) {
 				e.wc.status = IBV_WC_LOC_PROT_ERR;
 				e.ncopy = 0;
-				cq_push(tv, tq->rcq, &e, 1);
+				cq_push(tv, rcqi, &e, 1);
 			}
 			break;
 		}
-		cq_push(tv, tq->rcq, &e, (w->flags & IBV_SEND_SOLICITED) != 0);
+		cq_push(tv, rcqi, &e, (w->flags & IBV_SEND_SOLICITED) != 0);
 		break;
 	}
 	case IBV_WR_RDMA_READ:
-		status = rkey_check(tv, tq, w->rkey, w->raddr, w->total, IBV_ACCESS_REMOTE_READ, &real);
+		status = rkey_check(tv, rpd, tq->access, w->rkey, w->raddr, w->total, IBV_ACCESS_REMOTE_READ, &real);
 		if (status)
 			break;
 		dst[0].addr = real;
@@ -1332,7 +1434,7 @@ static int exec(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
 			status = IBV_WC_REM_INV_REQ_ERR;
 			break;
 		}
-		status = rkey_check(tv, tq, w->rkey, w->raddr, 8, IBV_ACCESS_REMOTE_ATOMIC, &real);
+		status = rkey_check(tv, rpd, tq->access, w->rkey, w->raddr, 8, IBV_ACCESS_REMOTE_ATOMIC, &real);
 		if (status)
 			break;
 		tp.addr = real;

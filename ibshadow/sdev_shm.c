@@ -825,6 +825,23 @@ int sdev_dereg_mr(uint32_t key)
 	return 0;
 }
 
+uint32_t sdev_xrcd_id(int fd)
+{
+	static _Atomic uint32_t next = 1;
+	struct stat st;
+	uint64_t h;
+	if (fd < 0)
+		return 0x80000000u | (sd_self->slot << 16) | (atomic_fetch_add(&next, 1) & 0xffff);
+	if (fstat(fd, &st)) {
+		errno = EBADF;
+		return 0;
+	}
+	/* the file names the domain for every process that opens it */
+	h = ((uint64_t)st.st_dev * 0x9e3779b97f4a7c15ull) ^ (uint64_t)st.st_ino;
+	h ^= h >> 31;
+	return (uint32_t)(h & 0x7fffffffu) | 1u;
+}
+
 int sdev_mr_access(uint32_t key)
 {
 	struct sd_seg *s = sd_self->seg;

@@ -46,6 +46,12 @@ struct sh_cq {
 	struct shl_rec *log;
 };
 
+struct sh_xrcd {
+	struct ibv_xrcd xrcd;
+	uint32_t dev;
+	struct shl_rec *log;
+};
+
 struct sh_srq {
 	struct ibv_srq srq;
 	struct sdev_srq *dev;
@@ -86,6 +92,10 @@ void shadow_set_ops(struct sh_ctx *c);
 /* translate an application's address handle attributes to the device's */
 void shadow_ah_to_dev(const struct ibv_ah_attr *v, struct sdev_ah *d, struct ibv_ah_attr *dattr);
 struct ibv_qp *shadow_create_qp_ex(struct ibv_context *ctx, struct ibv_qp_init_attr_ex *a);
+struct ibv_xrcd *shadow_open_xrcd(struct ibv_context *ctx, struct ibv_xrcd_init_attr *a);
+int shadow_close_xrcd(struct ibv_xrcd *x);
+struct ibv_srq *shadow_create_srq_ex(struct ibv_context *ctx, struct ibv_srq_init_attr_ex *a);
+int shadow_get_srq_num(struct ibv_srq *srq, uint32_t *num);
 struct ibv_pd *shadow_alloc_parent_domain(struct ibv_context *ctx,
                                           struct ibv_parent_domain_init_attr *a);
 struct ibv_cq_ex *shadow_create_cq_ex(struct ibv_context *ctx, struct ibv_cq_init_attr_ex *a);

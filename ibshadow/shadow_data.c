@@ -51,6 +51,9 @@ static int sh_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_se
 		} else {
 			d.wr.rdma.rkey = xl_remote(XL_KEY, q->peer_vlid, wr->wr.rdma.rkey);
 		}
+		if (qp->qp_type == IBV_QPT_XRC_SEND)
+			d.qp_type.xrc.remote_srqn =
+			    xl_remote(XL_SRQN, q->peer_vlid, wr->qp_type.xrc.remote_srqn);
 		e = sdev_post_send(q->dev, &d, ah);
 		if (e)
 			break;

@@ -98,6 +98,10 @@ struct ibv_context *ibv_open_device(struct ibv_device *dev)
 	c->v.create_qp_ex = shadow_create_qp_ex;
 	c->v.create_cq_ex = shadow_create_cq_ex;
 	c->v.alloc_parent_domain = shadow_alloc_parent_domain;
+	c->v.open_xrcd = shadow_open_xrcd;
+	c->v.close_xrcd = shadow_close_xrcd;
+	c->v.create_srq_ex = shadow_create_srq_ex;
+	c->v.get_srq_num = shadow_get_srq_num;
 	c->v.context.device = dev;
 	/* no command fd: /dev/null stands for one (programs dup it) */
 	c->v.context.cmd_fd = open("/dev/null", O_RDWR | O_CLOEXEC);

@@ -147,6 +147,13 @@ static void wr_set_ud_addr(struct ibv_qp_ex *x, struct ibv_ah *ah, uint32_t qpn,
 	}
 }
 
+static void wr_set_xrc_srqn(struct ibv_qp_ex *x, uint32_t srqn)
+{
+	struct ibv_send_wr *w = cur_wr(x);
+	if (w)
+		w->qp_type.xrc.remote_srqn = srqn;
+}
+
 static void wr_set_sge_list(struct ibv_qp_ex *x, size_t n, const struct ibv_sge *sg)
 {
 	struct sh_wrb *b = QX(x)->wrb;
@@ -229,6 +236,7 @@ int shadow_qp_ex_init(struct sh_qp *q, uint64_t ops, uint32_t max_wr, uint32_t m
 	x->wr_set_inline_data = wr_set_inline_data;
 	x->wr_set_inline_data_list = wr_set_inline_data_list;
 	x->wr_set_ud_addr = wr_set_ud_addr;
+	x->wr_set_xrc_srqn = wr_set_xrc_srqn;
 	if (ops & IBV_QP_EX_WITH_SEND)
 		x->wr_send = wr_send;
 	if (ops & IBV_QP_EX_WITH_SEND_WITH_IMM)

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum shl_kind { SHL_CONTEXT, SHL_PD, SHL_MR, SHL_CHANNEL, SHL_CQ, SHL_SRQ, SHL_QP, SHL_AH };
+enum shl_kind { SHL_CONTEXT, SHL_PD, SHL_MR, SHL_CHANNEL, SHL_CQ, SHL_SRQ, SHL_QP, SHL_AH, SHL_XRCD };
 
 /* the calls that change a live resource */
 enum shl_change {

@@ -22,6 +22,8 @@ const char *shadow_qp_type_str(int t)
 	case IBV_QPT_RC: return "RC";
 	case IBV_QPT_UC: return "UC";
 	case IBV_QPT_UD: return "UD";
+	case IBV_QPT_XRC_SEND: return "XRC send";
+	case IBV_QPT_XRC_RECV: return "XRC receive";
 	default: return "?";
 	}
 }
@@ -458,7 +460,8 @@ struct ibv_qp *ibv_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *init)
 	uint32_t qpn;
 	struct ibv_qp_init_attr a;
 
-	if (!pd || !init || !init->send_cq || !init->recv_cq) {
+	if (!pd || !init || !init->send_cq ||
+	    (!init->recv_cq && init->qp_type != IBV_QPT_XRC_SEND)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -469,7 +472,7 @@ struct ibv_qp *ibv_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *init)
 	}
 	a = *init;
 	q->dev = sdev_qp_create(SH(sh_pd, pd)->dev, init, SH(sh_cq, init->send_cq)->dev,
-	                        SH(sh_cq, init->recv_cq)->dev,
+	                        init->recv_cq ? SH(sh_cq, init->recv_cq)->dev : NULL,
 	                        init->srq ? SH(sh_srq, init->srq)->dev : NULL, (uint64_t)(uintptr_t)q,
 	                        &qpn);
 	if (!q->dev) {
@@ -645,19 +648,158 @@ struct ibv_ah *ibv_create_ah_from_wc(struct ibv_pd *pd, struct ibv_wc *wc, struc
 	return ibv_create_ah(pd, &a);
 }
 
+/* ------------------------------------------------------------ XRC */
+static void qp_describe(struct sh_qp *q);
+struct ibv_xrcd *shadow_open_xrcd(struct ibv_context *ctx, struct ibv_xrcd_init_attr *a)
+{
+	struct sh_ctx *c = (struct sh_ctx *)((char *)ctx - offsetof(struct verbs_context, context));
+	struct sh_xrcd *x;
+	int fd = (a->comp_mask & IBV_XRCD_INIT_ATTR_FD) ? a->fd : -1;
+	if (a->comp_mask & ~(uint32_t)(IBV_XRCD_INIT_ATTR_FD | IBV_XRCD_INIT_ATTR_OFLAGS)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	x = calloc(1, sizeof *x);
+	if (!x) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	x->dev = sdev_xrcd_id(fd);
+	if (!x->dev) {
+		free(x);
+		return NULL;
+	}
+	x->xrcd.context = ctx;
+	shadow_lock();
+	x->log = shl_create(SHL_XRCD, &x->xrcd, c->log, a, sizeof *a);
+	shl_describe(x->log, "XRC domain %#x", x->dev);
+	shadow_unlock();
+	return &x->xrcd;
+}
+
+int shadow_close_xrcd(struct ibv_xrcd *xrcd)
+{
+	struct sh_xrcd *x = SH(sh_xrcd, xrcd);
+	shadow_lock();
+	if (shl_children(x->log)) {
+		shadow_unlock();
+		return EBUSY;
+	}
+	shl_destroy(x->log);
+	shadow_unlock();
+	free(x);
+	return 0;
+}
+
+struct ibv_srq *shadow_create_srq_ex(struct ibv_context *ctx, struct ibv_srq_init_attr_ex *a)
+{
+	uint32_t ok = IBV_SRQ_INIT_ATTR_TYPE | IBV_SRQ_INIT_ATTR_PD | IBV_SRQ_INIT_ATTR_XRCD |
+	              IBV_SRQ_INIT_ATTR_CQ;
+	enum ibv_srq_type t = (a->comp_mask & IBV_SRQ_INIT_ATTR_TYPE) ? a->srq_type : IBV_SRQT_BASIC;
+	struct sh_srq *s;
+	uint32_t srqn;
+	(void)ctx;
+	if ((a->comp_mask & ~ok) || !(a->comp_mask & IBV_SRQ_INIT_ATTR_PD) || !a->pd ||
+	    (t != IBV_SRQT_BASIC && t != IBV_SRQT_XRC)) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	if (t == IBV_SRQT_BASIC) {
+		struct ibv_srq_init_attr i = {.srq_context = a->srq_context, .attr = a->attr};
+		struct ibv_srq *r = ibv_create_srq(a->pd, &i);
+		if (r)
+			a->attr = i.attr;
+		return r;
+	}
+	if (!(a->comp_mask & IBV_SRQ_INIT_ATTR_XRCD) || !a->xrcd ||
+	    !(a->comp_mask & IBV_SRQ_INIT_ATTR_CQ) || !a->cq) {
+		errno = EINVAL;
+		return NULL;
+	}
+	s = calloc(1, sizeof *s);
+	if (!s) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	s->dev = sdev_srq_create_xrc(SH(sh_pd, a->pd)->dev, &a->attr, SH(sh_xrcd, a->xrcd)->dev,
+	                             SH(sh_cq, a->cq)->dev, (uint64_t)(uintptr_t)s, &srqn);
+	if (!s->dev) {
+		iblog(1, "verbs: create_srq_ex (XRC): %s", strerror(errno));
+		free(s);
+		return NULL;
+	}
+	s->srq.context = a->pd->context;
+	s->srq.srq_context = a->srq_context;
+	s->srq.pd = a->pd;
+	s->srq.handle = srqn;
+	s->vsrqn = srqn;
+	pthread_mutex_init(&s->srq.mutex, NULL);
+	pthread_cond_init(&s->srq.cond, NULL);
+	shadow_lock();
+	xl_add(XL_SRQN, s->vsrqn, srqn);
+	/* under its PD (the domain, the CQ are in the arguments) */
+	s->log = shl_create(SHL_SRQ, &s->srq, SH(sh_pd, a->pd)->log, a, sizeof *a);
+	shl_describe(s->log, "XRC SRQ %#x (%u WRs)", s->vsrqn, a->attr.max_wr);
+	shadow_unlock();
+	return &s->srq;
+}
+
+int shadow_get_srq_num(struct ibv_srq *srq, uint32_t *num)
+{
+	*num = SH(sh_srq, srq)->vsrqn;
+	return 0;
+}
+
+static struct ibv_qp *create_xrc_recv_qp(struct ibv_context *ctx, struct ibv_qp_init_attr_ex *a)
+{
+	struct sh_xrcd *x = SH(sh_xrcd, a->xrcd);
+	struct sh_qp *q = calloc(1, sizeof *q);
+	uint32_t qpn;
+	if (!q) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	q->dev = sdev_qp_create_xrc_recv(x->dev, (uint64_t)(uintptr_t)q, &qpn);
+	if (!q->dev) {
+		free(q);
+		return NULL;
+	}
+	q->qp.context = ctx;
+	q->qp.qp_context = a->qp_context;
+	q->qp.handle = qpn;
+	q->qp.qp_num = qpn;
+	q->qp.state = IBV_QPS_RESET;
+	q->qp.qp_type = IBV_QPT_XRC_RECV;
+	pthread_mutex_init(&q->qp.mutex, NULL);
+	pthread_cond_init(&q->qp.cond, NULL);
+	shadow_lock();
+	xl_add(XL_QPN, qpn, qpn);
+	q->log = shl_create(SHL_QP, &q->qp, x->log, a, sizeof *a);
+	qp_describe(q);
+	shadow_unlock();
+	return &q->qp;
+}
+
 /* ibv_create_qp_ex: what ibv_create_qp has (a zero create_flags too), and
  * the send ops of the ibv_wr_* API this device carries; the rest (XRC,
  * RSS, TSO, memory windows, invalidation) refused */
 struct ibv_qp *shadow_create_qp_ex(struct ibv_context *ctx, struct ibv_qp_init_attr_ex *a)
 {
 	uint32_t ok = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_CREATE_FLAGS |
-	              IBV_QP_INIT_ATTR_SEND_OPS_FLAGS;
+	              IBV_QP_INIT_ATTR_SEND_OPS_FLAGS | IBV_QP_INIT_ATTR_XRCD;
 	uint64_t ops_ok = IBV_QP_EX_WITH_RDMA_WRITE | IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM |
 	                  IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM |
 	                  IBV_QP_EX_WITH_RDMA_READ | IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP |
 	                  IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD;
 	struct ibv_qp *qp;
-	(void)ctx;
+	if (a->qp_type == IBV_QPT_XRC_RECV) {
+		if (!(a->comp_mask & IBV_QP_INIT_ATTR_XRCD) || !a->xrcd ||
+		    ((a->comp_mask & IBV_QP_INIT_ATTR_CREATE_FLAGS) && a->create_flags)) {
+			errno = EINVAL;
+			return NULL;
+		}
+		return create_xrc_recv_qp(ctx, a);
+	}
 	if ((a->comp_mask & ~ok) || !(a->comp_mask & IBV_QP_INIT_ATTR_PD) ||
 	    ((a->comp_mask & IBV_QP_INIT_ATTR_CREATE_FLAGS) && a->create_flags) ||
 	    ((a->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS) && (a->send_ops_flags & ~ops_ok))) {
