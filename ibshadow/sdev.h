@@ -37,6 +37,11 @@ int sdev_dereg_mr(uint32_t key);
 /* change an MR in place (flags: IBV_REREG_MR_CHANGE_*); the key stays */
 int sdev_rereg_mr(uint32_t key, uint32_t pd, void *addr, size_t len, uint64_t iova, int access,
                   int flags);
+/* memory windows (type 1 or 2): the key is an MR key's kind; bound by a
+ * send WR (IBV_WR_BIND_MW: bind_mw.rkey is the new key, bind_info.mr->lkey
+ * the device key of the MR; type 1 windows too, through the shadow) */
+int sdev_alloc_mw(uint32_t pd, int type, uint32_t *key);
+int sdev_dealloc_mw(uint32_t key);
 /* A local key's access flags (-1 when the key is not one of ours). */
 int sdev_mr_access(uint32_t key);
 

@@ -33,12 +33,18 @@ void sd_lock(struct sd_lock *l);
 void sd_unlock(struct sd_lock *l);
 int sd_trylock(struct sd_lock *l); /* 1: taken */
 
+/* an MR, or a memory window (same keys): a window is bound to a range of
+ * an MR (addr/iova/len of that range; len 0 and no access: unbound) and,
+ * type 2, to one QP */
 struct sd_mr {
 	_Atomic uint32_t key; /* 0: free */
 	uint32_t pd;
 	int32_t access;
-	uint32_t pad;
+	uint8_t mw;           /* 0: an MR, 1 or 2: a window of that type */
+	uint8_t pad[3];
 	uint64_t addr, iova, len;
+	uint32_t qpn;         /* a type 2 window's QP */
+	uint32_t pad2;
 };
 
 struct sd_sge {
@@ -147,7 +153,7 @@ struct sd_chan {
 
 struct sd_seg;
 /* processes of another layout (another build) do not see each other */
-#define SD_LAYOUT 3
+#define SD_LAYOUT 4
 #define SD_SEG_MAGIC (0x7364657600000000ull ^ ((uint64_t)SD_LAYOUT << 24) ^ sizeof(struct sd_seg))
 struct sd_seg {
 	uint64_t magic;

@@ -887,6 +887,12 @@ int sdev_post_send(struct sdev_qp *x, const struct ibv_send_wr *wr, const struct
 	case IBV_WR_SEND:
 	case IBV_WR_SEND_WITH_IMM:
 		break;
+	case IBV_WR_SEND_WITH_INV:
+	case IBV_WR_BIND_MW:
+	case IBV_WR_LOCAL_INV:
+		if (qp->type != IBV_QPT_RC && qp->type != IBV_QPT_UC && qp->type != IBV_QPT_XRC_SEND)
+			return EINVAL;
+		break;
 	case IBV_WR_RDMA_WRITE:
 	case IBV_WR_RDMA_WRITE_WITH_IMM:
 		if (qp->type == IBV_QPT_UD)
@@ -934,6 +940,15 @@ int sdev_post_send(struct sdev_qp *x, const struct ibv_send_wr *wr, const struct
 		w->swap = wr->wr.atomic.swap;
 		if (wr->num_sge < 1 || wr->sg_list[0].length != 8)
 			w->status = IBV_WC_LOC_LEN_ERR;
+	} else if (wr->opcode == IBV_WR_BIND_MW) {
+		/* the window's new key, the range of the MR it opens, its access */
+		w->rkey = wr->bind_mw.rkey;
+		w->raddr = wr->bind_mw.bind_info.addr;
+		w->cmp = wr->bind_mw.bind_info.mr ? wr->bind_mw.bind_info.mr->lkey : 0;
+		w->swap = wr->bind_mw.bind_info.length;
+		w->imm = wr->bind_mw.bind_info.mw_access_flags;
+	} else if (wr->opcode == IBV_WR_LOCAL_INV || wr->opcode == IBV_WR_SEND_WITH_INV) {
+		w->rkey = wr->invalidate_rkey;
 	} else if (qp->type == IBV_QPT_UD) {
 		w->dqpn = wr->wr.ud.remote_qpn;
 		w->qkey = wr->wr.ud.remote_qkey;
@@ -942,7 +957,9 @@ int sdev_post_send(struct sdev_qp *x, const struct ibv_send_wr *wr, const struct
 		w->raddr = wr->wr.rdma.remote_addr;
 		w->rkey = wr->wr.rdma.rkey;
 	}
-	if ((wr->send_flags & IBV_SEND_INLINE) && !need) {
+	if (wr->opcode == IBV_WR_BIND_MW || wr->opcode == IBV_WR_LOCAL_INV) {
+		w->nsge = 0;
+	} else if ((wr->send_flags & IBV_SEND_INLINE) && !need) {
 		uint8_t *d = w->data;
 		for (int k = 0; k < wr->num_sge; k++) {
 			if (w->total + wr->sg_list[k].length > SD_MAX_INLINE) {
@@ -1132,6 +1149,8 @@ static void complete_send(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w
 		[IBV_WR_SEND] = IBV_WC_SEND, [IBV_WR_SEND_WITH_IMM] = IBV_WC_SEND,
 		[IBV_WR_RDMA_READ] = IBV_WC_RDMA_READ, [IBV_WR_ATOMIC_CMP_AND_SWP] = IBV_WC_COMP_SWAP,
 		[IBV_WR_ATOMIC_FETCH_AND_ADD] = IBV_WC_FETCH_ADD,
+		[IBV_WR_LOCAL_INV] = IBV_WC_LOCAL_INV, [IBV_WR_BIND_MW] = IBV_WC_BIND_MW,
+		[IBV_WR_SEND_WITH_INV] = IBV_WC_SEND,
 	};
 	if (status || qp->sq_sig_all || (w->flags & IBV_SEND_SIGNALED)) {
 		uint32_t len = (uint32_t)w->total;
@@ -1148,8 +1167,8 @@ static void complete_send(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w
 }
 
 /* the target MR of an RDMA or atomic: its address in the target */
-static int rkey_check(struct sd_view *tv, uint32_t pd, uint32_t qp_access, uint32_t rkey,
-                      uint64_t raddr, uint64_t len, int need, uint64_t *real)
+static int rkey_check(struct sd_view *tv, uint32_t pd, uint32_t qp_access, uint32_t qpn,
+                      uint32_t rkey, uint64_t raddr, uint64_t len, int need, uint64_t *real)
 {
 	uint32_t i = rkey >> 8;
 	struct sd_mr *m;
@@ -1158,7 +1177,7 @@ static int rkey_check(struct sd_view *tv, uint32_t pd, uint32_t qp_access, uint3
 	m = &tv->seg->mr[i];
 	if (atomic_load_explicit(&m->key, memory_order_acquire) != rkey || m->pd != pd ||
 	    !(m->access & need) || !(qp_access & (uint32_t)need) || raddr < m->iova ||
-	    raddr + len > m->iova + m->len)
+	    raddr + len > m->iova + m->len || (m->mw == 2 && m->qpn != qpn))
 		return IBV_WC_REM_ACCESS_ERR;
 	*real = m->addr + (raddr - m->iova);
 	return 0;
@@ -1204,6 +1223,48 @@ static int wait_or_fail(struct sd_qp *qp, struct sd_swqe *w, struct sd_qp *tq, i
 	return now - w->first_try > limit ? IBV_WC_RETRY_EXC_ERR : BLOCKED;
 }
 
+/* Bind a window, invalidate one: the owner's own table, in the order of
+ * its send queue. 0 or the completion's status. */
+static int local_op(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
+{
+	uint32_t i = w->rkey >> 8, mi = (uint32_t)w->cmp >> 8;
+	struct sd_mr *m = i && i < SD_MAX_MR ? &v->seg->mr[i] : NULL, *mr;
+	uint32_t cur = m ? atomic_load(&m->key) : 0;
+
+	if (!m || !m->mw || (cur >> 8) != i || m->pd != qp->pd)
+		return IBV_WC_MW_BIND_ERR;
+	if (w->opcode == IBV_WR_LOCAL_INV) {
+		if (m->mw != 2 || cur != w->rkey)
+			return IBV_WC_MW_BIND_ERR;
+		m->access = 0;
+		m->len = 0;
+		return 0;
+	}
+	/* bind (or, with length 0, unbind) */
+	if (w->swap) {
+		mr = mi && mi < SD_MAX_MR ? &v->seg->mr[mi] : NULL;
+		if (!mr || mr->mw || atomic_load(&mr->key) != (uint32_t)w->cmp || mr->pd != qp->pd ||
+		    !(mr->access & IBV_ACCESS_MW_BIND) || w->raddr < mr->iova ||
+		    w->raddr + w->swap > mr->iova + mr->len ||
+		    ((w->imm & (IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC)) &&
+		     !(mr->access & IBV_ACCESS_LOCAL_WRITE)))
+			return IBV_WC_MW_BIND_ERR;
+		atomic_store(&m->key, 1); /* no access while it changes */
+		m->addr = mr->addr + (w->raddr - mr->iova);
+		m->iova = w->raddr;
+		m->len = w->swap;
+		m->access = (int32_t)(w->imm & (IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
+		                                IBV_ACCESS_REMOTE_ATOMIC));
+	} else {
+		atomic_store(&m->key, 1);
+		m->len = 0;
+		m->access = 0;
+	}
+	m->qpn = qp->qpn;
+	atomic_store(&m->key, w->rkey);
+	return 0;
+}
+
 /* Execute one send WQE of qp (owned by v). DONE or BLOCKED. */
 static int exec(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
 {
@@ -1224,6 +1285,10 @@ static int exec(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
 	}
 	if (atomic_load(&qp->state) == IBV_QPS_ERR) {
 		complete_send(v, qp, w, IBV_WC_WR_FLUSH_ERR);
+		return DONE;
+	}
+	if (w->opcode == IBV_WR_BIND_MW || w->opcode == IBV_WR_LOCAL_INV) {
+		complete_send(v, qp, w, local_op(v, qp, w));
 		return DONE;
 	}
 	tv = sd_view_of(sd_qpn_slot(dqpn));
@@ -1280,7 +1345,7 @@ static int exec(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
 	switch (w->opcode) {
 	case IBV_WR_RDMA_WRITE:
 	case IBV_WR_RDMA_WRITE_WITH_IMM:
-		status = rkey_check(tv, rpd, tq->access, w->rkey, w->raddr, w->total, IBV_ACCESS_REMOTE_WRITE, &real);
+		status = rkey_check(tv, rpd, tq->access, dqpn, w->rkey, w->raddr, w->total, IBV_ACCESS_REMOTE_WRITE, &real);
 		if (status)
 			break;
 		if (w->opcode == IBV_WR_RDMA_WRITE) {
@@ -1293,12 +1358,15 @@ static int exec(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
 		/* with immediate consumes a receive */
 		__attribute__((fallthrough));
 	case IBV_WR_SEND:
-	case IBV_WR_SEND_WITH_IMM: {
+	case IBV_WR_SEND_WITH_IMM:
+	case IBV_WR_SEND_WITH_INV: {
 		struct sd_ring *rq = srqi >= 0 ? &tv->seg->srq[srqi].rq : &tq->rq;
 		struct sd_rwqe rw;
 		struct sd_cqe e;
 		uint64_t h, t, need;
-		int imm = w->opcode != IBV_WR_SEND, wimm = w->opcode == IBV_WR_RDMA_WRITE_WITH_IMM;
+		int imm = w->opcode == IBV_WR_SEND_WITH_IMM || w->opcode == IBV_WR_RDMA_WRITE_WITH_IMM;
+		int wimm = w->opcode == IBV_WR_RDMA_WRITE_WITH_IMM;
+		int inv = w->opcode == IBV_WR_SEND_WITH_INV;
 		int grh = ud ? SD_GRH : 0;
 
 		sd_lock(&rq->lock);
@@ -1345,6 +1413,17 @@ static int exec(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
 		if (imm) {
 			e.wc.imm_data = w->imm;
 			e.wc.wc_flags |= IBV_WC_WITH_IMM;
+		}
+		if (inv) {
+			/* the receiver's type 2 window bound to this QP loses its access */
+			uint32_t ki = w->rkey >> 8;
+			struct sd_mr *m = ki && ki < SD_MAX_MR ? &tv->seg->mr[ki] : NULL;
+			if (m && m->mw == 2 && atomic_load(&m->key) == w->rkey && m->qpn == dqpn) {
+				m->access = 0;
+				m->len = 0;
+			}
+			e.wc.invalidated_rkey = w->rkey;
+			e.wc.wc_flags |= IBV_WC_WITH_INV;
 		}
 		if (ud && w->ah.is_global)
 			e.wc.wc_flags |= IBV_WC_GRH;
@@ -1418,7 +1497,7 @@ static int exec(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
 		break;
 	}
 	case IBV_WR_RDMA_READ:
-		status = rkey_check(tv, rpd, tq->access, w->rkey, w->raddr, w->total, IBV_ACCESS_REMOTE_READ, &real);
+		status = rkey_check(tv, rpd, tq->access, dqpn, w->rkey, w->raddr, w->total, IBV_ACCESS_REMOTE_READ, &real);
 		if (status)
 			break;
 		dst[0].addr = real;
@@ -1434,7 +1513,7 @@ static int exec(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
 			status = IBV_WC_REM_INV_REQ_ERR;
 			break;
 		}
-		status = rkey_check(tv, rpd, tq->access, w->rkey, w->raddr, 8, IBV_ACCESS_REMOTE_ATOMIC, &real);
+		status = rkey_check(tv, rpd, tq->access, dqpn, w->rkey, w->raddr, 8, IBV_ACCESS_REMOTE_ATOMIC, &real);
 		if (status)
 			break;
 		tp.addr = real;

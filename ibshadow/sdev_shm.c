@@ -693,7 +693,8 @@ void sdev_query_device(struct ibv_device_attr *a)
 	a->hw_ver = 1;
 	a->max_qp = SD_MAX_QP;
 	a->max_qp_wr = SD_MAX_WR;
-	a->device_cap_flags = IBV_DEVICE_RC_RNR_NAK_GEN |
+	a->device_cap_flags = IBV_DEVICE_RC_RNR_NAK_GEN | IBV_DEVICE_MEM_WINDOW |
+	                      IBV_DEVICE_MEM_WINDOW_TYPE_2B |
 	                      IBV_DEVICE_PORT_ACTIVE_EVENT | IBV_DEVICE_SYS_IMAGE_GUID;
 	a->max_sge = SD_MAX_SGE;
 	a->max_sge_rd = SD_MAX_SGE;
@@ -713,6 +714,7 @@ void sdev_query_device(struct ibv_device_attr *a)
 	a->local_ca_ack_delay = 15;
 	a->phys_port_cnt = 1;
 	a->max_ah = 1 << 20;
+	a->max_mw = SD_MAX_MR - 1;
 }
 
 void sdev_query_port(struct ibv_port_attr *p)
@@ -759,7 +761,7 @@ int sdev_reg_mr(uint32_t pd, void *addr, size_t len, uint64_t iova, int access, 
 	struct sd_seg *s = sd_self->seg;
 	static _Atomic uint32_t tag = 0x5a;
 
-	if (len > (1ull << 40))
+	if (len > (1ull << 40) || (access & IBV_ACCESS_ZERO_BASED))
 		return EINVAL;
 	/* remote write or atomic needs local write, as on a real device */
 	if ((access & (IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC)) &&
@@ -775,6 +777,8 @@ int sdev_reg_mr(uint32_t pd, void *addr, size_t len, uint64_t iova, int access, 
 			continue;
 		s->mr[i].pd = pd;
 		s->mr[i].access = access;
+		s->mr[i].mw = 0;
+		s->mr[i].qpn = 0;
 		s->mr[i].addr = (uint64_t)addr;
 		s->mr[i].iova = iova;
 		s->mr[i].len = len;
@@ -815,11 +819,33 @@ int sdev_rereg_mr(uint32_t key, uint32_t pd, void *addr, size_t len, uint64_t io
 	return 0;
 }
 
+int sdev_alloc_mw(uint32_t pd, int type, uint32_t *key)
+{
+	int e;
+	if (type != IBV_MW_TYPE_1 && type != IBV_MW_TYPE_2)
+		return EINVAL;
+	/* an unbound window: no range, no access */
+	e = sdev_reg_mr(pd, NULL, 0, 0, 0, key);
+	if (!e)
+		sd_self->seg->mr[*key >> 8].mw = (uint8_t)type;
+	return e;
+}
+
+int sdev_dealloc_mw(uint32_t key)
+{
+	struct sd_seg *s = sd_self->seg;
+	uint32_t i = key >> 8;
+	if (i == 0 || i >= SD_MAX_MR || !s->mr[i].mw || (atomic_load(&s->mr[i].key) >> 8) != i)
+		return EINVAL;
+	atomic_store(&s->mr[i].key, 0);
+	return 0;
+}
+
 int sdev_dereg_mr(uint32_t key)
 {
 	struct sd_seg *s = sd_self->seg;
 	uint32_t i = key >> 8;
-	if (i == 0 || i >= SD_MAX_MR || atomic_load(&s->mr[i].key) != key)
+	if (i == 0 || i >= SD_MAX_MR || atomic_load(&s->mr[i].key) != key || s->mr[i].mw)
 		return EINVAL;
 	atomic_store(&s->mr[i].key, 0);
 	return 0;

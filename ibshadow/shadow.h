@@ -29,6 +29,11 @@ struct sh_mr {
 	struct shl_rec *log;
 };
 
+struct sh_mw {
+	struct ibv_mw mw;
+	struct shl_rec *log;
+};
+
 struct sh_chan {
 	struct ibv_comp_channel ch;
 	struct sdev_chan *dev;
@@ -92,6 +97,10 @@ void shadow_set_ops(struct sh_ctx *c);
 /* translate an application's address handle attributes to the device's */
 void shadow_ah_to_dev(const struct ibv_ah_attr *v, struct sdev_ah *d, struct ibv_ah_attr *dattr);
 struct ibv_qp *shadow_create_qp_ex(struct ibv_context *ctx, struct ibv_qp_init_attr_ex *a);
+struct ibv_mw *shadow_alloc_mw(struct ibv_pd *pd, enum ibv_mw_type type);
+int shadow_dealloc_mw(struct ibv_mw *mw);
+int shadow_bind_mw(struct ibv_qp *qp, struct ibv_mw *mw, struct ibv_mw_bind *b);
+void shadow_mw_rekey(struct ibv_mw *mw, uint32_t rkey, const struct ibv_mw_bind_info *b);
 struct ibv_xrcd *shadow_open_xrcd(struct ibv_context *ctx, struct ibv_xrcd_init_attr *a);
 int shadow_close_xrcd(struct ibv_xrcd *x);
 struct ibv_srq *shadow_create_srq_ex(struct ibv_context *ctx, struct ibv_srq_init_attr_ex *a);

@@ -19,6 +19,7 @@ static int sh_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_se
 	struct sh_qp *q = SH(sh_qp, qp);
 	struct ibv_sge sg[16];
 	struct ibv_send_wr d;
+	struct ibv_mr tmr;
 	const struct sdev_ah *ah = NULL;
 	int e = 0;
 
@@ -54,9 +55,23 @@ static int sh_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_se
 		if (qp->qp_type == IBV_QPT_XRC_SEND)
 			d.qp_type.xrc.remote_srqn =
 			    xl_remote(XL_SRQN, q->peer_vlid, wr->qp_type.xrc.remote_srqn);
+		if (wr->opcode == IBV_WR_BIND_MW) {
+			if (wr->bind_mw.bind_info.mr) {
+				tmr = *wr->bind_mw.bind_info.mr;
+				tmr.lkey = xl_to_dev(XL_KEY, tmr.lkey);
+				d.bind_mw.bind_info.mr = &tmr;
+			}
+			d.bind_mw.rkey = xl_to_dev(XL_KEY, wr->bind_mw.rkey);
+		} else if (wr->opcode == IBV_WR_LOCAL_INV) {
+			d.invalidate_rkey = xl_to_dev(XL_KEY, wr->invalidate_rkey);
+		} else if (wr->opcode == IBV_WR_SEND_WITH_INV) {
+			d.invalidate_rkey = xl_remote(XL_KEY, q->peer_vlid, wr->invalidate_rkey);
+		}
 		e = sdev_post_send(q->dev, &d, ah);
 		if (e)
 			break;
+		if (wr->opcode == IBV_WR_BIND_MW && wr->bind_mw.mw)
+			shadow_mw_rekey(wr->bind_mw.mw, wr->bind_mw.rkey, &wr->bind_mw.bind_info);
 	}
 	if (e) {
 		*bad = wr;
@@ -117,6 +132,8 @@ static int sh_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 		return got;
 	for (int i = 0; i < got; i++) {
 		wc[i].qp_num = xl_to_virt(XL_QPN, wc[i].qp_num);
+		if (wc[i].wc_flags & IBV_WC_WITH_INV)
+			wc[i].invalidated_rkey = xl_to_virt(XL_KEY, wc[i].invalidated_rkey);
 		if (wc[i].opcode & IBV_WC_RECV) {
 			uint16_t vlid = (uint16_t)xl_remote_virt(XL_LID, wc[i].slid, wc[i].slid);
 			wc[i].src_qp = xl_remote_virt(XL_QPN, vlid, wc[i].src_qp);
@@ -161,6 +178,8 @@ static int direct_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ib
 			      shadow_qp_state_str(sdev_qp_state(q->dev)), strerror(e));
 			break;
 		}
+		if (wr->opcode == IBV_WR_BIND_MW && wr->bind_mw.mw)
+			shadow_mw_rekey(wr->bind_mw.mw, wr->bind_mw.rkey, &wr->bind_mw.bind_info);
 	}
 	sdev_qp_kick(q->dev);
 	return e;
@@ -199,6 +218,9 @@ void shadow_set_ops(struct sh_ctx *c)
 		c->v.context.ops.post_srq_recv = sh_post_srq_recv;
 		c->v.context.ops.poll_cq = direct_poll_cq;
 		c->v.context.ops.req_notify_cq = sh_req_notify_cq;
+		c->v.context.ops.alloc_mw = shadow_alloc_mw;
+		c->v.context.ops.dealloc_mw = shadow_dealloc_mw;
+		c->v.context.ops.bind_mw = shadow_bind_mw;
 		return;
 	}
 	c->v.context.ops.post_send = sh_post_send;
@@ -206,4 +228,7 @@ void shadow_set_ops(struct sh_ctx *c)
 	c->v.context.ops.post_srq_recv = sh_post_srq_recv;
 	c->v.context.ops.poll_cq = sh_poll_cq;
 	c->v.context.ops.req_notify_cq = sh_req_notify_cq;
+	c->v.context.ops.alloc_mw = shadow_alloc_mw;
+	c->v.context.ops.dealloc_mw = shadow_dealloc_mw;
+	c->v.context.ops.bind_mw = shadow_bind_mw;
 }

@@ -137,6 +137,31 @@ static void wr_atomic_fetch_add(struct ibv_qp_ex *x, uint32_t rkey, uint64_t add
 	}
 }
 
+static void wr_bind_mw(struct ibv_qp_ex *x, struct ibv_mw *mw, uint32_t rkey,
+                       const struct ibv_mw_bind_info *info)
+{
+	struct ibv_send_wr *w = next_wr(x, IBV_WR_BIND_MW);
+	if (w) {
+		w->bind_mw.mw = mw;
+		w->bind_mw.rkey = rkey;
+		w->bind_mw.bind_info = *info;
+	}
+}
+
+static void wr_local_inv(struct ibv_qp_ex *x, uint32_t rkey)
+{
+	struct ibv_send_wr *w = next_wr(x, IBV_WR_LOCAL_INV);
+	if (w)
+		w->invalidate_rkey = rkey;
+}
+
+static void wr_send_inv(struct ibv_qp_ex *x, uint32_t rkey)
+{
+	struct ibv_send_wr *w = next_wr(x, IBV_WR_SEND_WITH_INV);
+	if (w)
+		w->invalidate_rkey = rkey;
+}
+
 static void wr_set_ud_addr(struct ibv_qp_ex *x, struct ibv_ah *ah, uint32_t qpn, uint32_t qkey)
 {
 	struct ibv_send_wr *w = cur_wr(x);
@@ -251,6 +276,12 @@ int shadow_qp_ex_init(struct sh_qp *q, uint64_t ops, uint32_t max_wr, uint32_t m
 		x->wr_atomic_cmp_swp = wr_atomic_cmp_swp;
 	if (ops & IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD)
 		x->wr_atomic_fetch_add = wr_atomic_fetch_add;
+	if (ops & IBV_QP_EX_WITH_BIND_MW)
+		x->wr_bind_mw = wr_bind_mw;
+	if (ops & IBV_QP_EX_WITH_LOCAL_INV)
+		x->wr_local_inv = wr_local_inv;
+	if (ops & IBV_QP_EX_WITH_SEND_WITH_INV)
+		x->wr_send_inv = wr_send_inv;
 	return 0;
 }
 

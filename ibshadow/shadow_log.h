@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum shl_kind { SHL_CONTEXT, SHL_PD, SHL_MR, SHL_CHANNEL, SHL_CQ, SHL_SRQ, SHL_QP, SHL_AH, SHL_XRCD };
+enum shl_kind { SHL_CONTEXT, SHL_PD, SHL_MR, SHL_CHANNEL, SHL_CQ, SHL_SRQ, SHL_QP, SHL_AH, SHL_XRCD, SHL_MW };
 
 /* the calls that change a live resource */
 enum shl_change {
@@ -19,6 +19,7 @@ enum shl_change {
 	SHL_REQ_NOTIFY,    /* int solicited_only */
 	SHL_REREG_MR,      /* int flags, pd's log record, addr, length, access */
 	SHL_RESIZE_CQ,     /* int cqe */
+	SHL_BIND_MW,       /* uint32_t new rkey, the MR's log record, addr, length, access */
 };
 
 struct shl_rec;

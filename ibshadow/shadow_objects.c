@@ -134,7 +134,7 @@ static struct ibv_mr *reg_mr(struct ibv_pd *pd, void *addr, size_t length, uint6
 	}
 	access &= ~IBV_ACCESS_OPTIONAL_RANGE;
 	if (access & ~(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
-	               IBV_ACCESS_REMOTE_ATOMIC | IBV_ACCESS_RELAXED_ORDERING)) {
+	               IBV_ACCESS_REMOTE_ATOMIC | IBV_ACCESS_RELAXED_ORDERING | IBV_ACCESS_MW_BIND)) {
 		iblog(1, "verbs: reg_mr: access flags %#x not supported", access);
 		free(m);
 		errno = EOPNOTSUPP;
@@ -202,7 +202,8 @@ int ibv_rereg_mr(struct ibv_mr *mr, int flags, struct ibv_pd *pd, void *addr, si
 	    ((flags & IBV_REREG_MR_CHANGE_PD) && !pd) ||
 	    ((flags & IBV_REREG_MR_CHANGE_ACCESS) &&
 	     (access & ~(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
-	                 IBV_ACCESS_REMOTE_ATOMIC | IBV_ACCESS_RELAXED_ORDERING)))) {
+	                 IBV_ACCESS_REMOTE_ATOMIC | IBV_ACCESS_RELAXED_ORDERING |
+	                 IBV_ACCESS_MW_BIND)))) {
 		errno = EINVAL;
 		return IBV_REREG_MR_ERR_INPUT;
 	}
@@ -238,6 +239,86 @@ int ibv_dereg_mr(struct ibv_mr *mr)
 	shadow_unlock();
 	free(m);
 	return 0;
+}
+
+/* ------------------------------------------------------------ windows */
+struct ibv_mw *shadow_alloc_mw(struct ibv_pd *pd, enum ibv_mw_type type)
+{
+	struct sh_mw *w = calloc(1, sizeof *w);
+	uint32_t key;
+	int e;
+	if (!w) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	e = sdev_alloc_mw(SH(sh_pd, pd)->dev, (int)type, &key);
+	if (e) {
+		free(w);
+		errno = e;
+		return NULL;
+	}
+	w->mw.context = pd->context;
+	w->mw.pd = pd;
+	w->mw.rkey = key;
+	w->mw.handle = key;
+	w->mw.type = type;
+	shadow_lock();
+	xl_add(XL_KEY, key, key);
+	w->log = shl_create(SHL_MW, &w->mw, SH(sh_pd, pd)->log, &type, sizeof type);
+	shl_describe(w->log, "memory window type %d, rkey %#x", (int)type, key);
+	shadow_unlock();
+	return &w->mw;
+}
+
+int shadow_dealloc_mw(struct ibv_mw *mw)
+{
+	struct sh_mw *w = SH(sh_mw, mw);
+	int e = sdev_dealloc_mw(xl_to_dev(XL_KEY, mw->rkey));
+	if (e)
+		return e;
+	shadow_lock();
+	xl_del(XL_KEY, mw->rkey);
+	shl_destroy(w->log);
+	shadow_unlock();
+	free(w);
+	return 0;
+}
+
+/* a window's new key (the application sees it at once), logged */
+void shadow_mw_rekey(struct ibv_mw *mw, uint32_t rkey, const struct ibv_mw_bind_info *b)
+{
+	struct sh_mw *w = SH(sh_mw, mw);
+	struct {
+		uint32_t rkey;
+		struct shl_rec *mr;
+		uint64_t addr, length;
+		unsigned access;
+	} ch = {rkey, b->mr ? SH(sh_mr, b->mr)->log : NULL, b->addr, b->length,
+	        b->mw_access_flags};
+	shadow_lock();
+	if (rkey != mw->rkey) {
+		xl_del(XL_KEY, mw->rkey);
+		xl_add(XL_KEY, rkey, rkey);
+	}
+	mw->rkey = rkey;
+	shl_change(w->log, SHL_BIND_MW, &ch, sizeof ch);
+	shadow_unlock();
+}
+
+int shadow_bind_mw(struct ibv_qp *qp, struct ibv_mw *mw, struct ibv_mw_bind *b)
+{
+	struct ibv_send_wr wr, *bad;
+	uint32_t key = b->bind_info.length ? ibv_inc_rkey(mw->rkey) : mw->rkey;
+	int e;
+	memset(&wr, 0, sizeof wr);
+	wr.wr_id = b->wr_id;
+	wr.opcode = IBV_WR_BIND_MW;
+	wr.send_flags = b->send_flags;
+	wr.bind_mw.mw = mw;
+	wr.bind_mw.rkey = key;
+	wr.bind_mw.bind_info = b->bind_info;
+	e = qp->context->ops.post_send(qp, &wr, &bad);
+	return e;
 }
 
 /* ------------------------------------------------------------ channels */
@@ -790,7 +871,8 @@ struct ibv_qp *shadow_create_qp_ex(struct ibv_context *ctx, struct ibv_qp_init_a
 	uint64_t ops_ok = IBV_QP_EX_WITH_RDMA_WRITE | IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM |
 	                  IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM |
 	                  IBV_QP_EX_WITH_RDMA_READ | IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP |
-	                  IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD;
+	                  IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD | IBV_QP_EX_WITH_BIND_MW |
+	                  IBV_QP_EX_WITH_LOCAL_INV | IBV_QP_EX_WITH_SEND_WITH_INV;
 	struct ibv_qp *qp;
 	if (a->qp_type == IBV_QPT_XRC_RECV) {
 		if (!(a->comp_mask & IBV_QP_INIT_ATTR_XRCD) || !a->xrcd ||
