@@ -84,7 +84,16 @@ enum ck_fd_kind {
 	CK_FD_DELETED = 1,         /* deleted regular file: contents saved */
 	CK_FD_DEVICE = 2,          /* char device such as /dev/null, by path */
 	CK_FD_DIR = 3,             /* directory, by path */
+	CK_FD_SOCKET = 4,          /* a socket between members of a job
+	                              (core/job_sockets.c): path describes it,
+	                              data holds the bytes to send again */
 };
+
+/* fd kinds whose data go to the rank's file-data stream */
+static inline int ck_fd_has_data(int64_t kind)
+{
+	return kind == CK_FD_DELETED || kind == CK_FD_SOCKET;
+}
 
 struct ck_fd {
 	int64_t fd;

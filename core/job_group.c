@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -32,6 +33,7 @@
 
 #include "core/control.h"
 #include "core/hooks.h"
+#include "core/job_sockets.h"
 #include "core/link.h"
 #include "core/log.h"
 #include "core/park.h"
@@ -50,6 +52,10 @@ enum {
 	M_COUNTS,     /* member → 0: val = ok, payload: struct container_counts or a message */
 	M_TURN,       /* 0 → member: gen = inode, payload: counts of all, then the file name */
 	M_DONE,       /* member → 0: val = ok, payload: a message */
+	M_SOCKS,      /* member → 0: val = ok, payload: its sockets and queues, or a message */
+	M_SOCKS_R,    /* 0 → member: val = all ok, payload: its matches, or a message */
+	M_RSOCK,      /* member → 0 (restart): val = ok, payload: its listeners, or a message */
+	M_RSOCK_R,    /* 0 → member: val = all ok, payload: every listener, or a message */
 };
 
 struct hdr {
@@ -75,6 +81,12 @@ static uint64_t pending_gen;
 static int pending;
 static double next_connect;
 static int said_waiting;
+/* a restart re-connects the members (the restore hook, on the main
+ * thread): the control thread leaves the transport alone meanwhile */
+static volatile int restoring;
+/* the program's sockets at the cut under way */
+static struct jsock *socks;
+static size_t nsocks;
 
 static double now_s(void)
 {
@@ -175,6 +187,8 @@ static int group_env(void)
 		}
 	}
 	my_member = k;
+	if (getenv("CKPTMPI_RESTART"))
+		restoring = 1;
 	claim_fd = procstate_move_lower_fd(claim_fd);
 	{
 		char b[16];
@@ -441,7 +455,7 @@ static int g_active(void) { return 1; }
 static int g_rank(void) { return my_member; }
 static int g_size(void) { return job_size; }
 static const char *g_flavour(void) { return "job"; }
-static int g_enter(void) { return 1; }
+static int g_enter(void) { return !__atomic_load_n(&restoring, __ATOMIC_ACQUIRE); }
 static void g_leave(void) {}
 
 static void g_request(int why, uint64_t last_gen)
@@ -676,17 +690,560 @@ static int g_check(char *err, size_t len)
 	return -1;
 }
 
+/* ---- sockets between members at the cut ---- */
+
+struct jmatch {
+	int32_t idx, peer_member, role;
+	uint32_t resend_len;
+	uint64_t pair;
+};
+
+/* Member 0: every member's sockets (scans, queues) matched end to end. */
+struct member_socks {
+	uint32_t n;
+	struct jsock_scan *s;
+	uint8_t **inq;
+	struct jmatch *m;
+	int32_t *peer_k, *peer_i;
+	void *pay;
+};
+
+static int parse_socks(struct member_socks *ms, void *pay, uint32_t len)
+{
+	uint8_t *p = pay, *end = p + len;
+	memset(ms, 0, sizeof *ms);
+	ms->pay = pay;
+	if (len < 4)
+		return -1;
+	memcpy(&ms->n, p, 4);
+	p += 4;
+	if (ms->n > 65536 || (size_t)(end - p) < ms->n * sizeof *ms->s)
+		return -1;
+	ms->s = (struct jsock_scan *)p; /* the payload is malloc'd: aligned */
+	p += ms->n * sizeof *ms->s;
+	ms->inq = calloc(ms->n + 1, sizeof *ms->inq);
+	ms->m = calloc(ms->n + 1, sizeof *ms->m);
+	ms->peer_k = calloc(ms->n + 1, sizeof *ms->peer_k);
+	ms->peer_i = calloc(ms->n + 1, sizeof *ms->peer_i);
+	if (!ms->inq || !ms->m || !ms->peer_k || !ms->peer_i)
+		return -1;
+	for (uint32_t i = 0; i < ms->n; i++) {
+		if ((size_t)(end - p) < ms->s[i].inq_len)
+			return -1;
+		ms->inq[i] = p;
+		p += ms->s[i].inq_len;
+		ms->peer_k[i] = -1;
+	}
+	return 0;
+}
+
+static void free_socks(struct member_socks *ms)
+{
+	free(ms->inq);
+	free(ms->m);
+	free(ms->peer_k);
+	free(ms->peer_i);
+	free(ms->pay);
+}
+
+static void *pack_socks(const struct jsock *v, size_t n, uint32_t *len)
+{
+	size_t total = 4 + n * sizeof(struct jsock_scan);
+	uint8_t *b, *p;
+	uint32_t nn = (uint32_t)n;
+
+	for (size_t i = 0; i < n; i++)
+		total += v[i].s.inq_len;
+	if (total > (64u << 20) || !(b = malloc(total)))
+		return NULL;
+	memcpy(b, &nn, 4);
+	p = b + 4;
+	for (size_t i = 0; i < n; i++, p += sizeof(struct jsock_scan))
+		memcpy(p, &v[i].s, sizeof v[i].s);
+	for (size_t i = 0; i < n; i++, p += v[i - 1].s.inq_len)
+		if (v[i].s.inq_len)
+			memcpy(p, v[i].inq, v[i].s.inq_len);
+	*len = (uint32_t)total;
+	return b;
+}
+
+/* Member 0: pair the ends; a socket whose other end is no member's is
+ * refused, named. Fills every member's matches. */
+static int match_all(struct member_socks *all, char *err, size_t len)
+{
+	uint64_t pair = 0;
+	char name[400];
+
+	for (int k = 0; k < job_size; k++)
+		for (uint32_t i = 0; i < all[k].n; i++) {
+			struct jsock_scan *a = &all[k].s[i];
+			if (a->r.listening || all[k].peer_k[i] >= 0)
+				continue;
+			for (int k2 = 0; k2 < job_size && all[k].peer_k[i] < 0; k2++)
+				for (uint32_t i2 = 0; i2 < all[k2].n; i2++) {
+					if ((k2 == k && i2 == i) || all[k2].peer_k[i2] >= 0 ||
+					    !jsock_ends_match(a, &all[k2].s[i2]))
+						continue;
+					int first = k < k2 || (k == k2 && a->r.fd < all[k2].s[i2].r.fd);
+					all[k].peer_k[i] = k2, all[k].peer_i[i] = (int32_t)i2;
+					all[k2].peer_k[i2] = k, all[k2].peer_i[i2] = (int32_t)i;
+					all[k].m[i] = (struct jmatch){(int32_t)i, k2, first ? 0 : 1,
+					                              all[k2].s[i2].inq_len, pair};
+					all[k2].m[i2] = (struct jmatch){(int32_t)i2, k, first ? 1 : 0,
+					                                a->inq_len, pair};
+					pair++;
+					break;
+				}
+			if (all[k].peer_k[i] < 0) {
+				snprintf(err, len, "member %d: %s: its other end is not a member of job %.600s "
+				         "(only sockets between members are checkpointed); no checkpoint "
+				         "taken", k, jsock_name(a, name, sizeof name), job_dir);
+				return -1;
+			}
+		}
+	return 0;
+}
+
+static void *pack_matches(struct member_socks *all, int k, uint32_t *len)
+{
+	size_t total = 4;
+	uint8_t *b, *p;
+	uint32_t n = all[k].n;
+
+	for (uint32_t i = 0; i < n; i++)
+		total += sizeof(struct jmatch) + all[k].m[i].resend_len;
+	if (!(b = malloc(total)))
+		return NULL;
+	memcpy(b, &n, 4);
+	p = b + 4;
+	for (uint32_t i = 0; i < n; i++) {
+		struct jmatch m = all[k].m[i];
+		m.idx = (int32_t)i;
+		if (all[k].s[i].r.listening)
+			m.peer_member = -1, m.resend_len = 0;
+		memcpy(p, &m, sizeof m);
+		p += sizeof m;
+		if (m.resend_len) {
+			memcpy(p, all[m.peer_member].inq[all[k].peer_i[i]], m.resend_len);
+			p += m.resend_len;
+		}
+	}
+	*len = (uint32_t)total;
+	return b;
+}
+
+static int apply_matches(const void *pay, uint32_t len)
+{
+	const uint8_t *p = pay, *end = p + len;
+	uint32_t n;
+
+	if (len < 4)
+		return -1;
+	memcpy(&n, p, 4);
+	p += 4;
+	if (n != nsocks)
+		return -1;
+	for (uint32_t i = 0; i < n; i++) {
+		struct jmatch m;
+		struct jsock *j = &socks[i];
+		if ((size_t)(end - p) < sizeof m)
+			return -1;
+		memcpy(&m, p, sizeof m);
+		p += sizeof m;
+		if ((size_t)(end - p) < m.resend_len)
+			return -1;
+		j->matched = 1;
+		j->s.r.peer_member = m.peer_member;
+		j->s.r.pair = m.pair;
+		j->s.r.role = m.role;
+		j->resend_len = m.resend_len;
+		if (m.resend_len) {
+			if (!(j->resend = malloc(m.resend_len)))
+				return -1;
+			memcpy(j->resend, p, m.resend_len);
+			p += m.resend_len;
+		}
+	}
+	return 0;
+}
+
+static void socks_done(void)
+{
+	jsock_set_table(NULL, 0);
+	jsock_free(socks, nsocks);
+	socks = NULL;
+	nsocks = 0;
+}
+
+/* With every member parked: the sockets of the program, matched end to
+ * end over the whole job, their queues kept. The same result on all. */
+static int sockets_cut(char *err, size_t len)
+{
+	char msg[1024] = "";
+	struct hdr h;
+	void *pay = NULL, *out;
+	uint32_t olen = 0;
+	int ok;
+
+	socks_done();
+	ok = jsock_scan(&socks, &nsocks, msg, sizeof msg) == 0;
+	/* every member's sent bytes are in their peers' queues now */
+	if (!agree_msg(ok, msg, sizeof msg)) {
+		snprintf(err, len, "%s", msg[0] ? msg : "a member's sockets cannot be checkpointed");
+		socks_done();
+		return -1;
+	}
+	ok = jsock_peek_all(socks, nsocks, msg, sizeof msg) == 0;
+	out = ok ? pack_socks(socks, nsocks, &olen) : NULL;
+	if (ok && !out) {
+		ok = 0;
+		snprintf(msg, sizeof msg, "out of memory for the sockets' queues");
+	}
+	if (my_member) {
+		int r = send_msg(conn[0], M_SOCKS, 0, ok, ok ? out : msg,
+		                 ok ? olen : (uint32_t)strlen(msg));
+		free(out);
+		if (r || await0(M_SOCKS_R, &h, &pay, now_s() + 2.0 * timeout_s, msg, sizeof msg)) {
+			snprintf(err, len, "%s", msg[0] ? msg : "member 0 is gone");
+			socks_done();
+			return -1;
+		}
+		if (!h.val || apply_matches(pay, h.len)) {
+			snprintf(err, len, "%s", h.val ? "a malformed answer from member 0" :
+			                     pay ? (char *)pay : "sockets refused");
+			free(pay);
+			socks_done();
+			return -1;
+		}
+		free(pay);
+		jsock_set_table(socks, nsocks);
+		return 0;
+	}
+	{
+		struct member_socks *all = calloc((size_t)job_size, sizeof *all);
+		char first[1024] = "";
+		if (!all) {
+			free(out);
+			snprintf(err, len, "out of memory");
+			ok = 0;
+		}
+		if (!ok && !first[0])
+			snprintf(first, sizeof first, "member 0: %s", msg[0] ? msg : "out of memory");
+		if (all && ok && parse_socks(&all[0], out, olen)) {
+			ok = 0;
+			snprintf(first, sizeof first, "member 0: bad socket table");
+		} else if (all && !ok) {
+			free(out);
+		}
+		for (int k = 1; all && k < job_size; k++) {
+			if (await(k, M_SOCKS, &h, &pay, now_s() + timeout_s, msg, sizeof msg)) {
+				ok = 0;
+				part[k] = 0;
+				if (!first[0])
+					snprintf(first, sizeof first, "%s", msg);
+				continue;
+			}
+			if (!h.val) {
+				ok = 0;
+				if (!first[0])
+					snprintf(first, sizeof first, "member %d: %s", k, pay ? (char *)pay : "?");
+				free(pay);
+			} else if (parse_socks(&all[k], pay, h.len)) {
+				ok = 0;
+				if (!first[0])
+					snprintf(first, sizeof first, "member %d: a malformed socket table", k);
+			}
+		}
+		if (ok && match_all(all, first, sizeof first))
+			ok = 0;
+		for (int k = 1; all && k < job_size; k++) {
+			void *m = ok ? pack_matches(all, k, &olen) : NULL;
+			if (!part[k] || conn[k] < 0) {
+				free(m);
+				continue;
+			}
+			if (ok && !m)
+				ok = 0, snprintf(first, sizeof first, "out of memory");
+			if (send_msg(conn[k], M_SOCKS_R, 0, ok && m, ok && m ? m : first,
+			             ok && m ? olen : (uint32_t)strlen(first))) {
+				drop(k, "is gone");
+				part[k] = 0;
+				ok = 0;
+			}
+			free(m);
+		}
+		if (ok) {
+			void *m = pack_matches(all, 0, &olen);
+			if (!m || apply_matches(m, olen))
+				ok = 0, snprintf(first, sizeof first, "member 0: cannot keep its sockets");
+			free(m);
+		}
+		for (int k = 0; all && k < job_size; k++)
+			free_socks(&all[k]);
+		free(all);
+		if (!ok) {
+			snprintf(err, len, "%s", first[0] ? first : "the sockets cannot be checkpointed");
+			socks_done();
+			return -1;
+		}
+		jsock_set_table(socks, nsocks);
+		return 0;
+	}
+}
+
 static int g_quiesce(struct park_result *parked, char *err, size_t len)
 {
 	int ok = park_all(parked) == 0;
 	char msg[1024] = "cannot stop its threads";
 
-	if (agree_msg(ok, msg, sizeof msg))
-		return 0;
+	if (agree_msg(ok, msg, sizeof msg)) {
+		if (!sockets_cut(err, len))
+			return 0;
+		park_release();
+		return -1;
+	}
 	if (ok)
 		park_release();
 	snprintf(err, len, "job %.600s: a member could not stop its threads (%s)", job_dir, msg);
 	return -1;
+}
+
+static void g_resume(void) { socks_done(); }
+
+/* ---- a restart: the members meet again, their sockets re-connected ---- */
+
+struct rrec {
+	uint64_t pair;
+	uint32_t alen, pad;
+	struct sockaddr_storage addr;
+	uint8_t cookie[16];
+};
+
+/* Member 0 waits for every member (the job's transport is up again). */
+static int gather_members(double deadline, char *err, size_t len)
+{
+	for (;;) {
+		char who[512] = "";
+		size_t at = 0;
+		int missing = 0;
+
+		accept_members();
+		for (int k = 1; k < job_size; k++)
+			if (conn[k] < 0) {
+				missing++;
+				if (at < sizeof who)
+					at += (size_t)snprintf(who + at, sizeof who - at, "%s%d", at ? ", " : "",
+					                       k);
+			}
+		if (!missing) {
+			for (int k = 1; k < job_size; k++)
+				part[k] = 1;
+			return 0;
+		}
+		if (now_s() > deadline) {
+			snprintf(err, len, "job %.600s: member%s %s did not start within %u s "
+			         "(CKPTMPI_JOB_TIMEOUT): restart every member of the job", job_dir,
+			         missing > 1 ? "s" : "", who, timeout_s);
+			return -1;
+		}
+		{
+			struct timespec ms = {0, 20000000};
+			nanosleep(&ms, NULL);
+		}
+	}
+}
+
+static int restore_sockets(const struct ck_image *img, char *err, size_t len)
+{
+	struct rrec *mine = NULL, *table = NULL;
+	int *lfd = NULL;
+	size_t nmine = 0, ntable = 0;
+	double deadline = now_s() + timeout_s;
+	struct hdr h;
+	void *pay = NULL;
+	char msg[1024] = "";
+	int ok = 1;
+
+	mine = calloc(img->nfds + 1, sizeof *mine);
+	lfd = calloc(img->nfds + 1, sizeof *lfd);
+	if (!mine || !lfd) {
+		snprintf(msg, sizeof msg, "out of memory");
+		ok = 0;
+	}
+	/* the program's listeners on their ports; a lower-half listener for
+	 * every connection this member accepts */
+	for (size_t i = 0; ok && i < img->nfds; i++) {
+		const struct ck_fd *f = &img->fds[i];
+		struct jsock_rec r;
+		lfd[i] = -1;
+		if (f->kind != CK_FD_SOCKET)
+			continue;
+		if (jsock_decode(f, &r)) {
+			snprintf(msg, sizeof msg, "fd %lld: a socket the image does not describe",
+			         (long long)f->fd);
+			ok = 0;
+		} else if (r.listening) {
+			ok = jsock_relisten(f, &r, msg, sizeof msg) == 0;
+		} else if (r.role == 0) {
+			struct rrec *q = &mine[nmine++];
+			q->pair = r.pair;
+			if (getrandom(q->cookie, sizeof q->cookie, 0) != (ssize_t)sizeof q->cookie)
+				memset(q->cookie, 0x5a, sizeof q->cookie);
+			lfd[i] = jsock_listen_for(&r, job_dir, &q->addr, &q->alen, msg, sizeof msg);
+			ok = lfd[i] >= 0;
+		}
+	}
+	/* every member's listeners, through member 0 */
+	if (job_size > 1 && my_member) {
+		while (conn[0] < 0 && now_s() < deadline) {
+			struct timespec ms = {0, 20000000};
+			connect_member0();
+			if (conn[0] < 0)
+				nanosleep(&ms, NULL);
+		}
+		if (conn[0] < 0) {
+			snprintf(err, len, "job %.600s: member 0 cannot be reached within %u s "
+			         "(CKPTMPI_JOB_TIMEOUT): restart every member of the job", job_dir,
+			         timeout_s);
+			goto fail;
+		}
+		if (send_msg(conn[0], M_RSOCK, 0, ok, ok ? (void *)mine : (void *)msg,
+		             ok ? (uint32_t)(nmine * sizeof *mine) : (uint32_t)strlen(msg)) ||
+		    await0(M_RSOCK_R, &h, &pay, now_s() + 2.0 * timeout_s, msg, sizeof msg)) {
+			snprintf(err, len, "%s", msg[0] ? msg : "member 0 is gone");
+			goto fail;
+		}
+		if (!h.val) {
+			snprintf(err, len, "%s", pay ? (char *)pay : "a member cannot restart");
+			goto fail;
+		}
+		table = pay;
+		pay = NULL;
+		ntable = h.len / sizeof *table;
+	} else {
+		char first[1024] = "";
+		size_t cap = nmine + 1;
+		if (!ok)
+			snprintf(first, sizeof first, "member 0: %s", msg);
+		if (job_size > 1 && gather_members(deadline, first[0] ? msg : first,
+		                                   first[0] ? sizeof msg : sizeof first))
+			ok = 0;
+		table = malloc(cap * sizeof *table);
+		if (table && ok) {
+			memcpy(table, mine, nmine * sizeof *mine);
+			ntable = nmine;
+		}
+		for (int k = 1; k < job_size; k++) {
+			if (conn[k] < 0)
+				continue;
+			if (await(k, M_RSOCK, &h, &pay, deadline + timeout_s, msg, sizeof msg)) {
+				ok = 0;
+				if (!first[0])
+					snprintf(first, sizeof first, "%s", msg);
+				continue;
+			}
+			if (!h.val) {
+				ok = 0;
+				if (!first[0])
+					snprintf(first, sizeof first, "member %d: %s", k, pay ? (char *)pay : "?");
+			} else if (ok && table) {
+				size_t n = h.len / sizeof *table;
+				struct rrec *nt = realloc(table, (ntable + n + 1) * sizeof *table);
+				if (!nt) {
+					ok = 0;
+				} else {
+					table = nt;
+					memcpy(table + ntable, pay, n * sizeof *table);
+					ntable += n;
+				}
+			}
+			free(pay);
+			pay = NULL;
+		}
+		if (!table)
+			ok = 0;
+		for (int k = 1; k < job_size; k++)
+			if (conn[k] >= 0 &&
+			    send_msg(conn[k], M_RSOCK_R, 0, ok, ok ? (void *)table : (void *)first,
+			             ok ? (uint32_t)(ntable * sizeof *table) : (uint32_t)strlen(first)))
+				drop(k, "is gone");
+		if (!ok) {
+			snprintf(err, len, "%s", first[0] ? first : "the job cannot restart");
+			goto fail;
+		}
+	}
+	/* connect first (the peers' listeners queue the connections), then
+	 * accept: a member may be both ends */
+	for (int pass = 1; ok && pass >= 0; pass--)
+		for (size_t i = 0; ok && i < img->nfds; i++) {
+			const struct ck_fd *f = &img->fds[i];
+			struct jsock_rec r;
+			int c = -1;
+			if (f->kind != CK_FD_SOCKET || jsock_decode(f, &r) || r.listening || r.role != pass)
+				continue;
+			if (pass == 1) {
+				size_t t;
+				for (t = 0; t < ntable && table[t].pair != r.pair; t++)
+					;
+				if (t == ntable) {
+					snprintf(msg, sizeof msg, "fd %d: member %d did not offer connection %llu",
+					         r.fd, r.peer_member, (unsigned long long)r.pair);
+					ok = 0;
+					break;
+				}
+				c = jsock_connect(&table[t].addr, table[t].alen, table[t].cookie,
+				                  now_s() + timeout_s, msg, sizeof msg);
+			} else {
+				size_t t;
+				for (t = 0; t < nmine && mine[t].pair != r.pair; t++)
+					;
+				c = t < nmine ? jsock_accept(lfd[i], mine[t].cookie, now_s() + timeout_s, msg,
+				                             sizeof msg)
+				              : -1;
+				procstate_unregister_lower_fd(lfd[i]);
+				close(lfd[i]);
+				lfd[i] = -1;
+				if (r.family == AF_UNIX && t < nmine)
+					unlink(((struct sockaddr_un *)&mine[t].addr)->sun_path);
+			}
+			if (c < 0) {
+				char m2[1100];
+				snprintf(m2, sizeof m2, "fd %d: the connection to member %d cannot be made "
+				         "again: %s", r.fd, r.peer_member, msg);
+				snprintf(msg, sizeof msg, "%.1000s", m2);
+				ok = 0;
+			} else if (jsock_install(c, f, &r, msg, sizeof msg)) {
+				ok = 0;
+			}
+		}
+	if (!agree_msg(ok, msg, sizeof msg)) {
+		snprintf(err, len, "%s", msg[0] ? msg : "another member cannot restart its sockets");
+		goto fail;
+	}
+	free(mine);
+	free(lfd);
+	free(table);
+	return 0;
+fail:
+	for (size_t i = 0; lfd && i < img->nfds; i++)
+		if (lfd[i] >= 0)
+			close(lfd[i]);
+	free(mine);
+	free(lfd);
+	free(table);
+	free(pay);
+	return -1;
+}
+
+static int g_restore(const struct ck_image *img)
+{
+	char err[1200] = "";
+	int rc = restore_sockets(img, err, sizeof err);
+
+	if (rc)
+		log_error("restart: %s", err);
+	__atomic_store_n(&restoring, 0, __ATOMIC_RELEASE);
+	return rc;
 }
 
 static void write_progress_none(uint64_t a, uint64_t b) { (void)a, (void)b; }
@@ -897,6 +1454,8 @@ static const struct ckpt_hooks group_hooks = {
 	.init = group_init,
 	.job = &group_job,
 	.check = g_check,
+	.resume = g_resume,
+	.restore = g_restore,
 };
 
 /* Only a process started as a member of a job provides the job. */

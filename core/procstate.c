@@ -171,6 +171,7 @@ static int capture_fds(struct ck_image *img)
 		struct stat st;
 		struct ck_fd *f;
 		ssize_t n;
+		int h;
 
 		/* inherited ones belong to the environment, as 0-2 do: a restart
 		 * gets its own from its launcher */
@@ -221,6 +222,14 @@ static int capture_fds(struct ck_image *img)
 			f->kind = CK_FD_DEVICE;
 		} else if (S_ISDIR(st.st_mode)) {
 			f->kind = CK_FD_DIR;
+		} else if (S_ISSOCK(st.st_mode) && procstate_socket_hook &&
+		           (h = procstate_socket_hook(fd, f)) != 0) {
+			if (h < 0) {
+				rc = -1;
+				break;
+			}
+			img->nfds++;
+			continue;
 		} else if (procstate_mpi_job) {
 			/* MPI opens its connections and event queues lazily, from
 			 * the lower half: they are its own, re-made on restart */
@@ -245,6 +254,9 @@ static int capture_fds(struct ck_image *img)
 }
 
 int procstate_mpi_job;
+int (*procstate_socket_hook)(int fd, struct ck_fd *f);
+
+int procstate_program_fd(int fd) { return fd > 2 && !is_lower_fd(fd) && !is_inherited_fd(fd); }
 
 int procstate_capture(struct ck_image *img)
 {
@@ -473,6 +485,9 @@ int procstate_restore(const struct ck_image *img, const struct interval_set *low
 			log_error("fd %lld is taken by the runtime", (long long)img->fds[i].fd);
 			return -1;
 		}
+		/* re-connected by the job (core/job_sockets.c) */
+		if (img->fds[i].kind == CK_FD_SOCKET)
+			continue;
 		if (restore_fd(&img->fds[i], p->host))
 			return -1;
 	}

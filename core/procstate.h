@@ -17,6 +17,13 @@ void procstate_note_inherited_fds(void);
 /* every fd open now (beyond the inherited ones) is the runtime's */
 void procstate_register_open_fds(void);
 
+/* A job's sockets (core/job_sockets.c): called for every socket of the
+ * program at a checkpoint; 1: f is filled (kind CK_FD_SOCKET), 0: not the
+ * job's (refused as before), -1: error (logged). */
+extern int (*procstate_socket_hook)(int fd, struct ck_fd *f);
+/* 1 when fd is the program's (not the runtime's, not inherited, not 0-2) */
+int procstate_program_fd(int fd);
+
 int procstate_capture(struct ck_image *img);
 /* Restore everything but threads and memory. lower: lower-half intervals;
  * the runtime's own signal handlers stay as the fresh runtime installed them. */

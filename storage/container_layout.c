@@ -103,7 +103,7 @@ int ck_rank_measure(const char *dir, uint64_t r, struct ck_image *img, struct ck
 		struct ck_fd *f = &img->fds[i];
 
 		/* other kinds use data_len for the file's size alone */
-		if (f->kind != CK_FD_DELETED) {
+		if (!ck_fd_has_data(f->kind)) {
 			f->data_offset = 0;
 			continue;
 		}

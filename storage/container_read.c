@@ -515,7 +515,7 @@ static int check_image(struct container_reader *r, const struct ck_rank_row *row
 	for (size_t i = 0; i < img->nfds; i++) {
 		const struct ck_fd *f = &img->fds[i];
 
-		if (f->kind == CK_FD_DELETED && (f->data_offset > row->filedata_len ||
+		if (ck_fd_has_data(f->kind) && (f->data_offset > row->filedata_len ||
 		    f->data_len > row->filedata_len - f->data_offset)) {
 			ck_set_error("%s: rank %llu fd %lld data lies beyond the rank's file data (corrupt file)",
 			             p, rank, (long long)f->fd);
@@ -756,7 +756,7 @@ static int read_filedata(struct container_reader *r, const struct ck_rank_row *r
 		struct ck_fd *f = &img->fds[i];
 
 		/* only deleted files have their contents saved */
-		if (f->kind != CK_FD_DELETED || !f->data_len)
+		if (!ck_fd_has_data(f->kind) || !f->data_len)
 			continue;
 		if (f->data_len > SIZE_MAX || !(f->data = malloc(f->data_len))) {
 			ck_set_error("%s: out of memory for %llu bytes of fd %lld", r->path,

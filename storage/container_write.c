@@ -479,7 +479,7 @@ static int write_filedata(struct writer *w, const struct ck_image *images, uint6
 
 	for (uint64_t r = 0; !rc && r < nranks; r++) {
 		for (size_t i = 0; !rc && i < images[r].nfds; i++)
-			if (images[r].fds[i].kind == CK_FD_DELETED)
+			if (ck_fd_has_data(images[r].fds[i].kind))
 				rc = stream_put(&s, images[r].fds[i].data, images[r].fds[i].data_len);
 		if (!rc)
 			rc = stream_end_slice(&s);

@@ -447,7 +447,7 @@ int container_group_write_slice(const char *path, uint64_t ino, uint64_t nmember
 		goto fail;
 	rc = blob_open(&b, file, path, "/filedata", e.filedata_chunk, row->filedata_offset, -1);
 	for (size_t i = 0; !rc && i < img->nfds; i++)
-		if (img->fds[i].kind == CK_FD_DELETED)
+		if (ck_fd_has_data(img->fds[i].kind))
 			rc = blob_put(&b, img->fds[i].data, img->fds[i].data_len);
 	if (blob_close(&b, rc))
 		goto fail;

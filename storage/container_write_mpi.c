@@ -289,7 +289,7 @@ static int source_piece(struct source *s, const uint8_t **p, uint64_t *len)
 			if (s->i >= img->nfds)
 				return 0;
 			base = img->fds[s->i].data;
-			n = img->fds[s->i].kind == CK_FD_DELETED ? img->fds[s->i].data_len : 0;
+			n = ck_fd_has_data(img->fds[s->i].kind) ? img->fds[s->i].data_len : 0;
 		}
 		if (s->at < n) {
 			*p = base + s->at;
