@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# job_bad_input: what goes wrong with jobs without MPI is said, names the
+# member, and changes nothing:
+#  - run --member without --job-size, --member beyond the job;
+#  - a checkpoint while a member is gone (SIGKILLed): refused, naming the
+#    members that are there; the others run on;
+#  - restart --member K of a member the generation does not have, and
+#    --member on a generation of a plain run;
+#  - restart of one member alone whose peers never come (CKPTMPI_JOB_TIMEOUT):
+#    a message naming member 0, exit 127, the generation intact;
+#  - SIGTERM to one member: the whole job checkpoints and every member
+#    exits 143; the generation restarts to the uninterrupted run's output.
+source "$(dirname "${BASH_SOURCE[0]}")/job_lib.sh"
+e2e_init
+need_prog heap_mmap
+
+dir=$WORK/ckpt
+mkdirs "$dir" "$WORK/plain" "$WORK/pd"
+expect_error "--member needs --job-size" run --dir "$dir" --member 1 -- "$PROGS/heap_mmap" 3 10 x.log
+expect_error "a job of 2 has members 0 to 1" run --dir "$dir" --job-size 2 --member 2 -- "$PROGS/heap_mmap" 3 10 x.log
+
+# a member gone: no checkpoint, the others run on
+for k in 0 1 2; do mkdirs "$WORK/g$k"; done
+for k in 0 1 2; do
+    member_bg $k "$WORK/g$k" "$WORK/g$k.out" "$WORK/gone" 3 -- "$PROGS/heap_mmap" 60 40 heap.log
+done
+for k in 0 1 2; do wait_step "$WORK/g$k.out" 3 "${MEMBER_PID[$k]}"; done
+ckpt "$WORK/gone"
+g1=$GEN
+kill_job "${MEMBER_PID[1]}"
+sleep 0.3
+ck checkpoint "$WORK/gone"
+[ "$RC" -eq 1 ] || fail "a checkpoint with member 1 gone exited $RC: $(snip "$WORK/ck.err")"
+grep -q "job $WORK/gone of 3: members 0, 2 joined" "$WORK/ck.err" ||
+    fail "the refusal does not name the members there: $(snip "$WORK/ck.err")"
+[ "$(gens_in "$WORK/gone")" = "$g1" ] || fail "generations changed: $(gens_in "$WORK/gone" | tr '\n' ' ')"
+wait_step "$WORK/g0.out" "$(( $(last_step_of "$WORK/g0.out") + 2 ))" "${MEMBER_PID[0]}"
+for k in 0 2; do kill_job "${MEMBER_PID[$k]}"; done
+verify_ok "$WORK/gone" --generation "$g1"
+
+# --member beyond the generation's job, --member of a plain run
+expect_error "the job of this generation has 3 members (0 to 2)" restart "$WORK/gone" --member 3
+run_bg "$WORK/plain" "$WORK/plain.out" "$WORK/pd" -- "$PROGS/heap_mmap" 40 40 heap.log
+wait_step "$WORK/plain.out" 3 "$JOB_PID"
+ckpt "$WORK/pd"
+kill_job "$JOB_PID"
+expect_error "not a generation of a job started with --job-size" restart "$WORK/pd" --member 0
+
+# one member restarted alone, its peers never come: named, nothing changed
+sum=$(sha256sum "$(gen_file "$WORK/gone" "$g1")")
+RC=0
+(cd "$WORK" && exec timeout -s KILL 30 "${AS_USER[@]}" env CKPTMPI_JOB_TIMEOUT=2 "$CKPTMPI" restart "$WORK/gone" --member 1) \
+    >"$WORK/alone.out" 2>"$WORK/alone.err" </dev/null || RC=$?
+[ "$RC" -eq 127 ] || fail "member 1 restarted alone exited $RC, expected 127: $(snip "$WORK/alone.err")"
+grep -q "member 0 cannot be reached within 2 s" "$WORK/alone.err" ||
+    fail "member 1 alone does not say member 0 is missing: $(snip "$WORK/alone.err" 800)"
+[ "$(sha256sum "$(gen_file "$WORK/gone" "$g1")")" = "$sum" ] || fail "the generation changed"
+[ "$(gens_in "$WORK/gone")" = "$g1" ] || fail "generations changed: $(gens_in "$WORK/gone" | tr '\n' ' ')"
+verify_ok "$WORK/gone" --generation "$g1"
+
+# SIGTERM to member 2: all checkpoint, all exit 143, the restart ends as the run
+NSTEPS=40
+for k in 0 1 2; do
+    mkdirs "$WORK/ref$k" "$WORK/t$k"
+    plain_bg "$WORK/ref$k" "$WORK/ref$k.out" -- "$PROGS/heap_mmap" $((NSTEPS + k)) 50 heap.log
+    refs[$k]=$REF_PID
+done
+for k in 0 1 2; do
+    member_bg $k "$WORK/t$k" "$WORK/t$k.out" "$dir" 3 -- "$PROGS/heap_mmap" $((NSTEPS + k)) 50 heap.log
+done
+for k in 0 1 2; do wait_step "$WORK/t$k.out" 8 "${MEMBER_PID[$k]}"; done
+log "kill -TERM member 2 (pid ${MEMBER_PID[2]})"
+kill -TERM "${MEMBER_PID[2]}"
+for k in 0 1 2; do
+    deadline=$((SECONDS + 30))
+    while _alive "${MEMBER_PID[$k]}"; do
+        [ "$SECONDS" -lt "$deadline" ] || fail "member $k still runs 30 s after SIGTERM to member 2"
+        sleep 0.05
+    done
+    RC=0
+    wait "${MEMBER_PID[$k]}" 2>/dev/null || RC=$?
+    [ "$RC" -eq 143 ] || fail "member $k exited $RC after SIGTERM to member 2, expected 143: $(snip "$WORK/t$k.out.err")"
+done
+[ "$(gens_in "$dir" | wc -l)" -eq 1 ] || fail "SIGTERM made $(gens_in "$dir" | wc -l) generations, expected 1"
+job_restart_fg "$WORK" "$WORK/trestart.log" "$dir"
+for k in 0 1 2; do
+    wait_exit "${refs[$k]}" "reference run $k"
+    merge_outputs "$WORK/t$k.out" "$RESTART_OUT/member-$k.out" "$WORK/tmerged$k.out"
+    same_file "$WORK/ref$k.out" "$WORK/tmerged$k.out" "member $k's stdout (SIGTERM, restart)"
+done
