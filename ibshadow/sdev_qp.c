@@ -887,6 +887,10 @@ int sdev_post_send(struct sdev_qp *x, const struct ibv_send_wr *wr, const struct
 	case IBV_WR_SEND:
 	case IBV_WR_SEND_WITH_IMM:
 		break;
+	case IBV_WR_ATOMIC_WRITE:
+		if (qp->type != IBV_QPT_RC && qp->type != IBV_QPT_XRC_SEND)
+			return EINVAL;
+		break;
 	case IBV_WR_SEND_WITH_INV:
 	case IBV_WR_BIND_MW:
 	case IBV_WR_LOCAL_INV:
@@ -1150,7 +1154,7 @@ static void complete_send(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w
 		[IBV_WR_RDMA_READ] = IBV_WC_RDMA_READ, [IBV_WR_ATOMIC_CMP_AND_SWP] = IBV_WC_COMP_SWAP,
 		[IBV_WR_ATOMIC_FETCH_AND_ADD] = IBV_WC_FETCH_ADD,
 		[IBV_WR_LOCAL_INV] = IBV_WC_LOCAL_INV, [IBV_WR_BIND_MW] = IBV_WC_BIND_MW,
-		[IBV_WR_SEND_WITH_INV] = IBV_WC_SEND,
+		[IBV_WR_SEND_WITH_INV] = IBV_WC_SEND, [IBV_WR_ATOMIC_WRITE] = IBV_WC_ATOMIC_WRITE,
 	};
 	if (status || qp->sq_sig_all || (w->flags & IBV_SEND_SIGNALED)) {
 		uint32_t len = (uint32_t)w->total;
@@ -1496,6 +1500,23 @@ static int exec(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
 		cq_push(tv, rcqi, &e, (w->flags & IBV_SEND_SOLICITED) != 0);
 		break;
 	}
+	case IBV_WR_ATOMIC_WRITE:
+		/* 8 bytes written at once, atomic with the device's other atomics */
+		if ((w->raddr & 7) || w->total != 8) {
+			status = IBV_WC_REM_INV_REQ_ERR;
+			break;
+		}
+		status = rkey_check(tv, rpd, tq->access, dqpn, w->rkey, w->raddr, 8,
+		                    IBV_ACCESS_REMOTE_WRITE, &real);
+		if (status)
+			break;
+		dst[0].addr = real;
+		dst[0].len = 8;
+		sd_lock(&tv->seg->alock);
+		r = move(spid, src, ns, tv->pid, dst, 1, 8);
+		sd_unlock(&tv->seg->alock);
+		status = r == ESRCH ? IBV_WC_RETRY_EXC_ERR : r ? IBV_WC_REM_ACCESS_ERR : 0;
+		break;
 	case IBV_WR_RDMA_READ:
 		status = rkey_check(tv, rpd, tq->access, dqpn, w->rkey, w->raddr, w->total, IBV_ACCESS_REMOTE_READ, &real);
 		if (status)

@@ -723,7 +723,7 @@ void sdev_query_port(struct ibv_port_attr *p)
 	p->state = IBV_PORT_ACTIVE;
 	p->max_mtu = IBV_MTU_4096;
 	p->active_mtu = IBV_MTU_4096;
-	p->gid_tbl_len = 1;
+	p->gid_tbl_len = 2; /* index 0 is the port's GID, 1 is empty */
 	p->port_cap_flags = IBV_PORT_SM;
 	p->max_msg_sz = 1u << 31;
 	p->bad_pkey_cntr = 0;

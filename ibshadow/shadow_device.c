@@ -178,11 +178,14 @@ int ibv_query_port(struct ibv_context *c, uint8_t port, struct _compat_ibv_port_
 int ibv_query_gid(struct ibv_context *c, uint8_t port, int index, union ibv_gid *gid)
 {
 	(void)c;
-	if (port != 1 || index != 0) {
+	if (port != 1 || index < 0 || index > 1) {
 		errno = EINVAL;
 		return -1;
 	}
-	*gid = vgid;
+	if (index == 0)
+		*gid = vgid;
+	else
+		memset(gid, 0, sizeof *gid); /* an empty entry */
 	return 0;
 }
 
@@ -191,8 +194,10 @@ int _ibv_query_gid_ex(struct ibv_context *c, uint32_t port, uint32_t index,
 {
 	struct ibv_gid_entry g;
 	(void)c;
-	if (flags || port != 1 || index != 0)
+	if (flags || port != 1 || index > 1)
 		return EINVAL;
+	if (index == 1)
+		return ENODATA; /* the empty entry */
 	memset(&g, 0, sizeof g);
 	g.gid = vgid;
 	g.gid_index = 0;

@@ -137,6 +137,25 @@ static void wr_atomic_fetch_add(struct ibv_qp_ex *x, uint32_t rkey, uint64_t add
 	}
 }
 
+static void wr_atomic_write(struct ibv_qp_ex *x, uint32_t rkey, uint64_t addr, const void *val)
+{
+	struct sh_wrb *b = QX(x)->wrb;
+	struct ibv_send_wr *w = next_wr(x, IBV_WR_ATOMIC_WRITE);
+	uint8_t *d;
+	if (!w)
+		return;
+	w->wr.rdma.rkey = rkey;
+	w->wr.rdma.remote_addr = addr;
+	/* the 8 bytes travel as inline data */
+	d = &b->inl[(size_t)(w - b->wr) * INL];
+	memcpy(d, val, 8);
+	w->sg_list[0].addr = (uintptr_t)d;
+	w->sg_list[0].length = 8;
+	w->sg_list[0].lkey = 0;
+	w->num_sge = 1;
+	w->send_flags |= IBV_SEND_INLINE;
+}
+
 static void wr_bind_mw(struct ibv_qp_ex *x, struct ibv_mw *mw, uint32_t rkey,
                        const struct ibv_mw_bind_info *info)
 {
@@ -276,6 +295,8 @@ int shadow_qp_ex_init(struct sh_qp *q, uint64_t ops, uint32_t max_wr, uint32_t m
 		x->wr_atomic_cmp_swp = wr_atomic_cmp_swp;
 	if (ops & IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD)
 		x->wr_atomic_fetch_add = wr_atomic_fetch_add;
+	if (ops & IBV_QP_EX_WITH_ATOMIC_WRITE)
+		x->wr_atomic_write = wr_atomic_write;
 	if (ops & IBV_QP_EX_WITH_BIND_MW)
 		x->wr_bind_mw = wr_bind_mw;
 	if (ops & IBV_QP_EX_WITH_LOCAL_INV)
