@@ -484,7 +484,7 @@ int sdev_srq_destroy(struct sdev_srq *x)
 	return 0;
 }
 
-static int ring_post_recv(struct sd_ring *r, uint32_t pd, const struct ibv_recv_wr *wr)
+static int ring_post_recv(struct sd_ring *r, const struct ibv_recv_wr *wr)
 {
 	uint64_t t;
 	if (wr->num_sge < 0 || (uint32_t)wr->num_sge > r->max_sge)
@@ -495,7 +495,6 @@ static int ring_post_recv(struct sd_ring *r, uint32_t pd, const struct ibv_recv_
 		sd_unlock(&r->lock);
 		return ENOMEM;
 	}
-	(void)pd;
 	fill_rwqe(rq_at(sd_self, r, t), wr);
 	atomic_store_explicit(&r->tail, t + 1, memory_order_release);
 	sd_unlock(&r->lock);
@@ -505,7 +504,7 @@ static int ring_post_recv(struct sd_ring *r, uint32_t pd, const struct ibv_recv_
 int sdev_post_srq_recv(struct sdev_srq *x, const struct ibv_recv_wr *wr)
 {
 	struct sd_srq *s = (struct sd_srq *)x;
-	return ring_post_recv(&s->rq, s->pd, wr);
+	return ring_post_recv(&s->rq, wr);
 }
 
 static void kick_sender(struct sd_qp *qp)
@@ -865,7 +864,7 @@ int sdev_post_recv(struct sdev_qp *x, const struct ibv_recv_wr *wr)
 		push_simple(sd_self, qp->rcq, wr->wr_id, IBV_WC_WR_FLUSH_ERR, IBV_WC_RECV, qp->qpn, 0);
 		return 0;
 	}
-	r = ring_post_recv(&qp->rq, qp->pd, wr);
+	r = ring_post_recv(&qp->rq, wr);
 	if (!r && atomic_load_explicit(&qp->pending, memory_order_relaxed))
 		kick_sender(qp);
 	return r;
@@ -1341,8 +1340,6 @@ static int exec(struct sd_view *v, struct sd_qp *qp, struct sd_swqe *w)
 		srqi = (int)i;
 		rpd = xs->pd;
 		rcqi = (uint32_t)xs->cq;
-	} else if (srqi >= 0) {
-		rpd = tq->pd;
 	}
 	ns = source(v, w, src, &spid);
 
