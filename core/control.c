@@ -362,8 +362,10 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t e
 		ok = 0;
 	}
 	if (!job->agree(ok)) {
+		/* the job may have said why (a member of a job without MPI gone) */
 		if (ok)
-			snprintf(err, errlen, "another rank cannot checkpoint now (see its message)");
+			snprintf(err, errlen, "%s", log_last_error()[0] ? log_last_error() :
+			         "another rank cannot checkpoint now (see its message)");
 		log_error("%s", err);
 		return 0;
 	}

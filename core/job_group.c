@@ -607,6 +607,11 @@ static int agree_msg(int ok, char *msg, size_t len)
 
 	if (job_size <= 1)
 		return ok;
+	/* a member that knows it lost member 0 agrees with itself: a step it
+	 * then takes fails at the next exchange; its vote on ending the job
+	 * (after a checkpoint) is its own SIGTERM alone */
+	if (my_member && conn[0] < 0)
+		return ok;
 	if (my_member) {
 		if (send_msg(conn[0], M_VOTE, 0, ok, msg && !ok ? msg : NULL,
 		             msg && !ok ? (uint32_t)strlen(msg) : 0)) {
@@ -993,8 +998,14 @@ static int sockets_cut(char *err, size_t len)
 
 static int g_quiesce(struct park_result *parked, char *err, size_t len)
 {
-	int ok = park_all(parked) == 0;
+	int ok;
 	char msg[1024] = "cannot stop its threads";
+
+	if (job_size > 1 && my_member && conn[0] < 0) {
+		snprintf(err, len, "job %.600s: member 0 is gone: no checkpoint", job_dir);
+		return -1;
+	}
+	ok = park_all(parked) == 0;
 
 	if (agree_msg(ok, msg, sizeof msg)) {
 		if (!sockets_cut(err, len))
@@ -1376,6 +1387,8 @@ static int g_write(const char *dir, const struct ck_generation_info *info, struc
 			memcpy(turn + job_size * sizeof *all, base, namelen);
 		}
 		for (int k = 1; ok && k < job_size; k++) {
+			snprintf(err, sizeof err, "job %.600s: member %d left the job during the "
+			         "checkpoint", job_dir, k);
 			if (send_msg(conn[k], M_TURN, ino, 0, turn,
 			             (uint32_t)(job_size * sizeof *all + namelen)) ||
 			    await(k, M_DONE, &h, &pay, now_s() + 10.0 * timeout_s, err, sizeof err)) {

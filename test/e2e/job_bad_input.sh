@@ -4,6 +4,9 @@
 #  - run --member without --job-size, --member beyond the job;
 #  - a checkpoint while a member is gone (SIGKILLed): refused, naming the
 #    members that are there; the others run on;
+#  - a member that hangs (SIGSTOP) in a checkpoint: the checkpoint fails
+#    within CKPTMPI_JOB_TIMEOUT naming it, the job runs on, and checkpoints
+#    work again once it runs;
 #  - restart --member K of a member the generation does not have, and
 #    --member on a generation of a plain run;
 #  - restart of one member alone whose peers never come (CKPTMPI_JOB_TIMEOUT):
@@ -37,6 +40,32 @@ grep -q "job $WORK/gone of 3: members 0, 2 joined" "$WORK/ck.err" ||
 wait_step "$WORK/g0.out" "$(( $(last_step_of "$WORK/g0.out") + 2 ))" "${MEMBER_PID[0]}"
 for k in 0 2; do kill_job "${MEMBER_PID[$k]}"; done
 verify_ok "$WORK/gone" --generation "$g1"
+
+# a member that hangs (SIGSTOP) during a checkpoint: the others give up
+# within CKPTMPI_JOB_TIMEOUT, naming it, and run on; once it runs again it
+# joins again and the next checkpoint works
+export CKPTMPI_JOB_TIMEOUT=2
+for k in 0 1 2; do
+    mkdirs "$WORK/h$k"
+    member_bg $k "$WORK/h$k" "$WORK/h$k.out" "$WORK/hang" 3 -- "$PROGS/heap_mmap" 400 40 heap.log
+done
+unset CKPTMPI_JOB_TIMEOUT
+for k in 0 1 2; do wait_step "$WORK/h$k.out" 3 "${MEMBER_PID[$k]}"; done
+kill -STOP "${MEMBER_PID[1]}"
+t0=$SECONDS
+ck checkpoint "$WORK/hang"
+[ "$RC" -eq 1 ] || fail "a checkpoint with member 1 stopped exited $RC: $(snip "$WORK/ck.err")"
+[ $((SECONDS - t0)) -le 10 ] || fail "the checkpoint with member 1 stopped took $((SECONDS - t0)) s"
+grep -q "member 1 did not answer in time" "$WORK/ck.err" ||
+    fail "the failure does not name member 1: $(snip "$WORK/ck.err")"
+[ -z "$(gens_in "$WORK/hang")" ] || fail "a generation appeared although member 1 was stopped"
+ls "$WORK/hang"/.ckpt-* >/dev/null 2>&1 && fail "a temporary was left: $(ls -a "$WORK/hang")"
+for k in 0 2; do wait_step "$WORK/h$k.out" "$(( $(last_step_of "$WORK/h$k.out") + 2 ))" "${MEMBER_PID[$k]}"; done
+kill -CONT "${MEMBER_PID[1]}"
+wait_step "$WORK/h1.out" "$(( $(last_step_of "$WORK/h1.out") + 2 ))" "${MEMBER_PID[1]}"
+ckpt "$WORK/hang"
+verify_ok "$WORK/hang" --generation "$GEN"
+for k in 0 1 2; do kill_job "${MEMBER_PID[$k]}"; done
 
 # --member beyond the generation's job, --member of a plain run
 expect_error "the job of this generation has 3 members (0 to 2)" restart "$WORK/gone" --member 3
