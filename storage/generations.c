@@ -75,8 +75,17 @@ static int parse_temporary(const char *name, const char **host, size_t *host_len
 		return 0;
 	p += 8;
 	end = p + strlen(p);
-	if ((dot = strrchr(p, '.')) && is_token(dot + 1, (size_t)(end - dot - 1)))
-		end = dot;
+	/* Open MPI's MPI-IO leaves NAME.locktest.RANK beside a temporary
+	 * when its writer is killed while it tests locking: the writer's too */
+	{
+		const char *lt = strstr(p, ".locktest.");
+		if (lt && lt[10] && strspn(lt + 10, "0123456789") == strlen(lt + 10))
+			end = lt;
+	}
+	for (dot = end; dot > p && dot[-1] != '.'; dot--)
+		;
+	if (dot > p && is_token(dot, (size_t)(end - dot)))
+		end = dot - 1;
 	/* the pid: the part after the last dot before `end` */
 	for (dot = end; dot > p && dot[-1] != '.'; dot--)
 		;

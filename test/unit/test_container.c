@@ -684,18 +684,36 @@ static void test_retain(void **state)
 	assert_int_equal(generations_latest(f->dir), 4);
 }
 
+static int is_zombie(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *fp;
+	size_t n;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if (!(fp = fopen(path, "r")))
+		return 0;
+	n = fread(buf, 1, sizeof buf - 1, fp);
+	fclose(fp);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] == 'Z';
+}
+
 /* Names planted in a shared directory: a symbolic link (to one of our
  * own generations) and a directory under generation numbers. They are
  * listed as foreign, never picked for a restart, numbered around, and
  * neither counted nor removed by retention; our temporaries of dead
- * writers (random-token names too) go. */
+ * writers (random-token names too, a zombie's, and what MPI-IO left
+ * beside them) go. */
 static void test_foreign_names(void **state)
 {
 	struct fixture *f = *state;
 	struct generation_entry *list, pick;
-	char final[4096], sym[4096], link_path[4096], host[256], dead[512];
+	char final[4096], sym[4096], link_path[4096], host[256], dead[512], locktest[600];
+	char zombie_tmp[512];
 	size_t n;
-	pid_t pid;
+	pid_t pid, zombie;
 
 	for (uint64_t g = 1; g <= 3; g++)
 		write_commit(f, g, final, sizeof final);
@@ -731,9 +749,26 @@ static void test_foreign_names(void **state)
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
 	snprintf(dead, sizeof dead, ".ckpt-000005.h5.tmp.%s.%d.0123456789abcdef", host, (int)pid);
 	touch(f->dir, dead);
+	/* what Open MPI's MPI-IO left beside it (its locking test) */
+	snprintf(locktest, sizeof locktest, "%s.locktest.3", dead);
+	touch(f->dir, locktest);
+	/* a writer that died but was not reaped yet (a zombie) */
+	zombie = fork();
+	assert_true(zombie >= 0);
+	if (!zombie)
+		_exit(0);
+	for (int i = 0; i < 1000 && !is_zombie(zombie); i++)
+		usleep(1000);
+	assert_true(is_zombie(zombie));
+	snprintf(zombie_tmp, sizeof zombie_tmp, ".ckpt-000006.h5.tmp.%s.%d.0123456789abcdef", host,
+	         (int)zombie);
+	touch(f->dir, zombie_tmp);
 
 	if (generations_retain(f->dir, 1))
 		fail_msg("generations_retain: %s", container_error());
+	assert_false(exists(f->dir, locktest));
+	assert_false(exists(f->dir, zombie_tmp));
+	assert_int_equal(waitpid(zombie, NULL, 0), zombie);
 	assert_int_equal(generations_list(f->dir, &list, &n), 0);
 	assert_int_equal(n, 3);
 	assert_int_equal(list[0].generation, 3);
