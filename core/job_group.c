@@ -81,6 +81,7 @@ static uint64_t pending_gen;
 static int pending;
 static double next_connect;
 static int said_waiting;
+static unsigned char said_size[MAX_MEMBERS];
 /* a restart re-connects the members (the restore hook, on the main
  * thread): the control thread leaves the transport alone meanwhile */
 static volatile int restoring;
@@ -383,10 +384,20 @@ static void accept_members(void)
 			close(c);
 			continue;
 		}
-		if (recv_msg(c, &h, NULL, now_s() + 5) || h.type != M_HELLO || h.member == 0 ||
-		    h.member >= (uint32_t)job_size) {
+		if (recv_msg(c, &h, NULL, now_s() + 5) || h.type != M_HELLO) {
 			log_error("job %.600s: a connection that did not say which member it is: closed",
 			          job_dir);
+			close(c);
+			continue;
+		}
+		if (h.gen != (uint64_t)job_size || h.member == 0 || h.member >= (uint32_t)job_size) {
+			char m[800];
+			int n = snprintf(m, sizeof m, "job %.600s has %d members: member %u of a job "
+			                 "of %llu cannot join it (--job-size)", job_dir, job_size,
+			                 h.member, (unsigned long long)h.gen);
+			if (!(said_size[h.member % MAX_MEMBERS]++))
+				log_error("%s", m);
+			send_msg(c, M_RESULT, 0, 0, m, (uint32_t)n);
 			close(c);
 			continue;
 		}
@@ -431,7 +442,7 @@ static void connect_member0(void)
 	if (fd < 0)
 		return;
 	conn[0] = fd;
-	if (send_msg(fd, M_HELLO, 0, getpid(), NULL, 0)) {
+	if (send_msg(fd, M_HELLO, (uint64_t)job_size, getpid(), NULL, 0)) {
 		drop(0, "closed the connection");
 		return;
 	}
@@ -512,10 +523,23 @@ static int g_poll(uint64_t last_gen, uint64_t *gen, int *why)
 			return 0;
 		q = (struct pollfd){conn[0], POLLIN, 0};
 		while (poll(&q, 1, 0) == 1) {
-			if (recv_msg(conn[0], &h, NULL, now_s() + timeout_s)) {
+			void *pay = NULL;
+			if (recv_msg(conn[0], &h, &pay, now_s() + timeout_s)) {
 				drop(0, "is gone");
 				return 0;
 			}
+			if (h.type == M_RESULT && !h.val) {
+				/* refused by member 0 (another job size): said once, retried slowly */
+				if (!said_size[0]++)
+					log_error("%s", pay ? (char *)pay : "member 0 refused this member");
+				free(pay);
+				procstate_unregister_lower_fd(conn[0]);
+				close(conn[0]);
+				conn[0] = -1;
+				next_connect = now_s() + 5;
+				return 0;
+			}
+			free(pay);
 			if (h.type == M_BEGIN) {
 				in_checkpoint = 1;
 				*gen = h.gen;

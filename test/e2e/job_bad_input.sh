@@ -38,7 +38,7 @@ grep -q "job $WORK/gone of 3: members 0, 2 joined" "$WORK/ck.err" ||
     fail "the refusal does not name the members there: $(snip "$WORK/ck.err")"
 [ "$(gens_in "$WORK/gone")" = "$g1" ] || fail "generations changed: $(gens_in "$WORK/gone" | tr '\n' ' ')"
 wait_step "$WORK/g0.out" "$(( $(last_step_of "$WORK/g0.out") + 2 ))" "${MEMBER_PID[0]}"
-for k in 0 2; do kill_job "${MEMBER_PID[$k]}"; done
+kill_members "${MEMBER_PID[0]}" "${MEMBER_PID[2]}"
 verify_ok "$WORK/gone" --generation "$g1"
 
 # a member that hangs (SIGSTOP) during a checkpoint: the others give up
@@ -65,7 +65,7 @@ kill -CONT "${MEMBER_PID[1]}"
 wait_step "$WORK/h1.out" "$(( $(last_step_of "$WORK/h1.out") + 2 ))" "${MEMBER_PID[1]}"
 ckpt "$WORK/hang"
 verify_ok "$WORK/hang" --generation "$GEN"
-for k in 0 1 2; do kill_job "${MEMBER_PID[$k]}"; done
+kill_members "${MEMBER_PID[@]}"
 
 # --member beyond the generation's job, --member of a plain run
 expect_error "the job of this generation has 3 members (0 to 2)" restart "$WORK/gone" --member 3

@@ -48,7 +48,7 @@ awk -v g="$GEN" '$1 == g && $8 == 3 { f = 1 } END { exit !f }' "$WORK/ck.out" ||
 verify_ok "$dir" --generation "$GEN"
 grep -q "generation $GEN: ok, 3 rank(s)" "$WORK/ck.out" || fail "verify did not check 3 members: $(snip "$WORK/ck.out")"
 
-for k in 0 1 2; do kill_job "${MEMBER_PID[$k]}"; done
+kill_members "${MEMBER_PID[@]}"
 job_restart_fg "$WORK" "$WORK/restart.log" "$dir"
 for k in 0 1 2; do
     grep -q "member $k (pid [0-9]*) exited with status 0" "$WORK/restart.log.err" ||

@@ -45,3 +45,24 @@ member_is() {
     p=$(cat "$1/.member-$2" 2>/dev/null || true)
     [ "$p" = "$3" ] || fail "member $2 of job $1 is pid '${p}', expected $3"
 }
+
+# kill_members PID...: SIGKILL every member at once (a member whose peer
+# died may end by itself right after), then reap them.
+kill_members() {
+    local p pids=() t
+    for p in "$@"; do
+        _alive "$p" || fail "member process $p is not running any more, cannot kill it mid-run"
+        disown "$p" 2>/dev/null || true
+        mapfile -t t < <(_tree "$p")
+        pids+=("${t[@]}")
+    done
+    log "kill -9 $*"
+    kill -KILL "${pids[@]}" 2>/dev/null || true
+    for p in "$@"; do
+        for _ in $(seq 100); do
+            _alive "$p" || break
+            sleep 0.05
+        done
+        { wait "$p" || true; } 2>/dev/null
+    done
+}

@@ -28,7 +28,7 @@ for kind in tcp unix; do
     for k in 0 1; do after[$k]=$(last_step_of "$w/run$k.out"); done
     for k in 0 1; do wait_step "$w/run$k.out" "$((after[k] + 3))" "${MEMBER_PID[$k]}"; done
     verify_ok "$dir" --generation "$GEN"
-    for k in 0 1; do kill_job "${MEMBER_PID[$k]}"; done
+    kill_members "${MEMBER_PID[0]}" "${MEMBER_PID[1]}"
     job_restart_fg "$w" "$w/restart.log" "$dir"
     for k in 0 1; do
         check_resume "$RESTART_OUT/member-$k.out" "$((before[k] + 1))" "$((after[k] + 1))"
