@@ -6,6 +6,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
@@ -404,6 +406,45 @@ int jsock_relisten(const struct ck_fd *f, const struct jsock_rec *r, char *err, 
 	return fd < 0 ? -1 : put_at(fd, f, err, len);
 }
 
+static int any_address(const struct sockaddr_storage *a)
+{
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return a->ss_family == AF_INET6 &&
+	       IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)a)->sin6_addr);
+}
+
+/* Bound to any address (the old one is not here: another host or network
+ * namespace): the peer is told this host's first address of the family
+ * that is up and not loopback (loopback if there is none). */
+static void publish_host_address(struct sockaddr_storage *a)
+{
+	struct ifaddrs *ifs, *i;
+	int found = 0;
+
+	if (getifaddrs(&ifs) == 0) {
+		for (i = ifs; i && !found; i = i->ifa_next) {
+			if (!i->ifa_addr || i->ifa_addr->sa_family != a->ss_family ||
+			    !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK))
+				continue;
+			if (a->ss_family == AF_INET) {
+				((struct sockaddr_in *)a)->sin_addr =
+				    ((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+				found = 1;
+			} else if (!IN6_IS_ADDR_LINKLOCAL(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr)) {
+				((struct sockaddr_in6 *)a)->sin6_addr =
+				    ((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+				found = 1;
+			}
+		}
+		freeifaddrs(ifs);
+	}
+	if (!found && a->ss_family == AF_INET)
+		((struct sockaddr_in *)a)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	else if (!found)
+		((struct sockaddr_in6 *)a)->sin6_addr = in6addr_loopback;
+}
+
 int jsock_listen_for(const struct jsock_rec *r, const char *dir, struct sockaddr_storage *a,
                      uint32_t *alen, char *err, size_t len)
 {
@@ -458,6 +499,8 @@ int jsock_listen_for(const struct jsock_rec *r, const char *dir, struct sockaddr
 		l = sizeof *a;
 		getsockname(fd, (struct sockaddr *)a, &l);
 		*alen = l;
+		if (any_address(a))
+			publish_host_address(a);
 	}
 	if (listen(fd, 4) < 0) {
 		snprintf(err, len, "listen: %s", strerror(errno));

@@ -8,6 +8,8 @@
  *                                                   ephemeral port, written to PORTFILE
  *   sock_pair client tcp PORTFILE NSTEPS SLEEP_MS   connect to it
  *   sock_pair server|client unix PATH NSTEPS SLEEP_MS
+ * SOCK_PAIR_BIND=IP: the server listens there; SOCK_PAIR_HOST=IP: the
+ * client connects there (both 127.0.0.1 by default).
  *
  * A record: seq (u32), len (u32), len bytes from seq, checksum (u64) of
  * the bytes. A record out of order or damaged: "BAD", exit 1. */
@@ -110,7 +112,11 @@ int main(int argc, char **argv)
 	} else {
 		struct sockaddr_in a = {.sin_family = AF_INET};
 		socklen_t al = sizeof a;
+		/* SOCK_PAIR_BIND (server), SOCK_PAIR_HOST (client): another address */
+		const char *host = getenv(server ? "SOCK_PAIR_BIND" : "SOCK_PAIR_HOST");
 		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (host && inet_pton(AF_INET, host, &a.sin_addr) != 1)
+			return fprintf(stderr, "%s: not an IPv4 address\n", host), 2;
 		fd = socket(AF_INET, SOCK_STREAM, 0);
 		if (server) {
 			int l = fd;
