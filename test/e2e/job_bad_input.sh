@@ -11,6 +11,7 @@
 #    --member on a generation of a plain run;
 #  - restart of one member alone whose peers never come (CKPTMPI_JOB_TIMEOUT):
 #    a message naming member 0, exit 127, the generation intact;
+#  - the program's listening port taken at restart: named, 127, nothing changed;
 #  - SIGTERM to one member: the whole job checkpoints and every member
 #    exits 143; the generation restarts to the uninterrupted run's output.
 source "$(dirname "${BASH_SOURCE[0]}")/job_lib.sh"
@@ -86,6 +87,42 @@ grep -q "member 0 cannot be reached within 2 s" "$WORK/alone.err" ||
 [ "$(sha256sum "$(gen_file "$WORK/gone" "$g1")")" = "$sum" ] || fail "the generation changed"
 [ "$(gens_in "$WORK/gone")" = "$g1" ] || fail "generations changed: $(gens_in "$WORK/gone" | tr '\n' ' ')"
 verify_ok "$WORK/gone" --generation "$g1"
+
+# the program's listening port is taken at restart: said, naming the fd and
+# the port, both members exit 127 at once, the generation intact
+need_prog sock_pair
+mkdirs "$WORK/ls" "$WORK/lc" "$WORK/lsd"
+export SOCK_PAIR_KEEP_LISTENER=1
+member_bg 0 "$WORK/ls" "$WORK/ls.out" "$WORK/lsd" 2 -- "$PROGS/sock_pair" server tcp "$WORK/ls.port" 400 40
+unset SOCK_PAIR_KEEP_LISTENER
+member_bg 1 "$WORK/lc" "$WORK/lc.out" "$WORK/lsd" 2 -- "$PROGS/sock_pair" client tcp "$WORK/ls.port" 400 40
+wait_step "$WORK/ls.out" 3 "${MEMBER_PID[0]}"
+wait_step "$WORK/lc.out" 3 "${MEMBER_PID[1]}"
+ckpt "$WORK/lsd"
+lg=$GEN
+kill_members "${MEMBER_PID[0]}" "${MEMBER_PID[1]}"
+port=$(cat "$WORK/ls.port")
+command -v python3 >/dev/null || skip "python3 is needed to take the port"
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1)
+open(sys.argv[2], "w").write("x"); time.sleep(60)' "$port" "$WORK/taken" &
+_PIDS+=("$!")
+taker=$!
+for _ in $(seq 100); do [ -e "$WORK/taken" ] && break; sleep 0.05; done
+[ -e "$WORK/taken" ] || fail "could not take port $port for the test"
+sum=$(sha256sum "$(gen_file "$WORK/lsd" "$lg")")
+RC=0
+(cd "$WORK" && exec timeout -s KILL 30 "${AS_USER[@]}" "$CKPTMPI" restart "$WORK/lsd") \
+    >"$WORK/taken.log" 2>"$WORK/taken.log.err" </dev/null || RC=$?
+[ "$RC" -eq 127 ] || fail "a restart whose listening port is taken exited $RC, expected 127: $(snip "$WORK/taken.log.err")"
+out=$(sed -n 's/^  member 0: \(.*\)\/member-0\.out, .*/\1/p' "$WORK/taken.log.err")
+grep -q "fd [0-9]*: the program's listening socket cannot be re-created on 127.0.0.1:$port: Address already in use" "$out/member-0.err" ||
+    fail "member 0 does not name the taken port: $(snip "$out/member-0.err")"
+grep -q "member 0: fd [0-9]*: the program's listening socket cannot be re-created" "$out/member-1.err" ||
+    fail "member 1 does not say why the restart failed: $(snip "$out/member-1.err")"
+kill "$taker" 2>/dev/null || true
+[ "$(sha256sum "$(gen_file "$WORK/lsd" "$lg")")" = "$sum" ] || fail "the generation changed"
+verify_ok "$WORK/lsd" --generation "$lg"
 
 # SIGTERM to member 2: all checkpoint, all exit 143, the restart ends as the run
 NSTEPS=40

@@ -5,7 +5,8 @@
 # `ckptmpi checkpoint DIR`, both SIGKILLed, the job restarted: the
 # connection is made again (new port / new socket file), the bytes in
 # flight come first, and both outputs are those of an uninterrupted run.
-# Over TCP (loopback) and over a Unix stream socket.
+# Over TCP (loopback) and over a Unix stream socket. The server keeps its
+# listening socket: it is bound again on its port (its path) at restart.
 source "$(dirname "${BASH_SOURCE[0]}")/job_lib.sh"
 e2e_init
 need_prog sock_pair
@@ -20,7 +21,11 @@ for kind in tcp unix; do
     ref0=$REF_PID
     plain_bg "$w/refc" "$w/ref1.out" -- "$PROGS/sock_pair" client $kind "$ra" $NSTEPS 40
     ref1=$REF_PID
+    # the server keeps listening: its listening socket is bound again on
+    # its port (or socket file) at the restart
+    export SOCK_PAIR_KEEP_LISTENER=1
     member_bg 0 "$w/s" "$w/run0.out" "$dir" 2 -- "$PROGS/sock_pair" server $kind "$a" $NSTEPS 40
+    unset SOCK_PAIR_KEEP_LISTENER
     member_bg 1 "$w/c" "$w/run1.out" "$dir" 2 -- "$PROGS/sock_pair" client $kind "$a" $NSTEPS 40
     for k in 0 1; do wait_step "$w/run$k.out" 15 "${MEMBER_PID[$k]}"; done
     for k in 0 1; do before[$k]=$(last_step_of "$w/run$k.out"); done
@@ -28,8 +33,29 @@ for kind in tcp unix; do
     for k in 0 1; do after[$k]=$(last_step_of "$w/run$k.out"); done
     for k in 0 1; do wait_step "$w/run$k.out" "$((after[k] + 3))" "${MEMBER_PID[$k]}"; done
     verify_ok "$dir" --generation "$GEN"
+    if [ $kind = tcp ]; then
+        port=$(cat "$a")
+        listening_port() { awk -v p="$(printf '%04X' "$port")" '$4 == "0A" && $2 ~ ":" p "$" { f = 1 } END { exit !f }' /proc/net/tcp; }
+        listening_port || fail "the server's listening socket on port $port is not there before the kill"
+    else
+        [ -S "$a" ] || fail "the server's listening socket $a is not there before the kill"
+    fi
     kill_members "${MEMBER_PID[0]}" "${MEMBER_PID[1]}"
-    job_restart_fg "$w" "$w/restart.log" "$dir"
+    [ $kind = unix ] && rm -f "$a"  # a stale socket file is replaced anyway; this one is the user's
+    restart_bg "$w" "$w/restart.log" "$dir"
+    rpid=$JOB_PID
+    # while the restarted job runs: the listening socket is back
+    deadline=$((SECONDS + 20))
+    until { [ $kind = tcp ] && listening_port; } || { [ $kind = unix ] && [ -S "$a" ]; }; do
+        _alive "$rpid" || fail "the server's listening socket was not seen while the restarted job ran"
+        [ "$SECONDS" -lt "$deadline" ] || fail "the server's listening socket did not come back"
+        sleep 0.01
+    done
+    wait_exit "$rpid" "ckptmpi restart ($kind)"
+    RESTART_OUT=$(sed -n 's/^  member 0: \(.*\)\/member-0\.out, .*/\1/p' "$w/restart.log.err")
+    [ -n "$RESTART_OUT" ] || fail "ckptmpi restart did not say where the outputs are: $(snip "$w/restart.log.err")"
+    case $RESTART_OUT in /*) ;; *) RESTART_OUT=$w/$RESTART_OUT ;; esac
+    log "the server's listening socket was re-created"
     for k in 0 1; do
         check_resume "$RESTART_OUT/member-$k.out" "$((before[k] + 1))" "$((after[k] + 1))"
         merge_outputs "$w/run$k.out" "$RESTART_OUT/member-$k.out" "$w/merged$k.out"

@@ -10,6 +10,7 @@
  *   sock_pair server|client unix PATH NSTEPS SLEEP_MS
  * SOCK_PAIR_BIND=IP: the server listens there; SOCK_PAIR_HOST=IP: the
  * client connects there (both 127.0.0.1 by default).
+ * SOCK_PAIR_KEEP_LISTENER=1: the server keeps its listening socket open.
  *
  * A record: seq (u32), len (u32), len bytes from seq, checksum (u64) of
  * the bytes. A record out of order or damaged: "BAD", exit 1. */
@@ -80,7 +81,7 @@ static int recv_rec(int fd, uint32_t want, uint64_t *h)
 
 int main(int argc, char **argv)
 {
-	int server, unixsock, fd = -1, nsteps;
+	int server, unixsock, fd = -1, nsteps, keep;
 	long ms;
 	uint32_t sent = 0, got = 0;
 	uint64_t h = 1;
@@ -89,6 +90,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: sock_pair server|client tcp|unix PORTFILE|PATH NSTEPS SLEEP_MS\n");
 		return 2;
 	}
+	/* SOCK_PAIR_KEEP_LISTENER=1: the server keeps listening (a listening
+	 * socket at the checkpoint) */
+	keep = getenv("SOCK_PAIR_KEEP_LISTENER") != NULL;
 	server = !strcmp(argv[1], "server");
 	unixsock = !strcmp(argv[2], "unix");
 	nsteps = atoi(argv[4]);
@@ -103,8 +107,10 @@ int main(int argc, char **argv)
 			if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) ||
 			    (fd = accept(l, NULL, NULL)) < 0)
 				return perror("server"), 1;
-			close(l);
-			unlink(a.sun_path);
+			if (!keep) {
+				close(l);
+				unlink(a.sun_path);
+			}
 		} else {
 			while (connect(fd, (struct sockaddr *)&a, sizeof a))
 				pace_ms(20);
@@ -122,6 +128,8 @@ int main(int argc, char **argv)
 			int l = fd;
 			char tmp[4096];
 			FILE *f;
+			int one = 1;
+			setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 			if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) ||
 			    getsockname(l, (struct sockaddr *)&a, &al))
 				return perror("server"), 1;
@@ -133,7 +141,8 @@ int main(int argc, char **argv)
 			rename(tmp, argv[3]);
 			if ((fd = accept(l, NULL, NULL)) < 0)
 				return perror("accept"), 1;
-			close(l);
+			if (!keep)
+				close(l);
 		} else {
 			FILE *f;
 			unsigned port = 0;
