@@ -331,6 +331,70 @@ static void absorb_requests(void)
 		log_info("%d checkpoint request(s) made during the checkpoint: served by it", n);
 }
 
+/* This member's slice of generation GEN read back (checksums), with the
+ * program running on. */
+static int slice_reads_back(uint64_t gen, uint64_t member)
+{
+	char path[4200];
+	struct container_reader *r;
+	struct ck_image img;
+	int ok;
+
+	snprintf(path, sizeof path, "%s/ckpt-%06llu.h5", cfg.dir, (unsigned long long)gen);
+	{
+		/* for the tests of this rule only: CKPTMPI_TEST_FAULT=readback:GEN */
+		const char *f = getenv("CKPTMPI_TEST_FAULT");
+		if (f && !strncmp(f, "readback:", 9) && strtoull(f + 9, NULL, 10) == gen) {
+			log_error("%s: read back failed (CKPTMPI_TEST_FAULT)", path);
+			return 0;
+		}
+	}
+	if (!(r = container_open_own(path))) {
+		log_error("%s", container_error());
+		return 0;
+	}
+	ok = container_read_image(r, member, &img) == 0;
+	if (ok) {
+		ok = container_read_pages(r, member, &img, 0, NULL) == 0;
+		ck_image_free(&img);
+	}
+	if (!ok)
+		log_error("%s", container_error());
+	container_close(r);
+	return ok;
+}
+
+/* Retention never removes the last generation that verifies: every member
+ * reads its own slice of the new generation back first (from the page
+ * cache as a rule: cheap next to the write), and only then are older
+ * generations pruned beyond CKPTMPI_KEEP. */
+static void retain_verified(const struct ckpt_job_ops *job, uint64_t gen)
+{
+	struct generation_entry *list;
+	size_t n = 0;
+	int prune = 0;
+
+	/* everyone asks the same directory: the same answer (the number of
+	 * generations can only grow meanwhile, by a later checkpoint of
+	 * this same control thread) */
+	if (generations_list(cfg.dir, &list, &n) == 0) {
+		prune = n > cfg.keep;
+		free(list);
+	}
+	if (!job->agree(!prune))
+		prune = 1;
+	if (!prune)
+		return;
+	if (!job->agree(slice_reads_back(gen, (uint64_t)job->rank()))) {
+		log_error("generation %llu does not read back on every member: the older generations "
+		          "are kept (CKPTMPI_KEEP=%u not applied)",
+		          (unsigned long long)gen, cfg.keep);
+		return;
+	}
+	if (job->rank() == 0 && generations_retain(cfg.dir, cfg.keep))
+		log_error("%s", container_error());
+}
+
 /* Returns the committed generation, or 0 with *err set. In an MPI job
  * every rank runs this together for generation `gen` (chosen by rank 0);
  * each collective step gives the same answer on every rank. */
@@ -444,8 +508,6 @@ release:
 			gen = 0;
 		} else {
 			last_generation = gen;
-			if (job->rank() == 0 && generations_retain(cfg.dir, cfg.keep))
-				log_error("%s", container_error());
 			log_info("generation %llu committed (%s): %llu MiB of %llu MiB saved, paused %.3f s "
 			         "(stopping threads %.3f s, writing %.3f s)",
 			         (unsigned long long)gen, reason,
@@ -460,6 +522,8 @@ release:
 	hooks_resume();
 	park_release();
 	ck_image_free(&img);
+	if (gen)
+		retain_verified(job, gen);
 out:
 	if (!gen && log_last_error()[0])
 		snprintf(err, errlen, "%s", log_last_error());
