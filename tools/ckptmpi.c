@@ -605,6 +605,7 @@ static int cmd_ls(int argc, char **argv)
 		struct container_reader *r;
 		struct ck_generation_info info;
 		struct rank_sizes *rs = NULL;
+		const char *unit;
 		struct stat st;
 		uint64_t saved = 0, size = 0, k;
 		char when[32];
@@ -627,10 +628,12 @@ static int cmd_ls(int argc, char **argv)
 			bad = 1;
 			continue;
 		}
+		/* a job without MPI has members, an MPI job ranks */
+		unit = strcmp(info.mpi_flavour, "job") ? "rank" : "member";
 		for (k = 0; k < info.nranks; k++) {
 			struct ck_image img;
 			if (container_read_image(r, k, &img)) {
-				fprintf(stderr, "ckptmpi: %s (rank %" PRIu64 ")\n", container_error(), k);
+				fprintf(stderr, "ckptmpi: %s (%s %" PRIu64 ")\n", container_error(), unit, k);
 				bad = 1;
 				break;
 			}
@@ -654,8 +657,8 @@ static int cmd_ls(int argc, char **argv)
 		       info.nranks, info.program);
 		/* the ranks read before a failure */
 		for (uint64_t q = 0; rs && q < k; q++)
-			printf("  rank %-34" PRIu64 " %14s %14" PRIu64 " %14" PRIu64 "  host %s pid %" PRIu64
-			       "\n", q, "", rs[q].saved, rs[q].size, rs[q].host, rs[q].pid);
+			printf("  %s %-*" PRIu64 " %14s %14" PRIu64 " %14" PRIu64 "  host %s pid %" PRIu64
+			       "\n", unit, 38 - (int)strlen(unit), q, "", rs[q].saved, rs[q].size, rs[q].host, rs[q].pid);
 		free(rs);
 	}
 	free(g);
@@ -693,6 +696,7 @@ static int cmd_verify(int argc, char **argv)
 		struct container_reader *r;
 		struct ck_generation_info info;
 		uint64_t bytes = 0;
+		const char *unit;
 		int ok = 1;
 
 		if (want && g[i].generation != want)
@@ -709,18 +713,19 @@ static int cmd_verify(int argc, char **argv)
 			bad |= !g[i].foreign; /* others' files are not the job's fault */
 			continue;
 		}
+		unit = strcmp(info.mpi_flavour, "job") ? "rank" : "member";
 		/* every rank, even after one failed: say which are damaged */
 		for (uint64_t k = 0; k < info.nranks; k++) {
 			struct ck_image img;
 			int rank_ok = 1;
 
 			if (container_read_image(r, k, &img)) {
-				fprintf(stderr, "ckptmpi: %s (rank %" PRIu64 ")\n", container_error(), k);
+				fprintf(stderr, "ckptmpi: %s (%s %" PRIu64 ")\n", container_error(), unit, k);
 				ok = 0;
 				continue;
 			}
 			if (container_read_pages(r, k, &img, 0, NULL)) {
-				fprintf(stderr, "ckptmpi: %s (rank %" PRIu64 ")\n", container_error(), k);
+				fprintf(stderr, "ckptmpi: %s (%s %" PRIu64 ")\n", container_error(), unit, k);
 				rank_ok = 0;
 			}
 			/* the runtime's own memory must never be in an image */
@@ -733,7 +738,7 @@ static int cmd_verify(int argc, char **argv)
 					rank_ok = 0;
 				}
 			if (rank_ok && info.nranks > 1)
-				printf("  rank %" PRIu64 ": ok, %" PRIu64 " bytes of data verified\n", k,
+				printf("  %s %" PRIu64 ": ok, %" PRIu64 " bytes of data verified\n", unit, k,
 				       img.memory_bytes + img.filedata_bytes);
 			bytes += img.memory_bytes + img.filedata_bytes;
 			ok &= rank_ok;
@@ -741,9 +746,9 @@ static int cmd_verify(int argc, char **argv)
 		}
 		container_close(r);
 		if (ok)
-			printf("generation %" PRIu64 ": ok, %" PRIu64 " rank(s), %" PRIu64
+			printf("generation %" PRIu64 ": ok, %" PRIu64 " %s(s), %" PRIu64
 			       " bytes of data verified\n",
-			       info.generation, info.nranks, bytes);
+			       info.generation, info.nranks, unit, bytes);
 		else
 			bad = 1;
 	}

@@ -46,7 +46,7 @@ ck ls "$dir"
 awk -v g="$GEN" '$1 == g && $8 == 3 { f = 1 } END { exit !f }' "$WORK/ck.out" ||
     fail "ckptmpi ls does not show generation $GEN with 3 members: $(snip "$WORK/ck.out" 800)"
 verify_ok "$dir" --generation "$GEN"
-grep -q "generation $GEN: ok, 3 rank(s)" "$WORK/ck.out" || fail "verify did not check 3 members: $(snip "$WORK/ck.out")"
+grep -q "generation $GEN: ok, 3 member(s)" "$WORK/ck.out" || fail "verify did not check 3 members: $(snip "$WORK/ck.out")"
 
 kill_members "${MEMBER_PID[@]}"
 job_restart_fg "$WORK" "$WORK/restart.log" "$dir"
