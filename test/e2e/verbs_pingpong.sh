@@ -5,7 +5,9 @@
 # unmodified, server and client on 127.0.0.1, on ckptmpi's software device
 # (MODE, verbs_lib.sh). Judged by their own output: both sides exit 0, print
 # "N bytes in T seconds = R Mbit/sec" and "I iters in T seconds" with the
-# right byte and iteration counts, and no "invalid data".
+# right byte and iteration counts, and no "invalid data". And
+# ibv_xsrq_pingpong (XRC: an XRC domain, XRC SRQs, XRC send and receive
+# QPs): both sides print "success" and exit 0.
 source "$(dirname "${BASH_SOURCE[0]}")/verbs_lib.sh"
 verbs_init
 ITERS=${VERBS_PP_ITERS:-200}
@@ -55,3 +57,13 @@ VSRV=(ibv_rc_pingpong -p "$port" -n "$ITERS" -e -c)
 VCLI=("${VSRV[@]}" 127.0.0.1)
 verbs_pair rc_events "$port"
 check rc_events 4096 "$ITERS" 2
+
+port=$(free_port)
+VSRV=(ibv_xsrq_pingpong -p "$port" -n 20)
+VCLI=("${VSRV[@]}" 127.0.0.1)
+verbs_pair xsrq "$port"
+expect_rc0 xsrq
+for f in "$SRV_OUT" "$CLI_OUT"; do
+    grep -qx 'success' "$f" || fail "xsrq: $(basename "$f"): no 'success' line: $(snip "$f" 300) $(snip "$f.err" 300)"
+done
+log "xsrq: success on both sides"
