@@ -5,14 +5,15 @@
 # every operation kind's data and completion fields (vt_rc_ops), UC, UD
 # and SRQ (vt_uc_ud_srq), error completions and bad input (vt_errors: its
 # server is killed on purpose, mid-transfer), completion channels
-# (vt_channels). Each program prints a line per check ("ok ROLE NAME" /
-# "FAIL ROLE NAME: why"); a FAIL line, a missing final line or a nonzero
-# exit fails the case. Then each program once more in its one-process form
+# (vt_channels), the limits the device reports honoured (vt_limits).
+# Each program prints a line per check ("ok ROLE NAME" / "FAIL ROLE NAME:
+# why"); a FAIL line, a missing final line or a nonzero exit fails the
+# case. Then each program once more in its one-process form
 # (it forks its two roles, a socketpair between them), as one job.
 #   VERBS_PROGRAMS="vt_rc_ops ..."   a subset
 source "$(dirname "${BASH_SOURCE[0]}")/verbs_lib.sh"
 verbs_init
-PROGRAMS=${VERBS_PROGRAMS:-vt_rc_ops vt_uc_ud_srq vt_channels vt_errors}
+PROGRAMS=${VERBS_PROGRAMS:-vt_rc_ops vt_uc_ud_srq vt_channels vt_limits vt_errors}
 
 for p in $PROGRAMS; do
     [ -x "$VPROGS/$p" ] || fail "test program not built: $VPROGS/$p"
