@@ -2,8 +2,10 @@
  * fields: UC send and RDMA write (with and without immediate); UD send
  * through an address handle, the 40 bytes of GRH space before the data,
  * the source QP number, and a datagram with the wrong Q_Key dropped; an
- * SRQ shared by two RC QPs. A posts, B receives (see vt_common.h). */
+ * SRQ shared by two RC QPs, and its limit event (IBV_EVENT_SRQ_LIMIT_REACHED,
+ * the limit disarmed after it). A posts, B receives (see vt_common.h). */
 #include "vt_common.h"
+#include <poll.h>
 
 #define BUF (64 * 1024)
 #define GRH 40
@@ -205,6 +207,9 @@ static void srq(char r)
 			if (ibv_post_srq_recv(s, &wr, &bad))
 				DIE("ibv_post_srq_recv");
 		}
+		/* armed: an event once fewer than 3 receives are left */
+		struct ibv_srq_attr lim = {.srq_limit = 3};
+		CHECK("srq.arm_limit", !ibv_modify_srq(s, &lim, IBV_SRQ_LIMIT), "ibv_modify_srq(IBV_SRQ_LIMIT 3) failed");
 		vt_sync();
 		int per_qp[2] = {0, 0}, seen[4] = {0}, bad_data = 0, bad_wc = 0;
 		char why[256] = "";
@@ -231,6 +236,26 @@ static void srq(char r)
 		CHECK("srq.completions", !bad_wc, "%s", why);
 		CHECK("srq.data_and_qp_num", !bad_wc && !bad_data && per_qp[0] == 2 && per_qp[1] == 2,
 		      "%s (per QP: %d, %d)", why, per_qp[0], per_qp[1]);
+		struct pollfd pf = {d.ctx->async_fd, POLLIN, 0};
+		int limit_ev = 0, other = -1;
+		double end = vt_now() + 5;
+		while (!limit_ev && vt_now() < end) {
+			if (poll(&pf, 1, 200) <= 0)
+				continue;
+			struct ibv_async_event ev;
+			if (ibv_get_async_event(d.ctx, &ev))
+				break;
+			if (ev.event_type == IBV_EVENT_SRQ_LIMIT_REACHED && ev.element.srq == s)
+				limit_ev = 1;
+			else
+				other = ev.event_type;
+			ibv_ack_async_event(&ev);
+		}
+		CHECK("srq.limit_event", limit_ev, "no IBV_EVENT_SRQ_LIMIT_REACHED for the SRQ within 5 s (other event %d)",
+		      other);
+		struct ibv_srq_attr q;
+		CHECK("srq.limit_disarmed", !ibv_query_srq(s, &q) && q.srq_limit == 0,
+		      "after the event srq_limit is %u, a device sets it back to 0", q.srq_limit);
 	} else {
 		vt_sync();
 		for (int q = 0; q < 2; q++)
