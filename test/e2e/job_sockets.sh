@@ -5,7 +5,8 @@
 # `ckptmpi checkpoint DIR`, both SIGKILLed, the job restarted: the
 # connection is made again (new port / new socket file), the bytes in
 # flight come first, and both outputs are those of an uninterrupted run.
-# Over TCP (loopback) and over a Unix stream socket. The server keeps its
+# Over TCP (loopback) and over a Unix stream socket (and a socketpair in a
+# job of one process). The server keeps its
 # listening socket: it is bound again on its port (its path) at restart.
 source "$(dirname "${BASH_SOURCE[0]}")/job_lib.sh"
 e2e_init
@@ -65,3 +66,24 @@ for kind in tcp unix; do
     same_file "$w/ref0.out" "$w/merged0.out" "$kind server's stdout (run + restart)"
     same_file "$w/ref1.out" "$w/merged1.out" "$kind client's stdout (run + restart)"
 done
+
+# a job of one whose two ends are in the same process (socket_user's
+# socketpair, which a plain run refuses): made again at restart too
+need_prog socket_user
+w=$WORK/self
+dir=$w/ckpt
+mkdirs "$w/ref" "$w/ck" "$dir"
+plain_bg "$w/ref" "$w/ref.out" -- "$PROGS/socket_user" 40 50 socket
+ref=$REF_PID
+member_bg 0 "$w/ck" "$w/run.out" "$dir" 1 -- "$PROGS/socket_user" 40 50 socket
+wait_step "$w/run.out" 8 "${MEMBER_PID[0]}"
+before=$(last_step_of "$w/run.out")
+ckpt "$dir"
+after=$(last_step_of "$w/run.out")
+wait_step "$w/run.out" $((after + 2)) "${MEMBER_PID[0]}"
+kill_members "${MEMBER_PID[0]}"
+job_restart_fg "$w" "$w/restart.log" "$dir"
+check_resume "$RESTART_OUT/member-0.out" $((before + 1)) $((after + 1))
+merge_outputs "$w/run.out" "$RESTART_OUT/member-0.out" "$w/merged.out"
+wait_exit "$ref" "reference socket_user"
+same_file "$w/ref.out" "$w/merged.out" "socket_user's stdout (a socketpair in a job of one)"
