@@ -96,6 +96,8 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static void restart_failed_at_exit(void);
+
 /* ---- membership ---- */
 
 static int try_claim(int k, int *live)
@@ -188,8 +190,10 @@ static int group_env(void)
 		}
 	}
 	my_member = k;
-	if (getenv("CKPTMPI_RESTART"))
+	if (getenv("CKPTMPI_RESTART")) {
 		restoring = 1;
+		atexit(restart_failed_at_exit);
+	}
 	claim_fd = procstate_move_lower_fd(claim_fd);
 	{
 		char b[16];
@@ -1268,6 +1272,48 @@ fail:
 	free(table);
 	free(pay);
 	return -1;
+}
+
+/* A member whose restart fails before the members met (its slice cannot
+ * be read, its memory cannot be mapped): the others hear it from it, not
+ * after CKPTMPI_JOB_TIMEOUT. Member 0 tells the members that come within
+ * a few seconds. */
+static void restart_failed_at_exit(void)
+{
+	char m[700];
+	double deadline = now_s() + 5;
+	struct timespec ms = {0, 20000000};
+
+	if (!__atomic_load_n(&restoring, __ATOMIC_ACQUIRE) || job_size <= 1)
+		return;
+	snprintf(m, sizeof m, "could not restart: %s",
+	         log_last_error()[0] ? log_last_error() : "see its stderr");
+	if (my_member) {
+		while (conn[0] < 0 && now_s() < deadline) {
+			connect_member0();
+			if (conn[0] < 0)
+				nanosleep(&ms, NULL);
+		}
+		send_msg(conn[0], M_RSOCK, 0, 0, m, (uint32_t)strlen(m));
+		return;
+	}
+	{
+		char m0[800];
+		unsigned char told[MAX_MEMBERS] = {0};
+		int left = job_size - 1;
+		int n = snprintf(m0, sizeof m0, "member 0 %s", m);
+		while (left > 0 && now_s() < deadline) {
+			accept_members();
+			for (int k = 1; k < job_size; k++)
+				if (conn[k] >= 0 && !told[k]) {
+					send_msg(conn[k], M_RSOCK_R, 0, 0, m0, (uint32_t)n);
+					told[k] = 1;
+					left--;
+				}
+			if (left > 0)
+				nanosleep(&ms, NULL);
+		}
+	}
 }
 
 static int g_restore(const struct ck_image *img)

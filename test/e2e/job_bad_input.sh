@@ -11,6 +11,8 @@
 #    --member on a generation of a plain run;
 #  - restart of one member alone whose peers never come (CKPTMPI_JOB_TIMEOUT):
 #    a message naming member 0, exit 127, the generation intact;
+#  - a member's slice damaged: verify names it, the restart fails at once
+#    on every member naming it, nothing changed;
 #  - the program's listening port taken at restart: named, 127, nothing changed;
 #  - SIGTERM to one member: the whole job checkpoints and every member
 #    exits 143; the generation restarts to the uninterrupted run's output.
@@ -87,6 +89,39 @@ grep -q "member 0 cannot be reached within 2 s" "$WORK/alone.err" ||
 [ "$(sha256sum "$(gen_file "$WORK/gone" "$g1")")" = "$sum" ] || fail "the generation changed"
 [ "$(gens_in "$WORK/gone")" = "$g1" ] || fail "generations changed: $(gens_in "$WORK/gone" | tr '\n' ' ')"
 verify_ok "$WORK/gone" --generation "$g1"
+
+# a member's slice damaged (512 bytes xor 0x5a in the middle of the file:
+# member 1's page data, the members' slices lying in turn; not an inversion,
+# which fletcher32 cannot see on zero pages): verify names
+# member 1; the restart of the job fails at once on every member, each
+# saying member 1 could not restart and why; the file is not touched
+cp "$(gen_file "$WORK/gone" "$g1")" "$WORK/pristine.h5"
+"${AS_USER[@]}" perl -e '
+    my $f = shift; my $size = -s $f; my $buf;
+    open(my $h, "+<", $f) or die "$f: $!"; binmode $h;
+    seek($h, int($size / 2), 0); read($h, $buf, 512) == 512 or die "short read";
+    $buf ^= ("\x5a" x 512);
+    seek($h, int($size / 2), 0); print $h $buf or die; close($h) or die;' "$(gen_file "$WORK/gone" "$g1")"
+ck verify "$WORK/gone"
+[ "$RC" -eq 1 ] || fail "verify of the damaged generation exited $RC"
+grep -q "(member 1)" "$WORK/ck.err" || fail "verify does not name member 1: $(snip "$WORK/ck.err")"
+grep -q "member 1:" "$WORK/ck.out" && fail "verify says member 1 is fine: $(snip "$WORK/ck.out")"
+sum=$(sha256sum <"$(gen_file "$WORK/gone" "$g1")")
+RC=0
+t0=$SECONDS
+(cd "$WORK" && exec timeout -s KILL 60 "${AS_USER[@]}" "$CKPTMPI" restart "$WORK/gone") \
+    >"$WORK/damaged.log" 2>"$WORK/damaged.log.err" </dev/null || RC=$?
+[ "$RC" -eq 127 ] || fail "the restart with member 1's slice damaged exited $RC, expected 127: $(snip "$WORK/damaged.log.err")"
+[ $((SECONDS - t0)) -le 15 ] || fail "the members took $((SECONDS - t0)) s to give up"
+out=$(sed -n 's/^  member 0: \(.*\)\/member-0\.out, .*/\1/p' "$WORK/damaged.log.err")
+grep -q "checksum mismatch in /memory" "$out/member-1.err" || fail "member 1 does not say what is damaged: $(snip "$out/member-1.err")"
+for k in 0 2; do
+    grep -q "member 1: could not restart: .*checksum mismatch" "$out/member-$k.err" ||
+        fail "member $k does not say member 1 could not restart: $(snip "$out/member-$k.err")"
+    grep -Eq '^[0-9]+ ' "$out/member-$k.out" && fail "member $k's program ran on"
+done
+[ "$(sha256sum <"$(gen_file "$WORK/gone" "$g1")")" = "$sum" ] || fail "the restart changed the generation"
+cp "$WORK/pristine.h5" "$(gen_file "$WORK/gone" "$g1")"
 
 # the program's listening port is taken at restart: said, naming the fd and
 # the port, both members exit 127 at once, the generation intact
