@@ -82,6 +82,8 @@ static int pending;
 static double next_connect;
 static int said_waiting;
 static unsigned char said_size[MAX_MEMBERS];
+/* member 0: why it refused the checkpoint under way, for the others */
+static char refuse_msg[1024];
 /* a restart re-connects the members (the restore hook, on the main
  * thread): the control thread leaves the transport alone meanwhile */
 static volatile int restoring;
@@ -454,12 +456,121 @@ static void connect_member0(void)
 	log_info("job %.600s: joined member 0", job_dir);
 }
 
+/* ---- a member's own control socket (every member but 0) ----
+ *
+ * `ckptmpi checkpoint DIR` talks to member 0 on DIR/control.sock; where
+ * that one cannot be reached (member 0 on another host: a Unix socket is
+ * only reachable on the host that bound it), the command tries
+ * DIR/.control-member-K.sock: member K passes the request on to member 0
+ * and answers once the checkpoint it takes part in has ended. */
+#define MAX_CLIENTS 16
+#define WHY_COMMAND 'm' /* control.c's: "command" */
+static int ctl_fd = -1;
+static int clients[MAX_CLIENTS], nclients;
+static uint64_t begun_gen, committed_gen;
+static int ckpt_open;
+
+static void open_member_control(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	mode_t old;
+	int fd, b;
+
+	if (snprintf(sa.sun_path, sizeof sa.sun_path, "%s/.control-member-%d.sock", job_dir,
+	             my_member) >= (int)sizeof sa.sun_path)
+		return; /* member 0's control socket only */
+	if (lstat(sa.sun_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode) || st.st_uid != getuid()) {
+			log_error("%s: not a socket of yours: `ckptmpi checkpoint` reaches member 0 only",
+			          sa.sun_path);
+			return;
+		}
+		unlink(sa.sun_path); /* ours, and this process is member K: stale */
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return;
+	old = umask(077);
+	b = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+	umask(old);
+	if (b < 0 || chmod(sa.sun_path, 0600) < 0 || listen(fd, 8) < 0) {
+		log_error("%s: %s", sa.sun_path, strerror(errno));
+		close(fd);
+		return;
+	}
+	ctl_fd = procstate_move_lower_fd(fd);
+}
+
+static void reply(int c, const char *text)
+{
+	if (send(c, text, strlen(text), MSG_NOSIGNAL) < 0)
+		log_debug("control reply: %s", strerror(errno));
+	procstate_unregister_lower_fd(c);
+	close(c);
+}
+
+/* The checkpoint this member took part in has ended: its waiting clients
+ * hear how. */
+static void reply_clients(const char *why)
+{
+	char text[1200];
+
+	if (why)
+		snprintf(text, sizeof text, "error: %s\n", why);
+	else if (committed_gen && committed_gen == begun_gen)
+		snprintf(text, sizeof text, "ok %llu\n", (unsigned long long)committed_gen);
+	else
+		snprintf(text, sizeof text, "error: %s\n",
+		         log_last_error()[0] ? log_last_error() : "the checkpoint failed (see the job's stderr)");
+	for (int i = 0; i < nclients; i++)
+		reply(clients[i], text);
+	nclients = 0;
+}
+
+static void serve_member_control(uint64_t last_gen)
+{
+	for (;;) {
+		char buf[64];
+		struct pollfd q;
+		ssize_t n;
+		int c = ctl_fd < 0 ? -1 : accept4(ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (c < 0)
+			return;
+		c = procstate_move_lower_fd(c);
+		if (c < 0)
+			continue;
+		if (!peer_ok(c)) {
+			reply(c, "error: permission denied\n");
+			continue;
+		}
+		q = (struct pollfd){c, POLLIN, 0};
+		n = poll(&q, 1, 1000) == 1 ? read(c, buf, sizeof buf - 1) : -1;
+		if (n <= 0 || strncmp(buf, "checkpoint", 10)) {
+			reply(c, "error: unknown request\n");
+			continue;
+		}
+		if (nclients == MAX_CLIENTS) {
+			reply(c, "error: too many requests waiting\n");
+			continue;
+		}
+		connect_member0();
+		if (send_msg(conn[0], M_REQUEST, last_gen, WHY_COMMAND, NULL, 0)) {
+			reply(c, "error: member 0 of the job is not reachable\n");
+			continue;
+		}
+		clients[nclients++] = c;
+	}
+}
+
 static int group_init(void)
 {
 	if (job_size <= 1)
 		return 0;
 	if (my_member == 0)
 		return open_listener();
+	open_member_control();
 	connect_member0();
 	return 0;
 }
@@ -490,6 +601,7 @@ static void g_request(int why, uint64_t last_gen)
 static void g_begin(uint64_t gen, int why)
 {
 	in_checkpoint = 1;
+	refuse_msg[0] = 0;
 	accept_members();
 	for (int k = 1; k < job_size; k++) {
 		part[k] = conn[k] >= 0;
@@ -522,9 +634,17 @@ static int g_poll(uint64_t last_gen, uint64_t *gen, int *why)
 	in_checkpoint = 0;
 	if (my_member) {
 		struct pollfd q;
+		if (ckpt_open) {
+			ckpt_open = 0;
+			reply_clients(NULL);
+		}
+		serve_member_control(last_gen);
 		connect_member0();
-		if (conn[0] < 0)
+		if (conn[0] < 0) {
+			if (nclients) /* no checkpoint comes */
+				reply_clients("member 0 of the job is gone");
 			return 0;
+		}
 		q = (struct pollfd){conn[0], POLLIN, 0};
 		while (poll(&q, 1, 0) == 1) {
 			void *pay = NULL;
@@ -546,6 +666,8 @@ static int g_poll(uint64_t last_gen, uint64_t *gen, int *why)
 			free(pay);
 			if (h.type == M_BEGIN) {
 				in_checkpoint = 1;
+				ckpt_open = 1;
+				begun_gen = h.gen;
 				*gen = h.gen;
 				*why = (int)h.val;
 				return 1;
@@ -655,6 +777,8 @@ static int agree_msg(int ok, char *msg, size_t len)
 		}
 		if (!h.val && msg && ok && pay && *(char *)pay)
 			snprintf(msg, len, "%s", (char *)pay);
+		else if (!h.val && !msg && ok && pay && *(char *)pay)
+			log_error("%s", (char *)pay); /* the checkpoint's error here too */
 		free(pay);
 		return (int)h.val;
 	}
@@ -663,6 +787,8 @@ static int agree_msg(int ok, char *msg, size_t len)
 		char first[1024] = "";
 		if (!ok && msg)
 			snprintf(first, sizeof first, "%s", msg);
+		else if (!ok && refuse_msg[0])
+			snprintf(first, sizeof first, "%s", refuse_msg);
 		for (int k = 1; k < job_size; k++) {
 			if (!part[k])
 				continue;
@@ -720,6 +846,7 @@ static int g_check(char *err, size_t len)
 		return 0;
 	snprintf(err, len, "job %.600s of %d: member%s %s joined: no checkpoint until all have",
 	         job_dir, job_size, joined > 1 ? "s" : "", who);
+	snprintf(refuse_msg, sizeof refuse_msg, "%s", err);
 	return -1;
 }
 
@@ -1511,6 +1638,8 @@ static int g_commit(const char *dir, uint64_t gen, const char *tmp)
 	ok = agree_msg(ok, msg, sizeof msg);
 	if (!ok)
 		container_set_error(msg[0] ? msg : "job: the commit failed on member 0");
+	else
+		committed_gen = gen;
 	return ok ? 0 : -1;
 }
 

@@ -539,6 +539,18 @@ static int connect_job(const char *dir)
 		    (fd = connect_own(dir, de->d_name)) >= 0)
 			break;
 	closedir(d);
+	if (fd >= 0)
+		return fd;
+	/* a job without MPI whose member 0 is not reachable from here (another
+	 * host): any member's own socket (core/job_group.c) passes it on */
+	if (!(d = opendir(dir)))
+		return -1;
+	while ((de = readdir(d)))
+		if (!strncmp(de->d_name, ".control-member-", 16) &&
+		    strlen(de->d_name) > 21 && !strcmp(de->d_name + strlen(de->d_name) - 5, ".sock") &&
+		    (fd = connect_own(dir, de->d_name)) >= 0)
+			break;
+	closedir(d);
 	return fd >= 0 ? fd : -1;
 }
 

@@ -2,7 +2,9 @@
 # job_independent: three processes that do not talk to each other, started
 # as one job (ckptmpi run --job-size 3: member 2 by --member, the others
 # numbered in the order they join), checkpointed together by SIGUSR1 to
-# member 1 (one generation, three slices: ls and verify show them), all
+# member 1 (one generation, three slices: ls and verify show them), then
+# by `ckptmpi checkpoint DIR` through another member's own socket (member 0's out
+# of reach, as from another host), all
 # SIGKILLed, restarted by one `ckptmpi restart DIR`: every member's output
 # (first run + restart) and file are those of an uninterrupted run.
 source "$(dirname "${BASH_SOURCE[0]}")/job_lib.sh"
@@ -10,7 +12,7 @@ e2e_init
 need_prog heap_mmap
 
 dir=$WORK/ckpt
-steps=(40 44 48)   # each member its own run: outputs differ
+steps=(70 74 78)   # each member its own run: outputs differ
 mkdirs "$dir"
 for k in 0 1 2; do
     mkdirs "$WORK/ref$k" "$WORK/ck$k"
@@ -48,8 +50,17 @@ awk -v g="$GEN" '$1 == g && $8 == 3 { f = 1 } END { exit !f }' "$WORK/ck.out" ||
 verify_ok "$dir" --generation "$GEN"
 grep -q "generation $GEN: ok, 3 member(s)" "$WORK/ck.out" || fail "verify did not check 3 members: $(snip "$WORK/ck.out")"
 
+# member 0's control socket out of reach (as from another host): the
+# command goes through another member's own socket, and is answered
+sig_gen=$GEN
+"${AS_USER[@]}" mv "$dir/control.sock" "$dir/away.sock"
+ckpt "$dir"
+[ "$GEN" -gt "$sig_gen" ] || fail "the checkpoint through a member's socket made generation $GEN after $sig_gen"
+"${AS_USER[@]}" mv "$dir/away.sock" "$dir/control.sock"
+GEN=$sig_gen
+
 kill_members "${MEMBER_PID[@]}"
-job_restart_fg "$WORK" "$WORK/restart.log" "$dir"
+job_restart_fg "$WORK" "$WORK/restart.log" "$dir" --generation "$GEN"
 for k in 0 1 2; do
     grep -q "member $k (pid [0-9]*) exited with status 0" "$WORK/restart.log.err" ||
         fail "ckptmpi restart does not report member $k's end: $(snip "$WORK/restart.log.err" 800)"
