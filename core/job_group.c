@@ -44,7 +44,7 @@
 #define JOB_SOCKET ".job.sock"
 
 enum {
-	M_HELLO = 1,  /* member → 0: val = pid */
+	M_HELLO = 1,  /* member → 0: gen = job size, val = pid */
 	M_REQUEST,    /* member → 0: gen = last generation seen begin, val = why */
 	M_BEGIN,      /* 0 → member: gen, val = why */
 	M_VOTE,       /* member → 0: val = ok */
@@ -99,6 +99,14 @@ static double now_s(void)
 }
 
 static void restart_failed_at_exit(void);
+
+/* How long a member waits for member 0's answer to a step: member 0 waits
+ * for each member in turn, up to `factor` * CKPTMPI_JOB_TIMEOUT each (the
+ * writes: 10), so as long as for all of them and a little more. */
+static double member_wait(int factor)
+{
+	return (double)factor * timeout_s * (job_size + 1);
+}
 
 /* ---- membership ---- */
 
@@ -770,7 +778,7 @@ static int agree_msg(int ok, char *msg, size_t len)
 				snprintf(msg, len, "job %.600s: member 0 is gone", job_dir);
 			return 0;
 		}
-		if (await0(M_RESULT, &h, &pay, now_s() + 2.0 * timeout_s, err, sizeof err)) {
+		if (await0(M_RESULT, &h, &pay, now_s() + member_wait(1), err, sizeof err)) {
 			if (msg)
 				snprintf(msg, len, "%s", err);
 			return 0;
@@ -1063,7 +1071,7 @@ static int sockets_cut(char *err, size_t len)
 		int r = send_msg(conn[0], M_SOCKS, 0, ok, ok ? out : msg,
 		                 ok ? olen : (uint32_t)strlen(msg));
 		free(out);
-		if (r || await0(M_SOCKS_R, &h, &pay, now_s() + 2.0 * timeout_s, msg, sizeof msg)) {
+		if (r || await0(M_SOCKS_R, &h, &pay, now_s() + member_wait(1), msg, sizeof msg)) {
 			snprintf(err, len, "%s", msg[0] ? msg : "member 0 is gone");
 			socks_done();
 			return -1;
@@ -1275,7 +1283,7 @@ static int restore_sockets(const struct ck_image *img, char *err, size_t len)
 		}
 		if (send_msg(conn[0], M_RSOCK, 0, ok, ok ? (void *)mine : (void *)msg,
 		             ok ? (uint32_t)(nmine * sizeof *mine) : (uint32_t)strlen(msg)) ||
-		    await0(M_RSOCK_R, &h, &pay, now_s() + 2.0 * timeout_s, msg, sizeof msg)) {
+		    await0(M_RSOCK_R, &h, &pay, now_s() + member_wait(1), msg, sizeof msg)) {
 			snprintf(err, len, "%s", msg[0] ? msg : "member 0 is gone");
 			goto fail;
 		}
@@ -1483,7 +1491,7 @@ static int g_write(const char *dir, const struct ck_generation_info *info, struc
 		}
 		/* my turn, or the outcome (someone failed before) */
 		for (;;) {
-			if (recv_msg(conn[0], &h, &pay, now_s() + 10.0 * timeout_s)) {
+			if (recv_msg(conn[0], &h, &pay, now_s() + member_wait(10))) {
 				drop(0, "is gone");
 				container_set_error("job: member 0 left the job during the write");
 				return -1;
@@ -1515,7 +1523,7 @@ static int g_write(const char *dir, const struct ck_generation_info *info, struc
 			drop(0, "is gone");
 			return -1;
 		}
-		if (await0(M_RESULT, &h, &pay, now_s() + 10.0 * timeout_s, err, sizeof err)) {
+		if (await0(M_RESULT, &h, &pay, now_s() + member_wait(10), err, sizeof err)) {
 			container_set_error(err);
 			return -1;
 		}
