@@ -148,6 +148,26 @@ static int read_whole(int fd, size_t size, void **out)
 	return done == size ? 0 : -1;
 }
 
+/* /proc/PID/... of this very process (a program reading its own maps,
+ * status, ...) is recorded as /proc/self/...: a restart reopens the
+ * restarted process's own, where /proc/PID of the old one is gone.
+ * Returns 1 when the path was rewritten. */
+static int proc_self_path(char *link, size_t len)
+{
+	char mine[32];
+	int l = snprintf(mine, sizeof mine, "/proc/%d/", (int)getpid());
+	size_t rest;
+
+	if (strncmp(link, mine, (size_t)l))
+		return 0;
+	rest = strlen(link + l);
+	if (sizeof "/proc/self/" - 1 + rest + 1 > len)
+		return 0;
+	memmove(link + sizeof "/proc/self/" - 1, link + l, rest + 1);
+	memcpy(link, "/proc/self/", sizeof "/proc/self/" - 1);
+	return 1;
+}
+
 static int capture_fds(struct ck_image *img)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -168,6 +188,7 @@ static int capture_fds(struct ck_image *img)
 	while ((de = readdir(d))) {
 		int fd = atoi(de->d_name);
 		char link[PATH_MAX + 1], p[64];
+		int own_proc;
 		struct stat st;
 		struct ck_fd *f;
 		ssize_t n;
@@ -183,6 +204,7 @@ static int capture_fds(struct ck_image *img)
 		if (n < 0 || fstat(fd, &st))
 			continue; /* closed meanwhile */
 		link[n] = 0;
+		own_proc = proc_self_path(link, sizeof link);
 		if (img->nfds == cap) {
 			struct ck_fd *nv = realloc(img->fds, 2 * cap * sizeof *nv);
 			if (!nv) {
@@ -242,9 +264,11 @@ static int capture_fds(struct ck_image *img)
 			rc = -1;
 			break;
 		}
-		/* a file is reopened by path on restart: it must be this one */
-		f->dev = (uint64_t)st.st_dev;
-		f->ino = (uint64_t)st.st_ino;
+		/* a file is reopened by path on restart: it must be this one (the
+		 * process's own /proc files are the restarted process's: no
+		 * identity to compare) */
+		f->dev = own_proc ? 0 : (uint64_t)st.st_dev;
+		f->ino = own_proc ? 0 : (uint64_t)st.st_ino;
 		f->uid = (uint64_t)st.st_uid;
 		f->path = strdup(link);
 		img->nfds++;
