@@ -93,6 +93,21 @@ void hooks_upper_preload(void)
 
 int hooks_init(void)
 {
+	const char *first = NULL;
+
+	/* one job per process: an MPI rank cannot also be a member of a job
+	 * without MPI (CKPTMPI_JOB_SIZE) */
+	for (int i = 0; i < nplugins; i++) {
+		if (!plugins[i]->job)
+			continue;
+		if (first) {
+			log_error("this process would belong to two jobs (%s and %s): a job without MPI "
+			          "(--job-size, CKPTMPI_JOB_SIZE) is for programs that do not use MPI",
+			          first, plugins[i]->name);
+			return -1;
+		}
+		first = plugins[i]->name;
+	}
 	for (int i = 0; i < nplugins; i++)
 		if (plugins[i]->init && plugins[i]->init())
 			return -1;
