@@ -9,6 +9,7 @@ PKGS=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libcmocka-dev pyth
 # ships those tests in /usr/share/doc/rdma-core/tests)
 PKGS+=(libibverbs-dev ibverbs-utils perftest python3-pyverbs rdma-core)
 PKGS+=(gdb)   # ckptmpi debug / bisect (GDB with Python) and their tests
+PKGS+=(iproute2)   # network namespaces standing in for hosts (test/e2e/job_netns.sh)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
