@@ -314,6 +314,13 @@ int procstate_capture(struct ck_image *img)
 			                           (uint64_t)it.it_interval.tv_usec;
 			p->itimer[w].value_us = (uint64_t)it.it_value.tv_sec * 1000000 +
 			                        (uint64_t)it.it_value.tv_usec;
+			/* an interval timer that expired while the threads were
+			 * parked: the kernel re-arms ITIMER_REAL only when its
+			 * SIGALRM is delivered, so it reads as stopped (value 0)
+			 * with the signal pending. It is armed again to expire at
+			 * once: the tick that was due, then the interval. */
+			if (p->itimer[w].interval_us && !p->itimer[w].value_us)
+				p->itimer[w].value_us = 1;
 		}
 	}
 	if (timers_capture(img))
