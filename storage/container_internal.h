@@ -127,6 +127,14 @@ void ck_new_token(char token[CK_TOKEN_LEN + 1]);
 /* DIR/.ckpt-NNNNNN.h5.tmp.HOST.PID.TOKEN into out[len]; its length or -1. */
 int ck_temp_path(char *out, size_t len, const char *dir, uint64_t generation, const char *host,
                  long pid, const char *token);
+/* The same for this host and process, with a fresh token. */
+int ck_host_temp_path(char *out, size_t len, const char *dir, uint64_t generation);
+/* The file access properties of every container this process writes
+ * (negative on failure; the caller closes them). */
+hid_t ck_file_access(void);
+/* HDF5 opens by name: 0 if `file` is the file `fd` is, else -1 with the
+ * message that `path` was replaced while being `doing` ("created", ...). */
+int ck_same_file(hid_t file, int fd, const char *path, const char *doing);
 /* Create `path` (which ends in a token) mode 0600 whatever the umask,
  * O_EXCL|O_NOFOLLOW: a name that exists (planted, a symbolic link) is
  * neither followed nor removed, the token is drawn again in place.

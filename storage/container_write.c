@@ -682,17 +682,41 @@ int ck_temp_path(char *out, size_t len, const char *dir, uint64_t generation, co
 	return n;
 }
 
-static hid_t file_create(const char *path)
+int ck_host_temp_path(char *out, size_t len, const char *dir, uint64_t generation)
 {
-	hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = -1;
+	char host[HOST_NAME_MAX + 1], token[CK_TOKEN_LEN + 1];
+
+	if (gethostname(host, sizeof host) < 0) {
+		ck_set_error("%s: gethostname: %s", dir, strerror(errno));
+		return -1;
+	}
+	host[sizeof host - 1] = 0;
+	ck_new_token(token);
+	return ck_temp_path(out, len, dir, generation, host, (long)getpid(), token);
+}
+
+hid_t ck_file_access(void)
+{
+	hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
 
 	/* v2 superblock and object headers: metadata carries checksums;
 	 * STRONG: closing the file closes whatever an error path left open;
 	 * locks are advisory here (the rename protocol protects readers) and
 	 * must not fail on file systems without flock */
-	if (fapl >= 0 && H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST) >= 0 &&
-	    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0 &&
-	    H5Pset_file_locking(fapl, 1, 1) >= 0)
+	if (fapl >= 0 && (H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0 ||
+	                  H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
+	                  H5Pset_file_locking(fapl, 1, 1) < 0)) {
+		H5Pclose(fapl);
+		fapl = -1;
+	}
+	return fapl;
+}
+
+static hid_t file_create(const char *path)
+{
+	hid_t fapl = ck_file_access(), f = -1;
+
+	if (fapl >= 0)
 		f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
 	if (f < 0)
 		ck_set_h5_error(path, "create", "the HDF5 file");
@@ -701,8 +725,7 @@ static hid_t file_create(const char *path)
 	return f;
 }
 
-/* HDF5 opens the file by name: it must have reached the one we created. */
-static int same_file(hid_t file, int fd, const char *path)
+int ck_same_file(hid_t file, int fd, const char *path, const char *doing)
 {
 	struct stat a, b;
 	void *h = NULL;
@@ -716,8 +739,8 @@ static int same_file(hid_t file, int fd, const char *path)
 		return -1;
 	}
 	if (a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
-		ck_set_error("%s: replaced while being created (someone else writes in this "
-		             "directory)", path);
+		ck_set_error("%s: replaced while being %s (someone else writes in this "
+		             "directory)", path, doing);
 		return -1;
 	}
 	return 0;
@@ -729,7 +752,7 @@ int container_write(const char *dir, const struct ck_generation_info *info,
 {
 	struct writer w = { .file = -1, .fd = -1, .progress = progress, .deflate = -1 };
 	struct layout l = { 0 };
-	char host[HOST_NAME_MAX + 1], path[PATH_MAX], token[CK_TOKEN_LEN + 1];
+	char path[PATH_MAX];
 	uint64_t estimate;
 	struct stat st;
 	int fd = -1, n, reserved;
@@ -742,14 +765,7 @@ int container_write(const char *dir, const struct ck_generation_info *info,
 	}
 	if (ck_check_info(dir, info) || ck_compress_level(dir, &w.deflate))
 		return -1;
-	if (gethostname(host, sizeof host) < 0) {
-		ck_set_error("%s: gethostname: %s", dir, strerror(errno));
-		return -1;
-	}
-	host[sizeof host - 1] = 0;
-	ck_new_token(token);
-	if ((n = ck_temp_path(path, sizeof path, dir, info->generation, host, (long)getpid(),
-	                      token)) < 0)
+	if ((n = ck_host_temp_path(path, sizeof path, dir, info->generation)) < 0)
 		return -1;
 	if (tmp_path_out && (size_t)n >= tmp_path_len) {
 		ck_set_error("%s: path of the temporary file is too long", dir);
@@ -778,7 +794,7 @@ int container_write(const char *dir, const struct ck_generation_info *info,
 	estimate = ck_estimate_size(&l.e, info->nranks, info->argv_len);
 	if ((reserved = ck_reserve_space(fd, path, estimate)) < 0)
 		goto fail;
-	if ((w.file = file_create(path)) < 0 || same_file(w.file, fd, path))
+	if ((w.file = file_create(path)) < 0 || ck_same_file(w.file, fd, path, "created"))
 		goto fail;
 	if (!reserved && (reserved = ck_reserve_space(fd, path, estimate)) < 0)
 		goto fail;

@@ -54,41 +54,6 @@ int container_group_measure(const char *dir, uint64_t member, struct ck_image *i
 	return 0;
 }
 
-static hid_t fapl_make(void)
-{
-	hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-
-	if (fapl >= 0 && (H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0 ||
-	                  H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
-	                  H5Pset_file_locking(fapl, 1, 1) < 0)) {
-		H5Pclose(fapl);
-		fapl = -1;
-	}
-	return fapl;
-}
-
-/* HDF5 opens by name: it must have reached the file `fd` is. */
-static int same_file(hid_t file, int fd, const char *path)
-{
-	struct stat a, b;
-	void *h = NULL;
-
-	if (H5Fget_vfd_handle(file, H5P_DEFAULT, &h) < 0 || !h) {
-		ck_set_h5_error(path, "open", "the HDF5 file's descriptor");
-		return -1;
-	}
-	if (fstat(fd, &a) < 0 || fstat(*(int *)h, &b) < 0) {
-		ck_set_error("%s: fstat: %s", path, strerror(errno));
-		return -1;
-	}
-	if (a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
-		ck_set_error("%s: replaced while being written (someone else writes in this "
-		             "directory)", path);
-		return -1;
-	}
-	return 0;
-}
-
 static int placement(const char *dir, const struct container_counts *all, uint64_t n,
                      struct ck_rank_row **rows, struct ck_extents *e)
 {
@@ -163,7 +128,7 @@ int container_group_create(const char *dir, const struct ck_generation_info *inf
                            const struct container_counts *all, char *tmp_out, size_t tmp_len,
                            uint64_t *ino_out)
 {
-	char host[HOST_NAME_MAX + 1], path[PATH_MAX], token[CK_TOKEN_LEN + 1];
+	char path[PATH_MAX];
 	struct ck_rank_row *rows = NULL;
 	struct ck_extents e;
 	struct ck_types t = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
@@ -175,14 +140,7 @@ int container_group_create(const char *dir, const struct ck_generation_info *inf
 	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 	if (ck_check_info(dir, info) || ck_compress_level(dir, &deflate))
 		return -1;
-	if (gethostname(host, sizeof host) < 0) {
-		ck_set_error("%s: gethostname: %s", dir, strerror(errno));
-		return -1;
-	}
-	host[sizeof host - 1] = 0;
-	ck_new_token(token);
-	if ((n = ck_temp_path(path, sizeof path, dir, info->generation, host, (long)getpid(),
-	                      token)) < 0)
+	if ((n = ck_host_temp_path(path, sizeof path, dir, info->generation)) < 0)
 		return -1;
 	if ((size_t)n >= tmp_len) {
 		ck_set_error("%s: path of the temporary file is too long", dir);
@@ -196,14 +154,14 @@ int container_group_create(const char *dir, const struct ck_generation_info *inf
 	}
 	if ((fd = ck_create_private(dir, path)) < 0)
 		goto fail_early;
-	if ((fapl = fapl_make()) < 0 || (file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) {
+	if ((fapl = ck_file_access()) < 0 || (file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) {
 		ck_set_h5_error(path, "create", "the HDF5 file");
 		goto fail;
 	}
 	/* room for every member's slice, reserved now (H5Fcreate truncated) */
 	if (ck_reserve_space(fd, path, ck_estimate_size(&e, nr, info->argv_len)) < 0)
 		goto fail;
-	if (same_file(file, fd, path) || ck_write_attrs(file, path, info) ||
+	if (ck_same_file(file, fd, path, "written") || ck_write_attrs(file, path, info) ||
 	    make_ds(file, path, "/argv", H5T_STD_U8LE, info->argv_len, info->argv_len, -1) ||
 	    rows_put(file, path, "/argv", H5T_NATIVE_UINT8, 0, info->argv_len, info->argv) ||
 	    make_table(file, path, "/ranks", t.rank, sizeof *rows, nr) ||
@@ -269,11 +227,11 @@ static int open_tmp(const char *path, uint64_t ino, hid_t *file)
 		close(fd);
 		return -1;
 	}
-	if ((fapl = fapl_make()) < 0 || (*file = H5Fopen(path, H5F_ACC_RDWR, fapl)) < 0)
+	if ((fapl = ck_file_access()) < 0 || (*file = H5Fopen(path, H5F_ACC_RDWR, fapl)) < 0)
 		ck_set_h5_error(path, "open", "the HDF5 file");
 	if (fapl >= 0)
 		H5Pclose(fapl);
-	if (*file >= 0 && same_file(*file, fd, path)) {
+	if (*file >= 0 && ck_same_file(*file, fd, path, "written")) {
 		H5Fclose(*file);
 		*file = -1;
 	}
