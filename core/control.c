@@ -340,7 +340,10 @@ static int slice_reads_back(uint64_t gen, uint64_t member)
 	struct ck_image img;
 	int ok;
 
-	snprintf(path, sizeof path, "%s/ckpt-%06llu.h5", cfg.dir, (unsigned long long)gen);
+	if (container_path(path, sizeof path, cfg.dir, gen)) {
+		log_error("%s", container_error());
+		return 0;
+	}
 	{
 		/* for the tests of this rule only: CKPTMPI_TEST_FAULT=readback:GEN */
 		const char *f = getenv("CKPTMPI_TEST_FAULT");

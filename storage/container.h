@@ -40,6 +40,10 @@ int container_write(const char *dir, const struct ck_generation_info *info,
                     struct ck_image *images, container_progress_fn progress,
                     char *tmp_path_out, size_t tmp_path_len);
 
+/* DIR/ckpt-NNNNNN.h5, generation's name, into out[len]: 0, or -1 (too
+ * long, message set). */
+int container_path(char *out, size_t len, const char *dir, uint64_t generation);
+
 /* Make the temporary file DIR/ckpt-NNNNNN.h5 atomically; fails (and
  * leaves the temporary) if that name exists. */
 int container_commit(const char *dir, uint64_t generation, const char *tmp_path);

@@ -682,6 +682,17 @@ int ck_temp_path(char *out, size_t len, const char *dir, uint64_t generation, co
 	return n;
 }
 
+int container_path(char *out, size_t len, const char *dir, uint64_t generation)
+{
+	int n = snprintf(out, len, "%s/ckpt-%06llu.h5", dir, (unsigned long long)generation);
+
+	if (n < 0 || (size_t)n >= len) {
+		ck_set_error("%s: path too long", dir);
+		return -1;
+	}
+	return 0;
+}
+
 int ck_host_temp_path(char *out, size_t len, const char *dir, uint64_t generation)
 {
 	char host[HOST_NAME_MAX + 1], token[CK_TOKEN_LEN + 1];
@@ -859,17 +870,14 @@ fail_early:
 int container_commit(const char *dir, uint64_t generation, const char *tmp_path)
 {
 	char final[PATH_MAX];
-	int n, dfd;
+	int dfd;
 
 	if (!dir || !tmp_path) {
 		ck_set_error("container_commit: missing argument");
 		return -1;
 	}
-	n = snprintf(final, sizeof final, "%s/ckpt-%06llu.h5", dir, (unsigned long long)generation);
-	if (n < 0 || (size_t)n >= sizeof final) {
-		ck_set_error("%s: path too long", dir);
+	if (container_path(final, sizeof final, dir, generation))
 		return -1;
-	}
 	if (renameat2(AT_FDCWD, tmp_path, AT_FDCWD, final, RENAME_NOREPLACE) < 0) {
 		if (errno == EEXIST) {
 			ck_set_error("%s: generation %llu already exists, not replaced", final,
