@@ -447,6 +447,25 @@ verify_ok() {
     log "ckptmpi verify $* passed"
 }
 
+# refused_checkpoint DIR WHAT NEEDLE...: with the job (stderr in
+# $WORK/run1.out.err) running, `ckptmpi checkpoint DIR` must be refused
+# with one line naming every NEEDLE, the job's log must say why (the first
+# NEEDLE), and DIR must hold no generation nor anything but the control
+# socket. WHAT names what the program holds, for the messages.
+refused_checkpoint() {
+    local dir=$1 what=$2 n
+    shift 2
+    ck checkpoint "$dir"
+    [ "$RC" -ne 0 ] || fail "checkpoint of a program holding $what succeeded; it must be refused"
+    [ "$(grep -c . "$WORK/ck.err")" -eq 1 ] || fail "expected one line of error: $(snip "$WORK/ck.err" 600)"
+    for n in "$@"; do
+        grep -q "$n" "$WORK/ck.err" || fail "the error does not name $n: $(snip "$WORK/ck.err" 300)"
+    done
+    grep -q "$1" "$WORK/run1.out.err" || fail "the job's log does not say why: $(snip "$WORK/run1.out.err" 300)"
+    [ -z "$(gens_in "$dir")" ] || fail "a generation was written anyway"
+    [ -z "$(ls -A "$dir" | grep -v '^control.sock$' || true)" ] || fail "leftovers in $dir: $(ls -A "$dir" | tr '\n' ' ')"
+}
+
 # expect_error NEEDLE ARGS...: "ckptmpi ARGS" must fail cleanly: non-zero
 # exit (not a crash, not a hang), exactly one line on stderr, containing
 # NEEDLE (when NEEDLE is not empty), and no program output on stdout.
