@@ -463,7 +463,7 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t e
 	info = calloc(1, sizeof *info);
 	if (!info) /* ranks that fail here fail in the collective write too */
 		goto release;
-	if (!hooks_job_shared()) {
+	if (!hooks_job_shared(job)) {
 		latest = generations_latest(cfg.dir);
 		gen = (latest > last_generation ? latest : last_generation) + 1;
 	}
@@ -506,7 +506,7 @@ release:
 		if (job->commit(cfg.dir, gen, tmp)) {
 			snprintf(err, errlen, "%s", container_error());
 			log_error("%s", container_error());
-			if (!hooks_job_shared())
+			if (!hooks_job_shared(job))
 				unlink(tmp);
 			gen = 0;
 		} else {
@@ -565,7 +565,7 @@ static uint64_t job_checkpoint(int why, uint64_t gen, char *err, size_t errlen)
 	const struct ckpt_job_ops *job = hooks_job();
 	int term;
 
-	if (hooks_job_shared()) {
+	if (hooks_job_shared(job)) {
 		if (job->rank() == 0) {
 			uint64_t latest = cfg.dir[0] ? generations_latest(cfg.dir) : 0;
 			gen = (latest > last_generation ? latest : last_generation) + 1;
@@ -679,7 +679,7 @@ static void *control_main(void *arg)
 	for (;;) {
 		struct pollfd p[2] = {{trigger_pipe[0], POLLIN, 0}, {listen_fd, POLLIN, 0}};
 		const struct ckpt_job_ops *job = hooks_job();
-		int timeout = -1, r, shared = hooks_job_shared();
+		int timeout = -1, r, shared = hooks_job_shared(job);
 
 		/* in a job of several members the interval is member 0's */
 		if (cfg.interval && !next && job->rank() == 0)

@@ -69,7 +69,7 @@ const struct ckpt_job_ops *hooks_job(void)
 	return j->active() ? j : &alone;
 }
 
-int hooks_job_shared(void) { return hooks_job() != &alone; }
+int hooks_job_shared(const struct ckpt_job_ops *job) { return job != &alone; }
 
 int hooks_job_plugin(void) { return hooks_job_registered() != &alone; }
 

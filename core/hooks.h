@@ -81,8 +81,8 @@ void hooks_register(const struct ckpt_hooks *h);
 /* The job the process belongs to: a plugin's while its transport is
  * active, else the process's own. */
 const struct ckpt_job_ops *hooks_job(void);
-/* 1 when hooks_job() is a job of several members */
-int hooks_job_shared(void);
+/* 1 when job (a hooks_job() answer) is a job of several members */
+int hooks_job_shared(const struct ckpt_job_ops *job);
 /* The plugin's job even before it is active (a restart reads its slice) */
 const struct ckpt_job_ops *hooks_job_registered(void);
 /* 1 when a plugin provides a job (the process is one of several) */
