@@ -2,9 +2,7 @@
  * checkpoint talks to a running job; ls/verify read containers. */
 #include <dirent.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +20,7 @@
 #include "core/control_socket.h"
 #include "core/lowmem.h"
 #include "storage/container.h"
+#include "tools/cli.h"
 #include "tools/debug.h"
 
 static void usage(FILE *f)
@@ -38,35 +37,6 @@ static void usage(FILE *f)
 	        "       ckptmpi bisect DIR (--expr 'C EXPRESSION' | --run 'SHELL COMMAND') [OPTIONS]\n");
 }
 
-static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int die(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("ckptmpi: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 2;
-}
-
-static int find_runtime(char *out, size_t len)
-{
-	const char *env = getenv("CKPTMPI_RUNTIME");
-	char self[PATH_MAX];
-	ssize_t n;
-
-	if (env && *env) {
-		snprintf(out, len, "%s", env);
-		return access(out, X_OK);
-	}
-	n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n < 0)
-		return -1;
-	self[n] = 0;
-	snprintf(out, len, "%s/ckptmpi-runtime", dirname(self));
-	return access(out, X_OK);
-}
 
 /* The verbs library (libckptmpi-verbs.so) for the upper half: next to the
  * tool in the build tree (bin/../lib) or installed (BINDIR/../LIBDIR);
@@ -74,8 +44,7 @@ static int find_runtime(char *out, size_t len)
 static int find_verbs_lib(char *out, size_t len)
 {
 	const char *env = getenv("CKPTMPI_VERBS_LIB"), *off = getenv("CKPTMPI_VERBS");
-	char self[PATH_MAX], *dir;
-	ssize_t n;
+	char dir[PATH_MAX / 2];
 
 	if (off && (!strcmp(off, "off") || !strcmp(off, "0") || !strcmp(off, "no")))
 		return -1;
@@ -83,11 +52,8 @@ static int find_verbs_lib(char *out, size_t len)
 		snprintf(out, len, "%s", env);
 		return access(out, R_OK);
 	}
-	n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n < 0)
+	if (self_dir(dir, sizeof dir))
 		return -1;
-	self[n] = 0;
-	dir = dirname(self);
 	snprintf(out, len, "%s/../lib/libckptmpi-verbs.so", dir);
 	if (!access(out, R_OK))
 		return 0;

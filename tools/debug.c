@@ -13,9 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,45 +23,7 @@
 #include <unistd.h>
 
 #include "storage/container.h"
-
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("ckptmpi: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 2;
-}
-
-static int self_dir(char *out, size_t len)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n < 0)
-		return -1;
-	self[n] = 0;
-	snprintf(out, len, "%s", dirname(self));
-	return 0;
-}
-
-/* The runtime next to the tool (CKPTMPI_RUNTIME overrides). */
-static int runtime_path(char *out, size_t len)
-{
-	const char *env = getenv("CKPTMPI_RUNTIME");
-	char dir[PATH_MAX / 2];
-
-	if (env && *env) {
-		snprintf(out, len, "%s", env);
-		return access(out, X_OK);
-	}
-	if (self_dir(dir, sizeof dir))
-		return -1;
-	snprintf(out, len, "%s/ckptmpi-runtime", dir);
-	return access(out, X_OK);
-}
+#include "tools/cli.h"
 
 /* tools/gdb/ckptmpi.py as installed (BINDIR/../share/ckptmpi/gdb) or in the
  * build tree (the same layout); CKPTMPI_GDB_SCRIPT overrides. */
@@ -175,10 +135,10 @@ static int write_plan(const struct plan_opts *o, const char *scratch, char *plan
 	FILE *f;
 
 	if (generations_list(o->dir, &g, &n))
-		return fail("%s", container_error());
+		return die("%s", container_error());
 	snprintf(plan, len, "%s/plan.json", scratch);
 	if (!(f = fopen(plan, "w")))
-		return fail("%s: %s", plan, strerror(errno));
+		return die("%s: %s", plan, strerror(errno));
 	fprintf(f, "{\"dir\": ");
 	json_str(f, o->dir);
 	fprintf(f, ", \"scratch\": ");
@@ -222,7 +182,7 @@ static int write_plan(const struct plan_opts *o, const char *scratch, char *plan
 			container_close(r);
 			fclose(f);
 			free(g);
-			return fail("%s: a %" PRIu64 "-rank %s job: ckptmpi %s handles single processes "
+			return die("%s: a %" PRIu64 "-rank %s job: ckptmpi %s handles single processes "
 			            "for now", g[i].path, info.nranks, info.mpi_flavour,
 			            o->bisect ? "bisect" : "debug");
 		}
@@ -264,11 +224,11 @@ static int write_plan(const struct plan_opts *o, const char *scratch, char *plan
 	fprintf(f, "\n]}\n");
 	free(g);
 	if (fclose(f))
-		return fail("%s: %s", plan, strerror(errno));
+		return die("%s: %s", plan, strerror(errno));
 	if (!used) {
 		if (only)
-			return fail("%s: no generation %" PRIu64 " of yours", o->dir, only);
-		return fail("%s: no checkpoint generations of yours", o->dir);
+			return die("%s: no generation %" PRIu64 " of yours", o->dir, only);
+		return die("%s: no checkpoint generations of yours", o->dir);
 	}
 	return 0;
 }
@@ -278,7 +238,7 @@ static int make_scratch(char *out, size_t len, const char *what)
 	const char *tmp = getenv("TMPDIR");
 	snprintf(out, len, "%s/ckptmpi-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", what);
 	if (!mkdtemp(out))
-		return fail("%s: %s", out, strerror(errno));
+		return die("%s: %s", out, strerror(errno));
 	return 0;
 }
 
@@ -298,7 +258,7 @@ static int parse_num(const char *s, const char *what, double *out)
 	errno = 0;
 	*out = strtod(s, &end);
 	if (errno || *end || !*s || *out < 0)
-		return fail("%s: not a number: %s", what, s);
+		return die("%s: not a number: %s", what, s);
 	return 0;
 }
 
@@ -321,7 +281,7 @@ int cmd_debug(int argc, char **argv)
 	double v;
 
 	if (!gargs)
-		return fail("out of memory");
+		return die("out of memory");
 	for (i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--")) {
 			i++;
@@ -346,9 +306,9 @@ int cmd_debug(int argc, char **argv)
 		}
 	}
 	if (!have_gdb())
-		return fail("gdb not found (install Debian's gdb, or set CKPTMPI_GDB)");
+		return die("gdb not found (install Debian's gdb, or set CKPTMPI_GDB)");
 	if (script_path(script, sizeof script))
-		return fail("%s: the GDB extension is missing (set CKPTMPI_GDB_SCRIPT)", script);
+		return die("%s: the GDB extension is missing (set CKPTMPI_GDB_SCRIPT)", script);
 	/* GDB runs the runtime without address randomisation anyway (its
 	 * disable-randomization); the runtime then does not re-execute itself */
 	{
@@ -363,9 +323,9 @@ int cmd_debug(int argc, char **argv)
 	if (restart) {
 		struct stat st;
 		if (i < argc)
-			return fail("debug --restart takes no PROGRAM: the generation names it");
+			return die("debug --restart takes no PROGRAM: the generation names it");
 		if (!realpath(restart, absdir) || stat(absdir, &st) || !S_ISDIR(st.st_mode))
-			return fail("%s: not a directory", restart);
+			return die("%s: not a directory", restart);
 		o.dir = absdir;
 		if (make_scratch(scratch, sizeof scratch, "debug"))
 			return 2;
@@ -373,9 +333,9 @@ int cmd_debug(int argc, char **argv)
 			drop_scratch(scratch);
 			return 2;
 		}
-		if (!rt[0] && runtime_path(rt, sizeof rt)) {
+		if (!rt[0] && find_runtime(rt, sizeof rt)) {
 			drop_scratch(scratch);
-			return fail("cannot find ckptmpi-runtime next to ckptmpi (set CKPTMPI_RUNTIME)");
+			return die("cannot find ckptmpi-runtime next to ckptmpi (set CKPTMPI_RUNTIME)");
 		}
 		/* ours first, then the user's options (-batch -ex ...) */
 		memmove(gargs + 6, gargs + 4, (size_t)ng * sizeof *gargs);
@@ -387,14 +347,14 @@ int cmd_debug(int argc, char **argv)
 		gargs[4 + ng] = NULL;
 		unsetenv("CKPTMPI_RESTART");
 		execvp(gargs[0], gargs);
-		return fail("%s: %s", gargs[0], strerror(errno));
+		return die("%s: %s", gargs[0], strerror(errno));
 	}
 	if (i >= argc) {
 		debug_usage(stderr);
-		return fail("debug: no PROGRAM given (ckptmpi debug -- PROGRAM ARGS)");
+		return die("debug: no PROGRAM given (ckptmpi debug -- PROGRAM ARGS)");
 	}
-	if (runtime_path(rt, sizeof rt))
-		return fail("cannot find ckptmpi-runtime next to ckptmpi (set CKPTMPI_RUNTIME)");
+	if (find_runtime(rt, sizeof rt))
+		return die("cannot find ckptmpi-runtime next to ckptmpi (set CKPTMPI_RUNTIME)");
 	if (!dir)
 		dir = getenv("CKPTMPI_DIR");
 	if (!dir) {
@@ -405,7 +365,7 @@ int cmd_debug(int argc, char **argv)
 		fprintf(stderr, "ckptmpi: checkpoints of this session go to %s (--dir DIR to choose)\n",
 		        dir);
 	} else if (mkdir(dir, 0700) && errno != EEXIST) {
-		return fail("%s: cannot create: %s", dir, strerror(errno));
+		return die("%s: cannot create: %s", dir, strerror(errno));
 	}
 	setenv("CKPTMPI_DIR", dir, 1);
 	unsetenv("CKPTMPI_RESTART");
@@ -414,7 +374,7 @@ int cmd_debug(int argc, char **argv)
 		char **a = calloc((size_t)(4 + ng + 3 + argc - i), sizeof *a);
 		int k = 0;
 		if (!a)
-			return fail("out of memory");
+			return die("out of memory");
 		for (int q = 0; q < 4 + ng; q++)
 			a[k++] = gargs[q];
 		a[k++] = "--args";
@@ -423,7 +383,7 @@ int cmd_debug(int argc, char **argv)
 			a[k++] = argv[q];
 		a[k] = NULL;
 		execvp(a[0], a);
-		return fail("%s: %s", a[0], strerror(errno));
+		return die("%s: %s", a[0], strerror(errno));
 	}
 }
 
@@ -480,14 +440,14 @@ int cmd_bisect(int argc, char **argv)
 	}
 	if (!dir || (!o.expr == !o.run)) {
 		bisect_usage(stderr);
-		return fail("bisect: DIR and one of --expr or --run are needed");
+		return die("bisect: DIR and one of --expr or --run are needed");
 	}
 	if (!have_gdb())
-		return fail("gdb not found (install Debian's gdb, or set CKPTMPI_GDB)");
+		return die("gdb not found (install Debian's gdb, or set CKPTMPI_GDB)");
 	if (script_path(script, sizeof script))
-		return fail("%s: the GDB extension is missing (set CKPTMPI_GDB_SCRIPT)", script);
+		return die("%s: the GDB extension is missing (set CKPTMPI_GDB_SCRIPT)", script);
 	if (!realpath(dir, absdir) || stat(absdir, &st) || !S_ISDIR(st.st_mode))
-		return fail("%s: not a directory", dir);
+		return die("%s: not a directory", dir);
 	o.dir = absdir;
 	if (make_scratch(scratch, sizeof scratch, "bisect"))
 		return 2;
@@ -495,9 +455,9 @@ int cmd_bisect(int argc, char **argv)
 		drop_scratch(scratch);
 		return 2;
 	}
-	if (!rt[0] && runtime_path(rt, sizeof rt)) {
+	if (!rt[0] && find_runtime(rt, sizeof rt)) {
 		drop_scratch(scratch);
-		return fail("cannot find ckptmpi-runtime next to ckptmpi (set CKPTMPI_RUNTIME)");
+		return die("cannot find ckptmpi-runtime next to ckptmpi (set CKPTMPI_RUNTIME)");
 	}
 	{
 		int p = personality(0xffffffff);
@@ -508,5 +468,5 @@ int cmd_bisect(int argc, char **argv)
 	unsetenv("CKPTMPI_RESTART");
 	char *args[] = {(char *)gdb_path(), "-q", "-nx", "-batch", "-x", script, "-ex", ex, rt, NULL};
 	execvp(args[0], args);
-	return fail("%s: %s", args[0], strerror(errno));
+	return die("%s: %s", args[0], strerror(errno));
 }
