@@ -535,13 +535,49 @@ void sdev_srq_kick(struct sdev_srq *x)
 }
 
 /* ------------------------------------------------------------ QP */
+/* A free QP slot of this process's segment, taken (its number 1 until it
+ * is published) and cleared; NULL (ENOMEM) when all are in use. */
+static struct sd_qp *qp_claim(int *idx)
+{
+	struct sd_qp *qp;
+	uint32_t z;
+	int i;
+
+	for (i = 0; i < SD_MAX_QP; i++) {
+		z = 0;
+		if (atomic_compare_exchange_strong(&S->qp[i].qpn, &z, 1))
+			break;
+	}
+	if (i == SD_MAX_QP) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	qp = &S->qp[i];
+	{
+		/* everything but the number, which publishes it */
+		size_t off = offsetof(struct sd_qp, type);
+		memset((char *)qp + off, 0, sizeof *qp - off);
+	}
+	*idx = i;
+	return qp;
+}
+
+/* The set-up QP in slot i gets its number: peers can reach it from now. */
+static struct sdev_qp *qp_publish(struct sd_qp *qp, int i, uint32_t *qpn)
+{
+	*qpn = ((sd_self->gen & 0xf) << 20) | (sd_self->slot << 12) | (uint32_t)i;
+	if ((uint32_t)i + 1 > S->nqp)
+		S->nqp = (uint32_t)i + 1;
+	atomic_store(&qp->qpn, *qpn);
+	return (struct sdev_qp *)qp;
+}
+
 struct sdev_qp *sdev_qp_create(uint32_t pd, struct ibv_qp_init_attr *init, struct sdev_cq *scq,
                                struct sdev_cq *rcq, struct sdev_srq *srq, uint64_t cookie,
                                uint32_t *qpn)
 {
 	struct ibv_qp_cap *c = &init->cap;
 	struct sd_qp *qp;
-	uint32_t z;
 	int i;
 
 	if ((init->qp_type != IBV_QPT_RC && init->qp_type != IBV_QPT_UC &&
@@ -563,21 +599,8 @@ struct sdev_qp *sdev_qp_create(uint32_t pd, struct ibv_qp_init_attr *init, struc
 		errno = EINVAL;
 		return NULL;
 	}
-	for (i = 0; i < SD_MAX_QP; i++) {
-		z = 0;
-		if (atomic_compare_exchange_strong(&S->qp[i].qpn, &z, 1))
-			break;
-	}
-	if (i == SD_MAX_QP) {
-		errno = ENOMEM;
+	if (!(qp = qp_claim(&i)))
 		return NULL;
-	}
-	qp = &S->qp[i];
-	{
-		/* everything but the number, which publishes it */
-		size_t off = offsetof(struct sd_qp, type);
-		memset((char *)qp + off, 0, sizeof *qp - off);
-	}
 	qp->type = init->qp_type;
 	atomic_store(&qp->state, IBV_QPS_RESET);
 	qp->pd = pd;
@@ -603,33 +626,16 @@ struct sdev_qp *sdev_qp_create(uint32_t pd, struct ibv_qp_init_attr *init, struc
 		c->max_recv_wr = 0;
 		c->max_recv_sge = 0;
 	}
-	*qpn = ((sd_self->gen & 0xf) << 20) | (sd_self->slot << 12) | (uint32_t)i;
-	if ((uint32_t)i + 1 > S->nqp)
-		S->nqp = (uint32_t)i + 1;
-	atomic_store(&qp->qpn, *qpn);
-	return (struct sdev_qp *)qp;
+	return qp_publish(qp, i, qpn);
 }
 
 struct sdev_qp *sdev_qp_create_xrc_recv(uint32_t xrcd, uint64_t cookie, uint32_t *qpn)
 {
 	struct sd_qp *qp;
-	uint32_t z;
 	int i;
 
-	for (i = 0; i < SD_MAX_QP; i++) {
-		z = 0;
-		if (atomic_compare_exchange_strong(&S->qp[i].qpn, &z, 1))
-			break;
-	}
-	if (i == SD_MAX_QP) {
-		errno = ENOMEM;
+	if (!(qp = qp_claim(&i)))
 		return NULL;
-	}
-	qp = &S->qp[i];
-	{
-		size_t off = offsetof(struct sd_qp, type);
-		memset((char *)qp + off, 0, sizeof *qp - off);
-	}
 	qp->type = IBV_QPT_XRC_RECV;
 	atomic_store(&qp->state, IBV_QPS_RESET);
 	qp->xrcd = xrcd;
@@ -637,11 +643,7 @@ struct sdev_qp *sdev_qp_create_xrc_recv(uint32_t xrcd, uint64_t cookie, uint32_t
 	qp->srq = -1;
 	qp->cookie = cookie;
 	qp->mtu = IBV_MTU_4096;
-	*qpn = ((sd_self->gen & 0xf) << 20) | (sd_self->slot << 12) | (uint32_t)i;
-	if ((uint32_t)i + 1 > S->nqp)
-		S->nqp = (uint32_t)i + 1;
-	atomic_store(&qp->qpn, *qpn);
-	return (struct sdev_qp *)qp;
+	return qp_publish(qp, i, qpn);
 }
 
 int sdev_qp_state(struct sdev_qp *x) { return (int)atomic_load(&((struct sd_qp *)x)->state); }
