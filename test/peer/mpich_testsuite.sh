@@ -49,14 +49,7 @@ JOBS=${CKPTMPI_PEER_JOBS:-2}
 log() { printf 'mpich_testsuite: %s\n' "$*" >&2; }
 skip() { log "SKIP: $*"; exit 77; }
 
-if [ -n "${CKPTMPI_PEER_CACHE:-}" ]; then
-	CACHE=$CKPTMPI_PEER_CACHE
-elif mkdir -p /var/cache/ckptmpi-peer 2>/dev/null && [ -w /var/cache/ckptmpi-peer ]; then
-	CACHE=/var/cache/ckptmpi-peer
-else
-	CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/ckptmpi-peer
-fi
-mkdir -p "$CACHE"
+source "$HERE/peer_cache.sh"
 
 # ---------------------------------------------------------------- source
 # The test suite must match the MPICH the machine runs: the source package

@@ -46,14 +46,7 @@ ver=$(dpkg-query -W -f='${Version}' python3-pyverbs 2>/dev/null || true)
 uver=${ver%-*}
 [ -n "$ver" ] || skip "python3-pyverbs is not installed"
 
-if [ -n "${CKPTMPI_PEER_CACHE:-}" ]; then
-	CACHE=$CKPTMPI_PEER_CACHE
-elif mkdir -p /var/cache/ckptmpi-peer 2>/dev/null && [ -w /var/cache/ckptmpi-peer ]; then
-	CACHE=/var/cache/ckptmpi-peer
-else
-	CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/ckptmpi-peer
-fi
-mkdir -p "$CACHE"
+source "$HERE/peer_cache.sh"
 
 # ---------------------------------------------------------------- source
 # (one run at a time prepares the cache: ctest runs two modes at once)
