@@ -1424,10 +1424,17 @@ static void restart_failed_at_exit(void)
 	snprintf(m, sizeof m, "could not restart: %s",
 	         log_last_error()[0] ? log_last_error() : "see its stderr");
 	if (my_member) {
-		/* one try: a member 0 that is not there is not waiting */
-		next_connect = 0;
-		connect_member0();
-		send_msg(conn[0], M_RSOCK, 0, 0, m, (uint32_t)strlen(m));
+		/* member 0 may still be reading its own slice: it listens only
+		 * then; tried as long as member 0 tells the others (a member 0
+		 * that is not restarted at all costs these seconds) */
+		while (conn[0] < 0 && now_s() < deadline) {
+			next_connect = 0;
+			connect_member0();
+			if (conn[0] < 0)
+				nanosleep(&ms, NULL);
+		}
+		if (conn[0] >= 0)
+			send_msg(conn[0], M_RSOCK, 0, 0, m, (uint32_t)strlen(m));
 		return;
 	}
 	{
