@@ -25,16 +25,19 @@
  *   none    no verbs at all, the steps and barriers alone (to check the
  *           test scripts themselves on a job without verbs)
  *
- * A step: post every kind's requests; sleep SLEEP_MS (the likely cut:
- * half the receives not yet posted, so half the peer's sends wait,
- * completions not polled, receives posted); post the other receives; poll
- * and check every completion (status, opcode, wr_id, length, immediate,
- * source QP) and every byte received, written, read or returned; print
- * one line; post the next step's first receives; barrier. -b: side B does
+ * A step: post the sends, writes, reads and atomics; sleep SLEEP_MS (the
+ * likely cut: send and chan have posted half the receives the peer's
+ * sends need, so the others wait; imm, ud and srq have receives posted
+ * and not yet used, their peer sends only after its sleep; completions
+ * not polled); post the other receives, then the writes with immediate,
+ * the UD sends and the second SRQ QP's sends; poll and check every
+ * completion (status, opcode, wr_id, length, immediate, source QP) and
+ * every byte received, written, read or returned; print one line; post
+ * the next step's first receives; barrier. -b: side B does
  * not sleep, it spins in ibv_poll_cq while A sleeps. -m MIB: each side
  * also registers MIB MiB, filled with a pattern; the peer RDMA-writes a
  * 64 KiB chunk of it each step (write kind); all of it is checked at the
- * end. Pending RC sends are retried for ever (rnr_retry 7), so a peer that
+ * end (with -k none: the same memory, not registered, no verbs at all). Pending RC sends are retried for ever (rnr_retry 7), so a peer that
  * is being checkpointed is only waited for.
  *
  * Output: "0 ..." (what runs), "K kind=HASH ..." per step, "N+1 final
@@ -54,6 +57,7 @@
 #define AREA (NMSG * MAXLEN)
 #define GRH 40
 #define NATOM 4
+#define SRQ_SPARE 3 /* SRQ receives left unused over the sleep */
 #define CHUNK (64u << 10)
 #define WAIT_LIMIT_S 60.0
 
@@ -306,11 +310,19 @@ static struct ibv_mr *reg(struct side *s, size_t len)
 
 static void setup_side(struct side *s, const int *kinds)
 {
-	int any = big_mib != 0;
+	int any = 0;
 	for (int x = 0; x < NKIND; x++)
 		any |= kinds[x];
-	if (!any) /* -k none: the TCP barriers alone (the test scripts' own check) */
+	if (!any) { /* -k none: no verbs (the test scripts' and the bench's baseline) */
+		if (big_mib) { /* the big region, not registered */
+			s->bigsz = big_mib << 20;
+			if (posix_memalign((void **)&s->bigbuf, 4096, s->bigsz))
+				DIE("posix_memalign");
+			for (size_t i = 0; i < s->bigsz / 8; i++)
+				s->bigbuf[i] = big_init(s->id, i);
+		}
 		return;
+	}
 	vt_open(&s->d);
 	for (int x = 0; x < NKIND; x++) {
 		struct kind *kd = &s->k[x];
@@ -497,20 +509,20 @@ static void prepare(struct side *s, int k)
 			continue;
 		switch (x) {
 		case K_SEND:
-		case K_IMM:
-		case K_CHAN:
+		case K_CHAN: /* half: the peer's other sends wait over the sleep */
 			for (int i = 0; i < NMSG / 2; i++)
 				post_recv_slot(s, x, k, i, MAXLEN);
 			break;
 		case K_WRITE:
 			post_recv_slot(s, x, k, 0, MAXLEN);
 			break;
-		case K_UD: /* UD drops what finds no receive: all of them now */
+		case K_IMM: /* all: posted, not yet used over the sleep */
+		case K_UD:  /* (UD drops what finds no receive) */
 			for (int i = 0; i < NMSG; i++)
 				post_recv_slot(s, x, k, i, MAXLEN);
 			break;
-		case K_SRQ:
-			for (int i = 0; i < NMSG; i++)
+		case K_SRQ: /* QP 0's sends use NMSG of them before the sleep */
+			for (int i = 0; i < NMSG + SRQ_SPARE; i++)
 				post_recv_slot(s, x, k, i, MAXLEN);
 			break;
 		case K_READ:
@@ -522,14 +534,20 @@ static void prepare(struct side *s, int k)
 	}
 }
 
-/* every kind's requests of step K */
-static void post_step(struct side *s, int k)
+/* the kinds' requests of step K: PHASE 0 before the sleep (sends, writes,
+ * reads, atomics), 1 after it (writes with immediate, UD sends, the sends
+ * of the SRQ's second QP: so that the peer has receives posted and unused
+ * at a cut in its sleep) */
+static void post_step(struct side *s, int k, int phase)
 {
 	for (int x = 0; x < NKIND; x++) {
 		struct kind *kd = &s->k[x];
 		if (!kd->on)
 			continue;
-		kd->step_hash = 0xcbf29ce484222325ull;
+		if (phase == 0)
+			kd->step_hash = 0xcbf29ce484222325ull;
+		if (phase == 0 ? x == K_IMM || x == K_UD : !(x == K_IMM || x == K_UD || x == K_SRQ))
+			continue;
 		switch (x) {
 		case K_SEND:
 		case K_CHAN:
@@ -541,9 +559,9 @@ static void post_step(struct side *s, int k)
 					IBV_SEND_SIGNALED, 0, 0, 0);
 			}
 			break;
-		case K_SRQ:
+		case K_SRQ: /* QP 0 before the sleep, QP 1 after it */
 			for (int q = 0; q < 2; q++)
-				for (int i = 0; i < NMSG; i++) {
+				for (int i = 0; i < NMSG && q == phase; i++) {
 					int m = q * NMSG + i;
 					pat_fill(kd->buf + OFF_SEND + (size_t)m * MAXLEN, rc_len[i], seed_of(s->id, x, k, m));
 					post_wr(s, x, k, q, wrid(k, x, m), IBV_WR_SEND, OFF_SEND + (size_t)m * MAXLEN,
@@ -623,19 +641,21 @@ static void post_step(struct side *s, int k)
 	}
 }
 
-/* after the sleep: the receives the peer's sends have been waiting for */
+/* after the sleep: the receives the peer's sends have been waiting for,
+ * then the requests of phase 1 */
 static void late_step(struct side *s, int k)
 {
 	for (int x = 0; x < NKIND; x++) {
 		if (!s->k[x].on)
 			continue;
-		if (x == K_SEND || x == K_IMM || x == K_CHAN)
+		if (x == K_SEND || x == K_CHAN)
 			for (int i = NMSG / 2; i < NMSG; i++)
 				post_recv_slot(s, x, k, i, MAXLEN);
 		if (x == K_SRQ)
-			for (int i = NMSG; i < 2 * NMSG; i++)
+			for (int i = NMSG + SRQ_SPARE; i < 2 * NMSG; i++)
 				post_recv_slot(s, x, k, i, MAXLEN);
 	}
+	post_step(s, k, 1);
 }
 
 static void complete_kind(struct side *s, int x, int k)
@@ -797,11 +817,11 @@ static uint64_t final_checks(struct side *s)
 					(unsigned long long)c[j], (unsigned long long)want[j]);
 		h = fnv(h, c, 8 * NATOM);
 	}
-	if (s->big && s->k[K_WRITE].on) {
+	if (s->bigbuf) {
 		size_t nch = s->bigsz / CHUNK;
 		for (size_t ch = 0; ch < nch; ch++) {
 			int last = 0; /* the last step that wrote chunk CH */
-			for (int k = 1; k <= nsteps; k++)
+			for (int k = 1; k <= nsteps && s->big && s->k[K_WRITE].on; k++)
 				if ((size_t)(k - 1) % nch == ch)
 					last = k;
 			for (size_t i = ch * CHUNK / 8; i < (ch + 1) * CHUNK / 8; i++) {
@@ -974,8 +994,8 @@ int main(int argc, char **argv)
 	for (int k = 1; k <= nsteps; k++) {
 		int n = snprintf(line, sizeof line, "%d", k);
 		if (loop) {
-			post_step(&sides[0], k);
-			post_step(&sides[1], k);
+			post_step(&sides[0], k, 0);
+			post_step(&sides[1], k, 0);
 			vt_sleep_ms(ms);
 			late_step(&sides[0], k);
 			late_step(&sides[1], k);
@@ -988,7 +1008,7 @@ int main(int argc, char **argv)
 				prepare(&sides[1], k + 1);
 			}
 		} else {
-			post_step(me, k);
+			post_step(me, k, 0);
 			if (!me->busy)
 				vt_sleep_ms(ms);
 			late_step(me, k);
