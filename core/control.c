@@ -217,11 +217,70 @@ static void *term_watchdog(void *arg)
 	return NULL;
 }
 
+/* A whole number in [lo, hi] made of digits only: 0 and *out, else -1. */
+static int setting_uint(const char *v, unsigned long lo, unsigned long hi, unsigned *out)
+{
+	char *end;
+	unsigned long x;
+
+	if (!v || !*v || strspn(v, "0123456789") != strlen(v))
+		return -1;
+	errno = 0;
+	x = strtoul(v, &end, 10);
+	if (errno || x < lo || x > hi)
+		return -1;
+	*out = (unsigned)x;
+	return 0;
+}
+
+/* CKPTMPI_COMPRESS: none | deflate[:0..9] | zstd[:1..22] | lz4. Whether
+ * this build's HDF5 has the filter is the writer's to say (storage/). */
+static int compress_setting_ok(const char *v)
+{
+	unsigned level;
+
+	if (!strcmp(v, "none") || !strcmp(v, "deflate") || !strcmp(v, "zstd") || !strcmp(v, "lz4"))
+		return 1;
+	if (!strncmp(v, "deflate:", 8))
+		return !setting_uint(v + 8, 0, 9, &level);
+	if (!strncmp(v, "zstd:", 5))
+		return !setting_uint(v + 5, 1, 22, &level);
+	return 0;
+}
+
 int control_config_from_env(struct control_config *c, int create_dir, int dir_optional)
 {
 	const char *d = getenv("CKPTMPI_DIR"), *v;
+	/* the longest name the control socket may take (control_socket.h) */
+	size_t sock_name = 1 + strlen(CONTROL_SOCKET_ALT_PREFIX) + CONTROL_SOCKET_TOKEN +
+	                   strlen(CONTROL_SOCKET_ALT_SUFFIX),
+	       sun_path = sizeof(((struct sockaddr_un *)0)->sun_path);
+	unsigned level;
 
 	memset(c, 0, sizeof *c);
+	/* checked before anything runs: a typo must not surface hours later
+	 * as a checkpoint that fails or never comes */
+	v = getenv("CKPTMPI_VERBOSE");
+	if (v && *v && setting_uint(v, 0, 3, &level)) {
+		log_error("CKPTMPI_VERBOSE=%s: expected 0, 1, 2 or 3", v);
+		return -1;
+	}
+	v = getenv("CKPTMPI_COMPRESS");
+	if (v && *v && !compress_setting_ok(v)) {
+		log_error("CKPTMPI_COMPRESS=%s: expected none, deflate[:0-9], zstd[:1-22] or lz4", v);
+		return -1;
+	}
+	v = getenv("CKPTMPI_INTERVAL");
+	if (v && *v && setting_uint(v, 0, 86400 * 365, &c->interval)) {
+		log_error("CKPTMPI_INTERVAL=%s: expected whole seconds between checkpoints (0: none)", v);
+		return -1;
+	}
+	v = getenv("CKPTMPI_KEEP");
+	c->keep = 2;
+	if (v && *v && setting_uint(v, 1, 1000000, &c->keep)) {
+		log_error("CKPTMPI_KEEP=%s: expected how many generations to keep, at least 1", v);
+		return -1;
+	}
 	if ((!d || !*d) && dir_optional) {
 		log_info("CKPTMPI_DIR is not set: running without checkpoints");
 		return 0;
@@ -238,12 +297,11 @@ int control_config_from_env(struct control_config *c, int create_dir, int dir_op
 		log_error("%s: %s", d, strerror(errno));
 		return -1;
 	}
-	v = getenv("CKPTMPI_INTERVAL");
-	c->interval = v ? (unsigned)atoi(v) : 0;
-	v = getenv("CKPTMPI_KEEP");
-	c->keep = v ? (unsigned)atoi(v) : 2;
-	if (c->keep < 1)
-		c->keep = 1;
+	if (strlen(c->dir) + sock_name >= sun_path) {
+		log_error("%s: path too long for the job's control socket (%zu bytes, at most %zu): "
+		          "use a shorter CKPTMPI_DIR", c->dir, strlen(c->dir), sun_path - sock_name - 1);
+		return -1;
+	}
 	v = getenv("CKPTMPI_TERM");
 	c->term_checkpoints = 1;
 	if (v && *v) {
@@ -282,10 +340,29 @@ int control_config_from_env(struct control_config *c, int create_dir, int dir_op
 	return 0;
 }
 
+/* What `ckptmpi status DIR` is told; rank 0 (member 0) answers. Written
+ * by the control thread only. */
+enum { PHASE_IDLE, PHASE_STOPPING, PHASE_WRITING };
+static struct {
+	int phase;
+	time_t started, since; /* this process; the checkpoint under way */
+	uint64_t done, total;  /* bytes of this rank's page data written */
+} status;
+/* `ckptmpi checkpoint` requests accepted during a write: answered with
+ * its outcome (the write serves them) */
+static int held_fd[8], nheld;
+
+static void serve_requests_during_write(void);
+
 static void write_progress(uint64_t done, uint64_t total)
 {
-	log_info("checkpoint: wrote %llu of %llu MiB", (unsigned long long)(done >> 20),
-	         (unsigned long long)(total >> 20));
+	status.phase = PHASE_WRITING;
+	status.done = done;
+	status.total = total;
+	if (log_level() >= 1)
+		log_info("checkpoint: wrote %llu of %llu MiB", (unsigned long long)(done >> 20),
+		         (unsigned long long)(total >> 20));
+	serve_requests_during_write();
 }
 
 static double now_s(void)
@@ -486,7 +563,7 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t e
 		memcpy(info->argv + info->argv_len, *a, l);
 		info->argv_len += l;
 	}
-	if (job->write(cfg.dir, info, &img, log_level() >= 1 ? write_progress : NULL, tmp,
+	if (job->write(cfg.dir, info, &img, write_progress, tmp,
 	               sizeof tmp)) {
 		snprintf(err, errlen, "%s", container_error());
 		log_error("%s", container_error());
@@ -542,9 +619,23 @@ out:
  * it picks the generation and tells every rank. */
 static void serve_connection(const uint64_t *done_gen, const char *done_err);
 
+static void reply_outcome(int fd, uint64_t gen, const char *err)
+{
+	char reply[1200];
+	int n = gen ? snprintf(reply, sizeof reply, "ok %llu\n", (unsigned long long)gen)
+	            : snprintf(reply, sizeof reply, "error: %.1000s\n", err);
+	if (write(fd, reply, (size_t)n) < 0)
+		log_debug("control reply: %s", strerror(errno));
+}
+
 static void reply_waiting_clients(uint64_t gen, const char *err)
 {
 	struct pollfd p = {listen_fd, POLLIN, 0};
+	for (; nheld > 0; nheld--) {
+		reply_outcome(held_fd[nheld - 1], gen, err);
+		procstate_unregister_lower_fd(held_fd[nheld - 1]);
+		close(held_fd[nheld - 1]);
+	}
 	while (listen_fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN))
 		serve_connection(&gen, err);
 }
@@ -575,7 +666,11 @@ static uint64_t job_checkpoint(int why, uint64_t gen, char *err, size_t errlen)
 		}
 		last_begun = gen;
 	}
+	status.phase = PHASE_STOPPING;
+	status.since = time(NULL);
+	status.done = status.total = 0;
 	gen = checkpoint(why_name(why), gen, err, errlen);
+	status.phase = PHASE_IDLE;
 	link_outcome(gen ? &link_area.committed : &link_area.failed);
 	/* `ckptmpi checkpoint` commands that came meanwhile get this outcome */
 	reply_waiting_clients(gen, err);
@@ -612,49 +707,119 @@ static void local_request(int why)
 	job->leave();
 }
 
+/* The request on a client's connection ("checkpoint", "status"): 0, or
+ * -1 when there is none (a peer that is not this user is told so). A
+ * client that connects and says nothing must not hold the control
+ * thread. */
+static int read_request(int fd, char *buf, size_t len)
+{
+	static const char denied[] = "error: permission denied\n";
+	struct timeval tv = {2, 0};
+	struct ucred cred;
+	socklen_t clen = sizeof cred;
+	ssize_t n;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) || cred.uid != getuid()) {
+		if (write(fd, denied, sizeof denied - 1) < 0)
+			log_debug("control reply: %s", strerror(errno));
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv))
+		log_debug("control: SO_RCVTIMEO: %s", strerror(errno));
+	n = read(fd, buf, len - 1);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return 0;
+}
+
+static void reply_text(int fd, const char *text)
+{
+	if (write(fd, text, strlen(text)) < 0)
+		log_debug("control reply: %s", strerror(errno));
+}
+
+/* "key value" lines; tools/ckptmpi.c (status, checkpoint --progress)
+ * reads them */
+static void reply_status(int fd)
+{
+	static const char *const phase[] = {"idle", "stopping", "writing"};
+	const struct ckpt_job_ops *job = hooks_job();
+	char reply[6000], host[256] = "?";
+
+	if (gethostname(host, sizeof host))
+		snprintf(host, sizeof host, "?");
+	host[sizeof host - 1] = 0;
+	snprintf(reply, sizeof reply,
+	         "pid %d\nhost %s\nprogram %s\nflavour %s\nranks %d\nstarted %lld\n"
+	         "interval %u\nkeep %u\ngeneration %llu\nrestored %llu\ncheckpoint %s\n"
+	         "since %lld\ndone %llu\ntotal %llu\n",
+	         (int)getpid(), host, upper.program, job->flavour(), job->size(),
+	         (long long)status.started, cfg.interval, cfg.keep,
+	         (unsigned long long)last_generation, (unsigned long long)parent_generation,
+	         phase[status.phase], (long long)status.since, (unsigned long long)status.done,
+	         (unsigned long long)status.total);
+	reply_text(fd, reply);
+}
+
 /* done_gen: a checkpoint just ended that serves this request too */
 static void serve_client(int fd, const uint64_t *done_gen, const char *done_err)
 {
-	char buf[64], reply[1200], err[1024];
-	struct ucred cred;
-	socklen_t len = sizeof cred;
-	ssize_t n;
+	char buf[64], err[1024];
 	uint64_t gen;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || cred.uid != getuid()) {
-		n = snprintf(reply, sizeof reply, "error: permission denied\n");
-		if (write(fd, reply, (size_t)n) < 0)
-			return;
+	if (read_request(fd, buf, sizeof buf))
+		return;
+	if (!strncmp(buf, "status", 6)) {
+		reply_status(fd);
 		return;
 	}
-	n = read(fd, buf, sizeof buf - 1);
-	if (n <= 0)
-		return;
-	buf[n] = 0;
 	if (strncmp(buf, "checkpoint", 10)) {
-		n = snprintf(reply, sizeof reply, "error: unknown request\n");
-	} else {
-		if (done_gen) {
-			gen = *done_gen;
-			snprintf(err, sizeof err, "%s", done_err);
-		} else {
-			const struct ckpt_job_ops *job = hooks_job();
-			int entered = job->enter();
-			gen = 0;
-			if (!entered || !job->may_begin())
-				snprintf(err, sizeof err, "the program is finalizing (%s)", job->flavour());
-			else
-				gen = job_checkpoint(WHY_COMMAND, 0, err, sizeof err);
-			if (entered)
-				job->leave();
-		}
-		if (gen)
-			n = snprintf(reply, sizeof reply, "ok %llu\n", (unsigned long long)gen);
-		else
-			n = snprintf(reply, sizeof reply, "error: %s\n", err);
+		reply_text(fd, "error: unknown request\n");
+		return;
 	}
-	if (write(fd, reply, (size_t)n) < 0)
-		log_debug("control reply: %s", strerror(errno));
+	if (done_gen) {
+		gen = *done_gen;
+		snprintf(err, sizeof err, "%s", done_err);
+	} else {
+		const struct ckpt_job_ops *job = hooks_job();
+		int entered = job->enter();
+		gen = 0;
+		if (!entered || !job->may_begin())
+			snprintf(err, sizeof err, "the program is finalizing (%s)", job->flavour());
+		else
+			gen = job_checkpoint(WHY_COMMAND, 0, err, sizeof err);
+		if (entered)
+			job->leave();
+	}
+	reply_outcome(fd, gen, err);
+}
+
+/* From the write's progress: `ckptmpi status` is answered at once, a
+ * `ckptmpi checkpoint` held for this checkpoint's outcome. */
+static void serve_requests_during_write(void)
+{
+	struct pollfd p = {listen_fd, POLLIN, 0};
+	char buf[64];
+
+	while (listen_fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN)) {
+		int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC), moved;
+		if (c < 0 || (moved = procstate_move_lower_fd(c)) < 0)
+			return;
+		if (!read_request(moved, buf, sizeof buf)) {
+			if (!strncmp(buf, "status", 6)) {
+				reply_status(moved);
+			} else if (!strncmp(buf, "checkpoint", 10) &&
+			           nheld < (int)(sizeof held_fd / sizeof *held_fd)) {
+				held_fd[nheld++] = moved;
+				continue;
+			} else {
+				reply_text(moved, "error: busy with a checkpoint, try again\n");
+			}
+		}
+		procstate_unregister_lower_fd(moved);
+		close(moved);
+	}
 }
 
 static void serve_connection(const uint64_t *done_gen, const char *done_err)
@@ -774,6 +939,7 @@ int control_start(const struct control_config *c)
 	struct sigaction sa;
 
 	cfg = *c;
+	status.started = time(NULL);
 	link_area.pid = getpid();
 	link_area.park_signal = PARK_SIGNAL;
 	park_set_section_word(&link_area.section_tls_off);

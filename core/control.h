@@ -24,7 +24,8 @@ struct control_config {
 
 /* This process's rank as the MPI launcher set it (0 when not launched by one). */
 int launcher_rank(void);
-/* Read CKPTMPI_DIR, CKPTMPI_INTERVAL, CKPTMPI_KEEP, CKPTMPI_SIGNAL,
+/* Read and check CKPTMPI_DIR (its control socket must fit), CKPTMPI_INTERVAL,
+ * CKPTMPI_KEEP, CKPTMPI_VERBOSE, CKPTMPI_COMPRESS, CKPTMPI_SIGNAL,
  * CKPTMPI_TERM, CKPTMPI_TERM_TIMEOUT. */
 int control_config_from_env(struct control_config *c, int create_dir, int dir_optional);
 /* MPI builds: publish the real MPI's function table to the upper half. */

@@ -10,6 +10,9 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 /* The last error logged by this thread ("" after log_clear_error()). */
 const char *log_last_error(void);
 void log_clear_error(void);
+/* Said at every verbosity, and not an error: which generation a restart
+ * resumed, that a run found none and started fresh. */
+#define log_notice(...) log_msg(-1, __VA_ARGS__)
 #define log_info(...) log_msg(1, __VA_ARGS__)
 #define log_debug(...) log_msg(2, __VA_ARGS__)
 #define log_trace(...) log_msg(3, __VA_ARGS__)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/control.h"
@@ -256,7 +257,16 @@ int restore_from(const char *path)
 	}
 	if (timers_restore(&img, (const int64_t(*)[2])tid_map, img.nthreads))
 		_exit(127); /* threads already run: do not return into the caller */
-	log_info("restored generation %llu from %s", (unsigned long long)info.generation, path);
+	if (rank == 0) {
+		/* one line, whatever the verbosity: what this run continues */
+		char when[32];
+		time_t t = (time_t)info.created_unix;
+		struct tm tm;
+		if (!localtime_r(&t, &tm) || !strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm))
+			snprintf(when, sizeof when, "%llu", (unsigned long long)info.created_unix);
+		log_notice("resumed generation %llu of %s (%s) from %s", (unsigned long long)info.generation,
+		           when, info.reason, path);
+	}
 	control_upper_started();
 	restorer_finish_thread(&args[main_idx]);
 }

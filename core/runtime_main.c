@@ -50,26 +50,109 @@ static void skipped_generation(const struct generation_entry *e)
 		log_error("%s: %s: skipped, not restarted", e->path, e->why);
 }
 
-/* Only a generation of this user's own (see generations_pick). */
-static int pick_generation(const char *dir, const char *which, char *path, size_t len)
+/* Exit statuses of the runtime's own refusals (tools/cli.h has the table):
+ * a bad setting, no generation to restart; the rest is 127. */
+#define EXIT_BAD_SETTING 2
+#define EXIT_NO_GENERATION 3
+
+/* The generation's file and the tables of every rank read back (the page
+ * data is read, and checked, by the restart itself). The same answer on
+ * every rank of a job: each reads the same. */
+static int tables_read(const char *path, struct ck_generation_info *info, char *why, size_t len)
 {
-	struct generation_entry g;
+	struct container_reader *r = container_open_own(path);
+	int ok = r && container_info(r, info) == 0;
+
+	for (uint64_t k = 0; ok && k < info->nranks; k++) {
+		struct ck_image img;
+		if (container_read_image(r, k, &img))
+			ok = 0;
+		else
+			ck_image_free(&img);
+	}
+	if (!ok)
+		snprintf(why, len, "%s", container_error());
+	if (r)
+		container_close(r);
+	return ok ? 0 : -1;
+}
+
+/* Only a generation of this user's own (see generations_pick); with
+ * "latest", the newest whose tables read back (a damaged newer one is
+ * named and passed over). 0, or an exit status after a message. */
+static int pick_generation(const char *dir, const char *which, int quiet_if_none, char *path,
+                           size_t len, struct ck_generation_info *info)
+{
+	struct generation_entry g, *v;
 	uint64_t want = 0;
+	size_t n;
+	char why[1200], bad[1200] = "";
+	int said = launcher_rank() != 0;
 
 	if (strcmp(which, "latest")) {
 		char *end;
 		want = strtoull(which, &end, 10);
 		if (*end || !want) {
 			log_error("CKPTMPI_RESTART=%s: expected latest or a generation number", which);
-			return -1;
+			return EXIT_BAD_SETTING;
 		}
 	}
 	if (generations_pick(dir, want, &g, skipped_generation)) {
-		log_error("%s", container_error());
-		return -1;
+		int none = strstr(container_error(), "no generation") ||
+		           strstr(container_error(), "no checkpoint generations");
+		if (!(none && quiet_if_none))
+			log_error("%s", container_error());
+		return none ? EXIT_NO_GENERATION : 127;
 	}
 	snprintf(path, len, "%s", g.path);
+	if (want || tables_read(g.path, info, bad, sizeof bad) == 0 || generations_list(dir, &v, &n))
+		return 0;
+	for (size_t i = n; i-- > 0;) {
+		if (v[i].foreign || v[i].generation >= g.generation)
+			continue;
+		if (tables_read(v[i].path, info, why, sizeof why)) {
+			if (!said)
+				log_error("%s", why);
+			continue;
+		}
+		if (!said)
+			log_error("%s: passed over: restarting %s, the newest generation that reads back",
+			          bad, v[i].path);
+		snprintf(path, len, "%s", v[i].path);
+		break;
+	}
+	free(v);
+	/* none reads back: the newest one's restart says what is wrong */
 	return 0;
+}
+
+/* A restart with a program named: it must be the generation's, with the
+ * same arguments (else another program's state would be resumed). */
+static int same_program(const char *gen_path, const struct ck_generation_info *info, char **argv)
+{
+	char want[4096], have[4096], resolved[4096];
+	size_t off = 0;
+	int k = 1, same;
+
+	if (loader_resolve(argv[0], resolved, sizeof resolved))
+		return 0;
+	if (!realpath(resolved, have))
+		snprintf(have, sizeof have, "%s", resolved);
+	if (!realpath(info->program, want))
+		snprintf(want, sizeof want, "%s", info->program);
+	same = !strcmp(want, have);
+	/* argv[0] as typed may differ; the arguments may not */
+	if (info->argv_len)
+		off = strnlen(info->argv, info->argv_len) + 1;
+	for (; same && off < info->argv_len; off += strnlen(info->argv + off, info->argv_len - off) + 1)
+		same = argv[k] && !strcmp(argv[k++], info->argv + off);
+	same = same && !argv[k];
+	if (!same)
+		log_error("%s: a checkpoint of %s, not of the program given (%s%s): not restarted "
+		          "(start it without CKPTMPI_RESTART, or with another CKPTMPI_DIR)",
+		          gen_path, info->program, have,
+		          strcmp(want, have) ? "" : " with other arguments");
+	return same;
 }
 
 int main(int argc, char **argv)
@@ -77,6 +160,8 @@ int main(int argc, char **argv)
 	struct control_config cfg;
 	const char *restart = getenv("CKPTMPI_RESTART");
 	char program[4096], gen_path[4096];
+	struct ck_generation_info info;
+	int fresh_if_none;
 
 	log_init(launcher_rank());
 	ensure_fixed_layout(argv);
@@ -86,12 +171,30 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* a member of a job of several (an MPI rank) may run without a
-	 * checkpoint directory */
-	if (control_config_from_env(&cfg, !restart, hooks_job_plugin() && !restart))
-		return 127;
+	 * checkpoint directory; with a program named, CKPTMPI_RESTART=latest
+	 * resumes it if DIR holds a generation, else starts it fresh */
+	fresh_if_none = restart && argc >= 2 && !strcmp(restart, "latest");
+	if (control_config_from_env(&cfg, !restart || fresh_if_none, hooks_job_plugin() && !restart))
+		return EXIT_BAD_SETTING;
+	if (restart) {
+		int rc = pick_generation(cfg.dir, restart, fresh_if_none, gen_path, sizeof gen_path,
+		                         &info);
+		if (rc == EXIT_NO_GENERATION && fresh_if_none) {
+			if (launcher_rank() == 0)
+				log_notice("no generation in %s: %s starts fresh", cfg.dir, argv[1]);
+			unsetenv("CKPTMPI_RESTART");
+			restart = NULL;
+		} else if (rc) {
+			return rc;
+		} else if (argc >= 2) {
+			/* the generation's own facts, for the comparison */
+			char why[1200];
+			if (tables_read(gen_path, &info, why, sizeof why) == 0 &&
+			    !same_program(gen_path, &info, argv + 1))
+				return EXIT_BAD_SETTING;
+		}
+	}
 	cfg.argv = restart ? NULL : argv + 1;
-	if (restart && pick_generation(cfg.dir, restart, gen_path, sizeof gen_path))
-		return 127;
 	/* what writers killed in earlier runs left (this user's, dead ones') */
 	if (cfg.dir[0] && launcher_rank() == 0 && generations_remove_stale(cfg.dir))
 		log_error("%s", container_error());
