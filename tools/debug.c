@@ -69,36 +69,59 @@ static int have_gdb(void)
 	return 0;
 }
 
-/* As `ckptmpi run` does: the verbs library (libckptmpi-verbs.so) for the
- * program, so that a verbs program sees the same device under the
- * debugger (CKPTMPI_VERBS=off leaves it out, CKPTMPI_VERBS_LIB names it). */
-static void preload_verbs(void)
+/* LIB (libckptmpi-verbs.so, libckptmpi-replay.so) into the program's
+ * preload list: ENV_LIB names it, ENV_OFF=off leaves it out; else next to
+ * the tool (BINDIR/../lib, the build tree's lib/). 0 if it was added. */
+static int preload_lib(const char *name, const char *env_lib, const char *env_off)
 {
-	const char *env = getenv("CKPTMPI_VERBS_LIB"), *off = getenv("CKPTMPI_VERBS");
+	const char *env = getenv(env_lib), *off = getenv(env_off);
 	const char *old = getenv("CKPTMPI_PRELOAD");
 	char dir[PATH_MAX / 2], lib[PATH_MAX], *v;
 
 	if (off && (!strcmp(off, "off") || !strcmp(off, "0") || !strcmp(off, "no")))
-		return;
+		return -1;
 	if (env && *env)
 		snprintf(lib, sizeof lib, "%s", env);
 	else if (self_dir(dir, sizeof dir))
-		return;
+		return -1;
 	else {
-		snprintf(lib, sizeof lib, "%s/../lib/libckptmpi-verbs.so", dir);
+		snprintf(lib, sizeof lib, "%s/../lib/%s", dir, name);
 		if (access(lib, R_OK))
-			snprintf(lib, sizeof lib, "%s/%s/libckptmpi-verbs.so", dir, CKPTMPI_BIN_TO_LIBDIR);
+			snprintf(lib, sizeof lib, "%s/%s/%s", dir, CKPTMPI_BIN_TO_LIBDIR, name);
 	}
 	if (access(lib, R_OK))
-		return;
+		return -1;
 	if (old && *old) {
 		if (asprintf(&v, "%s:%s", lib, old) < 0)
-			return;
+			return -1;
 		setenv("CKPTMPI_PRELOAD", v, 1);
 		free(v);
 	} else {
 		setenv("CKPTMPI_PRELOAD", lib, 1);
 	}
+	return 0;
+}
+
+/* As `ckptmpi run` does: the verbs library for the program, so that a
+ * verbs program sees the same device under the debugger. And the replay
+ * library (replay/): what the program reads from terminals and pipes, the
+ * clocks and getrandom are recorded in DIR/replay.log and given back when
+ * a reverse command re-executes from a checkpoint (CKPTMPI_REPLAY=off
+ * leaves it out). The session keeps every checkpoint it takes: it removes
+ * the ones it no longer needs itself. */
+static void preload_debug_libs(const char *dir)
+{
+	char log[PATH_MAX + 16];
+
+	preload_lib("libckptmpi-verbs.so", "CKPTMPI_VERBS_LIB", "CKPTMPI_VERBS");
+	if (preload_lib("libckptmpi-replay.so", "CKPTMPI_REPLAY_LIB", "CKPTMPI_REPLAY") == 0) {
+		snprintf(log, sizeof log, "%s/replay.log", dir);
+		setenv("CKPTMPI_REPLAY_LOG", log, 1);
+		setenv("CKPTMPI_REPLAY_TRAP", "1", 1);
+	} else {
+		unsetenv("CKPTMPI_REPLAY_LOG");
+	}
+	setenv("CKPTMPI_KEEP", "1000000", 1);
 }
 
 static void json_str(FILE *f, const char *s)
@@ -367,9 +390,14 @@ int cmd_debug(int argc, char **argv)
 	} else if (mkdir(dir, 0700) && errno != EEXIST) {
 		return die("%s: cannot create: %s", dir, strerror(errno));
 	}
-	setenv("CKPTMPI_DIR", dir, 1);
+	{
+		char absd[PATH_MAX];
+		if (!realpath(dir, absd))
+			return die("%s: %s", dir, strerror(errno));
+		setenv("CKPTMPI_DIR", absd, 1);
+		preload_debug_libs(absd);
+	}
 	unsetenv("CKPTMPI_RESTART");
-	preload_verbs();
 	{
 		char **a = calloc((size_t)(4 + ng + 3 + argc - i), sizeof *a);
 		int k = 0;

@@ -41,3 +41,31 @@ out_has() {
 out_value() {
     awk -v m="@$1" '$0 == m { getline; sub(/^\$[0-9]+ = /, ""); print; exit }' "$WORK/ck.out"
 }
+
+# dck_pipe TEXT CMD...: like dck, with TEXT on the program's standard
+# input through a pipe (which a restart cannot read again: the replay
+# library must give it back).
+dck_pipe() {
+    local text=$1 save=$CMD_TIMEOUT
+    shift
+    CMD_TIMEOUT=${DEBUG_TIMEOUT:-150}
+    RC=0
+    printf '%s\n' "$text" | timeout -s KILL "$CMD_TIMEOUT" "${AS_USER[@]}" "$CKPTMPI" "$@" \
+        >"$WORK/ck.out" 2>"$WORK/ck.err" || RC=$?
+    CMD_TIMEOUT=$save
+    [ "$RC" -ne 137 ] || fail "ckptmpi $* did not finish within ${DEBUG_TIMEOUT:-150}s"
+    show_on_failure "$WORK/ck.err" "$WORK/ck.out"
+}
+
+# out_block MARK: the lines after the echo line "@MARK" up to the next "@".
+out_block() {
+    awk -v m="@$1" '$0 == m { f = 1; next } /^@/ { f = 0 } f' "$WORK/ck.out"
+}
+
+# demo_line TEXT: the line number of TEXT in reverse_demo.c.
+demo_line() {
+    local n
+    n=$(grep -nF -- "$1" "$SRC_DIR/test/programs/reverse_demo.c" | head -1 | cut -d: -f1)
+    [ -n "$n" ] || fail "cannot find '$1' in reverse_demo.c"
+    echo "$n"
+}

@@ -153,6 +153,7 @@ def is_lower(pc):
 
 _loaded = {}          # (path, l_addr) -> True
 _brk_bp = None        # breakpoint on the upper loader's r_brk
+_keep_symbols = 0     # > 0: a restart of the reverse session's own checkpoint
 
 
 class _Silence:
@@ -301,7 +302,7 @@ def _filter_locations(bp):
     Before the program runs, only the runtime's symbols are known: every
     location then is the runtime's (the program's come with its symbols)."""
     global _filtering
-    if _filtering or bp.number <= 0 or not hasattr(bp, "locations"):
+    if _filtering or _keep_symbols or bp.number <= 0 or not hasattr(bp, "locations"):
         return
     _filtering = True
     try:
@@ -367,8 +368,19 @@ def unload_upper_symbols():
     """The program is gone (exited, killed) or about to start again: its
     objects' symbols go, so that no breakpoint is inserted at their old
     addresses before the upper loader has mapped them again (the
-    breakpoints become pending, as in plain GDB between runs)."""
+    breakpoints become pending, as in plain GDB between runs). A restart
+    of the reverse-execution session's own checkpoints keeps them: the
+    objects come back at the same addresses, and reading symbols is most
+    of what a restart under GDB costs (ckptmpi_reverse.py keeps every
+    breakpoint of the program disabled until its memory is back)."""
     global _runtime_ranges, _brk_bp
+    if _keep_symbols:
+        _lower_lwps.clear()
+        _runtime_ranges = []
+        if _brk_bp is not None and _brk_bp.is_valid():
+            _brk_bp.delete()
+        _brk_bp = None
+        return
     for path, _addr in list(_loaded):
         try:
             _quiet("remove-symbol-file '%s'" % path)
@@ -650,6 +662,8 @@ class RestoreCommand(gdb.Command):
         sb = make_sandbox(plan, gen, root)
         if not restore_stop(plan, gen, sb):
             raise gdb.GdbError("restart failed")
+        # reverse execution from here: its first checkpoint is this stop
+        ckptmpi_reverse.after_user_command()
 
 
 # ------------------------------------------------------------------ bisect
@@ -994,8 +1008,15 @@ def setup():
     BisectCommand()
     InfoCommand()
     # before run/start/starti and after kill: the last run's objects go
+    # reverse execution (ckptmpi_reverse.py, next to this file): its
+    # hookpost-* of the commands that run the program, and a new session
+    # at every run/start/kill
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import ckptmpi_reverse  # noqa: F401  (it sets itself up)
+    globals()["ckptmpi_reverse"] = ckptmpi_reverse
     for hook in ("hook-run", "hook-start", "hook-starti", "hookpost-kill"):
-        gdb.execute("define %s\npython unload_upper_symbols()\nend" % hook, to_string=True)
+        gdb.execute("define %s\npython ckptmpi_reverse.before_run()\npython unload_upper_symbols()"
+                    "\nend" % hook, to_string=True)
 
 
 setup()
