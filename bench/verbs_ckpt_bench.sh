@@ -173,7 +173,7 @@ perf() {
 	P1=${PIDS[-1]}
 }
 rows_of() { # FILE: the bandwidth rows' average column (MB/s)
-	awk '$1 ~ /^[0-9]+$/ && $2 ~ /^[0-9]+$/ && NF >= 5 && $4 ~ /^[0-9.]+$/ { print $4 }' "$@"
+	awk '$1 ~ /^[0-9]+$/ && $2 ~ /^[0-9]+$/ && NF >= 5 && $4 ~ /^[0-9.]+$/ { print $4 }' "$@" 2>/dev/null
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 nrows() { rows_of "$1" | wc -l; }

@@ -14,7 +14,9 @@
 #   FORM=loop   a job of one: both sides in one process, their QPs
 #               connected to each other
 #   VCK_KINDS=send,write,...   a subset (ckpt_ops -k; default all)
-#   TRIGGER=command|signal  ckptmpi checkpoint DIR (default) or SIGUSR1 to member 1
+#   TRIGGER=command|signal|interval  ckptmpi checkpoint DIR (default),
+#               SIGUSR1 to member 1, or --interval 1 (CKPTMPI_INTERVAL): the
+#               latest generation when the job is killed is restarted
 source "$(dirname "${BASH_SOURCE[0]}")/e2e_verbs_ckpt_lib.sh"
 FORM=${FORM:-pair}
 TEST_NAME=$TEST_NAME-$FORM
@@ -27,16 +29,18 @@ args=(-k "$KINDS" "$NSTEPS" "$MS")
 [ "$FORM" != busy ] || args=(-b "${args[@]}")
 dir=$WORK/ckpt
 
+runopts=()
+[ "$TRIGGER" != interval ] || runopts=(--interval 1)
 case $FORM in
 pair | busy)
     vck_ref_pair ops "${args[@]}"
-    vck_job_pair "$dir" ops -- "${args[@]}"
+    vck_job_pair "$dir" ops "${runopts[@]}" -- "${args[@]}"
     members=(0 1) ;;
 loop)
     mkdirs "$WORK/ops-ref0" "$WORK/ops-run0" "$dir"
     plain_bg "$WORK/ops-ref0" "$WORK/ops-ref0.out" -- "${NOCKPT[@]}" "$OPS" "${args[@]}" loop
     REF_PID_OF[0]=$REF_PID
-    member_bg 0 "$WORK/ops-run0" "$WORK/ops-run0.out" "$dir" 1 -- "$OPS" "${args[@]}" loop
+    member_bg 0 "$WORK/ops-run0" "$WORK/ops-run0.out" "$dir" 1 "${runopts[@]}" -- "$OPS" "${args[@]}" loop
     members=(0) ;;
 *) fail "FORM must be pair, busy or loop, not '$FORM'" ;;
 esac
@@ -44,13 +48,21 @@ esac
 for k in "${members[@]}"; do wait_step "$WORK/ops-run$k.out" "$AT" "${MEMBER_PID[$k]}"; done
 for k in "${members[@]}"; do before[k]=$(last_step_of "$WORK/ops-run$k.out"); done
 [ "$FORM" = loop ] && [ "$TRIGGER" = signal ] && fail "TRIGGER=signal needs a member 1"
-vck_trigger "$dir" "$TRIGGER"
+if [ "$TRIGGER" = interval ]; then
+    wait_gen "$dir" "--interval 1"
+    # a generation may have been taken before step AT: any step will do
+    for k in "${members[@]}"; do before[k]=0; done
+else
+    vck_trigger "$dir" "$TRIGGER"
+fi
 for k in "${members[@]}"; do after[k]=$(last_step_of "$WORK/ops-run$k.out"); done
 # the job goes on after the checkpoint, with the same resources
 for k in "${members[@]}"; do wait_step "$WORK/ops-run$k.out" "$((after[k] + 4))" "${MEMBER_PID[$k]}"; done
 vck_no_fail "$WORK"/ops-run*.out
 for k in "${members[@]}"; do finished "$WORK/ops-run$k.out" "$NSTEPS" && fail "member $k finished before it could be killed"; done
 kill_members "${MEMBER_PID[@]}"
+# --interval: a later generation may have been taken before the kill
+[ "$TRIGGER" != interval ] || for k in "${members[@]}"; do after[k]=$(last_step_of "$WORK/ops-run$k.out"); done
 
 job_restart_fg "$WORK" "$WORK/restart.log" "$dir"
 for k in "${members[@]}"; do

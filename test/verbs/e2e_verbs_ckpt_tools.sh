@@ -5,17 +5,18 @@
 # ckptmpi's software device, checkpointed in the middle of their transfer
 # (`ckptmpi checkpoint DIR`), both SIGKILLed, the job restarted: each must
 # finish and print its result without an error.
-#   ibv_rc_pingpong -c, ibv_ud_pingpong -c, ibv_srq_pingpong -c (ibverbs-utils;
-#   -c: each side checks the data it receives): both sides print
+#   ibv_rc_pingpong -c, ibv_rc_pingpong -e -c (sleeping on completion events),
+#   ibv_ud_pingpong -c, ibv_srq_pingpong -c (ibverbs-utils; -c: each side
+#   checks the data it receives): both sides print
 #   "BYTES bytes in ..." and "ITERS iters in ..." with the counts asked for,
 #   and no "invalid data"
 #   ib_write_bw, ib_send_bw, ib_read_bw (perftest): the client's result row
 #   has the size and iteration count asked for and a bandwidth > 0
-#   VCK_TOOLS="rc ud srq write_bw send_bw read_bw"   a subset
+#   VCK_TOOLS="rc rc_ev ud srq write_bw send_bw read_bw"   a subset
 #   VCK_AFTER=S   seconds of transfer before the checkpoint (default 1)
 source "$(dirname "${BASH_SOURCE[0]}")/e2e_verbs_ckpt_lib.sh"
 vck_init
-TOOLS=${VCK_TOOLS:-rc ud srq write_bw send_bw read_bw}
+TOOLS=${VCK_TOOLS:-rc rc_ev ud srq write_bw send_bw read_bw}
 AFTER=${VCK_AFTER:-1}
 CMD_TIMEOUT=${CMD_TIMEOUT:-90}
 
@@ -23,12 +24,13 @@ CMD_TIMEOUT=${CMD_TIMEOUT:-90}
 tool_cmd() {
     case $1 in
         rc) cmd=(ibv_rc_pingpong -n 150000 -c) ;;
+        rc_ev) cmd=(ibv_rc_pingpong -n 250000 -e -c) ;;
         ud) cmd=(ibv_ud_pingpong -n 150000 -s 1024 -c) ;;
         srq) cmd=(ibv_srq_pingpong -n 300000 -q 4 -c) ;;
         write_bw) cmd=(ib_write_bw -n 300000 -s 65536 -F) ;;
         send_bw) cmd=(ib_send_bw -n 300000 -s 65536 -F) ;;
         read_bw) cmd=(ib_read_bw -n 300000 -s 65536 -F) ;;
-        *) fail "unknown tool '$1' (rc ud srq write_bw send_bw read_bw)" ;;
+        *) fail "unknown tool '$1' (rc rc_ev ud srq write_bw send_bw read_bw)" ;;
     esac
     command -v "${cmd[0]}" >/dev/null || fail "${cmd[0]} not installed (scripts/install-deps.sh: ibverbs-utils, perftest)"
 }
@@ -44,7 +46,7 @@ judge() {
         fi
     done
     case $name in
-        rc | ud | srq)
+        rc | rc_ev | ud | srq)
             size=4096
             [ "$name" != ud ] || size=1024
             want=$((size * n * 2))
