@@ -162,6 +162,25 @@ static int find_tid_offset(const struct park_result *parked)
 	return -1;
 }
 
+static struct {
+	uint64_t start, end;
+} excluded[CAPTURE_MAX_EXCLUDED];
+static int n_excluded;
+
+int capture_exclude(uint64_t start, uint64_t len)
+{
+	if (n_excluded == CAPTURE_MAX_EXCLUDED) {
+		log_error("more than %d device ranges to leave out of the image", CAPTURE_MAX_EXCLUDED);
+		return -1;
+	}
+	excluded[n_excluded].start = start & ~(uint64_t)(PAGE - 1);
+	excluded[n_excluded].end = (start + len + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+	n_excluded++;
+	return 0;
+}
+
+void capture_exclude_clear(void) { n_excluded = 0; }
+
 int capture_image(const struct park_result *parked, struct ck_image *img)
 {
 	struct map_list maps = {0};
@@ -197,6 +216,10 @@ int capture_image(const struct park_result *parked, struct ck_image *img)
 
 	if (maps_read_self(&maps) || lowmem_intervals(&lower))
 		goto out;
+	/* a device's memory is left out like the lower half's */
+	for (int i = 0; i < n_excluded; i++)
+		if (intervals_add(&lower, excluded[i].start, excluded[i].end))
+			goto out;
 	/* before any fd of our own is open */
 	if (procstate_capture(img))
 		goto out;

@@ -9,6 +9,12 @@
  * runs point at live memory; the upper half must stay parked until the
  * image is written. Returns 0 or -1 with a message printed. */
 int capture_image(const struct park_result *parked, struct ck_image *img);
+/* Ranges of the address space that belong to no one's image (a device's
+ * memory, re-created at a restart: the verbs device's segments), set by a
+ * plugin at its cut and cleared when the threads run on. */
+#define CAPTURE_MAX_EXCLUDED 64
+int capture_exclude(uint64_t start, uint64_t len);
+void capture_exclude_clear(void);
 /* Give back read access borrowed from unreadable regions. Call after the
  * image is written, before the upper half runs again. */
 void capture_unborrow(void);

@@ -2,6 +2,8 @@
  * process that is a job of its own. */
 #include "core/hooks.h"
 
+#include <string.h>
+
 #include "core/log.h"
 
 #define MAX_PLUGINS 8
@@ -38,6 +40,12 @@ static int alone_quiesce(struct park_result *parked, char *err, size_t len)
 	return park_all(parked);
 }
 
+static int alone_exchange(const void *mine, size_t len, void *all)
+{
+	memcpy(all, mine, len);
+	return 0;
+}
+
 static const struct ckpt_job_ops alone = {
 	.active = one,
 	.rank = zero,
@@ -53,6 +61,7 @@ static const struct ckpt_job_ops alone = {
 	.quiesce = alone_quiesce,
 	.write = container_write,
 	.commit = container_commit,
+	.exchange = alone_exchange,
 };
 
 const struct ckpt_job_ops *hooks_job_registered(void)
@@ -122,6 +131,15 @@ int hooks_check(char *err, size_t len)
 	return 0;
 }
 
+int hooks_quiesce(const struct ckpt_job_ops *job, const struct park_result *parked, char *err,
+                  size_t len)
+{
+	for (int i = 0; i < nplugins; i++)
+		if (plugins[i]->quiesce && plugins[i]->quiesce(job, parked, err, len))
+			return -1;
+	return 0;
+}
+
 int hooks_capture(struct ck_image *img)
 {
 	char err[1024];
@@ -144,10 +162,18 @@ void hooks_resume(void)
 
 int hooks_restore(const struct ck_image *img)
 {
-	for (int i = 0; i < nplugins; i++)
-		if (plugins[i]->restore && plugins[i]->restore(img)) {
-			log_error("restart: %s state could not be re-created", plugins[i]->name);
-			return -1;
+	/* the job's plugin first: the others may talk to the members */
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < nplugins; i++) {
+			if (!plugins[i]->restore || (pass == 0) != (plugins[i]->job != NULL))
+				continue;
+			if (plugins[i]->restore(img)) {
+				log_error("restart: %s state could not be re-created", plugins[i]->name);
+				return -1;
+			}
 		}
+	for (int i = 0; i < nplugins; i++)
+		if (plugins[i]->restored)
+			plugins[i]->restored();
 	return 0;
 }

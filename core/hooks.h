@@ -6,7 +6,9 @@
  *
  *   check     every plugin: can this process be checkpointed now?
  *   agree     the job: every member says ok
- *   quiesce   the job: a consistent cut, every program thread parked
+ *   quiesce   the job: a consistent cut, every program thread parked;
+ *             then every plugin's own cut (what lives outside the
+ *             upper half's memory, e.g. the verbs device), agreed
  *   capture   core: memory, threads, process state; then every plugin,
  *             with the threads parked: its own state, or a refusal
  *   write     the job: the container, every member its slice
@@ -54,6 +56,11 @@ struct ckpt_job_ops {
 	int (*write)(const char *dir, const struct ck_generation_info *info, struct ck_image *img,
 	             container_progress_fn progress, char *tmp, size_t tmplen);
 	int (*commit)(const char *dir, uint64_t gen, const char *tmp);
+	/* allgather: every member's `len` bytes (the same len on all), in
+	 * member order, into all (size() * len bytes); the same answer on
+	 * every member. 0, or -1 with the reason logged (naming the member).
+	 * Used at a cut and at a restart once the members met again. */
+	int (*exchange)(const void *mine, size_t len, void *all);
 };
 
 struct ckpt_hooks {
@@ -67,12 +74,20 @@ struct ckpt_hooks {
 	const struct ckpt_job_ops *job; /* NULL for most plugins */
 	/* 0: yes; -1: no, and err names what prevents it */
 	int (*check)(char *err, size_t len);
+	/* after the job's quiesce (every member's threads parked, agreed):
+	 * the plugin's own cut, before anything is captured; -1 with err
+	 * refuses the checkpoint (resume is called then too) */
+	int (*quiesce)(const struct ckpt_job_ops *job, const struct park_result *parked, char *err,
+	               size_t len);
 	/* every program thread parked: add to the image, or refuse (-1, err) */
 	int (*capture)(struct ck_image *img, char *err, size_t len);
 	void (*resume)(void);
 	/* restart: the plugin's state re-created from the image before any
-	 * thread of the program runs */
+	 * thread of the program runs; the job's plugin first (its members
+	 * meet again), then the others in order, with the job to use */
 	int (*restore)(const struct ck_image *img);
+	/* every plugin restored: the program's threads run next */
+	void (*restored)(void);
 };
 
 /* From a constructor of the plugin's file (linked into the runtime). */
@@ -92,6 +107,8 @@ int hooks_env(void);
 void hooks_upper_preload(void);
 int hooks_init(void);
 int hooks_check(char *err, size_t len);
+int hooks_quiesce(const struct ckpt_job_ops *job, const struct park_result *parked, char *err,
+                  size_t len);
 int hooks_capture(struct ck_image *img); /* logs the refusal */
 void hooks_resume(void);
 int hooks_restore(const struct ck_image *img);

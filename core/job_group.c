@@ -56,6 +56,8 @@ enum {
 	M_SOCKS_R,    /* 0 → member: val = all ok, payload: its matches, or a message */
 	M_RSOCK,      /* member → 0 (restart): val = ok, payload: its listeners, or a message */
 	M_RSOCK_R,    /* 0 → member: val = all ok, payload: every listener, or a message */
+	M_XCHG,       /* member → 0: its part of an exchange (allgather) */
+	M_XCHG_R,     /* 0 → member: val = all ok, payload: every member's part, or a message */
 };
 
 struct hdr {
@@ -833,6 +835,85 @@ static int agree_msg(int ok, char *msg, size_t len)
 
 static int g_agree(int ok) { return agree_msg(ok, NULL, 0); }
 
+/* The job's allgather (core/hooks.h): through member 0, every participant
+ * (at a restart: every member) its `len` bytes. */
+static int g_exchange(const void *mine, size_t len, void *all)
+{
+	struct hdr h;
+	void *pay = NULL;
+	char err[1024] = "";
+	double deadline = now_s() + member_wait(1);
+
+	if (len > (64u << 20) / (size_t)job_size) {
+		log_error("job %.600s: an exchange of %zu bytes per member is too large", job_dir, len);
+		return -1;
+	}
+	memset(all, 0, len * (size_t)job_size);
+	memcpy((char *)all + len * (size_t)my_member, mine, len);
+	if (job_size <= 1)
+		return 0;
+	if (my_member) {
+		if (send_msg(conn[0], M_XCHG, 0, 1, mine, (uint32_t)len)) {
+			drop(0, "is gone");
+			log_error("job %.600s: member 0 is gone (exchange of the members' tables)", job_dir);
+			return -1;
+		}
+		if (await0(M_XCHG_R, &h, &pay, deadline, err, sizeof err)) {
+			log_error("%s", err);
+			return -1;
+		}
+		if (!h.val || h.len != len * (size_t)job_size) {
+			log_error("%s", pay && *(char *)pay ? (char *)pay :
+			          "the exchange of the members' tables failed at member 0");
+			free(pay);
+			return -1;
+		}
+		memcpy(all, pay, len * (size_t)job_size);
+		free(pay);
+		return 0;
+	}
+	{
+		int ok = 1;
+		char first[1024] = "";
+		for (int k = 1; k < job_size; k++) {
+			if (!part[k] || conn[k] < 0) {
+				ok = 0;
+				if (!first[0])
+					snprintf(first, sizeof first, "job %.600s: member %d is not taking part "
+					         "(exchange of the members' tables)", job_dir, k);
+				continue;
+			}
+			if (await(k, M_XCHG, &h, &pay, now_s() + timeout_s, err, sizeof err)) {
+				ok = 0;
+				part[k] = 0;
+				if (!first[0])
+					snprintf(first, sizeof first, "%s", err);
+				continue;
+			}
+			if (h.len != len) {
+				ok = 0;
+				if (!first[0])
+					snprintf(first, sizeof first, "job %.600s: member %d sent %u bytes "
+					         "for an exchange of %zu", job_dir, k, h.len, len);
+			} else {
+				memcpy((char *)all + len * (size_t)k, pay, len);
+			}
+			free(pay);
+			pay = NULL;
+		}
+		for (int k = 1; k < job_size; k++) {
+			if (!part[k] || conn[k] < 0)
+				continue;
+			if (ok ? send_msg(conn[k], M_XCHG_R, 0, 1, all, (uint32_t)(len * (size_t)job_size))
+			       : send_msg(conn[k], M_XCHG_R, 0, 0, first, (uint32_t)strlen(first)))
+				drop(k, "is gone");
+		}
+		if (!ok)
+			log_error("%s", first);
+		return ok ? 0 : -1;
+	}
+}
+
 /* Member 0 refuses a checkpoint of a job that is not whole. */
 static int g_check(char *err, size_t len)
 {
@@ -1463,9 +1544,12 @@ static int g_restore(const struct ck_image *img)
 
 	if (rc)
 		log_error("restart: %s", err);
-	__atomic_store_n(&restoring, 0, __ATOMIC_RELEASE);
+	/* still restoring: the other plugins (the verbs shadow) talk to the
+	 * members before the control thread may use the transport again */
 	return rc;
 }
+
+static void g_restored(void) { __atomic_store_n(&restoring, 0, __ATOMIC_RELEASE); }
 
 static void write_progress_none(uint64_t a, uint64_t b) { (void)a, (void)b; }
 
@@ -1671,6 +1755,7 @@ static const struct ckpt_job_ops group_job = {
 	.quiesce = g_quiesce,
 	.write = g_write,
 	.commit = g_commit,
+	.exchange = g_exchange,
 };
 
 static const struct ckpt_hooks group_hooks = {
@@ -1681,6 +1766,7 @@ static const struct ckpt_hooks group_hooks = {
 	.check = g_check,
 	.resume = g_resume,
 	.restore = g_restore,
+	.restored = g_restored,
 };
 
 /* Only a process started as a member of a job provides the job. */

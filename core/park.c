@@ -60,9 +60,24 @@ static int is_context(uint64_t fs)
 	return 0;
 }
 
-static volatile int64_t *section_off;
+/* [0]: pmpi's (park_set_section_word), then the other layers' */
+static volatile int64_t *volatile section_off[PARK_MAX_LAYERS];
 
-void park_set_section_word(volatile int64_t *off) { section_off = off; }
+void park_set_section_word(volatile int64_t *off) { section_off[0] = off; }
+
+void park_add_section_word(volatile int64_t *off)
+{
+	for (int i = 1; i < PARK_MAX_LAYERS; i++) {
+		if (section_off[i] == off)
+			return;
+		if (!section_off[i]) {
+			section_off[i] = off;
+			return;
+		}
+	}
+	log_error("more than %d interposition layers: one's sections are not honoured",
+	          PARK_MAX_LAYERS);
+}
 
 /* Runs on an upper thread: raw syscalls, no libc, no TLS, no stack
  * protector (see CMake flags for this file). */
@@ -91,14 +106,25 @@ static void park_handler(int sig, siginfo_t *si, void *uc)
 			raw_futex(&park.parked, RAW_FUTEX_WAKE, INT_MAX);
 			return;
 		}
-		/* inside a section of the upper half's interposition layer:
-		 * it stops itself when it leaves (the word's second half) */
-		if (section_off && *section_off) {
-			volatile int32_t *w = (volatile int32_t *)(uintptr_t)(fs + (uint64_t)*section_off);
-			if (w[0] > 0) {
-				w[1] = 1;
-				return;
+		/* inside a section of one of the upper half's interposition
+		 * layers: it stops itself when it leaves (the word's second
+		 * half; each layer parks its threads on leaving its outermost
+		 * section) */
+		{
+			int inside = 0;
+			for (int i = 0; i < PARK_MAX_LAYERS; i++) {
+				volatile int64_t *o = section_off[i];
+				if (o && *o) {
+					volatile int32_t *w =
+					    (volatile int32_t *)(uintptr_t)(fs + (uint64_t)*o);
+					if (w[0] > 0) {
+						w[1] = 1;
+						inside = 1;
+					}
+				}
 			}
+			if (inside)
+				return;
 		}
 	}
 	idx = __atomic_fetch_add(&park.nslot, 1, __ATOMIC_ACQ_REL);

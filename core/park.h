@@ -39,6 +39,11 @@ void park_register_lower_context(uint64_t fs);
  * leaves it, and the thread raises PARK_SIGNAL itself when depth drops
  * to 0. *off is read at every signal (0: no such layer). */
 void park_set_section_word(volatile int64_t *off);
+/* Another layer's word (the verbs shadow's): the handler honours every
+ * layer's, so a thread inside any layer's section is not parked there.
+ * Idempotent; at most PARK_MAX_LAYERS - 1 besides pmpi's. */
+#define PARK_MAX_LAYERS 4
+void park_add_section_word(volatile int64_t *off);
 /* Stop every upper thread; 0 on success, -1 with a message on timeout. */
 int park_all(struct park_result *res);
 void park_release(void);

@@ -113,4 +113,69 @@ int sdev_mappings(struct sdev_range *out, int max);
  * the first open), kept current as mappings come and go */
 const struct sdev_range *sdev_mapping_table(int *n);
 
+/* ---- checkpoint support (sdev_ckpt.c, sdev_shm.c) ----
+ * What lives only in the device, read at the cut (every process of the
+ * job parked: nothing moves) and given back at a restart. Values are the
+ * device's at the cut; the shadow makes them virtual. */
+#define SDEV_SMALL 144
+struct sdev_kept_cqe {        /* a completion not yet polled */
+	struct ibv_wc wc;
+	uint32_t ncopy, pad;  /* a small message: data[] goes to copy[] at poll */
+	struct {
+		uint64_t addr;
+		uint32_t len, pad;
+	} copy[3];
+	uint8_t data[SDEV_SMALL];
+};
+struct sdev_recv_wr {         /* a receive posted, not yet consumed */
+	uint64_t wr_id;
+	uint32_t nsge, pad;
+	struct ibv_sge sge[16];   /* as posted: lkey the device's */
+};
+struct sdev_send_wr {         /* a send posted, not yet executed */
+	uint64_t wr_id;
+	uint32_t opcode, flags, imm, nsge;
+	uint64_t raddr;
+	uint32_t rkey, dqpn, qkey, inl, srqn, total;
+	uint64_t cmp, swap;
+	struct sdev_ah ah;
+	struct ibv_sge sge[16];   /* addr in the MR's iova space, lkey the device's */
+	uint8_t data[512];        /* inline data (inl) */
+};
+/* n entries are written to out (max 0: only counted); the count returned */
+int sdev_cq_snapshot(struct sdev_cq *cq, struct sdev_kept_cqe *out, int max, int *armed);
+int sdev_qp_snapshot_rq(struct sdev_qp *qp, struct sdev_recv_wr *out, int max);
+int sdev_srq_snapshot(struct sdev_srq *srq, struct sdev_recv_wr *out, int max);
+int sdev_qp_snapshot_sq(struct sdev_qp *qp, struct sdev_send_wr *out, int max);
+/* the CQ a cookie of an event names (the shadow's object) */
+uint64_t sdev_cq_cookie(struct sdev_cq *cq);
+/* Completion events written to a channel and not read yet: the cookies
+ * of their CQs; read and written back (the program reads them as before).
+ * max 0: only counted. -1 + errno on failure. */
+int sdev_chan_snapshot(struct sdev_chan *ch, uint64_t *cookies, int max);
+/* the same for async events: {type, kind, cookie} */
+struct sdev_async_rec {
+	int32_t type, kind;
+	uint64_t cookie;
+};
+int sdev_async_snapshot(struct sdev_async_rec *out, int max);
+/* a restart: events given back (obj: the device object the event names,
+ * of the kind: 1 CQ, 2 QP, 3 SRQ, else the device) */
+int sdev_chan_requeue(struct sdev_chan *ch, struct sdev_cq *cq);
+int sdev_async_requeue(int type, int kind, void *obj);
+/* A restart: the device's state of the process before (its mappings and
+ * files are gone: left out of the image) is forgotten; the next
+ * sdev_open starts afresh. */
+void sdev_restart_reset(void);
+/* an MR with the key it had (the keys are per process: a fresh segment
+ * has it free), else any */
+int sdev_reg_mr_key(uint32_t pd, void *addr, size_t len, uint64_t iova, int access, uint32_t want,
+                    uint32_t *key);
+/* this process's part of every QP number it makes now (xl_peer_of) */
+uint32_t sdev_self_id(void);
+/* the device's fds moved to the numbers the program knows */
+int sdev_move_async_fd(int to);
+int sdev_move_chan_fd(struct sdev_chan *ch, int to);
+/* the state a QP is in (IBV_QPS_*) */
+
 #endif

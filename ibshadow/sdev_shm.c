@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -758,6 +759,12 @@ void sdev_dealloc_pd(uint32_t pd) { (void)pd; }
 
 int sdev_reg_mr(uint32_t pd, void *addr, size_t len, uint64_t iova, int access, uint32_t *key)
 {
+	return sdev_reg_mr_key(pd, addr, len, iova, access, 0, key);
+}
+
+int sdev_reg_mr_key(uint32_t pd, void *addr, size_t len, uint64_t iova, int access, uint32_t want,
+                    uint32_t *key)
+{
 	struct sd_seg *s = sd_self->seg;
 	static _Atomic uint32_t tag = 0x5a;
 
@@ -767,9 +774,16 @@ int sdev_reg_mr(uint32_t pd, void *addr, size_t len, uint64_t iova, int access, 
 	if ((access & (IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC)) &&
 	    !(access & IBV_ACCESS_LOCAL_WRITE))
 		return EINVAL;
-	for (uint32_t n = 0; n < SD_MAX_MR - 1; n++) {
+	for (uint32_t n = 0; n < SD_MAX_MR; n++) {
 		uint32_t i = 1 + (s->mr_hint + n) % (SD_MAX_MR - 1), z = 0;
 		uint32_t k = i << 8 | ((atomic_fetch_add(&tag, 1) & 0xff) | 1);
+		/* the wanted key first (n 0 stands for it), then any */
+		if (n == 0) {
+			if (!want || (want >> 8) == 0 || (want >> 8) >= SD_MAX_MR || !(want & 0xff))
+				continue;
+			i = want >> 8;
+			k = want;
+		}
 		if (atomic_load(&s->mr[i].key))
 			continue;
 		/* reserve, fill, publish */
@@ -889,4 +903,139 @@ static __attribute__((destructor)) void sdev_at_exit(void)
 		sd_cleanup_slot(sd_self->slot);
 	}
 	sd_unlock(&sd_registry->lock);
+}
+
+/* ------------------------------------------------------------ checkpoints */
+void sdev_restart_reset(void)
+{
+	/* the old mappings are not there (left out of the image): nothing of
+	 * them is touched, nothing closed (the fds are not ours any more) */
+	P = NULL;
+	sd_self = NULL;
+	sd_registry = NULL;
+	pid_reset();
+}
+
+uint32_t sdev_self_id(void) { return sd_self ? (sd_self->gen & 0xf) << 8 | sd_self->slot : 0; }
+
+static int move_fd(int from, int to)
+{
+	if (from == to)
+		return to;
+	if (dup3(from, to, O_CLOEXEC) < 0)
+		return -1;
+	close(from);
+	return to;
+}
+
+int sdev_move_async_fd(int to)
+{
+	if (!P || move_fd(P->async_fd, to) < 0)
+		return -1;
+	P->async_fd = to;
+	return 0;
+}
+
+int sdev_move_chan_fd(struct sdev_chan *ch, int to)
+{
+	int i = (int)((struct sd_chan *)ch - sd_self->seg->chan);
+	if (move_fd(P->chan_fd[i], to) < 0)
+		return -1;
+	P->chan_fd[i] = to;
+	return 0;
+}
+
+/* read what a FIFO holds (nothing blocks: FIONREAD says how much), and
+ * write it back, so the program reads it as before */
+static int fifo_peek(int fd, void *buf, size_t cap, size_t *got)
+{
+	int n = 0;
+	ssize_t r, w;
+	*got = 0;
+	if (ioctl(fd, FIONREAD, &n) || n < 0)
+		return -1;
+	if (!buf || !n) {
+		*got = (size_t)n;
+		return 0;
+	}
+	if ((size_t)n > cap) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	r = read(fd, buf, (size_t)n);
+	if (r != n)
+		return -1;
+	w = write(fd, buf, (size_t)n);
+	if (w != n)
+		return -1;
+	*got = (size_t)n;
+	return 0;
+}
+
+int sdev_chan_snapshot(struct sdev_chan *ch, uint64_t *cookies, int max)
+{
+	struct sd_seg *s = sd_self->seg;
+	int i = (int)((struct sd_chan *)ch - s->chan);
+	uint32_t idx[4096];
+	size_t got;
+	int n;
+	if (fifo_peek(P->chan_fd[i], max ? idx : NULL, sizeof idx, &got))
+		return -1;
+	n = (int)(got / sizeof idx[0]);
+	if (!max)
+		return n;
+	if (n > max) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	for (int k = 0; k < n; k++)
+		cookies[k] = idx[k] < SD_MAX_CQ ? s->cq[idx[k]].cookie : 0;
+	return n;
+}
+
+int sdev_async_snapshot(struct sdev_async_rec *out, int max)
+{
+	struct sd_seg *s = sd_self->seg;
+	uint32_t rec[1024][4];
+	size_t got;
+	int n;
+	if (!P || fifo_peek(P->async_fd, max ? rec : NULL, sizeof rec, &got))
+		return -1;
+	n = (int)(got / sizeof rec[0]);
+	if (!max)
+		return n;
+	if (n > max) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	for (int k = 0; k < n; k++) {
+		uint32_t x = rec[k][2];
+		out[k].type = (int32_t)rec[k][0];
+		out[k].kind = (int32_t)rec[k][1];
+		out[k].cookie = rec[k][1] == 1 && x < SD_MAX_CQ    ? s->cq[x].cookie :
+		                rec[k][1] == 2 && x < SD_MAX_QP    ? s->qp[x].cookie :
+		                rec[k][1] == 3 && x < SD_MAX_SRQ   ? s->srq[x].cookie : 0;
+	}
+	return n;
+}
+
+int sdev_chan_requeue(struct sdev_chan *ch, struct sdev_cq *cq)
+{
+	struct sd_seg *s = sd_self->seg;
+	int i = (int)((struct sd_chan *)ch - s->chan);
+	uint32_t idx = (uint32_t)((struct sd_cq *)cq - s->cq);
+	return write(P->chan_fd[i], &idx, sizeof idx) == sizeof idx ? 0 : -1;
+}
+
+int sdev_async_requeue(int type, int kind, void *obj)
+{
+	struct sd_seg *s = sd_self->seg;
+	uint32_t rec[4] = {(uint32_t)type, (uint32_t)kind, 0, 0};
+	if (kind == 1)
+		rec[2] = (uint32_t)((struct sd_cq *)obj - s->cq);
+	else if (kind == 2)
+		rec[2] = (uint32_t)((struct sd_qp *)obj - s->qp);
+	else if (kind == 3)
+		rec[2] = (uint32_t)((struct sd_srq *)obj - s->srq);
+	return write(P->async_fd, rec, sizeof rec) == sizeof rec ? 0 : -1;
 }

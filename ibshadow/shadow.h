@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "ibshadow/sdev.h"
+#include "ibshadow/shadow_section.h"
 #include "ibshadow/shadow_log.h"
 #include "ibshadow/shadow_xlate.h"
 
@@ -38,6 +39,9 @@ struct sh_chan {
 	struct ibv_comp_channel ch;
 	struct sdev_chan *dev;
 	struct shl_rec *log;
+	/* the cut (shadow_ckpt.c): events written, not read: their CQs */
+	uint64_t *cut_ev;
+	uint32_t ncut_ev;
 };
 
 struct sh_cq {
@@ -49,6 +53,14 @@ struct sh_cq {
 	struct sdev_cq *dev;
 	int notify; /* the last req_notify_cq: 0 none, 1 any, 2 solicited */
 	struct shl_rec *log;
+	/* completions kept at the cut, returned first after a restart
+	 * (virtual values); nkept 0: none (the fast path's one test) */
+	struct sdev_kept_cqe *kept;
+	uint32_t nkept, kept_pos;
+	/* the cut: what the CQ held (kept ones first), its arming */
+	struct sdev_kept_cqe *cut;
+	uint32_t ncut;
+	int cut_armed;
 };
 
 struct sh_xrcd {
@@ -62,6 +74,8 @@ struct sh_srq {
 	struct sdev_srq *dev;
 	uint32_t vsrqn;
 	struct shl_rec *log;
+	struct sdev_recv_wr *cut_rq; /* the cut: receives posted (virtual keys) */
+	uint32_t ncut_rq;
 };
 
 struct sh_wrb; /* WRs being built by the ibv_wr_* API (shadow_ex.c) */
@@ -75,7 +89,15 @@ struct sh_qp {
 	struct sh_wrb *wrb;
 	struct sdev_qp *dev;
 	uint16_t peer_vlid; /* the remote side's virtual LID (RC, UC) */
+	uint16_t peer_id;   /* the remote side's process (xl_peer_of its QPN) */
 	struct shl_rec *log;
+	/* the cut: the device's state, receives posted, sends not executed
+	 * (virtual keys, QPNs) */
+	int cut_state;
+	struct sdev_recv_wr *cut_rq;
+	uint32_t ncut_rq;
+	struct sdev_send_wr *cut_sq;
+	uint32_t ncut_sq;
 };
 
 struct sh_ah {

@@ -22,6 +22,7 @@ static int sh_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_se
 	struct ibv_mr tmr;
 	const struct sdev_ah *ah = NULL;
 	int e = 0;
+	IBS_SECTION();
 
 	/* every value is its own translation (until a restart): the WRs go
 	 * to the device as they are */
@@ -45,16 +46,17 @@ static int sh_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_se
 				break;
 			}
 			ah = &a->dev;
-			d.wr.ud.remote_qpn = xl_remote(XL_QPN, a->vattr.dlid, wr->wr.ud.remote_qpn);
+			d.wr.ud.remote_qpn = xl_remote(XL_QPN, xl_peer_of(wr->wr.ud.remote_qpn),
+			                               wr->wr.ud.remote_qpn);
 		} else if (wr->opcode == IBV_WR_ATOMIC_CMP_AND_SWP ||
 		           wr->opcode == IBV_WR_ATOMIC_FETCH_AND_ADD) {
-			d.wr.atomic.rkey = xl_remote(XL_KEY, q->peer_vlid, wr->wr.atomic.rkey);
+			d.wr.atomic.rkey = xl_remote(XL_KEY, q->peer_id, wr->wr.atomic.rkey);
 		} else {
-			d.wr.rdma.rkey = xl_remote(XL_KEY, q->peer_vlid, wr->wr.rdma.rkey);
+			d.wr.rdma.rkey = xl_remote(XL_KEY, q->peer_id, wr->wr.rdma.rkey);
 		}
 		if (qp->qp_type == IBV_QPT_XRC_SEND)
 			d.qp_type.xrc.remote_srqn =
-			    xl_remote(XL_SRQN, q->peer_vlid, wr->qp_type.xrc.remote_srqn);
+			    xl_remote(XL_SRQN, q->peer_id, wr->qp_type.xrc.remote_srqn);
 		if (wr->opcode == IBV_WR_BIND_MW) {
 			if (wr->bind_mw.bind_info.mr) {
 				tmr = *wr->bind_mw.bind_info.mr;
@@ -65,7 +67,7 @@ static int sh_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_se
 		} else if (wr->opcode == IBV_WR_LOCAL_INV) {
 			d.invalidate_rkey = xl_to_dev(XL_KEY, wr->invalidate_rkey);
 		} else if (wr->opcode == IBV_WR_SEND_WITH_INV) {
-			d.invalidate_rkey = xl_remote(XL_KEY, q->peer_vlid, wr->invalidate_rkey);
+			d.invalidate_rkey = xl_remote(XL_KEY, q->peer_id, wr->invalidate_rkey);
 		}
 		e = sdev_post_send(q->dev, &d, ah);
 		if (e)
@@ -113,6 +115,7 @@ static int post_recv_common(struct sdev_qp *qp, struct sdev_srq *srq, struct ibv
 
 static int sh_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
 {
+	IBS_SECTION();
 	int e = xl_all_identity() ? direct_post_recv(qp, wr, bad)
 	                          : post_recv_common(SH(sh_qp, qp)->dev, NULL, wr, bad);
 	if (e)
@@ -122,29 +125,61 @@ static int sh_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_re
 
 static int sh_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
 {
+	IBS_SECTION();
 	return post_recv_common(NULL, SH(sh_srq, srq)->dev, wr, bad);
+}
+
+/* After a restart: the completions kept at the cut come first (their
+ * values virtual already; a small message's data goes to its buffer now,
+ * as the device does at poll time). */
+static int poll_kept(struct sh_cq *q, int n, struct ibv_wc *wc)
+{
+	int got = 0;
+	while (got < n && q->kept_pos < q->nkept) {
+		const struct sdev_kept_cqe *k = &q->kept[q->kept_pos++];
+		const uint8_t *d = k->data;
+		for (uint32_t i = 0; i < k->ncopy && i < 3; i++) {
+			memcpy((void *)(uintptr_t)k->copy[i].addr, d, k->copy[i].len);
+			d += k->copy[i].len;
+		}
+		wc[got++] = k->wc;
+	}
+	if (q->kept_pos == q->nkept)
+		q->nkept = 0, q->kept_pos = 0;
+	return got;
 }
 
 static int sh_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 {
-	int got = sdev_poll_cq(SH(sh_cq, cq)->dev, n, wc);
+	IBS_SECTION();
+	struct sh_cq *q = SH(sh_cq, cq);
+	int kept = 0, got;
+	if (__builtin_expect(q->nkept != 0, 0)) {
+		kept = poll_kept(q, n, wc);
+		if (kept == n)
+			return kept;
+		wc += kept;
+		n -= kept;
+	}
+	got = sdev_poll_cq(q->dev, n, wc);
 	if (xl_all_identity())
-		return got;
+		return kept + got;
 	for (int i = 0; i < got; i++) {
 		wc[i].qp_num = xl_to_virt(XL_QPN, wc[i].qp_num);
 		if (wc[i].wc_flags & IBV_WC_WITH_INV)
 			wc[i].invalidated_rkey = xl_to_virt(XL_KEY, wc[i].invalidated_rkey);
 		if (wc[i].opcode & IBV_WC_RECV) {
 			uint16_t vlid = (uint16_t)xl_remote_virt(XL_LID, wc[i].slid, wc[i].slid);
-			wc[i].src_qp = xl_remote_virt(XL_QPN, vlid, wc[i].src_qp);
+			wc[i].src_qp = xl_remote_virt(XL_QPN, 0, wc[i].src_qp);
 			wc[i].slid = vlid;
 		}
 	}
-	return got;
+	return kept + got;
 }
 
 static int sh_req_notify_cq(struct ibv_cq *cq, int solicited_only)
 {
+	IBS_SECTION();
 	struct sh_cq *q = SH(sh_cq, cq);
 	int e = sdev_req_notify(q->dev, solicited_only);
 	/* the arming is state of the CQ that part 2 re-creates: kept on the
@@ -160,6 +195,7 @@ static int sh_req_notify_cq(struct ibv_cq *cq, int solicited_only)
  * their own translation until a restart) */
 static int direct_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **bad)
 {
+	IBS_SECTION();
 	struct sh_qp *q = SH(sh_qp, qp);
 	int e = 0;
 	for (; wr; wr = wr->next) {
@@ -187,6 +223,7 @@ static int direct_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ib
 
 static int direct_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
 {
+	IBS_SECTION();
 	int e = 0;
 	for (; wr; wr = wr->next)
 		if ((e = sdev_post_recv(SH(sh_qp, qp)->dev, wr))) {
@@ -198,7 +235,15 @@ static int direct_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ib
 
 static int direct_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 {
-	return sdev_poll_cq(SH(sh_cq, cq)->dev, n, wc);
+	IBS_SECTION();
+	struct sh_cq *q = SH(sh_cq, cq);
+	int kept = 0;
+	if (__builtin_expect(q->nkept != 0, 0)) {
+		kept = poll_kept(q, n, wc);
+		if (kept == n)
+			return kept;
+	}
+	return kept + sdev_poll_cq(q->dev, n - kept, wc + kept);
 }
 
 void shadow_set_ops(struct sh_ctx *c)

@@ -72,6 +72,7 @@ static int sh_query_device_ex(struct ibv_context *c, const struct ibv_query_devi
 
 struct ibv_context *ibv_open_device(struct ibv_device *dev)
 {
+	IBS_SECTION();
 	struct sh_ctx *c;
 	int fd;
 
@@ -121,6 +122,7 @@ struct ibv_context *ibv_open_device(struct ibv_device *dev)
 
 int ibv_close_device(struct ibv_context *ctx)
 {
+	IBS_SECTION();
 	struct sh_ctx *c = (struct sh_ctx *)((char *)ctx - offsetof(struct verbs_context, context));
 	shadow_lock();
 	shl_destroy(c->log);

@@ -11,6 +11,10 @@ _Static_assert(sizeof(struct sdev_range) == sizeof(struct ibshadow_range), "one 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+#include "ibshadow/shadow_ckpt.h"
+#include "ibshadow/shadow_section.h"
 
 struct shl_entry {
 	enum shl_change what;
@@ -27,6 +31,7 @@ struct shl_rec {
 	struct shl_rec *prev, *next;
 	struct shl_entry *changes, **changes_tail;
 	unsigned nchanges;
+	int unsupported; /* counted in the summary's `unsupported` */
 	char desc[96];
 	size_t len;
 	unsigned char args[];
@@ -35,12 +40,39 @@ struct shl_rec {
 static struct shl_rec *head, *tail;
 static uint64_t seq;
 static unsigned live;
-static struct ibshadow_summary summary = {.magic = IBSHADOW_SUMMARY_MAGIC};
+static struct ibshadow_summary fallback;
+static struct ibshadow_summary *sump;
+#define summary (*sump)
 static int published;
+
+/* the summary on its page at the fixed address (summary.h), else here (a
+ * checkpoint is then refused: a restart could not find it) */
+static void summary_place(void)
+{
+	void *p;
+	if (sump)
+		return;
+	p = mmap((void *)(uintptr_t)IBSHADOW_SUMMARY_ADDR, 4096, PROT_READ | PROT_WRITE,
+	         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == (void *)(uintptr_t)IBSHADOW_SUMMARY_ADDR) {
+		sump = p;
+		sump->at_fixed = 1;
+	} else {
+		if (p != MAP_FAILED)
+			munmap(p, 4096);
+		sump = &fallback;
+	}
+	sump->magic = IBSHADOW_SUMMARY_MAGIC;
+	sump->section_tls_off = ibs_section_offset();
+	sump->cut = (uint64_t)(uintptr_t)shadow_ckpt_cut;
+	sump->cut_done = (uint64_t)(uintptr_t)shadow_ckpt_cut_done;
+	sump->restart = (uint64_t)(uintptr_t)shadow_ckpt_restart;
+}
 
 static void publish(void)
 {
 	struct ckptmpi_link *l;
+	summary_place();
 	summary.live = live;
 	if (!summary.dev_dir[0])
 		snprintf(summary.dev_dir, sizeof summary.dev_dir, "%s", sdev_dir());
@@ -123,6 +155,8 @@ void shl_destroy(struct shl_rec *r)
 		n = e->next;
 		free(e);
 	}
+	if (r->unsupported)
+		summary.unsupported--;
 	free(r);
 	live--;
 	publish();
@@ -157,4 +191,33 @@ void shl_reparent(struct shl_rec *r, struct shl_rec *parent)
 {
 	if (r)
 		r->parent = parent;
+}
+
+void shl_mark_unsupported(struct shl_rec *r, const char *why)
+{
+	if (!r || r->unsupported)
+		return;
+	r->unsupported = 1;
+	if (!summary.unsupported++)
+		snprintf(summary.unsupported_desc, sizeof summary.unsupported_desc, "%s", why);
+}
+
+void *shl_obj(const struct shl_rec *r) { return r->obj; }
+struct shl_rec *shl_parent(const struct shl_rec *r) { return r->parent; }
+const void *shl_args(const struct shl_rec *r, size_t *len)
+{
+	if (len)
+		*len = r->len;
+	return r->args;
+}
+const char *shl_desc(const struct shl_rec *r) { return r->desc; }
+
+const struct shl_entry *shl_changes(const struct shl_rec *r) { return r->changes; }
+const struct shl_entry *shl_change_next(const struct shl_entry *e) { return e->next; }
+enum shl_change shl_change_what(const struct shl_entry *e) { return e->what; }
+const void *shl_change_args(const struct shl_entry *e, size_t *len)
+{
+	if (len)
+		*len = e->len;
+	return e->args;
 }

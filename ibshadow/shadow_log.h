@@ -43,5 +43,19 @@ struct shl_rec *shl_first(void);
 struct shl_rec *shl_next(struct shl_rec *r);
 enum shl_kind shl_kind_of(const struct shl_rec *r);
 unsigned shl_live(void);
+void *shl_obj(const struct shl_rec *r);
+struct shl_rec *shl_parent(const struct shl_rec *r);
+const void *shl_args(const struct shl_rec *r, size_t *len);
+const char *shl_desc(const struct shl_rec *r);
+/* the calls that changed r, in order */
+struct shl_entry;
+const struct shl_entry *shl_changes(const struct shl_rec *r);
+const struct shl_entry *shl_change_next(const struct shl_entry *e);
+enum shl_change shl_change_what(const struct shl_entry *e);
+const void *shl_change_args(const struct shl_entry *e, size_t *len);
+
+/* a resource a checkpoint cannot carry yet: checkpoints are refused
+ * while it lives, naming the first (why) */
+void shl_mark_unsupported(struct shl_rec *r, const char *why);
 
 #endif

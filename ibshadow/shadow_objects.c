@@ -37,6 +37,7 @@ const char *shadow_qp_state_str(int s)
 /* ------------------------------------------------------------ PD */
 struct ibv_pd *ibv_alloc_pd(struct ibv_context *ctx)
 {
+	IBS_SECTION();
 	struct sh_ctx *c = (struct sh_ctx *)((char *)ctx - offsetof(struct verbs_context, context));
 	struct sh_pd *p = calloc(1, sizeof *p);
 	if (!p) {
@@ -64,6 +65,7 @@ struct ibv_pd *ibv_alloc_pd(struct ibv_context *ctx)
 struct ibv_pd *shadow_alloc_parent_domain(struct ibv_context *ctx,
                                           struct ibv_parent_domain_init_attr *a)
 {
+	IBS_SECTION();
 	struct sh_pd *p;
 	if (!a->pd || a->td ||
 	    (a->comp_mask & ~(uint32_t)(IBV_PARENT_DOMAIN_INIT_ATTR_ALLOCATORS |
@@ -82,6 +84,7 @@ struct ibv_pd *shadow_alloc_parent_domain(struct ibv_context *ctx,
 	p->pd.handle = p->dev;
 	shadow_lock();
 	p->log = shl_create(SHL_PD, &p->pd, p->parent_of->log, a, sizeof *a);
+	shl_mark_unsupported(p->log, "a parent domain");
 	shl_describe(p->log, "parent domain of PD %u", p->dev);
 	shadow_unlock();
 	return &p->pd;
@@ -89,6 +92,7 @@ struct ibv_pd *shadow_alloc_parent_domain(struct ibv_context *ctx,
 
 int ibv_dealloc_pd(struct ibv_pd *pd)
 {
+	IBS_SECTION();
 	struct sh_pd *p = SH(sh_pd, pd);
 	shadow_lock();
 	if (shl_children(p->log)) {
@@ -117,6 +121,7 @@ struct mr_args {
 static struct ibv_mr *reg_mr(struct ibv_pd *pd, void *addr, size_t length, uint64_t iova,
                              int access)
 {
+	IBS_SECTION();
 	struct sh_pd *p = SH(sh_pd, pd);
 	struct sh_mr *m;
 	struct mr_args a = {addr, length, iova, access};
@@ -185,6 +190,7 @@ struct ibv_mr *ibv_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t length, ui
 int ibv_rereg_mr(struct ibv_mr *mr, int flags, struct ibv_pd *pd, void *addr, size_t length,
                  int access)
 {
+	IBS_SECTION();
 	struct sh_mr *m = SH(sh_mr, mr);
 	struct sh_pd *p = (flags & IBV_REREG_MR_CHANGE_PD) && pd ? SH(sh_pd, pd) : SH(sh_pd, mr->pd);
 	int e;
@@ -229,6 +235,7 @@ int ibv_rereg_mr(struct ibv_mr *mr, int flags, struct ibv_pd *pd, void *addr, si
 
 int ibv_dereg_mr(struct ibv_mr *mr)
 {
+	IBS_SECTION();
 	struct sh_mr *m = SH(sh_mr, mr);
 	int e = sdev_dereg_mr(m->dev_key);
 	if (e)
@@ -244,6 +251,7 @@ int ibv_dereg_mr(struct ibv_mr *mr)
 /* ------------------------------------------------------------ windows */
 struct ibv_mw *shadow_alloc_mw(struct ibv_pd *pd, enum ibv_mw_type type)
 {
+	IBS_SECTION();
 	struct sh_mw *w = calloc(1, sizeof *w);
 	uint32_t key;
 	int e;
@@ -265,6 +273,7 @@ struct ibv_mw *shadow_alloc_mw(struct ibv_pd *pd, enum ibv_mw_type type)
 	shadow_lock();
 	xl_add(XL_KEY, key, key);
 	w->log = shl_create(SHL_MW, &w->mw, SH(sh_pd, pd)->log, &type, sizeof type);
+	shl_mark_unsupported(w->log, "a memory window");
 	shl_describe(w->log, "memory window type %d, rkey %#x", (int)type, key);
 	shadow_unlock();
 	return &w->mw;
@@ -272,6 +281,7 @@ struct ibv_mw *shadow_alloc_mw(struct ibv_pd *pd, enum ibv_mw_type type)
 
 int shadow_dealloc_mw(struct ibv_mw *mw)
 {
+	IBS_SECTION();
 	struct sh_mw *w = SH(sh_mw, mw);
 	int e = sdev_dealloc_mw(xl_to_dev(XL_KEY, mw->rkey));
 	if (e)
@@ -287,6 +297,7 @@ int shadow_dealloc_mw(struct ibv_mw *mw)
 /* a window's new key (the application sees it at once), logged */
 void shadow_mw_rekey(struct ibv_mw *mw, uint32_t rkey, const struct ibv_mw_bind_info *b)
 {
+	IBS_SECTION();
 	struct sh_mw *w = SH(sh_mw, mw);
 	struct {
 		uint32_t rkey;
@@ -324,6 +335,7 @@ int shadow_bind_mw(struct ibv_qp *qp, struct ibv_mw *mw, struct ibv_mw_bind *b)
 /* ------------------------------------------------------------ channels */
 struct ibv_comp_channel *ibv_create_comp_channel(struct ibv_context *ctx)
 {
+	IBS_SECTION();
 	struct sh_ctx *c = (struct sh_ctx *)((char *)ctx - offsetof(struct verbs_context, context));
 	struct sh_chan *ch = calloc(1, sizeof *ch);
 	int fd;
@@ -349,6 +361,7 @@ struct ibv_comp_channel *ibv_create_comp_channel(struct ibv_context *ctx)
 
 int ibv_destroy_comp_channel(struct ibv_comp_channel *channel)
 {
+	IBS_SECTION();
 	struct sh_chan *ch = SH(sh_chan, channel);
 	shadow_lock();
 	if (channel->refcnt) {
@@ -373,6 +386,7 @@ struct cq_args {
 struct ibv_cq *ibv_create_cq(struct ibv_context *ctx, int cqe, void *cq_context,
                              struct ibv_comp_channel *channel, int comp_vector)
 {
+	IBS_SECTION();
 	struct sh_ctx *c = (struct sh_ctx *)((char *)ctx - offsetof(struct verbs_context, context));
 	struct sh_cq *q;
 	struct cq_args a = {cqe, cq_context, channel, comp_vector};
@@ -411,25 +425,32 @@ struct ibv_cq *ibv_create_cq(struct ibv_context *ctx, int cqe, void *cq_context,
 int ibv_destroy_cq(struct ibv_cq *cq)
 {
 	struct sh_cq *q = SH(sh_cq, cq);
-	int e = sdev_cq_destroy(q->dev);
-	if (e)
-		return e;
-	/* wait for the events handed out to be acknowledged, as libibverbs */
+	int e;
+	/* wait for the events handed out to be acknowledged, as libibverbs;
+	 * first, outside the section (a wait on another thread must not hold
+	 * up a checkpoint), then the device and the log together */
 	pthread_mutex_lock(&cq->mutex);
 	while (cq->comp_events_completed != cq->handle)
 		pthread_cond_wait(&cq->cond, &cq->mutex);
 	pthread_mutex_unlock(&cq->mutex);
-	shadow_lock();
-	if (cq->channel)
-		cq->channel->refcnt--;
-	shl_destroy(q->log);
-	shadow_unlock();
+	{
+		IBS_SECTION();
+		e = sdev_cq_destroy(q->dev);
+		if (e)
+			return e;
+		shadow_lock();
+		if (cq->channel)
+			cq->channel->refcnt--;
+		shl_destroy(q->log);
+		shadow_unlock();
+	}
 	free(q);
 	return 0;
 }
 
 int ibv_resize_cq(struct ibv_cq *cq, int cqe)
 {
+	IBS_SECTION();
 	struct sh_cq *q = SH(sh_cq, cq);
 	int real, e = sdev_cq_resize(q->dev, cqe, &real);
 	if (e)
@@ -467,6 +488,7 @@ void ibv_ack_cq_events(struct ibv_cq *cq, unsigned int nevents)
 /* ------------------------------------------------------------ SRQ */
 struct ibv_srq *ibv_create_srq(struct ibv_pd *pd, struct ibv_srq_init_attr *init)
 {
+	IBS_SECTION();
 	struct sh_srq *s = calloc(1, sizeof *s);
 	uint32_t srqn;
 	if (!s) {
@@ -495,6 +517,7 @@ struct ibv_srq *ibv_create_srq(struct ibv_pd *pd, struct ibv_srq_init_attr *init
 
 int ibv_modify_srq(struct ibv_srq *srq, struct ibv_srq_attr *attr, int mask)
 {
+	IBS_SECTION();
 	struct sh_srq *s = SH(sh_srq, srq);
 	int e = sdev_srq_modify(s->dev, attr, mask);
 	if (!e) {
@@ -516,6 +539,7 @@ int ibv_query_srq(struct ibv_srq *srq, struct ibv_srq_attr *attr)
 
 int ibv_destroy_srq(struct ibv_srq *srq)
 {
+	IBS_SECTION();
 	struct sh_srq *s = SH(sh_srq, srq);
 	int e = sdev_srq_destroy(s->dev);
 	if (e)
@@ -537,6 +561,7 @@ static void qp_describe(struct sh_qp *q)
 
 struct ibv_qp *ibv_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *init)
 {
+	IBS_SECTION();
 	struct sh_qp *q;
 	uint32_t qpn;
 	struct ibv_qp_init_attr a;
@@ -577,6 +602,8 @@ struct ibv_qp *ibv_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *init)
 	shadow_lock();
 	xl_add(XL_QPN, q->qp.qp_num, qpn);
 	q->log = shl_create(SHL_QP, &q->qp, SH(sh_pd, pd)->log, &a, sizeof a);
+	if (init->qp_type == IBV_QPT_XRC_SEND)
+		shl_mark_unsupported(q->log, "an XRC send QP");
 	qp_describe(q);
 	shadow_unlock();
 	iblog(2, "verbs: QP %#08x (%s) created", qpn, shadow_qp_type_str(init->qp_type));
@@ -585,6 +612,7 @@ struct ibv_qp *ibv_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *init)
 
 int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask)
 {
+	IBS_SECTION();
 	struct sh_qp *q = SH(sh_qp, qp);
 	struct ibv_qp_attr d = *attr;
 	uint16_t peer = q->peer_vlid;
@@ -596,7 +624,7 @@ int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask)
 		shadow_ah_to_dev(&attr->ah_attr, &ah, &d.ah_attr);
 	}
 	if (mask & IBV_QP_DEST_QPN)
-		d.dest_qp_num = xl_remote(XL_QPN, peer, attr->dest_qp_num);
+		d.dest_qp_num = xl_remote(XL_QPN, xl_peer_of(attr->dest_qp_num), attr->dest_qp_num);
 	e = sdev_qp_modify(q->dev, &d, mask);
 	if (e) {
 		iblog(1, "verbs: modify_qp of QP %#08x (%s, %s -> %s, mask %#x) refused: %s",
@@ -609,6 +637,8 @@ int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask)
 		attr->qp_access_flags = d.qp_access_flags;
 	shadow_lock();
 	q->peer_vlid = peer;
+	if (mask & IBV_QP_DEST_QPN)
+		q->peer_id = xl_peer_of(attr->dest_qp_num);
 	qp->state = (enum ibv_qp_state)sdev_qp_state(q->dev);
 	{
 		struct {
@@ -630,7 +660,7 @@ int ibv_query_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask,
 	struct ibv_qp_init_attr i;
 	(void)mask;
 	sdev_qp_query(q->dev, attr, &i);
-	attr->dest_qp_num = xl_remote_virt(XL_QPN, q->peer_vlid, attr->dest_qp_num);
+	attr->dest_qp_num = xl_remote_virt(XL_QPN, 0, attr->dest_qp_num);
 	attr->ah_attr.dlid = (uint16_t)xl_remote_virt(XL_LID, attr->ah_attr.dlid, attr->ah_attr.dlid);
 	qp->state = attr->qp_state;
 	if (init) {
@@ -648,6 +678,7 @@ int ibv_query_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask,
 
 int ibv_destroy_qp(struct ibv_qp *qp)
 {
+	IBS_SECTION();
 	struct sh_qp *q = SH(sh_qp, qp);
 	int e = sdev_qp_destroy(q->dev);
 	if (e)
@@ -665,6 +696,7 @@ int ibv_destroy_qp(struct ibv_qp *qp)
 /* ------------------------------------------------------------ AH */
 struct ibv_ah *ibv_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr)
 {
+	IBS_SECTION();
 	struct sh_ah *a;
 	struct ibv_ah_attr d;
 
@@ -691,6 +723,7 @@ struct ibv_ah *ibv_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr)
 
 int ibv_destroy_ah(struct ibv_ah *ah)
 {
+	IBS_SECTION();
 	struct sh_ah *a = SH(sh_ah, ah);
 	shadow_lock();
 	shl_destroy(a->log);
@@ -733,6 +766,7 @@ struct ibv_ah *ibv_create_ah_from_wc(struct ibv_pd *pd, struct ibv_wc *wc, struc
 static void qp_describe(struct sh_qp *q);
 struct ibv_xrcd *shadow_open_xrcd(struct ibv_context *ctx, struct ibv_xrcd_init_attr *a)
 {
+	IBS_SECTION();
 	struct sh_ctx *c = (struct sh_ctx *)((char *)ctx - offsetof(struct verbs_context, context));
 	struct sh_xrcd *x;
 	int fd = (a->comp_mask & IBV_XRCD_INIT_ATTR_FD) ? a->fd : -1;
@@ -753,6 +787,7 @@ struct ibv_xrcd *shadow_open_xrcd(struct ibv_context *ctx, struct ibv_xrcd_init_
 	x->xrcd.context = ctx;
 	shadow_lock();
 	x->log = shl_create(SHL_XRCD, &x->xrcd, c->log, a, sizeof *a);
+	shl_mark_unsupported(x->log, "an XRC domain");
 	shl_describe(x->log, "XRC domain %#x", x->dev);
 	shadow_unlock();
 	return &x->xrcd;
@@ -760,6 +795,7 @@ struct ibv_xrcd *shadow_open_xrcd(struct ibv_context *ctx, struct ibv_xrcd_init_
 
 int shadow_close_xrcd(struct ibv_xrcd *xrcd)
 {
+	IBS_SECTION();
 	struct sh_xrcd *x = SH(sh_xrcd, xrcd);
 	shadow_lock();
 	if (shl_children(x->log)) {
@@ -774,6 +810,7 @@ int shadow_close_xrcd(struct ibv_xrcd *xrcd)
 
 struct ibv_srq *shadow_create_srq_ex(struct ibv_context *ctx, struct ibv_srq_init_attr_ex *a)
 {
+	IBS_SECTION();
 	uint32_t ok = IBV_SRQ_INIT_ATTR_TYPE | IBV_SRQ_INIT_ATTR_PD | IBV_SRQ_INIT_ATTR_XRCD |
 	              IBV_SRQ_INIT_ATTR_CQ;
 	enum ibv_srq_type t = (a->comp_mask & IBV_SRQ_INIT_ATTR_TYPE) ? a->srq_type : IBV_SRQT_BASIC;
@@ -820,6 +857,7 @@ struct ibv_srq *shadow_create_srq_ex(struct ibv_context *ctx, struct ibv_srq_ini
 	xl_add(XL_SRQN, s->vsrqn, srqn);
 	/* under its PD (the domain, the CQ are in the arguments) */
 	s->log = shl_create(SHL_SRQ, &s->srq, SH(sh_pd, a->pd)->log, a, sizeof *a);
+	shl_mark_unsupported(s->log, "an XRC SRQ");
 	shl_describe(s->log, "XRC SRQ %#x (%u WRs)", s->vsrqn, a->attr.max_wr);
 	shadow_unlock();
 	return &s->srq;
@@ -833,6 +871,7 @@ int shadow_get_srq_num(struct ibv_srq *srq, uint32_t *num)
 
 static struct ibv_qp *create_xrc_recv_qp(struct ibv_context *ctx, struct ibv_qp_init_attr_ex *a)
 {
+	IBS_SECTION();
 	struct sh_xrcd *x = SH(sh_xrcd, a->xrcd);
 	struct sh_qp *q = calloc(1, sizeof *q);
 	uint32_t qpn;
@@ -856,6 +895,7 @@ static struct ibv_qp *create_xrc_recv_qp(struct ibv_context *ctx, struct ibv_qp_
 	shadow_lock();
 	xl_add(XL_QPN, qpn, qpn);
 	q->log = shl_create(SHL_QP, &q->qp, x->log, a, sizeof *a);
+	shl_mark_unsupported(q->log, "an XRC receive QP");
 	qp_describe(q);
 	shadow_unlock();
 	return &q->qp;
@@ -866,6 +906,7 @@ static struct ibv_qp *create_xrc_recv_qp(struct ibv_context *ctx, struct ibv_qp_
  * RSS, TSO, memory windows, invalidation) refused */
 struct ibv_qp *shadow_create_qp_ex(struct ibv_context *ctx, struct ibv_qp_init_attr_ex *a)
 {
+	IBS_SECTION();
 	uint32_t ok = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_CREATE_FLAGS |
 	              IBV_QP_INIT_ATTR_SEND_OPS_FLAGS | IBV_QP_INIT_ATTR_XRCD;
 	uint64_t ops_ok = IBV_QP_EX_WITH_RDMA_WRITE | IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM |
@@ -911,6 +952,7 @@ struct ibv_qp *shadow_create_qp_ex(struct ibv_context *ctx, struct ibv_qp_init_a
  * tags, tag matching refused */
 struct ibv_cq_ex *shadow_create_cq_ex(struct ibv_context *ctx, struct ibv_cq_init_attr_ex *a)
 {
+	IBS_SECTION();
 	struct ibv_cq *cq;
 	if ((a->wc_flags & ~(uint64_t)IBV_WC_STANDARD_FLAGS) ||
 	    (a->comp_mask & ~(uint32_t)(IBV_CQ_INIT_ATTR_MASK_FLAGS | IBV_CQ_INIT_ATTR_MASK_PD)) ||

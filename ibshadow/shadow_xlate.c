@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define CACHE 1024
 
@@ -65,8 +66,12 @@ static void insert(struct dir *d, uint64_t key, uint32_t val)
 	struct table *t = atomic_load(&d->t), *nt;
 	if (!t || (t->n + 1) * 2 > t->cap) {
 		uint32_t cap = t ? t->cap * 2 : 256;
-		nt = calloc(1, sizeof *nt + cap * sizeof(struct ent));
-		if (!nt)
+		/* mmap, not malloc: a restart fills the tables from the
+		 * runtime's thread, where the program's malloc may be held by a
+		 * parked thread (shadow_ckpt.c) */
+		nt = mmap(NULL, sizeof *nt + cap * sizeof(struct ent), PROT_READ | PROT_WRITE,
+		          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (nt == MAP_FAILED)
 			return;
 		nt->cap = cap;
 		for (uint32_t i = 0; t && i < t->cap; i++)
@@ -151,8 +156,25 @@ uint32_t xl_to_virt(enum xl_kind k, uint32_t dev)
 
 void xl_remote_add(enum xl_kind k, uint16_t peer, uint32_t virt, uint32_t dev)
 {
+	/* device QP and SRQ numbers are unique on the device: their reverse
+	 * needs no peer */
+	uint16_t rpeer = k == XL_QPN || k == XL_SRQN ? 0 : peer;
 	insert(&dirs[2][k], ((uint64_t)peer << 32 | virt) + 1, dev);
-	insert(&dirs[3][k], ((uint64_t)peer << 32 | dev) + 1, virt);
+	insert(&dirs[3][k], ((uint64_t)rpeer << 32 | dev) + 1, virt);
+}
+
+/* A restart: every translation of the run before is void (new device
+ * values); the tables start empty. The old tables stay allocated (a
+ * reader of the run before cannot exist: every thread was parked). */
+void xl_reset(void)
+{
+	for (int d = 0; d < 4; d++)
+		for (int k = 0; k < XL_NKINDS; k++) {
+			atomic_store(&dirs[d][k].t, NULL);
+			for (int c = 0; c < CACHE; c++)
+				atomic_store(&dirs[d][k].cache[c], 0);
+		}
+	atomic_store(&xl_nonidentity, 0);
 }
 
 uint32_t xl_remote(enum xl_kind k, uint16_t peer, uint32_t virt)

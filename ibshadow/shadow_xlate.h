@@ -32,11 +32,18 @@ void xl_del(enum xl_kind k, uint32_t virt);
 uint32_t xl_to_dev(enum xl_kind k, uint32_t virt);
 uint32_t xl_to_virt(enum xl_kind k, uint32_t dev);
 
-/* peers' resources: what a peer (by its virtual LID) calls virt is dev
- * on the device now; identity when nobody said otherwise */
-void xl_remote_add(enum xl_kind k, uint16_t peer_vlid, uint32_t virt, uint32_t dev);
-uint32_t xl_remote(enum xl_kind k, uint16_t peer_vlid, uint32_t virt);
-/* the reverse, for completions carrying a peer's device values */
-uint32_t xl_remote_virt(enum xl_kind k, uint16_t peer_dlid, uint32_t dev);
+/* peers' resources: what a peer calls virt is dev on the device now;
+ * identity when nobody said otherwise. A peer is named by its id: the
+ * process part of a virtual QP number (xl_peer_of: every process on the
+ * device has its own, and one host has one LID), so keys, which are per
+ * process, are told apart. QPNs carry their own id. */
+static inline uint16_t xl_peer_of(uint32_t vqpn) { return (uint16_t)((vqpn >> 12) & 0xfff); }
+void xl_remote_add(enum xl_kind k, uint16_t peer, uint32_t virt, uint32_t dev);
+uint32_t xl_remote(enum xl_kind k, uint16_t peer, uint32_t virt);
+/* the reverse, for completions carrying a peer's device values (QPNs and
+ * SRQNs: peer 0) */
+uint32_t xl_remote_virt(enum xl_kind k, uint16_t peer, uint32_t dev);
+/* a restart: every table empty */
+void xl_reset(void);
 
 #endif

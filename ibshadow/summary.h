@@ -9,6 +9,10 @@
 #include <stdint.h>
 
 #define IBSHADOW_SUMMARY_MAGIC 0x6962736861646f77ull /* "ibshadow" */
+/* The summary lives on a page of its own at this address (as the MPI
+ * shim's state does, pmpi/vstate.h), so a restarted runtime finds it in
+ * the restored memory without being told. */
+#define IBSHADOW_SUMMARY_ADDR 0x0e8000000000ull
 
 struct ibshadow_summary {
 	uint64_t magic;
@@ -30,7 +34,27 @@ struct ibshadow_summary {
 	 * completion channel FIFOs) is a file in it, part of the "HCA" like
 	 * the mappings ("" before the device is opened) */
 	char dev_dir[112];
+	/* resources the checkpoint cannot carry yet (XRC, memory windows,
+	 * parent domains): the checkpoint is refused, naming the first */
+	volatile uint32_t unsupported;
+	/* 1 when the summary is at IBSHADOW_SUMMARY_ADDR (a restart finds it) */
+	uint32_t at_fixed;
+	char unsupported_desc[128];
+	/* the shadow's section word, from each thread's FS base (0: none) */
+	volatile int64_t section_tls_off;
+	/* Upper-half functions the runtime calls from its control thread,
+	 * under the thread pointer of a parked program thread, with signals
+	 * blocked (shadow_ckpt.c says what they may and may not touch):
+	 *   cut(err, len): every member parked, agreed: record what lives
+	 *     only in the device, in upper-half memory (0, or -1 with err);
+	 *   cut_done(): the program runs on (no restart): drop the record;
+	 *   restart(phase, io, cap, all, n, err, len): see shadow_ckpt.c. */
+	uint64_t cut, cut_done, restart;
 };
+
+/* what the restart function returns in io for the phases that exchange
+ * (the members' translation tables), as the runtime sizes its buffers */
+#define IBSHADOW_RESTART_PHASES 3
 
 struct ibshadow_range {
 	uint64_t start, len;

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <limits.h>
 #include <mpi.h>
 
 #include "core/image.h"
@@ -150,6 +151,23 @@ int runtime_mpi_agree(int ok)
 	if (MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, ctl) != MPI_SUCCESS)
 		return 0;
 	return all;
+}
+
+/* the job's allgather (core/hooks.h): the ranks' tables of a plugin (the
+ * verbs shadow's), over the runtime's own communicator */
+int runtime_mpi_exchange(const void *mine, size_t len, void *all)
+{
+	int e;
+	if (len > INT_MAX) {
+		log_error("an exchange of %zu bytes per rank is too large", len);
+		return -1;
+	}
+	e = MPI_Allgather(mine, (int)len, MPI_BYTE, all, (int)len, MPI_BYTE, ctl);
+	if (e != MPI_SUCCESS) {
+		log_error("MPI_Allgather of the ranks' tables failed (error %d)", e);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- helpers over the shim's state ---- */

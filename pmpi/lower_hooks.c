@@ -20,6 +20,7 @@ static const struct ckpt_job_ops mpi_job = {
 	.quiesce = runtime_mpi_quiesce,
 	.write = runtime_mpi_write,
 	.commit = runtime_mpi_commit,
+	.exchange = runtime_mpi_exchange,
 };
 
 /* the cut's receives posted again: only after a cut of this job */

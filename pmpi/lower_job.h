@@ -31,6 +31,7 @@ void runtime_mpi_request(int why, uint64_t last_gen);
 void runtime_mpi_begin(uint64_t gen, int why);
 int runtime_mpi_poll(uint64_t last_gen, uint64_t *gen, int *why);
 int runtime_mpi_agree(int ok);
+int runtime_mpi_exchange(const void *mine, size_t len, void *all);
 int runtime_mpi_quiesce(struct park_result *parked, char *err, size_t len);
 void runtime_mpi_resume(void);
 int runtime_mpi_restore(const struct ck_image *img);

@@ -1,8 +1,8 @@
 /* verbs_user: holds verbs resources for the whole run (two RC queue pairs
  * of one process connected to each other on the first device), sending a
- * message from one to the other every step and checking it arrived. Until
- * verbs programs can be checkpointed, a checkpoint must be refused and the
- * run go on. Plain libibverbs: it knows nothing of ckptmpi.
+ * message from one to the other every step and checking it arrived
+ * (test/e2e/verbs_loopback.sh checkpoints and restarts it). Plain
+ * libibverbs: it knows nothing of ckptmpi.
  *
  *   verbs_user [NSTEPS=30] [SLEEP_MS=50] */
 #include <infiniband/verbs.h>
