@@ -528,13 +528,25 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t e
 	/* the first look at the address space comes only now: whatever
 	 * changes from here to the second is the lower half's (the program
 	 * ran on during an MPI job's cut, and mapped memory of its own) */
-	ok = maps_read_self(&m0) == 0 && maps_to_intervals(&m0, &before) == 0 &&
+	ok = ok && maps_read_self(&m0) == 0 && maps_to_intervals(&m0, &before) == 0 &&
 	     capture_image(&parked, &img) == 0 && hooks_capture(&img) == 0;
 	if (!job->agree(ok)) {
 		capture_unborrow();
 		absorb_requests();
 		hooks_resume();
 		park_release();
+	{
+		/* the plugins' own cut (the verbs device), with every member
+		 * parked: what it records is upper-half memory made before the
+		 * first look below, so it is in the image. Agreed with the
+		 * capture below: nothing of the job's transport runs between
+		 * here and that first look (its memory would count as the
+		 * program's) */
+		char why[1024] = "";
+		ok = hooks_quiesce(job, &parked, why, sizeof why) == 0;
+		if (!ok)
+			log_error("%s", why[0] ? why : "a plugin could not reach a consistent cut");
+	}
 		gen = 0;
 		goto out;
 	}
