@@ -10,6 +10,9 @@ PKGS=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libcmocka-dev pyth
 PKGS+=(libibverbs-dev ibverbs-utils perftest python3-pyverbs rdma-core)
 PKGS+=(gdb)   # ckptmpi debug / bisect (GDB with Python) and their tests
 PKGS+=(iproute2)   # network namespaces standing in for hosts (test/e2e/job_netns.sh)
+# zstd and lz4 chunks (storage/codec.c); Debian's HDF5 filter plugins, h5py and
+# python3-zstandard read them back in test/e2e/compress.sh; gnuplot draws the bench plots
+PKGS+=(libzstd-dev liblz4-dev zlib1g-dev hdf5-filter-plugin python3-h5py python3-zstandard gnuplot-nox)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

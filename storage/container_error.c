@@ -31,6 +31,7 @@ void container_set_error(const char *msg) { ck_set_error("%s", msg); }
 
 struct h5_walk {
 	int checksum;               /* fletcher32 or metadata checksum failed */
+	int pipeline;               /* another filter failed (or is missing) */
 	int truncated;              /* address beyond the end of the file */
 	char sys[160];              /* strerror text of a failed system call */
 	char inner[200];            /* innermost description */
@@ -44,8 +45,10 @@ static herr_t h5_walk_cb(unsigned n, const H5E_error2_t *e, void *data)
 
 	if (n == 0)
 		snprintf(w->inner, sizeof w->inner, "%s", d);
-	if (e->maj_num == H5E_PLINE || strstr(d, "checksum") || strstr(d, "Fletcher32"))
+	if (strstr(d, "checksum") || strstr(d, "Fletcher32"))
 		w->checksum = 1;
+	else if (e->maj_num == H5E_PLINE)
+		w->pipeline = 1;
 	if (strstr(d, "truncated") || strstr(d, "addr overflow") || strstr(d, "address overflow"))
 		w->truncated = 1;
 	/* sec2 driver failures carry the errno text as error message = '...' */
@@ -79,6 +82,9 @@ void ck_set_h5_error(const char *path, const char *verb, const char *what)
 			             w.inner[0] ? ": " : "", w.inner);
 	} else if (w.checksum)
 		ck_set_error("%s: checksum mismatch in %s (corrupt file)", path, what);
+	else if (w.pipeline)
+		ck_set_error("%s: %s does not decode (corrupt file, or its filter is missing here%s%s)",
+		             path, what, w.inner[0] ? ": " : "", w.inner);
 	else if (w.truncated)
 		ck_set_error("%s: %s lies beyond the end of the file (truncated file)", path, what);
 	else if (w.sys[0])

@@ -117,8 +117,6 @@ uint64_t ck_estimate_size(const struct ck_extents *e, uint64_t nranks, uint64_t 
 
 /* ---- writer pieces shared by the serial and the parallel writer ---- */
 
-/* CKPTMPI_COMPRESS: *level -1 for none, else the deflate level. */
-int ck_compress_level(const char *dir, int *level);
 int ck_check_info(const char *dir, const struct ck_generation_info *info);
 /* Hex digits of the random part of a temporary's name. */
 #define CK_TOKEN_LEN 16
@@ -145,9 +143,11 @@ int ck_reserve_space(int fd, const char *path, uint64_t bytes);
 int ck_attr_u64(hid_t file, const char *path, const char *name, hid_t ftype, uint64_t v);
 /* The root attributes but `complete`. */
 int ck_write_attrs(hid_t file, const char *path, const struct ck_generation_info *info);
-/* 1-D, chunked, fletcher32 (+ deflate when deflate >= 0), extendible. */
+/* 1-D, chunked, fletcher32 (after comp's compressor; comp may be NULL),
+ * extendible. */
+struct ck_compress;
 hid_t ck_dataset_create(hid_t file, const char *path, const char *name, hid_t ftype, uint64_t n,
-                        uint64_t chunk, int deflate, hid_t dapl);
+                        uint64_t chunk, const struct ck_compress *comp, hid_t dapl);
 /* A table of nrows rows of memtype, stored packed, chunks up to
  * CK_TABLE_CHUNK_BYTES. */
 hid_t ck_table_create(hid_t file, const char *path, const char *name, hid_t memtype,

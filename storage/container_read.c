@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "storage/chunk_read.h"
+#include "storage/codec.h"
 #include "storage/container.h"
 #include "storage/container_internal.h"
 
@@ -307,6 +309,21 @@ static int same_file(struct container_reader *r, const struct stat *st)
 	return 0;
 }
 
+/* A generation whose page data this process cannot decode is refused
+ * when opened, before a restart has changed anything. */
+static int memory_filters(struct container_reader *r)
+{
+	uint64_t dims;
+	hid_t ds, fs;
+	int rc;
+
+	if ((ds = ds_open(r, "/memory", H5P_DEFAULT, &fs, &dims)) < 0)
+		return -1;
+	rc = ck_memory_filters_available(r->path, ds);
+	ds_close(ds, fs);
+	return rc;
+}
+
 static struct container_reader *open_checked(const char *path, int own)
 {
 	struct container_reader *r;
@@ -320,6 +337,8 @@ static struct container_reader *open_checked(const char *path, int own)
 		ck_set_error("container_open: no path");
 		return NULL;
 	}
+	if (ck_codecs_register() < 0)
+		return NULL;
 	/* plain system errors first: HDF5 would blur them. A generation is
 	 * never a symbolic link (in a shared directory anyone can plant one),
 	 * and what is checked is the file opened, not a name looked up again */
@@ -393,7 +412,7 @@ static struct container_reader *open_checked(const char *path, int own)
 		ck_set_h5_error(path, "create", "table types");
 		goto fail;
 	}
-	if (read_info(r) || read_ranks(r))
+	if (read_info(r) || read_ranks(r) || memory_filters(r))
 		goto fail;
 	return r;
 
@@ -813,11 +832,21 @@ int container_read_pages(struct container_reader *r, uint64_t rank, struct ck_im
 	if (pr.end > dims - pr.base)
 		pr.end = dims - pr.base;
 	pr.total = to_memory ? row->memory_len : pr.end;
+	{
+		struct ck_chunk_read cr = { r->path, rank, r->file, pr.ds, pr.base, pr.end,
+		                            to_memory ? img : NULL, progress, pr.total };
+
+		/* 1: not a file the chunk reader knows, HDF5 reads it */
+		if ((rc = ck_chunks_read(&cr)) <= 0)
+			goto done;
+		rc = -1;
+	}
 	if (!(stage = malloc(CK_STAGE_BYTES))) {
 		ck_set_error("%s: out of memory for the staging buffer", r->path);
 		goto out;
 	}
 	rc = to_memory ? pages_to_memory(&pr, img, stage) : pages_verify(&pr, stage);
+done:
 	if (!rc && progress)
 		progress(pr.total, pr.total);
 out:

@@ -15,16 +15,26 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "storage/codec.h"
 #include "storage/container.h"
 #include "storage/container_internal.h"
 #include "storage/fletcher32.h"
+#include "storage/parallel.h"
+
+#define CK_STAGE_CHUNKS (CK_STAGE_BYTES / CK_MEMORY_CHUNK)
 
 struct writer {
 	const char *path;           /* the temporary file, for messages */
 	hid_t file;
 	struct ck_types t;
-	int deflate;                /* level for /memory, or -1 */
+	struct ck_compress comp;    /* of /memory */
 	uint8_t *stage;
+	/* compressed chunks of one stage, made on every core */
+	unsigned nworkers;
+	struct ck_codec_ctx *ctx[8];
+	uint8_t *packed;            /* CK_STAGE_CHUNKS slots of slot_size */
+	size_t slot_size;
+	uint32_t packed_len[CK_STAGE_CHUNKS], packed_mask[CK_STAGE_CHUNKS];
 	int fd;                     /* our descriptor of the file HDF5 writes */
 	container_progress_fn progress;
 	uint64_t done, total, reported;
@@ -39,28 +49,6 @@ struct layout {
 	struct ck_fd_row *fds;
 	uint8_t *strings;
 };
-
-int ck_compress_level(const char *dir, int *level)
-{
-	const char *v = getenv("CKPTMPI_COMPRESS");
-
-	*level = -1;
-	if (!v || !*v)
-		return 0;
-	if (!strcmp(v, "deflate"))
-		*level = 1;
-	else if (!strncmp(v, "deflate:", 8) && v[8] >= '0' && v[8] <= '9' && !v[9])
-		*level = v[8] - '0';
-	else {
-		ck_set_error("%s: CKPTMPI_COMPRESS=%s not understood (use deflate or deflate:0..9)", dir, v);
-		return -1;
-	}
-	if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) <= 0) {
-		ck_set_error("%s: CKPTMPI_COMPRESS=%s but this HDF5 has no deflate filter", dir, v);
-		return -1;
-	}
-	return 0;
-}
 
 static void layout_free(struct layout *l)
 {
@@ -150,14 +138,14 @@ static int attr_str(hid_t file, const char *path, const char *name, const char *
 /* 1-D, chunked, checksummed and extendible, so that empty tables work and
  * every read is verified. */
 hid_t ck_dataset_create(hid_t file, const char *path, const char *name, hid_t ftype, uint64_t n,
-                        uint64_t chunk, int deflate, hid_t dapl)
+                        uint64_t chunk, const struct ck_compress *comp, hid_t dapl)
 {
 	hsize_t dims = n, maxd = H5S_UNLIMITED, ch = chunk;
 	hid_t sp = H5Screate_simple(1, &dims, &maxd);
 	hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), ds = -1;
 
 	if (sp >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, 1, &ch) >= 0 &&
-	    (deflate < 0 || H5Pset_deflate(dcpl, (unsigned)deflate) >= 0) &&
+	    ck_compress_set_filter(dcpl, comp) >= 0 &&
 	    H5Pset_fletcher32(dcpl) >= 0)
 		ds = H5Dcreate2(file, name, ftype, sp, H5P_DEFAULT, dcpl, dapl);
 	if (ds < 0)
@@ -205,7 +193,7 @@ hid_t ck_table_create(hid_t file, const char *path, const char *name, hid_t memt
 	if (ftype < 0 || H5Tpack(ftype) < 0)
 		ck_set_h5_error(path, "create", name);
 	else
-		ds = ck_dataset_create(file, path, name, ftype, nrows, chunk, -1, H5P_DEFAULT);
+		ds = ck_dataset_create(file, path, name, ftype, nrows, chunk, NULL, H5P_DEFAULT);
 	if (ftype >= 0)
 		H5Tclose(ftype);
 	return ds;
@@ -303,7 +291,7 @@ struct stream {
 	size_t fill;
 	size_t limit;               /* flush when fill reaches it */
 	uint64_t unsynced;          /* bytes since the last writeback hint */
-	int deflate;                /* level, or -1 for checksum only */
+	const struct ck_compress *comp;     /* NULL: checksum only */
 	int counts;                 /* contributes to progress */
 };
 
@@ -335,22 +323,62 @@ static int write_direct(struct stream *s)
 	return 0;
 }
 
-/* Through HDF5's filter pipeline, for compressed datasets. */
-static int write_filtered(struct stream *s)
-{
-	hsize_t off = s->pos, n = s->fill;
-	hid_t ms;
-	int rc = -1;
+/* Compressed chunks are made on every core, each stored with its
+ * checksum (of the stored bytes, as HDF5's pipeline would: compressor,
+ * then fletcher32), then written in order with H5Dwrite_chunk: HDF5's own
+ * pipeline would compress them one at a time in this thread. */
+struct pack_job {
+	struct stream *s;
+	unsigned nchunks;
+	volatile unsigned next;
+};
 
-	if ((ms = H5Screate_simple(1, &n, NULL)) >= 0 &&
-	    H5Sselect_hyperslab(s->fs, H5S_SELECT_SET, &off, NULL, &n, NULL) >= 0 &&
-	    H5Dwrite(s->ds, H5T_NATIVE_UINT8, ms, s->fs, H5P_DEFAULT, s->w->stage) >= 0)
-		rc = 0;
-	else
-		ck_set_h5_error(s->w->path, "write", s->name);
-	if (ms >= 0)
-		H5Sclose(ms);
-	return rc;
+static int pack_chunks(void *arg, unsigned worker)
+{
+	struct pack_job *j = arg;
+	struct writer *w = j->s->w;
+	size_t chunk = j->s->chunk;
+	unsigned i;
+
+	while ((i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->nchunks) {
+		const uint8_t *in = w->stage + (size_t)i * chunk;
+		uint8_t *out = w->packed + (size_t)i * w->slot_size;
+		size_t n = ck_chunk_compress(w->ctx[worker], j->s->comp, in, chunk, out);
+		uint32_t f;
+
+		/* a chunk that does not shrink is stored as it is, the
+		 * compressor (filter 0) marked as skipped */
+		w->packed_mask[i] = n ? 0 : 1;
+		if (!n) {
+			memcpy(out, in, chunk);
+			n = chunk;
+		}
+		f = ck_fletcher32(out, n);
+		out[n] = (uint8_t)f;
+		out[n + 1] = (uint8_t)(f >> 8);
+		out[n + 2] = (uint8_t)(f >> 16);
+		out[n + 3] = (uint8_t)(f >> 24);
+		w->packed_len[i] = (uint32_t)(n + 4);
+	}
+	return 0;
+}
+
+static int write_compressed(struct stream *s)
+{
+	struct writer *w = s->w;
+	struct pack_job j = { s, (unsigned)(s->fill / s->chunk), 0 };
+
+	ck_parallel(w->nworkers, pack_chunks, &j);
+	for (unsigned i = 0; i < j.nchunks; i++) {
+		hsize_t off = s->pos + (uint64_t)i * s->chunk;
+
+		if (H5Dwrite_chunk(s->ds, H5P_DEFAULT, w->packed_mask[i], &off, w->packed_len[i],
+		                   w->packed + (size_t)i * w->slot_size) < 0) {
+			ck_set_h5_error(w->path, "write", s->name);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static int stream_flush(struct stream *s)
@@ -364,7 +392,7 @@ static int stream_flush(struct stream *s)
 		ck_set_error("%s: internal error: partial chunk of %s", w->path, s->name);
 		return -1;
 	}
-	if (s->deflate >= 0 ? write_filtered(s) : write_direct(s))
+	if (s->comp ? write_compressed(s) : write_direct(s))
 		return -1;
 	s->pos += s->fill;
 	s->unsynced += s->fill;
@@ -415,7 +443,7 @@ static int stream_end_slice(struct stream *s)
 }
 
 static int stream_open(struct stream *s, struct writer *w, const char *name, uint64_t bytes,
-                       uint64_t chunk, int deflate)
+                       uint64_t chunk, const struct ck_compress *comp)
 {
 	hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
 
@@ -423,17 +451,17 @@ static int stream_open(struct stream *s, struct writer *w, const char *name, uin
 	s->w = w;
 	s->name = name;
 	s->chunk = chunk;
-	s->deflate = deflate;
-	/* one chunk while it is hot in the cache; the filter pipeline does
-	 * better with many chunks per call */
-	s->limit = deflate >= 0 ? CK_STAGE_BYTES : (size_t)chunk;
+	s->comp = comp && comp->codec != CK_CODEC_NONE ? comp : NULL;
+	/* one chunk while it is hot in the cache; compression shares a
+	 * whole stage of chunks out to the cores */
+	s->limit = s->comp ? CK_STAGE_BYTES : (size_t)chunk;
 	s->fs = -1;
 	/* whole chunks are written once: caching them only adds copies */
 	if (dapl < 0 || H5Pset_chunk_cache(dapl, 0, 0, 1.0) < 0) {
 		ck_set_h5_error(w->path, "create", name);
 		s->ds = -1;
 	} else
-		s->ds = ck_dataset_create(w->file, w->path, name, H5T_STD_U8LE, bytes, chunk, deflate,
+		s->ds = ck_dataset_create(w->file, w->path, name, H5T_STD_U8LE, bytes, chunk, s->comp,
 		                          dapl);
 	if (dapl >= 0)
 		H5Pclose(dapl);
@@ -461,7 +489,7 @@ static int stream_close(struct stream *s, int rc)
 static int write_strings(struct writer *w, const struct layout *l)
 {
 	struct stream s;
-	int rc = stream_open(&s, w, "/strings", l->e.strings_bytes, l->e.strings_chunk, -1);
+	int rc = stream_open(&s, w, "/strings", l->e.strings_bytes, l->e.strings_chunk, NULL);
 
 	/* the blob is already padded per rank */
 	if (!rc)
@@ -475,7 +503,7 @@ static int write_filedata(struct writer *w, const struct ck_image *images, uint6
                           const struct layout *l)
 {
 	struct stream s;
-	int rc = stream_open(&s, w, "/filedata", l->e.filedata_bytes, l->e.filedata_chunk, -1);
+	int rc = stream_open(&s, w, "/filedata", l->e.filedata_bytes, l->e.filedata_chunk, NULL);
 
 	for (uint64_t r = 0; !rc && r < nranks; r++) {
 		for (size_t i = 0; !rc && i < images[r].nfds; i++)
@@ -491,7 +519,7 @@ static int write_memory(struct writer *w, const struct ck_image *images, uint64_
                         const struct layout *l)
 {
 	struct stream s;
-	int rc = stream_open(&s, w, "/memory", l->e.memory_bytes, CK_MEMORY_CHUNK, w->deflate);
+	int rc = stream_open(&s, w, "/memory", l->e.memory_bytes, CK_MEMORY_CHUNK, &w->comp);
 
 	s.counts = 1;
 	for (uint64_t r = 0; !rc && r < nranks; r++) {
@@ -516,7 +544,7 @@ static int write_tables(struct writer *w, const struct ck_generation_info *info,
 	hid_t ds;
 	int rc;
 
-	ds = ck_dataset_create(w->file, w->path, "/argv", H5T_STD_U8LE, info->argv_len, argv_chunk, -1,
+	ds = ck_dataset_create(w->file, w->path, "/argv", H5T_STD_U8LE, info->argv_len, argv_chunk, NULL,
 	                       H5P_DEFAULT);
 	if (ds < 0)
 		return -1;
@@ -757,11 +785,39 @@ int ck_same_file(hid_t file, int fd, const char *path, const char *doing)
 	return 0;
 }
 
+/* Per-core codec state and a stage's worth of output slots. */
+static int compress_setup(const char *dir, struct writer *w)
+{
+	if (w->comp.codec == CK_CODEC_NONE)
+		return 0;
+	w->nworkers = ck_workers();
+	w->slot_size = ck_chunk_bound(CK_MEMORY_CHUNK);
+	if (!(w->packed = malloc(w->slot_size * CK_STAGE_CHUNKS)))
+		goto oom;
+	for (unsigned i = 0; i < w->nworkers; i++)
+		if (!(w->ctx[i] = ck_codec_ctx_new()))
+			goto oom;
+	return 0;
+oom:
+	ck_set_error("%s: out of memory for compression", dir);
+	return -1;
+}
+
+static void compress_free(struct writer *w)
+{
+	for (unsigned i = 0; i < sizeof w->ctx / sizeof w->ctx[0]; i++) {
+		ck_codec_ctx_free(w->ctx[i]);
+		w->ctx[i] = NULL;
+	}
+	free(w->packed);
+	w->packed = NULL;
+}
+
 int container_write(const char *dir, const struct ck_generation_info *info,
                     struct ck_image *images, container_progress_fn progress,
                     char *tmp_path_out, size_t tmp_path_len)
 {
-	struct writer w = { .file = -1, .fd = -1, .progress = progress, .deflate = -1 };
+	struct writer w = { .file = -1, .fd = -1, .progress = progress };
 	struct layout l = { 0 };
 	char path[PATH_MAX];
 	uint64_t estimate;
@@ -774,7 +830,7 @@ int container_write(const char *dir, const struct ck_generation_info *info,
 		ck_set_error("container_write: missing argument");
 		return -1;
 	}
-	if (ck_check_info(dir, info) || ck_compress_level(dir, &w.deflate))
+	if (ck_check_info(dir, info) || ck_compress_from_env(dir, &w.comp))
 		return -1;
 	if ((n = ck_host_temp_path(path, sizeof path, dir, info->generation)) < 0)
 		return -1;
@@ -784,7 +840,7 @@ int container_write(const char *dir, const struct ck_generation_info *info,
 	}
 	w.path = path;
 
-	if (layout_build(dir, info, images, &l) < 0)
+	if (layout_build(dir, info, images, &l) < 0 || compress_setup(dir, &w))
 		goto fail_early;
 	for (uint64_t r = 0; r < info->nranks; r++)
 		w.total += images[r].memory_bytes;
@@ -844,6 +900,7 @@ int container_write(const char *dir, const struct ck_generation_info *info,
 		memcpy(tmp_path_out, path, (size_t)n + 1);
 	ck_types_close(&w.t);
 	layout_free(&l);
+	compress_free(&w);
 	free(w.stage);
 	return 0;
 
@@ -863,6 +920,7 @@ fail:
 fail_early:
 	ck_types_close(&w.t);
 	layout_free(&l);
+	compress_free(&w);
 	free(w.stage);
 	return -1;
 }

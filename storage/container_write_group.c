@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "storage/container.h"
+#include "storage/codec.h"
 #include "storage/container_internal.h"
 #include "storage/fletcher32.h"
 
@@ -71,9 +72,9 @@ static int placement(const char *dir, const struct container_counts *all, uint64
 }
 
 static int make_ds(hid_t file, const char *path, const char *name, hid_t ftype, uint64_t n,
-                   uint64_t chunk, int deflate)
+                   uint64_t chunk, const struct ck_compress *comp)
 {
-	hid_t ds = ck_dataset_create(file, path, name, ftype, n, chunk ? chunk : 1, deflate,
+	hid_t ds = ck_dataset_create(file, path, name, ftype, n, chunk ? chunk : 1, comp,
 	                             H5P_DEFAULT);
 	if (ds < 0)
 		return -1;
@@ -134,11 +135,12 @@ int container_group_create(const char *dir, const struct ck_generation_info *inf
 	struct ck_types t = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
 	struct stat st;
 	hid_t file = -1, fapl = -1;
-	int fd = -1, n, deflate = -1;
+	struct ck_compress comp;
+	int fd = -1, n;
 	uint64_t nr = info->nranks;
 
 	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-	if (ck_check_info(dir, info) || ck_compress_level(dir, &deflate))
+	if (ck_check_info(dir, info) || ck_compress_from_env(dir, &comp))
 		return -1;
 	if ((n = ck_host_temp_path(path, sizeof path, dir, info->generation)) < 0)
 		return -1;
@@ -162,7 +164,7 @@ int container_group_create(const char *dir, const struct ck_generation_info *inf
 	if (ck_reserve_space(fd, path, ck_estimate_size(&e, nr, info->argv_len)) < 0)
 		goto fail;
 	if (ck_same_file(file, fd, path, "written") || ck_write_attrs(file, path, info) ||
-	    make_ds(file, path, "/argv", H5T_STD_U8LE, info->argv_len, info->argv_len, -1) ||
+	    make_ds(file, path, "/argv", H5T_STD_U8LE, info->argv_len, info->argv_len, NULL) ||
 	    rows_put(file, path, "/argv", H5T_NATIVE_UINT8, 0, info->argv_len, info->argv) ||
 	    make_table(file, path, "/ranks", t.rank, sizeof *rows, nr) ||
 	    make_table(file, path, "/regions", t.region, sizeof(struct ck_region_row), e.nregions) ||
@@ -174,9 +176,9 @@ int container_group_create(const char *dir, const struct ck_generation_info *inf
 	               nr * CK_NSIG) ||
 	    make_table(file, path, "/rlimits", t.rlimit, sizeof(struct ck_rlimit), nr * CK_NRLIMITS) ||
 	    make_table(file, path, "/itimers", t.itimer, sizeof(struct ck_itimer), nr * 3) ||
-	    make_ds(file, path, "/strings", H5T_STD_U8LE, e.strings_bytes, e.strings_chunk, -1) ||
-	    make_ds(file, path, "/filedata", H5T_STD_U8LE, e.filedata_bytes, e.filedata_chunk, -1) ||
-	    make_ds(file, path, "/memory", H5T_STD_U8LE, e.memory_bytes, CK_MEMORY_CHUNK, deflate))
+	    make_ds(file, path, "/strings", H5T_STD_U8LE, e.strings_bytes, e.strings_chunk, NULL) ||
+	    make_ds(file, path, "/filedata", H5T_STD_U8LE, e.filedata_bytes, e.filedata_chunk, NULL) ||
+	    make_ds(file, path, "/memory", H5T_STD_U8LE, e.memory_bytes, CK_MEMORY_CHUNK, &comp))
 		goto fail;
 	if (H5Fclose(file) < 0) {
 		file = -1;
@@ -247,7 +249,7 @@ static int open_tmp(const char *path, uint64_t ino, hid_t *file)
 struct blob {
 	hid_t ds, fs;
 	uint64_t chunk, off;
-	int deflate;
+	int compressed;
 	uint8_t *buf;   /* chunk + 4 */
 	size_t fill;
 	const char *path, *name;
@@ -264,7 +266,7 @@ static int blob_flush(struct blob *b)
 	if (!b->fill)
 		return 0;
 	memset(b->buf + b->fill, 0, b->chunk - b->fill);
-	if (b->deflate < 0) {
+	if (!b->compressed) {
 		/* checksummed chunks straight to the file (as the serial writer) */
 		uint32_t f = ck_fletcher32(b->buf, b->chunk);
 		b->buf[b->chunk] = (uint8_t)f;
@@ -312,14 +314,14 @@ static int blob_put(struct blob *b, const void *src, uint64_t len)
 }
 
 static int blob_open(struct blob *b, hid_t file, const char *path, const char *name,
-                     uint64_t chunk, uint64_t off, int deflate)
+                     uint64_t chunk, uint64_t off, int compressed)
 {
 	memset(b, 0, sizeof *b);
 	b->path = path;
 	b->name = name;
 	b->chunk = chunk;
 	b->off = off;
-	b->deflate = deflate;
+	b->compressed = compressed;
 	b->fs = -1;
 	if (!(b->buf = malloc(chunk + 4))) {
 		ck_set_error("%s: out of memory", path);
@@ -359,7 +361,8 @@ int container_group_write_slice(const char *path, uint64_t ino, uint64_t nmember
 	struct ck_types t = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
 	struct blob b;
 	hid_t file = -1;
-	int fd = -1, rc = -1, deflate = -1;
+	struct ck_compress comp;
+	int fd = -1, rc = -1;
 
 	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 	if (member >= nmembers) {
@@ -367,7 +370,7 @@ int container_group_write_slice(const char *path, uint64_t ino, uint64_t nmember
 		             (unsigned long long)nmembers);
 		return -1;
 	}
-	if (ck_compress_level(path, &deflate) || placement(path, all, nmembers, &rows, &e))
+	if (ck_compress_from_env(path, &comp) || placement(path, all, nmembers, &rows, &e))
 		return -1;
 	row = &rows[member];
 	rr = calloc(row->region_count ? row->region_count : 1, sizeof *rr);
@@ -398,18 +401,19 @@ int container_group_write_slice(const char *path, uint64_t ino, uint64_t nmember
 	    rows_put(file, path, "/itimers", t.itimer, member * 3, 3, img->proc.itimer))
 		goto out;
 	/* the blobs, each padded to its chunks */
-	rc = blob_open(&b, file, path, "/strings", e.strings_chunk, row->strings_offset, -1);
+	rc = blob_open(&b, file, path, "/strings", e.strings_chunk, row->strings_offset, 0);
 	if (!rc)
 		rc = blob_put(&b, strings, row->strings_len);
 	if (blob_close(&b, rc))
 		goto fail;
-	rc = blob_open(&b, file, path, "/filedata", e.filedata_chunk, row->filedata_offset, -1);
+	rc = blob_open(&b, file, path, "/filedata", e.filedata_chunk, row->filedata_offset, 0);
 	for (size_t i = 0; !rc && i < img->nfds; i++)
 		if (ck_fd_has_data(img->fds[i].kind))
 			rc = blob_put(&b, img->fds[i].data, img->fds[i].data_len);
 	if (blob_close(&b, rc))
 		goto fail;
-	rc = blob_open(&b, file, path, "/memory", CK_MEMORY_CHUNK, row->memory_offset, deflate);
+	rc = blob_open(&b, file, path, "/memory", CK_MEMORY_CHUNK, row->memory_offset,
+	               comp.codec != CK_CODEC_NONE);
 	b.progress = progress;
 	b.total = img->memory_bytes;
 	for (size_t i = 0; !rc && i < img->nruns; i++)

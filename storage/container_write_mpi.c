@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "storage/container.h"
+#include "storage/codec.h"
 #include "storage/container_internal.h"
 #include "storage/fletcher32.h"
 
@@ -60,7 +61,7 @@ struct mwriter {
 	hid_t file, dxpl;
 	struct ck_types t;
 	int fd;                     /* own descriptor of the temporary */
-	int deflate;                /* level for /memory, or -1 */
+	struct ck_compress comp;    /* of /memory */
 	int direct;                 /* /memory laid out by rank 0, filled by all */
 	uint64_t *addr, nchunks;    /* file places of this rank's /memory chunks */
 	uint64_t estimate;          /* bytes the file will take, roughly */
@@ -79,7 +80,8 @@ struct mwriter {
 
 /* Rank 0's decisions, which every rank must follow identically. */
 struct decisions {
-	int deflate, direct;
+	struct ck_compress comp;
+	int direct;
 	long pid;
 	char host[HOST_NAME_MAX + 1];
 	char token[CK_TOKEN_LEN + 1];/* random part of the temporary's name */
@@ -222,7 +224,7 @@ static int write_tables(struct mwriter *w)
 	int rc;
 
 	ds = ck_dataset_create(w->file, w->path, "/argv", H5T_STD_U8LE, argv_len,
-	                       argv_len ? argv_len : 1, -1, H5P_DEFAULT);
+	                       argv_len ? argv_len : 1, NULL, H5P_DEFAULT);
 	rc = agree(w, ds < 0 ? -1 : 0);
 	if (!rc && argv_len)
 		rc = coll_write(w, ds, "/argv", H5T_NATIVE_UINT8, 0, r ? 0 : argv_len, w->info.argv);
@@ -249,14 +251,14 @@ static int write_tables(struct mwriter *w)
 
 /* A byte dataset whose chunks are written once, whole: no chunk cache. */
 static hid_t blob_create(struct mwriter *w, const char *name, uint64_t bytes, uint64_t chunk,
-                         int deflate)
+                         const struct ck_compress *comp)
 {
 	hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS), ds = -1;
 
 	if (dapl < 0 || H5Pset_chunk_cache(dapl, 0, 0, 1.0) < 0)
 		ck_set_h5_error(w->path, "create", name);
 	else
-		ds = ck_dataset_create(w->file, w->path, name, H5T_STD_U8LE, bytes, chunk, deflate,
+		ds = ck_dataset_create(w->file, w->path, name, H5T_STD_U8LE, bytes, chunk, comp,
 		                       dapl);
 	if (dapl >= 0)
 		H5Pclose(dapl);
@@ -366,7 +368,7 @@ static int stream_rounds(struct mwriter *w, hid_t ds, const char *name, int memo
 static int write_strings(struct mwriter *w)
 {
 	const struct ck_rank_row *row = &w->rows[w->rank];
-	hid_t ds = blob_create(w, "/strings", w->e.strings_bytes, w->e.strings_chunk, -1);
+	hid_t ds = blob_create(w, "/strings", w->e.strings_bytes, w->e.strings_chunk, NULL);
 	int rc = agree(w, ds < 0 ? -1 : 0);
 
 	if (!rc && w->e.strings_bytes)
@@ -377,7 +379,7 @@ static int write_strings(struct mwriter *w)
 
 static int write_filedata(struct mwriter *w)
 {
-	hid_t ds = blob_create(w, "/filedata", w->e.filedata_bytes, w->e.filedata_chunk, -1);
+	hid_t ds = blob_create(w, "/filedata", w->e.filedata_bytes, w->e.filedata_chunk, NULL);
 	int rc = agree(w, ds < 0 ? -1 : 0);
 
 	if (!rc)
@@ -772,7 +774,7 @@ static int write_memory(struct mwriter *w)
 	ck_mpio_direct_last = w->direct;
 	if (w->direct)
 		return agree(w, write_direct(w));
-	ds = blob_create(w, "/memory", w->e.memory_bytes, CK_MEMORY_CHUNK, w->deflate);
+	ds = blob_create(w, "/memory", w->e.memory_bytes, CK_MEMORY_CHUNK, &w->comp);
 	rc = agree(w, ds < 0 ? -1 : 0);
 	if (!rc)
 		rc = stream_rounds(w, ds, "/memory", 1, CK_MEMORY_CHUNK);
@@ -827,7 +829,7 @@ static int decide(struct mwriter *w, struct decisions *d)
 
 	memset(d, 0, sizeof *d);
 	if (!w->rank) {
-		rc = ck_compress_level(w->dir, &d->deflate);
+		rc = ck_compress_from_env(w->dir, &d->comp);
 		d->direct = !(v && !strcmp(v, "0"));
 		d->pid = (long)getpid();
 		ck_new_token(d->token);
@@ -836,7 +838,8 @@ static int decide(struct mwriter *w, struct decisions *d)
 			rc = -1;
 		}
 		d->host[sizeof d->host - 1] = 0;
-	}
+	} else
+		rc = ck_codecs_register();  /* rank 0's choice must be known here */
 	if (agree(w, rc))
 		return -1;
 	if ((e = MPI_Bcast(d, sizeof *d, MPI_BYTE, 0, w->comm)) != MPI_SUCCESS)
@@ -1003,7 +1006,7 @@ int container_write_mpi(MPI_Comm comm, const char *dir, const struct ck_generati
 
 	if (decide(&w, &d))
 		return -1;
-	w.deflate = d.deflate;
+	w.comp = d.comp;
 	rc = 0;
 	if ((n = ck_temp_path(w.path, sizeof w.path, w.dir, w.generation, d.host, d.pid,
 	                      d.token)) < 0 ||
@@ -1014,7 +1017,7 @@ int container_write_mpi(MPI_Comm comm, const char *dir, const struct ck_generati
 	if (agree(&w, rc))
 		return -1;
 	/* compressed chunks have sizes nobody knows in advance */
-	w.direct = d.direct && w.deflate < 0 && CK_HAVE_SKELETON;
+	w.direct = d.direct && w.comp.codec == CK_CODEC_NONE && CK_HAVE_SKELETON;
 
 	if (build_layout(&w, image))
 		goto fail_early;

@@ -669,6 +669,15 @@ int main(int argc, char **argv)
 		setenv("CKPTMPI_COMPRESS", "deflate", 1);
 	if (!write_commit(dir, &img, 3, 0))
 		read_back(dir, 3, &img, all);
+	/* 4, 5: zstd and lz4, HDF5's registered filters (ckptmpi's own) */
+	if (!rank)
+		setenv("CKPTMPI_COMPRESS", "zstd", 1);
+	if (!write_commit(dir, &img, 4, 0))
+		read_back(dir, 4, &img, all);
+	if (!rank)
+		setenv("CKPTMPI_COMPRESS", "lz4", 1);
+	if (!write_commit(dir, &img, 5, 0))
+		read_back(dir, 5, &img, all);
 	if (!rank)
 		unsetenv("CKPTMPI_COMPRESS");
 

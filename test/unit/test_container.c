@@ -779,30 +779,131 @@ static void test_foreign_names(void **state)
 	assert_int_equal(rmdir(link_path), 0);
 }
 
-static void test_compression(void **state)
+/* How /memory is stored: its first filter (0 if only the checksum),
+ * how many of its chunks are compressed and how many stored as they are
+ * (compressor skipped in the filter mask), and where one compressed chunk
+ * lies. */
+struct stored {
+	int filter;
+	unsigned compressed, raw;
+	haddr_t some_addr;
+	hsize_t some_size;
+};
+
+static struct stored memory_stored(const char *path)
 {
-	struct fixture *f = *state;
+	struct stored st = { 0 };
+	hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), ds, dcpl, sp;
+	hsize_t dims;
+	unsigned flags, cd[4];
+	size_t ncd = 4;
+
+	assert_true(file >= 0);
+	assert_true((ds = H5Dopen2(file, "/memory", H5P_DEFAULT)) >= 0);
+	assert_true((dcpl = H5Dget_create_plist(ds)) >= 0);
+	if (H5Pget_nfilters(dcpl) == 2)
+		st.filter = (int)H5Pget_filter2(dcpl, 0, &flags, &ncd, cd, 0, NULL, NULL);
+	assert_true((sp = H5Dget_space(ds)) >= 0);
+	assert_int_equal(H5Sget_simple_extent_dims(sp, &dims, NULL), 1);
+	for (hsize_t off = 0; off < dims; off += 1u << 20) {
+		unsigned mask;
+		haddr_t addr;
+		hsize_t size;
+
+		assert_true(H5Dget_chunk_info_by_coord(ds, &off, &mask, &addr, &size) >= 0);
+		if (st.filter && !(mask & 1) && size < (1u << 20)) {
+			st.compressed++;
+			st.some_addr = addr;
+			st.some_size = size;
+		} else if (!st.filter || (mask & 1))
+			st.raw++;
+	}
+	H5Sclose(sp);
+	H5Pclose(dcpl);
+	H5Dclose(ds);
+	H5Fclose(file);
+	return st;
+}
+
+static void read_back(struct fixture *f, const char *final)
+{
 	struct container_reader *r;
 	struct ck_image back;
-	struct generation_entry *list;
-	char final[4096], tmp[4096];
-	size_t n;
 
-	setenv("CKPTMPI_COMPRESS", "deflate:3", 1);
-	write_commit(f, 3, final, sizeof final);
 	if (!(r = container_open(final)) || container_read_image(r, 0, &back))
-		fail_msg("read: %s", container_error());
+		fail_msg("read %s: %s", final, container_error());
 	check_pages(f, r, &back);
+	if (container_read_pages(r, 0, &back, 0, NULL))
+		fail_msg("verify %s: %s", final, container_error());
 	ck_image_free(&back);
 	container_close(r);
+}
 
+static void test_compression(void **state)
+{
+	static const struct { const char *value; int filter; } codecs[] = {
+		{ "deflate:3", 1 }, { "zstd", 32015 }, { "zstd:7", 32015 }, { "lz4", 32004 },
+		{ "none", 0 },
+	};
+	static const char *const bad[] = { "brotli", "zstd:", "zstd:abc", "zstd:99", "deflate:10",
+		                           "lz4:0", "zstd:1x" };
+	struct fixture *f = *state;
+	struct generation_entry *list;
+	char final[4096], tmp[4096];
+	uint32_t *smooth = f->bufs[4];
+	size_t n;
+	uint64_t gen = 3;
+
+	/* run 4 (four chunks' worth) compresses, the others are random:
+	 * chunks of both kinds, and chunks that straddle runs */
+	for (size_t i = 0; i < run_pages[4] * CK_PAGE_SIZE / 4; i++)
+		smooth[i] = (uint32_t)(i / 100);
+	for (size_t c = 0; c < sizeof codecs / sizeof codecs[0]; c++, gen++) {
+		struct stored st;
+
+		setenv("CKPTMPI_COMPRESS", codecs[c].value, 1);
+		write_commit(f, gen, final, sizeof final);
+		read_back(f, final);
+		st = memory_stored(final);
+		assert_int_equal(st.filter, codecs[c].filter);
+		if (codecs[c].filter) {
+			/* random chunks are kept as they are, the rest shrinks */
+			if (st.compressed < 3 || st.raw < 1)
+				fail_msg("%s: %u chunks compressed, %u stored as they are", codecs[c].value,
+				         st.compressed, st.raw);
+		}
+	}
+
+	/* a damaged compressed chunk is caught by its checksum */
 	setenv("CKPTMPI_COMPRESS", "zstd", 1);
-	assert_int_equal(container_write(f->dir, &f->info, &f->img, NULL, tmp, sizeof tmp), -1);
-	assert_error_mentions("CKPTMPI_COMPRESS=zstd", f->dir);
+	write_commit(f, gen, final, sizeof final);
+	{
+		struct stored st = memory_stored(final);
+		struct container_reader *r;
+		struct ck_image back;
+
+		assert_true(st.compressed > 0);
+		flip_byte(final, (off_t)(st.some_addr + st.some_size / 2));
+		if (!(r = container_open(final)) || container_read_image(r, 0, &back))
+			fail_msg("tables: %s", container_error());
+		assert_int_equal(container_read_pages(r, 0, &back, 0, NULL), -1);
+		assert_error_mentions(final, "checksum mismatch in /memory");
+		ck_image_free(&back);
+		container_close(r);
+	}
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char want[64];
+
+		setenv("CKPTMPI_COMPRESS", bad[i], 1);
+		assert_int_equal(container_write(f->dir, &f->info, &f->img, NULL, tmp, sizeof tmp), -1);
+		snprintf(want, sizeof want, "CKPTMPI_COMPRESS=%s", bad[i]);
+		assert_error_mentions(want, f->dir);
+	}
 	unsetenv("CKPTMPI_COMPRESS");
-	/* nothing left behind */
+	/* nothing left behind by the refusals */
 	assert_int_equal(generations_list(f->dir, &list, &n), 0);
-	assert_int_equal(n, 1);
+	assert_int_equal(n, sizeof codecs / sizeof codecs[0] + 1);
 	free(list);
 }
 
