@@ -929,6 +929,8 @@ int launcher_rank(void)
 	/* a member of a job without MPI (core/job_group.c) */
 	if (!v)
 		v = getenv("CKPTMPI_JOB_MEMBER");
+uint64_t control_restored_generation(void) { return parent_generation; }
+
 	return v ? atoi(v) : 0;
 }
 

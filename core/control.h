@@ -24,6 +24,8 @@ struct control_config {
 
 /* This process's rank as the MPI launcher set it (0 when not launched by one). */
 int launcher_rank(void);
+/* The generation this process was restarted from (0: not restarted). */
+uint64_t control_restored_generation(void);
 /* Read and check CKPTMPI_DIR (its control socket must fit), CKPTMPI_INTERVAL,
  * CKPTMPI_KEEP, CKPTMPI_VERBOSE, CKPTMPI_COMPRESS, CKPTMPI_SIGNAL,
  * CKPTMPI_TERM, CKPTMPI_TERM_TIMEOUT. */

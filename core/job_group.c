@@ -1362,7 +1362,8 @@ static int restore_sockets(const struct ck_image *img, char *err, size_t len)
 			         timeout_s);
 			goto fail;
 		}
-		if (send_msg(conn[0], M_RSOCK, 0, ok, ok ? (void *)mine : (void *)msg,
+		if (send_msg(conn[0], M_RSOCK, control_restored_generation(), ok,
+		             ok ? (void *)mine : (void *)msg,
 		             ok ? (uint32_t)(nmine * sizeof *mine) : (uint32_t)strlen(msg)) ||
 		    await0(M_RSOCK_R, &h, &pay, now_s() + member_wait(1), msg, sizeof msg)) {
 			snprintf(err, len, "%s", msg[0] ? msg : "member 0 is gone");
@@ -1401,6 +1402,15 @@ static int restore_sockets(const struct ck_image *img, char *err, size_t len)
 				ok = 0;
 				if (!first[0])
 					snprintf(first, sizeof first, "member %d: %s", k, pay ? (char *)pay : "?");
+			} else if (h.gen != control_restored_generation()) {
+				/* two cuts of the job cannot be paired (their sockets'
+				 * bytes in flight, their verbs) */
+				ok = 0;
+				if (!first[0])
+					snprintf(first, sizeof first, "job %.600s: member %d restarts generation "
+					         "%llu, member 0 generation %llu: restart every member from the "
+					         "same generation", job_dir, k, (unsigned long long)h.gen,
+					         (unsigned long long)control_restored_generation());
 			} else if (ok && table) {
 				size_t n = h.len / sizeof *table;
 				struct rrec *nt = realloc(table, (ntable + n + 1) * sizeof *table);

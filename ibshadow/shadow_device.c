@@ -13,6 +13,20 @@
 #include <string.h>
 #include <unistd.h>
 
+/* the library's lines carry the rank or member the runtime's do (as
+ * launcher_rank() in core/control.c reads it) */
+static __attribute__((constructor)) void shadow_log_rank(void)
+{
+	const char *v = getenv("OMPI_COMM_WORLD_RANK");
+	if (!v)
+		v = getenv("PMIX_RANK");
+	if (!v)
+		v = getenv("PMI_RANK");
+	if (!v)
+		v = getenv("CKPTMPI_JOB_MEMBER");
+	log_init(v ? atoi(v) : 0);
+}
+
 static pthread_mutex_t creation = PTHREAD_MUTEX_INITIALIZER;
 void shadow_lock(void) { pthread_mutex_lock(&creation); }
 void shadow_unlock(void) { pthread_mutex_unlock(&creation); }
