@@ -524,17 +524,6 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t e
 			goto out;
 		}
 	}
-	t_parked = now_s();
-	/* the first look at the address space comes only now: whatever
-	 * changes from here to the second is the lower half's (the program
-	 * ran on during an MPI job's cut, and mapped memory of its own) */
-	ok = ok && maps_read_self(&m0) == 0 && maps_to_intervals(&m0, &before) == 0 &&
-	     capture_image(&parked, &img) == 0 && hooks_capture(&img) == 0;
-	if (!job->agree(ok)) {
-		capture_unborrow();
-		absorb_requests();
-		hooks_resume();
-		park_release();
 	{
 		/* the plugins' own cut (the verbs device), with every member
 		 * parked: what it records is upper-half memory made before the
@@ -547,6 +536,17 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t e
 		if (!ok)
 			log_error("%s", why[0] ? why : "a plugin could not reach a consistent cut");
 	}
+	t_parked = now_s();
+	/* the first look at the address space comes only now: whatever
+	 * changes from here to the second is the lower half's (the program
+	 * ran on during an MPI job's cut, and mapped memory of its own) */
+	ok = ok && maps_read_self(&m0) == 0 && maps_to_intervals(&m0, &before) == 0 &&
+	     capture_image(&parked, &img) == 0 && hooks_capture(&img) == 0;
+	if (!job->agree(ok)) {
+		capture_unborrow();
+		absorb_requests();
+		hooks_resume();
+		park_release();
 		gen = 0;
 		goto out;
 	}
@@ -918,6 +918,8 @@ static void *control_main(void *arg)
 	return NULL;
 }
 
+uint64_t control_restored_generation(void) { return parent_generation; }
+
 int launcher_rank(void)
 {
 	/* set by mpirun (OpenMPI, PMIx, MPICH's hydra) before MPI_Init */
@@ -929,8 +931,6 @@ int launcher_rank(void)
 	/* a member of a job without MPI (core/job_group.c) */
 	if (!v)
 		v = getenv("CKPTMPI_JOB_MEMBER");
-uint64_t control_restored_generation(void) { return parent_generation; }
-
 	return v ? atoi(v) : 0;
 }
 
