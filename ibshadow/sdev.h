@@ -176,6 +176,5 @@ uint32_t sdev_self_id(void);
 /* the device's fds moved to the numbers the program knows */
 int sdev_move_async_fd(int to);
 int sdev_move_chan_fd(struct sdev_chan *ch, int to);
-/* the state a QP is in (IBV_QPS_*) */
 
 #endif

@@ -58,10 +58,6 @@ static void *arena_take(size_t n)
 static struct sdev_async_rec *cut_async;
 static uint32_t ncut_async;
 
-struct ctx_of_rec {
-	struct shl_rec *r;
-};
-
 static struct sh_ctx *ctx_of(void *obj)
 {
 	return (struct sh_ctx *)((char *)obj - offsetof(struct sh_ctx, v.context));

@@ -52,9 +52,6 @@ struct ibshadow_summary {
 	uint64_t cut, cut_done, restart;
 };
 
-/* what the restart function returns in io for the phases that exchange
- * (the members' translation tables), as the runtime sizes its buffers */
-#define IBSHADOW_RESTART_PHASES 3
 
 struct ibshadow_range {
 	uint64_t start, len;
