@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -28,13 +30,26 @@ struct writer {
 	hid_t file;
 	struct ck_types t;
 	struct ck_compress comp;    /* of /memory */
-	uint8_t *stage;
-	/* compressed chunks of one stage, made on every core */
+	uint8_t *stage;             /* being filled */
+	/* compression: a stage's chunks are compressed on every core while
+	 * the next stage is filled and the previous one written */
 	unsigned nworkers;
-	struct ck_codec_ctx *ctx[8];
-	uint8_t *packed;            /* CK_STAGE_CHUNKS slots of slot_size */
 	size_t slot_size;
-	uint32_t packed_len[CK_STAGE_CHUNKS], packed_mask[CK_STAGE_CHUNKS];
+	struct batch {
+		struct writer *w;
+		const struct ck_compress *comp;
+		struct ck_codec_ctx *ctx[8];    /* a worker's; the two batches may overlap */
+		uint8_t *stage;             /* CK_STAGE_BYTES + 4 */
+		uint8_t *packed;            /* CK_STAGE_CHUNKS slots of slot_size */
+		uint32_t len[CK_STAGE_CHUNKS], mask[CK_STAGE_CHUNKS];
+		unsigned nchunks;
+		size_t chunk;
+		uint64_t pos;               /* dataset offset of stage[0] */
+		volatile unsigned next;
+		pthread_t thread;
+		int running;
+	} batch[2];
+	unsigned filling;           /* batch[filling].stage == stage */
 	int fd;                     /* our descriptor of the file HDF5 writes */
 	container_progress_fn progress;
 	uint64_t done, total, reported;
@@ -325,40 +340,66 @@ static int write_direct(struct stream *s)
 
 /* Compressed chunks are made on every core, each stored with its
  * checksum (of the stored bytes, as HDF5's pipeline would: compressor,
- * then fletcher32), then written in order with H5Dwrite_chunk: HDF5's own
- * pipeline would compress them one at a time in this thread. */
-struct pack_job {
-	struct stream *s;
-	unsigned nchunks;
-	volatile unsigned next;
-};
-
+ * then fletcher32), and written in order with H5Dwrite_chunk: HDF5's own
+ * pipeline would compress them one at a time in this thread. Two batches
+ * take turns: while the cores compress one, this thread fills the other
+ * and writes the one before (HDF5 is called from this thread only). */
 static int pack_chunks(void *arg, unsigned worker)
 {
-	struct pack_job *j = arg;
-	struct writer *w = j->s->w;
-	size_t chunk = j->s->chunk;
+	struct batch *b = arg;
+	struct writer *w = b->w;
 	unsigned i;
 
-	while ((i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->nchunks) {
-		const uint8_t *in = w->stage + (size_t)i * chunk;
-		uint8_t *out = w->packed + (size_t)i * w->slot_size;
-		size_t n = ck_chunk_compress(w->ctx[worker], j->s->comp, in, chunk, out);
+	while ((i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->nchunks) {
+		const uint8_t *in = b->stage + (size_t)i * b->chunk;
+		uint8_t *out = b->packed + (size_t)i * w->slot_size;
+		size_t n = ck_chunk_compress(b->ctx[worker], b->comp, in, b->chunk, out);
 		uint32_t f;
 
 		/* a chunk that does not shrink is stored as it is, the
 		 * compressor (filter 0) marked as skipped */
-		w->packed_mask[i] = n ? 0 : 1;
+		b->mask[i] = n ? 0 : 1;
 		if (!n) {
-			memcpy(out, in, chunk);
-			n = chunk;
+			memcpy(out, in, b->chunk);
+			n = b->chunk;
 		}
 		f = ck_fletcher32(out, n);
 		out[n] = (uint8_t)f;
 		out[n + 1] = (uint8_t)(f >> 8);
 		out[n + 2] = (uint8_t)(f >> 16);
 		out[n + 3] = (uint8_t)(f >> 24);
-		w->packed_len[i] = (uint32_t)(n + 4);
+		b->len[i] = (uint32_t)(n + 4);
+	}
+	return 0;
+}
+
+static void *batch_run(void *arg)
+{
+	struct batch *b = arg;
+
+	ck_parallel(b->w->nworkers, pack_chunks, b);
+	return NULL;
+}
+
+/* Wait for batch b if it is being compressed, and write it if it has not
+ * been (write = 0: only wait, after a failure). */
+static int batch_finish(struct stream *s, struct batch *b, int write)
+{
+	struct writer *w = s->w;
+	unsigned n = b->nchunks;
+
+	if (b->running)
+		pthread_join(b->thread, NULL);
+	b->running = 0;
+	b->nchunks = 0;
+	for (unsigned i = 0; write && i < n; i++) {
+		hsize_t off = b->pos + (uint64_t)i * b->chunk;
+
+		if (H5Dwrite_chunk(s->ds, H5P_DEFAULT, b->mask[i], &off, b->len[i],
+		                   b->packed + (size_t)i * w->slot_size) < 0) {
+			ck_set_h5_error(w->path, "write", s->name);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -366,19 +407,29 @@ static int pack_chunks(void *arg, unsigned worker)
 static int write_compressed(struct stream *s)
 {
 	struct writer *w = s->w;
-	struct pack_job j = { s, (unsigned)(s->fill / s->chunk), 0 };
+	unsigned f = w->filling;
+	struct batch *b = &w->batch[f];
+	sigset_t all, old;
 
-	ck_parallel(w->nworkers, pack_chunks, &j);
-	for (unsigned i = 0; i < j.nchunks; i++) {
-		hsize_t off = s->pos + (uint64_t)i * s->chunk;
-
-		if (H5Dwrite_chunk(s->ds, H5P_DEFAULT, w->packed_mask[i], &off, w->packed_len[i],
-		                   w->packed + (size_t)i * w->slot_size) < 0) {
-			ck_set_h5_error(w->path, "write", s->name);
-			return -1;
-		}
-	}
-	return 0;
+	b->w = w;
+	b->comp = s->comp;
+	b->chunk = s->chunk;
+	b->nchunks = (unsigned)(s->fill / s->chunk);
+	b->pos = s->pos;
+	b->next = 0;
+	/* the helpers take no signal (the program's and the runtime's) */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	b->running = !pthread_create(&b->thread, NULL, batch_run, b);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!b->running)
+		ck_parallel(w->nworkers, pack_chunks, b);
+	/* the batch before is written while this one compresses, and its
+	 * stage is filled next; this one is written after the next flush,
+	 * or by stream_close */
+	w->filling = !f;
+	w->stage = w->batch[!f].stage;
+	return batch_finish(s, &w->batch[!f], 1);
 }
 
 static int stream_flush(struct stream *s)
@@ -476,6 +527,13 @@ static int stream_open(struct stream *s, struct writer *w, const char *name, uin
 
 static int stream_close(struct stream *s, int rc)
 {
+	if (s->comp) {
+		/* the last batch, maybe still compressing */
+		if (batch_finish(s, &s->w->batch[!s->w->filling], !rc))
+			rc = -1;
+		s->w->filling = 0;
+		s->w->stage = s->w->batch[0].stage;
+	}
 	if (s->fs >= 0)
 		H5Sclose(s->fs);
 	if (s->ds >= 0 && H5Dclose(s->ds) < 0 && !rc) {
@@ -792,11 +850,17 @@ static int compress_setup(const char *dir, struct writer *w)
 		return 0;
 	w->nworkers = ck_workers();
 	w->slot_size = ck_chunk_bound(CK_MEMORY_CHUNK);
-	if (!(w->packed = malloc(w->slot_size * CK_STAGE_CHUNKS)))
+	w->batch[0].stage = w->stage;
+	w->filling = 0;
+	if (!(w->batch[1].stage = malloc(CK_STAGE_BYTES + 4)))
 		goto oom;
-	for (unsigned i = 0; i < w->nworkers; i++)
-		if (!(w->ctx[i] = ck_codec_ctx_new()))
+	for (unsigned i = 0; i < 2; i++)
+		if (!(w->batch[i].packed = malloc(w->slot_size * CK_STAGE_CHUNKS)))
 			goto oom;
+	for (unsigned b = 0; b < 2; b++)
+		for (unsigned i = 0; i < w->nworkers; i++)
+			if (!(w->batch[b].ctx[i] = ck_codec_ctx_new()))
+				goto oom;
 	return 0;
 oom:
 	ck_set_error("%s: out of memory for compression", dir);
@@ -805,12 +869,17 @@ oom:
 
 static void compress_free(struct writer *w)
 {
-	for (unsigned i = 0; i < sizeof w->ctx / sizeof w->ctx[0]; i++) {
-		ck_codec_ctx_free(w->ctx[i]);
-		w->ctx[i] = NULL;
+	for (unsigned b = 0; b < 2; b++)
+		for (unsigned i = 0; i < sizeof w->batch[b].ctx / sizeof w->batch[b].ctx[0]; i++) {
+			ck_codec_ctx_free(w->batch[b].ctx[i]);
+			w->batch[b].ctx[i] = NULL;
+		}
+	for (unsigned i = 0; i < 2; i++) {
+		free(w->batch[i].packed);
+		w->batch[i].packed = NULL;
 	}
-	free(w->packed);
-	w->packed = NULL;
+	free(w->batch[1].stage);
+	w->batch[1].stage = NULL;
 }
 
 int container_write(const char *dir, const struct ck_generation_info *info,
@@ -840,7 +909,7 @@ int container_write(const char *dir, const struct ck_generation_info *info,
 	}
 	w.path = path;
 
-	if (layout_build(dir, info, images, &l) < 0 || compress_setup(dir, &w))
+	if (layout_build(dir, info, images, &l) < 0)
 		goto fail_early;
 	for (uint64_t r = 0; r < info->nranks; r++)
 		w.total += images[r].memory_bytes;
@@ -849,6 +918,8 @@ int container_write(const char *dir, const struct ck_generation_info *info,
 		ck_set_error("%s: out of memory for the staging buffer", dir);
 		goto fail_early;
 	}
+	if (compress_setup(dir, &w))
+		goto fail_early;
 	if (ck_types_create(&w.t) < 0) {
 		ck_set_h5_error(path, "create", "table types");
 		goto fail_early;
