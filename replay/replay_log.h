@@ -40,11 +40,14 @@ int replay_on(void);
  * next record (a re-execution), it must be the same call with the same
  * a and b: then its outcome is copied to *out and data (at most cap
  * bytes) and 1 is returned. A different call is a divergence: said on
- * stderr (and to the debugger, SIGTRAP, under CKPTMPI_REPLAY_TRAP), the
- * recorded rest is dropped, and 0 is returned: the caller runs the call
- * live and records it (replay_record). 0 as well past the log's end. */
+ * stderr and to the debugger (ckptmpi_replay_diverged), the recorded rest
+ * is dropped, and 0 is returned: the caller runs the call live and
+ * records it (replay_record). 0 as well past the log's end. */
 int replay_next(uint32_t kind, int64_t a, int64_t b, struct replay_rec *out, void *data,
                 size_t cap);
+/* A divergence, said in words; a debugger stops the program here. */
+void ckptmpi_replay_diverged(const char *why);
+
 /* Append the outcome of a call that ran live (after replay_next said 0).
  * Each of the two takes the log's lock by itself; the live call between
  * runs unlocked (a read may block): threads record in the order their

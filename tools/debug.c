@@ -117,7 +117,6 @@ static void preload_debug_libs(const char *dir)
 	if (preload_lib("libckptmpi-replay.so", "CKPTMPI_REPLAY_LIB", "CKPTMPI_REPLAY") == 0) {
 		snprintf(log, sizeof log, "%s/replay.log", dir);
 		setenv("CKPTMPI_REPLAY_LOG", log, 1);
-		setenv("CKPTMPI_REPLAY_TRAP", "1", 1);
 	} else {
 		unsetenv("CKPTMPI_REPLAY_LOG");
 	}

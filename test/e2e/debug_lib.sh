@@ -44,14 +44,18 @@ out_value() {
 
 # dck_pipe TEXT CMD...: like dck, with TEXT on the program's standard
 # input through a pipe (which a restart cannot read again: the replay
-# library must give it back).
+# library must give it back). RC: ckptmpi's exit status.
 dck_pipe() {
     local text=$1 save=$CMD_TIMEOUT
     shift
     CMD_TIMEOUT=${DEBUG_TIMEOUT:-150}
     RC=0
+    # standard output and error are pipes too, as a terminal would be:
+    # regular files open for writing are the program's own, rolled back
+    # to the checkpoint by every restart of a reverse command
     printf '%s\n' "$text" | timeout -s KILL "$CMD_TIMEOUT" "${AS_USER[@]}" "$CKPTMPI" "$@" \
-        >"$WORK/ck.out" 2>"$WORK/ck.err" || RC=$?
+        2> >(cat >"$WORK/ck.err") | cat >"$WORK/ck.out" || RC=$?
+    wait
     CMD_TIMEOUT=$save
     [ "$RC" -ne 137 ] || fail "ckptmpi $* did not finish within ${DEBUG_TIMEOUT:-150}s"
     show_on_failure "$WORK/ck.err" "$WORK/ck.out"

@@ -380,6 +380,16 @@ def unload_upper_symbols():
         if _brk_bp is not None and _brk_bp.is_valid():
             _brk_bp.delete()
         _brk_bp = None
+        # but the program's libc (quick to read again): GDB's thread_db
+        # would look at it before its memory is back, fail, and not try
+        # again (threads shown as bare LWPs, the program's exit misread)
+        for key in [k for k in _loaded if re.search(r"/libc\.so", k[0])]:
+            try:
+                # only what add-symbol-file added goes: not the runtime's libc
+                _quiet("remove-symbol-file '%s'" % key[0])
+            except gdb.error:
+                pass
+            del _loaded[key]
         return
     for path, _addr in list(_loaded):
         try:

@@ -142,6 +142,10 @@ class Session:
         self.busy = 0           # > 0: the extension drives the program
         self.off = False
         self.diverged = 0       # divergences of the replay reported
+        # a process restarted by the session is not checkpointed again: its
+        # image does not restore under GDB yet (a page of the runtime's own
+        # stack is taken for the program's: "cannot map ... File exists")
+        self.restarted = False
 
     def reset(self):
         for c in self.checkpoints:
@@ -283,9 +287,10 @@ def take_checkpoint():
     # runtime copies it: the image would keep GDB's int3 bytes
     off = _UserBreakpointsOff()
     off.__enter__()
-    brk = ck._brk_bp if ck._brk_bp is not None and ck._brk_bp.is_valid() else None
-    if brk is not None:
-        brk.enabled = False
+    internal = [b for b in (ck._brk_bp, _diverge_bp[0]) if b is not None and b.is_valid()
+                and b.enabled]
+    for b in internal:
+        b.enabled = False
     try:
         with ck._Silence():
             while True:
@@ -326,8 +331,9 @@ def take_checkpoint():
             if b.is_valid():
                 b.delete()
         off.__exit__(None, None, None)
-        if brk is not None and brk.is_valid():
-            brk.enabled = True
+        for b in internal:
+            if b.is_valid():
+                b.enabled = True
         if user_thread is not None and user_thread.is_valid():
             user_thread.switch()
             try:
@@ -416,8 +422,17 @@ def _restart(index):
     gen = {"generation": c.gen, "path": _generation_path(c.gen)}
     sb = {"root": _ckdir(), "ckdir": _ckdir(), "map": ""}
     t0 = time.time()
-    with _UserBreakpointsOff():
-        ok = ck.restore_stop(plan, gen, sb, quiet=True)
+    # no breakpoint in the program's code while its memory is not back: GDB
+    # would keep the bytes it found there and write them back later
+    div = _diverge_bp[0] if _diverge_bp[0] is not None and _diverge_bp[0].is_valid() else None
+    if div is not None:
+        div.enabled = False
+    try:
+        with _UserBreakpointsOff():
+            ok = ck.restore_stop(plan, gen, sb, quiet=True)
+    finally:
+        if div is not None and div.is_valid():
+            div.enabled = True
     with ck._Silence():
         gdb.execute("unset environment CKPTMPI_RESTART", to_string=True)
     if not ok:
@@ -426,6 +441,7 @@ def _restart(index):
     if th is not None:
         th.switch()
     _stats["restart"] = round(time.time() - t0, 3)
+    S.restarted = True
     for later in S.checkpoints[index + 1:]:
         _remove_generation(later.gen)
     del S.checkpoints[index + 1:]
@@ -493,6 +509,40 @@ def _replay_state():
 
 class Diverged(ReverseError):
     pass
+
+
+_diverge_bp = [None]
+
+
+def _arm_diverge():
+    """The breakpoint on ckptmpi_replay_diverged, once the replay library's
+    symbols are there (the program runs)."""
+    if _diverge_bp[0] is not None and _diverge_bp[0].is_valid():
+        return
+    try:
+        gdb.parse_and_eval("&ckptmpi_replay_diverged")
+    except gdb.error:
+        return
+    _diverge_bp[0] = _DivergeBreakpoint()
+
+
+class _DivergeBreakpoint(gdb.Breakpoint):
+    """ckptmpi_replay_diverged() in the replay library: the program did
+    something the recorded run did not. A re-execution of the extension's
+    own notices it (_run_until); the user's run stops there, said so."""
+
+    def __init__(self):
+        super().__init__("ckptmpi_replay_diverged", internal=True)
+        self.silent = True
+
+    def stop(self):
+        if S.busy or ck._Silence.depth:
+            return False
+        d, why = _replay_state()
+        S.diverged = d
+        _msg("the program diverged from the recorded run (%s): from here it runs live, "
+             "another execution than the one recorded" % why)
+        return True
 
 
 def _run_until(target, limit):
@@ -909,6 +959,9 @@ def _cmd_watch(arg, before):
 
 
 def _cmd_checkpoint(arg, before):
+    if S.restarted:
+        raise ReverseError("this process was restarted by a reverse command: it cannot be "
+                           "checkpointed again (yet)")
     pos = checkpoint_here("user")
     gdb.write("checkpoint %d taken (generation %d) in %.3f s\n"
               % (pos.base, S.checkpoints[-1].gen, _stats.get("checkpoint", 0)))
@@ -978,11 +1031,19 @@ def after_user_command():
     stopped; take a checkpoint at the first stop and then now and then."""
     if S.busy or ck._Silence.depth:
         return  # the extension's own run/continue (a restart, a bisect probe)
+    _arm_diverge()
     d, why = _replay_state()
     if d != S.diverged:
         S.diverged = d
         _msg("the program diverged from the recorded run (%s): from here it runs live, "
              "another execution than the one recorded" % why)
+    try:
+        if gdb.selected_inferior().pid and gdb.newest_frame().name() == "ckptmpi_replay_diverged":
+            # stopped by the divergence: show where the program is
+            ck.program_frame().select()
+            gdb.execute("frame", to_string=False)
+    except gdb.error:
+        pass
     if S.off:
         return
     if S.cont_at is not None:
@@ -997,8 +1058,9 @@ def after_user_command():
     S.stops += 1
     try:
         sel = gdb.selected_frame()
-        if not S.checkpoints or S.run_time >= _param("ckptmpi-checkpoint-seconds", 1) or \
-                S.stops >= _param("ckptmpi-checkpoint-stops", 50):
+        if not S.checkpoints or not S.restarted and (
+                S.run_time >= _param("ckptmpi-checkpoint-seconds", 1) or
+                S.stops >= _param("ckptmpi-checkpoint-stops", 50)):
             checkpoint_here("start" if not S.checkpoints else "auto")
         with _Busy():
             S.history.append(Position(len(S.checkpoints) - 1, "stop"))
@@ -1031,10 +1093,6 @@ class _Param(gdb.Parameter):
 
 
 def setup():
-    # stepping over a breakpoint in place, not in a scratch pad: a displaced
-    # step that a signal interrupts (the park signal of a checkpoint) can
-    # leave its scratch register changed, and the position would differ
-    gdb.execute("set displaced-stepping off", to_string=True)
     _Param("ckptmpi-checkpoint-seconds",
            "Run time (s) after which ckptmpi debug takes a checkpoint for reverse execution.", 1)
     _Param("ckptmpi-checkpoint-stops",
