@@ -427,10 +427,18 @@ def _restart(index):
     div = _diverge_bp[0] if _diverge_bp[0] is not None and _diverge_bp[0].is_valid() else None
     if div is not None:
         div.enabled = False
+    # GDB's own share of a restart is starting a process: no shell, and no
+    # symbols of the runtime's libraries (the program's are kept)
+    saved = {}
+    for name in ("auto-solib-add", "startup-with-shell"):
+        saved[name] = gdb.parameter(name)
+        gdb.execute("set %s off" % name, to_string=True)
     try:
         with _UserBreakpointsOff():
             ok = ck.restore_stop(plan, gen, sb, quiet=True)
     finally:
+        for name, value in saved.items():
+            gdb.execute("set %s %s" % (name, "on" if value else "off"), to_string=True)
         if div is not None and div.is_valid():
             div.enabled = True
     with ck._Silence():
