@@ -42,7 +42,34 @@ static uint64_t last_generation, parent_generation;
 static uint64_t last_begun;
 static volatile int upper_started;
 
-void control_upper_started(void) { __atomic_store_n(&upper_started, 1, __ATOMIC_RELEASE); }
+/* A restarted process is named after its program (ps, top, pgrep) by the
+ * control thread once the program runs again: set from the restore path,
+ * the name changed what the debugger saw of the threads it stops there. */
+static volatile int name_after_restore;
+
+void control_upper_started(void)
+{
+	__atomic_store_n(&upper_started, 1, __ATOMIC_RELEASE);
+	if (name_after_restore) {
+		char w = 'w'; /* WAKE_UP */
+		raw_syscall3(SYS_write, trigger_pipe[1], &w, 1);
+	}
+}
+
+/* The main thread's name (the process's in ps) from this thread. */
+static void name_main_thread(const char *program)
+{
+	const char *base = strrchr(program, '/') ? strrchr(program, '/') + 1 : program;
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int)getpid());
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0 ||
+	    write(fd, base, strnlen(base, 15)) < 0)
+		log_debug("%s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
 
 enum {
 	WHY_SIGNAL = CKPTMPI_REQ_SIGNAL,
@@ -176,6 +203,7 @@ void runtime_set_restored(const struct ck_generation_info *info, const struct ck
 	args[n] = NULL;
 	cfg.argv = args;
 	snprintf(upper.program, sizeof upper.program, "%s", info->program);
+	name_after_restore = 1;
 	parent_generation = info->generation;
 	link_area.epoch = (int32_t)img->proc.link_epoch + 1;
 	link_area.seq = 0x40000000 | link_area.epoch; /* differs from any waiter's */
@@ -234,8 +262,9 @@ static int setting_uint(const char *v, unsigned long lo, unsigned long hi, unsig
 	return 0;
 }
 
-/* CKPTMPI_COMPRESS: none | deflate[:0..9] | zstd[:1..22] | lz4. Whether
- * this build's HDF5 has the filter is the writer's to say (storage/). */
+/* CKPTMPI_COMPRESS as storage/codec.c reads it: none | deflate[:0..9] |
+ * zstd[:-99..22] | lz4[:1..65537]. Whether this build's HDF5 has the
+ * filter is the writer's to say (storage/ is not linked into core/). */
 static int compress_setting_ok(const char *v)
 {
 	unsigned level;
@@ -244,8 +273,12 @@ static int compress_setting_ok(const char *v)
 		return 1;
 	if (!strncmp(v, "deflate:", 8))
 		return !setting_uint(v + 8, 0, 9, &level);
+	if (!strncmp(v, "zstd:-", 6))
+		return !setting_uint(v + 6, 1, 99, &level);
 	if (!strncmp(v, "zstd:", 5))
-		return !setting_uint(v + 5, 1, 22, &level);
+		return !setting_uint(v + 5, 0, 22, &level);
+	if (!strncmp(v, "lz4:", 4))
+		return !setting_uint(v + 4, 1, 65537, &level);
 	return 0;
 }
 
@@ -268,7 +301,8 @@ int control_config_from_env(struct control_config *c, int create_dir, int dir_op
 	}
 	v = getenv("CKPTMPI_COMPRESS");
 	if (v && *v && !compress_setting_ok(v)) {
-		log_error("CKPTMPI_COMPRESS=%s: expected none, deflate[:0-9], zstd[:1-22] or lz4", v);
+		log_error("CKPTMPI_COMPRESS=%s: expected none, deflate[:0-9], zstd[:LEVEL] (-99 to 22) "
+		          "or lz4[:ACCELERATION] (1 to 65537)", v);
 		return -1;
 	}
 	v = getenv("CKPTMPI_INTERVAL");
@@ -903,6 +937,10 @@ static void *control_main(void *arg)
 				make_context();
 			} else if (why == WAKE_UP) {
 				/* look again at the configuration */
+				if (name_after_restore && __atomic_load_n(&upper_started, __ATOMIC_ACQUIRE)) {
+					name_main_thread(upper.program);
+					name_after_restore = 0;
+				}
 			} else {
 				local_request(why);
 				if (cfg.interval)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/personality.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "core/control.h"
@@ -233,6 +234,10 @@ int main(int argc, char **argv)
 		restore_from(gen_path);
 		return 127;
 	}
+	/* ps, top and pgrep show the program, not the runtime (the lower
+	 * half's threads, started already, keep the runtime's name) */
+	if (prctl(PR_SET_NAME, strrchr(program, '/') ? strrchr(program, '/') + 1 : program, 0, 0, 0))
+		log_debug("prctl(PR_SET_NAME): %s", strerror(errno));
 	loader_start_upper(program, argv + 1, environ);
 	return 127;
 }

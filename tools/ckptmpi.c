@@ -78,7 +78,7 @@ static const char job_environment[] =
 	"                        exits 143 (75 without a checkpoint); exit: SIGTERM ends\n"
 	"                        the job at once\n"
 	"  CKPTMPI_TERM_TIMEOUT  seconds after SIGTERM before giving up on its checkpoint\n"
-	"  CKPTMPI_COMPRESS      none, deflate[:0-9], zstd[:1-22] or lz4\n"
+	"  CKPTMPI_COMPRESS      none, deflate[:0-9], zstd[:LEVEL] or lz4[:ACCELERATION]\n"
 	"  CKPTMPI_VERBOSE       0 to 3: what the runtime logs on stderr (errors: always)\n";
 
 /* The verbs library (libckptmpi-verbs.so) for the upper half: next to the

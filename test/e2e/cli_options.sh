@@ -119,3 +119,23 @@ RC=0
     "$PROGS/heap_mmap" 3 10 x.log) >"$WORK/ck.out" 2>"$WORK/ck.err" </dev/null || RC=$?
 [ "$RC" -eq 0 ] || fail "a run with good settings exited $RC: $(snip "$WORK/ck.err")"
 grep -q "^4 final" "$WORK/ck.out" || fail "the program did not finish: $(snip "$WORK/ck.out")"
+
+# the manual page: well-formed, installed, readable with man
+page=$SRC_DIR/tools/ckptmpi.1
+if command -v groff >/dev/null; then
+    groff -man -Tutf8 -ww "$page" 2>"$WORK/groff.err" >/dev/null || fail "groff cannot format $page"
+    [ ! -s "$WORK/groff.err" ] || fail "groff warns about $page: $(snip "$WORK/groff.err")"
+fi
+if command -v man >/dev/null && [ -f "$BUILD/cmake_install.cmake" ]; then
+    cmake --install "$BUILD" --prefix "$WORK/inst" >"$WORK/install.log" 2>&1 ||
+        fail "cmake --install failed: $(tail -c 600 "$WORK/install.log")"
+    [ -f "$WORK/inst/share/man/man1/ckptmpi.1" ] || fail "ckptmpi.1 not installed in share/man/man1"
+    MANWIDTH=80 MANPATH="$WORK/inst/share/man" man ckptmpi >"$WORK/man.txt" 2>"$WORK/man.err" ||
+        fail "man ckptmpi failed: $(snip "$WORK/man.err")"
+    for s in SYNOPSIS ENVIRONMENT 'EXIT STATUS' CKPTMPI_MPIRUN CKPTMPI_TERM status restart; do
+        grep -q "$s" "$WORK/man.txt" || fail "man ckptmpi does not show $s"
+    done
+    log "man ckptmpi: $(grep -c . "$WORK/man.txt") lines"
+else
+    log "note: man or the build's install script missing: the installed page is not checked"
+fi

@@ -14,7 +14,8 @@
 #    resumes (the command of a requeued batch job) and ends as the
 #    uninterrupted run; with no generation it starts fresh, saying so;
 #  - `ckptmpi checkpoint --progress` of a large process shows the write's
-#    progress (bytes of the total, rate) before "generation N".
+#    progress (bytes of the total, rate) before "generation N";
+#  - the process is named after the program (comm, pgrep), restarted too.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init
 need_prog heap_mmap threads bigheap
@@ -28,6 +29,9 @@ run_bg "$WORK/ck" "$WORK/run1.out" "$dir" -- "$PROGS/heap_mmap" "$NSTEPS" 60 hea
 job=$JOB_PID
 wait_step "$WORK/run1.out" 3 "$job"
 
+# named after the program in ps and pgrep (the runtime's own threads keep its name)
+[ "$(cat "/proc/$job/comm")" = heap_mmap ] || fail "the job's process is named '$(cat "/proc/$job/comm")', not heap_mmap"
+pgrep -x heap_mmap | grep -qx "$job" || fail "pgrep -x heap_mmap does not find the job ($job)"
 ck status "$dir"
 [ "$RC" -eq 0 ] || fail "status of a running job exited $RC: $(snip "$WORK/ck.err")"
 log "status: $(snip "$WORK/ck.out" 600)"
@@ -82,6 +86,7 @@ wait_step "$WORK/restart.out" $((AFTER + 2)) "$job"
 [ "$(grep -c . "$WORK/restart.out.err")" -eq 1 ] || fail "the restart said more than one line: $(snip "$WORK/restart.out.err" 800)"
 grep -qF "ckptmpi[0]: resumed generation $g1 of $when (command) from $(gen_file "$dir" "$g1")" "$WORK/restart.out.err" ||
     fail "the restart does not say what it resumed: $(snip "$WORK/restart.out.err")"
+[ "$(cat "/proc/$job/comm")" = heap_mmap ] || fail "the restarted process is named '$(cat "/proc/$job/comm")', not heap_mmap"
 ck status "$dir"
 grep -q "restarted from generation $g1" "$WORK/ck.out" || fail "status of the restarted job: $(snip "$WORK/ck.out")"
 grep -q "pid $job " "$WORK/ck.out" || fail "status does not give the restarted job's pid $job: $(snip "$WORK/ck.out")"
