@@ -224,5 +224,8 @@ lat_after=$(best MIN lat_after)
 printf '%-34s %10s %10s %7s\n' perftest_on_ckptmpi_sw0 before after ratio
 awk -v b="$before" -v a="$after" 'BEGIN { printf "%-34s %10.0f %10.0f %7.2f\n", "ib_write_bw_1MiB_MB/s (median row)", b, a, (b > 0 ? a / b : 0) }'
 awk -v b="$lat_before" -v a="$lat_after" 'BEGIN { printf "%-34s %10.2f %10.2f %7.2f\n", "ib_send_lat_8B_t_typical_us", b, a, (b > 0 ? a / b : 0) }'
-echo "(best of $REPS rounds; write_bw: median of the rows before the checkpoint vs after the restart;"
+for k in wbw_before wbw_after lat_before lat_after; do
+	printf '  %-12s %s\n' "$k" "$(awk -v k="$k" '$1 == k { printf "%s ", $2 }' "$D/perf.all")"
+done
+echo "(best of $REPS rounds, each round's figure listed; write_bw: median of the rows before the checkpoint vs after the restart;"
 echo " send_lat: the median iteration of a run left alone vs one restarted early in its run)"
