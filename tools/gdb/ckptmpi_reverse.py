@@ -142,6 +142,8 @@ class Session:
         self.busy = 0           # > 0: the extension drives the program
         self.off = False
         self.diverged = 0       # divergences of the replay reported
+        self.stop_seq = 0       # the user's stops, and the last one handled
+        self.done_seq = 0
         # a process restarted by the session is not checkpointed again: its
         # image does not restore under GDB yet (a page of the runtime's own
         # stack is taken for the program's: "cannot map ... File exists")
@@ -1034,11 +1036,28 @@ def _on_cont(event):
         S.cont_at = time.time()
 
 
+def _on_user_stop(event):
+    if not S.busy and not ck._Silence.depth:
+        S.stop_seq += 1
+
+
+def _before_prompt():
+    # interactive GDB runs `continue` & co. in the background: their
+    # hookpost comes before the stop, the prompt after it
+    if S.stop_seq != S.done_seq:
+        after_user_command()
+
+
 def after_user_command():
-    """hookpost of the commands that run the program: remember where it
+    """After a command that ran the program stopped (its hookpost in a
+    script, the next prompt interactively): remember where the program
     stopped; take a checkpoint at the first stop and then now and then."""
     if S.busy or ck._Silence.depth:
         return  # the extension's own run/continue (a restart, a bisect probe)
+    th = gdb.selected_thread()
+    if th is not None and th.is_valid() and th.is_running():
+        return  # not stopped yet: the prompt will come after the stop
+    S.done_seq = S.stop_seq
     _arm_diverge()
     d, why = _replay_state()
     if d != S.diverged:
@@ -1130,6 +1149,8 @@ def setup():
                 pass
     _InfoReverse()
     gdb.events.cont.connect(_on_cont)
+    gdb.events.stop.connect(_on_user_stop)
+    gdb.events.before_prompt.connect(_before_prompt)
     for c in ("next", "step", "stepi", "nexti", "continue", "finish", "until", "advance",
               "run", "start", "starti", "jump", "signal"):
         gdb.execute("define hookpost-%s\npython ckptmpi_reverse.after_user_command()\nend" % c,
