@@ -4,8 +4,10 @@
 # test: it reports, it does not judge.
 #   bench/compress_bench.sh [BUILD_DIR] [DIR] [MIB] [KIND...]
 #     defaults: build /tmp/ckptmpi-bench 1024 field half
-#   CODECS="none lz4 zstd ..." picks the CKPTMPI_COMPRESS values; PLOT=FILE.png
-#   draws the rates with gnuplot (if installed).
+#   CODECS="none lz4 zstd ..." picks the CKPTMPI_COMPRESS values; REPS=N
+#   (default 1) measures everything N times, interleaved, and keeps the best
+#   of each (a machine shared with other work is noisy); PLOT=FILE.png draws
+#   the rates with gnuplot (if installed).
 # KIND is bench/touch_heap's heap: field (smooth, single-precision values held
 # in doubles), field64 (the same in full precision), half (random bytes +
 # zero pages).
@@ -22,6 +24,7 @@ B=$(cd "${1:-build}" && pwd); D=${2:-/tmp/ckptmpi-bench}; MIB=${3:-1024}
 shift 3 2>/dev/null || shift $#
 KINDS=("$@"); [ ${#KINDS[@]} -gt 0 ] || KINDS=(field half)
 read -r -a CODECS <<< "${CODECS:-none lz4 zstd zstd:3 deflate}"
+REPS=${REPS:-1}
 mkdir -p "$D"
 now() { date +%s.%N; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
@@ -36,8 +39,10 @@ restart_s() {   # restart, less the program's pass; prints seconds
 DATA=$D/rates.dat; : > "$DATA"
 printf '%-7s %-8s %9s %8s %7s %8s %8s %6s %8s %8s %8s %8s %5s %5s\n' kind codec image_MiB \
 	file_MiB ckpt_s rate raw_w x_raw rst_cold raw_cold rst_warm raw_warm x_c x_w
-for kind in "${KINDS[@]}"; do
-for codec in "${CODECS[@]}"; do
+# one_run KIND CODEC: one checkpoint and two restarts, with their raw
+# baselines; prints "image bytes ckpt raw_w rst_cold raw_cold rst_warm raw_warm"
+one_run() {
+	local kind=$1 codec=$2 job t0 t1 f bytes image raw_w raw_c raw_h rc rw with
 	rm -rf "$D/ck" "$D/go" "$D/raw"; mkdir -p "$D/ck"
 	# none: unset, which builds older than CKPTMPI_COMPRESS=none read too
 	if [ "$codec" = none ]; then with=(env -u CKPTMPI_COMPRESS); else with=(env "CKPTMPI_COMPRESS=$codec"); fi
@@ -45,7 +50,7 @@ for codec in "${CODECS[@]}"; do
 		"$D/go" "$kind" > "$D/run.out" 2> "$D/run.err" &
 	job=$!
 	until grep -q ready "$D/run.out" 2>/dev/null; do
-		kill -0 $job 2>/dev/null || { cat "$D/run.err"; exit 1; }
+		kill -0 $job 2>/dev/null || { cat "$D/run.err" >&2; exit 1; }
 		sleep 0.05
 	done
 	# warm-up: on a VM the first writer pays for the host backing fresh
@@ -56,19 +61,33 @@ for codec in "${CODECS[@]}"; do
 	kill -9 $job; wait $job 2>/dev/null || true
 	f=$(ls "$D"/ck/ckpt-*.h5); bytes=$(stat -c %s "$f")
 	image=$("$B/bin/ckptmpi" verify "$D/ck" | sed -n 's/.*, \([0-9]*\) bytes of data verified.*/\1/p')
-	[ -n "$image" ] || { echo "verify failed"; exit 1; }
+	[ -n "$image" ] || { echo "verify failed" >&2; exit 1; }
 	raw_w=$("$B/bench/rawbw" write "$D/raw" $(( (image + 1048575) / 1048576 ))); rm -f "$D/raw"
 	"$B/bench/rawbw" write "$D/raw" $(( (bytes + 1048575) / 1048576 )) > /dev/null
 	raw_c=$("$B/bench/rawbw" read "$D/raw"); raw_h=$("$B/bench/rawbw" warm "$D/raw"); rm -f "$D/raw"
 	"$B/bench/rawbw" evict "$f"
 	rc=$(restart_s); rw=$(restart_s)
-	ck=$(sub "$t0" "$t1")
-	awk -v k="$kind" -v c="$codec" -v i="$image" -v b="$bytes" -v s="$ck" -v w="$raw_w" \
-		-v rc="$rc" -v rrc="$raw_c" -v rw="$rw" -v rrw="$raw_h" 'BEGIN{
-		printf "%-7s %-8s %9.0f %8.0f %7.3f %8.0f %8.0f %6.2f %8.3f %8.3f %8.3f %8.3f %5.2f %5.2f\n",
-			k, c, i/1048576, b/1048576, s, i/s/1e6, i/w/1e6, (i/s)/(i/w), rc, rrc, rw, rrw,
-			rrc/rc, rrw/rw }' | tee -a "$DATA"
-done
+	echo "$image $bytes $(sub "$t0" "$t1") $raw_w $rc $raw_c $rw $raw_h"
+}
+for kind in "${KINDS[@]}"; do
+	: > "$D/runs"
+	for ((r = 0; r < REPS; r++)); do
+		for codec in "${CODECS[@]}"; do
+			out=$(one_run "$kind" "$codec")
+			echo "$codec $out" >> "$D/runs"
+		done
+	done
+	for codec in "${CODECS[@]}"; do
+		# the best of the repetitions, each figure on its own
+		awk -v c="$codec" -v k="$kind" '$1 == c {
+			n++; i = $2; b = $3
+			for (j = 4; j <= 9; j++) if (n == 1 || $j < m[j]) m[j] = $j
+		} END {
+			s = m[4]; w = m[5]
+			printf "%-7s %-8s %9.0f %8.0f %7.3f %8.0f %8.0f %6.2f %8.3f %8.3f %8.3f %8.3f %5.2f %5.2f\n",
+				k, c, i/1048576, b/1048576, s, i/s/1e6, i/w/1e6, w/s, m[6], m[7], m[8], m[9],
+				m[7]/m[6], m[9]/m[8] }' "$D/runs" | tee -a "$DATA"
+	done
 done
 echo "rate, raw_w: MB/s of image bytes; restart excludes the program's own pass over its heap"
 if [ -n "${PLOT:-}" ] && command -v gnuplot > /dev/null; then
@@ -80,7 +99,7 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set ylabel "MB/s"
-set key top left
+set key outside right top
 set xtics rotate by -30
 plot "$DATA" using 6:xtic(sprintf("%s %s", stringcolumn(1), stringcolumn(2))) title "ckptmpi", \
      "" using 7 title "raw write"
