@@ -639,6 +639,10 @@ def _scan(make, now):
     idx = len(S.checkpoints) - 1
     end = now
     while idx >= 0:
+        start = S.checkpoints[idx].pos
+        if start.fp == end.fp and start.fs == end.fs:
+            idx -= 1  # an empty window (a checkpoint taken right here): no restart for it
+            continue
         events = []
         _reexecute(idx, end, lambda: make(events))
         events = [e for e in events if not (e[0].fp == end.fp and e[0].fs == end.fs)]
