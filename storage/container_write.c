@@ -634,7 +634,20 @@ static int write_tables(struct writer *w, const struct ck_generation_info *info,
 int ck_write_attrs(hid_t file, const char *path, const struct ck_generation_info *info)
 {
 	uint64_t created = info->created_unix ? info->created_unix : (uint64_t)time(NULL);
+	/* for people reading the file with h5dump: the time and the command
+	 * line as text (the program reads `created` and /argv) */
+	char when[32] = "?", cmdline[sizeof info->argv + 1];
+	time_t t = (time_t)created;
+	struct tm tm;
+	size_t n = info->argv_len < sizeof info->argv ? info->argv_len : sizeof info->argv;
 
+	if (gmtime_r(&t, &tm))
+		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	memcpy(cmdline, info->argv, n);
+	cmdline[n] = 0;
+	for (size_t i = 0; n && i < n - 1; i++)
+		if (!cmdline[i])
+			cmdline[i] = ' ';
 	if (ck_attr_u64(file, path, "format_version", H5T_STD_U32LE, CK_FORMAT_VERSION) ||
 	    attr_str(file, path, "ckptmpi_version", CKPTMPI_VERSION_STRING) ||
 	    attr_str(file, path, "mpi_flavour", info->mpi_flavour) ||
@@ -642,7 +655,9 @@ int ck_write_attrs(hid_t file, const char *path, const struct ck_generation_info
 	    ck_attr_u64(file, path, "generation", H5T_STD_U64LE, info->generation) ||
 	    ck_attr_u64(file, path, "parent", H5T_STD_U64LE, info->parent) ||
 	    ck_attr_u64(file, path, "created", H5T_STD_U64LE, created) ||
+	    attr_str(file, path, "created_utc", when) ||
 	    attr_str(file, path, "reason", info->reason) ||
+	    attr_str(file, path, "command_line", cmdline) ||
 	    attr_str(file, path, "program", info->program) ||
 	    attr_str(file, path, "runtime", info->runtime) ||
 	    ck_attr_u64(file, path, "runtime_id", H5T_STD_U64LE, info->runtime_id) ||

@@ -6,6 +6,7 @@
 #    generation still shown;
 #  - `ckptmpi ls --json`: the generation, `created` an ISO 8601 time that
 #    parses and agrees with created_unix, the reason, the process's pid;
+#    h5dump shows the file's time and command line as text;
 #  - a restart says one line at the default verbosity: the generation it
 #    resumed, from when (as ls shows it) and why; its status says it was
 #    restarted from that generation;
@@ -70,6 +71,12 @@ assert g["file_bytes"] > 0 and g["memory_saved"] > 0 and g["program"].endswith("
 PY
 created=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["created_unix"])' "$WORK/ck.out")
 when=$(date -d "@$created" '+%Y-%m-%d %H:%M:%S')
+# the file's attributes, as h5dump shows them: the time and command line as text
+f=$(gen_file "$dir" "$g1")
+"${AS_USER[@]}" h5dump -a /created_utc "$f" >"$WORK/h5.out" 2>&1 || fail "h5dump -a /created_utc: $(snip "$WORK/h5.out")"
+grep -q "\"$(date -u -d "@$created" '+%Y-%m-%dT%H:%M:%SZ')\"" "$WORK/h5.out" || fail "created_utc: $(snip "$WORK/h5.out")"
+"${AS_USER[@]}" h5dump -a /command_line "$f" >"$WORK/h5.out" 2>&1 || fail "h5dump -a /command_line: $(snip "$WORK/h5.out")"
+grep -qF "heap_mmap $NSTEPS 60 heap.log\"" "$WORK/h5.out" || fail "command_line: $(snip "$WORK/h5.out")"
 AFTER=$(last_step_of "$WORK/run1.out")
 wait_step "$WORK/run1.out" $((AFTER + 2)) "$job"
 kill_job "$job"
