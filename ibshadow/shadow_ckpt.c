@@ -33,6 +33,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -289,6 +290,8 @@ static int reserve_fd(int fd, char *err, size_t len)
 static int recreate(char *err, size_t len)
 {
 	int opened = 0;
+	const char *nk = getenv("CKPTMPI_TEST_VERBS_NEW_KEYS");
+	int new_keys = nk && !strcmp(nk, "1");
 
 	for (struct shl_rec *r = shl_first(); r; r = shl_next(r)) {
 		void *o = shl_obj(r);
@@ -350,13 +353,19 @@ static int recreate(char *err, size_t len)
 				if (ch->flags & IBV_REREG_MR_CHANGE_ACCESS)
 					access = ch->access & ~IBV_ACCESS_RELAXED_ORDERING;
 			}
+			/* CKPTMPI_TEST_VERBS_NEW_KEYS=1 in the program's environment
+			 * (tests only): new keys, so that the peers' rkeys go
+			 * through the translation tables */
 			e = sdev_reg_mr_key(SH(sh_pd, shl_obj(par))->dev, m->mr.addr, m->mr.length, iova,
-			                    access, m->mr.lkey, &key);
+			                    access, new_keys ? 0 : m->mr.lkey, &key);
 			if (e)
 				return fail(err, len, "verbs: cannot register MR lkey %#x again (%zu bytes at "
 				            "%p): %s", m->mr.lkey, m->mr.length, m->mr.addr, strerror(e));
 			m->dev_key = key;
 			xl_add(XL_KEY, m->mr.lkey, key);
+			if (key != m->mr.lkey)
+				iblog(2, "verbs: restart: MR lkey %#x is %#x on the device now", m->mr.lkey,
+				      key);
 			break;
 		}
 		case SHL_CHANNEL: {
