@@ -202,7 +202,7 @@ static int verbs_restore(const struct ck_image *img)
 	const struct ibshadow_summary *s = NULL;
 	int n = job->size(), me = job->rank(), rc = -1, ok;
 	uint64_t mine_len = 0, *lens = NULL, max = 0;
-	char *buf = NULL, *all = NULL, err[1024] = "";
+	char *buf = NULL, *all = NULL, *ids = NULL, err[1024] = "";
 	size_t used = 0;
 
 	for (size_t i = 0; i < img->nregions; i++)
@@ -225,14 +225,32 @@ static int verbs_restore(const struct ck_image *img)
 		((struct ckptmpi_link *)(uintptr_t)control_link())->verbs_summary = (uint64_t)(uintptr_t)s;
 		if (s->section_tls_off)
 			park_add_section_word((volatile int64_t *)&s->section_tls_off);
+	}
+	/* the ids every member's virtual QP numbers use: the device gives
+	 * none of them to the members now (a QP made after the restart would
+	 * take a number the job still uses) */
+	ids = calloc((size_t)n + 1, IBSHADOW_IDS_LEN);
+	if (!ids) {
+		log_error("restart: verbs: no memory for the members' ids");
+		goto out;
+	}
+	if (s && s->live && upper_fs)
+		UPPER_CALL((void), (((restart_fn)(uintptr_t)s->restart)(0, ids + (size_t)n * IBSHADOW_IDS_LEN,
+		                                                        IBSHADOW_IDS_LEN, &used, NULL, 0,
+		                                                        err, sizeof err)));
+	if (job->exchange(ids + (size_t)n * IBSHADOW_IDS_LEN, IBSHADOW_IDS_LEN, ids)) {
+		log_error("restart: verbs: the members' ids cannot be exchanged");
+		goto out;
+	}
+	if (s && s->live && upper_fs) {
 		buf = calloc(1, TABLE_CAP);
 		if (!buf) {
 			snprintf(err, sizeof err, "verbs: no memory for the translation table");
 			mine_len = UINT64_MAX;
 		} else {
 			int r;
-			UPPER_CALL(r =, (((restart_fn)(uintptr_t)s->restart)(1, buf, TABLE_CAP, &used, NULL,
-			                                                     0, err, sizeof err)));
+			UPPER_CALL(r =, (((restart_fn)(uintptr_t)s->restart)(1, buf, TABLE_CAP, &used, ids, n,
+			                                                     err, sizeof err)));
 			mine_len = r ? UINT64_MAX : used;
 		}
 	}
@@ -303,6 +321,7 @@ out:
 	free(lens);
 	free(buf);
 	free(all);
+	free(ids);
 	return rc;
 }
 

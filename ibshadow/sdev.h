@@ -173,6 +173,9 @@ int sdev_reg_mr_key(uint32_t pd, void *addr, size_t len, uint64_t iova, int acce
                     uint32_t *key);
 /* this process's part of every QP number it makes now (xl_peer_of) */
 uint32_t sdev_self_id(void);
+/* the next open takes a generation whose id is none of these (a restarted
+ * job's virtual QP numbers: a QP made after the restart must not get one) */
+void sdev_forbid_ids(const uint16_t *ids, int n);
 /* the device's fds moved to the numbers the program knows */
 int sdev_move_async_fd(int to);
 int sdev_move_chan_fd(struct sdev_chan *ch, int to);

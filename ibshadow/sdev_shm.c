@@ -364,6 +364,18 @@ void sd_seg_free(uint64_t off, uint64_t len)
 	sd_unlock(&s->mlock);
 }
 
+/* ids (generation and slot: the process part of a QP number) the next
+ * open must not take: a restarted job's virtual QP numbers */
+static uint16_t forbid[4096];
+static int n_forbid;
+
+void sdev_forbid_ids(const uint16_t *ids, int n)
+{
+	n_forbid = 0;
+	for (int i = 0; i < n && n_forbid < 4096; i++)
+		forbid[n_forbid++] = ids[i];
+}
+
 /* ------------------------------------------------------------ open/close */
 int sdev_open(void)
 {
@@ -470,7 +482,19 @@ int sdev_open(void)
 		iblog(0, "sdev: cannot create the async event FIFO: %s", strerror(errno));
 		goto fail;
 	}
-	sd_registry->proc[slot].gen++;
+	/* a generation whose QP numbers no restarted job still uses as its
+	 * virtual ones (sdev_forbid_ids) */
+	for (int n = 0; n < 16; n++) {
+		uint32_t id;
+		int bad = 0;
+		sd_registry->proc[slot].gen++;
+		id = (sd_registry->proc[slot].gen & 0xf) << 8 | (uint32_t)slot;
+		for (int k = 0; k < n_forbid && !bad; k++)
+			bad = forbid[k] == id;
+		if (!bad)
+			break;
+	}
+	n_forbid = 0;
 	sd_registry->proc[slot].starttime = st;
 	sd_self->gen = sd_registry->proc[slot].gen;
 	atomic_store(&sd_registry->proc[slot].pid, me);

@@ -693,13 +693,54 @@ static int phase3(char *err, size_t len)
 	return 0;
 }
 
+/* phase 0: the ids this process's virtual QP numbers use */
+static int my_ids(void *io, size_t cap, size_t *used)
+{
+	uint32_t *count = io;
+	uint16_t *ids = (uint16_t *)(count + 1);
+	uint32_t max = (uint32_t)((cap - 4) / 2);
+	*count = 0;
+	for (struct shl_rec *r = shl_first(); r; r = shl_next(r)) {
+		uint16_t id;
+		uint32_t k;
+		if (shl_kind_of(r) != SHL_QP)
+			continue;
+		id = xl_peer_of(SH(sh_qp, shl_obj(r))->qp.qp_num);
+		for (k = 0; k < *count && ids[k] != id; k++)
+			;
+		if (k == *count && *count < max)
+			ids[(*count)++] = id;
+	}
+	*used = 4 + 2 * (size_t)*count;
+	return 0;
+}
+
+/* phase 1's input: every member's ids, none of which the device may give
+ * this process now */
+static void forbid_all(const void *all, int n)
+{
+	uint16_t ids[4096];
+	int m = 0;
+	for (int i = 0; i < n; i++) {
+		const uint32_t *count = (const void *)((const char *)all + (size_t)i * IBSHADOW_IDS_LEN);
+		const uint16_t *v = (const uint16_t *)(count + 1);
+		for (uint32_t k = 0; k < *count && k < 1024 && m < 4096; k++)
+			ids[m++] = v[k];
+	}
+	sdev_forbid_ids(ids, m);
+}
+
 int shadow_ckpt_restart(int phase, void *io, size_t cap, size_t *used, const void *all, int n,
                         char *err, size_t len)
 {
 	switch (phase) {
+	case 0:
+		return my_ids(io, cap, used);
 	case 1:
 		sdev_restart_reset();
 		xl_reset();
+		if (all)
+			forbid_all(all, n);
 		if (recreate(err, len))
 			return -1;
 		return table(io, cap, used, err, len);

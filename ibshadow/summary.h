@@ -52,6 +52,10 @@ struct ibshadow_summary {
 	uint64_t cut, cut_done, restart;
 };
 
+/* a restart's phase 0: each member's ids (the process parts of its
+ * virtual QP numbers) in this many bytes: a count, then uint16_t each */
+#define IBSHADOW_IDS_LEN (4 + 2 * 1024)
+
 
 struct ibshadow_range {
 	uint64_t start, len;
