@@ -23,10 +23,10 @@ CMD_TIMEOUT=${CMD_TIMEOUT:-90}
 # the command of each (about 5 s on the device, unloaded)
 tool_cmd() {
     case $1 in
-        rc) cmd=(ibv_rc_pingpong -n 150000 -c) ;;
-        rc_ev) cmd=(ibv_rc_pingpong -n 250000 -e -c) ;;
-        ud) cmd=(ibv_ud_pingpong -n 150000 -s 1024 -c) ;;
-        srq) cmd=(ibv_srq_pingpong -n 300000 -q 4 -c) ;;
+        rc) cmd=(ibv_rc_pingpong -n 100000 -c) ;;
+        rc_ev) cmd=(ibv_rc_pingpong -n 150000 -e -c) ;;
+        ud) cmd=(ibv_ud_pingpong -n 100000 -s 1024 -c) ;;
+        srq) cmd=(ibv_srq_pingpong -n 200000 -q 4 -c) ;;
         write_bw) cmd=(ib_write_bw -n 300000 -s 65536 -F) ;;
         send_bw) cmd=(ib_send_bw -n 300000 -s 65536 -F) ;;
         read_bw) cmd=(ib_read_bw -n 300000 -s 65536 -F) ;;
