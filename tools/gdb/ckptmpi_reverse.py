@@ -925,9 +925,11 @@ def _cmd_step(arg, before):
 
 
 def _cmd_finish(arg, before):
+    callee = gdb.execute("frame", to_string=True).splitlines()[0] if \
+        gdb.selected_inferior().pid else ""
     t = reverse_finish()
     _push(t)
-    gdb.write("Run back to call of #0 ... (ckptmpi: re-executed from a checkpoint)\n")
+    gdb.write("Run back to call of %s\n\n" % callee)
     gdb.execute("frame", to_string=False)
 
 
