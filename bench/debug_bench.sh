@@ -6,7 +6,8 @@
 #   plain run     the program alone (no ckptmpi, no GDB), start to end
 #   checkpoint    the session's own checkpoint at the first stop
 #   restart       one restart of it under the same GDB session
-# and then, each REPS times (median and max): reverse-next, undo,
+# and then, each REPS times (median and max): reverse-next right after a
+# next (one restart), reverse-next after an undo (a search: two), undo,
 # reverse-step, reverse-continue; last, one `ckptmpi bisect --expr` probe
 # (a generation restarted under GDB in batch mode: GDB's start included)
 # and `ckptmpi restart` of the same generation outside GDB.
@@ -43,11 +44,17 @@ gdb.execute("continue", to_string=True)
 gdb.execute("continue", to_string=True)
 gdb.execute("next", to_string=True)
 gdb.execute("next", to_string=True)
-res = {"reverse-next": [], "undo": [], "reverse-step": [], "reverse-continue": [], "restart": []}
+res = {"reverse-next": [], "reverse-next-search": [], "undo": [], "reverse-step": [],
+       "reverse-continue": [], "restart": []}
 for _i in range($REPS):
+    # right after a next: what the next noted gives the line (one restart)
     res["reverse-next"].append(timed("reverse-next"))
     res["restart"].append(R._stats.get("restart", 0))
+    # after an undo: a search (re-execution to now, then to the line)
     res["undo"].append(timed("undo"))
+    res["reverse-next-search"].append(timed("reverse-next"))
+    gdb.execute("next", to_string=True)
+    gdb.execute("next", to_string=True)
 for _i in range($REPS):
     res["reverse-step"].append(timed("reverse-step"))
     res["undo"].append(timed("undo"))

@@ -32,10 +32,12 @@ import time
 import gdb
 import __main__ as ck
 
-EFLAGS_MASK = 0x8d5           # CF PF AF ZF SF OF: not RF/TF, which a debugger moves
 PARK_SIGNAL = "SIG40"         # core/park.h: SIGRTMIN + 6
-REGS = ("rip", "rsp", "rbp", "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10",
-        "r11", "r12", "r13", "r14", "r15")
+# the registers that tell a position: pc, stack and the callee-saved ones.
+# Not the scratch registers nor the flags: after a call they hold what the
+# callee left, and a replayed call (replay/) leaves other leftovers than
+# the recorded one did
+REGS = ("rip", "rsp", "rbp", "rbx", "r12", "r13", "r14", "r15")
 
 
 def _msg(text):
@@ -83,10 +85,9 @@ class Position:
 
 
 def _fingerprint(frame, vals):
-    """Registers (arithmetic flags only) and the bytes of the frame between
-    rsp and the saved rbp (at most 512): at -O0 the locals; what lies
-    below rsp (dead, or an inferior call's leftovers) is not looked at."""
-    eflags = int(frame.read_register("eflags")) & EFLAGS_MASK
+    """The registers of REGS and the bytes of the frame between rsp and the
+    saved rbp (at most 512): at -O0 the locals; what lies below rsp (dead,
+    or an inferior call's leftovers) is not looked at."""
     sp, bp = vals[1], vals[2]
     n = bp + 16 - sp if sp <= bp < sp + 4096 else 64
     n = max(16, min(n, 512))
@@ -94,23 +95,31 @@ def _fingerprint(frame, vals):
         mem = bytes(gdb.selected_inferior().read_memory(sp, n))
     except gdb.MemoryError:
         mem = b""
-    return (tuple(vals), eflags, mem)
+    return (tuple(vals), mem)
 
 
 def _thread_fs(th):
+    """th's thread pointer; None for a thread that is gone (GDB may still
+    list a thread of the process a restart killed)."""
     cur = gdb.selected_thread()
     try:
         th.switch()
         return int(gdb.parse_and_eval("$fs_base"))
+    except gdb.error:
+        return None
     finally:
         if cur is not None and cur.is_valid():
-            cur.switch()
+            try:
+                cur.switch()
+            except gdb.error:
+                pass
 
 
 def _program_threads():
     out = []
     for th in gdb.selected_inferior().threads():
-        if th.is_valid() and not (ck.WINDOW[0] <= _thread_fs(th) < ck.WINDOW[1]):
+        fs = _thread_fs(th) if th.is_valid() else None
+        if fs is not None and not ck.WINDOW[0] <= fs < ck.WINDOW[1]:
             out.append(th)
     return out
 
@@ -144,6 +153,7 @@ class Session:
         self.diverged = 0       # divergences of the replay reported
         self.stop_seq = 0       # the user's stops, and the last one handled
         self.done_seq = 0
+        self.fast = None        # what the last next/step noted (before_step_command)
         # a process restarted by the session is not checkpointed again: its
         # image does not restore under GDB yet (a page of the runtime's own
         # stack is taken for the program's: "cannot map ... File exists")
@@ -152,6 +162,7 @@ class Session:
     def reset(self):
         for c in self.checkpoints:
             _remove_generation(c.gen)
+        _drop_fast()
         self.__init__()
 
 
@@ -733,9 +744,83 @@ def _has_call(pos, fi):
     return any(i["asm"].startswith("call") for i in arch.disassemble(pos.pc, end - 1))
 
 
+def before_step_command():
+    """hook-next, hook-step: while the command runs, the line starts the
+    current frame passes are noted (breakpoints that never stop on the
+    function's line-table addresses), so that a reverse-next or
+    reverse-step right after it knows the previous line without a search:
+    one restart instead of two."""
+    _drop_fast()
+    if S.busy or ck._Silence.depth or S.off or not S.checkpoints:
+        return
+    th = gdb.selected_thread()
+    if not gdb.selected_inferior().pid or th is None or th.is_running():
+        return
+    try:
+        f = gdb.newest_frame()
+        fi = _FrameInfo(f)
+        if fi.lower or not fi.starts or fi.cfa is None:
+            return
+        base = len(S.checkpoints) - 1
+        start = Position(base, "before")
+    except gdb.error:
+        return
+    events = []
+    if start.pc in fi.starts:
+        events.append((start, fi.starts[start.pc]))
+
+    def on_hit_at(pc, line):
+        def on_hit():
+            f = gdb.newest_frame()
+            if int(f.read_register("fs_base")) != start.fs or _frame_cfa(f) != fi.cfa:
+                return
+            if pc == fi.start:
+                del events[:]
+            events.append((Position(base), line))
+        return on_hit
+    bps = [_Recorder("*%#x" % pc, on_hit_at(pc, line)) for pc, line in fi.starts.items()]
+    S.fast = {"cfa": fi.cfa, "fs": start.fs, "events": events, "bps": bps,
+              "hist": len(S.history)}
+
+
+def _disarm_fast():
+    """The noting breakpoints go (kept: what they noted)."""
+    if S.fast:
+        for b in S.fast["bps"]:
+            if b.is_valid():
+                b.delete()
+        S.fast["bps"] = []
+
+
+def _drop_fast():
+    _disarm_fast()
+    S.fast = None
+
+
+def _fast_line_target(now, fi):
+    """The previous line start of this frame, from what the last command
+    noted (None: search)."""
+    F = S.fast
+    if not F or F["hist"] != len(S.history) - 1 or F["fs"] != now.fs or F["cfa"] != fi.cfa:
+        return None
+    events = [e for e in F["events"] if not (e[0].fp == now.fp and e[0].fs == now.fs)]
+    return _last_line_run(events) if events else None
+
+
 def reverse_line(step_into):
     now = _current_position()
     stack = _stack_info()
+    fast = _fast_line_target(now, stack[0]) if stack else None
+    if fast is not None:
+        _stats["fast"] = True
+        target = fast
+        if step_into and _has_call(target, stack[0]):
+            inner = _last_callee_line(target, now, stack[0].cfa)
+            if inner is not None:
+                target = inner
+        goto(target)
+        return target
+    _stats["fast"] = False
     for level, fi in enumerate(stack):
         if fi.lower or not fi.starts:
             if level == 0:
@@ -1005,6 +1090,7 @@ def _make_command(name, doc, fn):
                 except gdb.error:
                     pass
             t0 = time.time()
+            _disarm_fast()
             try:
                 with _Busy():
                     fn(arg, before)
@@ -1013,6 +1099,7 @@ def _make_command(name, doc, fn):
             except gdb.error as e:
                 raise gdb.GdbError("%s: %s" % (name, e))
             finally:
+                S.fast = None
                 _stats["command"] = (name, round(time.time() - t0, 3))
     C()
 
@@ -1064,6 +1151,7 @@ def after_user_command():
     if th is not None and th.is_valid() and th.is_running():
         return  # not stopped yet: the prompt will come after the stop
     S.done_seq = S.stop_seq
+    _disarm_fast()  # before a checkpoint: no breakpoint of ours in the program's code
     _arm_diverge()
     d, why = _replay_state()
     if d != S.diverged:
@@ -1157,6 +1245,9 @@ def setup():
     gdb.events.cont.connect(_on_cont)
     gdb.events.stop.connect(_on_user_stop)
     gdb.events.before_prompt.connect(_before_prompt)
+    for c in ("next", "step"):
+        gdb.execute("define hook-%s\npython ckptmpi_reverse.before_step_command()\nend" % c,
+                    to_string=True)
     for c in ("next", "step", "stepi", "nexti", "continue", "finish", "until", "advance",
               "run", "start", "starti", "jump", "signal"):
         gdb.execute("define hookpost-%s\npython ckptmpi_reverse.after_user_command()\nend" % c,
