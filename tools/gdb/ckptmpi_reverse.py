@@ -56,7 +56,7 @@ class Position:
     bytes. The first time after checkpoint `base` that the program is in
     that state is the instant."""
 
-    __slots__ = ("pc", "sp", "fs", "fp", "base", "line", "func", "label")
+    __slots__ = ("pc", "sp", "fs", "fp", "base", "line", "func", "label", "bps")
 
     def __init__(self, base, label=""):
         f = gdb.newest_frame()
@@ -69,6 +69,7 @@ class Position:
         self.line = sal.line if sal.symtab else 0
         self.func = f.name() or "??"
         self.label = label
+        self.bps = ()   # the user's breakpoints that stopped the program here
 
     def here(self):
         """Is the selected thread in this state now?"""
@@ -154,6 +155,8 @@ class Session:
         self.stop_seq = 0       # the user's stops, and the last one handled
         self.done_seq = 0
         self.fast = None        # what the last next/step noted (before_step_command)
+        self.cont_fast = None   # the last continue (before_continue)
+        self.stop_bps = ()      # the user's breakpoints of the last stop
         # a process restarted by the session is not checkpointed again: its
         # image does not restore under GDB yet (a page of the runtime's own
         # stack is taken for the program's: "cannot map ... File exists")
@@ -750,8 +753,10 @@ def before_step_command():
     function's line-table addresses), so that a reverse-next or
     reverse-step right after it knows the previous line without a search:
     one restart instead of two."""
+    if S.busy or ck._Silence.depth:
+        return  # the extension's own step (reverse-step's walk)
     _drop_fast()
-    if S.busy or ck._Silence.depth or S.off or not S.checkpoints:
+    if S.off or not S.checkpoints:
         return
     th = gdb.selected_thread()
     if not gdb.selected_inferior().pid or th is None or th.is_running():
@@ -914,6 +919,11 @@ def _watch_spec(expr):
 
 def reverse_continue():
     now = _current_position()
+    prev, num = _fast_continue_target()
+    _stats["fast"] = prev is not None
+    if prev is not None:
+        goto(prev)
+        return prev, num
     specs = []
     for b in gdb.breakpoints() or []:
         if not b.is_valid() or not b.enabled or b.number <= 0:
@@ -1100,6 +1110,7 @@ def _make_command(name, doc, fn):
                 raise gdb.GdbError("%s: %s" % (name, e))
             finally:
                 S.fast = None
+                S.cont_fast = None
                 _stats["command"] = (name, round(time.time() - t0, 3))
     C()
 
@@ -1132,6 +1143,36 @@ def _on_cont(event):
 def _on_user_stop(event):
     if not S.busy and not ck._Silence.depth:
         S.stop_seq += 1
+        S.stop_bps = tuple(b.number for b in getattr(event, "breakpoints", []) or []
+                           if b.is_valid() and b.number > 0)
+
+
+def _bp_signature():
+    return tuple((b.number, b.enabled, b.condition, b.type, getattr(b, "location", None),
+                  getattr(b, "expression", None))
+                 for b in gdb.breakpoints() or [] if b.is_valid() and b.number > 0)
+
+
+def before_continue():
+    """hook-continue: with the same breakpoints, the previous hit before
+    the stop this continue makes is the stop it starts from, if that one
+    was a hit (reverse-continue then needs no search)."""
+    if S.busy or ck._Silence.depth:
+        return  # the extension's own continue (a checkpoint, a re-execution)
+    S.cont_fast = None
+    if S.off or not S.history:
+        return
+    S.cont_fast = {"hist": len(S.history), "sig": _bp_signature()}
+
+
+def _fast_continue_target():
+    F = S.cont_fast
+    if not F or F["hist"] != len(S.history) - 1 or F["sig"] != _bp_signature():
+        return None, None
+    prev = S.history[-2]
+    live = {b.number for b in gdb.breakpoints() or [] if b.is_valid() and b.enabled}
+    hit = [n for n in prev.bps if n in live]
+    return (prev, hit[0]) if hit else (None, None)
 
 
 def _before_prompt():
@@ -1184,7 +1225,9 @@ def after_user_command():
                 S.stops >= _param("ckptmpi-checkpoint-stops", 50)):
             checkpoint_here("start" if not S.checkpoints else "auto")
         with _Busy():
-            S.history.append(Position(len(S.checkpoints) - 1, "stop"))
+            pos = Position(len(S.checkpoints) - 1, "stop")
+            pos.bps = S.stop_bps
+            S.history.append(pos)
         sel.select()
     except (ReverseError, gdb.error) as e:
         _msg("reverse execution is off for this run: %s" % e)
@@ -1248,6 +1291,8 @@ def setup():
     for c in ("next", "step"):
         gdb.execute("define hook-%s\npython ckptmpi_reverse.before_step_command()\nend" % c,
                     to_string=True)
+    gdb.execute("define hook-continue\npython ckptmpi_reverse.before_continue()\nend",
+                to_string=True)
     for c in ("next", "step", "stepi", "nexti", "continue", "finish", "until", "advance",
               "run", "start", "starti", "jump", "signal"):
         gdb.execute("define hookpost-%s\npython ckptmpi_reverse.after_user_command()\nend" % c,
