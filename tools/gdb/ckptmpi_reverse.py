@@ -1037,6 +1037,7 @@ def _cmd_continue(arg, before):
         gdb.execute("frame", to_string=False)
         return
     _push(target)
+    S.history[-1].bps = (num,)
     kind = "Breakpoint"
     for b in gdb.breakpoints() or []:
         if b.number == num and b.type != gdb.BP_BREAKPOINT:
@@ -1162,12 +1163,20 @@ def before_continue():
     S.cont_fast = None
     if S.off or not S.history:
         return
-    S.cont_fast = {"hist": len(S.history), "sig": _bp_signature()}
+    S.cont_fast = {"hist": len(S.history), "sig": _bp_signature(), "hits": _hit_counts()}
+
+
+def _hit_counts():
+    return {b.number: b.hit_count for b in gdb.breakpoints() or [] if b.is_valid() and
+            b.number > 0}
 
 
 def _fast_continue_target():
     F = S.cont_fast
     if not F or F["hist"] != len(S.history) - 1 or F["sig"] != _bp_signature():
+        return None, None
+    # one hit in all (the stop): `continue N` passes hits it ignores
+    if sum(n - F["hits"].get(k, 0) for k, n in _hit_counts().items()) > 1:
         return None, None
     prev = S.history[-2]
     live = {b.number for b in gdb.breakpoints() or [] if b.is_valid() and b.enabled}
