@@ -147,6 +147,7 @@ class Session:
         self.checkpoints = []   # oldest first; positions name them by index
         self.history = []       # the stop after each user command: undo's stack
         self.run_time = 0.0     # run time since the newest checkpoint
+        self.total_run = 0.0    # run time of the user's commands in this run
         self.stops = 0          # user commands since the newest checkpoint
         self.cont_at = None
         self.busy = 0           # > 0: the extension drives the program
@@ -605,7 +606,9 @@ def _run_until(target, limit):
 
 
 def _limit():
-    return max(30.0, 10 * S.run_time + 10)
+    """How long a re-execution may take: ten times what the user's own
+    commands ran (from any checkpoint), and 30 s at least."""
+    return max(30.0, 10 * S.total_run + 10)
 
 
 def _reexecute(index, end, make=None):
@@ -1219,6 +1222,7 @@ def after_user_command():
         return
     if S.cont_at is not None:
         S.run_time += time.time() - S.cont_at
+        S.total_run += time.time() - S.cont_at
         S.cont_at = None
     inf = gdb.selected_inferior()
     if not inf.pid or not ck._link("upper_r_debug"):
