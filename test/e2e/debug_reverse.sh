@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # debug_reverse: reverse execution in `ckptmpi debug` (issue 10, part 2).
 # A scripted GDB session on reverse_demo, checkpoints every 3 commands:
-# break, continue, next, then reverse-next, reverse-step (into the last
+# break, continue, next, then reverse-next (right after next: from what
+# the next noted; then again: by a search), reverse-step (into the last
 # line of the function called on the previous line), reverse-finish (back
 # to the call), reverse-continue (the previous hit of the breakpoint, with
 # that iteration's values), undo (forward again to where the last command
@@ -48,6 +49,8 @@ echo @state1\n
 info ckptmpi-reverse
 echo @rn2\n
 reverse-next
+echo @state2\n
+info ckptmpi-reverse
 echo @rs\n
 reverse-step
 echo @rf\n
@@ -131,6 +134,12 @@ block_has rw "^New value = -1$" "reverse-watch new value"
 # re-executed from the newer one
 out_block state1 | grep -Eq '^checkpoints: 2$' ||
     fail "expected 2 checkpoints (every 3 commands): $(out_block state1 | head -4 | tr '\n' ' ')"
+# the first reverse-next used what the two next noted (one restart), the
+# second searched (after a reverse command nothing is noted): both right
+out_block state1 | grep -q '^  last fast: True$' ||
+    fail "reverse-next right after next did not use what next noted: $(out_block state1 | tr '\n' ' ')"
+out_block state2 | grep -q '^  last fast: False$' ||
+    fail "reverse-next after reverse-next did not search: $(out_block state2 | tr '\n' ' ')"
 
 # the program runs on to its end from there
 out_has '^done sum=' "the program's end"
