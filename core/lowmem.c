@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -355,6 +356,21 @@ int lowmem_mark_all_current(void)
 	if (maps_read_self(&m))
 		return -1;
 	rc = maps_to_intervals(&m, &snapshot);
+	/* The runtime's own stack grows down as it goes deeper later (a
+	 * restart runs deeper than a start): the kernel extends [stack] page by
+	 * page, and a page it adds after this look would pass for the upper
+	 * half's and be saved, then collide with the next runtime's stack at
+	 * the restart after. Claim the room it may grow into (its rlimit,
+	 * capped at the 128 MiB the kernel keeps free below the stack anyway). */
+	for (size_t i = 0; !rc && i < m.n; i++)
+		if (!strcmp(m.v[i].path, "[stack]")) {
+			struct rlimit rl;
+			uint64_t room = 128ull << 20;
+			if (!getrlimit(RLIMIT_STACK, &rl) && rl.rlim_cur < room)
+				room = rl.rlim_cur;
+			if (m.v[i].start > room)
+				rc = intervals_add(&snapshot, m.v[i].start - room, m.v[i].start);
+		}
 	maps_free(&m);
 	return rc;
 }
