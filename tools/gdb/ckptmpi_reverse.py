@@ -135,11 +135,16 @@ def _thread_with_fs(fs):
 # ------------------------------------------------------------------ the session
 
 class Checkpoint:
-    __slots__ = ("gen", "pos")
+    __slots__ = ("gen", "pos", "fragile")
 
-    def __init__(self, gen, pos):
+    def __init__(self, gen, pos, fragile=False):
         self.gen = gen
         self.pos = pos
+        # taken in a process the session restarted: such an image does not
+        # always restore under GDB yet ("cannot map 0x7ffffffdd000-...: File
+        # exists": a page of the runtime's own stack taken for the
+        # program's); if it does not, the one before is used
+        self.fragile = fragile
 
 
 class Session:
@@ -158,10 +163,7 @@ class Session:
         self.fast = None        # what the last next/step noted (before_step_command)
         self.cont_fast = None   # the last continue (before_continue)
         self.stop_bps = ()      # the user's breakpoints of the last stop
-        # a process restarted by the session is not checkpointed again: its
-        # image does not restore under GDB yet (a page of the runtime's own
-        # stack is taken for the program's: "cannot map ... File exists")
-        self.restarted = False
+        self.restarted = False  # this process is a restart of the session's
 
     def reset(self):
         for c in self.checkpoints:
@@ -418,7 +420,7 @@ def checkpoint_here(label="checkpoint"):
         t0 = time.time()
         gen = take_checkpoint()
         pos = Position(len(S.checkpoints), label)
-        S.checkpoints.append(Checkpoint(gen, pos))
+        S.checkpoints.append(Checkpoint(gen, pos, S.restarted))
         S.run_time = 0.0
         S.stops = 0
         _stats["checkpoint"] = time.time() - t0
@@ -461,6 +463,10 @@ def _restart(index):
     with ck._Silence():
         gdb.execute("unset environment CKPTMPI_RESTART", to_string=True)
     if not ok:
+        if c.fragile and index > 0:
+            _msg("checkpoint %d (generation %d, taken in a restarted process) does not restore: "
+                 "dropped, re-executing from the one before" % (index, c.gen))
+            return _restart(index - 1)
         raise ReverseError("the restart of checkpoint %d (generation %d) failed" % (index, c.gen))
     th = _thread_with_fs(c.pos.fs)
     if th is not None:
@@ -473,6 +479,7 @@ def _restart(index):
     for p in S.history:
         if p.base > index:
             p.base = index
+    return index
 
 
 class _Target(gdb.Breakpoint):
@@ -613,13 +620,14 @@ def _limit():
 
 def _reexecute(index, end, make=None):
     """Restart checkpoint index and run on to position `end` with the
-    breakpoints make() returns in place (deleted afterwards)."""
-    _restart(index)
+    breakpoints make() returns in place (deleted afterwards). Returns the
+    checkpoint restarted (an older one if that one did not restore)."""
+    index = _restart(index)
     th = _thread_with_fs(end.fs)
     if th is not None:
         th.switch()
         if end.here():
-            return
+            return index
     t = _Target(end)
     made = make() if make else []
     # the checkpoint's own position is passed too: a breakpoint there
@@ -639,6 +647,7 @@ def _reexecute(index, end, make=None):
     th = _thread_with_fs(end.fs)
     if th is not None:
         th.switch()
+    return index
 
 
 def goto(pos):
@@ -661,7 +670,7 @@ def _scan(make, now):
             idx -= 1  # an empty window (a checkpoint taken right here): no restart for it
             continue
         events = []
-        _reexecute(idx, end, lambda: make(events))
+        idx = _reexecute(idx, end, lambda: make(events))
         events = [e for e in events if not (e[0].fp == end.fp and e[0].fs == end.fs)]
         if events:
             for e in events:
@@ -1074,9 +1083,6 @@ def _cmd_watch(arg, before):
 
 
 def _cmd_checkpoint(arg, before):
-    if S.restarted:
-        raise ReverseError("this process was restarted by a reverse command: it cannot be "
-                           "checkpointed again (yet)")
     pos = checkpoint_here("user")
     gdb.write("checkpoint %d taken (generation %d) in %.3f s\n"
               % (pos.base, S.checkpoints[-1].gen, _stats.get("checkpoint", 0)))
@@ -1233,9 +1239,8 @@ def after_user_command():
     S.stops += 1
     try:
         sel = gdb.selected_frame()
-        if not S.checkpoints or not S.restarted and (
-                S.run_time >= _param("ckptmpi-checkpoint-seconds", 1) or
-                S.stops >= _param("ckptmpi-checkpoint-stops", 50)):
+        if not S.checkpoints or S.run_time >= _param("ckptmpi-checkpoint-seconds", 1) or \
+                S.stops >= _param("ckptmpi-checkpoint-stops", 50):
             checkpoint_here("start" if not S.checkpoints else "auto")
         with _Busy():
             pos = Position(len(S.checkpoints) - 1, "stop")
