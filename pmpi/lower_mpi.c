@@ -43,16 +43,37 @@ int runtime_mpi_env(void)
 	return changed;
 }
 
+/* 1 when a preload list (':' or ' ' separated) names a libckptmpi.so */
+static int preload_has_shim(const char *list)
+{
+	for (const char *p = list; *p;) {
+		size_t len = strcspn(p, ": ");
+		const char *slash = memrchr(p, '/', len);
+		const char *base = slash ? slash + 1 : p;
+		if ((size_t)(p + len - base) == strlen("libckptmpi.so") &&
+		    !strncmp(base, "libckptmpi.so", len - (size_t)(base - p)))
+			return 1;
+		p += len;
+		p += strspn(p, ": ");
+	}
+	return 0;
+}
+
 /* Started directly (`mpirun -np N ckptmpi-runtime-FLAVOUR PROGRAM`) for a
  * program that is not linked with -lckptmpi: preload this flavour's shim
  * into the upper half so its MPI calls come down here. */
 void runtime_mpi_upper_preload(void)
 {
 	char self[4096], shim[4200];
+	const char *list = getenv("CKPTMPI_PRELOAD");
 	ssize_t n;
 
-	if (getenv("CKPTMPI_REEXEC") || getenv("CKPTMPI_PRELOAD"))
+	if (getenv("CKPTMPI_REEXEC"))
 		return; /* re-executed by the shim: it is there already */
+	/* a list of its own (`ckptmpi run` puts the verbs library there): the
+	 * shim goes after it, unless one is there already */
+	if (list && preload_has_shim(list))
+		return;
 	n = readlink("/proc/self/exe", self, sizeof self - 1);
 	if (n < 0)
 		return;
@@ -69,7 +90,18 @@ void runtime_mpi_upper_preload(void)
 			return;
 		}
 	}
-	setenv("CKPTMPI_PRELOAD", shim, 1);
+	if (list && *list) {
+		char *both;
+		if (asprintf(&both, "%s:%s", list, shim) < 0) {
+			log_error("no memory for the preload list: the program must be linked with "
+			          "-lckptmpi");
+			return;
+		}
+		setenv("CKPTMPI_PRELOAD", both, 1);
+		free(both);
+	} else {
+		setenv("CKPTMPI_PRELOAD", shim, 1);
+	}
 }
 
 int runtime_mpi_ctl_init(void);
