@@ -32,7 +32,7 @@ for k in 0 1; do wait_step "$WORK/ops-run$k.out" "$((after[k] + 3))" "${MEMBER_P
 ckpt "$dir"
 g2=$GEN
 for k in 0 1; do wait_step "$WORK/ops-run$k.out" "$(( $(last_step_of "$WORK/ops-run$k.out") + 2 ))" "${MEMBER_PID[$k]}"; done
-kill_members "${MEMBER_PID[0]}" "${MEMBER_PID[1]}"
+vck_kill "${MEMBER_PID[0]}" "${MEMBER_PID[1]}"
 sums() { sha256sum "$(gen_file "$dir" "$g1")" "$(gen_file "$dir" "$g2")"; }
 sum=$(sums)
 gens=$(gens_in "$dir" | tr '\n' ' ')

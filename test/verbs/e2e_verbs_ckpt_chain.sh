@@ -22,7 +22,7 @@ vck_trigger "$dir" signal
 g1=$GEN
 for k in 0 1; do a1[k]=$(last_step_of "$WORK/ops-run$k.out"); done
 for k in 0 1; do wait_step "$WORK/ops-run$k.out" "$((a1[k] + 3))" "${MEMBER_PID[$k]}"; done
-kill_members "${MEMBER_PID[0]}" "${MEMBER_PID[1]}"
+vck_kill "${MEMBER_PID[0]}" "${MEMBER_PID[1]}"
 
 # first restart: checkpointed again mid-run, killed
 vck_restart_bg "$dir" "$WORK/restart1.log"
@@ -37,7 +37,7 @@ for k in 0 1; do a2[k]=$(last_step_of "$out1/member-$k.out"); done
 for k in 0 1; do wait_step "$out1/member-$k.out" "$((a2[k] + 3))" "$r1"; done
 vck_no_fail "$out1"/member-*.out
 for k in 0 1; do finished "$out1/member-$k.out" "$NSTEPS" && fail "member $k finished before the second kill"; done
-kill_members "$r1"
+vck_kill "$r1"
 
 # second restart, to the end
 job_restart_fg "$WORK" "$WORK/restart2.log" "$dir"

@@ -158,3 +158,18 @@ vck_tool_pair() {
     done
     member_bg 1 "$WORK/$name-run1" "$WORK/$name-run1.out" "$dir" 2 -- "$@" 127.0.0.1
 }
+
+# vck_kill PID...: SIGKILL these processes and their descendants as
+# kill_members does, after stopping them all (SIGSTOP): one kill at a time,
+# a member that outlives its peer by a moment sees the peer's QPs vanish
+# (IBV_WC_RETRY_EXC_ERR, "Completion with error") and says so in the output
+# of a run that is being killed anyway; a stopped peer is only slow
+vck_kill() {
+    local p all=()
+    for p in "$@"; do
+        _alive "$p" || fail "process $p is not running any more, cannot kill it mid-run"
+        mapfile -t -O "${#all[@]}" all < <(_tree "$p")
+    done
+    kill -STOP "${all[@]}" 2>/dev/null || true
+    kill_members "$@"
+}

@@ -60,7 +60,7 @@ for k in "${members[@]}"; do after[k]=$(last_step_of "$WORK/ops-run$k.out"); don
 for k in "${members[@]}"; do wait_step "$WORK/ops-run$k.out" "$((after[k] + 4))" "${MEMBER_PID[$k]}"; done
 vck_no_fail "$WORK"/ops-run*.out
 for k in "${members[@]}"; do finished "$WORK/ops-run$k.out" "$NSTEPS" && fail "member $k finished before it could be killed"; done
-kill_members "${MEMBER_PID[@]}"
+vck_kill "${MEMBER_PID[@]}"
 # --interval: a later generation may have been taken before the kill
 [ "$TRIGGER" != interval ] || for k in "${members[@]}"; do after[k]=$(last_step_of "$WORK/ops-run$k.out"); done
 

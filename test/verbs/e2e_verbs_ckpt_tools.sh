@@ -75,7 +75,7 @@ for t in $TOOLS; do
     for k in 0 1; do
         _alive "${MEMBER_PID[$k]}" || fail "$t: member $k finished before it could be killed (run longer): $(snip "$WORK/$t-run$k.out" 300)"
     done
-    kill_members "${MEMBER_PID[0]}" "${MEMBER_PID[1]}"
+    vck_kill "${MEMBER_PID[0]}" "${MEMBER_PID[1]}"
     job_restart_fg "$WORK" "$WORK/restart-$t.log" "$dir"
     for k in 0 1; do cat "$WORK/$t-run$k.out" "$RESTART_OUT/member-$k.out" >"$WORK/$t-all$k.out"; done
     judge "$t" "$WORK/$t-all0.out" "$WORK/$t-all1.out" "$WORK/$t-run0.out.err" "$WORK/$t-run1.out.err" \
