@@ -15,7 +15,8 @@ now() { date +%s.%N; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
 printf '%-6s %-10s %8s %8s %12s %8s %6s %8s\n' MiB what seconds MB/s bytes raw_s ratio paused_s
 for mib in "${SIZES[@]}"; do
-	rm -rf "$D/ck" "$D/go" "$D/raw"; mkdir -p "$D/ck"
+	# run.out too: the run before's "ready" must not be taken for this one's
+	rm -rf "$D/ck" "$D/go" "$D/raw" "$D/run.out"; mkdir -p "$D/ck"
 	CKPTMPI_VERBOSE=1 "$B/bin/ckptmpi" run --dir "$D/ck" -- "$B/bench/touch_heap" "$mib" "$D/go" \
 		> "$D/run.out" 2> "$D/run.err" &
 	job=$!
