@@ -42,8 +42,9 @@ judge() {
     local name=$1 f0=$2 f1=$3 f n=${cmd[2]} size want
     shift 3
     for f in "$f0" "$f1" "$@"; do
-        if grep -Eiq "invalid data|couldn't|failed|error" "$f" 2>/dev/null; then
-            fail "$name: $(basename "$f"): $(grep -Eih "invalid data|couldn't|failed|error" "$f" | head -n 3 | tr '\n' ' ')"
+        # the tool's own lines (the runtime's are "ckptmpi[K]: ...")
+        if grep -v '^ckptmpi' "$f" 2>/dev/null | grep -Eiq "invalid data|couldn't|failed|error"; then
+            fail "$name: $(basename "$f"): $(grep -v '^ckptmpi' "$f" | grep -Ei "invalid data|couldn't|failed|error" | head -n 3 | tr '\n' ' ')"
         fi
     done
     case $name in
@@ -69,10 +70,15 @@ for t in $TOOLS; do
     tool_cmd "$t"
     dir=$WORK/ck-$t
     port=$(free_port)
-    vck_tool_pair "$dir" "$t" "$port" -- "${cmd[@]}" -p "$port"
+    # (verbose: the runtime says when the verbs cut is taken)
+    CKPTMPI_VERBOSE=2 vck_tool_pair "$dir" "$t" "$port" -- "${cmd[@]}" -p "$port"
     sleep "$AFTER"
     for k in 0 1; do _alive "${MEMBER_PID[$k]}" || fail "$t: member $k ended before the checkpoint: $(snip "$WORK/$t-run$k.out.err" 400)"; done
     ckpt "$dir"
+    for k in 0 1; do
+        grep -q "verbs: cut taken" "$WORK/$t-run$k.out.err" ||
+            fail "$t: member $k was checkpointed before it held verbs resources (no 'verbs: cut taken' in its log)"
+    done
     for k in 0 1; do
         _alive "${MEMBER_PID[$k]}" || fail "$t: member $k finished before it could be killed (run longer): $(snip "$WORK/$t-run$k.out" 300)"
     done
