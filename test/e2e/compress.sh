@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# compress: CKPTMPI_COMPRESS=zstd and lz4 (HDF5's registered filters 32015
-# and 32004). For each: checkpoint -> SIGKILL -> restart prints what an
+# compress: CKPTMPI_COMPRESS=zstd, lz4 (HDF5's registered filters 32015
+# and 32004) and deflate. For each: checkpoint -> SIGKILL -> restart prints what an
 # uninterrupted run prints, and `ckptmpi verify` passes. The files are read
 # without ckptmpi: zstd chunks by h5py + python3-zstandard, lz4 by h5dump and
 # h5py through Debian's filter plugin, each finding the program's heap byte
@@ -17,7 +17,7 @@ done
 /usr/bin/python3 -c 'import h5py, zstandard' 2>/dev/null ||
     fail "python3-h5py and python3-zstandard missing (scripts/install-deps.sh installs them)"
 
-for codec in zstd lz4; do
+for codec in zstd lz4 deflate:3; do
     log "---- CKPTMPI_COMPRESS=$codec"
     "${AS_USER[@]}" rm -rf "$WORK/ref" "$WORK/ck" "$WORK/ckpt"
     export CKPTMPI_COMPRESS=$codec
