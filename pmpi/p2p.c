@@ -27,12 +27,17 @@
 #include "pmpi/call.h"
 #include "pmpi/mpi_fntypes.h"
 #include "pmpi/mpi_index.h"
+#include "pmpi/replay_mpi.h"
 #include "pmpi/shim.h"
 
 _Static_assert(sizeof(MPI_Status) <= CKPT_STATUS_BYTES, "MPI_Status fits the entry");
 
 #define LCALL(NAME, ...) CKPT_CALL(CKPT_MPI_MPI_##NAME, ckpt_fn_MPI_##NAME, __VA_ARGS__)
 #define L(T, x) CKPT_HCAST(T, ckpt_in(CKPT_HVAL(x)))
+
+static void mrr_wild_post(struct ckpt_vh *e);
+static void mrr_pin(struct ckpt_vh *e);
+static void mrr_wild_done(struct ckpt_vh *e);
 
 /* ---- accounting ---- */
 
@@ -234,6 +239,8 @@ static int post_recv(uint32_t fn, void *buf, int count, MPI_Datatype dt, int src
 
 	ckpt_section_begin();
 	e = req_new(CKPT_RK_RECV, fn, buf, count, dt, src, tag, comm, &i);
+	if (CKPT_MRR() && (src == MPI_ANY_SOURCE || tag == MPI_ANY_TAG))
+		mrr_wild_post(e);
 	rc = recv_start(e);
 	if (rc != MPI_SUCCESS && e->u.r.state != CKPT_RS_DONE)
 		ckpt_vh_release(i);
@@ -278,6 +285,9 @@ static int req_poll(struct ckpt_vh *e, int *rc)
 		return 0;
 	}
 	CKPT_RACE_DELAY();
+	if (CKPT_MRR() && (e->u.r.pad2 & CKPT_MRR_SEQ) &&
+	    !(e->u.r.pad2 & (CKPT_MRR_PINNED | CKPT_MRR_LOOKED)) && !e->u.r.flag)
+		mrr_pin(e);
 	if (!e->u.r.flag) {
 		int r = LCALL(Test, (MPI_Request *)&e->real, (int *)&e->u.r.flag,
 		              (MPI_Status *)e->u.r.status);
@@ -299,6 +309,8 @@ static void req_consume(struct ckpt_vh *e, MPI_Request *r, MPI_Status *st)
 		empty_status(st);
 		return;
 	}
+	if (CKPT_MRR() && e->u.r.pad2)
+		mrr_wild_done(e);
 	if (st != MPI_STATUS_IGNORE) {
 		/* MPI_ERROR is the caller's (set only with MPI_ERR_IN_STATUS) */
 		int err = st->MPI_ERROR;
@@ -448,7 +460,7 @@ int PMPI_Sendrecv_replace(void *buf, int count, MPI_Datatype dt, int dest, int s
 
 int PMPI_Wait(MPI_Request *r, MPI_Status *st) { return wait_one(r, st); }
 
-int PMPI_Test(MPI_Request *r, int *flag, MPI_Status *st)
+static int test_live(MPI_Request *r, int *flag, MPI_Status *st)
 {
 	struct ckpt_vh *e = req_entry(*r);
 	int rc = MPI_SUCCESS;
@@ -522,7 +534,7 @@ static void consume_all(int n, MPI_Request *rs, MPI_Status *sts)
 	}
 }
 
-int PMPI_Testall(int n, MPI_Request rs[], int *flag, MPI_Status sts[])
+static int testall_live(int n, MPI_Request rs[], int *flag, MPI_Status sts[])
 {
 	int rc = MPI_SUCCESS;
 	ckpt_section_begin();
@@ -537,7 +549,7 @@ int PMPI_Waitall(int n, MPI_Request rs[], MPI_Status sts[])
 {
 	unsigned spins = 0;
 	int flag = 0, rc;
-	while ((rc = PMPI_Testall(n, rs, &flag, sts)) == MPI_SUCCESS && !flag)
+	while ((rc = testall_live(n, rs, &flag, sts)) == MPI_SUCCESS && !flag)
 		relax(&spins);
 	return rc;
 }
@@ -557,7 +569,7 @@ static int any_one(int n, MPI_Request *rs, int *active, int *rc)
 	return MPI_UNDEFINED;
 }
 
-int PMPI_Testany(int n, MPI_Request rs[], int *idx, int *flag, MPI_Status *st)
+static int testany_live(int n, MPI_Request rs[], int *idx, int *flag, MPI_Status *st)
 {
 	int active, rc = MPI_SUCCESS;
 	ckpt_section_begin();
@@ -571,16 +583,16 @@ int PMPI_Testany(int n, MPI_Request rs[], int *idx, int *flag, MPI_Status *st)
 	return rc;
 }
 
-int PMPI_Waitany(int n, MPI_Request rs[], int *idx, MPI_Status *st)
+static int waitany_live(int n, MPI_Request rs[], int *idx, MPI_Status *st)
 {
 	unsigned spins = 0;
 	int flag = 0, rc;
-	while ((rc = PMPI_Testany(n, rs, idx, &flag, st)) == MPI_SUCCESS && !flag)
+	while ((rc = testany_live(n, rs, idx, &flag, st)) == MPI_SUCCESS && !flag)
 		relax(&spins);
 	return rc;
 }
 
-int PMPI_Testsome(int n, MPI_Request rs[], int *outcount, int idx[], MPI_Status sts[])
+static int testsome_live(int n, MPI_Request rs[], int *outcount, int idx[], MPI_Status sts[])
 {
 	int active = 0, rc = MPI_SUCCESS;
 	ckpt_section_begin();
@@ -601,11 +613,11 @@ int PMPI_Testsome(int n, MPI_Request rs[], int *outcount, int idx[], MPI_Status 
 	return rc;
 }
 
-int PMPI_Waitsome(int n, MPI_Request rs[], int *outcount, int idx[], MPI_Status sts[])
+static int waitsome_live(int n, MPI_Request rs[], int *outcount, int idx[], MPI_Status sts[])
 {
 	unsigned spins = 0;
 	int rc;
-	while ((rc = PMPI_Testsome(n, rs, outcount, idx, sts)) == MPI_SUCCESS && *outcount == 0)
+	while ((rc = testsome_live(n, rs, outcount, idx, sts)) == MPI_SUCCESS && *outcount == 0)
 		relax(&spins);
 	return rc;
 }
@@ -764,7 +776,7 @@ int PMPI_Startall(int n, MPI_Request rs[])
 
 /* ---- probes ---- */
 
-int PMPI_Iprobe(int src, int tag, MPI_Comm comm, int *flag, MPI_Status *st)
+static int iprobe_live(int src, int tag, MPI_Comm comm, int *flag, MPI_Status *st)
 {
 	struct ckpt_dmsg *m;
 	int rc = MPI_SUCCESS;
@@ -782,11 +794,11 @@ int PMPI_Iprobe(int src, int tag, MPI_Comm comm, int *flag, MPI_Status *st)
 	return rc;
 }
 
-int PMPI_Probe(int src, int tag, MPI_Comm comm, MPI_Status *st)
+static int probe_live(int src, int tag, MPI_Comm comm, MPI_Status *st)
 {
 	unsigned spins = 0;
 	int flag = 0, rc;
-	while ((rc = PMPI_Iprobe(src, tag, comm, &flag, st)) == MPI_SUCCESS && !flag)
+	while ((rc = iprobe_live(src, tag, comm, &flag, st)) == MPI_SUCCESS && !flag)
 		relax(&spins);
 	return rc;
 }
@@ -838,7 +850,8 @@ static int improbe(int src, int tag, MPI_Comm comm, int *flag, MPI_Message *msg,
 	return rc;
 }
 
-int PMPI_Improbe(int src, int tag, MPI_Comm comm, int *flag, MPI_Message *msg, MPI_Status *st)
+static int improbe_live(int src, int tag, MPI_Comm comm, int *flag, MPI_Message *msg,
+                        MPI_Status *st)
 {
 	int rc;
 	ckpt_section_begin();
@@ -847,11 +860,11 @@ int PMPI_Improbe(int src, int tag, MPI_Comm comm, int *flag, MPI_Message *msg, M
 	return rc;
 }
 
-int PMPI_Mprobe(int src, int tag, MPI_Comm comm, MPI_Message *msg, MPI_Status *st)
+static int mprobe_live(int src, int tag, MPI_Comm comm, MPI_Message *msg, MPI_Status *st)
 {
 	unsigned spins = 0;
 	int flag = 0, rc;
-	while ((rc = PMPI_Improbe(src, tag, comm, &flag, msg, st)) == MPI_SUCCESS && !flag)
+	while ((rc = improbe_live(src, tag, comm, &flag, msg, st)) == MPI_SUCCESS && !flag)
 		relax(&spins);
 	return rc;
 }
@@ -907,6 +920,350 @@ int PMPI_Mrecv(void *buf, int count, MPI_Datatype dt, MPI_Message *msg, MPI_Stat
 	MPI_Request r;
 	int rc = PMPI_Imrecv(buf, count, dt, msg, &r);
 	return rc == MPI_SUCCESS ? wait_one(&r, st) : rc;
+}
+
+/* ---- record and replay of outcomes (replay_mpi.h) ---- */
+
+static int64_t status_bytes(const MPI_Status *st)
+{
+	int b = 0;
+	LCALL(Get_count, st, L(MPI_Datatype, MPI_BYTE), &b);
+	return b;
+}
+
+/* A wildcard receive being posted: numbered; in a replay, posted with the
+ * source and tag of the message the recorded run matched. */
+static __attribute__((noinline)) void mrr_wild_post(struct ckpt_vh *e)
+{
+	uint32_t seq = ckpt_mrr_wild_seq();
+	int s, t, f;
+	int64_t b;
+
+	e->u.r.pad2 = seq;
+	f = ckpt_mrr_match_find(seq, &s, &t, &b);
+	if (f > 0) {
+		e->u.r.peer = s;
+		e->u.r.tag = t;
+		e->u.r.pad2 |= CKPT_MRR_PINNED | CKPT_MRR_LOOKED;
+	} else if (f == 0) {
+		e->u.r.pad2 |= CKPT_MRR_LOOKED;
+	}
+}
+
+/* Another message than the recorded one matched the wildcard receive E
+ * before mrr_pin could cancel it: it joins the queue of drained messages
+ * (after those, which are older), for the receive that takes it. */
+static void mrr_keep(struct ckpt_vh *e, const MPI_Status *st)
+{
+	MPI_Datatype dt = CKPT_HCAST(MPI_Datatype, ckpt_in(e->u.r.datatype));
+	MPI_Comm c = CKPT_HCAST(MPI_Comm, ckpt_in(e->u.r.comm));
+	struct ckpt_dmsg *m, **pp;
+	int n = 0, size = 0, pos = 0;
+
+	LCALL(Get_count, st, dt, &n);
+	if (n == MPI_UNDEFINED || LCALL(Pack_size, n, dt, c, &size) != MPI_SUCCESS)
+		ckpt_mrr_diverged(CKPT_MPI_MPI_Recv, "a message from %d tag %d that the recorded run "
+		                  "did not receive here cannot be kept", st->MPI_SOURCE, st->MPI_TAG);
+	m = mmap(NULL, sizeof *m + (size_t)size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	         -1, 0);
+	if (m == MAP_FAILED) {
+		ckpt_mrr_diverged(CKPT_MPI_MPI_Recv, "no memory to keep a message from %d tag %d",
+		                  st->MPI_SOURCE, st->MPI_TAG);
+		return;
+	}
+	LCALL(Pack, e->u.r.buf, n, dt, m->data, size, &pos, c);
+	m->next = NULL;
+	m->comm = e->u.r.comm;
+	m->source = st->MPI_SOURCE;
+	m->tag = st->MPI_TAG;
+	m->bytes = (uint64_t)pos;
+	count(ckpt_st->recvd, e->u.r.comm, st->MPI_SOURCE); /* as the drain counts */
+	ckpt_state_lock();
+	for (pp = &ckpt_st->dq_head; *pp; pp = &(*pp)->next)
+		;
+	*pp = m;
+	__atomic_fetch_add(&ckpt_st->dq_count, 1, __ATOMIC_ACQ_REL);
+	ckpt_state_unlock();
+}
+
+/* A wildcard receive posted before the checkpoint a replay restarted
+ * from (the runtime posted it again as it was): cancelled and posted
+ * again with the recorded source and tag; a message that matched it
+ * meanwhile is kept for later unless it is the recorded one. Inside a
+ * section. */
+static __attribute__((noinline)) void mrr_pin(struct ckpt_vh *e)
+{
+	int s, t, f, c = 0;
+	int64_t b;
+	MPI_Status st;
+
+	f = ckpt_mrr_match_find(e->u.r.pad2 & CKPT_MRR_SEQ, &s, &t, &b);
+	if (f < 0)
+		return; /* recording: nothing to follow */
+	e->u.r.pad2 |= CKPT_MRR_LOOKED;
+	if (f == 0)
+		return;
+	e->u.r.pad2 |= CKPT_MRR_PINNED;
+	LCALL(Cancel, (MPI_Request *)&e->real);
+	LCALL(Wait, (MPI_Request *)&e->real, &st);
+	LCALL(Test_cancelled, &st, &c);
+	if (!c && st.MPI_SOURCE == s && st.MPI_TAG == t) {
+		memcpy(e->u.r.status, &st, sizeof st);
+		e->u.r.flag = 1;
+		return;
+	}
+	if (!c)
+		mrr_keep(e, &st);
+	e->u.r.peer = s;
+	e->u.r.tag = t;
+	recv_start(e);
+}
+
+static __attribute__((noinline)) void mrr_wild_done(struct ckpt_vh *e)
+{
+	const MPI_Status *st = (const MPI_Status *)e->u.r.status;
+	if (e->u.r.cancel && is_cancelled(st))
+		return;
+	ckpt_mrr_match_done(e->u.r.pad2 & CKPT_MRR_SEQ, st->MPI_SOURCE, st->MPI_TAG,
+	                    status_bytes(st));
+}
+
+/* the replayed outcome of a completion call, or -1: run it live */
+static int mrr_test_rp(uint32_t fn, int n, int *flag, int *idx, int cap, int *nidx)
+{
+	return ckpt_mrr_test_replay(fn, n, flag, idx, cap, nidx) ? 0 : -1;
+}
+
+static int mrr_test(MPI_Request *r, int *flag, MPI_Status *st)
+{
+	int f, idx[1], ni, rc;
+	if (!mrr_test_rp(CKPT_MPI_MPI_Test, 1, &f, idx, 0, &ni)) {
+		*flag = f;
+		return f ? wait_one(r, st) : MPI_SUCCESS;
+	}
+	rc = test_live(r, flag, st);
+	ckpt_mrr_test_record(CKPT_MPI_MPI_Test, 1, *flag, NULL, 0);
+	return rc;
+}
+
+static int mrr_testall(int n, MPI_Request rs[], int *flag, MPI_Status sts[])
+{
+	int f, ni, rc;
+	if (!mrr_test_rp(CKPT_MPI_MPI_Testall, n, &f, NULL, 0, &ni)) {
+		*flag = f;
+		return f ? PMPI_Waitall(n, rs, sts) : MPI_SUCCESS;
+	}
+	rc = testall_live(n, rs, flag, sts);
+	ckpt_mrr_test_record(CKPT_MPI_MPI_Testall, n, *flag, NULL, 0);
+	return rc;
+}
+
+/* the recorded outcome of a Testany/Waitany: the index, waited for alone */
+static int mrr_any_replayed(int f, int ni, int i, int n, MPI_Request rs[], int *idx, int *flag,
+                            MPI_Status *st)
+{
+	*flag = f;
+	*idx = MPI_UNDEFINED;
+	if (!f)
+		return MPI_SUCCESS;
+	if (!ni) /* no active request: as live */
+		return testany_live(n, rs, idx, flag, st);
+	*idx = i;
+	return wait_one(&rs[i], st);
+}
+
+/* Testany, Waitany. A blocking call asks the log at every round: after a
+ * restart from a checkpoint taken while it waited, the outcome is there. */
+static int mrr_any(uint32_t fn, int n, MPI_Request rs[], int *idx, int *flag, MPI_Status *st)
+{
+	unsigned spins = 0;
+	int f, i[1], ni, rc;
+	for (;;) {
+		if (!mrr_test_rp(fn, n, &f, i, 1, &ni))
+			return mrr_any_replayed(f, ni, i[0], n, rs, idx, flag, st);
+		rc = testany_live(n, rs, idx, flag, st);
+		if (rc != MPI_SUCCESS || *flag || fn != CKPT_MPI_MPI_Waitany)
+			break;
+		relax(&spins);
+	}
+	ckpt_mrr_test_record(fn, n, *flag, idx, *idx != MPI_UNDEFINED && *flag);
+	return rc;
+}
+
+/* Testsome, Waitsome: exactly the recorded indices */
+static int mrr_some(uint32_t fn, int n, MPI_Request rs[], int *outcount, int idx[],
+                    MPI_Status sts[])
+{
+	unsigned spins = 0;
+	int f, ni, rc = MPI_SUCCESS;
+	for (;;) {
+		if (!mrr_test_rp(fn, n, &f, idx, n, &ni)) {
+			*outcount = f;
+			if (f == MPI_UNDEFINED)
+				return testsome_live(n, rs, outcount, idx, sts);
+			for (int k = 0; k < ni; k++) {
+				int r = wait_one(&rs[idx[k]], status_at(sts, k));
+				if (r != MPI_SUCCESS)
+					rc = r;
+			}
+			return rc;
+		}
+		rc = testsome_live(n, rs, outcount, idx, sts);
+		if (rc != MPI_SUCCESS || *outcount != 0 || fn != CKPT_MPI_MPI_Waitsome)
+			break;
+		relax(&spins);
+	}
+	ckpt_mrr_test_record(fn, n, *outcount, idx, *outcount > 0 ? *outcount : 0);
+	return rc;
+}
+
+static void probe_status(const MPI_Status *own, MPI_Status *st)
+{
+	if (st != MPI_STATUS_IGNORE) {
+		int err = st->MPI_ERROR; /* the caller's */
+		*st = *own;
+		st->MPI_ERROR = err;
+	}
+}
+
+static void mrr_check_bytes(uint32_t fn, int s, int t, int64_t b, const MPI_Status *own)
+{
+	int64_t now = status_bytes(own);
+	if (now != b)
+		ckpt_mrr_diverged(fn, "the recorded message from %d tag %d had %lld bytes, the one "
+		                  "there now has %lld", s, t, (long long)b, (long long)now);
+}
+
+/* Iprobe, Probe: the recorded flag; a recorded message is waited for.
+ * Probe asks the log at every round (see mrr_any). */
+static int mrr_probe(uint32_t fn, int src, int tag, MPI_Comm comm, int *flag, MPI_Status *st)
+{
+	unsigned spins = 0;
+	int f, s, t, rc;
+	int64_t b;
+	MPI_Status own;
+
+	own.MPI_ERROR = MPI_SUCCESS;
+	for (;;) {
+		if (ckpt_mrr_probe_replay(fn, src, tag, &f, &s, &t, &b)) {
+			*flag = f;
+			if (!f)
+				return MPI_SUCCESS;
+			rc = probe_live(s, t, comm, &own);
+			if (rc == MPI_SUCCESS) {
+				mrr_check_bytes(fn, s, t, b, &own);
+				probe_status(&own, st);
+			}
+			return rc;
+		}
+		rc = iprobe_live(src, tag, comm, flag, &own);
+		if (rc != MPI_SUCCESS || *flag || fn != CKPT_MPI_MPI_Probe)
+			break;
+		relax(&spins);
+	}
+	ckpt_mrr_probe_record(fn, src, tag, *flag, own.MPI_SOURCE, own.MPI_TAG,
+	                      *flag ? status_bytes(&own) : 0);
+	if (rc == MPI_SUCCESS && *flag)
+		probe_status(&own, st);
+	return rc;
+}
+
+/* Improbe, Mprobe: the recorded flag; the recorded message taken */
+static int mrr_mprobe(uint32_t fn, int src, int tag, MPI_Comm comm, int *flag, MPI_Message *msg,
+                      MPI_Status *st)
+{
+	unsigned spins = 0;
+	int f, s, t, rc;
+	int64_t b;
+	MPI_Status own;
+
+	own.MPI_ERROR = MPI_SUCCESS;
+	for (;;) {
+		if (ckpt_mrr_probe_replay(fn, src, tag, &f, &s, &t, &b)) {
+			*flag = f;
+			if (!f)
+				return MPI_SUCCESS;
+			rc = mprobe_live(s, t, comm, msg, &own);
+			if (rc == MPI_SUCCESS) {
+				mrr_check_bytes(fn, s, t, b, &own);
+				probe_status(&own, st);
+			}
+			return rc;
+		}
+		rc = improbe_live(src, tag, comm, flag, msg, &own);
+		if (rc != MPI_SUCCESS || *flag || fn != CKPT_MPI_MPI_Mprobe)
+			break;
+		relax(&spins);
+	}
+	ckpt_mrr_probe_record(fn, src, tag, *flag, own.MPI_SOURCE, own.MPI_TAG,
+	                      *flag ? status_bytes(&own) : 0);
+	if (rc == MPI_SUCCESS && *flag)
+		probe_status(&own, st);
+	return rc;
+}
+
+int PMPI_Test(MPI_Request *r, int *flag, MPI_Status *st)
+{
+	if (CKPT_MRR())
+		return mrr_test(r, flag, st);
+	return test_live(r, flag, st);
+}
+int PMPI_Testall(int n, MPI_Request rs[], int *flag, MPI_Status sts[])
+{
+	if (CKPT_MRR())
+		return mrr_testall(n, rs, flag, sts);
+	return testall_live(n, rs, flag, sts);
+}
+int PMPI_Testany(int n, MPI_Request rs[], int *idx, int *flag, MPI_Status *st)
+{
+	if (CKPT_MRR())
+		return mrr_any(CKPT_MPI_MPI_Testany, n, rs, idx, flag, st);
+	return testany_live(n, rs, idx, flag, st);
+}
+int PMPI_Waitany(int n, MPI_Request rs[], int *idx, MPI_Status *st)
+{
+	int flag;
+	if (CKPT_MRR())
+		return mrr_any(CKPT_MPI_MPI_Waitany, n, rs, idx, &flag, st);
+	return waitany_live(n, rs, idx, st);
+}
+int PMPI_Testsome(int n, MPI_Request rs[], int *outcount, int idx[], MPI_Status sts[])
+{
+	if (CKPT_MRR())
+		return mrr_some(CKPT_MPI_MPI_Testsome, n, rs, outcount, idx, sts);
+	return testsome_live(n, rs, outcount, idx, sts);
+}
+int PMPI_Waitsome(int n, MPI_Request rs[], int *outcount, int idx[], MPI_Status sts[])
+{
+	if (CKPT_MRR())
+		return mrr_some(CKPT_MPI_MPI_Waitsome, n, rs, outcount, idx, sts);
+	return waitsome_live(n, rs, outcount, idx, sts);
+}
+int PMPI_Iprobe(int src, int tag, MPI_Comm comm, int *flag, MPI_Status *st)
+{
+	if (CKPT_MRR())
+		return mrr_probe(CKPT_MPI_MPI_Iprobe, src, tag, comm, flag, st);
+	return iprobe_live(src, tag, comm, flag, st);
+}
+int PMPI_Probe(int src, int tag, MPI_Comm comm, MPI_Status *st)
+{
+	int flag;
+	if (CKPT_MRR())
+		return mrr_probe(CKPT_MPI_MPI_Probe, src, tag, comm, &flag, st);
+	return probe_live(src, tag, comm, st);
+}
+int PMPI_Improbe(int src, int tag, MPI_Comm comm, int *flag, MPI_Message *msg, MPI_Status *st)
+{
+	if (CKPT_MRR())
+		return mrr_mprobe(CKPT_MPI_MPI_Improbe, src, tag, comm, flag, msg, st);
+	return improbe_live(src, tag, comm, flag, msg, st);
+}
+int PMPI_Mprobe(int src, int tag, MPI_Comm comm, MPI_Message *msg, MPI_Status *st)
+{
+	int flag;
+	if (CKPT_MRR())
+		return mrr_mprobe(CKPT_MPI_MPI_Mprobe, src, tag, comm, &flag, msg, st);
+	return mprobe_live(src, tag, comm, msg, st);
 }
 
 #pragma weak MPI_Isend = PMPI_Isend
