@@ -4,12 +4,16 @@
  * test program, test/e2e/mpi_replay*.sh).
  *
  * Each step, ranks 1..N-1 sleep random amounts (seeded from the clock and
- * the pid) around three sends to rank 0. Rank 0 takes them with
+ * the pid) around six sends to rank 0 (tags 1 to 6). Rank 0 takes them with
  *   A: MPI_Recv(MPI_ANY_SOURCE, tag 1), noting the order;
  *   B: an MPI_Irecv from every rank (tag 2), MPI_Testany polled until one
  *      is done (the polls counted), then MPI_Waitsome, then MPI_Waitany;
- *   C: MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG) polled (counted), then
+ *   C: MPI_Iprobe(MPI_ANY_SOURCE, tag 3) polled (counted), then
  *      MPI_Recv from what the probe saw;
+ *   D: MPI_Improbe(MPI_ANY_SOURCE, tag 4) polled (counted), MPI_Mrecv;
+ *   E: MPI_Irecv(MPI_ANY_SOURCE, tag 5) for every rank, MPI_Test on the
+ *      first polled, then MPI_Testall (counted), the sources noted;
+ *   F: MPI_Probe(MPI_ANY_SOURCE, tag 6), MPI_Recv from it;
  * and prints "STEP order=... polls=... probes=... sum=CHECKSUM".
  * SIZE (default 1) is the number of ints of every message: a run with
  * another SIZE is another input. */
@@ -29,7 +33,7 @@
 		}                                                                  \
 	} while (0)
 
-static void nap(void) { usleep((useconds_t)(rand() % 6000)); }
+static void nap(void) { usleep((useconds_t)(rand() % 3000)); }
 
 int main(int argc, char **argv)
 {
@@ -59,7 +63,7 @@ int main(int argc, char **argv)
 
 	for (int s = 1; s <= steps; s++) {
 		if (rank) {
-			for (int tag = 1; tag <= 3; tag++) {
+			for (int tag = 1; tag <= 6; tag++) {
 				nap();
 				for (int i = 0; i < size; i++)
 					buf[i] = rank * 1000 + s * 10 + tag + i;
@@ -102,14 +106,58 @@ int main(int argc, char **argv)
 			n += sprintf(line + n, " probe=");
 			for (int r = 1; r < np; r++) { /* C */
 				do {
-					CHECK(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st));
+					CHECK(MPI_Iprobe(MPI_ANY_SOURCE, 3, MPI_COMM_WORLD, &flag, &st));
 					if (!flag)
 						probes++;
 				} while (!flag);
-				CHECK(MPI_Recv(buf, size, MPI_INT, st.MPI_SOURCE, st.MPI_TAG, MPI_COMM_WORLD,
+				CHECK(MPI_Recv(buf, size, MPI_INT, st.MPI_SOURCE, 3, MPI_COMM_WORLD,
 				               MPI_STATUS_IGNORE));
 				n += sprintf(line + n, "%d", st.MPI_SOURCE);
 				sum = sum * 31 + (unsigned long long)st.MPI_SOURCE + (unsigned)buf[0];
+			}
+			n += sprintf(line + n, " mprobe=");
+			for (int r = 1; r < np; r++) { /* D */
+				MPI_Message m;
+				do {
+					CHECK(MPI_Improbe(MPI_ANY_SOURCE, 4, MPI_COMM_WORLD, &flag, &m, &st));
+					if (!flag)
+						probes++;
+				} while (!flag);
+				CHECK(MPI_Mrecv(buf, size, MPI_INT, &m, MPI_STATUS_IGNORE));
+				n += sprintf(line + n, "%d", st.MPI_SOURCE);
+				sum = sum * 31 + (unsigned long long)st.MPI_SOURCE + (unsigned)buf[0];
+			}
+			/* E: wildcard receives completed by MPI_Test, then MPI_Testall */
+			MPI_Status *sts = calloc((size_t)np, sizeof *sts);
+			int *eb = calloc((size_t)np * (size_t)size, sizeof *eb);
+			for (int r = 1; r < np; r++)
+				CHECK(MPI_Irecv(eb + (r - 1) * size, size, MPI_INT, MPI_ANY_SOURCE, 5,
+				                MPI_COMM_WORLD, &rq[r - 1]));
+			do {
+				CHECK(MPI_Test(&rq[0], &flag, &st));
+				if (!flag)
+					polls++;
+			} while (!flag);
+			do {
+				CHECK(MPI_Testall(np - 1, rq, &flag, sts));
+				if (!flag)
+					polls++;
+			} while (!flag);
+			n += sprintf(line + n, " all=%d", st.MPI_SOURCE); /* (the first: from the Test) */
+			sum = sum * 31 + (unsigned long long)st.MPI_SOURCE;
+			for (int r = 2; r < np; r++) {
+				n += sprintf(line + n, "%d", sts[r - 1].MPI_SOURCE);
+				sum = sum * 31 + (unsigned long long)sts[r - 1].MPI_SOURCE;
+			}
+			free(eb);
+			free(sts);
+			n += sprintf(line + n, " probe6=");
+			for (int r = 1; r < np; r++) { /* F */
+				CHECK(MPI_Probe(MPI_ANY_SOURCE, 6, MPI_COMM_WORLD, &st));
+				CHECK(MPI_Recv(buf, size, MPI_INT, st.MPI_SOURCE, 6, MPI_COMM_WORLD,
+				               MPI_STATUS_IGNORE));
+				n += sprintf(line + n, "%d", st.MPI_SOURCE);
+				sum = sum * 31 + (unsigned long long)st.MPI_SOURCE;
 			}
 			sum = sum * 31 + (unsigned long long)probes + (unsigned long long)polls;
 			printf("%s polls=%d probes=%d sum=%016llx\n", line, polls, probes, sum);
