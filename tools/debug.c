@@ -4,10 +4,15 @@
  * the runtime, describes the generations in a plan (JSON) and hands over.
  *
  *   ckptmpi debug [--dir DIR] [GDB-OPTIONS...] -- PROGRAM [ARGS...]
- *   ckptmpi debug --restart DIR [--generation N] [--in-place] [GDB-OPTIONS...]
+ *   ckptmpi debug --restart DIR [--rank R] [--generation N] [--in-place] [GDB-OPTIONS...]
  *   ckptmpi bisect DIR (--expr 'C EXPRESSION' | --run 'SHELL COMMAND')
- *                  [--for SECONDS] [--from N] [--to N] [--no-reexecute]
- *                  [--keep-scratch] [--timeout SECONDS] */
+ *                  [--rank R | --any-rank] [--for SECONDS] [--from N] [--to N]
+ *                  [--no-reexecute] [--keep-scratch] [--timeout SECONDS]
+ *
+ * A generation of an MPI job is inspected one rank at a time: the rank's
+ * slice restored in a process of its own under GDB, without mpirun, MPI
+ * or the other ranks (CKPTMPI_INSPECT_RANK, core/restore.h); it is never
+ * run on. */
 #include "tools/debug.h"
 
 #include <errno.h>
@@ -145,15 +150,37 @@ struct plan_opts {
 	const char *expr, *run;
 	double for_seconds, timeout;
 	int in_place, keep_scratch, no_reexecute, bisect;
+	int rank, any_rank;     /* a job of several: its rank R (-1: none), or each rank */
 };
 
-/* The generations of DIR (this user's own, single-process) into a plan
- * for the extension. Returns 0, or 2 with a message. */
+/* The working directory and the regular files open of one member's image:
+ * a sandbox needs them. */
+static void json_image_files(FILE *f, const struct ck_image *img)
+{
+	fprintf(f, "\"cwd\": ");
+	json_str(f, img->proc.cwd);
+	fprintf(f, ", \"files\": [");
+	for (size_t k = 0, m = 0; k < img->nfds; k++)
+		if (img->fds[k].kind == CK_FD_FILE && img->fds[k].path) {
+			int acc = (int)(img->fds[k].flags & O_ACCMODE);
+			fprintf(f, "%s{\"path\": ", m++ ? ", " : "");
+			json_str(f, img->fds[k].path);
+			fprintf(f, ", \"write\": %s}",
+			        acc == O_WRONLY || acc == O_RDWR ? "true" : "false");
+		}
+	fprintf(f, "]");
+}
+
+/* The generations of DIR (this user's own; a job of several members only
+ * with a rank or --any-rank) into a plan for the extension. Returns 0, or
+ * 2 with a message. */
 static int write_plan(const struct plan_opts *o, const char *scratch, char *plan, size_t len,
                       char *runtime, size_t rlen)
 {
 	struct generation_entry *g;
 	size_t n, used = 0;
+	uint64_t job_ranks = 0;
+	char job_flavour[64] = "";
 	FILE *f;
 
 	if (generations_list(o->dir, &g, &n))
@@ -169,6 +196,9 @@ static int write_plan(const struct plan_opts *o, const char *scratch, char *plan
 	        o->in_place ? "true" : "false", o->keep_scratch ? "true" : "false",
 	        o->no_reexecute ? "true" : "false", o->bisect ? "true" : "false");
 	fprintf(f, ", \"for_seconds\": %g, \"timeout\": %g", o->for_seconds, o->timeout);
+	if (o->rank >= 0)
+		fprintf(f, ", \"rank\": %d", o->rank);
+	fprintf(f, ", \"any_rank\": %s", o->any_rank ? "true" : "false");
 	if (o->expr) {
 		fprintf(f, ", \"expr\": ");
 		json_str(f, o->expr);
@@ -200,20 +230,36 @@ static int write_plan(const struct plan_opts *o, const char *scratch, char *plan
 				container_close(r);
 			continue;
 		}
-		if (info.nranks != 1 || strcmp(info.mpi_flavour, "none")) {
+		if ((info.nranks != 1 || strcmp(info.mpi_flavour, "none")) && o->rank < 0 &&
+		    !o->any_rank) {
 			container_close(r);
 			fclose(f);
 			free(g);
-			return die("%s: a %" PRIu64 "-rank %s job: ckptmpi %s handles single processes "
-			            "for now", g[i].path, info.nranks, info.mpi_flavour,
-			            o->bisect ? "bisect" : "debug");
+			return die("%s: a %" PRIu64 "-rank %s job: give the rank to inspect (--rank R%s)",
+			           g[i].path, info.nranks, info.mpi_flavour,
+			           o->bisect ? ", or --any-rank" : "");
 		}
-		if (container_read_image(r, 0, &img)) {
+		if (o->rank >= 0 && (uint64_t)o->rank >= info.nranks) {
+			container_close(r);
+			fclose(f);
+			free(g);
+			return die("%s: --rank %d, but the job has %" PRIu64 " rank(s) (0..%" PRIu64 ")",
+			           g[i].path, o->rank, info.nranks, info.nranks - 1);
+		}
+		if (job_ranks && (job_ranks != info.nranks || strcmp(job_flavour, info.mpi_flavour))) {
+			fprintf(stderr, "ckptmpi: %s: a %" PRIu64 "-rank %s job, not the %" PRIu64
+			        "-rank %s job of the generations before it: skipped\n", g[i].path,
+			        info.nranks, info.mpi_flavour, job_ranks, job_flavour);
+			container_close(r);
+			continue;
+		}
+		if (container_read_image(r, o->rank > 0 ? (uint64_t)o->rank : 0, &img)) {
 			fprintf(stderr, "ckptmpi: %s: skipped\n", container_error());
 			container_close(r);
 			continue;
 		}
-		container_close(r);
+		job_ranks = info.nranks;
+		snprintf(job_flavour, sizeof job_flavour, "%s", info.mpi_flavour);
 		if (!runtime[0] && info.runtime[0] && access(info.runtime, X_OK) == 0)
 			snprintf(runtime, rlen, "%s", info.runtime);
 		t = (time_t)info.created_unix;
@@ -225,25 +271,36 @@ static int write_plan(const struct plan_opts *o, const char *scratch, char *plan
 		json_str(f, info.reason);
 		fprintf(f, ", \"created\": ");
 		json_str(f, when);
-		fprintf(f, ", \"created_unix\": %" PRIu64 ", \"cwd\": ", info.created_unix);
-		json_str(f, img.proc.cwd);
+		fprintf(f, ", \"created_unix\": %" PRIu64 ", ", info.created_unix);
+		/* the program's (the selected rank's) files: a probe's sandbox */
+		json_image_files(f, &img);
+		ck_image_free(&img);
 		fprintf(f, ", \"program\": ");
 		json_str(f, info.program);
-		/* the regular files it has open (a probe's sandbox needs them) */
-		fprintf(f, ", \"files\": [");
-		for (size_t k = 0, m = 0; k < img.nfds; k++)
-			if (img.fds[k].kind == CK_FD_FILE && img.fds[k].path) {
-				int acc = (int)(img.fds[k].flags & O_ACCMODE);
-				fprintf(f, "%s{\"path\": ", m++ ? ", " : "");
-				json_str(f, img.fds[k].path);
-				fprintf(f, ", \"write\": %s}",
-				        acc == O_WRONLY || acc == O_RDWR ? "true" : "false");
+		fprintf(f, ", \"nranks\": %" PRIu64 ", \"flavour\": ", info.nranks);
+		json_str(f, info.mpi_flavour);
+		if (o->any_rank && info.nranks > 1) {
+			/* every rank's, for --any-rank */
+			fprintf(f, ", \"ranks\": [");
+			for (uint64_t k = 0; k < info.nranks; k++) {
+				fprintf(f, "%s{", k ? ", " : "");
+				if (container_read_image(r, k, &img) == 0) {
+					json_image_files(f, &img);
+					ck_image_free(&img);
+				} else {
+					fprintf(f, "\"cwd\": \"\", \"files\": []");
+				}
+				fprintf(f, "}");
 			}
-		fprintf(f, "]}");
+			fprintf(f, "]");
+		}
+		container_close(r);
+		fprintf(f, "}");
 		used++;
-		ck_image_free(&img);
 	}
-	fprintf(f, "\n]}\n");
+	fprintf(f, "\n], \"nranks\": %" PRIu64 ", \"flavour\": ", job_ranks);
+	json_str(f, job_flavour);
+	fprintf(f, "}\n");
 	free(g);
 	if (fclose(f))
 		return die("%s: %s", plan, strerror(errno));
@@ -284,12 +341,27 @@ static int parse_num(const char *s, const char *what, double *out)
 	return 0;
 }
 
+/* --rank R: a rank number */
+static int parse_rank(const char *s, int *out)
+{
+	char *end;
+	long v;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || !*s || v < 0 || v > (1 << 24))
+		return die("--rank: not a rank number: %s", s);
+	*out = (int)v;
+	return 0;
+}
+
 static void debug_usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: ckptmpi debug [--dir DIR] [GDB-OPTIONS...] -- PROGRAM [ARGS...]\n"
-	        "       ckptmpi debug --restart DIR [--generation N] [--in-place] [--keep-scratch] "
-	        "[GDB-OPTIONS...]\n");
+	        "       ckptmpi debug --restart DIR [--rank R] [--generation N] [--in-place] "
+	        "[--keep-scratch] [GDB-OPTIONS...]\n"
+	        "       (--rank: rank R of an MPI job's generation, inspected without MPI: "
+	        "it does not run on)\n");
 }
 
 int cmd_debug(int argc, char **argv)
@@ -304,6 +376,7 @@ int cmd_debug(int argc, char **argv)
 
 	if (!gargs)
 		return die("out of memory");
+	o.rank = -1;
 	for (i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--")) {
 			i++;
@@ -316,6 +389,9 @@ int cmd_debug(int argc, char **argv)
 			if (parse_num(argv[++i], "--generation", &v))
 				return 2;
 			o.only = (uint64_t)v;
+		} else if (!strcmp(argv[i], "--rank") && i + 1 < argc) {
+			if (parse_rank(argv[++i], &o.rank))
+				return 2;
 		} else if (!strcmp(argv[i], "--in-place")) {
 			o.in_place = 1;
 		} else if (!strcmp(argv[i], "--keep-scratch")) {
@@ -327,6 +403,12 @@ int cmd_debug(int argc, char **argv)
 			gargs[1 + 3 + ng++] = argv[i]; /* for GDB, in order */
 		}
 	}
+	if (o.rank >= 0 && !restart)
+		return die("debug --rank R inspects a generation of an MPI job (--restart DIR); "
+		           "GDB on a rank of a running job is not done yet");
+	if (o.rank >= 0 && o.in_place)
+		return die("debug --rank R: the rank is inspected, never run on: --in-place has "
+		           "no use");
 	if (!have_gdb())
 		return die("gdb not found (install Debian's gdb, or set CKPTMPI_GDB)");
 	if (script_path(script, sizeof script))
@@ -417,6 +499,8 @@ int cmd_debug(int argc, char **argv)
 static void bisect_usage(FILE *f)
 {
 	fprintf(f, "usage: ckptmpi bisect DIR --expr 'C EXPRESSION' [--no-reexecute]\n"
+	           "       ckptmpi bisect DIR --expr 'C EXPRESSION' --rank R|--any-rank   "
+	           "(an MPI job)\n"
 	           "       ckptmpi bisect DIR --run 'SHELL COMMAND' [--for SECONDS]\n"
 	           "       options: [--from N] [--to N] [--keep-scratch] [--timeout SECONDS]\n");
 }
@@ -432,6 +516,7 @@ int cmd_bisect(int argc, char **argv)
 
 	o.bisect = 1;
 	o.timeout = 600;
+	o.rank = -1;
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--expr") && i + 1 < argc) {
 			o.expr = argv[++i];
@@ -451,6 +536,11 @@ int cmd_bisect(int argc, char **argv)
 			if (parse_num(argv[++i], "--to", &v))
 				return 2;
 			o.to = (uint64_t)v;
+		} else if (!strcmp(argv[i], "--rank") && i + 1 < argc) {
+			if (parse_rank(argv[++i], &o.rank))
+				return 2;
+		} else if (!strcmp(argv[i], "--any-rank")) {
+			o.any_rank = 1;
 		} else if (!strcmp(argv[i], "--keep-scratch")) {
 			o.keep_scratch = 1;
 		} else if (!strcmp(argv[i], "--no-reexecute")) {
@@ -469,6 +559,11 @@ int cmd_bisect(int argc, char **argv)
 		bisect_usage(stderr);
 		return die("bisect: DIR and one of --expr or --run are needed");
 	}
+	if (o.rank >= 0 && o.any_rank)
+		return die("bisect: --rank R or --any-rank, not both");
+	if ((o.rank >= 0 || o.any_rank) && o.run)
+		return die("bisect --run over an MPI job's generations would run the job on from "
+		           "each: not done yet (--expr inspects one rank's image)");
 	if (!have_gdb())
 		return die("gdb not found (install Debian's gdb, or set CKPTMPI_GDB)");
 	if (script_path(script, sizeof script))

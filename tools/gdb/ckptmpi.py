@@ -91,7 +91,10 @@ def _cstr(addr, limit=4096):
         return ""
     out = b""
     while len(out) < limit:
-        chunk = bytes(_inf().read_memory(addr + len(out), 64))
+        # never past the page: the string may end at the top of a mapping
+        # (the main program's name among argv, at the top of the stack)
+        at = addr + len(out)
+        chunk = bytes(_inf().read_memory(at, min(64, 4096 - (at & 4095))))
         z = chunk.find(b"\0")
         if z >= 0:
             return (out + chunk[:z]).decode(errors="replace")
@@ -478,12 +481,40 @@ def _stopped_at(addr):
         return False
 
 
+def inspected_rank(plan):
+    """The rank of an MPI job's generation the plan inspects (restored
+    alone, without MPI: CKPTMPI_INSPECT_RANK), else None."""
+    r = plan.get("rank")
+    if r is None or (int(plan.get("nranks") or 1) <= 1 and plan.get("flavour", "none") == "none"):
+        return None
+    return int(r)
+
+
+def for_rank(plan, gen, rank):
+    """plan and gen as seen by an inspection of rank: its working
+    directory and its files (a sandbox is made of them)."""
+    plan = dict(plan, rank=rank)
+    ranks = gen.get("ranks")
+    if ranks and rank < len(ranks):
+        gen = dict(gen, cwd=ranks[rank].get("cwd", ""), files=ranks[rank].get("files", []))
+    return plan, gen
+
+
 def _env_for(plan, gen, sandbox):
     env = {
         "CKPTMPI_DIR": sandbox["ckdir"],
         "CKPTMPI_RESTART": str(gen["generation"]),
         "CKPTMPI_INTERVAL": "0",
     }
+    rank = inspected_rank(plan)
+    if rank is not None:
+        env["CKPTMPI_INSPECT_RANK"] = str(rank)
+        # what the MPI runtime sets before it re-executes itself
+        # (pmpi/lower_mpi.c): set here, it does not re-execute under GDB
+        for k, v in (("UCX_MEM_MALLOC_HOOKS", "no"), ("UCX_MEM_MMAP_HOOK_MODE", "none"),
+                     ("UCX_MEM_EVENTS", "no")):
+            if k not in os.environ:
+                env[k] = v
     if sandbox.get("map"):
         env["CKPTMPI_RESTORE_MAP"] = sandbox["map"]
     env["CKPTMPI_FILE_ROLLBACK"] = "0" if sandbox.get("no_rollback") else "1"
@@ -559,7 +590,14 @@ def restore_stop(plan, gen, sandbox, quiet=False, redirect=False):
         _msg("the restart of generation %d ended before the program ran" % gen["generation"])
         return False
     main = gdb.selected_thread()
-    if not quiet:
+    rank = inspected_rank(plan)
+    if not quiet and rank is not None:
+        _msg("generation %d (%s, %s), rank %d of the %d-rank %s job: its image restored alone, "
+             "without MPI, for inspection; it cannot run on (re-execution of an MPI job from "
+             "a generation needs the whole job: not done yet)"
+             % (gen["generation"], gen.get("reason", "?"), gen.get("created", "?"), rank,
+                int(plan.get("nranks") or 0), plan.get("flavour", "?")))
+    elif not quiet:
         _msg("generation %d (%s, %s) restored: the program stopped before running on"
              % (gen["generation"], gen.get("reason", "?"), gen.get("created", "?")))
         if sandbox.get("files"):
@@ -573,10 +611,13 @@ def restore_stop(plan, gen, sandbox, quiet=False, redirect=False):
 
 
 def _restore_stop(plan, gen, sandbox, redirect):
-    for k, v in _env_for(plan, gen, sandbox).items():
+    env = _env_for(plan, gen, sandbox)
+    for k, v in env.items():
         gdb.execute("set environment %s %s" % (k, v), to_string=True)
     if not sandbox.get("map"):
         gdb.execute("unset environment CKPTMPI_RESTORE_MAP", to_string=True)
+    if "CKPTMPI_INSPECT_RANK" not in env:
+        gdb.execute("unset environment CKPTMPI_INSPECT_RANK", to_string=True)
     bp = gdb.Breakpoint("restorer_finish_thread", internal=True)
     bp.silent = True
     bp.enabled = True
@@ -649,6 +690,18 @@ def _load_plan(arg):
         return json.load(f)
 
 
+_inspecting = None    # (rank, generation): a rank of an MPI job, inspected only
+
+
+def refuse_if_inspecting():
+    """hook- of every command that runs the program: an inspected rank has
+    no MPI under it, so running it on would call into an MPI never
+    initialised."""
+    if _inspecting is not None and _Silence.depth == 0:
+        raise gdb.GdbError("rank %d of generation %d is inspected only (restored without MPI "
+                           "and the other ranks): it cannot run on" % _inspecting)
+
+
 class RestoreCommand(gdb.Command):
     """ckptmpi-restore PLAN: restart the generation of PLAN, stopped before
     the program runs on."""
@@ -657,8 +710,12 @@ class RestoreCommand(gdb.Command):
         super().__init__("ckptmpi-restore", gdb.COMMAND_RUNNING)
 
     def invoke(self, arg, from_tty):
+        global _inspecting
         plan = _load_plan(arg)
         gen = plan["generations"][0]
+        rank = inspected_rank(plan)
+        if rank is not None:
+            plan, gen = for_rank(plan, gen, rank)
         root = plan.get("scratch") or tempfile.mkdtemp(prefix="ckptmpi-debug-")
         if not plan.get("keep_scratch"):
             def cleanup(event=None):
@@ -669,9 +726,13 @@ class RestoreCommand(gdb.Command):
                     pass
                 shutil.rmtree(root, ignore_errors=True)
             gdb.events.gdb_exiting.connect(cleanup)
-        sb = make_sandbox(plan, gen, root)
+        # an inspected rank never runs on: only the files it has open
+        sb = make_sandbox(plan, gen, root, copy_files=rank is None)
         if not restore_stop(plan, gen, sb):
             raise gdb.GdbError("restart failed")
+        if rank is not None:
+            _inspecting = (rank, gen["generation"])
+            return
         # reverse execution from here: its first checkpoint is this stop
         ckptmpi_reverse.after_user_command()
 
@@ -691,7 +752,12 @@ def _kill():
             gdb.execute("kill", to_string=True)
 
 
-def _probe_expr(plan, gen, root, expr):
+def _probe_expr(plan, gen, root, expr, cut=None):
+    """(true?, value) of expr in generation gen, restored and stopped; for
+    an inspected rank, the line and backtrace at the cut go into cut."""
+    rank = inspected_rank(plan)
+    if rank is not None:
+        plan, gen = for_rank(plan, gen, rank)
     sb = make_sandbox(plan, gen, root, copy_files=False)
     try:
         if not restore_stop(plan, gen, sb, quiet=True, redirect=True):
@@ -708,8 +774,22 @@ def _probe_expr(plan, gen, root, expr):
         sal = f.find_sal()
         where = "%s (%s:%d)" % (fn, os.path.basename(sal.symtab.filename), sal.line) \
             if sal.symtab else fn
-        gdb.write("probe generation %d: %s = %s (%s) in main thread, frame %s\n"
-                  % (gen["generation"], expr, v, "true" if t else "false", where))
+        gdb.write("probe generation %d: %s = %s (%s)%s in main thread, frame %s\n"
+                  % (gen["generation"], expr, v, "true" if t else "false",
+                     "" if rank is None else " on rank %d" % rank, where))
+        if cut is not None:
+            cut["where"] = where
+            cut["line"] = ""
+            if sal.symtab:
+                cut["line"] = "  %d\t%s" % (sal.line, _source_line(sal.symtab.fullname(),
+                                                                    sal.line))
+            gdb.newest_frame().select()
+            cut["bt"] = gdb.execute("bt", to_string=True)
+            f.select()
+            try:
+                cut["locals"] = gdb.execute("info locals", to_string=True)
+            except gdb.error as e:
+                cut["locals"] = "%s\n" % e
         return t, v
     finally:
         _kill()
@@ -923,6 +1003,84 @@ def _reexecute(plan, gen, root, expr):
         shutil.rmtree(sb["root"], ignore_errors=True)
 
 
+def _gen_line(g):
+    return "generation %d (%s, created %s)" % (g["generation"], g.get("reason", "?"),
+                                               g.get("created", "?"))
+
+
+def _bisect_job(plan, gens, root, expr):
+    """bisect --expr over the generations of an MPI job, --rank R or
+    --any-rank: each probe restores one rank's image alone (no MPI) and
+    evaluates expr there. Reports the first generation where expr is true
+    for the rank (or which ranks), with the line, backtrace and locals at
+    that generation's cut. No re-execution: running an MPI job on from a
+    generation needs the whole job. Returns the exit status."""
+    nranks = int(plan.get("nranks") or 1)
+    ranks = list(range(nranks)) if plan.get("any_rank") else [int(plan["rank"])]
+    gdb.write("bisect over %d generation(s) of a %d-rank %s job, %s: %s\n"
+              % (len(gens), nranks, plan.get("flavour", "?"),
+                 "every rank" if plan.get("any_rank") else "rank %d" % ranks[0],
+                 " ".join(str(g["generation"]) for g in gens)))
+    found = {}   # rank: (first index, last false index, how, value, cut)
+    nprobes = 0
+    for r in ranks:
+        cuts = {}
+        rplan = dict(plan, rank=r)
+
+        def probe(g, r=r, rplan=rplan, cuts=cuts):
+            cut = {}
+            res = _probe_expr(rplan, g, root, expr, cut)
+            cuts[g["generation"]] = cut
+            return res
+        first, last_false, results, how = _bisect(gens, probe)
+        nprobes += len(results)
+        if how == "error":
+            gdb.write("bisect: a probe of rank %d failed\n" % r)
+            return 2
+        if how == "never":
+            gdb.write("rank %d: never true: %s is false in every generation kept (last: %d)\n"
+                      % (r, expr, gens[-1]["generation"]))
+            continue
+        value = results[first][1] if isinstance(results.get(first), tuple) else "?"
+        found[r] = (first, last_false, how, value, cuts.get(gens[first]["generation"], {}))
+        gdb.write("rank %d: first true in generation %d\n" % (r, gens[first]["generation"]))
+    gdb.write("probes: %d\n" % nprobes)
+    if not found:
+        gdb.write("never true: %s is false in every generation kept (last: %d) on %s\n"
+                  % (expr, gens[-1]["generation"],
+                     "every rank" if plan.get("any_rank") else "rank %d" % ranks[0]))
+        return 1
+    first = min(v[0] for v in found.values())
+    at = sorted(r for r, v in found.items() if v[0] == first)
+    g = gens[first]
+    gdb.write("first true: %s: %s on rank%s %s\n"
+              % (_gen_line(g), expr, "s" if len(at) > 1 else "", " ".join(str(r) for r in at)))
+    later = sorted(r for r in found if r not in at)
+    if later:
+        gdb.write("true later on rank%s %s (%s)\n"
+                  % ("s" if len(later) > 1 else "", " ".join(str(r) for r in later),
+                     ", ".join("rank %d from generation %d" % (r, gens[found[r][0]]["generation"])
+                               for r in later)))
+    for r in at:
+        _f, last_false, how, value, cut = found[r]
+        if how == "first":
+            gdb.write("rank %d: already true in the oldest generation kept (%d)\n"
+                      % (r, g["generation"]))
+        else:
+            gdb.write("rank %d: last false: %s\n" % (r, _gen_line(gens[last_false])))
+        gdb.write("rank %d at the cut of generation %d: %s = %s, in %s\n"
+                  % (r, g["generation"], expr, value, cut.get("where", "?")))
+        if cut.get("line"):
+            gdb.write("%s\n" % cut["line"])
+        gdb.write("backtrace:\n%s" % cut.get("bt", ""))
+        gdb.write("locals:\n%s" % "".join("  " + l + "\n"
+                                            for l in cut.get("locals", "").splitlines()))
+    gdb.write("not re-executed: the statement that made it true lies between the last false "
+              "generation and the first true one; finding it means running the whole job on "
+              "from a generation (not done yet for MPI jobs)\n")
+    return 0
+
+
 class BisectCommand(gdb.Command):
     """ckptmpi-bisect PLAN: the search of `ckptmpi bisect`."""
 
@@ -934,6 +1092,15 @@ class BisectCommand(gdb.Command):
         gens = plan["generations"]
         root = plan.get("scratch") or tempfile.mkdtemp(prefix="ckptmpi-bisect-")
         expr = plan.get("expr")
+        if int(plan.get("nranks") or 1) > 1 or plan.get("flavour", "none") != "none":
+            status = _bisect_job(plan, gens, root, expr)
+            if not plan.get("keep_scratch"):
+                shutil.rmtree(root, ignore_errors=True)
+            gdb.write("bisect status: %d\n" % status)
+            gdb.flush()
+            gdb.execute("set confirm off", to_string=True)
+            os._exit(status) if plan.get("exit") else None
+            return
         if expr:
             probe = lambda g: _probe_expr(plan, g, root, expr)  # noqa: E731
             what = expr
@@ -1024,9 +1191,12 @@ def setup():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import ckptmpi_reverse  # noqa: F401  (it sets itself up)
     globals()["ckptmpi_reverse"] = ckptmpi_reverse
-    for hook in ("hook-run", "hook-start", "hook-starti", "hookpost-kill"):
-        gdb.execute("define %s\npython ckptmpi_reverse.before_run()\npython unload_upper_symbols()"
+    for hook in ("hook-run", "hook-start", "hook-starti"):
+        gdb.execute("define %s\npython refuse_if_inspecting()\n"
+                    "python ckptmpi_reverse.before_run()\npython unload_upper_symbols()"
                     "\nend" % hook, to_string=True)
+    gdb.execute("define hookpost-kill\npython ckptmpi_reverse.before_run()\n"
+                "python unload_upper_symbols()\nend", to_string=True)
 
 
 setup()

@@ -1306,11 +1306,14 @@ def setup():
     gdb.events.cont.connect(_on_cont)
     gdb.events.stop.connect(_on_user_stop)
     gdb.events.before_prompt.connect(_before_prompt)
+    # an inspected rank of an MPI job (ckptmpi.py) never runs on
     for c in ("next", "step"):
-        gdb.execute("define hook-%s\npython ckptmpi_reverse.before_step_command()\nend" % c,
-                    to_string=True)
-    gdb.execute("define hook-continue\npython ckptmpi_reverse.before_continue()\nend",
-                to_string=True)
+        gdb.execute("define hook-%s\npython refuse_if_inspecting()\n"
+                    "python ckptmpi_reverse.before_step_command()\nend" % c, to_string=True)
+    gdb.execute("define hook-continue\npython refuse_if_inspecting()\n"
+                "python ckptmpi_reverse.before_continue()\nend", to_string=True)
+    for c in ("stepi", "nexti", "finish", "until", "advance", "jump", "signal"):
+        gdb.execute("define hook-%s\npython refuse_if_inspecting()\nend" % c, to_string=True)
     for c in ("next", "step", "stepi", "nexti", "continue", "finish", "until", "advance",
               "run", "start", "starti", "jump", "signal"):
         gdb.execute("define hookpost-%s\npython ckptmpi_reverse.after_user_command()\nend" % c,

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# debug_mpi: `ckptmpi bisect DIR --expr --rank R / --any-rank` and
+# `ckptmpi debug --restart DIR --rank R` over the generations of an MPI job
+# (FLAVOUR=mpich, the default, or openmpi). mpi_bisect runs on 3 ranks;
+# rank 1 alone sets `bad` at step K (drawn here, told to no tool), before
+# its `at_step` reaches K. Four checkpoints are requested at known steps, two
+# before K and two after. Expected, from each generation's rank-1 image read
+# by `debug --restart --rank 1` (`at_step`, and `me` = 1: the right slice): the
+# first generation whose step is >= K. `bisect --rank 1` names it, with the
+# backtrace at its cut; `--any-rank` names rank 1 only; `--rank 0` finds
+# nothing. An inspected rank refuses to run on; the job's directories are
+# not touched; bad requests get clear errors.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/debug_lib.sh"
+debug_init
+FL=${FLAVOUR:-mpich}
+mpi_setup "$FL"
+need_prog "mpi_bisect_$FL"
+MPI_NP=3
+MPI_TRIGGER=rank
+NSTEPS=40
+K=$((18 + RANDOM % 5))   # 18..22
+dir=$WORK/ckpt
+mkdirs "$WORK/run" "$dir"
+log "rank 1 goes bad at step $K"
+mpi_start "$WORK/run" "$WORK/job.out" CKPTMPI_DIR="$dir" CKPTMPI_INTERVAL=0 CKPTMPI_KEEP=100 -- \
+    "$BUILD/bin/ckptmpi-runtime-$FL" "$PROGS/mpi_bisect_$FL" "$NSTEPS" "$K" 150
+for at in 3 $((K - 8)) $((K + 2)) $((K + 8)); do
+    mpi_wait_step "$WORK/job.out" "$at"
+    mpi_request_ckpt "$dir" "$WORK/job.out"
+done
+mpi_wait_gone "the job" "$(_mpi_t 60)"
+[ "$RC" -eq 0 ] || fail "mpirun exited $RC: $(_mpi_first_error "$WORK/job.out.err")"
+finished_at=$(last_step_of "$WORK/job.out")
+[ "$finished_at" -eq "$NSTEPS" ] || fail "the job ended at step $finished_at, not $NSTEPS"
+grep -q "^$((K - 1)) bad ranks 0\$" "$WORK/job.out" && grep -q "^$K bad ranks 1\$" "$WORK/job.out" ||
+    fail "the program's own output does not show one bad rank from step $K on: $(snip "$WORK/job.out" 800)"
+mapfile -t gens < <(gens_in "$dir")
+log "generations: ${gens[*]}"
+[ "${#gens[@]}" -eq 4 ] || fail "expected 4 generations, found ${#gens[@]}"
+ls -l --time-style=full-iso "$WORK/run" "$dir" >"$WORK/ls.before"
+
+# ---- the truth, one generation at a time: rank 1's step in its image
+expect_first=""
+expect_last=""
+prev=0
+for g in "${gens[@]}"; do
+    dck debug --restart "$dir" --rank 1 --generation "$g" -batch \
+        -ex 'echo @step\n' -ex 'print at_step' -ex 'echo @me\n' -ex 'print me' \
+        -ex 'echo @bad\n' -ex 'print bad'
+    cp "$WORK/ck.out" "$WORK/inspect$g.out"
+    cp "$WORK/ck.err" "$WORK/inspect$g.err"
+    [ "$RC" -eq 0 ] || fail "debug --restart --rank 1 --generation $g exited $RC: $(snip "$WORK/ck.err" 800)"
+    grep -q "rank 1 of the 3-rank $FL job" "$WORK/ck.err" ||
+        fail "generation $g: no word of inspecting rank 1: $(snip "$WORK/ck.err" 800)"
+    s=$(out_value step)
+    me=$(out_value me)
+    b=$(out_value bad)
+    log "generation $g, rank 1: step $s, me $me, bad $b"
+    [ "$me" = 1 ] || fail "generation $g: me = '$me' in the image restored for rank 1 (another rank's slice?)"
+    [[ $s =~ ^[0-9]+$ ]] && [ "$s" -ge 1 ] && [ "$s" -le "$NSTEPS" ] ||
+        fail "generation $g: step = '$s', not a step of the run"
+    [ "$s" -ge "$prev" ] || fail "generation $g: step $s is before the previous generation's ($prev)"
+    prev=$s
+    if [ "$s" -ge "$K" ]; then
+        [ "$b" = 1 ] || fail "generation $g: step $s >= $K but bad = '$b'"
+        [ -n "$expect_first" ] || expect_first=$g
+    else
+        [ "$b" = 0 ] || fail "generation $g: step $s < $K but bad = '$b'"
+        expect_last=$g
+    fi
+done
+[ -n "$expect_first" ] && [ -n "$expect_last" ] ||
+    fail "the generations do not straddle step $K (first true '$expect_first', last false '$expect_last')"
+log "expected: first true generation $expect_first, last false $expect_last"
+
+# ---- bisect --rank 1
+dck bisect "$dir" --expr 'bad != 0' --rank 1
+cp "$WORK/ck.out" "$WORK/rank1.out"
+show_on_failure "$WORK/rank1.out"
+[ "$RC" -eq 0 ] || fail "bisect --rank 1 exited $RC: $(snip "$WORK/ck.err" 800) $(snip "$WORK/ck.out" 800)"
+first=$(sed -n 's/^first true: generation \([0-9]*\) .*/\1/p' "$WORK/rank1.out")
+last=$(sed -n 's/^rank 1: last false: generation \([0-9]*\) .*/\1/p' "$WORK/rank1.out")
+[ "$first" = "$expect_first" ] || fail "bisect --rank 1: first true generation '$first', expected $expect_first"
+[ "$last" = "$expect_last" ] || fail "bisect --rank 1: last false generation '$last', expected $expect_last"
+out_has "^first true: generation $first .*: bad != 0 on rank 1\$" "bisect --rank 1"
+out_has "^rank 1 at the cut of generation $first: bad != 0 = 1, in main \\(mpi_bisect.c:[0-9]+\\)" \
+    "bisect --rank 1: the place at the cut"
+out_has "^#[0-9]+ .*main \\(.*mpi_bisect.c:[0-9]+" "bisect --rank 1: the backtrace"
+out_has "^not re-executed" "bisect --rank 1: says it did not re-execute"
+n=$(grep -c '^probe generation ' "$WORK/rank1.out" || true)
+[ "$n" -le 4 ] || fail "bisect --rank 1 made $n probes over 4 generations"
+
+# ---- bisect --any-rank: rank 1 only
+dck bisect "$dir" --expr 'bad != 0' --any-rank
+cp "$WORK/ck.out" "$WORK/any.out"
+show_on_failure "$WORK/any.out"
+[ "$RC" -eq 0 ] || fail "bisect --any-rank exited $RC: $(snip "$WORK/ck.err" 800)"
+out_has "^first true: generation $expect_first .*: bad != 0 on rank 1\$" "bisect --any-rank"
+out_has "^rank 0: never true" "bisect --any-rank (rank 0)"
+out_has "^rank 2: never true" "bisect --any-rank (rank 2)"
+! grep -q '^true later' "$WORK/any.out" || fail "bisect --any-rank: another rank named true: $(grep '^true later' "$WORK/any.out")"
+
+# ---- bisect --rank 0: never true (exit 1)
+dck bisect "$dir" --expr 'bad != 0' --rank 0
+[ "$RC" -eq 1 ] || fail "bisect --rank 0 exited $RC, expected 1 (never true): $(snip "$WORK/ck.out" 800)"
+out_has "^never true: " "bisect --rank 0"
+
+# ---- an inspected rank does not run on
+dck debug --restart "$dir" --rank 2 --generation "${gens[0]}" -batch -ex 'continue' \
+    -ex 'echo @me\n' -ex 'print me'
+grep -q "cannot run on" "$WORK/ck.err" || fail "continue on an inspected rank was not refused: $(snip "$WORK/ck.err" 800)"
+[ "$(out_value me)" = 2 ] || fail "rank 2's image: me = '$(out_value me)' after the refused continue"
+
+# ---- bad requests
+expect_error "give the rank to inspect" bisect "$dir" --expr 'bad != 0'
+expect_error "the job has 3 rank" bisect "$dir" --expr 'bad != 0' --rank 3
+expect_error "the job has 3 rank" debug --restart "$dir" --rank 7 -batch
+expect_error "not done yet" bisect "$dir" --run true --rank 1
+
+# ---- nothing of the job's was touched
+ls -l --time-style=full-iso "$WORK/run" "$dir" >"$WORK/ls.after"
+same_file "$WORK/ls.before" "$WORK/ls.after" "listing of the job's directories" "before inspecting"
+log "PASS: bisect names generation $expect_first (rank 1 bad from step $K), rank 1 only"
