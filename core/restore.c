@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/control.h"
@@ -112,21 +111,11 @@ static void progress(uint64_t done, uint64_t total)
 	         (unsigned long long)(total >> 20));
 }
 
-int restore_inspect_rank(void)
-{
-	const char *v = getenv("CKPTMPI_INSPECT_RANK");
-	char *end;
-	unsigned long r;
+static char notice[1400];
 
-	if (!v || !*v)
-		return -1;
-	errno = 0;
-	r = strtoul(v, &end, 10);
-	if (errno || *end || r > 1u << 24) {
-		log_error("CKPTMPI_INSPECT_RANK=%s: expected a rank number", v);
-		return -2;
-	}
-	return (int)r;
+void restore_set_notice(const char *line)
+{
+	snprintf(notice, sizeof notice, "%s\n", line);
 }
 
 int restore_from(const char *path)
@@ -141,9 +130,7 @@ int restore_from(const char *path)
 	size_t main_idx = (size_t)-1;
 	/* a job of several members: this member's slice of the shared container */
 	const struct ckpt_job_ops *job = hooks_job_registered();
-	/* or, for a debugger, member R's slice in this process alone */
-	int inspect = restore_inspect_rank();
-	uint64_t rank = inspect >= 0 ? (uint64_t)inspect : (uint64_t)job->rank();
+	uint64_t rank = (uint64_t)job->rank();
 	uint64_t nranks = (uint64_t)job->size();
 	const char *flavour = job->flavour();
 
@@ -160,14 +147,6 @@ int restore_from(const char *path)
 	if (container_info(rd, &info)) {
 		log_error("%s", container_error());
 		return -1;
-	}
-	if (inspect >= 0) {
-		if (rank >= info.nranks) {
-			log_error("%s: CKPTMPI_INSPECT_RANK=%llu, but the job has %llu rank(s)", path,
-			          (unsigned long long)rank, (unsigned long long)info.nranks);
-			return -1;
-		}
-		nranks = info.nranks;
 	}
 	if (info.nranks != nranks) {
 		log_error("%s: a %llu-rank job cannot restart as %llu rank(s) (restart with mpirun -np "
@@ -240,7 +219,7 @@ int restore_from(const char *path)
 	publish_upper_loader(info.program, &img);
 	/* the plugins' objects (MPI, verbs) are re-created before any thread
 	 * of the program runs */
-	if (inspect < 0 && hooks_restore(&img))
+	if (hooks_restore(&img))
 		return -1;
 
 	args = calloc(img.nthreads, sizeof *args);
@@ -284,16 +263,12 @@ int restore_from(const char *path)
 	}
 	if (timers_restore(&img, (const int64_t(*)[2])tid_map, img.nthreads))
 		_exit(127); /* threads already run: do not return into the caller */
-	if (rank == 0) {
-		/* one line, whatever the verbosity: what this run continues */
-		char when[32];
-		time_t t = (time_t)info.created_unix;
-		struct tm tm;
-		if (!localtime_r(&t, &tm) || !strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm))
-			snprintf(when, sizeof when, "%llu", (unsigned long long)info.created_unix);
-		log_notice("resumed generation %llu of %s (%s) from %s", (unsigned long long)info.generation,
-		           when, info.reason, path);
-	}
+	/* one line, whatever the verbosity: what this run continues (made
+	 * before the runtime's memory was fixed: formatting here would grow
+	 * its stack into pages the next checkpoint takes for the program's) */
+	if (rank == 0 && notice[0] && write(2, notice, strlen(notice)) < 0)
+		log_debug("stderr: %s", strerror(errno));
+	log_info("restored generation %llu from %s", (unsigned long long)info.generation, path);
 	control_upper_started();
 	restorer_finish_thread(&args[main_idx]);
 }

@@ -9,11 +9,14 @@
  * The runtime cannot run under AddressSanitizer: ASan's shadow memory and
  * interceptors would fight the router and the foreign upper half. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/control.h"
@@ -156,12 +159,94 @@ static int same_program(const char *gen_path, const struct ck_generation_info *i
 	return same;
 }
 
+/* The generation this restart resumes, checked: pick_generation, and
+ * same_program when a program is named. 0 with path set, or an exit
+ * status after a message. Done in a child: reading a container (HDF5, its
+ * memory, a deep stack) here, before the runtime routes its memory into
+ * the lower window, would leave mappings where the restart must map the
+ * generation's regions back ("cannot map ...: File exists"). */
+static int choose_generation(const char *dir, const char *which, int quiet_if_none,
+                             char **program_argv, char *path, size_t len)
+{
+	int p[2], status;
+	ssize_t n, got = 0;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		log_error("pipe: %s", strerror(errno));
+		return 127;
+	}
+	if ((pid = fork()) < 0) {
+		log_error("fork: %s", strerror(errno));
+		return 127;
+	}
+	if (pid == 0) {
+		struct ck_generation_info info;
+		char why[1200];
+		int rc = pick_generation(dir, which, quiet_if_none, path, len, &info);
+
+		char msg[8192];
+		size_t m = 0;
+
+		close(p[0]);
+		/* the generation's own facts: for the comparison, and the line a
+		 * successful restart says (restore.c) */
+		if (!rc && tables_read(path, &info, why, sizeof why) == 0) {
+			char when[32];
+			time_t t = (time_t)info.created_unix;
+			struct tm tm;
+
+			if (program_argv && !same_program(path, &info, program_argv))
+				rc = EXIT_BAD_SETTING;
+			if (!localtime_r(&t, &tm) || !strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm))
+				snprintf(when, sizeof when, "%llu", (unsigned long long)info.created_unix);
+			m = (size_t)snprintf(msg, sizeof msg, "%s%cckptmpi[%d]: resumed generation %llu of "
+			                     "%s (%s) from %s", path, 0, launcher_rank(),
+			                     (unsigned long long)info.generation, when, info.reason, path);
+		} else if (!rc) {
+			m = (size_t)snprintf(msg, sizeof msg, "%s%c", path, 0);
+		}
+		if (m >= sizeof msg)
+			m = sizeof msg - 1;
+		if (!rc && write(p[1], msg, m) != (ssize_t)m)
+			rc = 127;
+		_exit(rc);
+	}
+	close(p[1]);
+	{
+		char msg[8192];
+
+		while ((size_t)got < sizeof msg - 1 &&
+		       ((n = read(p[0], msg + got, sizeof msg - 1 - (size_t)got)) > 0 ||
+		        (n < 0 && errno == EINTR)))
+			got += n > 0 ? n : 0;
+		msg[got] = 0;
+		if (strlen(msg) >= len) {
+			log_error("%.200s...: path too long", msg);
+			return 127;
+		}
+		memcpy(path, msg, strlen(msg) + 1);
+		if ((size_t)got > strlen(msg) + 1)
+			restore_set_notice(msg + strlen(msg) + 1);
+	}
+	close(p[0]);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			log_error("waitpid: %s", strerror(errno));
+			return 127;
+		}
+	if (!WIFEXITED(status))
+		return 127;
+	if (!WEXITSTATUS(status) && !got)
+		return 127;
+	return WEXITSTATUS(status);
+}
+
 int main(int argc, char **argv)
 {
 	struct control_config cfg;
 	const char *restart = getenv("CKPTMPI_RESTART");
 	char program[4096], gen_path[4096];
-	struct ck_generation_info info;
 	int fresh_if_none;
 
 	log_init(launcher_rank());
@@ -178,8 +263,8 @@ int main(int argc, char **argv)
 	if (control_config_from_env(&cfg, !restart || fresh_if_none, hooks_job_plugin() && !restart))
 		return EXIT_BAD_SETTING;
 	if (restart) {
-		int rc = pick_generation(cfg.dir, restart, fresh_if_none, gen_path, sizeof gen_path,
-		                         &info);
+		int rc = choose_generation(cfg.dir, restart, fresh_if_none, argc >= 2 ? argv + 1 : NULL,
+		                           gen_path, sizeof gen_path);
 		if (rc == EXIT_NO_GENERATION && fresh_if_none) {
 			if (launcher_rank() == 0)
 				log_notice("no generation in %s: %s starts fresh", cfg.dir, argv[1]);
@@ -187,12 +272,6 @@ int main(int argc, char **argv)
 			restart = NULL;
 		} else if (rc) {
 			return rc;
-		} else if (argc >= 2) {
-			/* the generation's own facts, for the comparison */
-			char why[1200];
-			if (tables_read(gen_path, &info, why, sizeof why) == 0 &&
-			    !same_program(gen_path, &info, argv + 1))
-				return EXIT_BAD_SETTING;
 		}
 	}
 	cfg.argv = restart ? NULL : argv + 1;
@@ -223,15 +302,8 @@ int main(int argc, char **argv)
 	}
 	if (control_start(&cfg))
 		return 127;
-	/* the plugins' lower halves (the real MPI) before the program starts;
-	 * not for an inspection (restore.h), which must run without mpirun */
-	if (restore_inspect_rank() == -2)
-		return EXIT_BAD_SETTING;
-	if (restore_inspect_rank() >= 0 && !restart) {
-		log_error("CKPTMPI_INSPECT_RANK is for a restart (CKPTMPI_RESTART) to inspect");
-		return EXIT_BAD_SETTING;
-	}
-	if (restore_inspect_rank() < 0 && hooks_init())
+	/* the plugins' lower halves (the real MPI) before the program starts */
+	if (hooks_init())
 		return 127;
 	procstate_register_open_fds();
 	if (lowmem_mark_all_current())

@@ -40,6 +40,9 @@ struct writer {
 		const struct ck_compress *comp;
 		struct ck_codec_ctx *ctx[8];    /* a worker's; the two batches may overlap */
 		uint8_t *stage;             /* CK_STAGE_BYTES + 4 */
+		/* chunk i is read from src[i] when set (a whole chunk of a run,
+		 * not copied to the stage), else from the stage */
+		const uint8_t *src[CK_STAGE_CHUNKS];
 		uint8_t *packed;            /* CK_STAGE_CHUNKS slots of slot_size */
 		uint32_t len[CK_STAGE_CHUNKS], mask[CK_STAGE_CHUNKS];
 		unsigned nchunks;
@@ -351,7 +354,7 @@ static int pack_chunks(void *arg, unsigned worker)
 	unsigned i;
 
 	while ((i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->nchunks) {
-		const uint8_t *in = b->stage + (size_t)i * b->chunk;
+		const uint8_t *in = b->src[i] ? b->src[i] : b->stage + (size_t)i * b->chunk;
 		uint8_t *out = b->packed + (size_t)i * w->slot_size;
 		size_t n = ck_chunk_compress(b->ctx[worker], b->comp, in, b->chunk, out);
 		uint32_t f;
@@ -410,6 +413,7 @@ static int write_compressed(struct stream *s)
 	unsigned f = w->filling;
 	struct batch *b = &w->batch[f];
 	sigset_t all, old;
+	int rc;
 
 	b->w = w;
 	b->comp = s->comp;
@@ -429,7 +433,9 @@ static int write_compressed(struct stream *s)
 	 * or by stream_close */
 	w->filling = !f;
 	w->stage = w->batch[!f].stage;
-	return batch_finish(s, &w->batch[!f], 1);
+	rc = batch_finish(s, &w->batch[!f], 1);
+	memset(w->batch[!f].src, 0, sizeof w->batch[!f].src);
+	return rc;
 }
 
 static int stream_flush(struct stream *s)
@@ -471,7 +477,13 @@ static int stream_put(struct stream *s, const void *src, uint64_t len)
 
 		if (n > len)
 			n = (size_t)len;
-		memcpy(s->w->stage + s->fill, p, n);
+		if (s->comp && !(s->fill % s->chunk) && n >= s->chunk) {
+			/* a whole chunk of a run: compressed from where it lies
+			 * (the program is stopped), not copied first */
+			n = (size_t)s->chunk;
+			s->w->batch[s->w->filling].src[s->fill / s->chunk] = p;
+		} else
+			memcpy(s->w->stage + s->fill, p, n);
 		s->fill += n;
 		p += n;
 		len -= n;
@@ -533,6 +545,8 @@ static int stream_close(struct stream *s, int rc)
 			rc = -1;
 		s->w->filling = 0;
 		s->w->stage = s->w->batch[0].stage;
+		memset(s->w->batch[0].src, 0, sizeof s->w->batch[0].src);
+		memset(s->w->batch[1].src, 0, sizeof s->w->batch[1].src);
 	}
 	if (s->fs >= 0)
 		H5Sclose(s->fs);

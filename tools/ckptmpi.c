@@ -265,16 +265,6 @@ static int cmd_run(int argc, char **argv)
 	}
 }
 
-static int check_dir(const char *dir)
-{
-	struct stat st;
-	if (stat(dir, &st))
-		return die("%s: %s", dir, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return die("%s: not a directory", dir);
-	return 0;
-}
-
 /* Every rank's tables and page data of the generation at `path` read and
  * checked (fletcher32), and no region in the runtime's own memory. 0 if
  * it verifies; else -1. Faults go to stderr one a line when `loud`, and

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,6 +61,16 @@ int find_runtime(char *out, size_t len)
 		return -1;
 	snprintf(out, len, "%s/ckptmpi-runtime", dir);
 	return access(out, X_OK);
+}
+
+int check_dir(const char *dir)
+{
+	struct stat st;
+	if (stat(dir, &st))
+		return die("%s: %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return die("%s: not a directory", dir);
+	return 0;
 }
 
 int parse_uint(const char *s, const char *what, unsigned long long *out)

@@ -28,6 +28,8 @@ int self_dir(char *out, size_t len);
  * executable. */
 int find_runtime(char *out, size_t len);
 
+/* DIR must be a directory: 0, or CLI_USAGE after saying why. */
+int check_dir(const char *dir);
 /* A whole number (digits only) for option WHAT: 0, or -1 after saying why. */
 int parse_uint(const char *s, const char *what, unsigned long long *out);
 /* getopt_long's '?' and ':' for subcommand CMD, said in one line with a

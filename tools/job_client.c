@@ -106,16 +106,6 @@ static int connect_job(const char *dir, int members)
 	return fd >= 0 ? fd : -1;
 }
 
-static int check_dir(const char *dir)
-{
-	struct stat st;
-	if (stat(dir, &st))
-		return die("%s: %s", dir, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return die("%s: not a directory", dir);
-	return 0;
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
