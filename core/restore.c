@@ -118,6 +118,23 @@ void restore_set_notice(const char *line)
 	snprintf(notice, sizeof notice, "%s\n", line);
 }
 
+int restore_inspect_rank(void)
+{
+	const char *v = getenv("CKPTMPI_INSPECT_RANK");
+	char *end;
+	unsigned long r;
+
+	if (!v || !*v)
+		return -1;
+	errno = 0;
+	r = strtoul(v, &end, 10);
+	if (errno || *end || r > 1u << 24) {
+		log_error("CKPTMPI_INSPECT_RANK=%s: expected a rank number", v);
+		return -2;
+	}
+	return (int)r;
+}
+
 int restore_from(const char *path)
 {
 	struct container_reader *rd;
@@ -130,7 +147,9 @@ int restore_from(const char *path)
 	size_t main_idx = (size_t)-1;
 	/* a job of several members: this member's slice of the shared container */
 	const struct ckpt_job_ops *job = hooks_job_registered();
-	uint64_t rank = (uint64_t)job->rank();
+	/* or, for a debugger, member R's slice in this process alone */
+	int inspect = restore_inspect_rank();
+	uint64_t rank = inspect >= 0 ? (uint64_t)inspect : (uint64_t)job->rank();
 	uint64_t nranks = (uint64_t)job->size();
 	const char *flavour = job->flavour();
 
@@ -147,6 +166,14 @@ int restore_from(const char *path)
 	if (container_info(rd, &info)) {
 		log_error("%s", container_error());
 		return -1;
+	}
+	if (inspect >= 0) {
+		if (rank >= info.nranks) {
+			log_error("%s: CKPTMPI_INSPECT_RANK=%llu, but the job has %llu rank(s)", path,
+			          (unsigned long long)rank, (unsigned long long)info.nranks);
+			return -1;
+		}
+		nranks = info.nranks;
 	}
 	if (info.nranks != nranks) {
 		log_error("%s: a %llu-rank job cannot restart as %llu rank(s) (restart with mpirun -np "
@@ -219,7 +246,7 @@ int restore_from(const char *path)
 	publish_upper_loader(info.program, &img);
 	/* the plugins' objects (MPI, verbs) are re-created before any thread
 	 * of the program runs */
-	if (hooks_restore(&img))
+	if (inspect < 0 && hooks_restore(&img))
 		return -1;
 
 	args = calloc(img.nthreads, sizeof *args);

@@ -4,6 +4,11 @@
 
 #include <stdint.h>
 
+/* CKPTMPI_INSPECT_RANK=R (ckptmpi debug/bisect --rank): a restart of
+ * member R's slice of a job's generation in this process alone, for a
+ * debugger to read; no plugin (MPI) is started or restored, so the
+ * program must not run on. -1 when unset, -2 (logged) when malformed. */
+int restore_inspect_rank(void);
 /* Restore generation file `path` and resume its threads on this thread
  * and new ones. Returns only on failure (message printed). */
 int restore_from(const char *path);

@@ -302,8 +302,15 @@ int main(int argc, char **argv)
 	}
 	if (control_start(&cfg))
 		return 127;
-	/* the plugins' lower halves (the real MPI) before the program starts */
-	if (hooks_init())
+	/* the plugins' lower halves (the real MPI) before the program starts;
+	 * not for an inspection (restore.h), which must run without mpirun */
+	if (restore_inspect_rank() == -2)
+		return EXIT_BAD_SETTING;
+	if (restore_inspect_rank() >= 0 && !restart) {
+		log_error("CKPTMPI_INSPECT_RANK is for a restart (CKPTMPI_RESTART) to inspect");
+		return EXIT_BAD_SETTING;
+	}
+	if (restore_inspect_rank() < 0 && hooks_init())
 		return 127;
 	procstate_register_open_fds();
 	if (lowmem_mark_all_current())
