@@ -232,19 +232,22 @@ static int write_plan(const struct plan_opts *o, const char *scratch, char *plan
 		}
 		if ((info.nranks != 1 || strcmp(info.mpi_flavour, "none")) && o->rank < 0 &&
 		    !o->any_rank) {
+			/* the message before g is freed: it names g[i] */
+			int rc = die("%s: a %" PRIu64 "-rank %s job: give the rank to inspect (--rank R%s)",
+			             g[i].path, info.nranks, info.mpi_flavour,
+			             o->bisect ? ", or --any-rank" : "");
 			container_close(r);
 			fclose(f);
 			free(g);
-			return die("%s: a %" PRIu64 "-rank %s job: give the rank to inspect (--rank R%s)",
-			           g[i].path, info.nranks, info.mpi_flavour,
-			           o->bisect ? ", or --any-rank" : "");
+			return rc;
 		}
 		if (o->rank >= 0 && (uint64_t)o->rank >= info.nranks) {
+			int rc = die("%s: --rank %d, but the job has %" PRIu64 " rank(s) (0..%" PRIu64 ")",
+			             g[i].path, o->rank, info.nranks, info.nranks - 1);
 			container_close(r);
 			fclose(f);
 			free(g);
-			return die("%s: --rank %d, but the job has %" PRIu64 " rank(s) (0..%" PRIu64 ")",
-			           g[i].path, o->rank, info.nranks, info.nranks - 1);
+			return rc;
 		}
 		if (job_ranks && (job_ranks != info.nranks || strcmp(job_flavour, info.mpi_flavour))) {
 			fprintf(stderr, "ckptmpi: %s: a %" PRIu64 "-rank %s job, not the %" PRIu64

@@ -8,8 +8,8 @@
 # by `debug --restart --rank 1` (`at_step`, and `me` = 1: the right slice): the
 # first generation whose step is >= K. `bisect --rank 1` names it, with the
 # backtrace at its cut; `--any-rank` names rank 1 only; `--rank 0` finds
-# nothing. An inspected rank refuses to run on; the job's directories are
-# not touched; bad requests get clear errors.
+# nothing. An inspected rank refuses to run on (`continue`); the job's
+# directories are not touched; bad requests get clear errors.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/debug_lib.sh"
 debug_init
@@ -24,7 +24,7 @@ dir=$WORK/ckpt
 mkdirs "$WORK/run" "$dir"
 log "rank 1 goes bad at step $K"
 mpi_start "$WORK/run" "$WORK/job.out" CKPTMPI_DIR="$dir" CKPTMPI_INTERVAL=0 CKPTMPI_KEEP=100 -- \
-    "$BUILD/bin/ckptmpi-runtime-$FL" "$PROGS/mpi_bisect_$FL" "$NSTEPS" "$K" 150
+    "$BUILD/bin/ckptmpi-runtime-$FL" "$PROGS/mpi_bisect_$FL" "$NSTEPS" "$K" 100
 for at in 3 $((K - 8)) $((K + 2)) $((K + 8)); do
     mpi_wait_step "$WORK/job.out" "$at"
     mpi_request_ckpt "$dir" "$WORK/job.out"
@@ -45,7 +45,7 @@ expect_first=""
 expect_last=""
 prev=0
 for g in "${gens[@]}"; do
-    dck debug --restart "$dir" --rank 1 --generation "$g" -batch \
+    dck debug --restart "$dir" --rank 1 --generation "$g" -batch -ex 'continue' \
         -ex 'echo @step\n' -ex 'print at_step' -ex 'echo @me\n' -ex 'print me' \
         -ex 'echo @bad\n' -ex 'print bad'
     cp "$WORK/ck.out" "$WORK/inspect$g.out"
@@ -53,10 +53,13 @@ for g in "${gens[@]}"; do
     [ "$RC" -eq 0 ] || fail "debug --restart --rank 1 --generation $g exited $RC: $(snip "$WORK/ck.err" 800)"
     grep -q "rank 1 of the 3-rank $FL job" "$WORK/ck.err" ||
         fail "generation $g: no word of inspecting rank 1: $(snip "$WORK/ck.err" 800)"
+    # an inspected rank does not run on: the values printed are the image's
+    grep -q "cannot run on" "$WORK/ck.err" ||
+        fail "generation $g: continue on an inspected rank was not refused: $(snip "$WORK/ck.err" 800)"
     s=$(out_value step)
     me=$(out_value me)
     b=$(out_value bad)
-    log "generation $g, rank 1: step $s, me $me, bad $b"
+    log "generation $g, rank 1: at_step $s, me $me, bad $b"
     [ "$me" = 1 ] || fail "generation $g: me = '$me' in the image restored for rank 1 (another rank's slice?)"
     [[ $s =~ ^[0-9]+$ ]] && [ "$s" -ge 1 ] && [ "$s" -le "$NSTEPS" ] ||
         fail "generation $g: step = '$s', not a step of the run"
@@ -101,21 +104,17 @@ out_has "^rank 0: never true" "bisect --any-rank (rank 0)"
 out_has "^rank 2: never true" "bisect --any-rank (rank 2)"
 ! grep -q '^true later' "$WORK/any.out" || fail "bisect --any-rank: another rank named true: $(grep '^true later' "$WORK/any.out")"
 
-# ---- bisect --rank 0: never true (exit 1)
+# ---- bisect --rank 0: never true (exit 1), one probe (the newest)
 dck bisect "$dir" --expr 'bad != 0' --rank 0
 [ "$RC" -eq 1 ] || fail "bisect --rank 0 exited $RC, expected 1 (never true): $(snip "$WORK/ck.out" 800)"
 out_has "^never true: " "bisect --rank 0"
-
-# ---- an inspected rank does not run on
-dck debug --restart "$dir" --rank 2 --generation "${gens[0]}" -batch -ex 'continue' \
-    -ex 'echo @me\n' -ex 'print me'
-grep -q "cannot run on" "$WORK/ck.err" || fail "continue on an inspected rank was not refused: $(snip "$WORK/ck.err" 800)"
-[ "$(out_value me)" = 2 ] || fail "rank 2's image: me = '$(out_value me)' after the refused continue"
+out_has "^probes: 1\$" "bisect --rank 0"
 
 # ---- bad requests
-expect_error "give the rank to inspect" bisect "$dir" --expr 'bad != 0'
-expect_error "the job has 3 rank" bisect "$dir" --expr 'bad != 0' --rank 3
-expect_error "the job has 3 rank" debug --restart "$dir" --rank 7 -batch
+g1=$(basename "$(gen_file "$dir" "${gens[0]}")")
+expect_error "$g1: a 3-rank $FL job: give the rank to inspect" bisect "$dir" --expr 'bad != 0'
+expect_error "$g1: --rank 3, but the job has 3 rank(s)" bisect "$dir" --expr 'bad != 0' --rank 3
+expect_error "--rank 7, but the job has 3 rank(s)" debug --restart "$dir" --rank 7 -batch
 expect_error "not done yet" bisect "$dir" --run true --rank 1
 
 # ---- nothing of the job's was touched
