@@ -398,6 +398,17 @@ static void write_progress(uint64_t done, uint64_t total)
 		log_info("checkpoint: wrote %llu of %llu MiB", (unsigned long long)(done >> 20),
 		         (unsigned long long)(total >> 20));
 	serve_requests_during_write();
+	{
+		/* for the tests of the progress shown only: a write made slow,
+		 * CKPTMPI_TEST_FAULT=slowwrite:MS pauses MS at each step */
+		const char *f = getenv("CKPTMPI_TEST_FAULT");
+		if (f && !strncmp(f, "slowwrite:", 10) && done < total) {
+			long ms = atol(f + 10);
+			struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
+		}
+	}
 }
 
 static double now_s(void)

@@ -418,7 +418,7 @@ static ssize_t wait_with_progress(const char *dir, int fd, char *reply, size_t l
 		if (now_s() < next)
 			continue;
 		/* the job answers between two steps of its write */
-		if (query_status(dir, &s, 300) == 0 && strcmp(s.checkpoint, "idle") &&
+		if (query_status(dir, &s, 1000) == 0 && strcmp(s.checkpoint, "idle") &&
 		    (s.done != last_done || tty)) {
 			char line[256];
 			double rate = 0;
