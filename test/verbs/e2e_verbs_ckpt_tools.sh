@@ -13,18 +13,18 @@
 #   ib_write_bw, ib_send_bw, ib_read_bw (perftest): the client's result row
 #   has the size and iteration count asked for and a bandwidth > 0
 #   VCK_TOOLS="rc rc_ev ud srq write_bw send_bw read_bw"   a subset
-#   VCK_AFTER=S   seconds of transfer before the checkpoint (default 0.5)
+#   VCK_AFTER=S   seconds after both QPs exist before the checkpoint (default 0.3)
 source "$(dirname "${BASH_SOURCE[0]}")/e2e_verbs_ckpt_lib.sh"
 vck_init
 TOOLS=${VCK_TOOLS:-rc rc_ev ud srq write_bw send_bw read_bw}
-AFTER=${VCK_AFTER:-0.5}
+AFTER=${VCK_AFTER:-0.3}
 CMD_TIMEOUT=${CMD_TIMEOUT:-90}
 
 # the command of each (2 to 3 s on the device, unloaded; 5 times that on 2
 # cores shared with other busy jobs)
 tool_cmd() {
     case $1 in
-        rc) cmd=(ibv_rc_pingpong -n 80000 -c) ;;
+        rc) cmd=(ibv_rc_pingpong -n 300000 -c) ;;
         rc_ev) cmd=(ibv_rc_pingpong -n 120000 -e -c) ;;
         ud) cmd=(ibv_ud_pingpong -n 80000 -s 1024 -c) ;;
         srq) cmd=(ibv_srq_pingpong -n 150000 -q 4 -c) ;;
@@ -72,6 +72,15 @@ for t in $TOOLS; do
     port=$(free_port)
     # (verbose: the runtime says when the verbs cut is taken)
     CKPTMPI_VERBOSE=2 vck_tool_pair "$dir" "$t" "$port" -- "${cmd[@]}" -p "$port"
+    # the transfer starts once both QPs exist (the tools exchange their
+    # numbers right after): time counts from there, not from the start,
+    # which a quiet machine and a loaded one reach seconds apart
+    deadline=$((SECONDS + 60))
+    until grep -q "verbs: QP .* created" "$WORK/$t-run0.out.err" 2>/dev/null &&
+        grep -q "verbs: QP .* created" "$WORK/$t-run1.out.err" 2>/dev/null; do
+        [ "$SECONDS" -lt "$deadline" ] || fail "$t: the members made no QP within 60 s"
+        sleep 0.02
+    done
     sleep "$AFTER"
     for k in 0 1; do _alive "${MEMBER_PID[$k]}" || fail "$t: member $k ended before the checkpoint: $(snip "$WORK/$t-run$k.out.err" 400)"; done
     ckpt "$dir"
