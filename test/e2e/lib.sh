@@ -269,6 +269,7 @@ plain_bg() {
     [ "${1:-}" = -- ] || fail "plain_bg: missing --"
     shift
     log "reference: $* (cwd $cwd)"
+    : >"$out"; : >"$out.err" # emptied now: the job's own redirection may come after the caller's first look
     (cd "$cwd" && exec "${AS_USER[@]}" "$@") >"$out" 2>"$out.err" </dev/null &
     REF_PID=$!
     _PIDS+=("$REF_PID")
@@ -289,6 +290,7 @@ run_bg() {
     [ "${1:-}" = -- ] || fail "run_bg: missing --"
     shift
     log "ckptmpi run --dir $dir${opts[*]:+ ${opts[*]}} -- $*"
+    : >"$out"; : >"$out.err" # emptied now: the job's own redirection may come after the caller's first look
     (cd "$cwd" && exec "${AS_USER[@]}" "$CKPTMPI" run --dir "$dir" "${opts[@]}" -- "$@") \
         >"$out" 2>"$out.err" </dev/null &
     JOB_PID=$!
@@ -302,6 +304,7 @@ restart_bg() {
     local cwd=$1 out=$2 dir=$3
     shift 3
     log "ckptmpi restart $dir${*:+ $*} (background)"
+    : >"$out"; : >"$out.err" # emptied now: the job's own redirection may come after the caller's first look
     (cd "$cwd" && exec "${AS_USER[@]}" "$CKPTMPI" restart "$dir" "$@") \
         >"$out" 2>"$out.err" </dev/null &
     JOB_PID=$!
@@ -802,6 +805,7 @@ mpi_start() {
     _MPI_RUNS=$((_MPI_RUNS + 1))
     MPI_TAG=$MPI_TAG_BASE-$_MPI_RUNS
     log "${envs[*]:+${envs[*]} }${MPIRUN[*]} -np $MPI_NP $*  (cwd $cwd, stdout $out)"
+    : >"$out"; : >"$out.err" # emptied now: the job's own redirection may come after the caller's first look
     (cd "$cwd" && exec "${AS_USER[@]}" env CKPTMPI_E2E_JOB="$MPI_TAG" TMPDIR="$WORK/tmp" \
         "${MPI_ENV[@]}" "${envs[@]}" "${MPIRUN[@]}" -np "$MPI_NP" "$@") \
         >"$out" 2>"$out.err" </dev/null &
