@@ -64,6 +64,14 @@ static void xfer(void *p, size_t n, int out)
 
 static uint8_t pat(unsigned step, size_t i) { return (uint8_t)(step * 131u + i * 7u + 3u); }
 
+/* the step's checked bytes folded into the running sum the program prints */
+static uint64_t add_sum(uint64_t sum, const uint8_t *p)
+{
+	for (size_t i = 0; i < WSZ; i += 64)
+		sum = sum * 31 + p[i];
+	return sum;
+}
+
 static void sleep_ms(int ms)
 {
 	struct timespec ts = {0, ms * 1000000L};
@@ -307,6 +315,7 @@ int main(int argc, char **argv)
 					printf("FAIL A read back of step %u: byte %zu\n", s, i);
 					return 1;
 				}
+			sum = add_sum(sum, buf + OFF_DST);
 		} else {
 			struct ibv_wc wc;
 			uint32_t *ans = (uint32_t *)(buf + OFF_SEND);
@@ -327,6 +336,9 @@ int main(int argc, char **argv)
 					printf("FAIL B written bytes of step %u: byte %zu\n", s, i);
 					return 1;
 				}
+			/* summed before the answer: once A has it, A writes the
+			 * next step's bytes here */
+			sum = add_sum(sum, buf + OFF_TARGET);
 			*ans = s;
 			post_send(4, 4, 1);
 			wc = wait_wc();
@@ -335,8 +347,6 @@ int main(int argc, char **argv)
 				return 1;
 			}
 		}
-		for (size_t i = 0; i < WSZ; i += 64)
-			sum = sum * 31 + buf[OFF_TARGET + i] + buf[OFF_DST + i];
 		printf("%u %s ok %016llx\n", s, role, (unsigned long long)sum);
 	}
 	xfer(&sum, sizeof sum, 1);
