@@ -54,7 +54,9 @@ type_line "break reverse_demo.c:$L_SUM"
 type_line "run"
 await 'hit Breakpoint 1(\.[0-9]+)?, main \(' "run stops at the program's main"
 type_line "continue"
-sleep 0.5
+# typed before GDB hands the terminal to the program, 42 would be read
+# by GDB as a command: the program's prompt says it reads now
+await '^seed\? ' "the program's prompt for its seed"
 type_line "42"                       # the program reads its seed from the terminal
 await_n 1 "hit Breakpoint 2, main \\(.*reverse_demo\\.c:$L_SUM" "iteration 1 at line $L_SUM"
 type_line "continue"

@@ -13,6 +13,7 @@
  *
  * Output: "seed=S", then "i v=V sum=SUM" per iteration, then "done sum=SUM". */
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -61,6 +62,8 @@ int main(int argc, char **argv)
 		if (pad)
 			memset(pad, 1, (size_t)mib << 20);
 	}
+	if (isatty(0)) /* a prompt: whoever types knows the program now reads */
+		fprintf(stderr, "seed? ");
 	if (fgets(line, sizeof line, stdin))
 		seed = atol(line);
 	t0 = now_ns();
