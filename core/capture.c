@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/control.h"
+#include "core/dirty_pages.h"
 #include "core/intervals.h"
 #include "core/loader.h"
 #include "core/log.h"
@@ -80,6 +81,47 @@ static int classify(const struct map_entry *e, int *all_pages)
 	return CK_REGION_FILE_PRIVATE;
 }
 
+static int incremental;
+
+void capture_set_incremental(int on) { incremental = on; }
+
+struct written {
+	const struct ck_region *r;
+	struct vec *runs;
+};
+
+/* A range of written pages of w->r becomes a run (zero pages too: the
+ * parent may hold other bytes there). */
+static int add_written(void *ctx, uint64_t start, uint64_t end)
+{
+	struct written *w = ctx;
+	struct ck_page_run *cur;
+
+	if (start < w->r->start)
+		start = w->r->start;
+	if (end > w->r->end)
+		end = w->r->end;
+	if (start >= end)
+		return 0;
+	cur = w->runs->n > w->r->run_first ? (struct ck_page_run *)w->runs->v + w->runs->n - 1 : NULL;
+	if (cur && cur->addr + cur->npages * PAGE == start) {
+		cur->npages += (end - start) / PAGE;
+		return 0;
+	}
+	if (!(cur = vec_push(w->runs)))
+		return -1;
+	cur->addr = start;
+	cur->npages = (end - start) / PAGE;
+	cur->data_offset = 0;
+	return 0;
+}
+
+/* Regions whose pages the write tracking covers: private memory. */
+static int trackable(const struct ck_region *r)
+{
+	return r->kind == CK_REGION_ANON || r->kind == CK_REGION_FILE_PRIVATE;
+}
+
 /* Append runs of pages of [start,end) that must be saved. */
 static int scan_pages(int pm, struct ck_region *r, int all_pages, struct vec *runs)
 {
@@ -89,6 +131,29 @@ static int scan_pages(int pm, struct ck_region *r, int all_pages, struct vec *ru
 	struct ck_page_run *cur = NULL;
 
 	r->run_first = runs->n;
+	r->inherit = 0;
+	if (trackable(r)) {
+		struct written w = { r, runs };
+		int t = dirty_scan(r->start, r->end, incremental ? add_written : NULL, &w);
+
+		if (t == 0 && incremental) {
+			r->inherit = 1;
+			r->run_count = runs->n - r->run_first;
+			if (r->run_count && !(r->prot & PROT_READ)) {
+				/* the upper half is stopped: borrow read access */
+				if (mprotect((void *)r->start, r->end - r->start, PROT_READ)) {
+					log_error("mprotect %#llx: %s", (unsigned long long)r->start,
+					          strerror(errno));
+					return -1;
+				}
+				if (n_borrowed < MAX_BORROWED)
+					borrowed[n_borrowed++] = *r;
+			}
+			return 0;
+		}
+		/* new, moved or remapped since the parent: saved whole */
+		runs->n = r->run_first;
+	}
 	while (addr < r->end) {
 		uint64_t n = (r->end - addr) / PAGE;
 		if (n > 4096)

@@ -9,6 +9,10 @@
  * runs point at live memory; the upper half must stay parked until the
  * image is written. Returns 0 or -1 with a message printed. */
 int capture_image(const struct park_result *parked, struct ck_image *img);
+/* 1: regions tracked since the last checkpoint (core/dirty_pages.h) are
+ * captured incrementally: only their pages written since, the region
+ * marked `inherit`. 0: everything whole. Tracking is reset either way. */
+void capture_set_incremental(int on);
 /* Ranges of the address space that belong to no one's image (a device's
  * memory, re-created at a restart: the verbs device's segments), set by a
  * plugin at its cut and cleared when the threads run on. */

@@ -21,6 +21,7 @@
 
 #include "core/capture.h"
 #include "core/control_socket.h"
+#include "core/dirty_pages.h"
 #include "core/hooks.h"
 #include "core/intervals.h"
 #include "core/link.h"
@@ -316,6 +317,14 @@ int control_config_from_env(struct control_config *c, int create_dir, int dir_op
 		log_error("CKPTMPI_KEEP=%s: expected how many generations to keep, at least 1", v);
 		return -1;
 	}
+	v = getenv("CKPTMPI_FULL_EVERY");
+	c->full_every = 8;
+	if (v && *v && setting_uint(v, 1, 1000000, &c->full_every)) {
+		log_error("CKPTMPI_FULL_EVERY=%s: expected every how many generations one is full "
+		          "(1: every one; the others store only the pages written since their parent)",
+		          v);
+		return -1;
+	}
 	if ((!d || !*d) && dir_optional) {
 		log_info("CKPTMPI_DIR is not set: running without checkpoints");
 		return 0;
@@ -537,7 +546,13 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t e
 	/* the job this process belongs to (core/hooks.h) */
 	const struct ckpt_job_ops *job = hooks_job();
 	int written = 0, ok;
+	/* incremental over the last generation, or full (every
+	 * CKPTMPI_FULL_EVERY-th; or when nothing is tracked). The same on
+	 * every rank of a job: each has committed the same generations */
+	uint64_t pages_parent = dirty_next_parent(cfg.full_every), dirty_depth_before = dirty_depth();
 
+	if (pages_parent && job->size() == 1 && !dirty_available())
+		pages_parent = 0;
 	memset(&img, 0, sizeof img);
 	snprintf(err, errlen, "checkpoint failed (see the job's stderr)");
 	log_clear_error();
@@ -582,6 +597,10 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t e
 			log_error("%s", why[0] ? why : "a plugin could not reach a consistent cut");
 	}
 	t_parked = now_s();
+	/* from here the write tracking is reset: until this generation is
+	 * committed, the next one cannot depend on anything */
+	dirty_set_base(0, 0);
+	capture_set_incremental(pages_parent != 0);
 	/* the first look at the address space comes only now: whatever
 	 * changes from here to the second is the lower half's (the program
 	 * ran on during an MPI job's cut, and mapped memory of its own) */
@@ -614,6 +633,8 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t e
 		info->runtime[0] = 0;
 	info->runtime_id = runtime_identity();
 	info->interval = cfg.interval;
+	info->pages_parent = pages_parent;
+	info->chain_depth = pages_parent ? dirty_depth_before + 1 : 0;
 	for (char **a = cfg.argv; a && *a; a++) {
 		size_t l = strlen(*a) + 1;
 		if (info->argv_len + l > sizeof info->argv)
@@ -646,6 +667,13 @@ release:
 			gen = 0;
 		} else {
 			last_generation = gen;
+			dirty_set_base(gen, info->chain_depth);
+			if (pages_parent)
+				log_info("generation %llu is incremental: %llu KiB of pages written since "
+				         "generation %llu (chain depth %llu)", (unsigned long long)gen,
+				         (unsigned long long)(img.memory_bytes >> 10),
+				         (unsigned long long)pages_parent,
+				         (unsigned long long)info->chain_depth);
 			log_info("generation %llu committed (%s): %llu MiB of %llu MiB saved, paused %.3f s "
 			         "(stopping threads %.3f s, writing %.3f s)",
 			         (unsigned long long)gen, reason,

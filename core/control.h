@@ -10,6 +10,7 @@ struct control_config {
 	char dir[4096];       /* absolute */
 	unsigned interval;    /* seconds, 0 = none */
 	unsigned keep;        /* generations kept */
+	unsigned full_every;  /* CKPTMPI_FULL_EVERY: a full generation every K (1: all full) */
 	int trigger_signal;   /* CKPTMPI_SIGNAL, default SIGUSR1 */
 	char **argv;          /* program argv (for the container) */
 	int term_checkpoints; /* CKPTMPI_TERM=checkpoint (default): SIGTERM checkpoints, then exits */
@@ -27,7 +28,7 @@ int launcher_rank(void);
 /* The generation this process was restarted from (0: not restarted). */
 uint64_t control_restored_generation(void);
 /* Read and check CKPTMPI_DIR (its control socket must fit), CKPTMPI_INTERVAL,
- * CKPTMPI_KEEP, CKPTMPI_VERBOSE, CKPTMPI_COMPRESS, CKPTMPI_SIGNAL,
+ * CKPTMPI_KEEP, CKPTMPI_FULL_EVERY, CKPTMPI_VERBOSE, CKPTMPI_COMPRESS, CKPTMPI_SIGNAL,
  * CKPTMPI_TERM, CKPTMPI_TERM_TIMEOUT. */
 int control_config_from_env(struct control_config *c, int create_dir, int dir_optional);
 /* MPI builds: publish the real MPI's function table to the upper half. */

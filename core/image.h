@@ -17,6 +17,8 @@
 
 #define CK_PAGE_SIZE 4096u
 #define CK_FORMAT_VERSION 1u
+/* a generation whose pages depend on its parent's: older readers refuse it */
+#define CK_FORMAT_VERSION_INCREMENTAL 2u
 
 /* region kinds */
 enum ck_region_kind {
@@ -35,6 +37,9 @@ struct ck_region {
 	uint64_t file_mtime_ns;    /* checked before re-mapping it */
 	uint64_t run_first;        /* slice of ck_image.runs holding saved pages */
 	uint64_t run_count;
+	uint64_t inherit;          /* 1: runs hold only the pages written since
+	                              the parent generation (pages_parent); the
+	                              others are the parent's (incremental) */
 	char *path;                /* file path, or NULL for anonymous */
 };
 
@@ -153,6 +158,9 @@ struct ck_generation_info {
 	char argv[8192];           /* program argv, NUL-separated, argv_len bytes */
 	uint64_t argv_len;
 	uint64_t interval;         /* checkpoint interval in force, seconds */
+	uint64_t pages_parent;     /* generation the inherited regions' other
+	                              pages come from; 0: a full generation */
+	uint64_t chain_depth;      /* incremental generations from the full one */
 };
 
 void ck_image_free(struct ck_image *img);

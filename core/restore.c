@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/control.h"
+#include "core/dirty_pages.h"
 #include "core/elf_file.h"
 #include "core/image.h"
 #include "core/intervals.h"
@@ -237,6 +238,16 @@ int restore_from(const char *path)
 	}
 	if (procstate_restore(&img, &lower))
 		return -1;
+	/* the memory is the generation's now: what is written from here on
+	 * is what the next (incremental) generation stores */
+	if (inspect < 0) {
+		/* a region that cannot be tracked is saved whole next time */
+		for (size_t i = 0; i < img.nregions; i++)
+			if (img.regions[i].kind == CK_REGION_ANON ||
+			    img.regions[i].kind == CK_REGION_FILE_PRIVATE)
+				(void)dirty_track(img.regions[i].start, img.regions[i].end);
+		dirty_set_base(info.generation, info.chain_depth);
+	}
 
 	upper.tid_offset = img.proc.tid_offset;
 	upper.rseq_offset = img.proc.rseq_offset;

@@ -28,6 +28,7 @@
 #include "core/procstate.h"
 #include "core/restore.h"
 #include "storage/container.h"
+#include "storage/image_chain.h"
 
 extern char **environ;
 
@@ -74,6 +75,9 @@ static int tables_read(const char *path, struct ck_generation_info *info, char *
 		else
 			ck_image_free(&img);
 	}
+	/* and those of the generations its pages come from */
+	if (ok && info->pages_parent && chain_check(path, info, 0))
+		ok = 0;
 	if (!ok)
 		snprintf(why, len, "%s", container_error());
 	if (r)

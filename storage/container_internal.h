@@ -52,6 +52,7 @@ struct ck_region_row {
 	uint32_t prot, kind;
 	uint64_t file_offset, file_size, file_mtime_ns, run_first, run_count;
 	int64_t path;               /* offset into the rank's /strings or -1 */
+	uint64_t inherit;           /* appended: 0 when read from older files */
 };
 
 struct ck_fd_row {

@@ -226,6 +226,7 @@ void ck_rank_fill(const struct ck_image *img, struct ck_rank_row *row, struct ck
 		rr[i].file_mtime_ns = g->file_mtime_ns;
 		rr[i].run_first = g->run_first;
 		rr[i].run_count = g->run_count;
+		rr[i].inherit = g->inherit;
 	}
 	for (size_t i = 0; i < img->nfds; i++) {
 		const struct ck_fd *f = &img->fds[i];

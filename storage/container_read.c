@@ -12,6 +12,7 @@
 #include "storage/codec.h"
 #include "storage/container.h"
 #include "storage/container_internal.h"
+#include "storage/image_chain.h"
 
 /* Runs at least this long are read straight into place; shorter ones go
  * through the staging buffer, which holds many of them per read. */
@@ -26,6 +27,7 @@ struct container_reader {
 	struct ck_generation_info info;
 	struct ck_rank_row *ranks;
 	uint64_t nranks;
+	int own;                    /* opened with container_open_own */
 };
 
 static int attr_exists(struct container_reader *r, const char *name)
@@ -227,6 +229,17 @@ static int read_info(struct container_reader *r)
 	    attr_str(r, "program", in->program, sizeof in->program) ||
 	    attr_str(r, "runtime", in->runtime, sizeof in->runtime))
 		return -1;
+	/* incremental generations (format 2); older files are full */
+	in->pages_parent = in->chain_depth = 0;
+	if ((attr_exists(r, "pages_parent") > 0 && attr_u64(r, "pages_parent", &in->pages_parent)) ||
+	    (attr_exists(r, "chain_depth") > 0 && attr_u64(r, "chain_depth", &in->chain_depth)))
+		return -1;
+	if (in->pages_parent >= in->generation) {
+		ck_set_error("%s: generation %llu's pages depend on generation %llu, not an older one "
+		             "(corrupt file)", r->path, (unsigned long long)in->generation,
+		             (unsigned long long)in->pages_parent);
+		return -1;
+	}
 	if ((ds = ds_open(r, "/argv", H5P_DEFAULT, &fs, &dims)) < 0)
 		return -1;
 	if (dims > sizeof in->argv) {
@@ -382,6 +395,7 @@ static struct container_reader *open_checked(const char *path, int own)
 		goto fail_fd;
 	}
 	r->t = (struct ck_types){ -1, -1, -1, -1, -1, -1, -1, -1, -1 };
+	r->own = own;
 	if ((r->file = file_open(path)) < 0 || same_file(r, &st)) {
 		close(fd);
 		goto fail;
@@ -397,9 +411,10 @@ static struct container_reader *open_checked(const char *path, int own)
 	}
 	if (attr_u64(r, "format_version", &version))
 		goto fail;
-	if (version != CK_FORMAT_VERSION) {
-		ck_set_error("%s: format version %llu, this ckptmpi reads %u", path,
-		             (unsigned long long)version, CK_FORMAT_VERSION);
+	if (version != CK_FORMAT_VERSION && version != CK_FORMAT_VERSION_INCREMENTAL) {
+		ck_set_error("%s: format version %llu, this ckptmpi reads %u and %u", path,
+		             (unsigned long long)version, CK_FORMAT_VERSION,
+		             CK_FORMAT_VERSION_INCREMENTAL);
 		goto fail;
 	}
 	if ((e = attr_exists(r, "complete")) < 0)
@@ -614,6 +629,7 @@ int container_read_image(struct container_reader *r, uint64_t rank, struct ck_im
 		g->file_mtime_ns = rr[i].file_mtime_ns;
 		g->run_first = rr[i].run_first;
 		g->run_count = rr[i].run_count;
+		g->inherit = rr[i].inherit;
 		if (string_at(r, blob, row->strings_len, rr[i].path, "a region path", &g->path))
 			goto fail;
 	}
@@ -806,6 +822,15 @@ int container_read_pages(struct container_reader *r, uint64_t rank, struct ck_im
 	}
 	if (!(row = rank_row(r, rank)) || check_image(r, row, img))
 		return -1;
+	if (to_memory && r->info.pages_parent) {
+		/* an incremental generation: the pages its ancestors hold first,
+		 * its own over them */
+		int inherits = 0;
+		for (size_t i = 0; i < img->nregions; i++)
+			inherits |= img->regions[i].inherit != 0;
+		if (inherits && chain_read_ancestors(r->path, r->own, &r->info, rank, img, progress))
+			return -1;
+	}
 	if (read_filedata(r, row, img))
 		return -1;
 	if (!row->memory_len) {

@@ -67,7 +67,8 @@ static hid_t make_region(void)
 	    INS(t, struct ck_region_row, file_mtime_ns, H5T_NATIVE_UINT64) ||
 	    INS(t, struct ck_region_row, run_first, H5T_NATIVE_UINT64) ||
 	    INS(t, struct ck_region_row, run_count, H5T_NATIVE_UINT64) ||
-	    INS(t, struct ck_region_row, path, H5T_NATIVE_INT64)) {
+	    INS(t, struct ck_region_row, path, H5T_NATIVE_INT64) ||
+	    INS(t, struct ck_region_row, inherit, H5T_NATIVE_UINT64)) {
 		H5Tclose(t);
 		return -1;
 	}

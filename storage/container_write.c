@@ -662,7 +662,10 @@ int ck_write_attrs(hid_t file, const char *path, const struct ck_generation_info
 	for (size_t i = 0; n && i < n - 1; i++)
 		if (!cmdline[i])
 			cmdline[i] = ' ';
-	if (ck_attr_u64(file, path, "format_version", H5T_STD_U32LE, CK_FORMAT_VERSION) ||
+	if (ck_attr_u64(file, path, "format_version", H5T_STD_U32LE,
+	                info->pages_parent ? CK_FORMAT_VERSION_INCREMENTAL : CK_FORMAT_VERSION) ||
+	    ck_attr_u64(file, path, "pages_parent", H5T_STD_U64LE, info->pages_parent) ||
+	    ck_attr_u64(file, path, "chain_depth", H5T_STD_U64LE, info->chain_depth) ||
 	    attr_str(file, path, "ckptmpi_version", CKPTMPI_VERSION_STRING) ||
 	    attr_str(file, path, "mpi_flavour", info->mpi_flavour) ||
 	    ck_attr_u64(file, path, "nranks", H5T_STD_U64LE, info->nranks) ||

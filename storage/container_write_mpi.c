@@ -994,6 +994,14 @@ int container_write_mpi(MPI_Comm comm, const char *dir, const struct ck_generati
 			             "%llu elsewhere)", w.dir, (unsigned long long)info->generation,
 			             (unsigned long long)m[0]);
 			rc = -1;
+		} else if (w.info.pages_parent != info->pages_parent) {
+			/* an incremental slice over a full generation would be lost */
+			ck_set_error("%s: rank %d's pages depend on generation %llu, rank 0's on %llu "
+			             "(generation %llu)", w.dir, w.rank,
+			             (unsigned long long)info->pages_parent,
+			             (unsigned long long)w.info.pages_parent,
+			             (unsigned long long)info->generation);
+			rc = -1;
 		}
 		rc = agree(&w, rc);
 	}

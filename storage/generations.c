@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "storage/image_chain.h"
 #include "storage/container.h"
 #include "storage/container_internal.h"
 
@@ -368,6 +369,7 @@ int generations_retain(const char *dir, unsigned keep)
 {
 	struct generation_entry *v;
 	size_t n, own = 0;
+	uint64_t needed_from;
 	int rc = 0, dfd;
 
 	if (keep < 1) {
@@ -386,6 +388,34 @@ int generations_retain(const char *dir, unsigned keep)
 	 * must not push ours out, and are never removed */
 	for (size_t i = 0; i < n; i++)
 		own += !v[i].foreign;
+	/* what the kept ones' pages depend on stays (incremental
+	 * generations): the oldest generation still needed */
+	{
+		uint64_t oldest_needed = UINT64_MAX;
+		size_t kept = 0;
+
+		for (size_t i = n; i-- > 0 && kept < keep;) {
+			uint64_t deps[64];
+			size_t nd = 0;
+
+			if (v[i].foreign)
+				continue;
+			kept++;
+			if (chain_parents(dir, v[i].generation, deps, 64, &nd)) {
+				/* unreadable: nothing older is removed */
+				oldest_needed = 0;
+				break;
+			}
+			if (nd == 64) { /* a longer chain than listed: keep all */
+				oldest_needed = 0;
+				break;
+			}
+			for (size_t k = 0; k < nd; k++)
+				if (deps[k] < oldest_needed)
+					oldest_needed = deps[k];
+		}
+		needed_from = oldest_needed;
+	}
 	for (size_t i = 0; own > keep && i < n; i++) {
 		const char *name = strrchr(v[i].path, '/') + 1;
 		char why[96];
@@ -394,6 +424,11 @@ int generations_retain(const char *dir, unsigned keep)
 		if (v[i].foreign)
 			continue;
 		own--;
+		/* a kept generation's pages depend on it, or on an older one
+		 * (everything from the oldest needed on is kept: simple, and
+		 * at most CKPTMPI_FULL_EVERY generations more) */
+		if (v[i].generation >= needed_from)
+			continue;
 		/* still ours (a name is only ever replaced by its owner in a
 		 * sticky directory; the check is for the others) */
 		if (own_file(dfd, name, &st, why, sizeof why))

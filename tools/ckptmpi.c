@@ -21,6 +21,7 @@
 #include "core/image.h"
 #include "core/lowmem.h"
 #include "storage/container.h"
+#include "storage/image_chain.h"
 #include "tools/cli.h"
 #include "tools/debug.h"
 #include "tools/job_client.h"
@@ -328,6 +329,14 @@ static int check_generation(const char *path, struct ck_generation_info *info, i
 		}
 	}
 	container_close(r);
+	/* an incremental generation needs every generation its pages come
+	 * from, each verifying */
+	if (ok && info->pages_parent && chain_check(path, info, 1)) {
+		snprintf(why, whylen, "%s", container_error());
+		if (loud)
+			fprintf(stderr, "ckptmpi: %s\n", why);
+		ok = 0;
+	}
 	if (bytes_out)
 		*bytes_out = bytes;
 	return ok ? 0 : -1;
@@ -751,9 +760,11 @@ static void ls_json_entry(const struct generation_entry *g, const struct ck_gene
 	printf(", \"ok\": true, \"created\": \"%s\", \"created_unix\": %" PRIu64 ", \"reason\": ",
 	       when, info->created_unix);
 	json_string(stdout, info->reason);
-	printf(", \"parent\": %" PRIu64 ", \"file_bytes\": %lld, \"memory_saved\": %" PRIu64
+	printf(", \"parent\": %" PRIu64 ", \"pages_parent\": %" PRIu64 ", \"chain_depth\": %" PRIu64
+	       ", \"file_bytes\": %lld, \"memory_saved\": %" PRIu64
 	       ", \"process_size\": %" PRIu64 ", \"mpi\": ",
-	       info->parent, (long long)file_bytes, saved, size);
+	       info->parent, info->pages_parent, info->chain_depth, (long long)file_bytes, saved,
+	       size);
 	json_string(stdout, info->mpi_flavour);
 	printf(", \"ranks\": %" PRIu64 ", \"program\": ", info->nranks);
 	json_string(stdout, info->program);

@@ -12,9 +12,10 @@ need_prog heap_mmap
 dir=$WORK/ckpt
 mkdirs "$WORK/ref" "$WORK/ck" "$dir"
 plain_bg "$WORK/ref" "$WORK/ref.out" -- "$PROGS/heap_mmap" 40 50 heap.log
-export CKPTMPI_KEEP=1 CKPTMPI_TEST_FAULT=readback:2
+# every generation full: an incremental one keeps its parents (e2e_incremental)
+export CKPTMPI_KEEP=1 CKPTMPI_TEST_FAULT=readback:2 CKPTMPI_FULL_EVERY=1
 run_bg "$WORK/ck" "$WORK/run1.out" "$dir" -- "$PROGS/heap_mmap" 40 50 heap.log
-unset CKPTMPI_KEEP CKPTMPI_TEST_FAULT
+unset CKPTMPI_KEEP CKPTMPI_TEST_FAULT CKPTMPI_FULL_EVERY
 job=$JOB_PID
 
 wait_step "$WORK/run1.out" 4 "$job"

@@ -1,9 +1,9 @@
 /* bigheap: a large touched heap, so that a checkpoint takes a while.
  *
- *   bigheap [NSTEPS=40] [SLEEP_MS=50] [MIB=512]
+ *   bigheap [NSTEPS=40] [SLEEP_MS=50] [MIB=512] [WORDS=4096]
  *
  * Fills MIB MiB of malloc'd memory with a non-zero, poorly compressible
- * pattern, then each step rewrites a few scattered words and prints a
+ * pattern, then each step rewrites WORDS scattered words and prints a
  * checksum of what it changed; the final line checksums the whole heap.
  * Used by kill_during_checkpoint.
  *
@@ -23,6 +23,7 @@ int main(int argc, char **argv)
     long nsteps = arg_long(argc, argv, 1, 40);
     long sleep_ms = arg_long(argc, argv, 2, 50);
     long mib = arg_long(argc, argv, 3, 512);
+    long nwords = arg_long(argc, argv, 4, 4096);
     size_t words = (size_t)mib * (1u << 20) / 8;
     if (words == 0)
         words = 1;
@@ -42,7 +43,7 @@ int main(int argc, char **argv)
     uint64_t acc = 0;
     for (long step = 1; step <= nsteps; step++) {
         uint64_t h = (uint64_t)step;
-        for (int k = 0; k < 4096; k++) {
+        for (long k = 0; k < nwords; k++) {
             size_t i = (size_t)(xorshift64(&s) % words);
             heap[i] = mix64(heap[i], (uint64_t)step);
             h = mix64(h, heap[i]);
