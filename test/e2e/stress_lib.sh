@@ -125,7 +125,7 @@ now_ms() {
 # stress_commits FILE: the generations whose commit the runtime logged in
 # FILE (CKPTMPI_VERBOSE=1), distinct, ascending.
 stress_commits() {
-    sed -n 's/^ckptmpi\[[0-9]*\]: generation \([0-9][0-9]*\) committed .*/\1/p' "$@" 2>/dev/null |
+    sed -n 's/^ckptmpi\[[0-9]*\]: \([0-9:.]* \)\{0,1\}generation \([0-9][0-9]*\) committed .*/\2/p' "$@" 2>/dev/null |
         sort -un
 }
 
@@ -134,7 +134,7 @@ stress_commits() {
 # pause is the longest of its ranks'.
 stress_pauses() {
     [ $# -gt 0 ] || { echo "- - 0"; return 0; }
-    sed -n 's/^ckptmpi\[[0-9]*\]: generation \([0-9][0-9]*\) committed .* paused \([0-9.]*\) s.*/\1 \2/p' "$@" 2>/dev/null |
+    sed -n 's/^ckptmpi\[[0-9]*\]: \([0-9:.]* \)\{0,1\}generation \([0-9][0-9]*\) committed .* paused \([0-9.]*\) s.*/\2 \3/p' "$@" 2>/dev/null |
         awk '{ if (!($1 in m) || $2 > m[$1]) m[$1] = $2 }
              END { for (g in m) { s += m[g]; n++; if (m[g] > x) x = m[g] }
                    if (n) printf "%.3f %.3f %d\n", s / n, x, n; else print "- - 0" }'
