@@ -85,17 +85,18 @@ static int incremental;
 
 void capture_set_incremental(int on) { incremental = on; }
 
+struct range { uint64_t start, end; };
+
 struct written {
 	const struct ck_region *r;
-	struct vec *runs;
+	struct vec ranges;          /* struct range */
 };
 
-/* A range of written pages of w->r becomes a run (zero pages too: the
- * parent may hold other bytes there). */
+/* A range of written pages of w->r, kept for after the scan. */
 static int add_written(void *ctx, uint64_t start, uint64_t end)
 {
 	struct written *w = ctx;
-	struct ck_page_run *cur;
+	struct range *g;
 
 	if (start < w->r->start)
 		start = w->r->start;
@@ -103,16 +104,35 @@ static int add_written(void *ctx, uint64_t start, uint64_t end)
 		end = w->r->end;
 	if (start >= end)
 		return 0;
-	cur = w->runs->n > w->r->run_first ? (struct ck_page_run *)w->runs->v + w->runs->n - 1 : NULL;
-	if (cur && cur->addr + cur->npages * PAGE == start) {
-		cur->npages += (end - start) / PAGE;
-		return 0;
-	}
-	if (!(cur = vec_push(w->runs)))
+	if (!(g = vec_push(&w->ranges)))
 		return -1;
-	cur->addr = start;
-	cur->npages = (end - start) / PAGE;
-	cur->data_offset = 0;
+	g->start = start;
+	g->end = end;
+	return 0;
+}
+
+/* The written pages as runs: zero pages too (the parent may hold other
+ * bytes there), but as runs that store nothing (CK_RUN_ZEROS). */
+static int written_runs(const struct written *w, struct vec *runs)
+{
+	const struct range *g = w->ranges.v;
+
+	for (size_t i = 0; i < w->ranges.n; i++)
+		for (uint64_t a = g[i].start; a < g[i].end; a += PAGE) {
+			uint64_t off = page_is_zero((const void *)a) ? CK_RUN_ZEROS : 0;
+			struct ck_page_run *cur = runs->n > w->r->run_first ?
+			                          (struct ck_page_run *)runs->v + runs->n - 1 : NULL;
+
+			if (cur && cur->addr + cur->npages * PAGE == a && cur->data_offset == off) {
+				cur->npages++;
+				continue;
+			}
+			if (!(cur = vec_push(runs)))
+				return -1;
+			cur->addr = a;
+			cur->npages = 1;
+			cur->data_offset = off;
+		}
 	return 0;
 }
 
@@ -133,26 +153,29 @@ static int scan_pages(int pm, struct ck_region *r, int all_pages, struct vec *ru
 	r->run_first = runs->n;
 	r->inherit = 0;
 	if (trackable(r)) {
-		struct written w = { r, runs };
+		struct written w = { r, { NULL, 0, 0, sizeof(struct range) } };
 		int t = dirty_scan(r->start, r->end, incremental ? add_written : NULL, &w);
 
 		if (t == 0 && incremental) {
 			r->inherit = 1;
-			r->run_count = runs->n - r->run_first;
-			if (r->run_count && !(r->prot & PROT_READ)) {
+			if (w.ranges.n && !(r->prot & PROT_READ)) {
 				/* the upper half is stopped: borrow read access */
 				if (mprotect((void *)r->start, r->end - r->start, PROT_READ)) {
 					log_error("mprotect %#llx: %s", (unsigned long long)r->start,
 					          strerror(errno));
+					free(w.ranges.v);
 					return -1;
 				}
 				if (n_borrowed < MAX_BORROWED)
 					borrowed[n_borrowed++] = *r;
 			}
-			return 0;
+			t = written_runs(&w, runs);
+			free(w.ranges.v);
+			r->run_count = runs->n - r->run_first;
+			return t;
 		}
+		free(w.ranges.v);
 		/* new, moved or remapped since the parent: saved whole */
-		runs->n = r->run_first;
 	}
 	while (addr < r->end) {
 		uint64_t n = (r->end - addr) / PAGE;
@@ -351,7 +374,7 @@ int capture_image(const struct park_result *parked, struct ck_image *img)
 	img->nruns = runs.n;
 	regions.v = runs.v = NULL;
 	for (size_t i = 0; i < img->nruns; i++)
-		img->memory_bytes += img->runs[i].npages * PAGE;
+		img->memory_bytes += ck_run_bytes(&img->runs[i]);
 
 	img->proc.pid = (uint64_t)pid;
 	img->proc.link_epoch = control_link_epoch();

@@ -52,6 +52,17 @@ struct ck_page_run {
 	uint64_t data_offset;
 };
 
+/* data_offset of a run of zero pages whose bytes are not stored: only in
+ * a region marked `inherit` (the parent may hold other bytes there, so
+ * the pages must be named; full generations skip zero pages) */
+#define CK_RUN_ZEROS UINT64_MAX
+
+/* bytes of page data a run stores */
+static inline uint64_t ck_run_bytes(const struct ck_page_run *r)
+{
+	return r->data_offset == CK_RUN_ZEROS ? 0 : r->npages * CK_PAGE_SIZE;
+}
+
 #define CK_NGREGS 23               /* mcontext gregs on x86-64 */
 
 struct ck_thread {

@@ -372,9 +372,9 @@ int ck_chunks_read(const struct ck_chunk_read *c)
 			goto out;
 		}
 		for (size_t i = 0; i < img->nruns; i++)
-			if (img->runs[i].npages)
+			if (ck_run_bytes(&img->runs[i]))
 				j.spans[j.nspans++] = (struct span){ img->runs[i].data_offset,
-				                                     img->runs[i].npages * CK_PAGE_SIZE,
+				                                     ck_run_bytes(&img->runs[i]),
 				                                     (uint8_t *)(uintptr_t)img->runs[i].addr };
 		qsort(j.spans, j.nspans, sizeof *j.spans, cmp_span);
 	}

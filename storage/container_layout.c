@@ -93,6 +93,8 @@ int ck_rank_measure(const char *dir, uint64_t r, struct ck_image *img, struct ck
 			ck_set_error("%s: rank %llu run %zu is invalid", dir, (unsigned long long)r, i);
 			return -1;
 		}
+		if (run->data_offset == CK_RUN_ZEROS)
+			continue; /* named, not stored */
 		run->data_offset = mem;
 		if (!add_ok(&mem, run->npages * CK_PAGE_SIZE)) {
 			ck_set_error("%s: rank %llu page data overflows", dir, (unsigned long long)r);

@@ -539,6 +539,8 @@ static int check_image(struct container_reader *r, const struct ck_rank_row *row
 	for (size_t i = 0; i < img->nruns; i++) {
 		const struct ck_page_run *u = &img->runs[i];
 
+		if (u->data_offset == CK_RUN_ZEROS && u->npages <= UINT64_MAX / CK_PAGE_SIZE)
+			continue; /* zero pages, nothing stored */
 		if (u->npages > UINT64_MAX / CK_PAGE_SIZE || u->data_offset > row->memory_len ||
 		    u->npages * CK_PAGE_SIZE > row->memory_len - u->data_offset) {
 			ck_set_error("%s: rank %llu run %zu lies beyond the rank's page data (corrupt file)",
@@ -715,7 +717,7 @@ static int pages_to_memory(struct page_reader *pr, const struct ck_image *img, u
 
 	for (size_t i = 0; i < img->nruns; i++) {
 		const struct ck_page_run *u = &img->runs[i];
-		uint64_t off = u->data_offset, len = u->npages * CK_PAGE_SIZE;
+		uint64_t off = u->data_offset, len = ck_run_bytes(u);
 		uint8_t *dst = (uint8_t *)(uintptr_t)u->addr;
 
 		if (!len)
@@ -831,6 +833,11 @@ int container_read_pages(struct container_reader *r, uint64_t rank, struct ck_im
 		if (inherits && chain_read_ancestors(r->path, r->own, &r->info, rank, img, progress))
 			return -1;
 	}
+	if (to_memory) /* pages named zero, over what an ancestor held there */
+		for (size_t i = 0; i < img->nruns; i++)
+			if (img->runs[i].data_offset == CK_RUN_ZEROS)
+				memset((void *)(uintptr_t)img->runs[i].addr, 0,
+				       img->runs[i].npages * CK_PAGE_SIZE);
 	if (read_filedata(r, row, img))
 		return -1;
 	if (!row->memory_len) {

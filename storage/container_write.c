@@ -599,8 +599,9 @@ static int write_memory(struct writer *w, const struct ck_image *images, uint64_
 
 		/* the runs are live pages of this process */
 		for (size_t i = 0; !rc && i < img->nruns; i++)
-			rc = stream_put(&s, (const void *)(uintptr_t)img->runs[i].addr,
-			                img->runs[i].npages * CK_PAGE_SIZE);
+			if (ck_run_bytes(&img->runs[i]))
+				rc = stream_put(&s, (const void *)(uintptr_t)img->runs[i].addr,
+				                ck_run_bytes(&img->runs[i]));
 		if (!rc)
 			rc = stream_end_slice(&s);
 	}

@@ -417,8 +417,9 @@ int container_group_write_slice(const char *path, uint64_t ino, uint64_t nmember
 	b.progress = progress;
 	b.total = img->memory_bytes;
 	for (size_t i = 0; !rc && i < img->nruns; i++)
-		rc = blob_put(&b, (const void *)(uintptr_t)img->runs[i].addr,
-		              img->runs[i].npages * CK_PAGE_SIZE);
+		if (ck_run_bytes(&img->runs[i]))
+			rc = blob_put(&b, (const void *)(uintptr_t)img->runs[i].addr,
+			              ck_run_bytes(&img->runs[i]));
 	if (blob_close(&b, rc))
 		goto fail;
 	rc = -1;

@@ -286,7 +286,7 @@ static int source_piece(struct source *s, const uint8_t **p, uint64_t *len)
 			if (s->i >= img->nruns)
 				return 0;
 			base = (const uint8_t *)(uintptr_t)img->runs[s->i].addr;
-			n = img->runs[s->i].npages * CK_PAGE_SIZE;
+			n = ck_run_bytes(&img->runs[s->i]);
 		} else {
 			if (s->i >= img->nfds)
 				return 0;

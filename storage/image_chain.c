@@ -150,7 +150,9 @@ static int take_piece(const struct ck_region *g, const struct ck_page_run *runs,
 		}
 		{
 			uint64_t pe = re < e ? re : e;
-			if (take_add(t, at, (pe - at) / PAGE, runs[k].data_offset + (at - rs)))
+			uint64_t off = runs[k].data_offset == CK_RUN_ZEROS ? CK_RUN_ZEROS :
+			               runs[k].data_offset + (at - rs);
+			if (take_add(t, at, (pe - at) / PAGE, off))
 				return -1;
 			at = pe;
 		}
