@@ -1019,7 +1019,7 @@ static int open_control_socket(void)
 	if (fd == -2)
 		return 0;
 	if (fd < 0)
-		return -1;
+		return fd == -3 ? CONTROL_START_BUSY : -1;
 	listen_fd = procstate_move_lower_fd(fd);
 	return listen_fd < 0 ? -1 : 0;
 }
@@ -1041,9 +1041,13 @@ int control_start(const struct control_config *c)
 	}
 	trigger_pipe[0] = procstate_move_lower_fd(trigger_pipe[0]);
 	trigger_pipe[1] = procstate_move_lower_fd(trigger_pipe[1]);
-	if (trigger_pipe[0] < 0 || trigger_pipe[1] < 0 ||
-	    (cfg.dir[0] && launcher_rank() == 0 && open_control_socket()))
+	if (trigger_pipe[0] < 0 || trigger_pipe[1] < 0)
 		return -1;
+	if (cfg.dir[0] && launcher_rank() == 0) {
+		int rc = open_control_socket();
+		if (rc)
+			return rc;
+	}
 	/* the read side blocks in poll only */
 	fcntl(trigger_pipe[0], F_SETFL, 0);
 	link_area.trigger_fd = trigger_pipe[1];

@@ -34,7 +34,10 @@ int control_config_from_env(struct control_config *c, int create_dir, int dir_op
 /* MPI builds: publish the real MPI's function table to the upper half. */
 void control_set_mpi_predefined(const uint64_t *addrs, uint64_t n);
 void control_set_mpi(void **table, uint64_t nfuncs, int provided, int flavour, uint64_t main_fs);
-/* Start the control thread; signals stay blocked in it. */
+/* Start the control thread; signals stay blocked in it. 0, or -1 (said
+ * why), or CONTROL_START_BUSY: another job of this user's runs with the
+ * directory (rank 0 found its control socket answering; said). */
+#define CONTROL_START_BUSY (-2)
 int control_start(const struct control_config *c);
 /* The upper half runs from now on: checkpoints may park it. */
 void control_upper_started(void);

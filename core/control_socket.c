@@ -271,6 +271,8 @@ int control_socket_open(const char *dir)
 	switch (another_job(dir, &foreign)) {
 	case 0:
 		break;
+	case 1:
+		return -3;
 	default:
 		return -1;
 	}

@@ -23,8 +23,9 @@
 
 /* Check DIR and listen on its control socket. Returns the listening
  * descriptor (a lower-half fd), -2 when the job runs on without one (the
- * path is too long: a message says so), -1 on a refusal or error (a
- * message names the file). */
+ * path is too long: a message says so), -3 when another job of this
+ * user's runs with DIR (said), -1 on another refusal or error (a message
+ * names the file). */
 int control_socket_open(const char *dir);
 
 /* Remove the socket now, if it is still the one we bound (the watcher

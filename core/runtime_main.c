@@ -246,12 +246,57 @@ static int choose_generation(const char *dir, const char *which, int quiet_if_no
 	return WEXITSTATUS(status);
 }
 
+/* Does this process start together with other members (an MPI job)? */
+static int starts_together(void)
+{
+	const struct ckpt_job_ops *job = hooks_job_registered();
+	return job && job->starts_together;
+}
+
+/* The members of a job that start together wait for each other in init
+ * (MPI_Init): a member that could not start (rank 0 finding another job
+ * of this user's on DIR, above all: an orphan of a previous run) would
+ * leave the others waiting for it for ever. So every member says how its
+ * start went, once init is done, and if one failed every member stops,
+ * saying why. 0: all started. */
+static int start_agreed(int mine, const char *dir)
+{
+	const struct ckpt_job_ops *job = hooks_job_registered();
+	int n = job->size(), me = job->rank(), *all;
+
+	if (n <= 1)
+		return mine != 0;
+	if (!(all = calloc((size_t)n, sizeof *all))) {
+		log_error("out of memory");
+		return -1;
+	}
+	if (job->exchange(&mine, sizeof mine, all)) {
+		free(all);
+		return -1;
+	}
+	for (int k = 0; k < n; k++) {
+		if (!all[k])
+			continue;
+		if (k == me)
+			; /* said already */
+		else if (all[k] == CONTROL_START_BUSY)
+			log_error("%s: another job is running with this directory (rank %d found its "
+			          "control socket answering): not started", dir, k);
+		else
+			log_error("rank %d could not start (its message says why): not started", k);
+		free(all);
+		return -1;
+	}
+	free(all);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct control_config cfg;
 	const char *restart = getenv("CKPTMPI_RESTART");
 	char program[4096], gen_path[4096];
-	int fresh_if_none;
+	int fresh_if_none, started;
 
 	log_init(launcher_rank());
 	ensure_fixed_layout(argv);
@@ -304,7 +349,8 @@ int main(int argc, char **argv)
 		log_error("%s", container_error());
 		return 127;
 	}
-	if (control_start(&cfg))
+	started = control_start(&cfg);
+	if (started && !starts_together())
 		return 127;
 	/* the plugins' lower halves (the real MPI) before the program starts;
 	 * not for an inspection (restore.h), which must run without mpirun */
@@ -315,6 +361,8 @@ int main(int argc, char **argv)
 		return EXIT_BAD_SETTING;
 	}
 	if (restore_inspect_rank() < 0 && hooks_init())
+		return 127;
+	if (starts_together() && restore_inspect_rank() < 0 && start_agreed(started, cfg.dir))
 		return 127;
 	procstate_register_open_fds();
 	if (lowmem_mark_all_current())

@@ -21,6 +21,7 @@ static const struct ckpt_job_ops mpi_job = {
 	.write = runtime_mpi_write,
 	.commit = runtime_mpi_commit,
 	.exchange = runtime_mpi_exchange,
+	.starts_together = 1,
 };
 
 /* the cut's receives posted again: only after a cut of this job */
