@@ -13,6 +13,9 @@ PKGS+=(iproute2)   # network namespaces standing in for hosts (test/e2e/job_netn
 # zstd and lz4 chunks (storage/codec.c); Debian's HDF5 filter plugins, h5py and
 # python3-zstandard read them back in test/e2e/compress.sh; gnuplot draws the bench plots
 PKGS+=(libzstd-dev liblz4-dev zlib1g-dev hdf5-filter-plugin python3-h5py python3-zstandard gnuplot-nox)
+# a one-node Slurm cluster started by test/e2e/slurm_jobs.sh (slurmctld,
+# slurmd, sbatch/srun/scontrol) and its authentication daemon
+PKGS+=(slurm-wlm munge)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
