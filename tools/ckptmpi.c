@@ -57,6 +57,7 @@ static void usage(FILE *f)
 	        "  verify DIR [--generation N]    completeness and every checksum\n"
 	        "  debug [--dir DIR] [GDB-OPTIONS...] -- PROGRAM [ARGS...]\n"
 	        "  debug --restart DIR [--generation N] [--in-place] [GDB-OPTIONS...]\n"
+	        "  debug --rank R -np N [--mpi FL] [--replay DIR] -- PROGRAM [ARGS...]\n"
 	        "  bisect DIR (--expr 'C EXPRESSION' | --run 'SHELL COMMAND') [OPTIONS]\n"
 	        "  help [COMMAND], --help, --version\n"
 	        "\n"

@@ -5,6 +5,8 @@
  *
  *   ckptmpi debug [--dir DIR] [GDB-OPTIONS...] -- PROGRAM [ARGS...]
  *   ckptmpi debug --restart DIR [--rank R] [--generation N] [--in-place] [GDB-OPTIONS...]
+ *   ckptmpi debug --rank R -np N [--mpi FLAVOUR] [--replay DIR] [--job-output FILE]
+ *                 [--dir DIR] [GDB-OPTIONS...] -- PROGRAM [ARGS...]
  *   ckptmpi bisect DIR (--expr 'C EXPRESSION' | --run 'SHELL COMMAND')
  *                  [--rank R | --any-rank] [--for SECONDS] [--from N] [--to N]
  *                  [--no-reexecute] [--keep-scratch] [--timeout SECONDS]
@@ -12,7 +14,9 @@
  * A generation of an MPI job is inspected one rank at a time: the rank's
  * slice restored in a process of its own under GDB, without mpirun, MPI
  * or the other ranks (CKPTMPI_INSPECT_RANK, core/restore.h); it is never
- * run on. */
+ * run on. A live job (-np N) is run by mpirun with rank R held for GDB to
+ * attach (tools/gdb/ckptmpi_job.py relaunches it for every reverse
+ * command, replaying the recorded MPI outcomes). */
 #include "tools/debug.h"
 
 #include <errno.h>
@@ -357,6 +361,105 @@ static int parse_rank(const char *s, int *out)
 	return 0;
 }
 
+/* ---- ckptmpi debug --rank R -np N -- PROGRAM: GDB on rank R of a live job */
+
+struct job_opts {
+	int rank, np;
+	const char *flavour, *replay, *output, *dir;
+};
+
+/* The plan of a live job for ckptmpi_job.py. 0, or 2 with a message. */
+static int write_job_plan(const struct job_opts *j, const char *dir, int dir_is_scratch,
+                          char **prog, int nprog, char *plan, size_t len)
+{
+	char rt[PATH_MAX], self[PATH_MAX], cwd[PATH_MAX], launcher[512], replay[PATH_MAX] = "";
+	const char *env = getenv("CKPTMPI_MPIRUN");
+	ssize_t n;
+	FILE *f;
+
+	rt[0] = 0;
+	(void)find_runtime(rt, sizeof rt - 32);
+	if (!rt[0])
+		return die("cannot find ckptmpi-runtime next to ckptmpi (set CKPTMPI_RUNTIME)");
+	strcat(rt, "-");
+	strcat(rt, j->flavour);
+	if (access(rt, X_OK))
+		return die("%s: not found (debug --mpi %s: is that MPI built?)", rt, j->flavour);
+	if ((n = readlink("/proc/self/exe", self, sizeof self - 20)) < 0)
+		return die("/proc/self/exe: %s", strerror(errno));
+	self[n] = 0;
+	if (strrchr(self, '/'))
+		strcpy(strrchr(self, '/') + 1, "ckptmpi-debug-hold");
+	if (access(self, X_OK))
+		return die("%s: not found (it is installed next to ckptmpi)", self);
+	if (!getcwd(cwd, sizeof cwd))
+		return die("getcwd: %s", strerror(errno));
+	if (j->replay) {
+		char log[PATH_MAX + 64];
+		struct stat st;
+		if (!realpath(j->replay, replay) || stat(replay, &st) || !S_ISDIR(st.st_mode))
+			return die("--replay %s: not a directory", j->replay);
+		snprintf(log, sizeof log, "%s/replay/mpi.rank-%d.log", replay, j->rank);
+		if (access(log, R_OK)) {
+			snprintf(log, sizeof log, "%s/mpi.rank-%d.log", replay, j->rank);
+			if (access(log, R_OK))
+				return die("--replay %s: no MPI replay log of rank %d (a run recorded with "
+				           "CKPTMPI_MPI_RECORD=1 and CKPTMPI_DIR=%s has "
+				           "replay/mpi.rank-%d.log)", replay, j->rank, replay, j->rank);
+		}
+	}
+	if (env && *env)
+		snprintf(launcher, sizeof launcher, "%s", env);
+	else if (!strcmp(j->flavour, "openmpi"))
+		snprintf(launcher, sizeof launcher, "mpirun.openmpi --oversubscribe");
+	else
+		snprintf(launcher, sizeof launcher, "mpirun.%s", j->flavour);
+	snprintf(plan, len, "%s/job-plan.json", dir);
+	if (!(f = fopen(plan, "w")))
+		return die("%s: %s", plan, strerror(errno));
+	fprintf(f, "{\"job\": true, \"rank\": %d, \"np\": %d, \"flavour\": ", j->rank, j->np);
+	json_str(f, j->flavour);
+	fprintf(f, ", \"mpirun\": ");
+	json_str(f, launcher);
+	fprintf(f, ", \"runtime\": ");
+	json_str(f, rt);
+	fprintf(f, ", \"holder\": ");
+	json_str(f, self);
+	fprintf(f, ", \"dir\": ");
+	json_str(f, dir);
+	fprintf(f, ", \"scratch\": %s, \"replay\": ", dir_is_scratch ? "true" : "false");
+	json_str(f, replay);
+	fprintf(f, ", \"output\": ");
+	json_str(f, j->output ? j->output : "");
+	fprintf(f, ", \"cwd\": ");
+	json_str(f, cwd);
+	fprintf(f, ", \"argv\": [");
+	for (int k = 0; k < nprog; k++) {
+		fprintf(f, "%s", k ? ", " : "");
+		json_str(f, prog[k]);
+	}
+	fprintf(f, "]}\n");
+	if (fclose(f))
+		return die("%s: %s", plan, strerror(errno));
+	return 0;
+}
+
+/* The first MPI flavour built next to ckptmpi. */
+static const char *default_flavour(void)
+{
+	static const char *const fl[] = {"mpich", "openmpi"};
+	char rt[PATH_MAX];
+	for (size_t k = 0; k < sizeof fl / sizeof fl[0]; k++) {
+		rt[0] = 0;
+		(void)find_runtime(rt, sizeof rt - 32);
+		strcat(rt, "-");
+		strcat(rt, fl[k]);
+		if (access(rt, X_OK) == 0)
+			return fl[k];
+	}
+	return "mpich";
+}
+
 static void debug_usage(FILE *f)
 {
 	fprintf(f,
@@ -364,7 +467,10 @@ static void debug_usage(FILE *f)
 	        "       ckptmpi debug --restart DIR [--rank R] [--generation N] [--in-place] "
 	        "[--keep-scratch] [GDB-OPTIONS...]\n"
 	        "       (--rank: rank R of an MPI job's generation, inspected without MPI: "
-	        "it does not run on)\n");
+	        "it does not run on)\n"
+	        "       ckptmpi debug --rank R -np N [--mpi mpich|openmpi] [--replay DIR] "
+	        "[--job-output FILE] [--dir DIR] [GDB-OPTIONS...] -- PROGRAM [ARGS...]\n"
+	        "       (rank R of a job run by mpirun, under GDB with reverse commands)\n");
 }
 
 int cmd_debug(int argc, char **argv)
@@ -373,6 +479,7 @@ int cmd_debug(int argc, char **argv)
 	char rt[PATH_MAX] = "", script[PATH_MAX], plan[PATH_MAX + 16], scratch[PATH_MAX];
 	char absdir[PATH_MAX], ex[PATH_MAX + 64];
 	struct plan_opts o = {0};
+	struct job_opts j = {0};
 	char **gargs = calloc((size_t)argc + 16, sizeof *gargs);
 	int ng = 0, i;
 	double v;
@@ -395,6 +502,18 @@ int cmd_debug(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--rank") && i + 1 < argc) {
 			if (parse_rank(argv[++i], &o.rank))
 				return 2;
+		} else if ((!strcmp(argv[i], "-np") || !strcmp(argv[i], "-n")) && i + 1 < argc) {
+			if (parse_num(argv[++i], "-np", &v) || v < 1 || v > 4096 || v != (int)v)
+				return die("-np: not a number of ranks: %s", argv[i]);
+			j.np = (int)v;
+		} else if (!strcmp(argv[i], "--mpi") && i + 1 < argc) {
+			j.flavour = argv[++i];
+			if (strcmp(j.flavour, "mpich") && strcmp(j.flavour, "openmpi"))
+				return die("--mpi %s: mpich or openmpi", j.flavour);
+		} else if (!strcmp(argv[i], "--replay") && i + 1 < argc) {
+			j.replay = argv[++i];
+		} else if (!strcmp(argv[i], "--job-output") && i + 1 < argc) {
+			j.output = argv[++i];
 		} else if (!strcmp(argv[i], "--in-place")) {
 			o.in_place = 1;
 		} else if (!strcmp(argv[i], "--keep-scratch")) {
@@ -406,9 +525,14 @@ int cmd_debug(int argc, char **argv)
 			gargs[1 + 3 + ng++] = argv[i]; /* for GDB, in order */
 		}
 	}
-	if (o.rank >= 0 && !restart)
-		return die("debug --rank R inspects a generation of an MPI job (--restart DIR); "
-		           "GDB on a rank of a running job is not done yet");
+	if ((j.np || j.flavour || j.replay || j.output) && (restart || o.rank < 0))
+		return die("debug -np/--mpi/--replay/--job-output are for a live MPI job: "
+		           "ckptmpi debug --rank R -np N -- PROGRAM");
+	if (o.rank >= 0 && !restart && !j.np)
+		return die("debug --rank R: -np N (a live job run by mpirun), or --restart DIR (a "
+		           "generation of an MPI job, inspected)");
+	if (j.np && o.rank >= j.np)
+		return die("--rank %d, but the job has %d rank(s) (0..%d)", o.rank, j.np, j.np - 1);
 	if (o.rank >= 0 && o.in_place)
 		return die("debug --rank R: the rank is inspected, never run on: --in-place has "
 		           "no use");
@@ -479,6 +603,22 @@ int cmd_debug(int argc, char **argv)
 		if (!realpath(dir, absd))
 			return die("%s: %s", dir, strerror(errno));
 		setenv("CKPTMPI_DIR", absd, 1);
+		if (j.np) {
+			/* a live MPI job: ckptmpi_job.py launches it and attaches */
+			j.rank = o.rank;
+			if (!j.flavour)
+				j.flavour = default_flavour();
+			if (write_job_plan(&j, absd, dir == scratch, argv + i, argc - i, plan,
+			                   sizeof plan))
+				return 2;
+			memmove(gargs + 6, gargs + 4, (size_t)ng * sizeof *gargs);
+			snprintf(ex, sizeof ex, "ckptmpi-job %s", plan);
+			gargs[4] = "-ex";
+			gargs[5] = ex;
+			gargs[6 + ng] = NULL;
+			execvp(gargs[0], gargs);
+			return die("%s: %s", gargs[0], strerror(errno));
+		}
 		preload_debug_libs(absd);
 	}
 	unsetenv("CKPTMPI_RESTART");

@@ -102,10 +102,32 @@ def _cstr(addr, limit=4096):
     return out.decode(errors="replace")
 
 
+_link_sym = [None]
+
+
+def _link_area():
+    """The runtime's link_area (core/link.h). Looked up in the runtime's
+    own symbols: an MPI program's shim (pmpi/shim_init.c) has a pointer
+    of that name too, which a bare `link_area` may find once the
+    program's symbols are loaded (a relaunch keeps them)."""
+    sym = _link_sym[0]
+    if sym is None or not sym.is_valid() or not sym.symtab.objfile.is_valid():
+        sym = None
+        exe = gdb.current_progspace().filename
+        for o in gdb.objfiles():
+            if exe and o.filename == exe:
+                sym = o.lookup_static_symbol("link_area") or o.lookup_global_symbol("link_area")
+                break
+        _link_sym[0] = sym
+    if sym is None:
+        return gdb.parse_and_eval("link_area")
+    return sym.value()
+
+
 def _link(field):
     try:
-        return int(gdb.parse_and_eval("link_area.%s" % field))
-    except gdb.error:
+        return int(_link_area()[field])
+    except (gdb.error, RuntimeError):
         return 0
 
 
@@ -292,7 +314,11 @@ class _UpperStartBreakpoint(gdb.Breakpoint):
         prog = os.path.basename(_program_path())
         if th is not None and prog:
             th.name = prog  # the program's main thread from now on
-        return False
+        return stop_at_upper_start[0]
+
+
+# ckptmpi_job.py stops there while it brings a relaunched rank to main
+stop_at_upper_start = [False]
 
 
 # ------------------------------------------------------------------ breakpoints
@@ -1191,8 +1217,11 @@ def setup():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import ckptmpi_reverse  # noqa: F401  (it sets itself up)
     globals()["ckptmpi_reverse"] = ckptmpi_reverse
+    # GDB on a rank of a live MPI job (ckptmpi_job.py): `ckptmpi-job PLAN`
+    import ckptmpi_job  # noqa: F401
+    globals()["ckptmpi_job"] = ckptmpi_job
     for hook in ("hook-run", "hook-start", "hook-starti"):
-        gdb.execute("define %s\npython refuse_if_inspecting()\n"
+        gdb.execute("define %s\nckptmpi-refuse-run\n"
                     "python ckptmpi_reverse.before_run()\npython unload_upper_symbols()"
                     "\nend" % hook, to_string=True)
     gdb.execute("define hookpost-kill\npython ckptmpi_reverse.before_run()\n"

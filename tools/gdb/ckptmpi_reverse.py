@@ -26,6 +26,7 @@
 # finds nothing there, from the one before, and so on.
 
 import os
+import sys
 import threading
 import time
 
@@ -264,7 +265,7 @@ class _ParkReturn(gdb.Breakpoint):
 
 
 def _link_int(field):
-    return int(gdb.parse_and_eval("link_area.%s" % field))
+    return int(ck._link_area()[field])
 
 
 def _pc():
@@ -432,10 +433,55 @@ def checkpoint_here(label="checkpoint"):
 _stats = {}
 
 
+def _job():
+    """The live MPI job of this session (ckptmpi_job.py), or None."""
+    mod = sys.modules.get("ckptmpi_job")
+    return mod.JOB[0] if mod is not None else None
+
+
+def _restart_job(index):
+    """An MPI job's session has one checkpoint, the job's start: the whole
+    job is killed and launched again, every rank replaying what MPI
+    decided in the recorded run, rank R stopped at main."""
+    t0 = time.time()
+    div = _diverge_bp[0] if _diverge_bp[0] is not None and _diverge_bp[0].is_valid() else None
+    if div is not None:
+        div.enabled = False
+    try:
+        with _UserBreakpointsOff():
+            ok = sys.modules["ckptmpi_job"].relaunch()
+    finally:
+        if div is not None and div.is_valid():
+            div.enabled = True
+    if not ok:
+        raise ReverseError("the relaunch of the job did not bring rank %d back to main%s"
+                           % (_job().rank, ": " + _job().error_tail() if _job().error_tail()
+                              else ""))
+    _stats["restart"] = round(time.time() - t0, 3)
+    S.restarted = True
+    for p in S.history:
+        p.base = 0
+    return 0
+
+
+def job_started():
+    """ckptmpi_job.py: rank R stands at main, the job's start: the
+    session's checkpoint (what a reverse command restarts) and the first
+    stop undo knows."""
+    S.reset()
+    with _Busy():
+        pos = Position(0, "start")
+        S.checkpoints.append(Checkpoint(0, pos))
+        S.history.append(Position(0, "stop"))
+    _arm_diverge()
+
+
 def _restart(index):
     """Restart checkpoint `index` in this GDB session, stopped before the
     program runs on. Later checkpoints are dropped (they lie in a future
     that the re-execution makes again); positions based on them rebased."""
+    if _job() is not None:
+        return _restart_job(index)
     c = S.checkpoints[index]
     plan = {"dir": _ckdir()}
     gen = {"generation": c.gen, "path": _generation_path(c.gen)}
@@ -523,7 +569,10 @@ REPLAY_HEAD = 56  # replay/replay_log.c: struct replay_header up to why[]
 
 
 def _replay_state():
-    """(divergences so far, the last one in words) from the replay log."""
+    """(divergences so far, the last one in words) from the replay log
+    (an MPI job's: rank R's MPI log)."""
+    if _job() is not None:
+        return _job().diverged()
     path = os.environ.get("CKPTMPI_REPLAY_LOG")
     if not path:
         return 0, ""
@@ -598,8 +647,10 @@ def _run_until(target, limit):
             with ck._Silence():
                 gdb.execute("continue", to_string=True)
             if not inf.pid:
+                why = _job().error_tail() if _job() is not None else ""
                 raise Diverged("the program ended before the re-execution came back to where it "
-                               "was: it did not retrace its steps")
+                               "was: it did not retrace its steps%s" % (" (the job: %s)" % why
+                                                                        if why else ""))
             d, why = _replay_state()
             if d != d0:
                 S.diverged = d
@@ -1239,8 +1290,11 @@ def after_user_command():
     S.stops += 1
     try:
         sel = gdb.selected_frame()
-        if not S.checkpoints or S.run_time >= _param("ckptmpi-checkpoint-seconds", 1) or \
-                S.stops >= _param("ckptmpi-checkpoint-stops", 50):
+        # an MPI job's session re-executes from the job's start (no
+        # job-wide checkpoints of the debugger's own yet)
+        if _job() is None and (not S.checkpoints or
+                               S.run_time >= _param("ckptmpi-checkpoint-seconds", 1) or
+                               S.stops >= _param("ckptmpi-checkpoint-stops", 50)):
             checkpoint_here("start" if not S.checkpoints else "auto")
         with _Busy():
             pos = Position(len(S.checkpoints) - 1, "stop")
