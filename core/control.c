@@ -325,6 +325,7 @@ int control_config_from_env(struct control_config *c, int create_dir, int dir_op
 		          v);
 		return -1;
 	}
+	dirty_enable(c->full_every > 1);
 	if ((!d || !*d) && dir_optional) {
 		log_info("CKPTMPI_DIR is not set: running without checkpoints");
 		return 0;

@@ -31,7 +31,7 @@ struct ck_page_region { uint64_t start, end, categories; };
 #endif
 
 static int uffd = -1, pagemap = -1;
-static int unavailable;
+static int unavailable, disabled;
 static uint64_t base_gen, base_depth;
 
 static int open_tracking(void)
@@ -77,7 +77,9 @@ static int open_tracking(void)
 	return 0;
 }
 
-int dirty_available(void) { return open_tracking() == 0; }
+int dirty_available(void) { return !disabled && open_tracking() == 0; }
+
+void dirty_enable(int on) { disabled = !on; }
 
 /* One PAGEMAP_SCAN pass over [start, end) that write-protects the written
  * pages it reports. 0, 1 (EPERM: part of it not registered), -1. */
@@ -139,7 +141,7 @@ int dirty_scan(uint64_t start, uint64_t end, dirty_range_fn fn, void *ctx)
 {
 	int rc;
 
-	if (open_tracking())
+	if (disabled || open_tracking())
 		return 1;
 	rc = scan(start, end, fn, ctx);
 	if (rc == 1) {
@@ -153,7 +155,7 @@ int dirty_scan(uint64_t start, uint64_t end, dirty_range_fn fn, void *ctx)
 
 int dirty_track(uint64_t start, uint64_t end)
 {
-	if (open_tracking())
+	if (disabled || open_tracking())
 		return -1;
 	return register_range(start, end);
 }
@@ -170,7 +172,7 @@ uint64_t dirty_depth(void) { return base_depth; }
 
 uint64_t dirty_next_parent(unsigned full_every)
 {
-	if (full_every <= 1 || !base_gen || base_depth + 1 >= full_every || !dirty_available())
+	if (full_every <= 1 || !base_gen || base_depth + 1 >= full_every)
 		return 0;
 	return base_gen;
 }

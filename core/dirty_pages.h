@@ -29,6 +29,10 @@ int dirty_track(uint64_t start, uint64_t end);
 
 /* Whether tracking works in this process (opened on first use). */
 int dirty_available(void);
+/* 0: no tracking at all (CKPTMPI_FULL_EVERY=1: every generation full,
+ * and no write faults after each checkpoint); dirty_scan then says 1 and
+ * dirty_track fails, doing nothing. */
+void dirty_enable(int on);
 
 /* The chain: the generation the tracked pages are relative to (the last
  * one committed, or the one restored; 0: none, the next is full) and how

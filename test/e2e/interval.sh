@@ -6,7 +6,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init
 need_prog heap_mmap
-export CKPTMPI_KEEP=2
+# every generation full: incremental ones keep their parents (e2e_incremental)
+export CKPTMPI_KEEP=2 CKPTMPI_FULL_EVERY=1
 
 NSTEPS=70
 SLEEP=80        # ~6 s of run time: about 5 periodic checkpoints

@@ -105,7 +105,8 @@ wait "$dead"
 "${ATTACKER[@]}" dd if=/dev/zero of="$shared/.ckpt-000008.h5.tmp.$host.$dead" bs=1k count=1 status=none
 
 # ---- 3. the victim's job ------------------------------------------------
-export CKPTMPI_KEEP=2
+# every generation full: incremental ones keep their parents (e2e_incremental)
+export CKPTMPI_KEEP=2 CKPTMPI_FULL_EVERY=1
 run_bg "$WORK/vw" "$WORK/run1.out" "$shared" -- "$PROGS/heap_mmap" 200 30 heap.log
 job=$JOB_PID
 wait_step "$WORK/run1.out" 2 "$job"
