@@ -1147,6 +1147,13 @@ mpi_ckpt_case() {
     shift 2
     _mpi_program "$@"
     log "case: $MPI_FL, $MPI_NP ranks, $MPI_MODE, checkpoint by $MPI_TRIGGER: $*"
+    mpi_ckpt_flow
+}
+
+# mpi_ckpt_flow: mpi_ckpt_case's run, for MPI_NATIVE and MPI_CKPTCMD set
+# by the caller (after mpi_setup, with MPI_NP): the reference run, the
+# run under ckptmpi checkpointed and killed, its restart, the outputs.
+mpi_ckpt_flow() {
     _mpi_reference
     mkdirs "$WORK/run" "$WORK/ck"
     mpi_start "$WORK/run" "$WORK/run1.out" CKPTMPI_DIR="$WORK/ck" -- "${MPI_CKPTCMD[@]}"
