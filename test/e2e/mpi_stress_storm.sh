@@ -4,7 +4,8 @@
 # (SLEEP_MS=0), unmodified, through ckptmpi-runtime-FLAVOUR with the
 # race-delays shim (CKPTMPI_PRELOAD, CKPTMPI_RACE_DELAY_US=DELAY_US: at the
 # points where the runtime and a program thread meet, a thread sleeps now
-# and then) and CKPTMPI_KEEP=2.  While it runs, NCKPT requests, 0.2-1 s
+# and then), CKPTMPI_KEEP=2 and a full generation every 3 (the others
+# incremental, so retention keeps chains).  While it runs, NCKPT requests, 0.2-1 s
 # apart (counted from the previous commit), each by a trigger picked at
 # random: "ckptmpi checkpoint DIR", SIGUSR1 to mpirun (which forwards it to
 # every rank: one generation all the same), SIGUSR1 to one random rank.
@@ -72,7 +73,7 @@ storm_job() {
     mpi_run "$WORK/ref$SEG" "$ref" -- "${MPI_NATIVE[@]}"
     grep -Eq '^[0-9]+ final' "$ref" || fail "the reference run printed no 'final' line: $(tail -n 3 "$ref" | tr '\n' ' ')"
     stress_race_env "$DELAY_US"
-    mpi_start "$WORK/run" "$RUN" CKPTMPI_DIR="$ck" CKPTMPI_KEEP=2 -- "${MPI_CKPTCMD[@]}"
+    mpi_start "$WORK/run" "$RUN" CKPTMPI_DIR="$ck" CKPTMPI_KEEP=2 CKPTMPI_FULL_EVERY=3 -- "${MPI_CKPTCMD[@]}"
     mpi_wait_step "$RUN" 1
     step0=$(last_step_of "$RUN")
     DONE=0 SPR=0 LAST_GEN=''
@@ -193,9 +194,28 @@ storm_job() {
     # ---- what the directory holds
     [ -n "$LAST_GEN" ] || return 0
     mapfile -t left < <(gens_in "$ck")
-    local want=$((${#req_of[@]} < 2 ? ${#req_of[@]} : 2))
-    if [ "${#left[@]}" -ne "$want" ] || [ "${left[-1]}" -ne "$LAST_GEN" ]; then
-        stress_failure "job $SEG: with CKPTMPI_KEEP=2, $ck holds generations ${left[*]:-none}, expected the last $want up to $LAST_GEN"
+    # CKPTMPI_KEEP=2 keeps the last two generations committed and, with
+    # incremental ones (CKPTMPI_FULL_EVERY), every generation back to the
+    # oldest their chains of parents reach: exactly the committed
+    # generations from there on
+    local -a kept_sorted want_set
+    mapfile -t kept_sorted < <(printf '%s\n' "${!req_of[@]}" | sort -n)
+    local last2=("${kept_sorted[@]: -2}") oldest
+    ck ls "$ck" --json
+    oldest=$(python3 -c '
+import json, sys
+gens = {g["generation"]: g for g in json.load(open(sys.argv[1])) if g.get("ok")}
+lo = None
+for g in map(int, sys.argv[2:]):
+    while g in gens:
+        lo = g if lo is None else min(lo, g)
+        g = gens[g].get("pages_parent", 0)
+print(lo if lo is not None else 0)' "$WORK/ck.out" "${last2[@]}" 2>"$WORK/chain.err") ||
+        stress_failure "job $SEG: cannot read the chains of ${last2[*]} from ckptmpi ls --json: $(snip "$WORK/chain.err") $(snip "$WORK/ck.out" 300)"
+    want_set=()
+    for g in "${kept_sorted[@]}"; do [ "$g" -lt "${oldest:-0}" ] || want_set+=("$g"); done
+    if [ "${left[*]}" != "${want_set[*]}" ] || [ "${left[-1]}" -ne "$LAST_GEN" ]; then
+        stress_failure "job $SEG: with CKPTMPI_KEEP=2, $ck holds generations ${left[*]:-none}, expected ${want_set[*]:-none} (the last 2 up to $LAST_GEN and the generations their chains reach back to ${oldest:-?})"
     fi
     local tmps
     tmps=$(stress_temps "$ck")
