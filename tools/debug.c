@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "storage/container.h"
+#include "storage/image_chain.h"
 #include "tools/cli.h"
 
 /* tools/gdb/ckptmpi.py as installed (BINDIR/../share/ckptmpi/gdb) or in the
@@ -282,6 +283,22 @@ static int write_plan(const struct plan_opts *o, const char *scratch, char *plan
 		/* the program's (the selected rank's) files: a probe's sandbox */
 		json_image_files(f, &img);
 		ck_image_free(&img);
+		/* an incremental generation's pages come from its parents too: a
+		 * sandbox links them beside it */
+		{
+			uint64_t deps[64];
+			size_t nd = 0;
+			fprintf(f, ", \"parents\": [");
+			if (chain_parents(o->dir, info.generation, deps, 64, &nd))
+				nd = 0;
+			for (size_t k = 0, m = 0; k < nd; k++)
+				for (size_t q = 0; q < n; q++)
+					if (g[q].generation == deps[k]) {
+						fprintf(f, "%s", m++ ? ", " : "");
+						json_str(f, g[q].path);
+					}
+			fprintf(f, "]");
+		}
 		fprintf(f, ", \"program\": ");
 		json_str(f, info.program);
 		fprintf(f, ", \"nranks\": %" PRIu64 ", \"flavour\": ", info.nranks);

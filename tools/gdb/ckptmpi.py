@@ -555,11 +555,14 @@ def make_sandbox(plan, gen, root, copy_files=True):
     d = tempfile.mkdtemp(prefix="g%d-" % gen["generation"], dir=root)
     ck = os.path.join(d, "ck")
     os.mkdir(ck, 0o700)
-    dst = os.path.join(ck, os.path.basename(gen["path"]))
-    try:
-        os.link(gen["path"], dst)
-    except OSError:
-        shutil.copy2(gen["path"], dst)
+    # the generation, and the ones an incremental generation's pages come
+    # from (storage/image_chain.h)
+    for path in [gen["path"]] + list(gen.get("parents") or []):
+        dst = os.path.join(ck, os.path.basename(path))
+        try:
+            os.link(path, dst)
+        except OSError:
+            shutil.copy2(path, dst)
     sb = {"root": d, "ckdir": ck, "map": ""}
     cwd = gen.get("cwd") or ""
     if plan.get("in_place") or not cwd or cwd == "/":
