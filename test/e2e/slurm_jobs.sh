@@ -279,7 +279,9 @@ fi
 # (a) with OpenMPI's mpirun: SIGTERM to mpirun and the ranks at once;
 # mpirun's own SIGTERM to the ranks and its SIGKILL come
 # odls_base_sigkill_timeout s later (the script sets 20): the ranks
-# checkpoint first; the same script again resumes to the end
+# checkpoint first; the same script again resumes to the end (under
+# mpirun again: see README, a generation of OpenMPI's mpirun is refused
+# under srun --mpi=pmix)
 if has_case timelimit_openmpi; then
     slurm_wait_done "$O" 45
     steps_of "$WORK/o/run1.out" >"$WORK/o/run1.steps"

@@ -10,10 +10,11 @@
 #   slurm_wait_done JOBID T           wait until the job has left the queue
 #   slurm_down        (the EXIT trap) stops the daemons, by pid
 #
-# The daemons run as root (SlurmUser=root: slurmd must be root to run jobs
-# as another user) and the jobs as the test user (uid 65534, as every e2e
-# test); ProctrackType=proctrack/linuxproc and TaskPlugin=task/none need no
-# cgroups. Ports are free ones picked at start. Commands reach this cluster
+# As root (CI) the daemons run as root (slurmd must be root to run jobs as
+# another user) and the jobs as the test user (uid 65534, as every e2e
+# test); as any other user, daemons and jobs run as that user (Slurm runs
+# unprivileged for jobs of its own user). ProctrackType=proctrack/linuxproc
+# and TaskPlugin=task/none need no cgroups. Ports are free ones picked at start. Commands reach this cluster
 # through SLURM_CONF (the key, the munge socket and all state are in a
 # directory of root's made for it, removed at the end; the logs are kept
 # in the work directory of a failed case: nothing of the host's is read or
@@ -98,12 +99,14 @@ _slurm_pidfile() {
 
 slurm_up() {
     local d m p cport dport
-    [ "$(id -u)" = 0 ] || skip "Slurm's slurmd must run as root to start jobs as the test user (run the tests as root, as CI does)"
+    local user
+    user=$(id -un 2>/dev/null) || skip "uid $(id -u) has no name: Slurm needs one for SlurmUser"
     for p in munged slurmctld slurmd sbatch srun scontrol squeue; do
         command -v "$p" >/dev/null || skip "$p not installed (Debian: slurm-wlm munge; scripts/install-deps.sh)"
     done
-    # root's, as every directory above it (munged checks that: not in
-    # the work directory, which is the test user's)
+    # the daemons' user's, as every directory above it but a sticky one
+    # (munged checks that: not in the work directory, which is the test
+    # user's when the daemons run as root)
     d=$(mktemp -d "${CKPTMPI_TEST_TMPDIR:-/tmp}/ckptmpi-slurm.XXXXXX")
     chmod 755 "$d"
     m=$d/munge
@@ -129,8 +132,8 @@ slurm_up() {
     cat >"$d/slurm.conf" <<EOF
 ClusterName=ckpttest
 SlurmctldHost=$SLURM_NODE(127.0.0.1)
-SlurmUser=root
-SlurmdUser=root
+SlurmUser=$user
+SlurmdUser=$user
 SlurmctldPort=$cport
 SlurmdPort=$dport
 AuthType=auth/munge
