@@ -196,6 +196,13 @@ class Job:
                     grew = True
         return sorted(out)
 
+    def kill_launcher(self):
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+
     def kill(self):
         if self.proc is None:
             return
@@ -382,6 +389,8 @@ def relaunch():
     job = JOB[0]
     inf = ck._inf()
     t0 = time.time()
+    # mpirun first: it would report rank R's death to the terminal
+    job.kill_launcher()
     if inf.pid:
         with ck._Silence():
             gdb.execute("kill", to_string=True)
@@ -447,6 +456,7 @@ class JobCommand(gdb.Command):
             try:
                 alive = bool(ck._inf().pid)
                 if alive:
+                    job.kill_launcher()
                     gdb.execute("kill", to_string=True)
             except gdb.error:
                 alive = True
