@@ -610,8 +610,10 @@ int cmd_debug(int argc, char **argv)
 		if (make_scratch(scratch, sizeof scratch, "debug"))
 			return 2;
 		dir = scratch;
-		fprintf(stderr, "ckptmpi: checkpoints of this session go to %s (--dir DIR to choose)\n",
-		        dir);
+		/* a live job's session names its directory once the job is up */
+		if (!j.np)
+			fprintf(stderr, "ckptmpi: checkpoints of this session go to %s (--dir DIR to "
+			        "choose)\n", dir);
 	} else if (mkdir(dir, 0700) && errno != EEXIST) {
 		return die("%s: cannot create: %s", dir, strerror(errno));
 	}
@@ -626,8 +628,11 @@ int cmd_debug(int argc, char **argv)
 			if (!j.flavour)
 				j.flavour = default_flavour();
 			if (write_job_plan(&j, absd, dir == scratch, argv + i, argc - i, plan,
-			                   sizeof plan))
+			                   sizeof plan)) {
+				if (dir == scratch)
+					rmdir(scratch);
 				return 2;
+			}
 			memmove(gargs + 6, gargs + 4, (size_t)ng * sizeof *gargs);
 			snprintf(ex, sizeof ex, "ckptmpi-job %s", plan);
 			gargs[4] = "-ex";
