@@ -18,7 +18,8 @@
 #  (b) checkpoint-requeue.sbatch under mpirun (--signal=B:USR1@58
 #      --time=1 --requeue): Slurm's USR1 checkpoints and requeues the job,
 #      twice (or more); the last run resumes to the end. The same with
-#      LAUNCH="srun --mpi=pmi2" (SLURM_REQUEUE_SRUN=0 leaves it out).
+#      LAUNCH="srun --mpi=pmi2" (SLURM_REQUEUE_SRUN=0 leaves it out) and
+#      OpenMPI's mpirun (SLURM_REQUEUE_OPENMPI=0), all three side by side.
 #
 # Slurm enforces time limits and --signal from a check every 30 s (a fixed
 # period of slurmctld's, from its start; a restarted slurmctld does not
@@ -44,7 +45,7 @@ done
 SLURM_ENV=(CKPTMPI_E2E_JOB="$MPI_TAG_BASE-slurm" TMPDIR="$WORK/tmp")
 slurm_up
 PROG=$PROGS/mpi_p2p_linked_mpich
-REFB_DONE=
+REFA_DONE= REFB_DONE=
 NA=120 NB=400 MS=100   # steps of the time-limit and of the requeue case, ms a step
 
 # ---------------------------------------------------------------- helpers
@@ -151,18 +152,16 @@ releaser_wait() {
 # ---------------------------------------------------------------- cases
 CASES=${SLURM_CASES:-orphan timelimit timelimit_openmpi requeue}
 has_case() { [[ " $CASES " == *" $1 "* ]]; }
-mkdirs "$WORK/ref" "$WORK/d" "$WORK/a" "$WORK/b" "$WORK/bs"
-if has_case timelimit; then
+mkdirs "$WORK/ref" "$WORK/d" "$WORK/a" "$WORK/b" "$WORK/bs" "$WORK/bo"
+# the uninterrupted runs, plain MPICH (mpi_p2p prints the same under
+# either MPI: one reference serves both)
+if has_case timelimit || has_case timelimit_openmpi; then
     mpi_start "$WORK/ref" "$WORK/refA.out" -- "$PROGS/mpi_p2p_mpich" "$NA" "$MS"
     REFA=$MPI_PID
 fi
-if has_case timelimit_openmpi; then
-    need_prog mpi_p2p_openmpi mpi_p2p_linked_openmpi
-    (cd "$WORK/ref" && exec "${AS_USER[@]}" env CKPTMPI_E2E_JOB="$MPI_TAG_BASE-refo" TMPDIR="$WORK/tmp" \
-        mpirun.openmpi --oversubscribe -np 2 "$PROGS/mpi_p2p_openmpi" "$NA" "$MS") \
-        >"$WORK/refO.out" 2>"$WORK/refO.out.err" </dev/null &
-    REFO=$!
-    _PIDS+=("$REFO")
+if has_case timelimit_openmpi || { has_case requeue && [ "${SLURM_REQUEUE_OPENMPI:-1}" = 1 ]; }; then
+    need_prog mpi_p2p_linked_openmpi
+    command -v mpirun.openmpi >/dev/null || skip "mpirun.openmpi not installed"
 fi
 if has_case requeue; then
     mpi_start "$WORK/ref" "$WORK/refB.out" -- "$PROGS/mpi_p2p_mpich" "$NB" "$MS"
@@ -221,8 +220,15 @@ if has_case requeue; then
             --ntasks=2 --time=1 --signal=B:USR1@58 "$EX/checkpoint-requeue.sbatch" "$PROG" "$NB" "$MS"
         BS=$JOBID
     fi
-    # shellcheck disable=SC2086  # BS: empty without the srun job
-    releaser_start 150 "$B" $BS
+    BO=
+    if [ "${SLURM_REQUEUE_OPENMPI:-1}" = 1 ]; then
+        slurm_submit "$WORK/bo" "$WORK/bo/job.out" CKPTMPI_DIR="$WORK/bo/ckpt" LAUNCH=mpirun.openmpi \
+            --ntasks=2 --time=1 --signal=B:USR1@58 "$EX/checkpoint-requeue.sbatch" \
+            "$PROGS/mpi_p2p_linked_openmpi" "$NB" "$MS"
+        BO=$JOBID
+    fi
+    # shellcheck disable=SC2086  # BS, BO: empty without the srun, OpenMPI job
+    releaser_start 150 "$B" $BS $BO
 fi
 
 # (a) the time limit, no --signal: SIGTERM from Slurm, checkpoint, exit
@@ -238,6 +244,7 @@ fi
 if has_case requeue; then
     wait_job_step "$B" "$WORK/b/job.out" 3
     [ -z "$BS" ] || wait_job_step "$BS" "$WORK/bs/job.out" 3
+    [ -z "$BO" ] || wait_job_step "$BO" "$WORK/bo/job.out" 3
 fi
 log "slurmctld's next check in $(secs_to_tick) s"
 if has_case timelimit; then
@@ -261,6 +268,7 @@ if has_case timelimit; then
     steps_of "$WORK/a/run2.out" >"$WORK/a/run2.steps"
     wait_exit "$REFA" "reference run A"
     steps_of "$WORK/refA.out" >"$WORK/refA.steps"
+    REFA_DONE=1
     merge_runs "$WORK/a/merged" "$WORK/a/run1.steps" "$WORK/a/run2.steps"
     same_file "$WORK/refA.steps" "$WORK/a/merged" "(a) time limit + resubmitted job under srun"
 
@@ -297,16 +305,15 @@ if has_case timelimit_openmpi; then
     grep -q "resumed generation $go of " "$WORK/o/run2.out.err" ||
         fail "the resubmitted OpenMPI job does not say it resumed generation $go: $(snip "$WORK/o/run2.out.err")"
     steps_of "$WORK/o/run2.out" >"$WORK/o/run2.steps"
-    wait_exit "$REFO" "reference run (OpenMPI)"
-    steps_of "$WORK/refO.out" >"$WORK/refO.steps"
+    [ -n "$REFA_DONE" ] || { wait_exit "$REFA" "reference run A"; steps_of "$WORK/refA.out" >"$WORK/refA.steps"; REFA_DONE=1; }
     merge_runs "$WORK/o/merged" "$WORK/o/run1.steps" "$WORK/o/run2.steps"
-    same_file "$WORK/refO.steps" "$WORK/o/merged" "(a) OpenMPI: time limit + resubmitted job"
+    same_file "$WORK/refA.steps" "$WORK/o/merged" "(a) OpenMPI: time limit + resubmitted job"
 fi
 
 # (b) --signal=B:USR1 --requeue: checkpoint, requeue, resume, twice
 if has_case requeue; then
     releaser_wait
-    for j in "$B:b:mpirun" ${BS:+"$BS:bs:srun --mpi=pmi2"}; do
+    for j in "$B:b:mpirun" ${BS:+"$BS:bs:srun --mpi=pmi2"} ${BO:+"$BO:bo:OpenMPI's mpirun"}; do
         id=${j%%:*} d=${j#*:}
         how=${d#*:} d=$WORK/${d%%:*}
         slurm_wait_done "$id" 60

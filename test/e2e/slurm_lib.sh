@@ -128,7 +128,7 @@ slurm_up() {
     # MinJobAge: a finished job stays 300 s, its state readable; KillWait: the
     # seconds between SIGTERM and SIGKILL at a time limit or scancel (the
     # time a checkpoint gets: 30 s by default); OverTimeLimit=0: no grace
-    # after the limit; the node runs up to 4 jobs' tasks on its CPUs
+    # after the limit; the node runs up to 8 jobs' tasks on each CPU
     cat >"$d/slurm.conf" <<EOF
 ClusterName=ckpttest
 SlurmctldHost=$SLURM_NODE(127.0.0.1)
@@ -165,7 +165,7 @@ MessageTimeout=10
 SlurmctldTimeout=30
 SlurmdTimeout=30
 NodeName=$SLURM_NODE NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=1000 State=UNKNOWN
-PartitionName=test Nodes=$SLURM_NODE Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
+PartitionName=test Nodes=$SLURM_NODE Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:8
 EOF
     chmod 644 "$d/slurm.conf"
     export SLURM_CONF=$d/slurm.conf
