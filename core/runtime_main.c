@@ -29,6 +29,7 @@
 #include "core/restore.h"
 #include "storage/container.h"
 #include "storage/image_chain.h"
+#include "storage/shm_ledger.h"
 
 extern char **environ;
 
@@ -327,6 +328,15 @@ int main(int argc, char **argv)
 	/* what writers killed in earlier runs left (this user's, dead ones') */
 	if (cfg.dir[0] && launcher_rank() == 0 && generations_remove_stale(cfg.dir))
 		log_error("%s", container_error());
+	/* and the shared memory of their lower halves (an MPI's segments) */
+	if (cfg.dir[0]) {
+		unsigned removed = 0;
+		if (shm_ledger_clean(cfg.dir, &removed))
+			log_error("%s", container_error());
+		else if (removed)
+			log_info("removed %u shared-memory file(s) that processes killed earlier left in "
+			         "/dev/shm", removed);
+	}
 	if (!restart && loader_resolve(argv[1], program, sizeof program))
 		return 127;
 	if (!restart)
@@ -360,8 +370,16 @@ int main(int argc, char **argv)
 		log_error("CKPTMPI_INSPECT_RANK is for a restart (CKPTMPI_RESTART) to inspect");
 		return EXIT_BAD_SETTING;
 	}
-	if (restore_inspect_rank() < 0 && hooks_init())
-		return 127;
+	if (restore_inspect_rank() < 0) {
+		/* the shared memory the plugins' lower halves make for the job,
+		 * listed for the next run on DIR should this process be killed */
+		static struct shm_set before;
+		shm_ledger_snapshot(&before);
+		if (hooks_init())
+			return 127;
+		if (shm_ledger_record(cfg.dir, &before))
+			log_error("%s", container_error());
+	}
 	if (starts_together() && restore_inspect_rank() < 0 && start_agreed(started, cfg.dir))
 		return 127;
 	procstate_register_open_fds();

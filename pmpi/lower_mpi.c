@@ -8,6 +8,7 @@
 #include "core/control.h"
 #include "core/log.h"
 #include "pmpi/lower_job.h"
+#include "storage/shm_ledger.h"
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +134,18 @@ int runtime_mpi_check(char *err, size_t len)
 
 const char *runtime_mpi_flavour(void) { return CKPTMPI_FLAVOUR; }
 
+/* The program's MPI_Finalize: MPI removes its shared memory, so the
+ * ledger that lists it for a killed job's successor goes too. */
+static int (*real_finalize)(void);
+
+static int lower_finalize(void)
+{
+	int rc = real_finalize();
+	if (rc == MPI_SUCCESS)
+		shm_ledger_drop();
+	return rc;
+}
+
 int runtime_mpi_init(void)
 {
 	int provided = 0, rank = 0, size = 0, level = MPI_THREAD_MULTIPLE;
@@ -175,6 +188,8 @@ int runtime_mpi_init(void)
 		return -1;
 	}
 	ckpt_mpi_table_fill(mpi_table);
+	real_finalize = (int (*)(void))mpi_table[CKPT_MPI_MPI_Finalize];
+	mpi_table[CKPT_MPI_MPI_Finalize] = (void *)lower_finalize;
 #ifdef CKPTMPI_HANDLES_ARE_POINTERS
 	{
 		/* where the real predefined objects are, for the shim's copies */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "storage/image_chain.h"
+#include "storage/pid_alive.h"
 #include "storage/container.h"
 #include "storage/container_internal.h"
 
@@ -287,33 +288,24 @@ out:
  * a live one writes without pause. */
 #define CK_STALE_SECONDS (24 * 3600)
 
+/* Open MPI's MPI-IO (OMPIO, its shared file pointer) keeps a POSIX
+ * semaphore named after the file while it is open, /dev/shm/sem.OMPIO_
+ * followed by the file's name: a writer killed mid-write leaves it. */
+static void remove_mpi_io_semaphore(const char *temporary)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if ((size_t)snprintf(path, sizeof path, "/dev/shm/sem.OMPIO_%s", temporary) >= sizeof path)
+		return;
+	/* best effort: the temporary's removal is what matters */
+	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == getuid())
+		(void)unlink(path);
+}
+
 /* This user's temporaries of writers that are gone: on this host with no
  * such process, or on any host and untouched for a day. Others' files
  * are never touched (and could not be removed in a sticky directory). */
-/* A writer on this host that still runs. A zombie has died: it holds no
- * file and writes nothing more (a killed job's ranks are zombies until
- * whoever inherits them reaps them); EPERM means alive. */
-static int pid_alive(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
-
-	if (kill(pid, 0) < 0 && errno == ESRCH)
-		return 0;
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno != ENOENT;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 1;
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
-}
-
 int generations_remove_stale(const char *dir)
 {
 	char host[HOST_NAME_MAX + 1];
@@ -357,6 +349,8 @@ int generations_remove_stale(const char *dir)
 			ck_set_error("%s/%s: cannot remove: %s", dir, de->d_name, strerror(errno));
 			rc = -1;
 		}
+		if (here)
+			remove_mpi_io_semaphore(de->d_name);
 	}
 	if (closedir(d) < 0 && !rc) {
 		ck_set_error("%s: closedir: %s", dir, strerror(errno));

@@ -1158,12 +1158,28 @@ mpi_ckpt_flow() {
     mkdirs "$WORK/run" "$WORK/ck"
     mpi_start "$WORK/run" "$WORK/run1.out" CKPTMPI_DIR="$WORK/ck" -- "${MPI_CKPTCMD[@]}"
     _mpi_ckpt_and_kill "$WORK/run1.out"
-    local g=$GEN lo=$REQ_STEP hi=$CKPT_AFTER
+    local g=$GEN lo=$REQ_STEP hi=$CKPT_AFTER left
     mpi_check_generation "$WORK/ck" "$g" "$MPI_NP"
+    # the shared memory the killed ranks' MPI left (their ledgers list it)
+    left=$(cat "$WORK/ck"/.shm.* 2>/dev/null | sort -u || true)
     mpi_run "$WORK/run" "$WORK/restart.out" CKPTMPI_DIR="$WORK/ck" CKPTMPI_RESTART=latest -- "${MPI_CKPTCMD[@]}"
     _mpi_check_resume "$WORK/restart.out" "$lo" "$hi"
     merge_steps "$WORK/run1.out" "$WORK/restart.out" "$WORK/merged.out"
     same_file "$WORK/ref.out" "$WORK/merged.out" "stdout (run 1 + restart)" "the plain run"
+    mpi_check_nothing_left "$WORK/ck" "$left"
+}
+
+# mpi_check_nothing_left DIR FILES: a job that ended normally leaves in DIR
+# its generations only (no control socket, ledger or temporary), and the
+# files FILES (what a killed run left in /dev/shm) are gone.
+mpi_check_nothing_left() {
+    local dir=$1 f extra
+    for f in $2; do
+        [ ! -e "$f" ] || fail "$f, left by the killed run, is still there after the restart"
+    done
+    [ -z "$2" ] || log "what the killed run left in /dev/shm is gone: $(echo "$2" | wc -l) file(s)"
+    extra=$(cd "$dir" && ls -A | grep -Ev '^ckpt-[0-9]+\.h5$' || true)
+    [ -z "$extra" ] || fail "the job ended, $dir still holds: $(echo "$extra" | tr '\n' ' ')"
 }
 
 # mpi_chain_case [OPTIONS] FLAVOUR NP PROGRAM [ARGS...]: checkpoint, kill,
