@@ -3,8 +3,8 @@
  * starts it in rank R's place; it says its pid (PIDFILE, written whole by
  * a rename), stops itself until GDB has attached, then becomes COMMAND
  * (the runtime) with address randomisation off, as GDB would start it.
- * A program of its own with nothing but libc: GDB reads the symbols of
- * what it attaches to, at every relaunch of the job. */
+ * A program of its own, linked statically: GDB reads the symbols of what
+ * it attaches to, at every relaunch of the job. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
