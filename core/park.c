@@ -79,6 +79,36 @@ void park_add_section_word(volatile int64_t *off)
 	          PARK_MAX_LAYERS);
 }
 
+/* Why a thread last declined to stop (for the message when one never
+ * does): 1 inside a call into the lower half, 2 + L inside a section of
+ * interposition layer L. */
+static struct {
+	volatile int64_t tid;
+	volatile int why;
+} declined[PARK_MAX];
+
+static void note_declined(int why)
+{
+	int64_t tid = raw_gettid();
+	for (int i = 0; i < PARK_MAX; i++) {
+		int64_t t = __atomic_load_n(&declined[i].tid, __ATOMIC_ACQUIRE);
+		if (t == tid || (t == 0 && __atomic_compare_exchange_n(&declined[i].tid, &t, tid, 0,
+		                                                       __ATOMIC_ACQ_REL,
+		                                                       __ATOMIC_ACQUIRE))) {
+			declined[i].why = why;
+			return;
+		}
+	}
+}
+
+static int declined_why(int64_t tid)
+{
+	for (int i = 0; i < PARK_MAX; i++)
+		if (declined[i].tid == tid)
+			return declined[i].why;
+	return 0;
+}
+
 /* Runs on an upper thread: raw syscalls, no libc, no TLS, no stack
  * protector (see CMake flags for this file). */
 static void park_handler(int sig, siginfo_t *si, void *uc)
@@ -96,8 +126,10 @@ static void park_handler(int sig, siginfo_t *si, void *uc)
 		raw_syscall2(SYS_arch_prctl, ARCH_GET_FS, &fs);
 		/* an upper thread inside an MPI call: not now (park_all asks
 		 * again; the lower half is never saved mid-call) */
-		if (is_context(fs))
+		if (is_context(fs)) {
+			note_declined(1);
 			return;
+		}
 		/* a thread of the lower half itself (MPI's progress threads) */
 		if (fs >= LOWMEM_WINDOW_BASE && fs < LOWMEM_WINDOW_BASE + LOWMEM_WINDOW_SIZE) {
 			int i = __atomic_fetch_add(&n_met_lower, 1, __ATOMIC_ACQ_REL);
@@ -120,6 +152,7 @@ static void park_handler(int sig, siginfo_t *si, void *uc)
 					if (w[0] > 0) {
 						w[1] = 1;
 						inside = 1;
+						note_declined(2 + i);
 					}
 				}
 			}
@@ -226,6 +259,46 @@ static int is_parked(int64_t tid)
 	return 0;
 }
 
+/* For the message of a thread that does not stop: its name, state,
+ * whether the signal is blocked or pending, the system call it is in. */
+static void describe_thread(int64_t tid, char *out, size_t len)
+{
+	char p[64], line[256], name[64] = "?", sys[64] = "?";
+	unsigned long long blk = 0, pnd = 0;
+	char state = '?';
+	FILE *f;
+
+	snprintf(p, sizeof p, "/proc/self/task/%lld/status", (long long)tid);
+	if ((f = fopen(p, "re"))) {
+		while (fgets(line, sizeof line, f)) {
+			if (!strncmp(line, "Name:", 5))
+				sscanf(line + 5, " %63[^\n]", name);
+			else if (!strncmp(line, "State:", 6))
+				sscanf(line + 6, " %c", &state);
+			else if (!strncmp(line, "SigBlk:", 7))
+				blk = strtoull(line + 7, NULL, 16);
+			else if (!strncmp(line, "SigPnd:", 7))
+				pnd = strtoull(line + 7, NULL, 16);
+		}
+		fclose(f);
+	}
+	snprintf(p, sizeof p, "/proc/self/task/%lld/syscall", (long long)tid);
+	if ((f = fopen(p, "re"))) {
+		if (fgets(line, sizeof line, f))
+			sscanf(line, "%63s", sys);
+		fclose(f);
+	}
+	int why = declined_why(tid);
+	char where[64] = "";
+	if (why == 1)
+		snprintf(where, sizeof where, "; last seen inside a call into the lower half");
+	else if (why >= 2)
+		snprintf(where, sizeof where, "; last seen inside a section of layer %d", why - 2);
+	snprintf(out, len, "'%s', state %c, signal %d %s%s, system call %s%s", name, state,
+	         PARK_SIGNAL, blk & (1ull << (PARK_SIGNAL - 1)) ? "blocked" : "not blocked",
+	         pnd & (1ull << (PARK_SIGNAL - 1)) ? " and pending" : "", sys, where);
+}
+
 /* After a grace period (the signal may be blocked only briefly, as around
  * pthread_create), name a thread that sleeps with the signal blocked. */
 static int blocked_for_good(const int64_t *sent, int nsent, const struct timespec *t0)
@@ -273,6 +346,7 @@ int park_all(struct park_result *res)
 
 	park.nslot = 0;
 	park.parked = 0;
+	memset((void *)declined, 0, sizeof declined);
 	__atomic_store_n(&park.active, 1, __ATOMIC_RELEASE);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (signal_new_threads(sent, &nsent) < 0)
@@ -308,8 +382,10 @@ int park_all(struct park_result *res)
 			int stuck = 0;
 			for (int i = 0; i < nsent; i++) {
 				if (!is_parked(sent[i]) && task_alive(sent[i])) {
-					log_error("thread %lld did not stop within %.0f s (signal %d blocked?)",
-					          (long long)sent[i], timeout, PARK_SIGNAL);
+					char what[256];
+					describe_thread(sent[i], what, sizeof what);
+					log_error("thread %lld did not stop within %.0f s (%s)",
+					          (long long)sent[i], timeout, what);
 					stuck = 1;
 				}
 			}
