@@ -4,6 +4,8 @@
 # measured in the same run for the same number of bytes. Not a test: it
 # reports, it does not judge.
 #   bench/ckpt_bench.sh [BUILD_DIR] [DIR] [MIB...]     (default 1024 4096)
+#   PLOT=FILE.png: draw checkpoint, pause and restart time against the
+#   image size, beside the raw write and read of as many bytes (gnuplot)
 # Columns: seconds and MB/s of ckptmpi; raw_s: plain write+fsync (read) of
 # as many bytes as the checkpoint file holds; ratio = raw_s / seconds (1.0 =
 # as fast as the storage allows); paused_s: how long the program was stopped.
@@ -11,6 +13,8 @@ set -euo pipefail
 B=$(cd "${1:-build}" && pwd); D=${2:-/tmp/ckptmpi-bench}; shift 2 2>/dev/null || true
 SIZES=("$@"); [ ${#SIZES[@]} -gt 0 ] || SIZES=(1024 4096)
 mkdir -p "$D"
+TABLE=$D.table
+: > "$TABLE"
 now() { date +%s.%N; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
 printf '%-6s %-10s %8s %8s %12s %8s %6s %8s\n' MiB what seconds MB/s bytes raw_s ratio paused_s
@@ -43,8 +47,28 @@ for mib in "${SIZES[@]}"; do
 	for row in "checkpoint $ck $raw_w ${paused:-?}" "restart $rs $raw_r -"; do
 		set -- $row
 		awk -v m="$mib" -v w="$1" -v s="$2" -v b="$bytes" -v r="$3" -v p="$4" \
-			'BEGIN{printf "%-6s %-10s %8.3f %8.0f %12.0f %8.3f %6.2f %8s\n", m, w, s, b/s/1e6, b, r, r/s, p}'
+			'BEGIN{printf "%-6s %-10s %8.3f %8.0f %12.0f %8.3f %6.2f %8s\n", m, w, s, b/s/1e6, b, r, r/s, p}' |
+			tee -a "$TABLE"
 	done
 done
 echo "restart excludes the program's own checksum pass over its heap"
-rm -rf "$D"
+if [ -n "${PLOT:-}" ] && command -v gnuplot >/dev/null; then
+	awk '$2 == "checkpoint" {print $1, $3, $6, ($8 == "?" ? "NaN" : $8)}' "$TABLE" > "$D.ck"
+	awk '$2 == "restart" {print $1, $3, $6}' "$TABLE" > "$D.rs"
+	gnuplot <<EOG
+set terminal pngcairo size 900,560 font ",11"
+set output "$PLOT"
+set title "ckptmpi: one process, heap half random half zero (measured $(date +%F), $(nproc) cores)"
+set xlabel "touched heap (MiB)"
+set ylabel "seconds"
+set key top left
+set grid
+plot "$D.ck" using 1:2 with linespoints lw 2 title "checkpoint", \
+     "$D.ck" using 1:3 with lines dt 2 lw 2 title "raw write + fsync of the file's bytes", \
+     "$D.ck" using 1:4 with linespoints lw 2 title "program paused", \
+     "$D.rs" using 1:2 with linespoints lw 2 title "restart (cold cache)", \
+     "$D.rs" using 1:3 with lines dt 2 lw 2 title "raw read of the file's bytes (cold)"
+EOG
+	echo "plot: $PLOT"
+fi
+rm -rf "$D" "$D.table" "$D.ck" "$D.rs"
