@@ -381,7 +381,9 @@ int park_all(struct park_result *res)
 			 * with the signal blocked */
 			int stuck = 0;
 			for (int i = 0; i < nsent; i++) {
-				if (!is_parked(sent[i]) && task_alive(sent[i])) {
+				/* (the lower half's own threads never stop: not
+				 * them) */
+				if (!is_parked(sent[i]) && !is_lower(sent[i]) && task_alive(sent[i])) {
 					char what[256];
 					describe_thread(sent[i], what, sizeof what);
 					log_error("thread %lld did not stop within %.0f s (%s)",
