@@ -153,10 +153,14 @@ static int scan_pages(int pm, struct ck_region *r, int all_pages, struct vec *ru
 	r->run_first = runs->n;
 	r->inherit = 0;
 	if (trackable(r)) {
+		/* saved whole when every page is (deleted or unreachable files):
+		 * the parent may have taken the same mapping for a file's, whose
+		 * unsaved pages a restart would not find */
+		int inc = incremental && !all_pages;
 		struct written w = { r, { NULL, 0, 0, sizeof(struct range) } };
-		int t = dirty_scan(r->start, r->end, incremental ? add_written : NULL, &w);
+		int t = dirty_scan(r->start, r->end, inc ? add_written : NULL, &w);
 
-		if (t == 0 && incremental) {
+		if (t == 0 && inc) {
 			r->inherit = 1;
 			if (w.ranges.n && !(r->prot & PROT_READ)) {
 				/* the upper half is stopped: borrow read access */
