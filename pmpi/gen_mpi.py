@@ -691,7 +691,8 @@ def gen_wrapper(fn):
         body.append("%s ret;" % fn.ret)
         body.append("")
         body += pre
-        body.append(wrap("\tret = CKPT_CALL(", call_args, ");", "\t")[1:])
+        # (inside the wrapper's section: the call needs none of its own)
+        body.append(wrap("\tret = CKPT_CALL_IN(", call_args, ");", "\t")[1:])
         body += [stmt(s, "\t")[1:] for s in post_always]
         if post_ok:
             # outputs are defined only when the call succeeded

@@ -17,6 +17,7 @@
  * MPI and posts the cancelled receives again. */
 #include <errno.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,11 +205,25 @@ static void count(volatile uint64_t *tab, uint64_t comm, int rank)
 		tab[w]++;
 }
 
-/* The shim's collective gate (pmpi/vtable.c, ckpt_coll_enter) counts
+/* The shim's collective gate (pmpi/call.h, ckpt_coll_enter) counts
  * its entry and then looks at `cut`; the cut stores `cut` and then reads
  * the counts: both sequentially consistent, so either the thread sees the
  * hold and backs out, or the cut sees its count. */
-static void set_cut(int32_t c) { __atomic_store_n(&st->cut, c, __ATOMIC_SEQ_CST); }
+static void set_cut(int32_t c)
+{
+	__atomic_store_n(&st->cut, c, __ATOMIC_SEQ_CST);
+	/* threads entering a collective count with a plain store (coll_asym):
+	 * this makes every running thread pass a full barrier, so each either
+	 * sees the new `cut` or has its count seen by the reads that follow */
+	if (st->coll_asym &&
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) {
+		/* (registered by the shim at start and at a restart; cannot fail
+		 * then) a cut without the fence could miss an entry: stop */
+		log_error("membarrier failed (%s): the collective cut cannot be made safely",
+		          strerror(errno));
+		abort();
+	}
+}
 
 static void wake_gated(void)
 {
@@ -894,6 +909,11 @@ int runtime_mpi_restore(const struct ck_image *img)
 		          st->world_size, nranks);
 		return -1;
 	}
+	/* the collective gate's fence belongs to the process: register this
+	 * one, or make the threads count with locked instructions again */
+	if (st->coll_asym &&
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0)
+		st->coll_asym = 0;
 	/* the lower contexts the threads borrowed died with the old process:
 	 * each thread gets a new one at its next MPI call (none from the
 	 * free list either) */

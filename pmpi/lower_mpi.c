@@ -15,11 +15,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pmpi/lower_fast.h"
 #include "pmpi/mpi_index.h"
 
 void ckpt_mpi_table_fill(void **fn);
 
-static void *mpi_table[CKPT_MPI_NFUNCS];
+/* MPI's functions, then the lower half's own (pmpi/lower_fast.h) */
+static void *mpi_table[CKPT_LOWER_NSLOTS];
 
 /* UCX (under MPICH and OpenMPI) patches mmap/munmap in place to watch
  * memory. The lower half's memory is routed by ckptmpi, and the copy of
@@ -190,6 +192,7 @@ int runtime_mpi_init(void)
 	ckpt_mpi_table_fill(mpi_table);
 	real_finalize = (int (*)(void))mpi_table[CKPT_MPI_MPI_Finalize];
 	mpi_table[CKPT_MPI_MPI_Finalize] = (void *)lower_finalize;
+	mpi_table[CKPT_LOWER_P2P_FAST] = (void *)(ckpt_lower_p2p_fast_fn){ckpt_lower_p2p_fast};
 #ifdef CKPTMPI_HANDLES_ARE_POINTERS
 	{
 		/* where the real predefined objects are, for the shim's copies */

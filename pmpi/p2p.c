@@ -25,6 +25,7 @@
 #include <mpi.h>
 
 #include "pmpi/call.h"
+#include "pmpi/lower_fast.h"
 #include "pmpi/mpi_fntypes.h"
 #include "pmpi/mpi_index.h"
 #include "pmpi/replay_mpi.h"
@@ -41,18 +42,20 @@ static void mrr_wild_done(struct ckpt_vh *e);
 
 /* ---- accounting ---- */
 
-static int world_rank_of(uint64_t comm, int rank)
+static inline int world_rank_of(uint64_t comm, int rank)
 {
 	struct ckpt_vh *c;
 	if (rank < 0)
 		return -1;
+	if (__builtin_expect(comm == ckpt_st->world_upper, 1))
+		return rank < ckpt_st->world_size ? rank : -1;
 	c = ckpt_comm_entry(comm);
 	if (!c)
 		return ckpt_in(comm) == ckpt_st->self_real ? ckpt_st->world_rank : -1;
 	return rank < c->u.c.size ? c->u.c.world[rank] : -1;
 }
 
-static void count(volatile uint64_t *tab, uint64_t comm, int rank)
+static inline void count(volatile uint64_t *tab, uint64_t comm, int rank)
 {
 	int w = world_rank_of(comm, rank);
 	if (w >= 0)
@@ -382,11 +385,167 @@ int PMPI_Irsend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, 
 	return post_send(CKPT_SM_READY, CKPT_MPI_MPI_Irsend, buf, count, dt, dest, tag, comm, req);
 }
 
+/* ---- the fast path of blocking calls ----
+ *
+ * A blocking standard send or receive is posted and tested in one call
+ * to the lower half (pmpi/lower_fast.c: one switch of the thread pointer
+ * for the whole call), inside one section, with no request entry: while
+ * the thread is in the section or in the lower half no checkpoint can see
+ * it, and the lower half gives it back as soon as a checkpoint begins
+ * (the cut leaves RUN). Then it makes the entry the ordinary path would
+ * have made (the request as posted, ACTIVE: the drain cancels a receive
+ * and waits for a send like any other), leaves the section — parking
+ * there — and waits as the ordinary path does. So the common call pays
+ * MPI's calls, one switch and the counting, not the entries. The replay's
+ * hooks, the queue of drained messages and a checkpoint under way take
+ * the ordinary path. */
+
+static inline int fast_ok(void)
+{
+	return __builtin_expect(!CKPT_MRR() && !ckpt_fast_off && ckpt_st->cut == CKPT_CUT_RUN, 1);
+}
+
+/* a checkpoint began: the request posted at the fast path becomes an
+ * entry, handed back as the application's request R */
+static void fast_to_entry(uint32_t rkind, uint32_t fn, const void *buf, int n, MPI_Datatype dt,
+                          int peer, int tag, MPI_Comm comm, MPI_Request lr, MPI_Request *r)
+{
+	uint32_t i;
+	struct ckpt_vh *e = req_new(rkind, fn, buf, n, dt, peer, tag, comm, &i);
+	e->real = CKPT_HVAL(lr);
+	__atomic_store_n(&e->u.r.state, CKPT_RS_ACTIVE, __ATOMIC_RELEASE);
+	*r = CKPT_HCAST(MPI_Request, CKPT_VVAL(ckpt_st, i));
+}
+
+#define FAST(ops, nops, comm, st)                                                                \
+	CKPT_CALL_IN(CKPT_LOWER_P2P_FAST, ckpt_lower_p2p_fast_fn, ops, nops, L(MPI_Comm, comm), st, \
+	             &ckpt_st->cut)
+
+static inline void fast_op(struct ckpt_fast_op *o, int recv, const void *buf, int n,
+                           MPI_Datatype dt, int peer, int tag)
+{
+	o->buf = (void *)buf;
+	o->dt = L(MPI_Datatype, dt);
+	o->n = n;
+	o->peer = peer;
+	o->tag = tag;
+	o->recv = recv;
+}
+
+static int send_fast(uint32_t fn, const void *buf, int n, MPI_Datatype dt, int dest, int tag,
+                     MPI_Comm comm)
+{
+	struct ckpt_fast_op o;
+	MPI_Request r;
+	int rc;
+
+	ckpt_section_begin();
+	fast_op(&o, 0, buf, n, dt, dest, tag);
+	rc = FAST(&o, 1, comm, MPI_STATUS_IGNORE);
+	CKPT_RACE_DELAY();
+	if (__builtin_expect(o.state != CKPT_FAST_FAILED, 1)) {
+		count(ckpt_st->sent, CKPT_HVAL(comm), dest); /* MPI has taken it */
+		if (o.state == CKPT_FAST_PENDING) {
+			fast_to_entry(CKPT_RK_SEND, fn, buf, n, dt, dest, tag, comm, o.req, &r);
+			ckpt_section_end();
+			return wait_one(&r, MPI_STATUS_IGNORE);
+		}
+	}
+	ckpt_section_end();
+	return rc;
+}
+
+/* (drained messages come only while the thread is parked: a receive
+ * checks for them inside its section) */
+static inline int dq_empty(void)
+{
+	return __builtin_expect(!__atomic_load_n(&ckpt_st->dq_count, __ATOMIC_ACQUIRE), 1);
+}
+
+static int recv_fast(uint32_t fn, void *buf, int n, MPI_Datatype dt, int src, int tag,
+                     MPI_Comm comm, MPI_Status *st)
+{
+	struct ckpt_fast_op o;
+	MPI_Request r;
+	MPI_Status own, *s = st == MPI_STATUS_IGNORE ? &own : st;
+	int rc;
+
+	ckpt_section_begin();
+	if (!dq_empty()) {
+		ckpt_section_end();
+		rc = post_recv(fn, buf, n, dt, src, tag, comm, &r);
+		return rc == MPI_SUCCESS ? wait_one(&r, st) : rc;
+	}
+	fast_op(&o, 1, buf, n, dt, src, tag);
+	rc = FAST(&o, 1, comm, s);
+	CKPT_RACE_DELAY();
+	if (__builtin_expect(o.state == CKPT_FAST_DONE, 1)) {
+		/* (the application has no handle: nobody cancels it) */
+		count(ckpt_st->recvd, CKPT_HVAL(comm), s->MPI_SOURCE);
+	} else if (o.state == CKPT_FAST_PENDING) {
+		fast_to_entry(CKPT_RK_RECV, fn, buf, n, dt, src, tag, comm, o.req, &r);
+		ckpt_section_end();
+		return wait_one(&r, st);
+	}
+	ckpt_section_end();
+	return rc;
+}
+
+static int sendrecv_slow(const void *sbuf, int scount, MPI_Datatype sdt, int dest, int stag,
+                         void *rbuf, int rcount, MPI_Datatype rdt, int src, int rtag,
+                         MPI_Comm comm, MPI_Status *st);
+
+/* MPI_Sendrecv: its receive, then its send, in one call to the lower half */
+static int sendrecv_fast(const void *sbuf, int scount, MPI_Datatype sdt, int dest, int stag,
+                         void *rbuf, int rcount, MPI_Datatype rdt, int src, int rtag,
+                         MPI_Comm comm, MPI_Status *st)
+{
+	struct ckpt_fast_op o[2];
+	MPI_Request r[2];
+	MPI_Status own, *s = st == MPI_STATUS_IGNORE ? &own : st;
+	int rc, r2;
+
+	ckpt_section_begin();
+	if (!dq_empty()) {
+		ckpt_section_end();
+		return sendrecv_slow(sbuf, scount, sdt, dest, stag, rbuf, rcount, rdt, src, rtag, comm,
+		                     st);
+	}
+	fast_op(&o[0], 1, rbuf, rcount, rdt, src, rtag);
+	fast_op(&o[1], 0, sbuf, scount, sdt, dest, stag);
+	rc = FAST(o, 2, comm, s);
+	CKPT_RACE_DELAY();
+	if (o[1].state != CKPT_FAST_FAILED)
+		count(ckpt_st->sent, CKPT_HVAL(comm), dest);
+	if (o[0].state == CKPT_FAST_DONE)
+		count(ckpt_st->recvd, CKPT_HVAL(comm), s->MPI_SOURCE);
+	if (__builtin_expect(o[0].state != CKPT_FAST_PENDING && o[1].state != CKPT_FAST_PENDING, 1)) {
+		ckpt_section_end();
+		return rc;
+	}
+	r[0] = r[1] = MPI_REQUEST_NULL;
+	if (o[0].state == CKPT_FAST_PENDING)
+		fast_to_entry(CKPT_RK_RECV, CKPT_MPI_MPI_Sendrecv, rbuf, rcount, rdt, src, rtag, comm,
+		              o[0].req, &r[0]);
+	if (o[1].state == CKPT_FAST_PENDING)
+		fast_to_entry(CKPT_RK_SEND, CKPT_MPI_MPI_Sendrecv, sbuf, scount, sdt, dest, stag, comm,
+		              o[1].req, &r[1]);
+	ckpt_section_end();
+	r2 = wait_one(&r[1], MPI_STATUS_IGNORE);
+	if (rc == MPI_SUCCESS)
+		rc = r2;
+	r2 = o[0].state == CKPT_FAST_PENDING ? wait_one(&r[0], st) : MPI_SUCCESS;
+	return rc != MPI_SUCCESS ? rc : r2;
+}
+
 static int send_blocking(uint32_t mode, uint32_t fn, const void *buf, int count, MPI_Datatype dt,
                          int dest, int tag, MPI_Comm comm)
 {
 	MPI_Request r;
-	int rc = post_send(mode, fn, buf, count, dt, dest, tag, comm, &r);
+	int rc;
+	if (mode == CKPT_SM_STD && fast_ok())
+		return send_fast(fn, buf, count, dt, dest, tag, comm);
+	rc = post_send(mode, fn, buf, count, dt, dest, tag, comm, &r);
 	return rc == MPI_SUCCESS ? wait_one(&r, MPI_STATUS_IGNORE) : rc;
 }
 
@@ -417,12 +576,25 @@ int PMPI_Recv(void *buf, int count, MPI_Datatype dt, int src, int tag, MPI_Comm 
               MPI_Status *st)
 {
 	MPI_Request r;
-	int rc = post_recv(CKPT_MPI_MPI_Recv, buf, count, dt, src, tag, comm, &r);
+	int rc;
+	if (fast_ok())
+		return recv_fast(CKPT_MPI_MPI_Recv, buf, count, dt, src, tag, comm, st);
+	rc = post_recv(CKPT_MPI_MPI_Recv, buf, count, dt, src, tag, comm, &r);
 	return rc == MPI_SUCCESS ? wait_one(&r, st) : rc;
 }
 
 int PMPI_Sendrecv(const void *sbuf, int scount, MPI_Datatype sdt, int dest, int stag, void *rbuf,
                   int rcount, MPI_Datatype rdt, int src, int rtag, MPI_Comm comm, MPI_Status *st)
+{
+	if (fast_ok())
+		return sendrecv_fast(sbuf, scount, sdt, dest, stag, rbuf, rcount, rdt, src, rtag, comm,
+		                     st);
+	return sendrecv_slow(sbuf, scount, sdt, dest, stag, rbuf, rcount, rdt, src, rtag, comm, st);
+}
+
+static int sendrecv_slow(const void *sbuf, int scount, MPI_Datatype sdt, int dest, int stag,
+                         void *rbuf, int rcount, MPI_Datatype rdt, int src, int rtag,
+                         MPI_Comm comm, MPI_Status *st)
 {
 	MPI_Request rr, sr;
 	int rc = post_recv(CKPT_MPI_MPI_Sendrecv, rbuf, rcount, rdt, src, rtag, comm, &rr);

@@ -7,6 +7,10 @@
 #include "core/link.h"
 #include "pmpi/vstate.h"
 
+/* the shim's internals are its own: calls and loads stay inside the
+ * library (no PLT, no GOT), the application sees only MPI's names */
+#pragma GCC visibility push(hidden)
+
 int ckpt_state_init(struct ckptmpi_link *link);
 /* publish the section word's place to the park handler (pmpi/section.c) */
 void ckpt_section_init(struct ckptmpi_link *link);
@@ -18,5 +22,7 @@ void ckpt_vh_release(uint32_t idx);
 /* the entry of a communicator (MPI_COMM_WORLD: entry 0), NULL for
  * MPI_COMM_SELF and null */
 struct ckpt_vh *ckpt_comm_entry(uint64_t comm);
+
+#pragma GCC visibility pop
 
 #endif

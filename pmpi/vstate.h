@@ -159,6 +159,10 @@ struct ckpt_mpi_state {
 	volatile int32_t n_ctx_free, ctx_lock;
 	/* the checkpoint refuses while these exist (names the call) */
 	char refuse[256];
+	/* the collective gate counts with plain stores; the cut orders them
+	 * with membarrier (MEMBARRIER_CMD_PRIVATE_EXPEDITED) after each change
+	 * of `cut` (pmpi/call.h, ckpt_coll_enter; pmpi/lower_cut.c) */
+	int32_t coll_asym;
 };
 
 /* Encoding of virtual handles in the application's handle type. */

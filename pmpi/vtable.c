@@ -7,6 +7,7 @@
  * and return an entry. */
 #include <errno.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "pmpi/shim.h"
 
 struct ckpt_mpi_state *ckpt_st;
+int ckpt_fast_off;
 
 void ckpt_state_lock(void)
 {
@@ -97,6 +99,11 @@ int ckpt_state_init(struct ckptmpi_link *link)
 	if (!st->sent || !st->recvd)
 		return -1;
 	comm_setup_world_self();
+	/* the collective gate's asymmetric fence (ckpt_coll_enter): the cut
+	 * issues membarrier, threads entering a collective only a store */
+	ckpt_fast_off = getenv("CKPTMPI_FASTPATH") && !strcmp(getenv("CKPTMPI_FASTPATH"), "0");
+	st->coll_asym = !ckpt_fast_off &&
+	                syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 	st->tls_lower_fs_off = (int64_t)((uintptr_t)&ckpt_lower_fs - ckpt_get_fs());
 	__atomic_store_n(&link->mpi_state, (uint64_t)(uintptr_t)st, __ATOMIC_RELEASE);
 	return 0;
@@ -419,7 +426,7 @@ static void futex_wait(volatile int32_t *w, int32_t v)
 	syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
 }
 
-struct ckpt_vh *ckpt_coll_enter(uint64_t comm)
+struct ckpt_vh *ckpt_coll_enter_slow(uint64_t comm)
 {
 	struct ckpt_vh *e = ckpt_comm_entry(comm);
 
@@ -432,8 +439,19 @@ struct ckpt_vh *ckpt_coll_enter(uint64_t comm)
 	 * counts): either the cut sees this entry, or this thread sees the
 	 * cut and takes its entry back until it may pass */
 	for (;;) {
-		uint64_t n = __atomic_add_fetch(&e->u.c.seq, 1, __ATOMIC_SEQ_CST);
+		uint64_t n;
 		int32_t seq, cut;
+		if (__builtin_expect(ckpt_st->coll_asym, 1)) {
+			/* one thread at a time enters collectives on a communicator
+			 * (MPI-3.1 5.13: the program orders them), so a plain store;
+			 * the cut's membarrier after its store of `cut` is the fence
+			 * between this store and the load below (pmpi/lower_cut.c) */
+			n = __atomic_load_n(&e->u.c.seq, __ATOMIC_RELAXED) + 1;
+			__atomic_store_n(&e->u.c.seq, n, __ATOMIC_RELAXED);
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		} else {
+			n = __atomic_add_fetch(&e->u.c.seq, 1, __ATOMIC_SEQ_CST);
+		}
 		CKPT_RACE_DELAY();
 		cut = __atomic_load_n(&ckpt_st->cut, __ATOMIC_SEQ_CST);
 		if (__builtin_expect(cut == CKPT_CUT_RUN, 1) ||
@@ -456,10 +474,4 @@ struct ckpt_vh *ckpt_coll_enter(uint64_t comm)
 		}
 		__atomic_fetch_sub(&ckpt_st->gated, 1, __ATOMIC_ACQ_REL);
 	}
-}
-
-void ckpt_coll_leave(struct ckpt_vh *e)
-{
-	if (e)
-		__atomic_fetch_add(&e->u.c.done, 1, __ATOMIC_ACQ_REL);
 }

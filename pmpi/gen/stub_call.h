@@ -12,6 +12,7 @@ extern void *ckpt_lower_fn[];
 
 /* the lower function's return value; no arguments after FNTYPE is allowed */
 #define CKPT_CALL(IDX, FNTYPE, ...) (((FNTYPE)ckpt_lower_fn[(IDX)])(__VA_ARGS__))
+#define CKPT_CALL_IN CKPT_CALL
 
 /* The conversions are identities. By default they drop their other
  * arguments (as the project's first pmpi/call.h does); with
