@@ -263,11 +263,96 @@ static void blame(const char *path, uint64_t child, uint64_t gen, const char *ap
 	             apath, why);
 }
 
+static int cmp_span(const void *a, const void *b)
+{
+	const struct chain_span *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Add runs' pages to the set s (kept sorted and merged). */
+static int cover_add(struct chain_need *s, const struct ck_page_run *runs, size_t n)
+{
+	size_t m = 0;
+
+	if (s->n + n > s->cap) {
+		size_t cap = s->n + n + 16;
+		struct chain_span *v = realloc(s->v, cap * sizeof *v);
+		if (!v)
+			return -1;
+		s->v = v;
+		s->cap = cap;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (runs[i].npages)
+			s->v[s->n++] = (struct chain_span){ runs[i].addr,
+			                                    runs[i].addr + runs[i].npages * PAGE };
+	qsort(s->v, s->n, sizeof *s->v, cmp_span);
+	for (size_t i = 0; i < s->n; i++) {
+		if (m && s->v[i].start <= s->v[m - 1].end) {
+			if (s->v[i].end > s->v[m - 1].end)
+				s->v[m - 1].end = s->v[i].end;
+		} else {
+			s->v[m++] = s->v[i];
+		}
+	}
+	s->n = m;
+	return 0;
+}
+
+/* [start, end) lies in the set (empty: yes). */
+static int covered(const struct chain_need *s, uint64_t start, uint64_t end)
+{
+	size_t lo = 0, hi = s->n;
+
+	if (start >= end)
+		return 1;
+	while (lo < hi) {  /* the last span starting at or before start */
+		size_t mid = (lo + hi) / 2;
+		if (s->v[mid].start <= start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo && s->v[lo - 1].end >= end;
+}
+
+/* Join pieces of one ancestor run across gaps that newer generations
+ * write anyway (read later, they overwrite): whole chunks then go
+ * straight to their place instead of through a bounce buffer. */
+static void widen(struct ck_page_run *v, size_t *n, const struct chain_need *newer)
+{
+	size_t o = 0;
+
+	for (size_t i = 1; i < *n; i++) {
+		struct ck_page_run *p = &v[o];
+		uint64_t pend = p->addr + p->npages * PAGE;
+
+		if (p->data_offset != CK_RUN_ZEROS && v[i].data_offset != CK_RUN_ZEROS &&
+		    v[i].addr >= pend && v[i].data_offset - p->data_offset == v[i].addr - p->addr &&
+		    covered(newer, pend, v[i].addr))
+			p->npages = (v[i].addr + v[i].npages * PAGE - p->addr) / PAGE;
+		else
+			v[++o] = v[i];
+	}
+	if (*n)
+		*n = o + 1;
+}
+
+struct level {
+	struct container_reader *a;
+	struct ck_page_run *runs;
+	size_t n;
+	uint64_t gen;
+	char path[4200];
+};
+
 int chain_read_ancestors(const char *path, int own, const struct ck_generation_info *info,
                          uint64_t rank, const struct ck_image *img,
                          container_progress_fn progress)
 {
 	struct chain_need need = {0};
+	struct level *lv = NULL;
+	size_t nlv = 0;
 	uint64_t gen = info->pages_parent;
 	int rc = 0;
 
@@ -276,34 +361,37 @@ int chain_read_ancestors(const char *path, int own, const struct ck_generation_i
 		ck_set_error("%s: out of memory", path);
 		return -1;
 	}
+	/* what each ancestor gives, nearest first */
 	while (!rc && need.n && gen) {
 		struct ck_generation_info ainfo;
-		struct container_reader *a;
-		struct ck_image anc, part;
-		char apath[4200];
+		struct ck_image anc;
+		struct level *l;
 
-		if (!(a = open_ancestor(path, info->generation, gen, info->nranks, own, &ainfo, apath,
-		                        sizeof apath))) {
-			rc = -1;
-			break;
-		}
-		if (container_read_image(a, rank, &anc)) {
-			blame(path, info->generation, gen, apath);
-			container_close(a);
-			rc = -1;
-			break;
-		}
-		memset(&part, 0, sizeof part);
-		if (chain_take(&anc, &need, &part.runs, &part.nruns)) {
+		if (!(l = realloc(lv, (nlv + 1) * sizeof *lv))) {
 			ck_set_error("%s: out of memory", path);
 			rc = -1;
-		} else if (part.nruns && container_read_pages(a, rank, &part, 1, NULL)) {
-			blame(path, info->generation, gen, apath);
+			break;
+		}
+		lv = l;
+		l = &lv[nlv];
+		memset(l, 0, sizeof *l);
+		l->gen = gen;
+		if (!(l->a = open_ancestor(path, info->generation, gen, info->nranks, own, &ainfo,
+		                           l->path, sizeof l->path))) {
+			rc = -1;
+			break;
+		}
+		nlv++;
+		if (container_read_image(l->a, rank, &anc)) {
+			blame(path, info->generation, gen, l->path);
+			rc = -1;
+			break;
+		}
+		if (chain_take(&anc, &need, &l->runs, &l->n)) {
+			ck_set_error("%s: out of memory", path);
 			rc = -1;
 		}
-		free(part.runs);
 		ck_image_free(&anc);
-		container_close(a);
 		gen = ainfo.pages_parent;
 	}
 	if (!rc && need.n) {
@@ -313,6 +401,40 @@ int chain_read_ancestors(const char *path, int own, const struct ck_generation_i
 		             (unsigned long long)rank);
 		rc = -1;
 	}
+	/* read oldest first: a newer generation's pages land over an older
+	 * one's, so each ancestor's pieces may be joined across what the
+	 * newer ones (and the child, read last) write */
+	for (size_t i = nlv; !rc && i-- > 0;) {
+		struct ck_image part;
+		struct chain_need newer_than_i = {0};
+
+		/* the pages of the child and of the levels nearer than i */
+		if (cover_add(&newer_than_i, img->runs, img->nruns)) {
+			rc = -1;
+		} else {
+			for (size_t k = 0; !rc && k < i; k++)
+				rc = cover_add(&newer_than_i, lv[k].runs, lv[k].n);
+		}
+		if (rc) {
+			ck_set_error("%s: out of memory", path);
+			chain_need_free(&newer_than_i);
+			break;
+		}
+		widen(lv[i].runs, &lv[i].n, &newer_than_i);
+		chain_need_free(&newer_than_i);
+		memset(&part, 0, sizeof part);
+		part.runs = lv[i].runs;
+		part.nruns = lv[i].n;
+		if (part.nruns && container_read_pages(lv[i].a, rank, &part, 1, NULL)) {
+			blame(path, info->generation, lv[i].gen, lv[i].path);
+			rc = -1;
+		}
+	}
+	for (size_t i = 0; i < nlv; i++) {
+		free(lv[i].runs);
+		container_close(lv[i].a);
+	}
+	free(lv);
 	chain_need_free(&need);
 	return rc;
 }
