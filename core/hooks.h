@@ -61,10 +61,13 @@ struct ckpt_job_ops {
 	 * every member. 0, or -1 with the reason logged (naming the member).
 	 * Used at a cut and at a restart once the members met again. */
 	int (*exchange)(const void *mine, size_t len, void *all);
-	/* 1: the members start together (one launcher; init waits for all,
-	 * as MPI_Init does), so one that cannot start must stop them all:
-	 * the start's outcome is exchanged once init is done */
-	int starts_together;
+	/* the members start together (one launcher; init waits for all, as
+	 * MPI_Init does), so one that cannot start must stop them all: once
+	 * init is done, every member's start outcome (0: started) into all
+	 * (size() ints), by a channel nothing else uses (the transport's
+	 * first messages are the program's). 0, or -1 said. NULL: members
+	 * join one by one (a job without MPI) */
+	int (*start_agree)(int mine, int *all);
 };
 
 struct ckpt_hooks {

@@ -251,7 +251,7 @@ static int choose_generation(const char *dir, const char *which, int quiet_if_no
 static int starts_together(void)
 {
 	const struct ckpt_job_ops *job = hooks_job_registered();
-	return job && job->starts_together;
+	return job && job->start_agree;
 }
 
 /* The members of a job that start together wait for each other in init
@@ -271,7 +271,7 @@ static int start_agreed(int mine, const char *dir)
 		log_error("out of memory");
 		return -1;
 	}
-	if (job->exchange(&mine, sizeof mine, all)) {
+	if (job->start_agree(mine, all)) {
 		free(all);
 		return -1;
 	}
@@ -360,7 +360,7 @@ int main(int argc, char **argv)
 		return 127;
 	}
 	started = control_start(&cfg);
-	if (started && !starts_together())
+	if (started && (restart || !starts_together()))
 		return 127;
 	/* the plugins' lower halves (the real MPI) before the program starts;
 	 * not for an inspection (restore.h), which must run without mpirun */
@@ -380,7 +380,11 @@ int main(int argc, char **argv)
 		if (shm_ledger_record(cfg.dir, &before))
 			log_error("%s", container_error());
 	}
-	if (starts_together() && restore_inspect_rank() < 0 && start_agreed(started, cfg.dir))
+	/* a fresh start only: the same collective before a restart's program
+	 * resumes left an OpenMPI job hanging at its next checkpoint
+	 * (e2e_mpi_ckpt_chain_openmpi; not understood yet), so a restart
+	 * beside another job still refuses on rank 0 alone */
+	if (!restart && starts_together() && start_agreed(started, cfg.dir))
 		return 127;
 	procstate_register_open_fds();
 	if (lowmem_mark_all_current())

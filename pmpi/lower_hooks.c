@@ -2,8 +2,23 @@
  * job act together through the runtime's own communicator, and the MPI
  * objects of the upper half are drained at the cut and re-created at a
  * restart. */
+#include <mpi.h>
+
 #include "core/hooks.h"
+#include "core/log.h"
 #include "pmpi/lower_job.h"
+
+/* Every rank's start outcome (core/runtime_main.c), over MPI's own world:
+ * the runtime's communicator stands for the program's world */
+static int mpi_start_agree(int mine, int *all)
+{
+	int e = MPI_Allgather(&mine, 1, MPI_INT, all, 1, MPI_INT, MPI_COMM_WORLD);
+	if (e != MPI_SUCCESS) {
+		log_error("MPI_Allgather of the ranks' start failed (error %d)", e);
+		return -1;
+	}
+	return 0;
+}
 
 static const struct ckpt_job_ops mpi_job = {
 	.active = runtime_mpi_active,
@@ -21,7 +36,7 @@ static const struct ckpt_job_ops mpi_job = {
 	.write = runtime_mpi_write,
 	.commit = runtime_mpi_commit,
 	.exchange = runtime_mpi_exchange,
-	.starts_together = 1,
+	.start_agree = mpi_start_agree,
 };
 
 /* the cut's receives posted again: only after a cut of this job */

@@ -248,7 +248,7 @@ if has_case requeue; then
 fi
 log "slurmctld's next check in $(secs_to_tick) s"
 if has_case timelimit; then
-    slurm_wait_done "$A" 45
+    slurm_wait_done "$A" 60
     steps_of "$WORK/a/run1.out" >"$WORK/a/run1.steps"
     grep -q ' final ' "$WORK/a/run1.steps" && fail "job $A finished before its time limit"
     [ "$JOB_STATE" = TIMEOUT ] || fail "job $A ended $JOB_STATE, not at its time limit: $(snip "$WORK/a/run1.out.err" 800)"
@@ -291,7 +291,7 @@ fi
 # mpirun again: see README, a generation of OpenMPI's mpirun is refused
 # under srun --mpi=pmix)
 if has_case timelimit_openmpi; then
-    slurm_wait_done "$O" 45
+    slurm_wait_done "$O" 60
     steps_of "$WORK/o/run1.out" >"$WORK/o/run1.steps"
     grep -q ' final ' "$WORK/o/run1.steps" && fail "job $O finished before its time limit"
     [ "$JOB_STATE" = TIMEOUT ] || fail "job $O ended $JOB_STATE, not at its time limit: $(snip "$WORK/o/run1.out.err" 800)"

@@ -126,9 +126,13 @@ slurm_up() {
     cport=$(_slurm_free_port) && dport=$(_slurm_free_port) || skip "no free TCP port for Slurm"
     : >"$d/plugstack.conf"
     # MinJobAge: a finished job stays 300 s, its state readable; KillWait: the
-    # seconds between SIGTERM and SIGKILL at a time limit or scancel (the
-    # time a checkpoint gets: 30 s by default); OverTimeLimit=0: no grace
-    # after the limit; the node runs up to 8 jobs' tasks on each CPU
+    # seconds between SIGTERM and SIGKILL at a time limit, scancel or
+    # requeue: the time a checkpoint gets (up to 8 s seen on a loaded
+    # machine); a requeued run may wait that long for the last one to end,
+    # and must start 2 s before the next check (Slurm's default of 30 s
+    # made it miss that check, 30 s more);
+    # OverTimeLimit=0: no grace after the limit; the node runs up to 8
+    # jobs' tasks on each CPU
     cat >"$d/slurm.conf" <<EOF
 ClusterName=ckpttest
 SlurmctldHost=$SLURM_NODE(127.0.0.1)
@@ -158,7 +162,7 @@ AccountingStorageType=accounting_storage/none
 MpiDefault=none
 ReturnToService=2
 MinJobAge=300
-KillWait=${SLURM_KILLWAIT:-10}
+KillWait=${SLURM_KILLWAIT:-15}
 OverTimeLimit=0
 InactiveLimit=0
 MessageTimeout=10
