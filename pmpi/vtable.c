@@ -432,8 +432,14 @@ struct ckpt_vh *ckpt_coll_enter_slow(uint64_t comm)
 
 	if (!e)
 		return NULL;
-	if (!e->u.c.shadow)
-		idup_finish((uint32_t)(e - ckpt_st->vt));
+	/* A communicator of MPI_Comm_idup gets its shadow at its first
+	 * collective (a split: blocking, and no checkpoint can stop a thread
+	 * inside it): made only once the gate is passed. The cut does not see
+	 * the communicator before (no shadow: its target stays 0), so while a
+	 * checkpoint is under way the thread waits here, parkable, instead of
+	 * blocking in the split on a member the cut holds at another
+	 * communicator's gate. */
+	int shadowless = !e->u.c.shadow && e != ckpt_st->vt;
 	/* count the entry first, then look at the cut (both sequentially
 	 * consistent, as the cut's store of `cut` and its reads of the
 	 * counts): either the cut sees this entry, or this thread sees the
@@ -455,8 +461,11 @@ struct ckpt_vh *ckpt_coll_enter_slow(uint64_t comm)
 		CKPT_RACE_DELAY();
 		cut = __atomic_load_n(&ckpt_st->cut, __ATOMIC_SEQ_CST);
 		if (__builtin_expect(cut == CKPT_CUT_RUN, 1) ||
-		    (cut == CKPT_CUT_RUNON && n <= e->u.c.target))
+		    (cut == CKPT_CUT_RUNON && n <= e->u.c.target)) {
+			if (shadowless)
+				idup_finish((uint32_t)(e - ckpt_st->vt));
 			return e;
+		}
 		/* a checkpoint is agreeing on where every communicator stops:
 		 * enter only collectives before that point */
 		seq = __atomic_load_n(&ckpt_st->cut_seq, __ATOMIC_ACQUIRE);
