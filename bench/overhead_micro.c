@@ -1,0 +1,86 @@
+/* Running cost micro-benchmarks for bench/overhead_bench.sh: 8-byte
+ * ping-pong latency (half a round trip), 8-byte MPI_Allreduce latency and
+ * 1 MiB ping-pong bandwidth between ranks 0 and 1, at MPI_THREAD_MULTIPLE
+ * (the level checkpoints need, asked for on both sides). Many short
+ * repetitions: on a shared machine the fastest ones are those no other
+ * process disturbed. Rank 0 prints "name best median unit" lines.
+ *   overhead_micro [REPS=200] [ITERS=1000] */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static void report(int rank, const char *name, double *t, int n, double scale, const char *unit,
+                   int invert)
+{
+	qsort(t, (size_t)n, sizeof *t, cmp);
+	if (rank)
+		return;
+	if (invert) /* a rate: the best is the shortest time */
+		printf("%s %.1f %.1f %s\n", name, scale / t[0], scale / t[n / 2], unit);
+	else
+		printf("%s %.4f %.4f %s\n", name, t[0] * scale, t[n / 2] * scale, unit);
+}
+
+int main(int argc, char **argv)
+{
+	int reps = argc > 1 ? atoi(argv[1]) : 200, iters = argc > 2 ? atoi(argv[2]) : 1000;
+	int provided, rank, size, big_n = 20;
+	static char big[1 << 20];
+	double b8 = 1, o8, *t = malloc(sizeof(double) * (size_t)reps);
+
+	MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	MPI_Comm_size(MPI_COMM_WORLD, &size);
+	if (size < 2) {
+		fprintf(stderr, "overhead_micro: needs 2 ranks\n");
+		MPI_Abort(MPI_COMM_WORLD, 2);
+	}
+	for (int r = 0; r < reps; r++) {
+		MPI_Barrier(MPI_COMM_WORLD);
+		double t0 = MPI_Wtime();
+		for (int i = 0; i < iters; i++) {
+			if (rank == 0) {
+				MPI_Send(&b8, 1, MPI_DOUBLE, 1, 0, MPI_COMM_WORLD);
+				MPI_Recv(&b8, 1, MPI_DOUBLE, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+			} else if (rank == 1) {
+				MPI_Recv(&b8, 1, MPI_DOUBLE, 0, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+				MPI_Send(&b8, 1, MPI_DOUBLE, 0, 0, MPI_COMM_WORLD);
+			}
+		}
+		t[r] = (MPI_Wtime() - t0) / iters / 2;
+	}
+	report(rank, "pingpong_8B_latency", t, reps, 1e6, "us", 0);
+	for (int r = 0; r < reps; r++) {
+		MPI_Barrier(MPI_COMM_WORLD);
+		double t0 = MPI_Wtime();
+		for (int i = 0; i < iters; i++)
+			MPI_Allreduce(&b8, &o8, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+		t[r] = (MPI_Wtime() - t0) / iters;
+	}
+	report(rank, "allreduce_8B_latency", t, reps, 1e6, "us", 0);
+	for (int r = 0; r < reps / 4 + 1; r++) {
+		MPI_Barrier(MPI_COMM_WORLD);
+		double t0 = MPI_Wtime();
+		for (int i = 0; i < big_n; i++) {
+			if (rank == 0) {
+				MPI_Send(big, sizeof big, MPI_CHAR, 1, 1, MPI_COMM_WORLD);
+				MPI_Recv(big, 1, MPI_CHAR, 1, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+			} else if (rank == 1) {
+				MPI_Recv(big, sizeof big, MPI_CHAR, 0, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+				MPI_Send(big, 1, MPI_CHAR, 0, 1, MPI_COMM_WORLD);
+			}
+		}
+		t[r] = (MPI_Wtime() - t0) / big_n;
+	}
+	report(rank, "pingpong_1MiB_bandwidth", t, reps / 4 + 1, (double)sizeof big / 1e6, "MB/s", 1);
+	free(t);
+	(void)o8;
+	MPI_Finalize();
+	return 0;
+}
