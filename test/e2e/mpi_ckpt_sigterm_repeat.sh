@@ -8,7 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init
 FL=${FLAVOUR:-mpich}
 case $FL in
-	mpich) np=4 prog=mpi_colls args=(40 100) ;;
+	mpich) np=4 prog=mpi_colls args=(24 100) ;;
 	openmpi) np=2 prog=mpi_p2p args=(60 150) ;;
 	*) fail "FLAVOUR=$FL: mpich or openmpi" ;;
 esac

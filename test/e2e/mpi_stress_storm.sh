@@ -4,8 +4,8 @@
 # (SLEEP_MS=0), unmodified, through ckptmpi-runtime-FLAVOUR with the
 # race-delays shim (CKPTMPI_PRELOAD, CKPTMPI_RACE_DELAY_US=DELAY_US: at the
 # points where the runtime and a program thread meet, a thread sleeps now
-# and then), CKPTMPI_KEEP=2 and a full generation every 3 (the others
-# incremental, so retention keeps chains).  While it runs, NCKPT requests, 0.2-1 s
+# and then), CKPTMPI_KEEP=2 and a full generation every 2 (the others
+# incremental, so retention keeps chains and removes the rest).  While it runs, NCKPT requests, 0.2-1 s
 # apart (counted from the previous commit), each by a trigger picked at
 # random: "ckptmpi checkpoint DIR", SIGUSR1 to mpirun (which forwards it to
 # every rank: one generation all the same), SIGUSR1 to one random rank.
@@ -73,7 +73,7 @@ storm_job() {
     mpi_run "$WORK/ref$SEG" "$ref" -- "${MPI_NATIVE[@]}"
     grep -Eq '^[0-9]+ final' "$ref" || fail "the reference run printed no 'final' line: $(tail -n 3 "$ref" | tr '\n' ' ')"
     stress_race_env "$DELAY_US"
-    mpi_start "$WORK/run" "$RUN" CKPTMPI_DIR="$ck" CKPTMPI_KEEP=2 CKPTMPI_FULL_EVERY=3 -- "${MPI_CKPTCMD[@]}"
+    mpi_start "$WORK/run" "$RUN" CKPTMPI_DIR="$ck" CKPTMPI_KEEP=2 CKPTMPI_FULL_EVERY=2 -- "${MPI_CKPTCMD[@]}"
     mpi_wait_step "$RUN" 1
     step0=$(last_step_of "$RUN")
     DONE=0 SPR=0 LAST_GEN=''
