@@ -1306,10 +1306,13 @@ static void mrr_check_bytes(uint32_t fn, int s, int t, int64_t b, const MPI_Stat
 		                  "there now has %lld", s, t, (long long)b, (long long)now);
 }
 
-/* Iprobe, Probe: the recorded flag; a recorded message is waited for.
- * Probe asks the log at every round (see mrr_any). */
-static int mrr_probe(uint32_t fn, int src, int tag, MPI_Comm comm, int *flag, MPI_Status *st)
+/* Iprobe, Probe, and with MSG Improbe, Mprobe: the recorded flag; a
+ * recorded message is waited for (and, with MSG, taken). The blocking
+ * ones ask the log at every round (see mrr_any). */
+static int mrr_probe(uint32_t fn, int src, int tag, MPI_Comm comm, int *flag, MPI_Message *msg,
+                     MPI_Status *st)
 {
+	int blocking = fn == CKPT_MPI_MPI_Probe || fn == CKPT_MPI_MPI_Mprobe;
 	unsigned spins = 0;
 	int f, s, t, rc;
 	int64_t b;
@@ -1321,49 +1324,16 @@ static int mrr_probe(uint32_t fn, int src, int tag, MPI_Comm comm, int *flag, MP
 			*flag = f;
 			if (!f)
 				return MPI_SUCCESS;
-			rc = probe_live(s, t, comm, &own);
+			rc = msg ? mprobe_live(s, t, comm, msg, &own) : probe_live(s, t, comm, &own);
 			if (rc == MPI_SUCCESS) {
 				mrr_check_bytes(fn, s, t, b, &own);
 				probe_status(&own, st);
 			}
 			return rc;
 		}
-		rc = iprobe_live(src, tag, comm, flag, &own);
-		if (rc != MPI_SUCCESS || *flag || fn != CKPT_MPI_MPI_Probe)
-			break;
-		relax(&spins);
-	}
-	ckpt_mrr_probe_record(fn, src, tag, *flag, own.MPI_SOURCE, own.MPI_TAG,
-	                      *flag ? status_bytes(&own) : 0);
-	if (rc == MPI_SUCCESS && *flag)
-		probe_status(&own, st);
-	return rc;
-}
-
-/* Improbe, Mprobe: the recorded flag; the recorded message taken */
-static int mrr_mprobe(uint32_t fn, int src, int tag, MPI_Comm comm, int *flag, MPI_Message *msg,
-                      MPI_Status *st)
-{
-	unsigned spins = 0;
-	int f, s, t, rc;
-	int64_t b;
-	MPI_Status own;
-
-	own.MPI_ERROR = MPI_SUCCESS;
-	for (;;) {
-		if (ckpt_mrr_probe_replay(fn, src, tag, &f, &s, &t, &b)) {
-			*flag = f;
-			if (!f)
-				return MPI_SUCCESS;
-			rc = mprobe_live(s, t, comm, msg, &own);
-			if (rc == MPI_SUCCESS) {
-				mrr_check_bytes(fn, s, t, b, &own);
-				probe_status(&own, st);
-			}
-			return rc;
-		}
-		rc = improbe_live(src, tag, comm, flag, msg, &own);
-		if (rc != MPI_SUCCESS || *flag || fn != CKPT_MPI_MPI_Mprobe)
+		rc = msg ? improbe_live(src, tag, comm, flag, msg, &own)
+		         : iprobe_live(src, tag, comm, flag, &own);
+		if (rc != MPI_SUCCESS || *flag || !blocking)
 			break;
 		relax(&spins);
 	}
@@ -1414,27 +1384,27 @@ int PMPI_Waitsome(int n, MPI_Request rs[], int *outcount, int idx[], MPI_Status 
 int PMPI_Iprobe(int src, int tag, MPI_Comm comm, int *flag, MPI_Status *st)
 {
 	if (CKPT_MRR())
-		return mrr_probe(CKPT_MPI_MPI_Iprobe, src, tag, comm, flag, st);
+		return mrr_probe(CKPT_MPI_MPI_Iprobe, src, tag, comm, flag, NULL, st);
 	return iprobe_live(src, tag, comm, flag, st);
 }
 int PMPI_Probe(int src, int tag, MPI_Comm comm, MPI_Status *st)
 {
 	int flag;
 	if (CKPT_MRR())
-		return mrr_probe(CKPT_MPI_MPI_Probe, src, tag, comm, &flag, st);
+		return mrr_probe(CKPT_MPI_MPI_Probe, src, tag, comm, &flag, NULL, st);
 	return probe_live(src, tag, comm, st);
 }
 int PMPI_Improbe(int src, int tag, MPI_Comm comm, int *flag, MPI_Message *msg, MPI_Status *st)
 {
 	if (CKPT_MRR())
-		return mrr_mprobe(CKPT_MPI_MPI_Improbe, src, tag, comm, flag, msg, st);
+		return mrr_probe(CKPT_MPI_MPI_Improbe, src, tag, comm, flag, msg, st);
 	return improbe_live(src, tag, comm, flag, msg, st);
 }
 int PMPI_Mprobe(int src, int tag, MPI_Comm comm, MPI_Message *msg, MPI_Status *st)
 {
 	int flag;
 	if (CKPT_MRR())
-		return mrr_mprobe(CKPT_MPI_MPI_Mprobe, src, tag, comm, &flag, msg, st);
+		return mrr_probe(CKPT_MPI_MPI_Mprobe, src, tag, comm, &flag, msg, st);
 	return mprobe_live(src, tag, comm, msg, st);
 }
 
