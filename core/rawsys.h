@@ -32,6 +32,18 @@ static inline void *raw_mmap(void *addr, unsigned long len, int prot, int flags,
 }
 static inline int raw_is_err(long r) { return (unsigned long)r > (unsigned long)-4096L; }
 static inline long raw_gettid(void) { return raw_syscall0(SYS_gettid); }
+/* All of S (N bytes) to FD, giving up at the first error: messages of
+ * code that may run with the world stopped or in a signal handler. */
+static inline void raw_write_all(int fd, const char *s, unsigned long n)
+{
+	while (n) {
+		long w = raw_syscall3(SYS_write, fd, s, n);
+		if (w <= 0 || raw_is_err(w))
+			return;
+		s += w;
+		n -= (unsigned long)w;
+	}
+}
 
 #define RAW_FUTEX_WAIT 128 /* FUTEX_WAIT_PRIVATE */
 #define RAW_FUTEX_WAKE 129 /* FUTEX_WAKE_PRIVATE */

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/rawsys.h"
 #include "pmpi/call.h"
 #include "pmpi/mpi_index.h"
 #include "pmpi/shim.h"
@@ -82,17 +83,7 @@ __attribute__((constructor)) static void mrr_env(void)
 
 static int rank_now(void) { return ckpt_st ? ckpt_st->world_rank : -1; }
 
-static void say(const char *s)
-{
-	size_t n = strlen(s);
-	while (n) {
-		ssize_t w = write(2, s, n);
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t)w;
-	}
-}
+static void say(const char *s) { raw_write_all(2, s, strlen(s)); }
 
 static __attribute__((noreturn)) void open_failed(const char *what)
 {

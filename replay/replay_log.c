@@ -10,6 +10,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "core/rawsys.h"
+
 #define REPLAY_MAGIC 0x79616c7065726b63ull /* "ckreplay" */
 #define REPLAY_HEADER 4096
 #define REPLAY_DEFAULT_SIZE (256ull << 20)
@@ -32,17 +34,7 @@ static uint64_t off = REPLAY_HEADER; /* next record: private, restored with the 
 static uint64_t index_;              /* its number */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void say(const char *s)
-{
-	size_t n = strlen(s);
-	while (n) {
-		ssize_t w = write(2, s, n);
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t)w;
-	}
-}
+static void say(const char *s) { raw_write_all(2, s, strlen(s)); }
 
 __attribute__((constructor(101))) static void replay_open(void)
 {
