@@ -71,8 +71,10 @@ int shm_ledger_record(const char *dir, const struct shm_set *before)
 	FILE *f;
 	int fd;
 
-	if (!dir || !dir[0] || host_name(host, sizeof host))
-		return dir && dir[0] ? -1 : 0;
+	if (!dir || !dir[0])
+		return 0;
+	if (host_name(host, sizeof host))
+		return -1;
 	if (!(now = malloc(sizeof *now))) {
 		ck_set_error("%s: shared-memory ledger: out of memory", dir);
 		return -1;
