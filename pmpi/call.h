@@ -213,8 +213,7 @@ static inline void ckpt_create_end(void)
  * holds it while a checkpoint agrees on a cut; the entry of the
  * communicator, or NULL (MPI_COMM_SELF, null). */
 struct ckpt_vh *ckpt_coll_enter_slow(uint64_t comm);
-/* Its fast path, inline: no checkpoint near, a communicator with its
- * shadow. One thread at a time enters collectives on a communicator
+/* Its fast path, inline: no checkpoint near. One thread at a time enters collectives on a communicator
  * (MPI-3.1 5.13: the program orders them), so the count is a plain store;
  * the cut's membarrier after each store of `cut` is the fence between
  * that store and the load of `cut` here (pmpi/lower_cut.c, set_cut). */
@@ -230,18 +229,14 @@ static inline __attribute__((always_inline)) struct ckpt_vh *ckpt_coll_enter(uin
 			e = &st->vt[CKPT_VT_WORLD];
 		else
 			return ckpt_coll_enter_slow(comm);
-		/* (a communicator of MPI_Comm_idup gets its shadow there) */
-		if (__builtin_expect(e->u.c.shadow != 0 || e == st->vt, 1)) {
-			uint64_t n = __atomic_load_n(&e->u.c.seq, __ATOMIC_RELAXED) + 1;
-			__atomic_store_n(&e->u.c.seq, n, __ATOMIC_RELAXED);
-			__atomic_signal_fence(__ATOMIC_SEQ_CST);
-			CKPT_RACE_DELAY();
-			if (__builtin_expect(__atomic_load_n(&st->cut, __ATOMIC_SEQ_CST) == CKPT_CUT_RUN,
-			                     1))
-				return e;
-			/* taken back: the slow path counts again and waits */
-			__atomic_store_n(&e->u.c.seq, n - 1, __ATOMIC_RELAXED);
-		}
+		uint64_t n = __atomic_load_n(&e->u.c.seq, __ATOMIC_RELAXED) + 1;
+		__atomic_store_n(&e->u.c.seq, n, __ATOMIC_RELAXED);
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		CKPT_RACE_DELAY();
+		if (__builtin_expect(__atomic_load_n(&st->cut, __ATOMIC_SEQ_CST) == CKPT_CUT_RUN, 1))
+			return e;
+		/* taken back: the slow path counts again and waits */
+		__atomic_store_n(&e->u.c.seq, n - 1, __ATOMIC_RELAXED);
 	}
 	return ckpt_coll_enter_slow(comm);
 }

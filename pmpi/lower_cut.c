@@ -3,11 +3,12 @@
  * A checkpoint of an MPI job (DESIGN.md, "MPI at a checkpoint"):
  *  1. Rank 0 decides and tells every rank (over `ctl`, the runtime's own
  *     duplicate of MPI_COMM_WORLD, which no application call can touch).
- *  2. Collectives: every communicator agrees, on its shadow, on the
- *     highest number of collectives any member has entered; members
- *     behind run on to it, nobody enters one beyond it. A thread that
- *     must pass a later collective to get there raises its target in the
- *     next round. No extra barrier while no checkpoint is asked for.
+ *  2. Collectives: every communicator agrees on the highest number of
+ *     collectives any member has entered (one exchange over `ctl` per
+ *     round, communicators known by a name every member gives them);
+ *     members behind run on to it, nobody enters one beyond it. A thread
+ *     that must pass a later collective to get there raises its target in
+ *     the next round. No extra barrier while no checkpoint is asked for.
  *  3. With every rank settled and parked: non-blocking collectives are
  *     completed, pending receives cancelled (to be posted again), and the
  *     messages still in flight — per-peer counts say how many — received
@@ -61,11 +62,8 @@ static struct ckpt_mpi_state *state(void)
 	extern uint64_t control_link_mpi_state(void);
 	if (!st) {
 		struct ckpt_mpi_state *s = (void *)(uintptr_t)control_link_mpi_state();
-		if (s && s->magic == CKPT_STATE_MAGIC) {
+		if (s && s->magic == CKPT_STATE_MAGIC)
 			st = s;
-			/* the world's shadow is the runtime's own duplicate */
-			st->vt[CKPT_VT_WORLD].u.c.shadow = CKPT_HVAL(ctl);
-		}
 	}
 	return st;
 }
@@ -289,42 +287,149 @@ static int refusal(char *err, size_t len)
 
 static int comm_live(const struct ckpt_vh *e)
 {
-	return e->kind == CKPT_VK_COMM && e->u.c.shadow;
+	return e->kind == CKPT_VK_COMM && e->u.c.name;
 }
 
+/* What a rank reports of a communicator: its name and how far it got. */
+struct cut_count {
+	uint64_t name, count;
+};
+
+/* every rank's reports of the last round, sorted by name */
+static struct cut_count *reports;
+static size_t nreports;
+
+static int by_name(const void *a, const void *b)
+{
+	const struct cut_count *x = a, *y = b;
+	return (x->name > y->name) - (x->name < y->name);
+}
+
+/* the first report of NAME, or NULL */
+static const struct cut_count *reports_of(uint64_t name)
+{
+	size_t lo = 0, hi = nreports;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (reports[mid].name < name)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < nreports && reports[lo].name == name ? &reports[lo] : NULL;
+}
+
+static struct ckpt_zombie *zombie(uint32_t k)
+{
+	return &st->zomb[k / CKPT_ZOMB_CHUNK][k % CKPT_ZOMB_CHUNK];
+}
+
+/* One round: every rank reports each communicator it has (and each it
+ * freed but others may still owe collectives on) with the collectives
+ * entered or wanted; each communicator's target is the highest count
+ * reported for its name. One exchange over `ctl` whatever the ranks'
+ * communicators are: a rank that has not made a communicator yet (its
+ * creation is still ahead of it on the parent), or freed it already,
+ * takes part all the same, which an exchange over each communicator
+ * could not ask of it. */
 static int agree_targets(void)
 {
-	uint32_t n = st->vt_hwm;
-	MPI_Request *rq = calloc(n, sizeof *rq);
-	uint64_t *val = calloc(n, sizeof *val), *tgt = calloc(n, sizeof *tgt);
-	int k = 0, rc = 0;
+	uint32_t n = st->vt_hwm, nz = __atomic_load_n(&st->nzomb, __ATOMIC_ACQUIRE);
+	struct cut_count *mine = malloc(((size_t)n + nz + 1) * sizeof *mine);
+	int *cnt = calloc((size_t)nranks, sizeof *cnt), *displ = calloc((size_t)nranks, sizeof *displ);
+	size_t k = 0, total = 0;
+	int words, rc = -1;
 
-	if (!rq || !val || !tgt) {
-		rc = -1;
+	if (!mine || !cnt || !displ)
 		goto out;
-	}
 	for (uint32_t i = 0; i < n; i++) {
 		struct ckpt_vh *e = &st->vt[i];
+		uint64_t seq, want;
 		if (i == CKPT_VT_SELF || !comm_live(e))
 			continue;
-		val[i] = e->u.c.seq > e->u.c.want ? e->u.c.seq : e->u.c.want;
-		if (MPI_Iallreduce(&val[i], &tgt[i], 1, MPI_UINT64_T, MPI_MAX,
-		                   CKPT_HCAST(MPI_Comm, e->u.c.shadow), &rq[k++]) != MPI_SUCCESS)
-			rc = -1;
+		seq = e->u.c.seq;
+		want = e->u.c.want;
+		mine[k].name = e->u.c.name;
+		mine[k++].count = seq > want ? seq : want;
 	}
-	for (int j = 0; j < k; j++) /* (MPICH's MPI_STATUSES_IGNORE upsets gcc's checks) */
-		if (MPI_Wait(&rq[j], MPI_STATUS_IGNORE) != MPI_SUCCESS)
-			rc = -1;
+	for (uint32_t z = 0; z < nz; z++) {
+		mine[k].name = zombie(z)->name;
+		mine[k++].count = zombie(z)->seq;
+	}
+	if (k > INT_MAX / 2) {
+		log_error("cut: %zu communicators to agree on: too many", k);
+		goto out;
+	}
+	words = (int)k * 2;
+	if (MPI_Allgather(&words, 1, MPI_INT, cnt, 1, MPI_INT, ctl) != MPI_SUCCESS)
+		goto out;
+	for (int r = 0; r < nranks; r++) {
+		if (total > (size_t)INT_MAX - (size_t)cnt[r]) {
+			log_error("cut: the ranks report too many communicators");
+			goto out;
+		}
+		displ[r] = (int)total;
+		total += (size_t)cnt[r];
+	}
+	free(reports);
+	nreports = 0;
+	reports = malloc((total ? total : 2) * sizeof(uint64_t));
+	if (!reports)
+		goto out;
+	if (MPI_Allgatherv(mine, words, MPI_UINT64_T, reports, cnt, displ, MPI_UINT64_T, ctl) !=
+	    MPI_SUCCESS)
+		goto out;
+	nreports = total / 2;
+	qsort(reports, nreports, sizeof *reports, by_name);
 	for (uint32_t i = 0; i < n; i++) {
 		struct ckpt_vh *e = &st->vt[i];
-		if (i != CKPT_VT_SELF && comm_live(e))
-			e->u.c.target = tgt[i];
+		const struct cut_count *c;
+		uint64_t t = 0;
+		if (i == CKPT_VT_SELF || !comm_live(e))
+			continue;
+		for (c = reports_of(e->u.c.name); c && c < reports + nreports &&
+		                                  c->name == e->u.c.name; c++)
+			if (c->count > t)
+				t = c->count;
+		e->u.c.target = t;
 	}
+	rc = 0;
 out:
-	free(rq);
-	free(val);
-	free(tgt);
+	free(mine);
+	free(cnt);
+	free(displ);
 	return rc;
+}
+
+/* With every thread parked: a freed communicator every member has
+ * reported as far as this rank got on it needs the cut no more. */
+static void zombies_prune(void)
+{
+	uint32_t nz = st->nzomb, kept = 0;
+
+	for (uint32_t z = 0; z < nz; z++) {
+		struct ckpt_zombie *zz = zombie(z);
+		const struct cut_count *c;
+		int32_t there = 0;
+		for (c = reports_of(zz->name); c && c < reports + nreports && c->name == zz->name; c++)
+			if (c->count >= zz->seq)
+				there++;
+		if (there >= zz->size)
+			continue;
+		if (kept != z)
+			*zombie(kept) = *zz;
+		kept++;
+	}
+	if (kept != nz)
+		log_debug("cut: %u freed communicator(s) settled everywhere, %u kept", nz - kept, kept);
+	st->nzomb = kept;
+}
+
+static void reports_drop(void)
+{
+	free(reports);
+	reports = NULL;
+	nreports = 0;
 }
 
 /* every communicator at its target, no thread inside a collective, and
@@ -593,8 +698,7 @@ static int drain_in_flight(const uint64_t *expect, double limit, char *err, size
 				pending = 1;
 		for (uint32_t i = 0; i < st->vt_hwm; i++) {
 			struct ckpt_vh *e = &st->vt[i];
-			/* every live communicator: one made by MPI_Comm_idup has
-			 * no shadow before its first collective, but messages */
+			/* every communicator the program has */
 			if (e->kind == CKPT_VK_COMM && e->real != st->null_comm_real &&
 			    !e->u.c.inter) {
 				uint64_t up = i == CKPT_VT_WORLD ? st->world_upper
@@ -684,10 +788,13 @@ int runtime_mpi_quiesce(struct park_result *parked, char *err, size_t len)
 		return -1;
 	}
 	if (cut_collectives(parked, &is_parked, err, len)) {
+		reports_drop();
 		set_cut(CKPT_CUT_RUN);
 		wake_gated();
 		return -1;
 	}
+	zombies_prune();
+	reports_drop();
 	/* every thread is parked now, none halfway through making an object */
 	ok = !refusal(err, len);
 	if (!runtime_mpi_agree(ok)) {
@@ -782,7 +889,6 @@ void runtime_mpi_resume(void)
 /* ---- restart: replay the creation log ---- */
 
 static uint64_t *rp_real;
-static uint64_t *rp_shadow;
 static uint32_t *rp_kind;
 
 uint64_t ckpt_rp_in(uint64_t v)
@@ -792,13 +898,11 @@ uint64_t ckpt_rp_in(uint64_t v)
 	return v; /* logged as the real predefined handle */
 }
 
-static void free_real(uint32_t kind, uint64_t real, uint64_t shadow)
+static void free_real(uint32_t kind, uint64_t real)
 {
 	switch (kind) {
 	case CKPT_VK_COMM: {
-		MPI_Comm c = CKPT_HCAST(MPI_Comm, real), s = CKPT_HCAST(MPI_Comm, shadow);
-		if (shadow)
-			MPI_Comm_free(&s);
+		MPI_Comm c = CKPT_HCAST(MPI_Comm, real);
 		MPI_Comm_free(&c);
 		break;
 	}
@@ -856,12 +960,7 @@ void ckpt_rp_out(uint64_t v, uint64_t real)
 	i = CKPT_VIDX(st, v);
 	kind = kind_made_by(replay_fn);
 	if (rp_real[i] && rp_real[i] != real) /* an object freed before the index was reused */
-		free_real(rp_kind[i], rp_real[i], rp_shadow[i]);
-	if (rp_real[i] != real && kind == CKPT_VK_COMM && real != st->null_comm_real) {
-		MPI_Comm s;
-		rp_shadow[i] = MPI_Comm_split(CKPT_HCAST(MPI_Comm, real), 0, 0, &s) == MPI_SUCCESS
-		                   ? CKPT_HVAL(s) : 0;
-	}
+		free_real(rp_kind[i], rp_real[i]);
 	rp_real[i] = real;
 	rp_kind[i] = kind;
 }
@@ -923,9 +1022,8 @@ int runtime_mpi_restore(const struct ck_image *img)
 		if (img->threads[i].fs_base)
 			*(uint64_t *)(uintptr_t)(img->threads[i].fs_base + (uint64_t)st->tls_lower_fs_off) = 0;
 	rp_real = calloc(st->vt_hwm + 1, sizeof *rp_real);
-	rp_shadow = calloc(st->vt_hwm + 1, sizeof *rp_shadow);
 	rp_kind = calloc(st->vt_hwm + 1, sizeof *rp_kind);
-	if (!rp_real || !rp_shadow || !rp_kind)
+	if (!rp_real || !rp_kind)
 		return -1;
 	for (uint32_t r = 0; r < st->nrec; r++) {
 		uint64_t hdr = st->log[off];
@@ -947,12 +1045,10 @@ int runtime_mpi_restore(const struct ck_image *img)
 			continue;
 		if (e->kind == CKPT_VK_MESSAGE || e->kind == CKPT_VK_FREE) {
 			if (rp_real[i])
-				free_real(rp_kind[i], rp_real[i], rp_shadow[i]);
+				free_real(rp_kind[i], rp_real[i]);
 			continue;
 		}
 		e->real = rp_real[i];
-		if (e->kind == CKPT_VK_COMM)
-			e->u.c.shadow = rp_shadow[i];
 	}
 	/* then the persistent requests, over the new objects */
 	for (uint32_t i = CKPT_VT_FIRST; i < st->vt_hwm; i++) {
@@ -963,9 +1059,7 @@ int runtime_mpi_restore(const struct ck_image *img)
 			return -1;
 		}
 	}
-	st->vt[CKPT_VT_WORLD].u.c.shadow = CKPT_HVAL(ctl);
 	free(rp_real);
-	free(rp_shadow);
 	free(rp_kind);
 	log_debug("restart: %u creation record(s) replayed", st->nrec);
 	{

@@ -97,13 +97,14 @@ int PMPI_Pcontrol(const int level, ...)
  * new communicator gets its entry at once (its groups are its parent's)
  * and is logged as an MPI_Comm_dup of the parent (replayed blocking after
  * a restart); the request is MPI's, followed like any request the shim
- * does not make itself (a checkpoint waits for it). Its shadow is made at
- * its first collective (pmpi/vtable.c, ckpt_vh_new_idup). */
+ * does not make itself (a checkpoint waits for it). Its name for the cut
+ * is derived from its parent's (pmpi/vtable.c, ckpt_vh_new_idup). */
 static int comm_idup(uint32_t fn, MPI_Comm comm, MPI_Info info, int with_info, MPI_Comm *newcomm,
                      MPI_Request *request)
 {
 	typedef int (*idup_t)(MPI_Comm, MPI_Comm *, MPI_Request *);
 	struct ckpt_vh *c = ckpt_coll_enter(CKPT_HVAL(comm));
+	uint64_t pseq = c ? c->u.c.seq : 0; /* this idup's place on the parent */
 	MPI_Comm lc, ln = MPI_COMM_NULL;
 	MPI_Request lr = MPI_REQUEST_NULL;
 	int rc;
@@ -126,8 +127,10 @@ static int comm_idup(uint32_t fn, MPI_Comm comm, MPI_Info info, int with_info, M
 	ckpt_coll_leave(c);
 	if (rc == MPI_SUCCESS) {
 		uint64_t *w;
-		*newcomm = CKPT_HCAST(MPI_Comm, ckpt_vh_new_idup(CKPT_HVAL(ln), CKPT_HVAL(lc),
-		                                                 CKPT_MPI_MPI_Comm_dup));
+		*newcomm = CKPT_HCAST(MPI_Comm,
+		                      ckpt_vh_new_idup(CKPT_HVAL(ln), CKPT_HVAL(lc),
+		                                       c ? c->u.c.name : 0, pseq,
+		                                       CKPT_MPI_MPI_Comm_dup));
 		*request = lr;
 		CKPT_VH_OUT(Request, request, fn);
 		/* the record MPI_Comm_dup writes (pmpi/gen_mpi.py, log_block) */
@@ -159,7 +162,7 @@ int PMPI_Comm_idup_with_info(MPI_Comm comm, MPI_Info info, MPI_Comm *newcomm, MP
 #endif
 
 /* MPI_Comm_free: attributes deleted first (an error of a delete callback
- * is the call's, and the communicator stays), then the shadow, then MPI's
+ * is the call's, and the communicator stays), then the cut's record, then MPI's
  * communicator: the real object goes now (the creation log re-creates and
  * frees it again after a restart). */
 int PMPI_Comm_free(MPI_Comm *comm)

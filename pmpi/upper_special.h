@@ -10,9 +10,11 @@ __attribute__((noreturn)) void ckpt_unsupported(const char *name);
 /* a checkpoint is refused from now on: FN moved messages behind the shim */
 void ckpt_refuse_call(uint32_t fn);
 /* MPI_Comm_idup: the entry of the new communicator REAL (groups as its
- * parent's); its shadow is made at its first collective */
-uint64_t ckpt_vh_new_idup(uint64_t real, uint64_t parent_real, uint32_t fn);
-/* MPI_Comm_free: free the communicator's shadow (pmpi/vtable.c) */
+ * parent's), named after the parent's name and the idup's place SEQ among
+ * the parent's collectives */
+uint64_t ckpt_vh_new_idup(uint64_t real, uint64_t parent_real, uint64_t parent_name,
+                          uint64_t seq, uint32_t fn);
+/* MPI_Comm_free: the cut keeps the communicator's count (pmpi/vtable.c) */
 void ckpt_comm_freeing(uint64_t comm);
 /* attributes (pmpi/attrs.c): a dup's copy callbacks and a free's delete
  * callbacks, returning the first callback's error */

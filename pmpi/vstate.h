@@ -82,7 +82,9 @@ struct ckpt_vh {
 			volatile uint64_t done;    /* ... and returned from (or posted) */
 			volatile uint64_t target;  /* agreed at a checkpoint */
 			volatile uint64_t want;    /* a thread waits to enter this one */
-			uint64_t shadow;           /* ckptmpi's own dup (real) */
+			uint64_t name;             /* the same on every member: what
+			                              the cut agrees on (0: not in
+			                              the cut: SELF, inter) */
 			int32_t size, inter;
 			int32_t *world;            /* comm rank -> world rank */
 		} c;
@@ -115,6 +117,16 @@ static inline int ckpt_dmsg_matches(const struct ckpt_dmsg *m, uint64_t comm, in
 }
 
 #define CKPT_CTX_FREE_MAX 1024
+
+/* A communicator freed on this rank whose members may not all have
+ * entered as many collectives as this rank did on it (a broadcast's root
+ * returns before the others enter): the cut still brings them there. */
+struct ckpt_zombie {
+	uint64_t name, seq;
+	int32_t size, pad;
+};
+#define CKPT_ZOMB_CHUNK 4096u
+#define CKPT_ZOMB_CHUNKS 1024u /* at most 4M between two checkpoints */
 
 /* Where a checkpoint stands (ckpt_mpi_state.cut). */
 enum ckpt_cut { CKPT_CUT_RUN = 0, CKPT_CUT_HOLD, CKPT_CUT_RUNON };
@@ -163,6 +175,13 @@ struct ckpt_mpi_state {
 	 * with membarrier (MEMBARRIER_CMD_PRIVATE_EXPEDITED) after each change
 	 * of `cut` (pmpi/call.h, ckpt_coll_enter; pmpi/lower_cut.c) */
 	int32_t coll_asym;
+	/* names of communicators: rank 0 of a new communicator numbers it */
+	uint64_t names_made;
+	/* freed communicators the cut still agrees on (chunks never move:
+	 * the cut reads them while threads append; it drops them only with
+	 * every thread parked) */
+	struct ckpt_zombie *zomb[CKPT_ZOMB_CHUNKS];
+	volatile uint32_t nzomb;
 };
 
 /* Encoding of virtual handles in the application's handle type. */

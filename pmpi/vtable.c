@@ -60,8 +60,7 @@ static void comm_setup_world_self(void)
 	for (int i = 0; i < n; i++)
 		w->u.c.world[i] = i;
 	s->u.c.world[0] = ckpt_st->world_rank;
-	/* the world's shadow is the runtime's control communicator; set by
-	 * the runtime (ckptmpi_link.mpi_ctl) */
+	w->u.c.name = 1; /* SELF is nobody else's business: not in the cut */
 }
 
 int ckpt_state_init(struct ckptmpi_link *link)
@@ -186,19 +185,28 @@ static void comm_fill(struct ckpt_vh *e, MPI_Comm c)
 }
 
 /* A communicator created collectively: its size, its ranks in the world
- * and a shadow of ckptmpi's own for agreeing on a cut (made now, while
- * every member is here). */
+ * and its name for the cut, the same on every member: rank 0 of the new
+ * communicator numbers it and tells the others (every member is in the
+ * creating call now; the application has not seen the communicator yet,
+ * so nothing of its own can be matched by this broadcast). */
 static void comm_setup(struct ckpt_vh *e, uint32_t fn)
 {
-	MPI_Comm c = CKPT_HCAST(MPI_Comm, e->real), shadow;
+	MPI_Comm c = CKPT_HCAST(MPI_Comm, e->real);
+	uint64_t name = 0;
+	int rank = -1;
 
 	(void)fn;
 	comm_fill(e, c);
-	/* a split, not a dup: a dup would copy (and call back for) the
-	 * application's attributes */
-	if (CKPT_CALL(CKPT_MPI_MPI_Comm_split, ckpt_fn_MPI_Comm_split, c, 0, 0, &shadow) ==
-	    MPI_SUCCESS)
-		e->u.c.shadow = CKPT_HVAL(shadow);
+	if (e->u.c.inter)
+		return; /* refused at a checkpoint: never in the cut */
+	CKPT_CALL(CKPT_MPI_MPI_Comm_rank, ckpt_fn_MPI_Comm_rank, c, &rank);
+	if (rank == 0) /* world rank + 1 above, a count below: never 1 (the world) */
+		name = ((uint64_t)(e->u.c.world[0] + 1) << 32) |
+		       (__atomic_add_fetch(&ckpt_st->names_made, 1, __ATOMIC_RELAXED) & 0xffffffffu);
+	if (CKPT_CALL(CKPT_MPI_MPI_Bcast, ckpt_fn_MPI_Bcast, &name, 1,
+	              CKPT_HCAST(MPI_Datatype, ckpt_in(CKPT_HVAL(MPI_UINT64_T))), 0,
+	              c) == MPI_SUCCESS)
+		e->u.c.name = name;
 }
 
 uint64_t ckpt_vh_new(uint32_t kind, uint64_t real, uint32_t fn)
@@ -226,87 +234,73 @@ uint64_t ckpt_vh_new(uint32_t kind, uint64_t real, uint32_t fn)
 	return CKPT_VVAL(ckpt_st, i);
 }
 
-/* ---- MPI_Comm_idup: a communicator whose shadow is not made yet ----
- *
- * The new communicator's entry is made at the call (its groups are its
- * parent's); its shadow can only be made once the communicator is
- * complete, which is when the application may use it: at its first
- * collective (every member gets there, in the same order), by a split
- * like any other shadow. Until then the cut does not see the communicator
- * (pmpi/lower_cut.c: no shadow, not live). */
-#define IDUP_MAX 1024
-static uint32_t idup_pend[IDUP_MAX]; /* entries whose shadow is to be made (0: free slot) */
-static volatile int idup_npend;
+static uint64_t mix64(uint64_t x)
+{
+	/* splitmix64's finaliser */
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
 
-uint64_t ckpt_vh_new_idup(uint64_t real, uint64_t parent_real, uint32_t fn)
+/* MPI_Comm_idup: nothing can be said over the new communicator before the
+ * request completes, so its name comes from its parent's and from the
+ * idup's place among the parent's collectives (SEQ), which every member
+ * shares; the top bit keeps it apart from numbered names. */
+uint64_t ckpt_vh_new_idup(uint64_t real, uint64_t parent_real, uint64_t parent_name,
+                          uint64_t seq, uint32_t fn)
 {
 	uint32_t i;
 	struct ckpt_vh *e = ckpt_vh_alloc(CKPT_VK_COMM, real, fn, &i);
-	int k;
 
 	comm_fill(e, CKPT_HCAST(MPI_Comm, parent_real));
-	ckpt_state_lock();
-	for (k = 0; k < IDUP_MAX && idup_pend[k]; k++)
-		;
-	if (k < IDUP_MAX) {
-		idup_pend[k] = i;
-		__atomic_fetch_add(&idup_npend, 1, __ATOMIC_RELEASE);
-	}
-	ckpt_state_unlock();
+	if (parent_name && !e->u.c.inter)
+		e->u.c.name = mix64(parent_name ^ mix64(seq)) | (1ull << 63);
 	return CKPT_VVAL(ckpt_st, i);
 }
 
-/* entry I's shadow is to be made: 1 (and forget it) if so */
-static int idup_take(uint32_t i)
-{
-	int found = 0;
-
-	if (__builtin_expect(!__atomic_load_n(&idup_npend, __ATOMIC_ACQUIRE), 1))
-		return 0;
-	ckpt_state_lock();
-	for (int k = 0; k < IDUP_MAX; k++)
-		if (idup_pend[k] == i) {
-			idup_pend[k] = 0;
-			__atomic_fetch_sub(&idup_npend, 1, __ATOMIC_RELEASE);
-			found = 1;
-			break;
-		}
-	ckpt_state_unlock();
-	return found;
-}
-
-/* the first collective on a communicator made by MPI_Comm_idup */
-static void idup_finish(uint32_t i)
-{
-	struct ckpt_vh *e = &ckpt_st->vt[i];
-	MPI_Comm shadow;
-
-	if (!idup_take(i))
-		return;
-	if (CKPT_CALL(CKPT_MPI_MPI_Comm_split, ckpt_fn_MPI_Comm_split, CKPT_HCAST(MPI_Comm, e->real),
-	              0, 0, &shadow) == MPI_SUCCESS)
-		e->u.c.shadow = CKPT_HVAL(shadow);
-}
-
-/* MPI_Comm_free: the shadow goes with the communicator (each holds one of
- * MPI's context ids: MPICH has 2048), and so does the world-rank map */
+/* MPI_Comm_free: a member still behind on the communicator's collectives
+ * must get as far as this rank did before a checkpoint can be taken: the
+ * count stays with the cut (a zombie) until every member has reported as
+ * much (pmpi/lower_cut.c). */
 void ckpt_comm_freeing(uint64_t comm)
 {
 	struct ckpt_vh *e;
-	uint32_t i;
+	struct ckpt_zombie *z;
+	uint32_t n, c;
 
 	if (!CKPT_IS_VIRT(ckpt_st, comm))
 		return;
-	i = CKPT_VIDX(ckpt_st, comm);
-	e = &ckpt_st->vt[i];
-	if (e->kind != CKPT_VK_COMM)
+	e = &ckpt_st->vt[CKPT_VIDX(ckpt_st, comm)];
+	if (e->kind != CKPT_VK_COMM || !e->u.c.name || !e->u.c.seq || e->u.c.size < 2)
 		return;
-	(void)idup_take(i); /* never used collectively: no shadow */
-	if (e->u.c.shadow) {
-		MPI_Comm s = CKPT_HCAST(MPI_Comm, e->u.c.shadow);
-		e->u.c.shadow = 0;
-		CKPT_CALL(CKPT_MPI_MPI_Comm_free, ckpt_fn_MPI_Comm_free, &s);
+	ckpt_state_lock();
+	n = ckpt_st->nzomb;
+	c = n / CKPT_ZOMB_CHUNK;
+	if (c >= CKPT_ZOMB_CHUNKS) {
+		ckpt_state_unlock();
+		if (!ckpt_st->refuse[0])
+			snprintf(ckpt_st->refuse, sizeof ckpt_st->refuse,
+			         "more than %u communicators were freed since the last checkpoint",
+			         CKPT_ZOMB_CHUNK * CKPT_ZOMB_CHUNKS);
+		return;
 	}
+	if (!ckpt_st->zomb[c])
+		ckpt_st->zomb[c] = map_upper(CKPT_ZOMB_CHUNK * sizeof *z);
+	if (!ckpt_st->zomb[c]) {
+		ckpt_state_unlock();
+		fprintf(stderr, "ckptmpi: rank %d: out of memory for freed communicators\n",
+		        ckpt_st->world_rank);
+		abort();
+	}
+	z = &ckpt_st->zomb[c][n % CKPT_ZOMB_CHUNK];
+	z->name = e->u.c.name;
+	z->seq = e->u.c.seq;
+	z->size = e->u.c.size;
+	/* the entry is written before the count that shows it to the cut */
+	__atomic_store_n(&ckpt_st->nzomb, n + 1, __ATOMIC_RELEASE);
+	ckpt_state_unlock();
 }
 
 void ckpt_refuse_call(uint32_t fn)
@@ -432,14 +426,6 @@ struct ckpt_vh *ckpt_coll_enter_slow(uint64_t comm)
 
 	if (!e)
 		return NULL;
-	/* A communicator of MPI_Comm_idup gets its shadow at its first
-	 * collective (a split: blocking, and no checkpoint can stop a thread
-	 * inside it): made only once the gate is passed. The cut does not see
-	 * the communicator before (no shadow: its target stays 0), so while a
-	 * checkpoint is under way the thread waits here, parkable, instead of
-	 * blocking in the split on a member the cut holds at another
-	 * communicator's gate. */
-	int shadowless = !e->u.c.shadow && e != ckpt_st->vt;
 	/* count the entry first, then look at the cut (both sequentially
 	 * consistent, as the cut's store of `cut` and its reads of the
 	 * counts): either the cut sees this entry, or this thread sees the
@@ -462,8 +448,6 @@ struct ckpt_vh *ckpt_coll_enter_slow(uint64_t comm)
 		cut = __atomic_load_n(&ckpt_st->cut, __ATOMIC_SEQ_CST);
 		if (__builtin_expect(cut == CKPT_CUT_RUN, 1) ||
 		    (cut == CKPT_CUT_RUNON && n <= e->u.c.target)) {
-			if (shadowless)
-				idup_finish((uint32_t)(e - ckpt_st->vt));
 			return e;
 		}
 		/* a checkpoint is agreeing on where every communicator stops:
