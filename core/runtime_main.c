@@ -285,6 +285,9 @@ static int start_agreed(int mine, const char *dir)
 			          "control socket answering): not started", dir, k);
 		else
 			log_error("rank %d could not start (its message says why): not started", k);
+		/* every member has said so before any exits: a launcher ends the
+		 * others at the first exit, before they could */
+		(void)job->start_agree(mine, all);
 		free(all);
 		return -1;
 	}
@@ -360,7 +363,7 @@ int main(int argc, char **argv)
 		return 127;
 	}
 	started = control_start(&cfg);
-	if (started && (restart || !starts_together()))
+	if (started && !starts_together())
 		return 127;
 	/* the plugins' lower halves (the real MPI) before the program starts;
 	 * not for an inspection (restore.h), which must run without mpirun */
@@ -380,11 +383,9 @@ int main(int argc, char **argv)
 		if (shm_ledger_record(cfg.dir, &before))
 			log_error("%s", container_error());
 	}
-	/* a fresh start only: the same collective before a restart's program
-	 * resumes left an OpenMPI job hanging at its next checkpoint
-	 * (e2e_mpi_ckpt_chain_openmpi; not understood yet), so a restart
-	 * beside another job still refuses on rank 0 alone */
-	if (!restart && starts_together() && start_agreed(started, cfg.dir))
+	/* a restart as a fresh start: the restored program is the same job
+	 * (an inspection runs one rank without mpirun: nobody to agree with) */
+	if (starts_together() && restore_inspect_rank() < 0 && start_agreed(started, cfg.dir))
 		return 127;
 	procstate_register_open_fds();
 	if (lowmem_mark_all_current())

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# mpi_ckpt_mismatch: a generation of a 3-rank MPICH job is refused, with a
+# mpi_ckpt_mismatch: a restart or a fresh start beside the job still
+# running on DIR is refused on every rank; a generation of a 3-rank MPICH job is refused, with a
 # message naming the mismatch, by a restart with another number of ranks
 # and by one under another MPI; the generation stays restorable (a restart
 # with the right job then completes the run, and so does `ckptmpi restart
@@ -16,6 +17,31 @@ RT=$BUILD/bin/ckptmpi-runtime-mpich
 mpi_start "$WORK/run" "$WORK/run1.out" CKPTMPI_DIR="$WORK/ck" -- "$RT" "$PROGS/mpi_basic_mpich" 60 50
 mpi_wait_step "$WORK/run1.out" 3
 mpi_request_ckpt "$WORK/ck" "$WORK/run1.out"
+
+# the job still running holds the directory (an orphan, as a previous run
+# Slurm lost track of): a restart and a fresh start beside it are refused
+# on every rank, promptly, and nothing of the orphan's is touched
+O_PID=$MPI_PID O_TAG=$MPI_TAG
+gens_before=$(ls "$WORK/ck"/ckpt-*.h5)
+for how in restart fresh; do
+	if [ $how = restart ]; then
+		mpi_start "$WORK/run" "$WORK/orphan-$how.out" CKPTMPI_DIR="$WORK/ck" CKPTMPI_RESTART=latest -- "$RT" "$PROGS/mpi_basic_mpich" 60 50
+	else
+		mpi_start "$WORK/run" "$WORK/orphan-$how.out" CKPTMPI_DIR="$WORK/ck" -- "$RT" "$PROGS/mpi_basic_mpich" 60 50
+	fi
+	t=$SECONDS
+	mpi_wait_gone "a $how beside a running job" 30
+	[ "$RC" -ne 0 ] || fail "a $how beside a running job on the same directory succeeded"
+	for r in 0 1 2; do
+		grep -q "^ckptmpi\[$r\]: .*$WORK/ck: another job is running with this directory" "$WORK/orphan-$how.out.err" ||
+			fail "$how beside a running job: rank $r does not say so: $(snip "$WORK/orphan-$how.out.err" 600)"
+	done
+	[ ! -s "$WORK/orphan-$how.out" ] || fail "the program ran beside the running job ($how): $(snip "$WORK/orphan-$how.out")"
+	log "$how beside a running job: refused on every rank in $((SECONDS - t)) s (exit $RC)"
+done
+MPI_PID=$O_PID MPI_TAG=$O_TAG
+_alive "$MPI_PID" || fail "the running job did not survive the refused ones"
+[ "$(ls "$WORK/ck"/ckpt-*.h5)" = "$gens_before" ] || fail "the generations changed beside the running job"
 mpi_kill_job
 
 # another number of ranks
