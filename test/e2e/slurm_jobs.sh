@@ -19,7 +19,8 @@
 #      --time=1 --requeue): Slurm's USR1 checkpoints and requeues the job,
 #      twice (or more); the last run resumes to the end. The same with
 #      LAUNCH="srun --mpi=pmi2" (SLURM_REQUEUE_SRUN=0 leaves it out) and
-#      OpenMPI's mpirun (SLURM_REQUEUE_OPENMPI=0), all three side by side.
+#      OpenMPI's mpirun (SLURM_REQUEUE_OPENMPI=0) and OpenMPI under srun
+#      --mpi=pmix (SLURM_REQUEUE_PMIX=0), all four side by side.
 #
 # Slurm enforces time limits and --signal from a check every 30 s (a fixed
 # period of slurmctld's, from its start; a restarted slurmctld does not
@@ -152,7 +153,7 @@ releaser_wait() {
 # ---------------------------------------------------------------- cases
 CASES=${SLURM_CASES:-orphan timelimit timelimit_openmpi requeue}
 has_case() { [[ " $CASES " == *" $1 "* ]]; }
-mkdirs "$WORK/ref" "$WORK/d" "$WORK/a" "$WORK/b" "$WORK/bs" "$WORK/bo"
+mkdirs "$WORK/ref" "$WORK/d" "$WORK/a" "$WORK/b" "$WORK/bs" "$WORK/bo" "$WORK/bp"
 # the uninterrupted runs, plain MPICH (mpi_p2p prints the same under
 # either MPI: one reference serves both)
 if has_case timelimit || has_case timelimit_openmpi; then
@@ -227,8 +228,15 @@ if has_case requeue; then
             "$PROGS/mpi_p2p_linked_openmpi" "$NB" "$MS"
         BO=$JOBID
     fi
-    # shellcheck disable=SC2086  # BS, BO: empty without the srun, OpenMPI job
-    releaser_start 150 "$B" $BS $BO
+    BP=
+    if [ "${SLURM_REQUEUE_PMIX:-1}" = 1 ]; then
+        slurm_submit "$WORK/bp" "$WORK/bp/job.out" CKPTMPI_DIR="$WORK/bp/ckpt" LAUNCH="srun --mpi=pmix" \
+            --ntasks=2 --time=1 --signal=B:USR1@58 "$EX/checkpoint-requeue.sbatch" \
+            "$PROGS/mpi_p2p_linked_openmpi" "$NB" "$MS"
+        BP=$JOBID
+    fi
+    # shellcheck disable=SC2086  # BS, BO, BP: empty without the srun, OpenMPI, PMIx job
+    releaser_start 150 "$B" $BS $BO $BP
 fi
 
 # (a) the time limit, no --signal: SIGTERM from Slurm, checkpoint, exit
@@ -313,7 +321,7 @@ fi
 # (b) --signal=B:USR1 --requeue: checkpoint, requeue, resume, twice
 if has_case requeue; then
     releaser_wait
-    for j in "$B:b:mpirun" ${BS:+"$BS:bs:srun --mpi=pmi2"} ${BO:+"$BO:bo:OpenMPI's mpirun"}; do
+    for j in "$B:b:mpirun" ${BS:+"$BS:bs:srun --mpi=pmi2"} ${BO:+"$BO:bo:OpenMPI's mpirun"} ${BP:+"$BP:bp:OpenMPI under srun --mpi=pmix"}; do
         id=${j%%:*} d=${j#*:}
         how=${d#*:} d=$WORK/${d%%:*}
         slurm_wait_done "$id" 60
