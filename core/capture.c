@@ -82,8 +82,14 @@ static int classify(const struct map_entry *e, int *all_pages)
 }
 
 static int incremental;
+/* zero pages looked for by whoever writes the image, not at the cut
+ * (capture_settle_zero_pages): reading every page of a large image is
+ * most of a pause otherwise */
+static int defer_zero, zero_deferred;
 
 void capture_set_incremental(int on) { incremental = on; }
+
+void capture_defer_zero_pages(int on) { defer_zero = on; }
 
 struct range { uint64_t start, end; };
 
@@ -119,7 +125,7 @@ static int written_runs(const struct written *w, struct vec *runs)
 
 	for (size_t i = 0; i < w->ranges.n; i++)
 		for (uint64_t a = g[i].start; a < g[i].end; a += PAGE) {
-			uint64_t off = page_is_zero((const void *)a) ? CK_RUN_ZEROS : 0;
+			uint64_t off = !defer_zero && page_is_zero((const void *)a) ? CK_RUN_ZEROS : 0;
 			struct ck_page_run *cur = runs->n > w->r->run_first ?
 			                          (struct ck_page_run *)runs->v + runs->n - 1 : NULL;
 
@@ -207,7 +213,8 @@ static int scan_pages(int pm, struct ck_region *r, int all_pages, struct vec *ru
 				}
 				made_readable = 1;
 			}
-			if (save && r->kind != CK_REGION_FILE_PRIVATE && page_is_zero((void *)addr))
+			if (save && !defer_zero && r->kind != CK_REGION_FILE_PRIVATE &&
+			    page_is_zero((void *)addr))
 				save = 0;
 			if (!save) {
 				cur = NULL;
@@ -379,6 +386,7 @@ int capture_image(const struct park_result *parked, struct ck_image *img)
 	regions.v = runs.v = NULL;
 	for (size_t i = 0; i < img->nruns; i++)
 		img->memory_bytes += ck_run_bytes(&img->runs[i]);
+	zero_deferred = defer_zero;
 
 	img->proc.pid = (uint64_t)pid;
 	img->proc.link_epoch = control_link_epoch();
@@ -404,4 +412,60 @@ void capture_unborrow(void)
 			log_error("mprotect %#llx: %s", (unsigned long long)borrowed[i].start,
 			          strerror(errno));
 	n_borrowed = 0;
+}
+
+/* What scan_pages and written_runs leave out or mark when they look at
+ * zero pages themselves: in a region saved whole (not a private file's,
+ * whose unsaved pages are the file's) a zero page is not stored; in an
+ * inherited one it becomes a CK_RUN_ZEROS run (the parent may hold other
+ * bytes there). */
+int capture_settle_zero_pages(struct ck_image *img)
+{
+	struct vec runs = { NULL, 0, 0, sizeof(struct ck_page_run) };
+
+	if (!zero_deferred)
+		return 0;
+	for (size_t i = 0; i < img->nregions; i++) {
+		struct ck_region *r = &img->regions[i];
+		uint64_t first = runs.n;
+		int keep_zero = r->inherit, look = r->inherit || r->kind != CK_REGION_FILE_PRIVATE;
+
+		for (uint64_t k = r->run_first; k < r->run_first + r->run_count; k++) {
+			const struct ck_page_run *in = &img->runs[k];
+			struct ck_page_run *cur = NULL;
+
+			for (uint64_t p = 0; p < in->npages; p++) {
+				uint64_t a = in->addr + p * PAGE, off = in->data_offset;
+
+				if (off != CK_RUN_ZEROS && look && page_is_zero((const void *)a)) {
+					if (!keep_zero) {
+						cur = NULL;
+						continue;
+					}
+					off = CK_RUN_ZEROS;
+				}
+				if (cur && cur->addr + cur->npages * PAGE == a && cur->data_offset == off) {
+					cur->npages++;
+					continue;
+				}
+				if (!(cur = vec_push(&runs))) {
+					free(runs.v);
+					return -1;
+				}
+				cur->addr = a;
+				cur->npages = 1;
+				cur->data_offset = off;
+			}
+		}
+		r->run_first = first;
+		r->run_count = runs.n - first;
+	}
+	free(img->runs);
+	img->runs = runs.v;
+	img->nruns = runs.n;
+	img->memory_bytes = 0;
+	for (size_t i = 0; i < img->nruns; i++)
+		img->memory_bytes += ck_run_bytes(&img->runs[i]);
+	zero_deferred = 0;
+	return 0;
 }

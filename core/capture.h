@@ -13,6 +13,11 @@ int capture_image(const struct park_result *parked, struct ck_image *img);
  * captured incrementally: only their pages written since, the region
  * marked `inherit`. 0: everything whole. Tracking is reset either way. */
 void capture_set_incremental(int on);
+/* 1: zero pages are not looked for at the cut (every present page is a
+ * run) but by capture_settle_zero_pages, which the writer calls before
+ * writing (a writer behind the program looks at its copy). */
+void capture_defer_zero_pages(int on);
+int capture_settle_zero_pages(struct ck_image *img);
 /* Ranges of the address space that belong to no one's image (a device's
  * memory, re-created at a restart: the verbs device's segments), set by a
  * plugin at its cut and cleared when the threads run on. */

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/background_write.h"
 #include "core/capture.h"
 #include "core/control_socket.h"
 #include "core/dirty_pages.h"
@@ -326,6 +327,17 @@ int control_config_from_env(struct control_config *c, int create_dir, int dir_op
 		return -1;
 	}
 	dirty_enable(c->full_every > 1);
+	v = getenv("CKPTMPI_BACKGROUND");
+	c->background = 1;
+	if (v && *v) {
+		unsigned b;
+		if (setting_uint(v, 0, 1, &b)) {
+			log_error("CKPTMPI_BACKGROUND=%s: expected 1 (write images behind the running "
+			          "program, the default) or 0 (with the program stopped)", v);
+			return -1;
+		}
+		c->background = (int)b;
+	}
 	if ((!d || !*d) && dir_optional) {
 		log_info("CKPTMPI_DIR is not set: running without checkpoints");
 		return 0;
@@ -399,7 +411,22 @@ static int held_fd[8], nheld;
 
 static void serve_requests_during_write(void);
 
-static void write_progress(uint64_t done, uint64_t total)
+/* for the tests of the progress shown (and of kills during a write)
+ * only: a write made slow, CKPTMPI_TEST_FAULT=slowwrite:MS pauses MS at
+ * each step, in whichever process writes */
+static void test_slow_write(uint64_t done, uint64_t total)
+{
+	const char *f = getenv("CKPTMPI_TEST_FAULT");
+	if (f && !strncmp(f, "slowwrite:", 10) && done < total) {
+		long ms = atol(f + 10);
+		struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+}
+
+/* The write's progress as `ckptmpi status` shows it (and the log) */
+static void note_progress(uint64_t done, uint64_t total)
 {
 	status.phase = PHASE_WRITING;
 	status.done = done;
@@ -407,18 +434,65 @@ static void write_progress(uint64_t done, uint64_t total)
 	if (log_level() >= 1)
 		log_info("checkpoint: wrote %llu of %llu MiB", (unsigned long long)(done >> 20),
 		         (unsigned long long)(total >> 20));
+}
+
+/* A write with the program stopped: the control thread serves requests
+ * between its steps */
+static void write_progress(uint64_t done, uint64_t total)
+{
+	note_progress(done, total);
 	serve_requests_during_write();
-	{
-		/* for the tests of the progress shown only: a write made slow,
-		 * CKPTMPI_TEST_FAULT=slowwrite:MS pauses MS at each step */
-		const char *f = getenv("CKPTMPI_TEST_FAULT");
-		if (f && !strncmp(f, "slowwrite:", 10) && done < total) {
-			long ms = atol(f + 10);
-			struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-				;
-		}
+	test_slow_write(done, total);
+}
+
+/* A write behind the program (core/background_write.h): what the forked
+ * writer runs */
+struct behind_ctx {
+	const struct ckpt_job_ops *job;
+	const struct ck_generation_info *info;
+	struct ck_image *img;
+	container_progress_fn report;
+};
+static struct behind_ctx behind;
+
+static void behind_progress(uint64_t done, uint64_t total)
+{
+	behind.report(done, total);
+	test_slow_write(done, total);
+}
+
+static int write_behind(void *ctx, container_progress_fn report, char *tmp, size_t tmplen,
+                        uint64_t *stored, char *err, size_t errlen)
+{
+	struct behind_ctx *b = ctx;
+
+	b->report = report;
+	if (capture_settle_zero_pages(b->img)) {
+		snprintf(err, errlen, "checkpoint writer: out of memory for the page index");
+		return -1;
 	}
+	if (b->job->write(cfg.dir, b->info, b->img, behind_progress, tmp, tmplen)) {
+		snprintf(err, errlen, "%s", container_error());
+		return -1;
+	}
+	*stored = b->img->memory_bytes;
+	return 0;
+}
+
+/* Written behind the program, or with it stopped: behind when the
+ * program is to run on (not before an exit: what it did after the cut
+ * would run again after a restart), the image holds no shared memory
+ * (another process could change it before the writer reads it: the
+ * forked writer sees private memory as it was, shared memory as it is)
+ * and CKPTMPI_BACKGROUND is not 0. */
+static int write_behind_wanted(const struct ck_image *img, int then_exit)
+{
+	if (then_exit || !cfg.background)
+		return 0;
+	for (size_t i = 0; i < img->nregions; i++)
+		if (img->regions[i].kind == CK_REGION_SHARED_ANON)
+			return 0;
+	return 1;
 }
 
 static double now_s(void)
@@ -531,22 +605,145 @@ static void retain_verified(const struct ckpt_job_ops *job, uint64_t gen)
 		log_error("%s", container_error());
 }
 
+/* The program runs again: the capture's borrowed protections restored,
+ * what the lower half mapped meanwhile accounted as its own, requests
+ * that came meanwhile absorbed, the plugins resumed, the threads
+ * released. */
+static void release_program(const struct interval_set *before)
+{
+	struct map_list m1 = {0};
+	struct interval_set after = {0};
+
+	capture_unborrow();
+	if (maps_read_self(&m1) == 0 && maps_to_intervals(&m1, &after) == 0)
+		lowmem_account_change(before, &after);
+	maps_free(&m1);
+	intervals_free(&after);
+	absorb_requests();
+	hooks_resume();
+	park_release();
+}
+
+/* Behind the program: the forked writer (core/background_write.h) holds
+ * the image as it was, the program runs again, the control thread waits
+ * for the writer's outcome serving requests. 1: written. */
+static int write_behind_wait(background_write_fn fn, const struct interval_set *before,
+                             struct ck_image *img, char *tmp, size_t tmplen, int *released,
+                             double *t_resumed, char *err, size_t errlen)
+{
+	struct background_write bw;
+
+	if (background_write_start(&bw, fn, &behind))
+		return -1; /* not started: the caller writes with the program stopped */
+	release_program(before);
+	*released = 1;
+	*t_resumed = now_s();
+	if (background_write_wait(&bw, note_progress, serve_requests_during_write, tmp, tmplen,
+	                          &img->memory_bytes, err, errlen)) {
+		log_error("%s", err);
+		return 0;
+	}
+	return 1;
+}
+
+/* A job's member: its page data, left by write_begin, written by the
+ * forked writer */
+static int write_pages_behind(void *ctx, container_progress_fn report, char *tmp, size_t tmplen,
+                              uint64_t *stored, char *err, size_t errlen)
+{
+	struct behind_ctx *b = ctx;
+
+	(void)tmp, (void)tmplen;
+	b->report = report;
+	if (b->job->write_pages(behind_progress)) {
+		snprintf(err, errlen, "%s", container_error());
+		return -1;
+	}
+	*stored = b->img->memory_bytes;
+	return 0;
+}
+
+/* The image into a temporary of DIR (its name in tmp): 1 written, 0 not
+ * (err says why). Behind the program where it can be (*released: the
+ * program runs again, at *t_resumed); else with it stopped. */
+static int write_image(const struct ckpt_job_ops *job, const struct ck_generation_info *info,
+                       struct ck_image *img, int then_exit, const struct interval_set *before,
+                       char *tmp, size_t tmplen, int *released, double *t_resumed, char *err,
+                       size_t errlen)
+{
+	int r;
+
+	*released = 0;
+	behind = (struct behind_ctx){job, info, img, NULL};
+	/* a job's members go behind together or not at all */
+	if (job->write_begin && job->agree(write_behind_wanted(img, then_exit))) {
+		char tmp_copy[4096];
+		int go_behind = 0, ok;
+
+		if (job->write_begin(cfg.dir, info, img, write_progress, tmp, tmplen, &go_behind)) {
+			snprintf(err, errlen, "%s", container_error());
+			log_error("%s", container_error());
+			return 0;
+		}
+		if (!go_behind)
+			return 1;
+		snprintf(tmp_copy, sizeof tmp_copy, "%s", tmp);
+		r = write_behind_wait(write_pages_behind, before, img, tmp_copy, sizeof tmp_copy,
+		                      released, t_resumed, err, errlen);
+		if (r < 0) {
+			r = job->write_pages(write_progress) == 0;
+			if (!r) {
+				snprintf(err, errlen, "%s", container_error());
+				log_error("%s", err);
+			}
+		}
+		job->write_end();
+		ok = job->agree(r == 1);
+		if (!ok) {
+			if (r == 1)
+				snprintf(err, errlen, "another rank could not write its page data of the "
+				         "generation (see its message)");
+			if (job->rank() == 0)
+				unlink(tmp);
+		}
+		return ok;
+	}
+	/* a job without write_begin: its collective writer needs every
+	 * member's transport */
+	if (!hooks_job_shared(job) && write_behind_wanted(img, then_exit)) {
+		r = write_behind_wait(write_behind, before, img, tmp, tmplen, released, t_resumed,
+		                      err, errlen);
+		if (r >= 0)
+			return r;
+	}
+	if (capture_settle_zero_pages(img) ||
+	    job->write(cfg.dir, info, img, write_progress, tmp, tmplen)) {
+		snprintf(err, errlen, "%s", container_error());
+		log_error("%s", container_error());
+		return 0;
+	}
+	return 1;
+}
+
 /* Returns the committed generation, or 0 with *err set. In an MPI job
  * every rank runs this together for generation `gen` (chosen by rank 0);
- * each collective step gives the same answer on every rank. */
-static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t errlen)
+ * each collective step gives the same answer on every rank. then_exit:
+ * the process ends after it (the program must not run on meanwhile);
+ * *ran_on: it did (the image was written behind it). */
+static uint64_t checkpoint(const char *reason, uint64_t gen, int then_exit, int *ran_on,
+                           char *err, size_t errlen)
 {
-	struct map_list m0 = {0}, m1 = {0};
-	struct interval_set before = {0}, after = {0};
+	struct map_list m0 = {0};
+	struct interval_set before = {0};
 	struct park_result parked;
 	struct ck_image img;
 	struct ck_generation_info *info = NULL;
 	char tmp[4096];
 	uint64_t latest;
-	double t0 = now_s(), t_parked, t_written;
+	double t0 = now_s(), t_parked, t_captured, t_resumed = 0, t_written;
 	/* the job this process belongs to (core/hooks.h) */
 	const struct ckpt_job_ops *job = hooks_job();
-	int written = 0, ok;
+	int written = 0, released = 0, ok;
 	/* incremental over the last generation, or full (every
 	 * CKPTMPI_FULL_EVERY-th; or when nothing is tracked). The same on
 	 * every rank of a job: each has committed the same generations */
@@ -555,6 +752,7 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t e
 	if (pages_parent && job->size() == 1 && !dirty_available())
 		pages_parent = 0;
 	memset(&img, 0, sizeof img);
+	*ran_on = 0;
 	snprintf(err, errlen, "checkpoint failed (see the job's stderr)");
 	log_clear_error();
 	ok = 1;
@@ -602,16 +800,14 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t e
 	 * committed, the next one cannot depend on anything */
 	dirty_set_base(0, 0);
 	capture_set_incremental(pages_parent != 0);
+	capture_defer_zero_pages(!then_exit && cfg.background && !hooks_job_shared(job));
 	/* the first look at the address space comes only now: whatever
 	 * changes from here to the second is the lower half's (the program
 	 * ran on during an MPI job's cut, and mapped memory of its own) */
 	ok = ok && maps_read_self(&m0) == 0 && maps_to_intervals(&m0, &before) == 0 &&
 	     capture_image(&parked, &img) == 0 && hooks_capture(&img) == 0;
 	if (!job->agree(ok)) {
-		capture_unborrow();
-		absorb_requests();
-		hooks_resume();
-		park_release();
+		release_program(&before);
 		gen = 0;
 		goto out;
 	}
@@ -643,22 +839,17 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, char *err, size_t e
 		memcpy(info->argv + info->argv_len, *a, l);
 		info->argv_len += l;
 	}
-	if (job->write(cfg.dir, info, &img, write_progress, tmp,
-	               sizeof tmp)) {
-		snprintf(err, errlen, "%s", container_error());
-		log_error("%s", container_error());
+	t_captured = now_s();
+	written = write_image(job, info, &img, then_exit, &before, tmp, sizeof tmp, &released,
+	                      &t_resumed, err, errlen);
+	*ran_on = released;
+	if (!written)
 		gen = 0;
-	} else {
-		written = 1;
-	}
 release:
 	t_written = now_s();
-	capture_unborrow();
-	/* what the lower half mapped meanwhile is its own */
-	if (maps_read_self(&m1) == 0 && maps_to_intervals(&m1, &after) == 0)
-		lowmem_account_change(&before, &after);
-	/* commit and prune before the program runs on: when it resumes (or
-	 * exits), the directory already holds exactly what it should */
+	/* commit and prune before the program runs on (when it was stopped
+	 * for the write): when it resumes (or exits), the directory already
+	 * holds exactly what it should */
 	if (written) {
 		if (job->commit(cfg.dir, gen, tmp)) {
 			snprintf(err, errlen, "%s", container_error());
@@ -675,19 +866,28 @@ release:
 				         (unsigned long long)(img.memory_bytes >> 10),
 				         (unsigned long long)pages_parent,
 				         (unsigned long long)info->chain_depth);
-			log_info("generation %llu committed (%s): %llu MiB of %llu MiB saved, paused %.3f s "
-			         "(stopping threads %.3f s, writing %.3f s)",
-			         (unsigned long long)gen, reason,
-			         (unsigned long long)(img.memory_bytes >> 20),
-			         (unsigned long long)(img.proc.upper_size >> 20), now_s() - t0,
-			         t_parked - t0, t_written - t_parked);
+			if (released)
+				log_info("generation %llu committed (%s): %llu MiB of %llu MiB saved, "
+				         "paused %.3f s (stopping threads %.3f s, looking %.3f s, starting "
+				         "the writer %.3f s), written behind the program in %.3f s",
+				         (unsigned long long)gen, reason,
+				         (unsigned long long)(img.memory_bytes >> 20),
+				         (unsigned long long)(img.proc.upper_size >> 20), t_resumed - t0,
+				         t_parked - t0, t_captured - t_parked, t_resumed - t_captured,
+				         t_written - t_resumed);
+			else
+				log_info("generation %llu committed (%s): %llu MiB of %llu MiB saved, "
+				         "paused %.3f s (stopping threads %.3f s, writing %.3f s)",
+				         (unsigned long long)gen, reason,
+				         (unsigned long long)(img.memory_bytes >> 20),
+				         (unsigned long long)(img.proc.upper_size >> 20), now_s() - t0,
+				         t_parked - t0, t_written - t_parked);
 		}
 	} else {
 		gen = 0;
 	}
-	absorb_requests();
-	hooks_resume();
-	park_release();
+	if (!released)
+		release_program(&before);
 	ck_image_free(&img);
 	if (gen)
 		retain_verified(job, gen);
@@ -696,9 +896,7 @@ out:
 		snprintf(err, errlen, "%s", log_last_error());
 	free(info);
 	maps_free(&m0);
-	maps_free(&m1);
 	intervals_free(&before);
-	intervals_free(&after);
 	return gen;
 }
 
@@ -741,7 +939,7 @@ static __attribute__((noreturn)) void term_exit(uint64_t gen)
 static uint64_t job_checkpoint(int why, uint64_t gen, char *err, size_t errlen)
 {
 	const struct ckpt_job_ops *job = hooks_job();
-	int term;
+	int term, ran_on = 0;
 
 	if (hooks_job_shared(job)) {
 		if (job->rank() == 0) {
@@ -756,7 +954,8 @@ static uint64_t job_checkpoint(int why, uint64_t gen, char *err, size_t errlen)
 	status.phase = PHASE_STOPPING;
 	status.since = time(NULL);
 	status.done = status.total = 0;
-	gen = checkpoint(why_name(why), gen, err, errlen);
+	term = why == WHY_TERM || __atomic_load_n(&term_requested, __ATOMIC_ACQUIRE);
+	gen = checkpoint(why_name(why), gen, term, &ran_on, err, errlen);
 	status.phase = PHASE_IDLE;
 	link_outcome(gen ? &link_area.committed : &link_area.failed);
 	/* `ckptmpi checkpoint` commands that came meanwhile get this outcome */
@@ -765,6 +964,22 @@ static uint64_t job_checkpoint(int why, uint64_t gen, char *err, size_t errlen)
 	 * whole job after it */
 	term = why == WHY_TERM || __atomic_load_n(&term_requested, __ATOMIC_ACQUIRE);
 	term = !job->agree(!term);
+	if (term && ran_on) {
+		/* SIGTERM came while the image was written behind the program,
+		 * which ran on past the cut: what it did since would run again
+		 * after a restart. The last generation is taken with it stopped */
+		log_info("SIGTERM during a checkpoint written behind the program: one more, "
+		         "with the program stopped");
+		status.phase = PHASE_STOPPING;
+		status.since = time(NULL);
+		/* every member is here (the term was agreed on, and they went
+		 * behind together): the next generation, without a begin */
+		if (hooks_job_shared(job))
+			last_begun++;
+		gen = checkpoint(why_name(WHY_TERM), last_begun, 1, &ran_on, err, errlen);
+		status.phase = PHASE_IDLE;
+		link_outcome(gen ? &link_area.committed : &link_area.failed);
+	}
 	if (term)
 		term_exit(gen);
 	return gen;

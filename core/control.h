@@ -15,6 +15,7 @@ struct control_config {
 	char **argv;          /* program argv (for the container) */
 	int term_checkpoints; /* CKPTMPI_TERM=checkpoint (default): SIGTERM checkpoints, then exits */
 	unsigned term_timeout;/* CKPTMPI_TERM_TIMEOUT: seconds before a SIGTERM ends the job anyway */
+	int background;       /* CKPTMPI_BACKGROUND (default 1): images written behind the program */
 };
 
 /* Exit statuses after SIGTERM: the checkpoint was committed, then the
@@ -29,7 +30,7 @@ int launcher_rank(void);
 uint64_t control_restored_generation(void);
 /* Read and check CKPTMPI_DIR (its control socket must fit), CKPTMPI_INTERVAL,
  * CKPTMPI_KEEP, CKPTMPI_FULL_EVERY, CKPTMPI_VERBOSE, CKPTMPI_COMPRESS, CKPTMPI_SIGNAL,
- * CKPTMPI_TERM, CKPTMPI_TERM_TIMEOUT. */
+ * CKPTMPI_TERM, CKPTMPI_TERM_TIMEOUT, CKPTMPI_BACKGROUND. */
 int control_config_from_env(struct control_config *c, int create_dir, int dir_optional);
 /* MPI builds: publish the real MPI's function table to the upper half. */
 void control_set_mpi_predefined(const uint64_t *addrs, uint64_t n);

@@ -56,6 +56,18 @@ struct ckpt_job_ops {
 	int (*write)(const char *dir, const struct ck_generation_info *info, struct ck_image *img,
 	             container_progress_fn progress, char *tmp, size_t tmplen);
 	int (*commit)(const char *dir, uint64_t gen, const char *tmp);
+	/* optional (NULL: write does it all): the write in two parts, the
+	 * page data behind the running program. write_begin is collective,
+	 * with every member stopped; *behind 1: this member's page data is
+	 * left to write_pages (the same answer on every member), which uses
+	 * no transport (it runs in a process forked from the member);
+	 * write_end frees what write_begin kept. Then the members agree on
+	 * the outcome and commit, or member 0 removes tmp. */
+	int (*write_begin)(const char *dir, const struct ck_generation_info *info,
+	                   struct ck_image *img, container_progress_fn progress, char *tmp,
+	                   size_t tmplen, int *behind);
+	int (*write_pages)(container_progress_fn progress);
+	void (*write_end)(void);
 	/* allgather: every member's `len` bytes (the same len on all), in
 	 * member order, into all (size() * len bytes); the same answer on
 	 * every member. 0, or -1 with the reason logged (naming the member).

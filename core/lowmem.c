@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -296,6 +297,88 @@ static void *router_mremap(void *old, size_t old_len, size_t new_len, int flags,
 	}
 }
 
+/* System V shared memory attached by the lower half (UCX's sysv
+ * transport under MPICH and OpenMPI): placed in the window too, else the
+ * kernel puts it among the program's memory, where it passed for the
+ * program's own shared memory (saved in every image, re-created at a
+ * restart, and read by a writer behind the program while the MPI library
+ * changes it). Attachments, to give the room back at shmdt. */
+#define MAX_SHM 256
+static struct ext shm_att[MAX_SHM];
+static int n_shm;
+
+static void *router_shmat(int id, const void *addr, int flags)
+{
+	struct shmid_ds ds;
+	uint64_t a = 0, len = 0;
+	long r;
+
+	if (!addr && raw_syscall3(SYS_shmctl, id, IPC_STAT, &ds) == 0 && ds.shm_segsz) {
+		len = PAGE_UP(ds.shm_segsz);
+		lock();
+		a = n_shm < MAX_SHM ? window_alloc(len, 0) : 0;
+		unlock();
+	}
+	if (a) {
+		/* over the window's reservation: SHM_REMAP replaces it */
+		r = raw_syscall3(SYS_shmat, id, a, flags | SHM_REMAP);
+		if (raw_is_err(r)) {
+			lock();
+			give_range(a, a + len);
+			unlock();
+			a = 0;
+		}
+	}
+	if (!a) {
+		r = raw_syscall3(SYS_shmat, id, addr, flags);
+		if (raw_is_err(r))
+			return fail_errno(r);
+		if (raw_syscall3(SYS_shmctl, id, IPC_STAT, &ds) == 0)
+			len = PAGE_UP(ds.shm_segsz);
+		lock();
+		if (in_window((uint64_t)r))
+			take_range((uint64_t)r, (uint64_t)r + len);
+		else
+			extra_add((uint64_t)r, (uint64_t)r + len);
+		unlock();
+	}
+	lock();
+	if (n_shm < MAX_SHM) {
+		shm_att[n_shm].start = (uint64_t)r;
+		shm_att[n_shm].end = (uint64_t)r + len;
+		n_shm++;
+	}
+	unlock();
+	return (void *)r;
+}
+
+static int router_shmdt(const void *addr)
+{
+	uint64_t a = (uint64_t)addr, end = 0;
+	long r = raw_syscall1(SYS_shmdt, addr);
+
+	if (raw_is_err(r)) {
+		errno = (int)-r;
+		return -1;
+	}
+	lock();
+	for (int i = 0; i < n_shm; i++)
+		if (shm_att[i].start == a) {
+			end = shm_att[i].end;
+			shm_att[i] = shm_att[--n_shm];
+			break;
+		}
+	if (end && in_window(a)) {
+		/* reserved again before another thread's mmap can take it */
+		(void)reserve(a, end - a);
+		give_range(a, end);
+	} else if (end) {
+		extra_remove(a, end);
+	}
+	unlock();
+	return 0;
+}
+
 /* Overwrite the first 12 bytes of fn with "movabs $to, %rax; jmp *%rax".
  * %rax is free at a function's entry on x86-64 (not an argument register
  * except for varargs' vector count, which these callees ignore). */
@@ -321,7 +404,7 @@ static int patch_jump(void *fn, void *to, const char *name)
 
 int lowmem_init(void)
 {
-	void *w, *f_mmap, *f_munmap, *f_mremap;
+	void *w, *f_mmap, *f_munmap, *f_mremap, *f_shmat, *f_shmdt;
 
 	w = raw_mmap((void *)LOWMEM_WINDOW_BASE, LOWMEM_WINDOW_SIZE, PROT_NONE,
 	             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
@@ -337,13 +420,17 @@ int lowmem_init(void)
 	f_mmap = dlsym(RTLD_DEFAULT, "mmap");
 	f_munmap = dlsym(RTLD_DEFAULT, "munmap");
 	f_mremap = dlsym(RTLD_DEFAULT, "mremap");
-	if (!f_mmap || !f_munmap || !f_mremap) {
-		log_error("cannot find the lower libc's mmap/munmap/mremap");
+	f_shmat = dlsym(RTLD_DEFAULT, "shmat");
+	f_shmdt = dlsym(RTLD_DEFAULT, "shmdt");
+	if (!f_mmap || !f_munmap || !f_mremap || !f_shmat || !f_shmdt) {
+		log_error("cannot find the lower libc's mmap/munmap/mremap/shmat/shmdt");
 		return -1;
 	}
 	if (patch_jump(f_mmap, (void *)router_mmap, "mmap") ||
 	    patch_jump(f_munmap, (void *)router_munmap, "munmap") ||
-	    patch_jump(f_mremap, (void *)router_mremap, "mremap"))
+	    patch_jump(f_mremap, (void *)router_mremap, "mremap") ||
+	    patch_jump(f_shmat, (void *)router_shmat, "shmat") ||
+	    patch_jump(f_shmdt, (void *)router_shmdt, "shmdt"))
 		return -1;
 	return 0;
 }

@@ -35,6 +35,9 @@ static const struct ckpt_job_ops mpi_job = {
 	.quiesce = runtime_mpi_quiesce,
 	.write = runtime_mpi_write,
 	.commit = runtime_mpi_commit,
+	.write_begin = runtime_mpi_write_begin,
+	.write_pages = runtime_mpi_write_pages,
+	.write_end = runtime_mpi_write_end,
 	.exchange = runtime_mpi_exchange,
 	.start_agree = mpi_start_agree,
 };

@@ -68,6 +68,23 @@ int container_write_mpi(MPI_Comm comm, const char *dir, const struct ck_generati
                         struct ck_image *image, container_progress_fn progress,
                         char *tmp_path_out, size_t tmp_path_len);
 
+/* The same, with this rank's page data left for later when the file's
+ * layout allows it (uncompressed, /memory laid out by rank 0): then
+ * *pages is set and the file is complete but for this rank's /memory
+ * chunks, which container_mpi_pages_write (no MPI: it can run in a
+ * process forked from the rank, with the image's memory as it was)
+ * writes and fsyncs. Every rank then agrees on the outcome, frees the
+ * pages and commits (container_commit_mpi), or rank 0 removes the
+ * temporary. *pages NULL: the write was whole, as container_write_mpi's
+ * (the same on every rank). */
+struct container_mpi_pages;
+int container_write_mpi_begin(MPI_Comm comm, const char *dir, const struct ck_generation_info *info,
+                              struct ck_image *image, container_progress_fn progress,
+                              char *tmp_path_out, size_t tmp_path_len,
+                              struct container_mpi_pages **pages);
+int container_mpi_pages_write(struct container_mpi_pages *pages, container_progress_fn progress);
+void container_mpi_pages_free(struct container_mpi_pages *pages);
+
 /* Collective: after every rank has closed the file, rank 0 fsyncs, renames it
  * to DIR/ckpt-NNNNNN.h5 without replacing, fsyncs the directory; the result
  * is broadcast, same on every rank. */

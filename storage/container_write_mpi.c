@@ -76,6 +76,13 @@ struct mwriter {
 	const struct ck_image *img;
 	container_progress_fn progress;
 	uint64_t done, total, reported;
+	int defer;                  /* /memory's chunks left to container_mpi_pages_write */
+};
+
+/* This rank's /memory chunks, left to be written behind the program: the
+ * writer's own fields that write_direct reads, and the descriptor */
+struct container_mpi_pages {
+	struct mwriter w;
 };
 
 /* Rank 0's decisions, which every rank must follow identically. */
@@ -772,6 +779,8 @@ static int write_memory(struct mwriter *w)
 	int rc;
 
 	ck_mpio_direct_last = w->direct;
+	if (w->direct && w->defer)
+		return 0; /* container_mpi_pages_write, behind the program */
 	if (w->direct)
 		return agree(w, write_direct(w));
 	ds = blob_create(w, "/memory", w->e.memory_bytes, CK_MEMORY_CHUNK, &w->comp);
@@ -956,9 +965,9 @@ static void writer_free(struct mwriter *w)
 	free(w->addr);
 }
 
-int container_write_mpi(MPI_Comm comm, const char *dir, const struct ck_generation_info *info,
-                        struct ck_image *image, container_progress_fn progress,
-                        char *tmp_path_out, size_t tmp_path_len)
+static int write_mpi(MPI_Comm comm, const char *dir, const struct ck_generation_info *info,
+                     struct ck_image *image, container_progress_fn progress,
+                     char *tmp_path_out, size_t tmp_path_len, struct container_mpi_pages **pages)
 {
 	struct mwriter w = { .comm = comm, .dir = dir, .file = -1, .dxpl = -1, .fd = -1,
 	                     .img = image, .progress = progress };
@@ -1026,6 +1035,10 @@ int container_write_mpi(MPI_Comm comm, const char *dir, const struct ck_generati
 		return -1;
 	/* compressed chunks have sizes nobody knows in advance */
 	w.direct = d.direct && w.comp.codec == CK_CODEC_NONE && CK_HAVE_SKELETON;
+	/* the same on every rank: rank 0's decisions, the same call */
+	w.defer = w.direct && pages;
+	if (pages)
+		*pages = NULL;
 
 	if (build_layout(&w, image))
 		goto fail_early;
@@ -1059,6 +1072,32 @@ int container_write_mpi(MPI_Comm comm, const char *dir, const struct ck_generati
 	if (!w.rank && (fstat(w.fd, &st) < 0 || ftruncate(w.fd, st.st_size) < 0)) {
 		ck_set_error("%s: cannot release reserved space: %s", w.path, strerror(errno));
 		rc = -1;
+	}
+	if (!rc && w.defer) {
+		/* the rest is this rank's chunks: the descriptor stays open */
+		struct container_mpi_pages *p = calloc(1, sizeof *p);
+		if (!p) {
+			ck_set_error("%s: out of memory", w.path);
+			rc = -1;
+		} else {
+			p->w = w;
+			p->w.comm = MPI_COMM_NULL;
+			p->w.file = p->w.dxpl = -1;
+			p->w.done = p->w.reported = 0;
+			p->w.progress = NULL;
+			w.addr = NULL; /* the pages' now */
+			w.fd = -1;
+		}
+		if (agree(&w, rc)) {
+			if (p)
+				container_mpi_pages_free(p);
+			goto fail;
+		}
+		*pages = p;
+		if (tmp_path_out)
+			memcpy(tmp_path_out, w.path, (size_t)n + 1);
+		writer_free(&w);
+		return 0;
 	}
 	/* each host's writes reach the disk: our fsync covers them (one page
 	 * cache per host; on NFS fsync flushes the host's dirty pages) */
@@ -1102,6 +1141,49 @@ fail:
 fail_early:
 	writer_free(&w);
 	return -1;
+}
+
+int container_write_mpi(MPI_Comm comm, const char *dir, const struct ck_generation_info *info,
+                        struct ck_image *image, container_progress_fn progress,
+                        char *tmp_path_out, size_t tmp_path_len)
+{
+	return write_mpi(comm, dir, info, image, progress, tmp_path_out, tmp_path_len, NULL);
+}
+
+int container_write_mpi_begin(MPI_Comm comm, const char *dir, const struct ck_generation_info *info,
+                              struct ck_image *image, container_progress_fn progress,
+                              char *tmp_path_out, size_t tmp_path_len,
+                              struct container_mpi_pages **pages)
+{
+	return write_mpi(comm, dir, info, image, progress, tmp_path_out, tmp_path_len, pages);
+}
+
+int container_mpi_pages_write(struct container_mpi_pages *p, container_progress_fn progress)
+{
+	struct mwriter *w = &p->w;
+	int rc;
+
+	w->progress = progress;
+	w->done = w->reported = 0;
+	rc = write_direct(w);
+	/* this rank's host's pages reach the disk before the commit */
+	if (!rc && fsync(w->fd) < 0) {
+		ck_set_error("%s: fsync: %s", w->path, strerror(errno));
+		rc = -1;
+	}
+	if (!rc && progress)
+		progress(w->total, w->total);
+	return rc;
+}
+
+void container_mpi_pages_free(struct container_mpi_pages *p)
+{
+	if (!p)
+		return;
+	if (p->w.fd >= 0)
+		close(p->w.fd);
+	free(p->w.addr);
+	free(p);
 }
 
 int container_commit_mpi(MPI_Comm comm, const char *dir, uint64_t generation, const char *tmp_path)

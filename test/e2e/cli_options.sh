@@ -103,6 +103,7 @@ bad_setting "CKPTMPI_COMPRESS=gzip" CKPTMPI_COMPRESS=gzip
 bad_setting "CKPTMPI_COMPRESS=deflate:12" CKPTMPI_COMPRESS=deflate:12
 bad_setting "CKPTMPI_VERBOSE=loud" CKPTMPI_VERBOSE=loud
 bad_setting "CKPTMPI_VERBOSE=7" CKPTMPI_VERBOSE=7
+bad_setting "CKPTMPI_BACKGROUND=yes" CKPTMPI_BACKGROUND=yes
 bad_setting "CKPTMPI_TERM=ignore" CKPTMPI_TERM=ignore
 bad_setting "CKPTMPI_SIGNAL=HUP" CKPTMPI_SIGNAL=HUP
 long=$WORK/$(printf 'x%.0s' $(seq 110))
