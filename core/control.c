@@ -606,16 +606,17 @@ static void retain_verified(const struct ckpt_job_ops *job, uint64_t gen)
 }
 
 /* The program runs again: the capture's borrowed protections restored,
- * what the lower half mapped meanwhile accounted as its own, requests
- * that came meanwhile absorbed, the plugins resumed, the threads
- * released. */
+ * what the lower half mapped since `before` (the first look, NULL when
+ * there was none) accounted as its own, requests that came meanwhile
+ * absorbed, the plugins resumed, the threads released. */
 static void release_program(const struct interval_set *before)
 {
 	struct map_list m1 = {0};
 	struct interval_set after = {0};
 
 	capture_unborrow();
-	if (maps_read_self(&m1) == 0 && maps_to_intervals(&m1, &after) == 0)
+	/* without the first look everything would pass for the lower half's */
+	if (before && maps_read_self(&m1) == 0 && maps_to_intervals(&m1, &after) == 0)
 		lowmem_account_change(before, &after);
 	maps_free(&m1);
 	intervals_free(&after);
@@ -807,7 +808,8 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, int then_exit, int 
 	ok = ok && maps_read_self(&m0) == 0 && maps_to_intervals(&m0, &before) == 0 &&
 	     capture_image(&parked, &img) == 0 && hooks_capture(&img) == 0;
 	if (!job->agree(ok)) {
-		release_program(&before);
+		/* the first look may not have been taken: nothing accounted */
+		release_program(NULL);
 		gen = 0;
 		goto out;
 	}

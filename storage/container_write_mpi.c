@@ -1080,11 +1080,13 @@ static int write_mpi(MPI_Comm comm, const char *dir, const struct ck_generation_
 			ck_set_error("%s: out of memory", w.path);
 			rc = -1;
 		} else {
-			p->w = w;
-			p->w.comm = MPI_COMM_NULL;
-			p->w.file = p->w.dxpl = -1;
-			p->w.done = p->w.reported = 0;
-			p->w.progress = NULL;
+			/* only what write_direct reads: the rest is freed below */
+			p->w = (struct mwriter){ .comm = MPI_COMM_NULL, .rank = w.rank,
+			                         .size = w.size, .generation = w.generation,
+			                         .dir = w.dir, .file = -1, .dxpl = -1, .fd = w.fd,
+			                         .addr = w.addr, .nchunks = w.nchunks,
+			                         .img = w.img, .total = w.total };
+			memcpy(p->w.path, w.path, sizeof w.path);
 			w.addr = NULL; /* the pages' now */
 			w.fd = -1;
 		}
