@@ -158,6 +158,35 @@ struct plan_opts {
 	int rank, any_rank;     /* a job of several: its rank R (-1: none), or each rank */
 };
 
+/* ckptmpi-debug-hold, installed next to ckptmpi: rank R's slot of a job
+ * run under GDB. 0, or 2 with a message. */
+static int holder_path(char *self, size_t len)
+{
+	ssize_t n;
+
+	if ((n = readlink("/proc/self/exe", self, len - 20)) < 0)
+		return die("/proc/self/exe: %s", strerror(errno));
+	self[n] = 0;
+	if (strrchr(self, '/'))
+		strcpy(strrchr(self, '/') + 1, "ckptmpi-debug-hold");
+	if (access(self, X_OK))
+		return die("%s: not found (it is installed next to ckptmpi)", self);
+	return 0;
+}
+
+/* How a job under GDB is launched: CKPTMPI_MPIRUN, else the flavour's
+ * mpirun (OpenMPI's told that 2 cores may hold more ranks). */
+static void job_launcher(const char *flavour, char *out, size_t len)
+{
+	const char *env = getenv("CKPTMPI_MPIRUN");
+	if (env && *env)
+		snprintf(out, len, "%s", env);
+	else if (!strcmp(flavour, "openmpi"))
+		snprintf(out, len, "mpirun.openmpi --oversubscribe");
+	else
+		snprintf(out, len, "mpirun.%s", flavour);
+}
+
 /* The working directory and the regular files open of one member's image:
  * a sandbox needs them. */
 static void json_image_files(FILE *f, const struct ck_image *img)
@@ -303,8 +332,9 @@ static int write_plan(const struct plan_opts *o, const char *scratch, char *plan
 		json_str(f, info.program);
 		fprintf(f, ", \"nranks\": %" PRIu64 ", \"flavour\": ", info.nranks);
 		json_str(f, info.mpi_flavour);
-		if (o->any_rank && info.nranks > 1) {
-			/* every rank's, for --any-rank */
+		if (info.nranks > 1) {
+			/* every rank's: --any-rank probes each, a re-execution of
+			 * the whole job makes the sandbox of every rank's */
 			fprintf(f, ", \"ranks\": [");
 			for (uint64_t k = 0; k < info.nranks; k++) {
 				fprintf(f, "%s{", k ? ", " : "");
@@ -324,6 +354,22 @@ static int write_plan(const struct plan_opts *o, const char *scratch, char *plan
 	}
 	fprintf(f, "\n], \"nranks\": %" PRIu64 ", \"flavour\": ", job_ranks);
 	json_str(f, job_flavour);
+	if (job_ranks && strcmp(job_flavour, "none") && strcmp(job_flavour, "job")) {
+		/* an MPI job: what running it on from a generation takes (rank
+		 * R under GDB, the others under mpirun: ckptmpi_job.py) */
+		char holder[PATH_MAX], launcher[512], cwd[PATH_MAX];
+		if (holder_path(holder, sizeof holder) == 0) {
+			job_launcher(job_flavour, launcher, sizeof launcher);
+			fprintf(f, ", \"holder\": ");
+			json_str(f, holder);
+			fprintf(f, ", \"mpirun\": ");
+			json_str(f, launcher);
+			fprintf(f, ", \"runtime\": ");
+			json_str(f, runtime);
+			fprintf(f, ", \"cwd\": ");
+			json_str(f, getcwd(cwd, sizeof cwd) ? cwd : "/");
+		}
+	}
 	fprintf(f, "}\n");
 	free(g);
 	if (fclose(f))
@@ -390,8 +436,6 @@ static int write_job_plan(const struct job_opts *j, const char *dir, int dir_is_
                           char **prog, int nprog, char *plan, size_t len)
 {
 	char rt[PATH_MAX], self[PATH_MAX], cwd[PATH_MAX], launcher[512], replay[PATH_MAX] = "";
-	const char *env = getenv("CKPTMPI_MPIRUN");
-	ssize_t n;
 	FILE *f;
 
 	rt[0] = 0;
@@ -402,13 +446,8 @@ static int write_job_plan(const struct job_opts *j, const char *dir, int dir_is_
 	strcat(rt, j->flavour);
 	if (access(rt, X_OK))
 		return die("%s: not found (debug --mpi %s: is that MPI built?)", rt, j->flavour);
-	if ((n = readlink("/proc/self/exe", self, sizeof self - 20)) < 0)
-		return die("/proc/self/exe: %s", strerror(errno));
-	self[n] = 0;
-	if (strrchr(self, '/'))
-		strcpy(strrchr(self, '/') + 1, "ckptmpi-debug-hold");
-	if (access(self, X_OK))
-		return die("%s: not found (it is installed next to ckptmpi)", self);
+	if (holder_path(self, sizeof self))
+		return 2;
 	if (!getcwd(cwd, sizeof cwd))
 		return die("getcwd: %s", strerror(errno));
 	if (j->replay) {
@@ -425,12 +464,7 @@ static int write_job_plan(const struct job_opts *j, const char *dir, int dir_is_
 				           "replay/mpi.rank-%d.log)", replay, j->rank, replay, j->rank);
 		}
 	}
-	if (env && *env)
-		snprintf(launcher, sizeof launcher, "%s", env);
-	else if (!strcmp(j->flavour, "openmpi"))
-		snprintf(launcher, sizeof launcher, "mpirun.openmpi --oversubscribe");
-	else
-		snprintf(launcher, sizeof launcher, "mpirun.%s", j->flavour);
+	job_launcher(j->flavour, launcher, sizeof launcher);
 	snprintf(plan, len, "%s/job-plan.json", dir);
 	if (!(f = fopen(plan, "w")))
 		return die("%s: %s", plan, strerror(errno));

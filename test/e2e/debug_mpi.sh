@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # debug_mpi: `ckptmpi bisect DIR --expr --rank R / --any-rank` and
 # `ckptmpi debug --restart DIR --rank R` over the generations of an MPI job
-# (FLAVOUR=mpich, the default, or openmpi). mpi_bisect runs on 3 ranks;
-# rank 1 alone sets `bad` at step K (drawn here, told to no tool), before
-# its `at_step` reaches K. Four checkpoints are requested at known steps, two
+# (FLAVOUR=mpich, the default, or openmpi). mpi_bisect is a stencil on 4
+# ranks whose halos come through MPI_ANY_SOURCE receives; rank 1 alone
+# makes cell 5 a NaN at step K (drawn here, told to no tool), before its
+# `at_step` reaches K. Four checkpoints are requested at known steps, two
 # before K and two after. Expected, from each generation's rank-1 image read
 # by `debug --restart --rank 1` (`at_step`, and `me` = 1: the right slice): the
 # first generation whose step is >= K. `bisect --rank 1` names it, with the
-# backtrace at its cut; `--any-rank` names rank 1 only; `--rank 0` finds
-# nothing. An inspected rank refuses to run on (`continue`); the job's
-# directories are not touched; bad requests get clear errors.
+# backtrace at its cut, then restarts the whole job from the last false
+# generation with rank 1 under a watchpoint and names the planted line;
+# `--any-rank` names rank 1 first; `--rank 0` finds nothing for an
+# expression never true. An inspected rank refuses to run on (`continue`);
+# the job's directories are not touched; bad requests get clear errors.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/debug_lib.sh"
 debug_init
 FL=${FLAVOUR:-mpich}
 mpi_setup "$FL"
 need_prog "mpi_bisect_$FL"
-MPI_NP=3
+MPI_NP=4
 MPI_TRIGGER=rank
 NSTEPS=40
 K=$((18 + RANDOM % 5))   # 18..22
@@ -47,11 +50,11 @@ prev=0
 for g in "${gens[@]}"; do
     dck debug --restart "$dir" --rank 1 --generation "$g" -batch -ex 'continue' \
         -ex 'echo @step\n' -ex 'print at_step' -ex 'echo @me\n' -ex 'print me' \
-        -ex 'echo @bad\n' -ex 'print bad'
+        -ex 'echo @bad\n' -ex 'print grid[5] != grid[5]'
     cp "$WORK/ck.out" "$WORK/inspect$g.out"
     cp "$WORK/ck.err" "$WORK/inspect$g.err"
     [ "$RC" -eq 0 ] || fail "debug --restart --rank 1 --generation $g exited $RC: $(snip "$WORK/ck.err" 800)"
-    grep -q "rank 1 of the 3-rank $FL job" "$WORK/ck.err" ||
+    grep -q "rank 1 of the 4-rank $FL job" "$WORK/ck.err" ||
         fail "generation $g: no word of inspecting rank 1: $(snip "$WORK/ck.err" 800)"
     # an inspected rank does not run on: the values printed are the image's
     grep -q "cannot run on" "$WORK/ck.err" ||
@@ -78,7 +81,10 @@ done
 log "expected: first true generation $expect_first, last false $expect_last"
 
 # ---- bisect --rank 1
-dck bisect "$dir" --expr 'bad != 0' --rank 1
+NAN='grid[5] != grid[5]'
+NAN_RE='grid\[5\] != grid\[5\]'
+PLANTED=$(grep -n 'the planted bug' "$SRC_DIR/test/programs/mpi_bisect.c" | cut -d: -f1)
+dck bisect "$dir" --expr "$NAN" --rank 1
 cp "$WORK/ck.out" "$WORK/rank1.out"
 show_on_failure "$WORK/rank1.out"
 [ "$RC" -eq 0 ] || fail "bisect --rank 1 exited $RC: $(snip "$WORK/ck.err" 800) $(snip "$WORK/ck.out" 800)"
@@ -86,38 +92,45 @@ first=$(sed -n 's/^first true: generation \([0-9]*\) .*/\1/p' "$WORK/rank1.out")
 last=$(sed -n 's/^rank 1: last false: generation \([0-9]*\) .*/\1/p' "$WORK/rank1.out")
 [ "$first" = "$expect_first" ] || fail "bisect --rank 1: first true generation '$first', expected $expect_first"
 [ "$last" = "$expect_last" ] || fail "bisect --rank 1: last false generation '$last', expected $expect_last"
-out_has "^first true: generation $first .*: bad != 0 on rank 1\$" "bisect --rank 1"
-out_has "^rank 1 at the cut of generation $first: bad != 0 = 1, in main \\(mpi_bisect.c:[0-9]+\\)" \
+out_has "^first true: generation $first .*: $NAN_RE on rank 1\$" "bisect --rank 1"
+out_has "^rank 1 at the cut of generation $first: $NAN_RE = 1, in [a-z_]+ \\(mpi_bisect.c:[0-9]+\\)" \
     "bisect --rank 1: the place at the cut"
 out_has "^#[0-9]+ .*main \\(.*mpi_bisect.c:[0-9]+" "bisect --rank 1: the backtrace"
-out_has "^not re-executed" "bisect --rank 1: says it did not re-execute"
+# re-executed: the whole job restarted from the last false generation,
+# rank 1 under a watchpoint: the planted line, at step K
+out_has "^became true at: .*/mpi_bisect\\.c:$PLANTED in main \\(thread 1, re-executing from generation $last on rank 1 \\(the whole 4-rank job restarted\\)\\)\$" \
+    "bisect --rank 1: the re-execution"
+out_has "^  s = $K\$" "bisect --rank 1: the step at the planted line"
 n=$(grep -c '^probe generation ' "$WORK/rank1.out" || true)
 [ "$n" -le 4 ] || fail "bisect --rank 1 made $n probes over 4 generations"
 
 # ---- bisect --any-rank: rank 1 only
-dck bisect "$dir" --expr 'bad != 0' --any-rank
+# (the NaN reaches the other ranks' cell 5 ten steps or more after K: at
+# the last generation, K + 8, not yet; the --no-reexecute search only)
+dck bisect "$dir" --expr "$NAN" --any-rank --no-reexecute
 cp "$WORK/ck.out" "$WORK/any.out"
 show_on_failure "$WORK/any.out"
 [ "$RC" -eq 0 ] || fail "bisect --any-rank exited $RC: $(snip "$WORK/ck.err" 800)"
-out_has "^first true: generation $expect_first .*: bad != 0 on rank 1\$" "bisect --any-rank"
-out_has "^rank 0: never true" "bisect --any-rank (rank 0)"
-out_has "^rank 2: never true" "bisect --any-rank (rank 2)"
-! grep -q '^true later' "$WORK/any.out" || fail "bisect --any-rank: another rank named true: $(grep '^true later' "$WORK/any.out")"
+out_has "^first true: generation $expect_first .*: $NAN_RE on rank 1\$" "bisect --any-rank"
+for r in 0 2 3; do
+    out_has "^rank $r: never true" "bisect --any-rank (rank $r)"
+done
+! grep -q '^became true' "$WORK/any.out" || fail "bisect --no-reexecute re-executed"
 
 # ---- bisect --rank 0: never true (exit 1), one probe (the newest)
-dck bisect "$dir" --expr 'bad != 0' --rank 0
+dck bisect "$dir" --expr 'at_step > 1000' --rank 0
 [ "$RC" -eq 1 ] || fail "bisect --rank 0 exited $RC, expected 1 (never true): $(snip "$WORK/ck.out" 800)"
 out_has "^never true: " "bisect --rank 0"
 out_has "^probes: 1\$" "bisect --rank 0"
 
 # ---- bad requests
 g1=$(basename "$(gen_file "$dir" "${gens[0]}")")
-expect_error "$g1: a 3-rank $FL job: give the rank to inspect" bisect "$dir" --expr 'bad != 0'
-expect_error "$g1: --rank 3, but the job has 3 rank(s)" bisect "$dir" --expr 'bad != 0' --rank 3
-expect_error "--rank 7, but the job has 3 rank(s)" debug --restart "$dir" --rank 7 -batch
+expect_error "$g1: a 4-rank $FL job: give the rank to inspect" bisect "$dir" --expr "$NAN"
+expect_error "$g1: --rank 4, but the job has 4 rank(s)" bisect "$dir" --expr "$NAN" --rank 4
+expect_error "--rank 7, but the job has 4 rank(s)" debug --restart "$dir" --rank 7 -batch
 expect_error "not done yet" bisect "$dir" --run true --rank 1
 
 # ---- nothing of the job's was touched
 ls -l --time-style=full-iso "$WORK/run" "$dir" >"$WORK/ls.after"
 same_file "$WORK/ls.before" "$WORK/ls.after" "listing of the job's directories" "before inspecting"
-log "PASS: bisect names generation $expect_first (rank 1 bad from step $K), rank 1 only"
+log "PASS: bisect names generation $expect_first and mpi_bisect.c:$PLANTED (rank 1's NaN at step $K)"

@@ -659,8 +659,16 @@ def _restore_stop(plan, gen, sandbox, redirect):
     if not _inf().pid:
         bp.delete()
         return False
-    addr = _sigreturn_address()
     bp.delete()
+    return hold_restored_threads()
+
+
+def hold_restored_threads():
+    """The restart stands at restorer_finish_thread (its first thread):
+    bring every restored thread to the program's own instruction, one at
+    a time, none running a single instruction of the program. True
+    there, the main thread selected in its program frame."""
+    addr = _sigreturn_address()
     sig = gdb.Breakpoint("*%#x" % addr, internal=True)
     sig.silent = True
     locking = gdb.parameter("scheduler-locking")
@@ -951,43 +959,114 @@ def _reexecute(plan, gen, root, expr):
             return False
         if not restore_stop(plan, gen, sb, quiet=True, redirect=True):
             return False
-        program_frame().select()
-        try:
-            with _Silence():
-                wp = gdb.Breakpoint(expr, gdb.BP_WATCHPOINT, gdb.WP_WRITE, internal=False)
-        except gdb.error as e:
-            _msg("cannot watch %s: %s" % (expr, e))
-            return False
-        wp.silent = True
-        deadline = time.time() + float(plan.get("timeout") or 600)
-        pid = _inf().pid
-        expired = []
+        return _watch_until_true(plan, gen, expr, "")
+    finally:
+        _delete_watchpoints()
+        _kill()
+        shutil.rmtree(sb["root"], ignore_errors=True)
 
-        def stop_it():
-            expired.append(True)
-            try:
-                os.kill(pid, 19)  # SIGSTOP: GDB stops the program
-            except OSError:
-                pass
-        import threading
-        timer = threading.Timer(max(0.0, deadline - time.time()), stop_it)
-        timer.start()
+
+def _reexecute_job(plan, gen, root, expr, rank):
+    """The same for rank `rank` of an MPI job: the whole job is restarted
+    from generation gen (every rank under mpirun, in a sandbox), rank R
+    under GDB, held at its cut, then run on under the watchpoint."""
+    import ckptmpi_job as cj
+    ranks = gen.get("ranks") or []
+    cwds = set(r.get("cwd", "") for r in ranks) or {gen.get("cwd", "")}
+    if len(cwds) > 1:
+        _msg("re-executing from generation %d: the ranks have different working directories "
+             "(%s): one copy for all cannot stand in for them: not done"
+             % (gen["generation"], ", ".join(sorted(cwds))))
+        return False
+    cwd = cwds.pop().rstrip("/") + "/"
+    rplan, rgen = for_rank(plan, gen, rank)
+    sb = make_sandbox(rplan, rgen, root, copy_files=True)
+    outside = [fd["path"] for r in ranks for fd in r.get("files") or []
+               if fd.get("write") and not fd["path"].startswith(cwd)]
+    job = None
+    try:
+        if outside or sb.get("outside"):
+            _msg("re-executing from generation %d would write %s, outside the working "
+                 "directory (the job's own file): not done"
+                 % (gen["generation"], (outside or sb["outside"])[0]))
+            return False
+        env = {"CKPTMPI_RESTART": str(gen["generation"]), "CKPTMPI_FILE_ROLLBACK": "1"}
+        if sb.get("map"):
+            env["CKPTMPI_RESTORE_MAP"] = sb["map"]
+        job = cj.Job({"rank": rank, "np": int(plan["nranks"]), "flavour": plan["flavour"],
+                      "mpirun": plan["mpirun"], "runtime": plan["runtime"],
+                      "holder": plan["holder"], "dir": sb["ckdir"], "replay": "",
+                      "output": os.path.join(sb["root"], "stdout"),
+                      "cwd": sb.get("files") or plan.get("cwd") or "/", "argv": [],
+                      "restart": {"generation": gen["generation"], "env": env}})
+        try:
+            pid = job.launch()
+            with _Silence():
+                ok = cj.attach_to_cut(pid)
+        except gdb.GdbError as e:
+            _msg("re-executing from generation %d: %s" % (gen["generation"], e))
+            return False
+        if not ok:
+            _msg("the restart of generation %d under GDB did not reach rank %d's cut%s"
+                 % (gen["generation"], rank, ": " + job.error_tail() if job.error_tail() else ""))
+            return False
+        return _watch_until_true(plan, gen, expr, " on rank %d (the whole %d-rank job restarted)"
+                                 % (rank, int(plan["nranks"])))
+    finally:
+        _delete_watchpoints()
+        if job is not None:
+            job.kill_launcher()
+        _kill()
+        if job is not None:
+            job.kill()
+        shutil.rmtree(sb["root"], ignore_errors=True)
+
+
+def _delete_watchpoints():
+    for b in gdb.breakpoints() or []:
+        if b.type == gdb.BP_WATCHPOINT or b.type == gdb.BP_HARDWARE_WATCHPOINT:
+            b.delete()
+
+
+def _watch_until_true(plan, gen, expr, where):
+    """The program stands restored at generation gen's cut: run it on
+    under a watchpoint on expr until expr is true there; report the
+    statement that made it so. where: said after the generation."""
+    program_frame().select()
+    try:
+        with _Silence():
+            wp = gdb.Breakpoint(expr, gdb.BP_WATCHPOINT, gdb.WP_WRITE, internal=False)
+    except gdb.error as e:
+        _msg("cannot watch %s: %s" % (expr, e))
+        return False
+    wp.silent = True
+    deadline = time.time() + float(plan.get("timeout") or 600)
+    pid = _inf().pid
+    expired = []
+
+    def stop_it():
+        expired.append(True)
+        try:
+            os.kill(pid, 19)  # SIGSTOP: GDB stops the program
+        except OSError:
+            pass
+    import threading
+    timer = threading.Timer(max(0.0, deadline - time.time()), stop_it)
+    timer.start()
+    try:
         while time.time() < deadline and not expired:
             try:
                 with _Silence():
                     gdb.execute("continue", to_string=True)
             except gdb.error as e:
-                timer.cancel()
                 _msg("re-execution stopped: %s" % e)
                 return False
             if expired:
                 break
             if not _inf().pid:
-                timer.cancel()
                 _msg("the program ended before %s became true" % expr)
                 return False
             if not wp.is_valid():
-                timer.cancel()
                 _msg("the watchpoint on %s went out of scope before it became true" % expr)
                 return False
             gdb.selected_thread()
@@ -1002,9 +1081,9 @@ def _reexecute(plan, gen, root, expr):
             pc = f.pc()
             sal = gdb.find_pc_line(pc - 1)
             fname = sal.symtab.fullname() if sal.symtab else "??"
-            gdb.write("became true at: %s:%d in %s (thread %d, re-executing from generation %d)\n"
+            gdb.write("became true at: %s:%d in %s (thread %d, re-executing from generation %d%s)\n"
                       % (fname, sal.line, f.name() or "??", gdb.selected_thread().num,
-                         gen["generation"]))
+                         gen["generation"], where))
             gdb.write("  %d\t%s\n" % (sal.line, _source_line(fname, sal.line)))
             gdb.write("value: %s = %s\n" % (expr, v))
             gdb.write("backtrace:\n")
@@ -1018,18 +1097,12 @@ def _reexecute(plan, gen, root, expr):
             except gdb.error as e:
                 loc = "%s\n" % e
             gdb.write("".join("  " + l + "\n" for l in loc.splitlines()))
-            timer.cancel()
             return True
-        timer.cancel()
         _msg("%s did not become true within %s s of re-execution (--timeout)"
              % (expr, plan.get("timeout")))
         return False
     finally:
-        for b in gdb.breakpoints() or []:
-            if b.type == gdb.BP_WATCHPOINT or b.type == gdb.BP_HARDWARE_WATCHPOINT:
-                b.delete()
-        _kill()
-        shutil.rmtree(sb["root"], ignore_errors=True)
+        timer.cancel()
 
 
 def _gen_line(g):
@@ -1104,10 +1177,19 @@ def _bisect_job(plan, gens, root, expr):
         gdb.write("backtrace:\n%s" % cut.get("bt", ""))
         gdb.write("locals:\n%s" % "".join("  " + l + "\n"
                                             for l in cut.get("locals", "").splitlines()))
-    gdb.write("not re-executed: the statement that made it true lies between the last false "
-              "generation and the first true one; finding it means running the whole job on "
-              "from a generation (not done yet for MPI jobs)\n")
-    return 0
+    status = 0
+    for r in at:
+        _f, last_false, how, _value, _cut = found[r]
+        if how == "first":
+            continue
+        if plan.get("no_reexecute"):
+            continue
+        if not plan.get("holder"):
+            gdb.write("not re-executed: ckptmpi-debug-hold is missing\n")
+            return 3
+        if not _reexecute_job(plan, gens[last_false], root, expr, r):
+            status = 3
+    return status
 
 
 class BisectCommand(gdb.Command):

@@ -58,6 +58,10 @@ class Job:
         self.plan = plan
         self.rank = int(plan["rank"])
         self.np = int(plan["np"])
+        # a job run on from a generation: {"generation": G, "env": {...}}
+        # (CKPTMPI_DIR a sandbox holding it, CKPTMPI_RESTART, the map of
+        # the working directory to its copy); rank R is held at its cut
+        self.restart = plan.get("restart")
         self.proc = None
         self.launches = 0
         self.pidfile = os.path.join(plan["dir"], "debug-hold.pid")
@@ -109,7 +113,12 @@ class Job:
             env.pop(k, None)
         env["CKPTMPI_DIR"] = self.plan["dir"]
         env["CKPTMPI_INTERVAL"] = "0"
-        if self.plan["replay"] or self.launches:
+        if self.restart:
+            # the MPI outcomes of a restarted job are the image's business:
+            # a generation of a recorded run replays its log on its own
+            env.pop("CKPTMPI_RESTORE_MAP", None)
+            env.update(self.restart["env"])
+        elif self.plan["replay"] or self.launches:
             env["CKPTMPI_MPI_REPLAY"] = self.replay_dir()
         else:
             env["CKPTMPI_MPI_RECORD"] = "1"
@@ -122,7 +131,7 @@ class Job:
 
     def command(self):
         p = self.plan
-        prog = [p["runtime"]] + list(p["argv"])
+        prog = [p["runtime"]] + ([] if self.restart else list(p["argv"]))
         hold = [p["holder"], self.pidfile] + prog
         r, n = self.rank, self.np
         cmd = shlex.split(p["mpirun"])
@@ -383,6 +392,66 @@ def attach_to_main(pid):
     return ck._stopped_at(main)
 
 
+def attach_to_cut(pid):
+    """Attach to the held rank of a job restarted from a generation, let
+    it become the runtime and restore its image, and stop every restored
+    thread on the program's own instruction (ckptmpi.py's hold of a
+    restart). True there."""
+    inf = ck._inf()
+    _t0[0] = time.time()
+    with ck._Silence():
+        saved = gdb.parameter("confirm")
+        gdb.execute("set confirm off", to_string=True)
+        try:
+            gdb.execute("attach %d" % pid, to_string=True)
+        finally:
+            gdb.execute("set confirm %s" % ("on" if saved else "off"), to_string=True)
+        gdb.execute("handle SIGSTOP nostop noprint nopass", to_string=True)
+        bp = None
+        catch = None
+        ok = False
+        try:
+            # the holder's exec of the runtime: from there on its symbols
+            # are known, and no thread of the image exists yet (threads
+            # are cloned before the main one reaches the restorer: a stop
+            # any later could let one run the program)
+            before = set(b.number for b in gdb.breakpoints() or [])
+            gdb.execute("catch exec", to_string=True)
+            catch = [b for b in gdb.breakpoints() or [] if b.number not in before][0]
+            gdb.execute("continue", to_string=True)
+            if not inf.pid:
+                return False
+            catch.delete()
+            catch = None
+            _trace("restart: exec %.3f" % (time.time() - _t0[0]))
+            bp = gdb.Breakpoint("restorer_finish_thread", internal=True)
+            bp.silent = True
+            for _i in range(8):
+                gdb.execute("continue", to_string=True)
+                if not inf.pid:
+                    return False
+                if gdb.selected_frame().name() == "restorer_finish_thread":
+                    break
+            else:
+                return False
+            bp.delete()
+            bp = None
+            ok = ck.hold_restored_threads()
+        finally:
+            for b in (bp, catch):
+                if b is not None and b.is_valid():
+                    b.delete()
+            gdb.execute("handle SIGSTOP stop print pass", to_string=True)
+    _trace("restart held %.3f" % (time.time() - _t0[0]))
+    return ok
+
+
+def attach(job, pid):
+    """Rank R of the job, just launched: at its main, or at its cut for a
+    job restarted from a generation."""
+    return attach_to_cut(pid) if job.restart else attach_to_main(pid)
+
+
 def relaunch():
     """Kill the job (rank R with GDB) and launch it again, replaying;
     stopped at rank R's main. True on success."""
@@ -404,7 +473,7 @@ def relaunch():
     saved = gdb.parameter("auto-solib-add")
     gdb.execute("set auto-solib-add off", to_string=True)
     try:
-        ok = attach_to_main(pid)
+        ok = attach(job, pid)
     finally:
         gdb.execute("set auto-solib-add %s" % ("on" if saved else "off"), to_string=True)
     _trace("relaunch: gdb kill %.3f, job kill %.3f, launch %.3f, to main %.3f s"
