@@ -988,6 +988,8 @@ static int recreate_persistent(struct ckpt_vh *e)
 	}
 }
 
+static void mrr_ask_restored(void);
+
 int runtime_mpi_restore(const struct ck_image *img)
 {
 	int have = 0;
@@ -1068,8 +1070,31 @@ int runtime_mpi_restore(const struct ck_image *img)
 		control_link_set_mpi_state((uint64_t)(uintptr_t)st);
 		control_link_set_section(st->section_tls_off);
 	}
+	mrr_ask_restored();
 	runtime_mpi_resume();
 	return 0;
+}
+
+static int switch_on(const char *v) { return v && *v && strcmp(v, "0") && strcmp(v, "off"); }
+
+/* CKPTMPI_MPI_RECORD or CKPTMPI_MPI_REPLAY given to a restart: the log
+ * begins at the cut (a debugger's re-executions from a generation replay
+ * what its first run from there recorded). Told to the restored shim
+ * through the state: its environment is the image's. */
+static void mrr_ask_restored(void)
+{
+	const char *rec = getenv("CKPTMPI_MPI_RECORD"), *rep = getenv("CKPTMPI_MPI_REPLAY");
+	const char *dir = getenv("CKPTMPI_DIR");
+
+	if (!st->mrr_on || !(switch_on(rep) || switch_on(rec)))
+		return;
+	st->mrr_replay = switch_on(rep);
+	snprintf(st->mrr_dir, sizeof st->mrr_dir, "%s",
+	         st->mrr_replay ? rep : dir && *dir ? dir : ".");
+	st->mrr_epoch++;
+	*st->mrr_on = 1;
+	log_info("restart: MPI outcomes %s %s", st->mrr_replay ? "replayed from" : "recorded in",
+	         st->mrr_dir);
 }
 
 

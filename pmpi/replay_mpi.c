@@ -61,6 +61,7 @@ static uint32_t cur_used;           /* its instances consumed */
 static uint64_t mine_end;           /* hdr->used after our own last append */
 static uint32_t wild_seq;
 static volatile int lock_word;
+static uint32_t epoch_seen;         /* the restart's ask this rank follows (vstate.h) */
 
 static void lock(void)
 {
@@ -99,10 +100,23 @@ static __attribute__((noreturn)) void open_failed(const char *what)
 static void mrr_open(void)
 {
 	const char *rep = getenv("CKPTMPI_MPI_REPLAY"), *sz = getenv("CKPTMPI_MPI_REPLAY_SIZE");
+	const char *d = getenv("CKPTMPI_DIR");
 	uint64_t cap = MRR_DEFAULT_SIZE;
 	struct stat st;
 	int fd, r = rank_now();
 	void *m;
+
+	if (ckpt_st && ckpt_st->mrr_epoch != epoch_seen) {
+		/* a restart asked (CKPTMPI_MPI_RECORD/REPLAY given to it): a log
+		 * that begins at the cut; wild_seq goes on from the image, the
+		 * same in the recording and in every replay */
+		epoch_seen = ckpt_st->mrr_epoch;
+		replay_given = ckpt_st->mrr_replay;
+		rep = d = ckpt_st->mrr_dir;
+		cur = 0;
+		cur_used = 0;
+		mine_end = 0;
+	}
 
 	if (replay_given) {
 		/* a checkpoint directory (DIR/replay/...) or the replay directory itself */
@@ -120,7 +134,6 @@ static void mrr_open(void)
 			open_failed("not an MPI replay log");
 		}
 	} else {
-		const char *d = getenv("CKPTMPI_DIR");
 		char dir[4000];
 		if (sz && *sz) {
 			char *end;
@@ -167,7 +180,7 @@ static void mrr_open(void)
 
 static inline void ensure_open(void)
 {
-	if (__builtin_expect(!hdr, 0))
+	if (__builtin_expect(!hdr || (ckpt_st && ckpt_st->mrr_epoch != epoch_seen), 0))
 		mrr_open();
 }
 

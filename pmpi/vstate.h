@@ -182,6 +182,13 @@ struct ckpt_mpi_state {
 	 * every thread parked) */
 	struct ckpt_zombie *zomb[CKPT_ZOMB_CHUNKS];
 	volatile uint32_t nzomb;
+	/* MPI record/replay asked of a restart (pmpi/replay_mpi.c): the
+	 * restored shim reads the image's environment, not the restarted
+	 * runtime's, so the runtime says it here. mrr_on: the shim's switch */
+	int *mrr_on;
+	volatile uint32_t mrr_epoch; /* bumped by every restart that asks */
+	int32_t mrr_replay;          /* 1: replay the log in mrr_dir; 0: record */
+	char mrr_dir[1024];          /* CKPTMPI_MPI_REPLAY, or CKPTMPI_DIR to record */
 };
 
 /* Encoding of virtual handles in the application's handle type. */

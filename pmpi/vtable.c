@@ -21,6 +21,7 @@
 #include "pmpi/call.h"
 #include "pmpi/mpi_fntypes.h"
 #include "pmpi/mpi_index.h"
+#include "pmpi/replay_mpi.h"
 #include "pmpi/shim.h"
 
 struct ckpt_mpi_state *ckpt_st;
@@ -82,6 +83,7 @@ int ckpt_state_init(struct ckptmpi_link *link)
 	if (!st->vt || !st->log)
 		return -1;
 	st->vt_hwm = CKPT_VT_FIRST;
+	st->mrr_on = &ckpt_mrr_on;
 	ckpt_st = st;
 	st->world_upper = CKPT_HVAL(world);
 	st->self_upper = CKPT_HVAL(self);

@@ -156,6 +156,8 @@ struct plan_opts {
 	double for_seconds, timeout;
 	int in_place, keep_scratch, no_reexecute, bisect;
 	int rank, any_rank;     /* a job of several: its rank R (-1: none), or each rank */
+	int inspect;            /* debug --restart --rank R --inspect: the rank's image alone */
+	const char *job_output; /* debug --restart --rank R: the job's stdout (FILE, FILE.err) */
 };
 
 /* ckptmpi-debug-hold, installed next to ckptmpi: rank R's slot of a job
@@ -232,7 +234,17 @@ static int write_plan(const struct plan_opts *o, const char *scratch, char *plan
 	fprintf(f, ", \"for_seconds\": %g, \"timeout\": %g", o->for_seconds, o->timeout);
 	if (o->rank >= 0)
 		fprintf(f, ", \"rank\": %d", o->rank);
-	fprintf(f, ", \"any_rank\": %s", o->any_rank ? "true" : "false");
+	fprintf(f, ", \"any_rank\": %s, \"inspect\": %s", o->any_rank ? "true" : "false",
+	        o->inspect ? "true" : "false");
+	if (o->job_output) {
+		/* mpirun runs in the copy of the working directory */
+		char cwd[PATH_MAX] = "", abs[2 * PATH_MAX + 2];
+		if (o->job_output[0] != '/' && !getcwd(cwd, sizeof cwd))
+			cwd[0] = 0;
+		snprintf(abs, sizeof abs, "%s%s%s", cwd, cwd[0] ? "/" : "", o->job_output);
+		fprintf(f, ", \"job_output\": ");
+		json_str(f, abs);
+	}
 	if (o->expr) {
 		fprintf(f, ", \"expr\": ");
 		json_str(f, o->expr);
@@ -515,10 +527,13 @@ static void debug_usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: ckptmpi debug [--dir DIR] [GDB-OPTIONS...] -- PROGRAM [ARGS...]\n"
-	        "       ckptmpi debug --restart DIR [--rank R] [--generation N] [--in-place] "
+	        "       ckptmpi debug --restart DIR [--generation N] [--in-place] "
 	        "[--keep-scratch] [GDB-OPTIONS...]\n"
-	        "       (--rank: rank R of an MPI job's generation, inspected without MPI: "
-	        "it does not run on)\n"
+	        "       ckptmpi debug --restart DIR --rank R [--inspect] [--job-output FILE] "
+	        "[--generation N] [GDB-OPTIONS...]\n"
+	        "       (--rank: the whole MPI job restarted from the generation, rank R under "
+	        "GDB with reverse commands;\n"
+	        "        --inspect: rank R's image alone, without MPI: it does not run on)\n"
 	        "       ckptmpi debug --rank R -np N [--mpi mpich|openmpi] [--replay DIR] "
 	        "[--job-output FILE] [--dir DIR] [GDB-OPTIONS...] -- PROGRAM [ARGS...]\n"
 	        "       (rank R of a job run by mpirun, under GDB with reverse commands)\n");
@@ -567,6 +582,8 @@ int cmd_debug(int argc, char **argv)
 			j.output = argv[++i];
 		} else if (!strcmp(argv[i], "--in-place")) {
 			o.in_place = 1;
+		} else if (!strcmp(argv[i], "--inspect")) {
+			o.inspect = 1;
 		} else if (!strcmp(argv[i], "--keep-scratch")) {
 			o.keep_scratch = 1;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -576,17 +593,27 @@ int cmd_debug(int argc, char **argv)
 			gargs[1 + 3 + ng++] = argv[i]; /* for GDB, in order */
 		}
 	}
-	if ((j.np || j.flavour || j.replay || j.output) && (restart || o.rank < 0))
-		return die("debug -np/--mpi/--replay/--job-output are for a live MPI job: "
+	if ((j.np || j.flavour || j.replay) && (restart || o.rank < 0))
+		return die("debug -np/--mpi/--replay are for a live MPI job: "
 		           "ckptmpi debug --rank R -np N -- PROGRAM");
+	if (j.output && o.rank < 0)
+		return die("debug --job-output is for an MPI job: --rank R -np N, or --restart DIR "
+		           "--rank R");
+	if (o.inspect && (!restart || o.rank < 0))
+		return die("debug --inspect: rank R of an MPI job's generation, read alone "
+		           "(--restart DIR --rank R --inspect)");
+	if (o.inspect && j.output)
+		return die("debug --inspect: the rank does not run on, the job is not restarted: "
+		           "--job-output has no use");
+	o.job_output = j.output;
 	if (o.rank >= 0 && !restart && !j.np)
 		return die("debug --rank R: -np N (a live job run by mpirun), or --restart DIR (a "
 		           "generation of an MPI job, inspected)");
 	if (j.np && o.rank >= j.np)
 		return die("--rank %d, but the job has %d rank(s) (0..%d)", o.rank, j.np, j.np - 1);
 	if (o.rank >= 0 && o.in_place)
-		return die("debug --rank R: the rank is inspected, never run on: --in-place has "
-		           "no use");
+		return die("debug --rank R: the job runs on its files' copy (a sandbox): "
+		           "--in-place is for a single process");
 	if (!have_gdb())
 		return die("gdb not found (install Debian's gdb, or set CKPTMPI_GDB)");
 	if (script_path(script, sizeof script))

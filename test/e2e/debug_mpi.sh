@@ -48,7 +48,7 @@ expect_first=""
 expect_last=""
 prev=0
 for g in "${gens[@]}"; do
-    dck debug --restart "$dir" --rank 1 --generation "$g" -batch -ex 'continue' \
+    dck debug --restart "$dir" --rank 1 --inspect --generation "$g" -batch -ex 'continue' \
         -ex 'echo @step\n' -ex 'print at_step' -ex 'echo @me\n' -ex 'print me' \
         -ex 'echo @bad\n' -ex 'print grid[5] != grid[5]'
     cp "$WORK/ck.out" "$WORK/inspect$g.out"
@@ -83,7 +83,7 @@ log "expected: first true generation $expect_first, last false $expect_last"
 # ---- bisect --rank 1
 NAN='grid[5] != grid[5]'
 NAN_RE='grid\[5\] != grid\[5\]'
-PLANTED=$(grep -n 'the planted bug' "$SRC_DIR/test/programs/mpi_bisect.c" | cut -d: -f1)
+PLANTED=$(grep -nF '/* the planted bug */' "$SRC_DIR/test/programs/mpi_bisect.c" | cut -d: -f1)
 dck bisect "$dir" --expr "$NAN" --rank 1
 cp "$WORK/ck.out" "$WORK/rank1.out"
 show_on_failure "$WORK/rank1.out"
@@ -103,6 +103,36 @@ out_has "^became true at: .*/mpi_bisect\\.c:$PLANTED in main \\(thread 1, re-exe
 out_has "^  s = $K\$" "bisect --rank 1: the step at the planted line"
 n=$(grep -c '^probe generation ' "$WORK/rank1.out" || true)
 [ "$n" -le 4 ] || fail "bisect --rank 1 made $n probes over 4 generations"
+
+# ---- debug --restart --rank 1 from the last false generation: the whole
+# job runs on from it, rank 1 under GDB, stopped at its cut. Rank 1 stops
+# at the planted line (step K), `next` makes the NaN, `reverse-next` takes
+# it back (the job restarted from the generation again, replaying what
+# MPI decided in the first run from there), `next` again, then the job
+# runs to its end: its output from the cut on is the original run's.
+dck debug --restart "$dir" --rank 1 --generation "$last" --job-output "$WORK/rerun.out" -batch \
+    -ex "break mpi_bisect.c:$PLANTED" -ex continue -ex 'echo @s\n' -ex 'print s' \
+    -ex next -ex 'echo @nan1\n' -ex "print $NAN" -ex reverse-next -ex 'echo @nan0\n' \
+    -ex "print $NAN" -ex 'echo @s0\n' -ex 'print s' -ex next -ex 'echo @nan2\n' -ex "print $NAN" \
+    -ex delete -ex continue
+cp "$WORK/ck.out" "$WORK/whole.out"
+cp "$WORK/ck.err" "$WORK/whole.err"
+[ "$RC" -eq 0 ] || fail "debug --restart --rank 1 (the whole job) exited $RC: $(snip "$WORK/ck.err" 800)"
+grep -q "the whole 4-rank $FL job restarted from it" "$WORK/ck.err" ||
+    fail "debug --restart --rank 1: no word of the job restarted: $(snip "$WORK/ck.err" 800)"
+for v in "s $K" "nan1 1" "nan0 0" "s0 $K" "nan2 1"; do
+    got=$(out_value "${v% *}")
+    [ "$got" = "${v#* }" ] || fail "debug --restart --rank 1: ${v% *} = '$got', expected ${v#* }: $(snip "$WORK/ck.out" 1500)"
+done
+grep -q "reverse-next" "$WORK/ck.err" && grep -q "diverged" "$WORK/ck.err" &&
+    fail "the replay diverged: $(grep diverged "$WORK/ck.err" | head -3)"
+[ "$(last_step_of "$WORK/rerun.out")" -eq "$NSTEPS" ] ||
+    fail "the job run on from generation $last did not reach step $NSTEPS: $(snip "$WORK/rerun.out" 600) $(snip "$WORK/rerun.out.err" 600)"
+while read -r line; do
+    grep -qxF -- "$line" "$WORK/job.out" ||
+        fail "the job run on from generation $last printed '$line', which the original run did not: $(snip "$WORK/rerun.out" 600)"
+done < <(grep -E '^[0-9]+ bad ranks' "$WORK/rerun.out")
+log "debug --restart --rank 1: the whole job ran on from generation $last, reverse-next and all"
 
 # ---- bisect --any-rank: rank 1 only
 # (the NaN reaches the other ranks' cell 5 ten steps or more after K: at

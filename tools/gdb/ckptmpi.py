@@ -763,6 +763,8 @@ class RestoreCommand(gdb.Command):
                     pass
                 shutil.rmtree(root, ignore_errors=True)
             gdb.events.gdb_exiting.connect(cleanup)
+        if rank is not None and not plan.get("inspect"):
+            return self.whole_job(plan, root, rank)
         # an inspected rank never runs on: only the files it has open
         sb = make_sandbox(plan, gen, root, copy_files=rank is None)
         if not restore_stop(plan, gen, sb):
@@ -772,6 +774,40 @@ class RestoreCommand(gdb.Command):
             return
         # reverse execution from here: its first checkpoint is this stop
         ckptmpi_reverse.after_user_command()
+
+    def whole_job(self, plan, root, rank):
+        """debug --restart DIR --rank R: the whole job restarted from the
+        generation, rank R under GDB at its cut; reverse commands restart
+        it from there again, replaying what MPI decided the first time."""
+        import ckptmpi_job as cj
+        gen = plan["generations"][0]
+        t0 = time.time()
+        with ckptmpi_reverse._Busy():
+            job, _sb = job_from_generation(plan, gen, root, rank, record=True,
+                                           output=plan.get("job_output") or "")
+        if job is None:
+            raise gdb.GdbError("the job was not restarted")
+        cj.JOB[0] = job
+
+        def at_exit(event=None):
+            try:
+                if _inf().pid:
+                    job.kill_launcher()
+                    gdb.execute("kill", to_string=True)
+            except gdb.error:
+                pass
+            job.wait_end(30 if not _inf().pid else 0)
+        gdb.events.gdb_exiting.connect(at_exit)
+        _msg("generation %d (%s, %s): the whole %d-rank %s job restarted from it (mpirun, pid "
+             "%d) in %.2f s, rank %d stopped at its cut; the other ranks run under ckptmpi; "
+             "MPI outcomes recorded in %s%s"
+             % (gen["generation"], gen.get("reason", "?"), gen.get("created", "?"),
+                int(plan["nranks"]), plan.get("flavour", "?"), job.proc.pid, time.time() - t0,
+                rank, job.replay_dir(),
+                "; the program's files are a copy in %s" % _sb["files"] if _sb.get("files")
+                else ""))
+        ckptmpi_reverse.job_started()
+        gdb.execute("frame", to_string=False)
 
 
 # ------------------------------------------------------------------ bisect
@@ -966,49 +1002,68 @@ def _reexecute(plan, gen, root, expr):
         shutil.rmtree(sb["root"], ignore_errors=True)
 
 
-def _reexecute_job(plan, gen, root, expr, rank):
-    """The same for rank `rank` of an MPI job: the whole job is restarted
-    from generation gen (every rank under mpirun, in a sandbox), rank R
-    under GDB, held at its cut, then run on under the watchpoint."""
+def job_from_generation(plan, gen, root, rank, record=False, output=None):
+    """The whole MPI job of generation gen restarted in a sandbox (its own
+    checkpoint directory, a copy of the working directory), every rank
+    under mpirun, rank `rank` under GDB held at its cut. record: MPI
+    outcomes recorded from the cut by the first launch, replayed by every
+    relaunch. Returns (job, sandbox), or (None, sandbox) with a message."""
     import ckptmpi_job as cj
     ranks = gen.get("ranks") or []
     cwds = set(r.get("cwd", "") for r in ranks) or {gen.get("cwd", "")}
-    if len(cwds) > 1:
-        _msg("re-executing from generation %d: the ranks have different working directories "
-             "(%s): one copy for all cannot stand in for them: not done"
-             % (gen["generation"], ", ".join(sorted(cwds))))
-        return False
-    cwd = cwds.pop().rstrip("/") + "/"
     rplan, rgen = for_rank(plan, gen, rank)
+    if len(cwds) > 1:
+        _msg("generation %d: the ranks have different working directories (%s): one copy "
+             "for all cannot stand in for them: the job is not restarted"
+             % (gen["generation"], ", ".join(sorted(cwds))))
+        return None, None
+    cwd = cwds.pop().rstrip("/") + "/"
     sb = make_sandbox(rplan, rgen, root, copy_files=True)
     outside = [fd["path"] for r in ranks for fd in r.get("files") or []
                if fd.get("write") and not fd["path"].startswith(cwd)]
-    job = None
+    if outside or sb.get("outside"):
+        _msg("running the job on from generation %d would write %s, outside the working "
+             "directory (the job's own file): not done"
+             % (gen["generation"], (outside or sb["outside"])[0]))
+        return None, sb
+    if not plan.get("holder"):
+        _msg("ckptmpi-debug-hold is missing: the job is not restarted")
+        return None, sb
+    env = {"CKPTMPI_RESTART": str(gen["generation"]), "CKPTMPI_FILE_ROLLBACK": "1"}
+    if sb.get("map"):
+        env["CKPTMPI_RESTORE_MAP"] = sb["map"]
+    job = cj.Job({"rank": rank, "np": int(plan["nranks"]), "flavour": plan["flavour"],
+                  "mpirun": plan["mpirun"], "runtime": plan["runtime"],
+                  "holder": plan["holder"], "dir": sb["ckdir"], "replay": "",
+                  "output": os.path.join(sb["root"], "stdout") if output is None else output,
+                  "cwd": sb.get("files") or plan.get("cwd") or "/", "argv": [],
+                  "restart": {"generation": gen["generation"], "env": env,
+                              "record": record}})
     try:
-        if outside or sb.get("outside"):
-            _msg("re-executing from generation %d would write %s, outside the working "
-                 "directory (the job's own file): not done"
-                 % (gen["generation"], (outside or sb["outside"])[0]))
-            return False
-        env = {"CKPTMPI_RESTART": str(gen["generation"]), "CKPTMPI_FILE_ROLLBACK": "1"}
-        if sb.get("map"):
-            env["CKPTMPI_RESTORE_MAP"] = sb["map"]
-        job = cj.Job({"rank": rank, "np": int(plan["nranks"]), "flavour": plan["flavour"],
-                      "mpirun": plan["mpirun"], "runtime": plan["runtime"],
-                      "holder": plan["holder"], "dir": sb["ckdir"], "replay": "",
-                      "output": os.path.join(sb["root"], "stdout"),
-                      "cwd": sb.get("files") or plan.get("cwd") or "/", "argv": [],
-                      "restart": {"generation": gen["generation"], "env": env}})
-        try:
-            pid = job.launch()
-            with _Silence():
-                ok = cj.attach_to_cut(pid)
-        except gdb.GdbError as e:
-            _msg("re-executing from generation %d: %s" % (gen["generation"], e))
-            return False
-        if not ok:
-            _msg("the restart of generation %d under GDB did not reach rank %d's cut%s"
-                 % (gen["generation"], rank, ": " + job.error_tail() if job.error_tail() else ""))
+        pid = job.launch()
+        with _Silence():
+            ok = cj.attach_to_cut(pid)
+    except gdb.GdbError as e:
+        _msg("restarting the job from generation %d: %s" % (gen["generation"], e))
+        job.kill()
+        return None, sb
+    if not ok:
+        _msg("the restart of generation %d under GDB did not reach rank %d's cut%s"
+             % (gen["generation"], rank, ": " + job.error_tail() if job.error_tail() else ""))
+        job.kill_launcher()
+        _kill()
+        job.kill()
+        return None, sb
+    return job, sb
+
+
+def _reexecute_job(plan, gen, root, expr, rank):
+    """The same for rank `rank` of an MPI job: the whole job is restarted
+    from generation gen, rank R under GDB, held at its cut, then run on
+    under the watchpoint."""
+    job, sb = job_from_generation(plan, gen, root, rank)
+    try:
+        if job is None:
             return False
         return _watch_until_true(plan, gen, expr, " on rank %d (the whole %d-rank job restarted)"
                                  % (rank, int(plan["nranks"])))
@@ -1016,10 +1071,10 @@ def _reexecute_job(plan, gen, root, expr, rank):
         _delete_watchpoints()
         if job is not None:
             job.kill_launcher()
-        _kill()
-        if job is not None:
+            _kill()
             job.kill()
-        shutil.rmtree(sb["root"], ignore_errors=True)
+        if sb is not None:
+            shutil.rmtree(sb["root"], ignore_errors=True)
 
 
 def _delete_watchpoints():

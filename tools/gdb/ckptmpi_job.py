@@ -114,10 +114,15 @@ class Job:
         env["CKPTMPI_DIR"] = self.plan["dir"]
         env["CKPTMPI_INTERVAL"] = "0"
         if self.restart:
-            # the MPI outcomes of a restarted job are the image's business:
-            # a generation of a recorded run replays its log on its own
+            # recorded from the cut by the first launch, replayed by every
+            # relaunch (pmpi/lower_cut.c tells the restored shim)
             env.pop("CKPTMPI_RESTORE_MAP", None)
             env.update(self.restart["env"])
+            if self.restart.get("record"):
+                if self.launches:
+                    env["CKPTMPI_MPI_REPLAY"] = self.replay_dir()
+                else:
+                    env["CKPTMPI_MPI_RECORD"] = "1"
         elif self.plan["replay"] or self.launches:
             env["CKPTMPI_MPI_REPLAY"] = self.replay_dir()
         else:
@@ -441,7 +446,9 @@ def attach_to_cut(pid):
             for b in (bp, catch):
                 if b is not None and b.is_valid():
                     b.delete()
-            gdb.execute("handle SIGSTOP stop print pass", to_string=True)
+            # left so: the threads the restorer cloned while GDB was
+            # attaching get GDB's own SIGSTOPs late, which are no signal
+            # of the program's (a program that stops itself is not seen)
     _trace("restart held %.3f" % (time.time() - _t0[0]))
     return ok
 
