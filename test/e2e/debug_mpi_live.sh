@@ -10,8 +10,10 @@
 # `src` and `order` must be those of the recorded output; at the second
 # hit `reverse-continue` must show exactly the first hit, `continue` the
 # second again; after three `next`, `reverse-next` must show exactly the
-# line and values of the second (one statement earlier). Each reverse
-# command relaunches the whole job with every rank replaying.
+# line and values of the second (one statement earlier). The session takes
+# a job-wide generation at every stop (set ckptmpi-checkpoint-stops 1):
+# each reverse command relaunches the whole job from the newest one before
+# its target, every rank replaying.
 # After the session runs on to the end, every rank's lines are the
 # recorded run's (replay held on the ranks GDB does not see). Without
 # replay, the senders' order is drawn anew (1 in 16 to be the same).
@@ -46,7 +48,10 @@ chmod a+r "$WORK/state.gdb"
 mkdirs "$WORK/sess"
 st() { printf '%s\n' -ex "echo @$1\\n" -ex state; }
 mapfile -t cmds < <(
-    printf '%s\n' -x "$WORK/state.gdb" -ex "break mpi_debug_wild.c:$BLINE" -ex continue
+    # a job-wide generation at every stop: each reverse command restarts
+    # the job from the newest one before its target, not from the start
+    printf '%s\n' -x "$WORK/state.gdb" -ex 'set ckptmpi-checkpoint-stops 1' \
+        -ex "break mpi_debug_wild.c:$BLINE" -ex continue
     st hit1
     printf '%s\n' -ex continue
     st hit2
@@ -99,6 +104,10 @@ log "hit1: $hit1 / hit2: $hit2 / reverse-continue: $rc / continue: $again / n2: 
 [ "$again" = "$hit2" ] || fail "continue after reverse-continue: '$again', expected the same second hit: '$hit2'"
 [ "$n2" != "$n3" ] || fail "the third next did not move: '$n3'"
 [ "$rn" = "$n2" ] || fail "reverse-next: '$rn', expected the state one statement earlier: '$n2'"
+# the session took job-wide generations (rank 0 asked, the job cut) and
+# went back through them: kept ones are listed by info ckptmpi-reverse
+ngen=$(grep -Ec '^  [0-9]+: generation [1-9][0-9]* at ' "$WORK/ck.out" || true)
+[ "$ngen" -ge 2 ] || fail "the session kept $ngen job-wide generation(s): $(grep -A8 '^checkpoints:' "$WORK/ck.out")"
 
 # ---- the job ran on to its end, every rank as recorded
 grep -q "^rank 0 round $ROUNDS " "$WORK/job.out" || fail "the job did not run to its end: $(snip "$WORK/job.out" 400)"

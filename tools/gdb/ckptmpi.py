@@ -622,10 +622,10 @@ def restore_stop(plan, gen, sandbox, quiet=False, redirect=False):
     rank = inspected_rank(plan)
     if not quiet and rank is not None:
         _msg("generation %d (%s, %s), rank %d of the %d-rank %s job: its image restored alone, "
-             "without MPI, for inspection; it cannot run on (re-execution of an MPI job from "
-             "a generation needs the whole job: not done yet)"
+             "without MPI, for inspection; it cannot run on (without --inspect the whole job "
+             "is restarted from the generation, rank %d under GDB)"
              % (gen["generation"], gen.get("reason", "?"), gen.get("created", "?"), rank,
-                int(plan.get("nranks") or 0), plan.get("flavour", "?")))
+                int(plan.get("nranks") or 0), plan.get("flavour", "?"), rank))
     elif not quiet:
         _msg("generation %d (%s, %s) restored: the program stopped before running on"
              % (gen["generation"], gen.get("reason", "?"), gen.get("created", "?")))

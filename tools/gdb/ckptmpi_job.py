@@ -459,10 +459,24 @@ def attach(job, pid):
     return attach_to_cut(pid) if job.restart else attach_to_main(pid)
 
 
-def relaunch():
+def relaunch(gen=None):
     """Kill the job (rank R with GDB) and launch it again, replaying;
-    stopped at rank R's main. True on success."""
+    stopped at rank R's main (or at the session's generation's cut). gen:
+    from this job-wide generation the session took instead, in place
+    (its files rolled back), the MPI log where its image stood. True on
+    success."""
     job = JOB[0]
+    first = job.restart
+    if gen is not None:
+        job.restart = {"generation": gen, "env": {"CKPTMPI_RESTART": str(gen)},
+                       "record": False}
+    try:
+        return _relaunch(job)
+    finally:
+        job.restart = first
+
+
+def _relaunch(job):
     inf = ck._inf()
     t0 = time.time()
     # mpirun first: it would report rank R's death to the terminal

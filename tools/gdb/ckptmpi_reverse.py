@@ -178,7 +178,10 @@ S = Session()
 
 def _ckdir():
     """The program's checkpoint directory (the inferior's environment:
-    `ckptmpi debug --restart` gives it a scratch one)."""
+    `ckptmpi debug --restart` gives it a scratch one; an MPI job's is
+    its plan's)."""
+    if _job() is not None:
+        return _job().plan["dir"]
     try:
         out = gdb.execute("show environment CKPTMPI_DIR", to_string=True)
         if " = " in out:
@@ -440,28 +443,44 @@ def _job():
 
 
 def _restart_job(index):
-    """An MPI job's session has one checkpoint, the job's start: the whole
-    job is killed and launched again, every rank replaying what MPI
-    decided in the recorded run, rank R stopped at main."""
+    """An MPI job's session: checkpoint 0 is the job's start (or the
+    generation the session restarted); later ones are job-wide generations
+    the session took at rank R's stops. The whole job is killed and
+    launched again from it, rank R held there, every rank replaying what
+    MPI decided (from the start: the session's log; from a generation: the
+    image's own log position)."""
+    c = S.checkpoints[index]
     t0 = time.time()
     div = _diverge_bp[0] if _diverge_bp[0] is not None and _diverge_bp[0].is_valid() else None
     if div is not None:
         div.enabled = False
     try:
         with _UserBreakpointsOff():
-            ok = sys.modules["ckptmpi_job"].relaunch()
+            ok = sys.modules["ckptmpi_job"].relaunch(c.gen if index else None)
     finally:
         if div is not None and div.is_valid():
             div.enabled = True
     if not ok:
-        raise ReverseError("the relaunch of the job did not bring rank %d back to main%s"
+        if index > 0:
+            _msg("the job's generation %d (checkpoint %d) did not restart: re-executing from "
+                 "the checkpoint before" % (c.gen, index))
+            return _restart_job(index - 1)
+        raise ReverseError("the relaunch of the job did not bring rank %d back%s"
                            % (_job().rank, ": " + _job().error_tail() if _job().error_tail()
                               else ""))
+    if index:
+        th = _thread_with_fs(c.pos.fs)
+        if th is not None:
+            th.switch()
     _stats["restart"] = round(time.time() - t0, 3)
     S.restarted = True
+    for later in S.checkpoints[index + 1:]:
+        _remove_generation(later.gen)
+    del S.checkpoints[index + 1:]
     for p in S.history:
-        p.base = 0
-    return 0
+        if p.base > index:
+            p.base = index
+    return index
 
 
 def job_started():
@@ -1290,9 +1309,8 @@ def after_user_command():
     S.stops += 1
     try:
         sel = gdb.selected_frame()
-        # an MPI job's session re-executes from the job's start (no
-        # job-wide checkpoints of the debugger's own yet)
-        if _job() is None and (not S.checkpoints or
+        # an MPI job's: job-wide generations (rank R asks, rank 0 cuts)
+        if (not S.checkpoints or
                                S.run_time >= _param("ckptmpi-checkpoint-seconds", 1) or
                                S.stops >= _param("ckptmpi-checkpoint-stops", 50)):
             checkpoint_here("start" if not S.checkpoints else "auto")
