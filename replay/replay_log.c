@@ -36,11 +36,34 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void say(const char *s) { raw_write_all(2, s, strlen(s)); }
 
+/* A %r in CKPTMPI_REPLAY_LOG stands for the rank the MPI launcher gave the
+ * process: every rank of a job its own log. */
+static const char *log_path(char *buf, size_t len)
+{
+	const char *path = getenv("CKPTMPI_REPLAY_LOG"), *pct, *rank;
+
+	if (!path || !(pct = strstr(path, "%r")))
+		return path;
+	rank = getenv("OMPI_COMM_WORLD_RANK");
+	if (!rank)
+		rank = getenv("PMIX_RANK");
+	if (!rank)
+		rank = getenv("PMI_RANK");
+	snprintf(buf, len, "%.*s%s%s", (int)(pct - path), path, rank ? rank : "0", pct + 2);
+	return buf;
+}
+
+static int switch_on(const char *v) { return v && *v && strcmp(v, "0") && strcmp(v, "off"); }
+
 __attribute__((constructor(101))) static void replay_open(void)
 {
-	const char *path = getenv("CKPTMPI_REPLAY_LOG"), *sz = getenv("CKPTMPI_REPLAY_SIZE");
+	const char *sz = getenv("CKPTMPI_REPLAY_SIZE");
+	/* CKPTMPI_REPLAY_AGAIN: a fresh start that replays the log instead of
+	 * recording anew (a debugger relaunching an MPI job from its start) */
+	int again = switch_on(getenv("CKPTMPI_REPLAY_AGAIN"));
 	uint64_t cap = REPLAY_DEFAULT_SIZE;
-	char msg[4300];
+	char msg[4300], buf[4096];
+	const char *path = log_path(buf, sizeof buf);
 	void *m;
 	int fd;
 
@@ -53,6 +76,23 @@ __attribute__((constructor(101))) static void replay_open(void)
 			v <<= 20;
 		if (v >= 1ull << 20)
 			cap = v;
+	}
+	if (again && (fd = open(path, O_RDWR | O_CLOEXEC)) >= 0) {
+		off_t size = lseek(fd, 0, SEEK_END);
+		m = size >= REPLAY_HEADER ? mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE,
+		                                 MAP_SHARED, fd, 0)
+		                          : MAP_FAILED;
+		close(fd);
+		if (m != MAP_FAILED && ((struct replay_header *)m)->magic == REPLAY_MAGIC &&
+		    ((struct replay_header *)m)->cap == (uint64_t)size) {
+			hdr = m;
+			return;
+		}
+		if (m != MAP_FAILED)
+			munmap(m, (size_t)size);
+		snprintf(msg, sizeof msg, "ckptmpi-replay: %s: not a replay log: recorded anew\n",
+		         path);
+		say(msg);
 	}
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || ftruncate(fd, (off_t)cap)) {

@@ -82,24 +82,34 @@ static int have_gdb(void)
 /* LIB (libckptmpi-verbs.so, libckptmpi-replay.so) into the program's
  * preload list: ENV_LIB names it, ENV_OFF=off leaves it out; else next to
  * the tool (BINDIR/../lib, the build tree's lib/). 0 if it was added. */
-static int preload_lib(const char *name, const char *env_lib, const char *env_off)
+/* The path of one of ckptmpi's libraries (env_lib names another; env_off
+ * "off" leaves it out). 0, or -1 when there is none. */
+static int debug_lib_path(const char *name, const char *env_lib, const char *env_off, char *lib,
+                          size_t len)
 {
 	const char *env = getenv(env_lib), *off = getenv(env_off);
-	const char *old = getenv("CKPTMPI_PRELOAD");
-	char dir[PATH_MAX / 2], lib[PATH_MAX], *v;
+	char dir[PATH_MAX / 2];
 
 	if (off && (!strcmp(off, "off") || !strcmp(off, "0") || !strcmp(off, "no")))
 		return -1;
 	if (env && *env)
-		snprintf(lib, sizeof lib, "%s", env);
+		snprintf(lib, len, "%s", env);
 	else if (self_dir(dir, sizeof dir))
 		return -1;
 	else {
-		snprintf(lib, sizeof lib, "%s/../lib/%s", dir, name);
+		snprintf(lib, len, "%s/../lib/%s", dir, name);
 		if (access(lib, R_OK))
-			snprintf(lib, sizeof lib, "%s/%s/%s", dir, CKPTMPI_BIN_TO_LIBDIR, name);
+			snprintf(lib, len, "%s/%s/%s", dir, CKPTMPI_BIN_TO_LIBDIR, name);
 	}
-	if (access(lib, R_OK))
+	return access(lib, R_OK) ? -1 : 0;
+}
+
+static int preload_lib(const char *name, const char *env_lib, const char *env_off)
+{
+	const char *old = getenv("CKPTMPI_PRELOAD");
+	char lib[PATH_MAX], *v;
+
+	if (debug_lib_path(name, env_lib, env_off, lib, sizeof lib))
 		return -1;
 	if (old && *old) {
 		if (asprintf(&v, "%s:%s", lib, old) < 0)
@@ -448,6 +458,7 @@ static int write_job_plan(const struct job_opts *j, const char *dir, int dir_is_
                           char **prog, int nprog, char *plan, size_t len)
 {
 	char rt[PATH_MAX], self[PATH_MAX], cwd[PATH_MAX], launcher[512], replay[PATH_MAX] = "";
+	char lib[PATH_MAX];
 	FILE *f;
 
 	rt[0] = 0;
@@ -496,6 +507,12 @@ static int write_job_plan(const struct job_opts *j, const char *dir, int dir_is_
 	json_str(f, j->output ? j->output : "");
 	fprintf(f, ", \"cwd\": ");
 	json_str(f, cwd);
+	/* every rank records (and replays) its reads, clocks and random bytes */
+	if (debug_lib_path("libckptmpi-replay.so", "CKPTMPI_REPLAY_LIB", "CKPTMPI_REPLAY", lib,
+	                   sizeof lib) == 0) {
+		fprintf(f, ", \"replay_lib\": ");
+		json_str(f, lib);
+	}
 	fprintf(f, ", \"argv\": [");
 	for (int k = 0; k < nprog; k++) {
 		fprintf(f, "%s", k ? ", " : "");

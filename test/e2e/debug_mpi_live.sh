@@ -13,7 +13,8 @@
 # line and values of the second (one statement earlier). The session takes
 # a job-wide generation at every stop (set ckptmpi-checkpoint-stops 1):
 # each reverse command relaunches the whole job from the newest one before
-# its target, every rank replaying.
+# its target, every rank replaying. The state includes a clock value rank 0
+# read (`stamp`): the same after going back only if the clock is replayed.
 # After the session runs on to the end, every rank's lines are the
 # recorded run's (replay held on the ranks GDB does not see). Without
 # replay, the senders' order is drawn anew (1 in 16 to be the same).
@@ -41,7 +42,7 @@ log "recorded run: round 1 order $order1"
 # ---- the session
 cat >"$WORK/state.gdb" <<'EOF'
 define state
-python f = gdb.selected_frame(); print("STATE line %d k %s src %s order %s acc %s" % ((f.find_sal().line,) + tuple(str(gdb.parse_and_eval(v)) for v in ("k", "src", "order", "acc"))))
+python f = gdb.selected_frame(); print("STATE line %d k %s src %s order %s acc %s stamp %s" % ((f.find_sal().line,) + tuple(str(gdb.parse_and_eval(v)) for v in ("k", "src", "order", "acc", "stamp"))))
 end
 EOF
 chmod a+r "$WORK/state.gdb"
@@ -96,7 +97,7 @@ n3=$(state_of n3)
 rn=$(state_of rn)
 log "hit1: $hit1 / hit2: $hit2 / reverse-continue: $rc / continue: $again / n2: $n2 / n3: $n3 / reverse-next: $rn"
 # the wildcard receives got what the recorded run got
-[ "$hit1" = "line $BLINE k 0 src ${order1:0:1} order 0 acc 1" ] ||
+[[ $hit1 == "line $BLINE k 0 src ${order1:0:1} order 0 acc 1 stamp "* ]] ||
     fail "first hit: '$hit1', the recorded run's first message came from ${order1:0:1}"
 [[ $hit2 == "line $BLINE k 1 src ${order1:1:1} order ${order1:0:1} acc "* ]] ||
     fail "second hit: '$hit2', the recorded run's second message came from ${order1:1:1}"
@@ -104,6 +105,10 @@ log "hit1: $hit1 / hit2: $hit2 / reverse-continue: $rc / continue: $again / n2: 
 [ "$again" = "$hit2" ] || fail "continue after reverse-continue: '$again', expected the same second hit: '$hit2'"
 [ "$n2" != "$n3" ] || fail "the third next did not move: '$n3'"
 [ "$rn" = "$n2" ] || fail "reverse-next: '$rn', expected the state one statement earlier: '$n2'"
+# the clock rank 0 read is the first launch's in every later one (the
+# replay library on the ranks): stamps of nanoseconds, never 0 twice
+[[ $hit1 =~ stamp\ [1-9][0-9]*$ ]] && [ "${hit1##* }" != "${hit2##* }" ] ||
+    fail "the stamps read from the clock: '${hit1##* }' and '${hit2##* }'"
 # the session took job-wide generations (rank 0 asked, the job cut) and
 # went back through them: kept ones are listed by info ckptmpi-reverse
 ngen=$(grep -Ec '^  [0-9]+: generation [1-9][0-9]* at ' "$WORK/ck.out" || true)

@@ -6,7 +6,9 @@
  * and sends `acc` back to each, which prints it. Two plain runs print
  * different orders; a replayed run prints the recorded one. Each rank
  * prints "rank K ..." lines (mpirun merges the ranks' lines in any order:
- * compare them rank by rank). */
+ * compare them rank by rank). Rank 0 also reads the clock as each
+ * message comes (`stamp`, printed by no one): a debugger going back must
+ * show the value the clock gave the first time. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,12 +30,15 @@ static void nap_random(void)
 	nanosleep(&t, NULL);
 }
 
+long stamp; /* the clock at the last message: read by the debugger only */
+
 int main(int argc, char **argv)
 {
 	int nrounds = argc > 1 ? atoi(argv[1]) : 4;
 	int rank, size, round, k, val, src;
 	long order = 0, acc = 1;
 	MPI_Status st;
+	struct timespec now;
 
 	MPI_Init(&argc, &argv);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -43,6 +48,8 @@ int main(int argc, char **argv)
 			for (k = 0; k < size - 1; k++) {
 				MPI_Recv(&val, 1, MPI_INT, MPI_ANY_SOURCE, 7, MPI_COMM_WORLD, &st);
 				src = st.MPI_SOURCE;
+				clock_gettime(CLOCK_REALTIME, &now);
+				stamp = now.tv_nsec;
 				order = order * 10 + src; /* the breakpoint's line */
 				acc = (acc * 31 + val) % 1000003;
 			}

@@ -109,7 +109,7 @@ class Job:
     def _env(self):
         env = dict(os.environ)
         for k in ("CKPTMPI_RESTART", "CKPTMPI_MPI_RECORD", "CKPTMPI_MPI_REPLAY",
-                  "CKPTMPI_INSPECT_RANK"):
+                  "CKPTMPI_INSPECT_RANK", "CKPTMPI_REPLAY_LOG", "CKPTMPI_REPLAY_AGAIN"):
             env.pop(k, None)
         env["CKPTMPI_DIR"] = self.plan["dir"]
         env["CKPTMPI_INTERVAL"] = "0"
@@ -123,10 +123,22 @@ class Job:
                     env["CKPTMPI_MPI_REPLAY"] = self.replay_dir()
                 else:
                     env["CKPTMPI_MPI_RECORD"] = "1"
-        elif self.plan["replay"] or self.launches:
-            env["CKPTMPI_MPI_REPLAY"] = self.replay_dir()
         else:
-            env["CKPTMPI_MPI_RECORD"] = "1"
+            if self.plan["replay"] or self.launches:
+                env["CKPTMPI_MPI_REPLAY"] = self.replay_dir()
+            else:
+                env["CKPTMPI_MPI_RECORD"] = "1"
+            # the replay library (reads, clocks, random bytes) on every
+            # rank, a log each; a restart from a generation finds its
+            # image's log and position by itself
+            lib = self.plan.get("replay_lib")
+            if lib:
+                env["CKPTMPI_PRELOAD"] = lib + (":" + env["CKPTMPI_PRELOAD"]
+                                                if env.get("CKPTMPI_PRELOAD") else "")
+                env["CKPTMPI_REPLAY_LOG"] = os.path.join(self.plan["dir"], "replay",
+                                                         "calls.rank-%r.log")
+                env["CKPTMPI_REPLAY_AGAIN"] = "1" if self.launches else "0"
+                os.makedirs(os.path.join(self.plan["dir"], "replay"), exist_ok=True)
         # what the MPI runtime sets before it re-executes itself
         # (pmpi/lower_mpi.c): set here, rank R does not re-execute
         for k, v in (("UCX_MEM_MALLOC_HOOKS", "no"), ("UCX_MEM_MMAP_HOOK_MODE", "none"),
