@@ -287,7 +287,7 @@ static int write_plan(const struct plan_opts *o, const char *scratch, char *plan
 			continue;
 		}
 		if ((info.nranks != 1 || strcmp(info.mpi_flavour, "none")) && o->rank < 0 &&
-		    !o->any_rank) {
+		    !o->any_rank && !o->run) {
 			/* the message before g is freed: it names g[i] */
 			int rc = die("%s: a %" PRIu64 "-rank %s job: give the rank to inspect (--rank R%s)",
 			             g[i].path, info.nranks, info.mpi_flavour,
@@ -805,8 +805,8 @@ int cmd_bisect(int argc, char **argv)
 	if (o.rank >= 0 && o.any_rank)
 		return die("bisect: --rank R or --any-rank, not both");
 	if ((o.rank >= 0 || o.any_rank) && o.run)
-		return die("bisect --run over an MPI job's generations would run the job on from "
-		           "each: not done yet (--expr inspects one rank's image)");
+		return die("bisect --run: the command judges the whole job (each probe restarts every "
+		           "rank): --rank and --any-rank are for --expr");
 	if (!have_gdb())
 		return die("gdb not found (install Debian's gdb, or set CKPTMPI_GDB)");
 	if (script_path(script, sizeof script))

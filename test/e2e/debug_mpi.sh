@@ -153,12 +153,31 @@ dck bisect "$dir" --expr 'at_step > 1000' --rank 0
 out_has "^never true: " "bisect --rank 0"
 out_has "^probes: 1\$" "bisect --rank 0"
 
+# ---- bisect --run over the whole job (MPICH only: the OpenMPI test runs
+# the same code): each probe restarts every rank from the generation for
+# 1 s, then the command judges the job's own output: the first step it
+# printed after the restart had no bad rank = good
+if [ "$FL" = mpich ]; then
+    cat >"$WORK/judge.sh" <<'EOF'
+#!/bin/sh
+first=$(grep -m1 ' bad ranks ' "$CKPTMPI_BISECT_OUTPUT") || exit 125
+case "$first" in *" bad ranks 0") exit 0 ;; *) exit 1 ;; esac
+EOF
+    chmod a+rx "$WORK/judge.sh"
+    dck bisect "$dir" --run "$WORK/judge.sh" --for 1
+    cp "$WORK/ck.out" "$WORK/run.out"
+    [ "$RC" -eq 0 ] || fail "bisect --run exited $RC: $(snip "$WORK/ck.err" 800) $(snip "$WORK/ck.out" 800)"
+    first=$(sed -n 's/^first true: generation \([0-9]*\) .*/\1/p' "$WORK/run.out")
+    [ "$first" = "$expect_first" ] || fail "bisect --run: first bad generation '$first', expected $expect_first: $(snip "$WORK/run.out" 800)"
+    ! grep -q 'exited 125' "$WORK/run.out" || fail "bisect --run: a restarted job printed nothing in 1 s: $(snip "$WORK/run.out" 800)"
+fi
+
 # ---- bad requests
 g1=$(basename "$(gen_file "$dir" "${gens[0]}")")
 expect_error "$g1: a 4-rank $FL job: give the rank to inspect" bisect "$dir" --expr "$NAN"
 expect_error "$g1: --rank 4, but the job has 4 rank(s)" bisect "$dir" --expr "$NAN" --rank 4
 expect_error "--rank 7, but the job has 4 rank(s)" debug --restart "$dir" --rank 7 -batch
-expect_error "not done yet" bisect "$dir" --run true --rank 1
+expect_error "--rank and --any-rank are for --expr" bisect "$dir" --run true --rank 1
 
 # ---- nothing of the job's was touched
 ls -l --time-style=full-iso "$WORK/run" "$dir" >"$WORK/ls.after"

@@ -869,21 +869,45 @@ def _probe_expr(plan, gen, root, expr, cut=None):
         shutil.rmtree(sb["root"], ignore_errors=True)
 
 
+def is_mpi_job(plan):
+    return int(plan.get("nranks") or 1) > 1 or plan.get("flavour", "none") not in ("none", "")
+
+
 def _probe_run(plan, gen, root, command):
     """--run: restart gen in a sandbox, let it run for plan['for'] seconds
-    (0: not at all), stop it, then run COMMAND; exit 0 = good (false)."""
-    sb = make_sandbox(plan, gen, root, copy_files=True)
+    (0: not at all), stop it, then run COMMAND; exit 0 = good (false).
+    An MPI job: the whole job restarted (rank 0 under GDB), killed after."""
+    secs = float(plan.get("for_seconds") or 0)
+    job = None
+    output = ""
+    if is_mpi_job(plan) and secs > 0:
+        job, sb = job_from_generation(plan, gen, root, 0)
+        if job is None:
+            if sb is not None:
+                shutil.rmtree(sb["root"], ignore_errors=True)
+            return None
+        output = job.plan["output"]
+    elif is_mpi_job(plan):
+        sb = make_sandbox(*for_rank(plan, gen, 0), root, copy_files=True)
+    else:
+        sb = make_sandbox(plan, gen, root, copy_files=True)
+        output = os.path.join(sb["root"], "stdout")
     try:
-        if float(plan.get("for_seconds") or 0) > 0 and sb.get("outside"):
+        if job is None and secs > 0 and sb.get("outside"):
             _msg("generation %d: running on would write %s, outside the working directory "
                  "(the job's own file): not done" % (gen["generation"], sb["outside"][0]))
             return None
-        if not restore_stop(plan, gen, sb, quiet=True, redirect=True):
+        if job is None and not is_mpi_job(plan) and \
+                not restore_stop(plan, gen, sb, quiet=True, redirect=True):
             return None
-        secs = float(plan.get("for_seconds") or 0)
         if secs > 0:
             _run_for(secs)
-        _kill()
+        with _Silence():
+            if job is not None:
+                job.kill_launcher()
+            _kill()
+            if job is not None:
+                job.kill()
         env = dict(os.environ)
         env.update({
             "CKPTMPI_BISECT_GENERATION": str(gen["generation"]),
@@ -891,6 +915,8 @@ def _probe_run(plan, gen, root, command):
             "CKPTMPI_BISECT_DIR": plan["dir"],
             "CKPTMPI_BISECT_FILES": sb.get("files", ""),
             "CKPTMPI_BISECT_CWD": gen.get("cwd", ""),
+            # what the program (every rank of a job) printed meanwhile
+            "CKPTMPI_BISECT_OUTPUT": output if secs > 0 else "",
         })
         rc = subprocess.call(["/bin/sh", "-c", command], env=env,
                              cwd=sb.get("files") or None)
@@ -901,7 +927,12 @@ def _probe_run(plan, gen, root, command):
                   % (gen["generation"], rc, "good" if rc == 0 else "bad"))
         return rc != 0, str(rc)
     finally:
-        _kill()
+        with _Silence():
+            if job is not None:
+                job.kill_launcher()
+            _kill()
+            if job is not None:
+                job.kill()
         shutil.rmtree(sb["root"], ignore_errors=True)
 
 
@@ -912,17 +943,35 @@ def _run_for(secs):
 
     def interrupt():
         try:
-            os.kill(pid, 19)  # SIGSTOP: GDB stops the whole program
+            os.kill(pid, 2)  # SIGINT: GDB stops the whole program (not passed on)
         except OSError:
             pass
     t = threading.Timer(secs, interrupt)
     t.start()
+    # the timer's SIGINT and the program's end are not the user's business:
+    # GDB reports a signal stop of an attached process on its standard
+    # output past the logging redirect, so that goes to /dev/null meanwhile
+    events = gdb.parameter("print inferior-events")
+    gdb.flush()
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
     try:
         with _Silence():
-            gdb.execute("continue", to_string=True)
-    except gdb.error:
-        pass
-    t.cancel()
+            gdb.execute("set print inferior-events off", to_string=True)
+            try:
+                gdb.execute("continue", to_string=True)
+            except gdb.error:
+                pass
+            finally:
+                t.cancel()
+                gdb.execute("set print inferior-events %s" % ("on" if events else "off"),
+                            to_string=True)
+    finally:
+        gdb.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _bisect(gens, probe):
@@ -1070,9 +1119,10 @@ def _reexecute_job(plan, gen, root, expr, rank):
     finally:
         _delete_watchpoints()
         if job is not None:
-            job.kill_launcher()
-            _kill()
-            job.kill()
+            with _Silence():
+                job.kill_launcher()
+                _kill()
+                job.kill()
         if sb is not None:
             shutil.rmtree(sb["root"], ignore_errors=True)
 
@@ -1102,7 +1152,7 @@ def _watch_until_true(plan, gen, expr, where):
     def stop_it():
         expired.append(True)
         try:
-            os.kill(pid, 19)  # SIGSTOP: GDB stops the program
+            os.kill(pid, 2)  # SIGINT: GDB stops the program (not passed on)
         except OSError:
             pass
     import threading
@@ -1258,7 +1308,7 @@ class BisectCommand(gdb.Command):
         gens = plan["generations"]
         root = plan.get("scratch") or tempfile.mkdtemp(prefix="ckptmpi-bisect-")
         expr = plan.get("expr")
-        if int(plan.get("nranks") or 1) > 1 or plan.get("flavour", "none") != "none":
+        if expr and is_mpi_job(plan):
             status = _bisect_job(plan, gens, root, expr)
             if not plan.get("keep_scratch"):
                 shutil.rmtree(root, ignore_errors=True)

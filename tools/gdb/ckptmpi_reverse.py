@@ -655,7 +655,7 @@ def _run_until(target, limit):
     def stop_it():
         expired.append(True)
         try:
-            os.kill(pid, 19)  # SIGSTOP: GDB stops the program
+            os.kill(pid, 2)  # SIGINT: GDB stops the program (not passed on)
         except OSError:
             pass
     timer = threading.Timer(limit, stop_it)
