@@ -25,7 +25,13 @@ debug_init() {
 dck() {
     local save=$CMD_TIMEOUT
     CMD_TIMEOUT=${DEBUG_TIMEOUT:-150}
-    ck "$@"
+    # an MPI job the debugger launches carries the test's tag: whatever
+    # is left of it when the test ends is killed (lib.sh)
+    if [ -n "${MPI_TAG_BASE:-}" ]; then
+        CKPTMPI_E2E_JOB="$MPI_TAG_BASE-dck" ck "$@"
+    else
+        ck "$@"
+    fi
     CMD_TIMEOUT=$save
     show_on_failure "$WORK/ck.err" "$WORK/ck.out"
 }

@@ -81,8 +81,10 @@ done
 log "expected: first true generation $expect_first, last false $expect_last"
 
 # ---- bisect --rank 1
-NAN='grid[5] != grid[5]'
-NAN_RE='grid\[5\] != grid\[5\]'
+# C's isnan, as a user writes it (the tools spell it for GDB)
+NAN='isnan(grid[5])'
+NAN_RE='isnan\(grid\[5\]\)'
+PNAN='grid[5] != grid[5]'   # GDB's print
 PLANTED=$(grep -nF '/* the planted bug */' "$SRC_DIR/test/programs/mpi_bisect.c" | cut -d: -f1)
 dck bisect "$dir" --expr "$NAN" --rank 1
 cp "$WORK/ck.out" "$WORK/rank1.out"
@@ -112,8 +114,8 @@ n=$(grep -c '^probe generation ' "$WORK/rank1.out" || true)
 # runs to its end: its output from the cut on is the original run's.
 dck debug --restart "$dir" --rank 1 --generation "$last" --job-output "$WORK/rerun.out" -batch \
     -ex "break mpi_bisect.c:$PLANTED" -ex continue -ex 'echo @s\n' -ex 'print s' \
-    -ex next -ex 'echo @nan1\n' -ex "print $NAN" -ex reverse-next -ex 'echo @nan0\n' \
-    -ex "print $NAN" -ex 'echo @s0\n' -ex 'print s' -ex next -ex 'echo @nan2\n' -ex "print $NAN" \
+    -ex next -ex 'echo @nan1\n' -ex "print $PNAN" -ex reverse-next -ex 'echo @nan0\n' \
+    -ex "print $PNAN" -ex 'echo @s0\n' -ex 'print s' -ex next -ex 'echo @nan2\n' -ex "print $PNAN" \
     -ex delete -ex continue
 cp "$WORK/ck.out" "$WORK/whole.out"
 cp "$WORK/ck.err" "$WORK/whole.err"
@@ -164,7 +166,8 @@ first=$(grep -m1 ' bad ranks ' "$CKPTMPI_BISECT_OUTPUT") || exit 125
 case "$first" in *" bad ranks 0") exit 0 ;; *) exit 1 ;; esac
 EOF
     chmod a+rx "$WORK/judge.sh"
-    dck bisect "$dir" --run "$WORK/judge.sh" --for 1
+    # (over the two generations around K: the two probes cost 3 s each)
+    dck bisect "$dir" --run "$WORK/judge.sh" --for 1 --from "$expect_last" --to "$expect_first"
     cp "$WORK/ck.out" "$WORK/run.out"
     [ "$RC" -eq 0 ] || fail "bisect --run exited $RC: $(snip "$WORK/ck.err" 800) $(snip "$WORK/ck.out" 800)"
     first=$(sed -n 's/^first true: generation \([0-9]*\) .*/\1/p' "$WORK/run.out")

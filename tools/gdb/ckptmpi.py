@@ -812,10 +812,42 @@ class RestoreCommand(gdb.Command):
 
 # ------------------------------------------------------------------ bisect
 
+# C's classification macros, which GDB cannot call (libm's functions have
+# no declared type there): written with comparisons GDB evaluates itself
+_CLASSIFY = {
+    "isnan": "((%s) != (%s))",
+    "isinf": "((%s) == (%s) && (%s) - (%s) != 0)",
+    "isfinite": "((%s) - (%s) == 0)",
+}
+
+
+def c_expression(expr):
+    """EXPR with isnan(E), isinf(E), isfinite(E) spelled for GDB."""
+    out, i = [], 0
+    pat = re.compile(r"\b(%s)\s*\(" % "|".join(_CLASSIFY))
+    while True:
+        m = pat.search(expr, i)
+        if not m:
+            out.append(expr[i:])
+            return "".join(out)
+        depth, j = 1, m.end()
+        while j < len(expr) and depth:
+            depth += {"(": 1, ")": -1}.get(expr[j], 0)
+            j += 1
+        if depth:
+            raise gdb.GdbError("unbalanced parentheses in %s" % expr)
+        inner = c_expression(expr[m.end():j - 1])
+        form = _CLASSIFY[m.group(1)]
+        out.append(expr[i:m.start()])
+        out.append(form % ((inner,) * form.count("%s")))
+        i = j
+
+
 def _truth(expr):
     """(true?, printed value) of EXPR in the selected frame."""
-    v = gdb.parse_and_eval(expr)
-    t = int(gdb.parse_and_eval("!!(%s)" % expr))
+    e = c_expression(expr)
+    v = gdb.parse_and_eval(e)
+    t = int(gdb.parse_and_eval("!!(%s)" % e))
     return t != 0, str(v)
 
 
@@ -902,12 +934,7 @@ def _probe_run(plan, gen, root, command):
             return None
         if secs > 0:
             _run_for(secs)
-        with _Silence():
-            if job is not None:
-                job.kill_launcher()
-            _kill()
-            if job is not None:
-                job.kill()
+        _end(job)
         env = dict(os.environ)
         env.update({
             "CKPTMPI_BISECT_GENERATION": str(gen["generation"]),
@@ -927,27 +954,44 @@ def _probe_run(plan, gen, root, command):
                   % (gen["generation"], rc, "good" if rc == 0 else "bad"))
         return rc != 0, str(rc)
     finally:
-        with _Silence():
-            if job is not None:
-                job.kill_launcher()
-            _kill()
-            if job is not None:
-                job.kill()
+        _end(job)
         shutil.rmtree(sb["root"], ignore_errors=True)
+
+
+def interrupt_after(secs):
+    """A started timer that stops the program under GDB after secs
+    seconds (SIGINT: GDB stops, does not pass it on; a restored job's
+    session leaves SIGSTOP unreported). Returns (timer, expired): expired
+    is a list that gets an element when it fired."""
+    import threading
+    pid = _inf().pid
+    expired = []
+
+    def stop_it():
+        expired.append(True)
+        try:
+            os.kill(pid, 2)
+        except OSError:
+            pass
+    timer = threading.Timer(max(0.0, secs), stop_it)
+    timer.start()
+    return timer, expired
+
+
+def _end(job):
+    """Kill the program under GDB and, for an MPI job, every other rank
+    (mpirun first: it would report rank R's death)."""
+    with _Silence():
+        if job is not None:
+            job.kill_launcher()
+        _kill()
+        if job is not None:
+            job.kill()
 
 
 def _run_for(secs):
     """Let the restored program run for secs seconds, then stop it."""
-    pid = _inf().pid
-    import threading
-
-    def interrupt():
-        try:
-            os.kill(pid, 2)  # SIGINT: GDB stops the whole program (not passed on)
-        except OSError:
-            pass
-    t = threading.Timer(secs, interrupt)
-    t.start()
+    t, _expired = interrupt_after(secs)
     # the timer's SIGINT and the program's end are not the user's business:
     # GDB reports a signal stop of an attached process on its standard
     # output past the logging redirect, so that goes to /dev/null meanwhile
@@ -1099,9 +1143,7 @@ def job_from_generation(plan, gen, root, rank, record=False, output=None):
     if not ok:
         _msg("the restart of generation %d under GDB did not reach rank %d's cut%s"
              % (gen["generation"], rank, ": " + job.error_tail() if job.error_tail() else ""))
-        job.kill_launcher()
-        _kill()
-        job.kill()
+        _end(job)
         return None, sb
     return job, sb
 
@@ -1119,10 +1161,7 @@ def _reexecute_job(plan, gen, root, expr, rank):
     finally:
         _delete_watchpoints()
         if job is not None:
-            with _Silence():
-                job.kill_launcher()
-                _kill()
-                job.kill()
+            _end(job)
         if sb is not None:
             shutil.rmtree(sb["root"], ignore_errors=True)
 
@@ -1140,24 +1179,14 @@ def _watch_until_true(plan, gen, expr, where):
     program_frame().select()
     try:
         with _Silence():
-            wp = gdb.Breakpoint(expr, gdb.BP_WATCHPOINT, gdb.WP_WRITE, internal=False)
+            wp = gdb.Breakpoint(c_expression(expr), gdb.BP_WATCHPOINT, gdb.WP_WRITE,
+                                internal=False)
     except gdb.error as e:
         _msg("cannot watch %s: %s" % (expr, e))
         return False
     wp.silent = True
     deadline = time.time() + float(plan.get("timeout") or 600)
-    pid = _inf().pid
-    expired = []
-
-    def stop_it():
-        expired.append(True)
-        try:
-            os.kill(pid, 2)  # SIGINT: GDB stops the program (not passed on)
-        except OSError:
-            pass
-    import threading
-    timer = threading.Timer(max(0.0, deadline - time.time()), stop_it)
-    timer.start()
+    timer, expired = interrupt_after(deadline - time.time())
     try:
         while time.time() < deadline and not expired:
             try:

@@ -39,6 +39,14 @@ class JobError(gdb.GdbError):
     pass
 
 
+def _die_with_gdb():
+    """mpirun's preexec: SIGKILL when GDB dies (killed, say, by a timeout
+    that left it no time to end the job), so that the launcher takes the
+    ranks with it instead of leaving them waiting on rank R forever."""
+    import ctypes
+    ctypes.CDLL(None).prctl(1, 9)   # PR_SET_PDEATHSIG, SIGKILL
+
+
 def _session_of(pid):
     """(parent, session) of a live process; (None, None) for one gone or
     a zombie (dead, its parent has not reaped it yet)."""
@@ -174,7 +182,7 @@ class Job:
                                          stdin=subprocess.DEVNULL,
                                          stdout=files[0] if files else None,
                                          stderr=files[1] if files else None,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=_die_with_gdb)
         except OSError as e:
             raise JobError("cannot start %s: %s" % (shlex.split(self.plan["mpirun"])[0], e))
         finally:
@@ -329,31 +337,42 @@ def _trace(text):
 _t0 = [0.0]
 
 
+def _attach(pid):
+    """Attach to the held rank (stopped by its own SIGSTOP)."""
+    saved = gdb.parameter("confirm")
+    gdb.execute("set confirm off", to_string=True)
+    try:
+        gdb.execute("attach %d" % pid, to_string=True)
+        _trace("attached %.3f" % (time.time() - _t0[0]))
+    finally:
+        gdb.execute("set confirm %s" % ("on" if saved else "off"), to_string=True)
+    # its own SIGSTOP (pending or taken) is no signal of the program's
+    gdb.execute("handle SIGSTOP nostop noprint nopass", to_string=True)
+
+
+def _continue_to(function, tries=8):
+    """continue until the selected frame is FUNCTION's. False if the
+    process ended or it did not come."""
+    for _i in range(tries):
+        gdb.execute("continue", to_string=True)
+        if not ck._inf().pid:
+            return False
+        if gdb.selected_frame().name() == function:
+            return True
+    return False
+
+
 def attach_to_main(pid):
     """Attach to the held rank, let it become the runtime and run it to
     the program's main. Returns True there."""
     inf = ck._inf()
     _t0[0] = time.time()
     with ck._Silence():
-        saved = gdb.parameter("confirm")
-        gdb.execute("set confirm off", to_string=True)
-        try:
-            gdb.execute("attach %d" % pid, to_string=True)
-            _trace("attached %.3f" % (time.time() - _t0[0]))
-        finally:
-            gdb.execute("set confirm %s" % ("on" if saved else "off"), to_string=True)
-        # its own SIGSTOP (pending or taken) is no signal of the program's
-        gdb.execute("handle SIGSTOP nostop noprint nopass", to_string=True)
+        _attach(pid)
         bps = []
         ck.stop_at_upper_start[0] = True
         try:
-            for _i in range(8):
-                gdb.execute("continue", to_string=True)
-                if not inf.pid:
-                    return False
-                if gdb.selected_frame().name() == "control_upper_started":
-                    break
-            else:
+            if not _continue_to("control_upper_started"):
                 return False
             ck.stop_at_upper_start[0] = False
             _trace("at control_upper_started %.3f" % (time.time() - _t0[0]))
@@ -417,13 +436,7 @@ def attach_to_cut(pid):
     inf = ck._inf()
     _t0[0] = time.time()
     with ck._Silence():
-        saved = gdb.parameter("confirm")
-        gdb.execute("set confirm off", to_string=True)
-        try:
-            gdb.execute("attach %d" % pid, to_string=True)
-        finally:
-            gdb.execute("set confirm %s" % ("on" if saved else "off"), to_string=True)
-        gdb.execute("handle SIGSTOP nostop noprint nopass", to_string=True)
+        _attach(pid)
         bp = None
         catch = None
         ok = False
@@ -443,13 +456,7 @@ def attach_to_cut(pid):
             _trace("restart: exec %.3f" % (time.time() - _t0[0]))
             bp = gdb.Breakpoint("restorer_finish_thread", internal=True)
             bp.silent = True
-            for _i in range(8):
-                gdb.execute("continue", to_string=True)
-                if not inf.pid:
-                    return False
-                if gdb.selected_frame().name() == "restorer_finish_thread":
-                    break
-            else:
+            if not _continue_to("restorer_finish_thread"):
                 return False
             bp.delete()
             bp = None

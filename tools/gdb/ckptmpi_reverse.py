@@ -649,17 +649,7 @@ def _run_until(target, limit):
     """Continue, silently, until the _Target breakpoint is hit. The
     program's end, a divergence of the replay, `limit` seconds: errors."""
     inf = gdb.selected_inferior()
-    pid = inf.pid
-    expired = []
-
-    def stop_it():
-        expired.append(True)
-        try:
-            os.kill(pid, 2)  # SIGINT: GDB stops the program (not passed on)
-        except OSError:
-            pass
-    timer = threading.Timer(limit, stop_it)
-    timer.start()
+    timer, expired = ck.interrupt_after(limit)
     d0 = _replay_state()[0]
     try:
         while not target.hit:
