@@ -34,7 +34,7 @@ for k in 0 1 2; do
     member_bg $k "$WORK/g$k" "$WORK/g$k.out" "$WORK/gone" 3 -- "$PROGS/threads" 60 40
 done
 for k in 0 1 2; do wait_step "$WORK/g$k.out" 3 "${MEMBER_PID[$k]}"; done
-ckpt "$WORK/gone"
+ckpt_joined "$WORK/gone"
 g1=$GEN
 kill_job "${MEMBER_PID[1]}"
 sleep 0.3
@@ -69,7 +69,7 @@ ls "$WORK/hang"/.ckpt-* >/dev/null 2>&1 && fail "a temporary was left: $(ls -a "
 for k in 0 2; do wait_step "$WORK/h$k.out" "$(( $(last_step_of "$WORK/h$k.out") + 2 ))" "${MEMBER_PID[$k]}"; done
 kill -CONT "${MEMBER_PID[1]}"
 wait_step "$WORK/h1.out" "$(( $(last_step_of "$WORK/h1.out") + 2 ))" "${MEMBER_PID[1]}"
-ckpt "$WORK/hang"
+ckpt_joined "$WORK/hang"
 verify_ok "$WORK/hang" --generation "$GEN"
 kill_members "${MEMBER_PID[@]}"
 
@@ -77,7 +77,7 @@ kill_members "${MEMBER_PID[@]}"
 expect_error "the job of this generation has 3 members (0 to 2)" restart "$WORK/gone" --member 3
 run_bg "$WORK/plain" "$WORK/plain.out" "$WORK/pd" -- "$PROGS/heap_mmap" 40 40 heap.log
 wait_step "$WORK/plain.out" 3 "$JOB_PID"
-ckpt "$WORK/pd"
+ckpt_joined "$WORK/pd"
 kill_job "$JOB_PID"
 expect_error "not a generation of a job started with --job-size" restart "$WORK/pd" --member 0
 
@@ -136,7 +136,7 @@ unset SOCK_PAIR_KEEP_LISTENER
 member_bg 1 "$WORK/lc" "$WORK/lc.out" "$WORK/lsd" 2 -- "$PROGS/sock_pair" client tcp "$WORK/ls.port" 400 40
 wait_step "$WORK/ls.out" 3 "${MEMBER_PID[0]}"
 wait_step "$WORK/lc.out" 3 "${MEMBER_PID[1]}"
-ckpt "$WORK/lsd"
+ckpt_joined "$WORK/lsd"
 lg=$GEN
 kill_members "${MEMBER_PID[0]}" "${MEMBER_PID[1]}"
 port=$(cat "$WORK/ls.port")

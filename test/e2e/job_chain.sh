@@ -18,7 +18,7 @@ ref1=$REF_PID
 member_bg 0 "$WORK/s" "$WORK/run0.out" "$dir" 2 -- "$PROGS/sock_pair" server tcp "$WORK/run.port" $NSTEPS 40
 member_bg 1 "$WORK/c" "$WORK/run1.out" "$dir" 2 -- "$PROGS/sock_pair" client tcp "$WORK/run.port" $NSTEPS 40
 for k in 0 1; do wait_step "$WORK/run$k.out" 12 "${MEMBER_PID[$k]}"; done
-ckpt "$dir"
+ckpt_joined "$dir"
 g1=$GEN
 for k in 0 1; do wait_step "$WORK/run$k.out" 20 "${MEMBER_PID[$k]}"; done
 kill_members "${MEMBER_PID[0]}" "${MEMBER_PID[1]}"
@@ -36,7 +36,7 @@ case $out1 in /*) ;; *) out1=$WORK/$out1 ;; esac
 for k in 0 1; do
     wait_step "$out1/member-$k.out" 45 "$r1"
 done
-ckpt "$dir"
+ckpt_joined "$dir"
 [ "$GEN" -gt "$g1" ] || fail "the second checkpoint made generation $GEN after $g1"
 for k in 0 1; do wait_step "$out1/member-$k.out" 55 "$r1"; done
 kill_members "$r1"

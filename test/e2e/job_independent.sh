@@ -54,7 +54,7 @@ grep -q "generation $GEN: ok, 3 member(s)" "$WORK/ck.out" || fail "verify did no
 # command goes through another member's own socket, and is answered
 sig_gen=$GEN
 "${AS_USER[@]}" mv "$dir/control.sock" "$dir/away.sock"
-ckpt "$dir"
+ckpt_joined "$dir"
 [ "$GEN" -gt "$sig_gen" ] || fail "the checkpoint through a member's socket made generation $GEN after $sig_gen"
 "${AS_USER[@]}" mv "$dir/away.sock" "$dir/control.sock"
 GEN=$sig_gen

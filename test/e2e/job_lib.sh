@@ -66,3 +66,19 @@ kill_members() {
         { wait "$p" || true; } 2>/dev/null
     done
 }
+
+# ckpt_joined DIR: ckpt DIR once every member has joined the job: a job
+# just started refuses a checkpoint, saying which members have joined
+# ("... joined: no checkpoint until all have"), until the last one's
+# runtime has found member 0 (its program may print before that). 10 s.
+ckpt_joined() {
+    local dir=$1 deadline=$((SECONDS + 10)) out
+    until out=$(timeout -s KILL "$CMD_TIMEOUT" "${AS_USER[@]}" "$CKPTMPI" checkpoint "$dir" \
+                2>"$WORK/checkpoint.err"); do
+        grep -q "joined: no checkpoint until all have" "$WORK/checkpoint.err" &&
+            [ "$SECONDS" -lt "$deadline" ] ||
+            fail "ckptmpi checkpoint $dir failed: $(snip "$WORK/checkpoint.err" 600)"
+        sleep 0.2
+    done
+    ckpt_committed "$dir" "$out"
+}

@@ -62,7 +62,7 @@ m1=$JOB_PID
 wait_step "$WORK/run0.out" 15 "$m0"
 wait_step "$WORK/run1.out" 15 "$m1"
 b0=$(last_step_of "$WORK/run0.out"); b1=$(last_step_of "$WORK/run1.out")
-ckpt "$dir"
+ckpt_joined "$dir"
 a0=$(last_step_of "$WORK/run0.out"); a1=$(last_step_of "$WORK/run1.out")
 wait_step "$WORK/run1.out" $((a1 + 3)) "$m1"
 kill_members "$m0" "$m1"

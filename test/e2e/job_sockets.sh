@@ -30,7 +30,7 @@ for kind in tcp unix; do
     member_bg 1 "$w/c" "$w/run1.out" "$dir" 2 -- "$PROGS/sock_pair" client $kind "$a" $NSTEPS 40
     for k in 0 1; do wait_step "$w/run$k.out" 15 "${MEMBER_PID[$k]}"; done
     for k in 0 1; do before[$k]=$(last_step_of "$w/run$k.out"); done
-    ckpt "$dir"
+    ckpt_joined "$dir"
     for k in 0 1; do after[$k]=$(last_step_of "$w/run$k.out"); done
     for k in 0 1; do wait_step "$w/run$k.out" "$((after[k] + 3))" "${MEMBER_PID[$k]}"; done
     verify_ok "$dir" --generation "$GEN"
@@ -78,7 +78,7 @@ ref=$REF_PID
 member_bg 0 "$w/ck" "$w/run.out" "$dir" 1 -- "$PROGS/socket_user" 40 50 socket
 wait_step "$w/run.out" 8 "${MEMBER_PID[0]}"
 before=$(last_step_of "$w/run.out")
-ckpt "$dir"
+ckpt_joined "$dir"
 after=$(last_step_of "$w/run.out")
 wait_step "$w/run.out" $((after + 2)) "${MEMBER_PID[0]}"
 kill_members "${MEMBER_PID[0]}"

@@ -424,7 +424,13 @@ ckpt() {
           2>"$WORK/checkpoint.err") || rc=$?
     [ "$rc" -eq 0 ] ||
         fail "ckptmpi checkpoint $dir exited $rc: $(snip "$WORK/checkpoint.err" 600)"
-    local line
+    ckpt_committed "$dir" "$out"
+}
+
+# ckpt_committed DIR OUTPUT: `ckptmpi checkpoint DIR` printed OUTPUT: GEN is
+# the generation it names, which must exist.
+ckpt_committed() {
+    local dir=$1 out=$2 line
     line=$(printf '%s\n' "$out" | grep -E '^generation [0-9]+$' | tail -n 1 || true)
     [ -n "$line" ] || fail "ckptmpi checkpoint $dir printed '$out', expected 'generation N'"
     GEN=$((10#${line#generation }))

@@ -663,6 +663,20 @@ def _restore_stop(plan, gen, sandbox, redirect):
     return hold_restored_threads()
 
 
+def _leave_handler(limit=20000):
+    """The selected thread has just stepped through its rt_sigreturn into
+    the program. A signal pending for it at the cut (the runtime's park
+    signal, sent again to a thread slow to park, stays queued while the
+    handler blocks it) is delivered on that step, and GDB stops it on the
+    handler's first instruction: step it (alone: scheduler-locking is on)
+    through the handler and back, so that it too stands on the program's
+    own instruction."""
+    for _i in range(limit):
+        if not _inf().pid or not is_lower(int(gdb.parse_and_eval("$pc"))):
+            return
+        gdb.execute("stepi", to_string=True)
+
+
 def hold_restored_threads():
     """The restart stands at restorer_finish_thread (its first thread):
     bring every restored thread to the program's own instruction, one at
@@ -682,6 +696,7 @@ def hold_restored_threads():
                 return False
             if _stopped_at(addr):
                 gdb.execute("stepi", to_string=True)
+                _leave_handler()
                 done.add(th.ptid[1])
             # the main thread restores last: run it (alone) to its rt_sigreturn
             if main_pid not in done:
