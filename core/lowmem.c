@@ -132,6 +132,16 @@ static void extra_add(uint64_t start, uint64_t end)
 	}
 }
 
+/* A mapping the kernel placed (a fixed address, a remap, a shmat): taken
+ * from the window if inside it, else remembered beside it. Lock held. */
+static void account_placed(uint64_t start, uint64_t end)
+{
+	if (in_window(start))
+		take_range(start, end);
+	else
+		extra_add(start, end);
+}
+
 static void extra_remove(uint64_t start, uint64_t end)
 {
 	for (int i = 0; i < n_extra; i++) {
@@ -175,10 +185,7 @@ static void *router_mmap(void *addr, size_t len, int prot, int flags, int fd, of
 		if (raw_is_err((long)r))
 			return fail_errno((long)r);
 		lock();
-		if (in_window((uint64_t)r))
-			take_range((uint64_t)r, (uint64_t)r + alen);
-		else
-			extra_add((uint64_t)r, (uint64_t)r + alen);
+		account_placed((uint64_t)r, (uint64_t)r + alen);
 		unlock();
 		return r;
 	}
@@ -252,10 +259,7 @@ static void *router_mremap(void *old, size_t old_len, size_t new_len, int flags,
 		if (!in_window(o) || !in_window((uint64_t)r)) {
 			lock();
 			extra_remove(o, o + olen);
-			if (!in_window((uint64_t)r))
-				extra_add((uint64_t)r, (uint64_t)r + nlen);
-			else
-				take_range((uint64_t)r, (uint64_t)r + nlen);
+			account_placed((uint64_t)r, (uint64_t)r + nlen);
 			unlock();
 		}
 		return (void *)r;
@@ -336,10 +340,7 @@ static void *router_shmat(int id, const void *addr, int flags)
 		if (raw_syscall3(SYS_shmctl, id, IPC_STAT, &ds) == 0)
 			len = PAGE_UP(ds.shm_segsz);
 		lock();
-		if (in_window((uint64_t)r))
-			take_range((uint64_t)r, (uint64_t)r + len);
-		else
-			extra_add((uint64_t)r, (uint64_t)r + len);
+		account_placed((uint64_t)r, (uint64_t)r + len);
 		unlock();
 	}
 	lock();

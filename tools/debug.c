@@ -286,8 +286,10 @@ static int write_plan(const struct plan_opts *o, const char *scratch, char *plan
 				container_close(r);
 			continue;
 		}
+		/* --run restarts a whole MPI job (under mpirun); a job of members
+		 * without MPI is inspected one member at a time only */
 		if ((info.nranks != 1 || strcmp(info.mpi_flavour, "none")) && o->rank < 0 &&
-		    !o->any_rank && !o->run) {
+		    !o->any_rank && (!o->run || !strcmp(info.mpi_flavour, "job"))) {
 			/* the message before g is freed: it names g[i] */
 			int rc = die("%s: a %" PRIu64 "-rank %s job: give the rank to inspect (--rank R%s)",
 			             g[i].path, info.nranks, info.mpi_flavour,

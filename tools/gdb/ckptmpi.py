@@ -507,11 +507,17 @@ def _stopped_at(addr):
         return False
 
 
+def is_job(plan):
+    """A generation of several ranks or members (an MPI job, or a job
+    started with --job-size), not of a single process."""
+    return int(plan.get("nranks") or 1) > 1 or plan.get("flavour", "none") not in ("none", "")
+
+
 def inspected_rank(plan):
     """The rank of an MPI job's generation the plan inspects (restored
     alone, without MPI: CKPTMPI_INSPECT_RANK), else None."""
     r = plan.get("rank")
-    if r is None or (int(plan.get("nranks") or 1) <= 1 and plan.get("flavour", "none") == "none"):
+    if r is None or not is_job(plan):
         return None
     return int(r)
 
@@ -916,8 +922,6 @@ def _probe_expr(plan, gen, root, expr, cut=None):
         shutil.rmtree(sb["root"], ignore_errors=True)
 
 
-def is_mpi_job(plan):
-    return int(plan.get("nranks") or 1) > 1 or plan.get("flavour", "none") not in ("none", "")
 
 
 def _probe_run(plan, gen, root, command):
@@ -927,14 +931,14 @@ def _probe_run(plan, gen, root, command):
     secs = float(plan.get("for_seconds") or 0)
     job = None
     output = ""
-    if is_mpi_job(plan) and secs > 0:
+    if is_job(plan) and secs > 0:
         job, sb = job_from_generation(plan, gen, root, 0)
         if job is None:
             if sb is not None:
                 shutil.rmtree(sb["root"], ignore_errors=True)
             return None
         output = job.plan["output"]
-    elif is_mpi_job(plan):
+    elif is_job(plan):
         sb = make_sandbox(*for_rank(plan, gen, 0), root, copy_files=True)
     else:
         sb = make_sandbox(plan, gen, root, copy_files=True)
@@ -944,7 +948,7 @@ def _probe_run(plan, gen, root, command):
             _msg("generation %d: running on would write %s, outside the working directory "
                  "(the job's own file): not done" % (gen["generation"], sb["outside"][0]))
             return None
-        if job is None and not is_mpi_job(plan) and \
+        if job is None and not is_job(plan) and \
                 not restore_stop(plan, gen, sb, quiet=True, redirect=True):
             return None
         if secs > 0:
@@ -1352,7 +1356,7 @@ class BisectCommand(gdb.Command):
         gens = plan["generations"]
         root = plan.get("scratch") or tempfile.mkdtemp(prefix="ckptmpi-bisect-")
         expr = plan.get("expr")
-        if expr and is_mpi_job(plan):
+        if expr and is_job(plan):
             status = _bisect_job(plan, gens, root, expr)
             if not plan.get("keep_scratch"):
                 shutil.rmtree(root, ignore_errors=True)
