@@ -1,28 +1,31 @@
 /* Writing a generation of an MPI job: every rank writes its own slices of
  * one shared file with parallel HDF5 (MPI-IO driver).
  *
- * Parallel HDF5 creates objects collectively, so every rank creates every
- * dataset with the same arguments (extents from an exchange of counts), and
- * with filters it writes only with collective transfers: every H5Dwrite
- * below is made by all ranks, the same number of times, ranks without data
- * selecting nothing. Each rank's slices of /memory, /filedata and /strings
- * start on chunk boundaries (ck_layout_place), so no two ranks share a
- * chunk of them.
+ * The collective road: parallel HDF5 creates objects collectively, so
+ * every rank creates every dataset with the same arguments (extents from
+ * an exchange of counts), and with filters it writes only with collective
+ * transfers: every H5Dwrite is made by all ranks, the same number of
+ * times, ranks without data selecting nothing. Taken with compression
+ * (chunk sizes unknown in advance), an HDF5 whose driver interface
+ * differs, a job whose rows and small blobs exceed CK_GATHER_MAX, or
+ * CKPTMPI_MPIO_DIRECT=0. It costs several collective rounds per dataset:
+ * about 1.2 s for 4 ranks on 2 cores, with the program stopped.
  *
- * /memory, the bulk, is laid out before the parallel part when it carries
- * nothing but the checksum: HDF5 1.10 in parallel allocates every chunk of
- * a filtered dataset at creation and writes it full of fill values first,
- * which would write the whole of /memory twice. Instead rank 0 creates
- * /memory alone (serial access, chunks allocated as they are written) and
- * allocates every chunk with H5Dwrite_chunk through a pass-through file
- * driver that drops the raw data: HDF5 records each chunk's place and
- * stored size (1 MiB + 4 bytes of fletcher32) in its index and the file
- * holds a hole there. Then all ranks open the file with the MPI-IO driver
- * for the rest, and each rank fills its own chunks' places itself, checksum
- * computed as HDF5 would, straight from the process memory. With
- * compression (chunk sizes unknown in advance), an HDF5 whose driver
- * interface differs, or CKPTMPI_MPIO_DIRECT=0, /memory goes through
- * collective H5Dwrite calls like everything else.
+ * Either way each rank's slices of /memory, /filedata and /strings start
+ * on chunk boundaries (ck_layout_place), so no two ranks share a chunk.
+ *
+ * The direct road writes the same file with three collective calls:
+ * every rank sends its rows (tables, /strings, /filedata) to rank 0
+ * (MPI_Gatherv); rank 0 alone creates the whole file serially, through a
+ * pass-through file driver that drops /memory's raw data: each /memory
+ * chunk is allocated with H5Dwrite_chunk of a placeholder, so HDF5
+ * records its place and stored size (1 MiB + 4 bytes of fletcher32) in its
+ * index and the file holds a hole there (HDF5 1.10 in parallel would
+ * allocate every chunk at creation and write it full of fill values
+ * first); rank 0 sends each rank its chunks' places (MPI_Scatterv); each
+ * rank fills them itself with pwrite, checksum computed as HDF5 would,
+ * straight from the process memory, with the program stopped or, for a
+ * checkpoint written behind the program, from its forked writer.
  *
  * Every step that can fail on one rank is followed by agree(): all ranks
  * learn that some rank failed, with its message, and stop together, since
@@ -394,6 +397,245 @@ static int write_filedata(struct mwriter *w)
 	return ds_close(w, ds, "/filedata", rc);
 }
 
+/* ---- the direct road: rank 0 gathers the rows ---- */
+
+/* At most this much is gathered to rank 0 (its rows, /strings and
+ * /filedata of every rank); beyond it the collective road is taken */
+#define CK_GATHER_MAX (256ull << 20)
+
+/* What rank r sends rank 0: its whole /ranks row, its rows of every
+ * table, its /strings and /filedata slices (unpadded), in this order. */
+static uint64_t packed_bytes(const struct ck_rank_row *row)
+{
+	return sizeof *row + row->region_count * sizeof(struct ck_region_row) +
+	       row->fd_count * sizeof(struct ck_fd_row) +
+	       row->run_count * sizeof(struct ck_page_run) +
+	       row->thread_count * sizeof(struct ck_thread) +
+	       row->timer_count * sizeof(struct ck_posix_timer) +
+	       CK_NSIG * sizeof(struct ck_sigaction) + CK_NRLIMITS * sizeof(struct ck_rlimit) +
+	       3 * sizeof(struct ck_itimer) + row->strings_len + row->filedata_len;
+}
+
+static uint64_t gathered_bytes(const struct mwriter *w)
+{
+	uint64_t n = 0;
+
+	for (int r = 0; r < w->size; r++)
+		n += packed_bytes(&w->rows[r]);
+	return n;
+}
+
+/* Rank 0's copy of every rank's packed rows: rank r's at buf + at[r] */
+struct gathered {
+	uint8_t *buf;
+	uint64_t *at;
+};
+
+static void put(uint8_t **p, const void *src, uint64_t n)
+{
+	if (n)
+		memcpy(*p, src, n);
+	*p += n;
+}
+
+static int gather_rows(struct mwriter *w, struct gathered *g)
+{
+	const struct ck_rank_row *row = &w->rows[w->rank];
+	const struct ck_image *img = w->img;
+	uint64_t len = packed_bytes(row);
+	struct source src = { .img = img, .memory = 0 };
+	int *counts = NULL, *displs = NULL, rc = 0, e;
+	uint8_t *mine = malloc(len), *p = mine;
+
+	if (!w->rank && (!(g->at = calloc((size_t)w->size, sizeof *g->at)) ||
+	                 !(g->buf = malloc(gathered_bytes(w))) ||
+	                 !(counts = malloc((size_t)w->size * sizeof *counts)) ||
+	                 !(displs = malloc((size_t)w->size * sizeof *displs))))
+		rc = -1;
+	if (!mine || rc) {
+		ck_set_error("%s: out of memory for the rows of generation %llu", w->path,
+		             (unsigned long long)w->generation);
+		rc = -1;
+	} else if (row->region_count != img->nregions || row->fd_count != img->nfds) {
+		ck_set_error("%s: internal error: rank %d's rows do not match its image", w->path,
+		             w->rank);
+		rc = -1;
+	} else {
+		put(&p, row, sizeof *row);
+		put(&p, w->rr, img->nregions * sizeof *w->rr);
+		put(&p, w->fr, img->nfds * sizeof *w->fr);
+		put(&p, img->runs, img->nruns * sizeof *img->runs);
+		put(&p, img->threads, img->nthreads * sizeof *img->threads);
+		put(&p, img->timers, img->ntimers * sizeof *img->timers);
+		put(&p, img->proc.sig, sizeof img->proc.sig);
+		put(&p, img->proc.rlim, sizeof img->proc.rlim);
+		put(&p, img->proc.itimer, sizeof img->proc.itimer);
+		put(&p, w->strings, row->strings_len);
+		p += source_copy(&src, p, row->filedata_len);
+		if ((uint64_t)(p - mine) != len) {
+			ck_set_error("%s: internal error: rank %d packed %llu bytes of rows, not %llu",
+			             w->path, w->rank, (unsigned long long)(p - mine),
+			             (unsigned long long)len);
+			rc = -1;
+		}
+	}
+	if (!w->rank && !rc) {
+		uint64_t at = 0;
+
+		for (int r = 0; r < w->size; r++) {
+			g->at[r] = at;
+			displs[r] = (int)at;   /* CK_GATHER_MAX < INT_MAX */
+			counts[r] = (int)packed_bytes(&w->rows[r]);
+			at += (uint64_t)counts[r];
+		}
+	}
+	if (!(rc = agree(w, rc)) &&
+	    (e = MPI_Gatherv(mine, (int)len, MPI_BYTE, g->buf, counts, displs, MPI_BYTE, 0,
+	                     w->comm)) != MPI_SUCCESS)
+		rc = mpi_failed(w, "MPI_Gatherv", e);
+	free(mine);
+	free(counts);
+	free(displs);
+	return rc;
+}
+
+/* the parts of a rank's packed rows, in order */
+enum { PART_ROW, PART_REGIONS, PART_FDS, PART_RUNS, PART_THREADS, PART_TIMERS, PART_SIG,
+       PART_RLIM, PART_ITIMER, PART_STRINGS, PART_FILEDATA };
+
+/* Part `which` of rank r's packed rows */
+static const uint8_t *part(const struct gathered *g, int r, unsigned which)
+{
+	const struct ck_rank_row *row = (const struct ck_rank_row *)(g->buf + g->at[r]);
+	uint64_t size[] = {
+		sizeof *row, row->region_count * sizeof(struct ck_region_row),
+		row->fd_count * sizeof(struct ck_fd_row), row->run_count * sizeof(struct ck_page_run),
+		row->thread_count * sizeof(struct ck_thread),
+		row->timer_count * sizeof(struct ck_posix_timer),
+		CK_NSIG * sizeof(struct ck_sigaction), CK_NRLIMITS * sizeof(struct ck_rlimit),
+		3 * sizeof(struct ck_itimer), row->strings_len, row->filedata_len,
+	};
+	const uint8_t *p = g->buf + g->at[r];
+
+	for (unsigned i = 0; i < which; i++)
+		p += size[i];
+	return p;
+}
+
+/* Dataset ds (`name`, `total` elements of `size` bytes) written whole:
+ * each rank's part `which` at its place, zeros between (the padding of
+ * the byte blobs' slices to their chunks). Closes ds. */
+static int whole_dataset(struct mwriter *w, const struct gathered *g, hid_t ds,
+                         const char *name, hid_t memtype, size_t size, uint64_t total,
+                         unsigned which)
+{
+	uint8_t *all = total ? calloc(total, size) : NULL;
+	int rc = 0;
+
+	if (ds < 0)
+		return -1;
+	if (total && !all) {
+		ck_set_error("%s: out of memory for %s", w->path, name);
+		rc = -1;
+	}
+	for (int r = 0; !rc && r < w->size; r++) {
+		const struct ck_rank_row *row = (const struct ck_rank_row *)part(g, r, PART_ROW);
+		uint64_t first = 0, n = 0;
+
+		switch (which) {
+		case PART_ROW: first = (uint64_t)r, n = 1; break;
+		case PART_REGIONS: first = row->region_first, n = row->region_count; break;
+		case PART_FDS: first = row->fd_first, n = row->fd_count; break;
+		case PART_RUNS: first = row->run_first, n = row->run_count; break;
+		case PART_THREADS: first = row->thread_first, n = row->thread_count; break;
+		case PART_TIMERS: first = row->timer_first, n = row->timer_count; break;
+		case PART_SIG: first = (uint64_t)r * CK_NSIG, n = CK_NSIG; break;
+		case PART_RLIM: first = (uint64_t)r * CK_NRLIMITS, n = CK_NRLIMITS; break;
+		case PART_ITIMER: first = (uint64_t)r * 3, n = 3; break;
+		case PART_STRINGS: first = row->strings_offset, n = row->strings_len; break;
+		case PART_FILEDATA: first = row->filedata_offset, n = row->filedata_len; break;
+		}
+		if (first + n > total) {
+			ck_set_error("%s: internal error: rank %d's part of %s lies beyond its end",
+			             w->path, r, name);
+			rc = -1;
+		} else if (n)
+			memcpy(all + first * size, part(g, r, which), n * size);
+	}
+	if (!rc && total && H5Dwrite(ds, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, all) < 0) {
+		ck_set_h5_error(w->path, "write", name);
+		rc = -1;
+	}
+	if (H5Dclose(ds) < 0 && !rc) {
+		ck_set_h5_error(w->path, "write", name);
+		rc = -1;
+	}
+	free(all);
+	return rc;
+}
+
+/* Rank 0, in the skeleton: the root attributes, /argv, every table,
+ * /strings and /filedata */
+static int small_datasets(struct mwriter *w, hid_t f, const struct gathered *g)
+{
+	const struct ck_types *t = &w->t;
+	uint64_t n = (uint64_t)w->size, argv_len = w->info.argv_len;
+	hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS), ds;
+	int rc = -1;
+
+	if (ck_write_attrs(f, w->path, &w->info))
+		goto out;
+	ds = ck_dataset_create(f, w->path, "/argv", H5T_STD_U8LE, argv_len,
+	                       argv_len ? argv_len : 1, NULL, H5P_DEFAULT);
+	if (ds < 0)
+		goto out;
+	if (argv_len && H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+	                         w->info.argv) < 0) {
+		ck_set_h5_error(w->path, "write", "/argv");
+		H5Dclose(ds);
+		goto out;
+	}
+	if (H5Dclose(ds) < 0) {
+		ck_set_h5_error(w->path, "write", "/argv");
+		goto out;
+	}
+	/* blobs are written once, whole: no chunk cache */
+	if (dapl < 0 || H5Pset_chunk_cache(dapl, 0, 0, 1.0) < 0) {
+		ck_set_h5_error(w->path, "create", "the dataset access properties");
+		goto out;
+	}
+#define TABLE(name, type, size, total, which)                                                 \
+	whole_dataset(w, g, ck_table_create(f, w->path, name, type, size, total), name, type, \
+	              size, total, which)
+	if (TABLE("/ranks", t->rank, sizeof(struct ck_rank_row), n, PART_ROW) ||
+	    TABLE("/regions", t->region, sizeof(struct ck_region_row), w->e.nregions,
+	          PART_REGIONS) ||
+	    TABLE("/fds", t->fd, sizeof(struct ck_fd_row), w->e.nfds, PART_FDS) ||
+	    TABLE("/runs", t->run, sizeof(struct ck_page_run), w->e.nruns, PART_RUNS) ||
+	    TABLE("/threads", t->thread, sizeof(struct ck_thread), w->e.nthreads, PART_THREADS) ||
+	    TABLE("/timers", t->timer, sizeof(struct ck_posix_timer), w->e.ntimers, PART_TIMERS) ||
+	    TABLE("/sigactions", t->sigaction, sizeof(struct ck_sigaction), n * CK_NSIG,
+	          PART_SIG) ||
+	    TABLE("/rlimits", t->rlimit, sizeof(struct ck_rlimit), n * CK_NRLIMITS, PART_RLIM) ||
+	    TABLE("/itimers", t->itimer, sizeof(struct ck_itimer), n * 3, PART_ITIMER))
+		goto out;
+#undef TABLE
+	if (whole_dataset(w, g,
+	                  ck_dataset_create(f, w->path, "/strings", H5T_STD_U8LE, w->e.strings_bytes,
+	                                    w->e.strings_chunk, NULL, dapl),
+	                  "/strings", H5T_NATIVE_UINT8, 1, w->e.strings_bytes, PART_STRINGS) ||
+	    whole_dataset(w, g,
+	                  ck_dataset_create(f, w->path, "/filedata", H5T_STD_U8LE,
+	                                    w->e.filedata_bytes, w->e.filedata_chunk, NULL, dapl),
+	                  "/filedata", H5T_NATIVE_UINT8, 1, w->e.filedata_bytes, PART_FILEDATA))
+		goto out;
+	rc = 0;
+out:
+	if (dapl >= 0)
+		H5Pclose(dapl);
+	return rc;
+}
+
 /* ---- /memory laid out by rank 0, filled by every rank ---- */
 
 /* never written; not const, so that it costs bss and not 1 MiB of binary */
@@ -473,8 +715,10 @@ static herr_t skel_read(H5FD_t *file, H5FD_mem_t type, hid_t dxpl, haddr_t addr,
 static herr_t skel_write(H5FD_t *file, H5FD_mem_t type, hid_t dxpl, haddr_t addr, size_t size,
                          const void *buf)
 {
-	/* the only raw data written through it are /memory's chunks */
-	if (type == H5FD_MEM_DRAW)
+	/* /memory's placeholder chunks are dropped (HDF5 hands the caller's
+	 * buffer down to the driver); everything else is written. Were it
+	 * ever a copy, zeros would be written: slower, still right */
+	if (type == H5FD_MEM_DRAW && buf == zeros && size == CK_MEMORY_CHUNK + 4)
 		return 0;
 	return H5FDwrite(((struct skel *)file)->in, type, dxpl, addr, size, buf);
 }
@@ -528,10 +772,12 @@ static void skel_register(void)
 	skel_id = H5FDregister(&skel_class);
 }
 
-/* Rank 0, before anyone else opens the file with HDF5: create it with
- * /memory alone, every chunk of every rank allocated, and note where each
- * one is. Reserves the file's space after the create (which truncates). */
-static int skeleton(struct mwriter *w, uint64_t *addr, uint64_t nchunks, uint64_t estimate)
+/* Rank 0, alone: the whole file but the page data, from every rank's
+ * rows (struct gathered), with every /memory chunk of every rank
+ * allocated and its place noted. Reserves the file's space after the
+ * create (which truncates). */
+static int skeleton(struct mwriter *w, const struct gathered *g, uint64_t *addr,
+                    uint64_t nchunks, uint64_t estimate)
 {
 	hsize_t dims = w->e.memory_bytes, maxd = H5S_UNLIMITED, ch = CK_MEMORY_CHUNK;
 	hid_t fapl = -1, dcpl = -1, sp = -1, ds = -1, f = -1;
@@ -561,6 +807,8 @@ static int skeleton(struct mwriter *w, uint64_t *addr, uint64_t nchunks, uint64_
 		ck_set_h5_error(w->path, "create", "/memory");
 		goto out;
 	}
+	if (small_datasets(w, f, g))
+		goto out;
 	for (uint64_t c = 0; c < nchunks; c++) {
 		hsize_t off = c * CK_MEMORY_CHUNK, size = 0;
 		haddr_t a = HADDR_UNDEF;
@@ -581,6 +829,10 @@ static int skeleton(struct mwriter *w, uint64_t *addr, uint64_t nchunks, uint64_
 		}
 		addr[c] = (uint64_t)a;
 	}
+	/* a reader trusts nothing without it; the file is a temporary until
+	 * every rank's chunks are written and the ranks agree to commit */
+	if (ck_attr_u64(f, w->path, "complete", H5T_STD_U32LE, 1))
+		goto out;
 	rc = 0;
 out:
 	if (ds >= 0 && H5Dclose(ds) < 0 && !rc) {
@@ -601,17 +853,20 @@ out:
 }
 #else
 #define CK_HAVE_SKELETON 0
-static int skeleton(struct mwriter *w, uint64_t *addr, uint64_t nchunks, uint64_t estimate)
+static int skeleton(struct mwriter *w, const struct gathered *g, uint64_t *addr,
+                    uint64_t nchunks, uint64_t estimate)
 {
-	(void)addr, (void)nchunks, (void)estimate;
+	(void)g, (void)addr, (void)nchunks, (void)estimate;
 	ck_set_error("%s: internal error: no skeleton driver for this HDF5", w->path);
 	return -1;
 }
 #endif
 
-/* The rank's chunk places, from rank 0's layout. */
-static int lay_out_memory(struct mwriter *w)
+/* The whole file laid out by rank 0 from what every rank sent it, and
+ * this rank's chunk places from that layout. */
+static int lay_out_file(struct mwriter *w)
 {
+	struct gathered g = {0};
 	uint64_t nchunks = w->e.memory_bytes / CK_MEMORY_CHUNK, *all = NULL;
 	int *counts = NULL, *displs = NULL, rc = 0, e;
 	int mine = (int)(ck_align_up(w->rows[w->rank].memory_len, CK_MEMORY_CHUNK) /
@@ -632,8 +887,10 @@ static int lay_out_memory(struct mwriter *w)
 		             (unsigned long long)nchunks);
 		rc = -1;
 	}
+	if (!(rc = agree(w, rc)))
+		rc = gather_rows(w, &g);
 	if (!rc && !w->rank) {
-		rc = skeleton(w, all, nchunks, w->estimate);
+		rc = skeleton(w, &g, all, nchunks, w->estimate);
 		for (int r = 0; r < w->size; r++) {
 			counts[r] = (int)(ck_align_up(w->rows[r].memory_len, CK_MEMORY_CHUNK) /
 			                  CK_MEMORY_CHUNK);
@@ -646,6 +903,8 @@ static int lay_out_memory(struct mwriter *w)
 	                      w->comm)) != MPI_SUCCESS)
 		rc = mpi_failed(w, "MPI_Scatterv", e);
 	w->nchunks = (uint64_t)mine;
+	free(g.buf);
+	free(g.at);
 	free(all);
 	free(counts);
 	free(displs);
@@ -1042,6 +1301,9 @@ static int write_mpi(MPI_Comm comm, const char *dir, const struct ck_generation_
 
 	if (build_layout(&w, image))
 		goto fail_early;
+	/* the same everywhere: every rank has every rank's counts */
+	if (w.direct && gathered_bytes(&w) > CK_GATHER_MAX)
+		w.direct = w.defer = 0;
 	w.total = image->memory_bytes;
 	rc = ck_types_create(&w.t);
 	if (rc)
@@ -1050,22 +1312,25 @@ static int write_mpi(MPI_Comm comm, const char *dir, const struct ck_generation_
 		goto fail_early;
 	if (create_temporary(&w, &d))
 		goto fail;
-	if (w.direct ? lay_out_memory(&w) || file_parallel(&w, 0) : file_parallel(&w, 1))
-		goto fail;
-	if (agree(&w, ck_write_attrs(w.file, w.path, &w.info)) || write_tables(&w) ||
-	    write_strings(&w) || write_filedata(&w))
-		goto fail;
-	if (write_memory(&w))
-		goto fail;
-	/* last: a reader trusts nothing without it */
-	if (agree(&w, ck_attr_u64(w.file, w.path, "complete", H5T_STD_U32LE, 1)))
-		goto fail;
-	rc = H5Fclose(w.file) < 0 ? -1 : 0;
-	w.file = -1;
-	if (rc)
-		ck_set_h5_error(w.path, "write", "the HDF5 file");
-	if (agree(&w, rc))
-		goto fail;
+	if (w.direct) {
+		/* rank 0 writes all but the page data, serially: a few
+		 * collective calls in all, not several for every dataset */
+		if (lay_out_file(&w) || write_memory(&w))
+			goto fail;
+	} else {
+		if (file_parallel(&w, 1) || agree(&w, ck_write_attrs(w.file, w.path, &w.info)) ||
+		    write_tables(&w) || write_strings(&w) || write_filedata(&w) || write_memory(&w))
+			goto fail;
+		/* last: a reader trusts nothing without it */
+		if (agree(&w, ck_attr_u64(w.file, w.path, "complete", H5T_STD_U32LE, 1)))
+			goto fail;
+		rc = H5Fclose(w.file) < 0 ? -1 : 0;
+		w.file = -1;
+		if (rc)
+			ck_set_h5_error(w.path, "write", "the HDF5 file");
+		if (agree(&w, rc))
+			goto fail;
+	}
 	/* give back what the estimate reserved beyond the end (every rank
 	 * has closed: the allreduce in agree) */
 	rc = 0;
