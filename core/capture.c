@@ -23,6 +23,10 @@
 #define PM_PRESENT (1ull << 63)
 #define PM_SWAPPED (1ull << 62)
 #define PM_FILE (1ull << 61)
+/* write-tracked and not written since: on a swapped entry, either a page
+ * swapped out or the marker write tracking leaves on an unpopulated page
+ * (which reads as zeros); without CAP_SYS_ADMIN the two look the same */
+#define PM_UFFD_WP (1ull << 57)
 
 #define MAX_BORROWED 256
 static struct ck_region borrowed[MAX_BORROWED];
@@ -86,10 +90,17 @@ static int incremental;
  * (capture_settle_zero_pages): reading every page of a large image is
  * most of a pause otherwise */
 static int defer_zero, zero_deferred;
+/* present zero pages are stored (CAPTURE_ZERO_KEPT): only pages that may
+ * be unpopulated are looked at */
+static int keep_zero_pages;
 
 void capture_set_incremental(int on) { incremental = on; }
 
-void capture_defer_zero_pages(int on) { defer_zero = on; }
+void capture_defer_zero_pages(enum capture_zero mode)
+{
+	defer_zero = mode != CAPTURE_ZERO_AT_CUT;
+	keep_zero_pages = mode == CAPTURE_ZERO_KEPT;
+}
 
 struct range { uint64_t start, end; };
 
@@ -153,7 +164,7 @@ static int scan_pages(int pm, struct ck_region *r, int all_pages, struct vec *ru
 {
 	static uint64_t pmbuf[4096];
 	uint64_t addr = r->start;
-	int made_readable = 0;
+	int made_readable = 0, track = 0;
 	struct ck_page_run *cur = NULL;
 
 	r->run_first = runs->n;
@@ -165,6 +176,10 @@ static int scan_pages(int pm, struct ck_region *r, int all_pages, struct vec *ru
 		int inc = incremental && !all_pages;
 		struct written w = { r, { NULL, 0, 0, sizeof(struct range) } };
 		int t = dirty_scan(r->start, r->end, inc ? add_written : NULL, &w);
+
+		/* not tracked yet: tracked once its pages have been looked at,
+		 * below, before tracking marks the unpopulated ones */
+		track = t != 0;
 
 		if (t == 0 && inc) {
 			r->inherit = 1;
@@ -213,8 +228,9 @@ static int scan_pages(int pm, struct ck_region *r, int all_pages, struct vec *ru
 				}
 				made_readable = 1;
 			}
-			if (save && !defer_zero && r->kind != CK_REGION_FILE_PRIVATE &&
-			    page_is_zero((void *)addr))
+			if (save && (!defer_zero || (keep_zero_pages && (e & PM_SWAPPED) &&
+			                             (e & PM_UFFD_WP))) &&
+			    r->kind != CK_REGION_FILE_PRIVATE && page_is_zero((void *)addr))
 				save = 0;
 			if (!save) {
 				cur = NULL;
@@ -233,6 +249,8 @@ static int scan_pages(int pm, struct ck_region *r, int all_pages, struct vec *ru
 		}
 	}
 	r->run_count = runs->n - r->run_first;
+	if (track)
+		(void)dirty_track(r->start, r->end); /* else saved whole next time too */
 	/* keep read access until the image is written */
 	if (made_readable && n_borrowed < MAX_BORROWED)
 		borrowed[n_borrowed++] = *r;

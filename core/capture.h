@@ -13,10 +13,19 @@ int capture_image(const struct park_result *parked, struct ck_image *img);
  * captured incrementally: only their pages written since, the region
  * marked `inherit`. 0: everything whole. Tracking is reset either way. */
 void capture_set_incremental(int on);
-/* 1: zero pages are not looked for at the cut (every present page is a
- * run) but by capture_settle_zero_pages, which the writer calls before
- * writing (a writer behind the program looks at its copy). */
-void capture_defer_zero_pages(int on);
+/* Who looks for zero pages, which are not stored. */
+enum capture_zero {
+	CAPTURE_ZERO_AT_CUT,    /* the capture, reading every saved page */
+	CAPTURE_ZERO_BY_WRITER, /* capture_settle_zero_pages, which the writer
+	                           calls before writing (a writer behind the
+	                           program looks at its copy) */
+	CAPTURE_ZERO_KEPT,      /* nobody: present zero pages are stored (a job
+	                           member's layout is fixed at the cut) */
+};
+/* In every mode a page the page table cannot tell from an unpopulated
+ * one (swapped out, or a write-tracking marker) is looked at by the
+ * capture unless the writer does. */
+void capture_defer_zero_pages(enum capture_zero mode);
 int capture_settle_zero_pages(struct ck_image *img);
 /* Ranges of the address space that belong to no one's image (a device's
  * memory, re-created at a restart: the verbs device's segments), set by a

@@ -801,7 +801,12 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, int then_exit, int 
 	 * committed, the next one cannot depend on anything */
 	dirty_set_base(0, 0);
 	capture_set_incremental(pages_parent != 0);
-	capture_defer_zero_pages(!then_exit && cfg.background && !hooks_job_shared(job));
+	/* reading every page at the cut to find the zero ones is most of a
+	 * pause: a writer behind the program looks at its copy instead; a job
+	 * member's layout is fixed in the pause, so its zero pages are stored
+	 * (its writer leaves a chunk of zeros a hole in the file) */
+	capture_defer_zero_pages(then_exit || !cfg.background ? CAPTURE_ZERO_AT_CUT :
+	                         job->write_begin ? CAPTURE_ZERO_KEPT : CAPTURE_ZERO_BY_WRITER);
 	/* the first look at the address space comes only now: whatever
 	 * changes from here to the second is the lower half's (the program
 	 * ran on during an MPI job's cut, and mapped memory of its own) */

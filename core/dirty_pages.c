@@ -144,12 +144,6 @@ int dirty_scan(uint64_t start, uint64_t end, dirty_range_fn fn, void *ctx)
 	if (disabled || open_tracking())
 		return 1;
 	rc = scan(start, end, fn, ctx);
-	if (rc == 1) {
-		(void)register_range(start, end);
-		return 1;
-	}
-	if (rc < 0) /* tracked again from here, the caller saves it whole */
-		(void)register_range(start, end);
 	return rc;
 }
 

@@ -18,9 +18,11 @@ typedef int (*dirty_range_fn)(void *ctx, uint64_t start, uint64_t end);
 /* The written pages of [start, end), in address order, to fn; they are
  * write-protected again. Returns 0 when the whole range has been tracked
  * since the last scan (or dirty_track), 1 when some of it has not (a new,
- * moved or remapped mapping: nothing is reported, the range is tracked
- * from now on and the caller saves it whole), -1 on failure (logged; the
- * caller saves it whole too). */
+ * moved or remapped mapping: nothing is reported), -1 on failure (logged).
+ * Unless 0 the caller saves the range whole and then calls dirty_track:
+ * tracking leaves a marker on every unpopulated page, which
+ * /proc/self/pagemap shows as a swapped page, so the caller looks at the
+ * pages first. */
 int dirty_scan(uint64_t start, uint64_t end, dirty_range_fn fn, void *ctx);
 
 /* Start tracking [start, end) (a restart, after the pages were read):

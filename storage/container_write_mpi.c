@@ -1007,6 +1007,13 @@ static int write_direct(struct mwriter *w)
 			ck_fletcher_update(&f, zeros, need);
 			piece[np++] = (struct iovec){ (void *)zeros, need };
 		}
+		if (!f.nonzero) {
+			/* zero pages (a job's are not left out at the cut): the
+			 * chunk's place in the new file already reads as zeros,
+			 * checksum 0 included, so nothing is written there */
+			progress_add(w, data);
+			continue;
+		}
 		if (b->cnt && (b->end != addr[c] || b->cnt + np + 1 > BATCH_IOV ||
 		               b->chunks == BATCH_CHUNKS))
 			rc = batch_flush(w, b);
