@@ -873,16 +873,20 @@ release:
 				         (unsigned long long)(img.memory_bytes >> 10),
 				         (unsigned long long)pages_parent,
 				         (unsigned long long)info->chain_depth);
-			if (released)
+			if (released) {
+				/* the pause counts from the threads' stop: before it a
+				 * job's members agree on a cut with the program running */
+				double t_stop = park_started() > t0 ? park_started() : t0;
 				log_info("generation %llu committed (%s): %llu MiB of %llu MiB saved, "
 				         "paused %.3f s (stopping threads %.3f s, looking %.3f s, starting "
-				         "the writer %.3f s), written behind the program in %.3f s",
+				         "the writer %.3f s) after %.3f s reaching the cut, written behind "
+				         "the program in %.3f s",
 				         (unsigned long long)gen, reason,
 				         (unsigned long long)(img.memory_bytes >> 20),
-				         (unsigned long long)(img.proc.upper_size >> 20), t_resumed - t0,
-				         t_parked - t0, t_captured - t_parked, t_resumed - t_captured,
-				         t_written - t_resumed);
-			else
+				         (unsigned long long)(img.proc.upper_size >> 20),
+				         t_resumed - t_stop, t_parked - t_stop, t_captured - t_parked,
+				         t_resumed - t_captured, t_stop - t0, t_written - t_resumed);
+			} else
 				log_info("generation %llu committed (%s): %llu MiB of %llu MiB saved, "
 				         "paused %.3f s (stopping threads %.3f s, writing %.3f s)",
 				         (unsigned long long)gen, reason,

@@ -336,6 +336,13 @@ static int blocked_for_good(const int64_t *sent, int nsent, const struct timespe
 	return 0;
 }
 
+static struct timespec last_park_start;
+
+double park_started(void)
+{
+	return (double)last_park_start.tv_sec + (double)last_park_start.tv_nsec / 1e9;
+}
+
 int park_all(struct park_result *res)
 {
 	static int64_t sent[PARK_MAX];
@@ -398,6 +405,7 @@ int park_all(struct park_result *res)
 	}
 	res->n = park.nslot < PARK_MAX ? park.nslot : PARK_MAX;
 	res->slot = park.slot;
+	last_park_start = t0;
 	log_debug("parked %d upper thread(s)", res->n);
 	return 0;
 fail:

@@ -47,5 +47,8 @@ void park_add_section_word(volatile int64_t *off);
 /* Stop every upper thread; 0 on success, -1 with a message on timeout. */
 int park_all(struct park_result *res);
 void park_release(void);
+/* When the last successful park_all began (CLOCK_MONOTONIC seconds): the
+ * program has been stopping since then */
+double park_started(void);
 
 #endif
