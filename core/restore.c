@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/control.h"
@@ -136,38 +137,86 @@ int restore_inspect_rank(void)
 	return (int)r;
 }
 
-int restore_from(const char *path)
+/* The message of a generation that does not read back (damaged,
+ * truncated), for fall_back. Unmaps the first `mapped` regions of img,
+ * frees it, closes rd: 1. */
+static char unreadable[1400];
+
+static int unreadable_now(struct container_reader *rd, struct ck_image *img, size_t mapped)
+{
+	snprintf(unreadable, sizeof unreadable, "%s", container_error());
+	log_error("%s", unreadable);
+	if (img) {
+		for (size_t i = 0; i < mapped; i++)
+			munmap((void *)img->regions[i].start, img->regions[i].end - img->regions[i].start);
+		ck_image_free(img);
+	}
+	if (rd)
+		container_close(rd);
+	return 1;
+}
+
+/* The newest of this user's generations older than the one at `path`,
+ * in the same directory, into out: a restart from `ckptmpi restart DIR`
+ * (CKPTMPI_RESTART_FALLBACK, set when it left the page data unread to the
+ * runtime) passes over a generation whose data does not read back. NULL
+ * when there is none (or fallback was not asked). */
+static int fell_back;
+static char first_fault[1400];
+
+static const char *fall_back(const char *path, char *out, size_t len)
+{
+	const char *v = getenv("CKPTMPI_RESTART_FALLBACK"), *slash = strrchr(path, '/');
+	struct generation_entry *g;
+	uint64_t cur = 0;
+	size_t n;
+	char dir[4096];
+
+	if (!v || strcmp(v, "1") || !slash || (size_t)(slash - path) >= sizeof dir)
+		return NULL;
+	snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+	if (generations_list(dir, &g, &n)) {
+		log_error("%s", container_error());
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(g[i].path, path))
+			cur = g[i].generation;
+	out[0] = 0;
+	for (size_t i = n; i-- > 0;)
+		if (!g[i].foreign && g[i].generation < cur) {
+			snprintf(out, len, "%s", g[i].path);
+			break;
+		}
+	free(g);
+	if (!out[0])
+		return NULL;
+	if (!fell_back++)
+		snprintf(first_fault, sizeof first_fault, "%s", unreadable);
+	return out;
+}
+
+/* The generation at `path` opened, its tables read, its regions mapped
+ * and its pages read into them (every chunk's checksum checked). 0; -1
+ * (logged); 1 when its data does not read back, with nothing of it left
+ * mapped. */
+
+static int load_generation(const char *path, int inspect, uint64_t rank, uint64_t nranks,
+                           const char *flavour, struct container_reader **rdp,
+                           struct ck_generation_info *infop, struct ck_image *imgp,
+                           struct interval_set *lowerp)
 {
 	struct container_reader *rd;
 	struct ck_generation_info info;
 	struct ck_image img;
 	struct interval_set lower = {0};
-	struct thread_restore_args *args;
-	int64_t (*tid_map)[2];
-	sigset_t all;
-	size_t main_idx = (size_t)-1;
-	/* a job of several members: this member's slice of the shared container */
-	const struct ckpt_job_ops *job = hooks_job_registered();
-	/* or, for a debugger, member R's slice in this process alone */
-	int inspect = restore_inspect_rank();
-	uint64_t rank = inspect >= 0 ? (uint64_t)inspect : (uint64_t)job->rank();
-	uint64_t nranks = (uint64_t)job->size();
-	const char *flavour = job->flavour();
-
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, NULL);
+	size_t mapped = 0;
 
 	/* only a generation of this user's own: a file another user wrote
 	 * would run as this user */
 	rd = container_open_own(path);
-	if (!rd) {
-		log_error("%s", container_error());
-		return -1;
-	}
-	if (container_info(rd, &info)) {
-		log_error("%s", container_error());
-		return -1;
-	}
+	if (!rd || container_info(rd, &info))
+		return unreadable_now(rd, NULL, 0);
 	if (inspect >= 0) {
 		if (rank >= info.nranks) {
 			log_error("%s: CKPTMPI_INSPECT_RANK=%llu, but the job has %llu rank(s)", path,
@@ -187,10 +236,8 @@ int restore_from(const char *path)
 		          info.mpi_flavour, flavour);
 		return -1;
 	}
-	if (container_read_image(rd, rank, &img)) {
-		log_error("%s", container_error());
-		return -1;
-	}
+	if (container_read_image(rd, rank, &img))
+		return unreadable_now(rd, NULL, 0);
 	if (info.runtime_id != runtime_identity()) {
 		log_error("%s: written by another ckptmpi runtime binary (%s); restart with that one",
 		          path, info.runtime);
@@ -222,10 +269,63 @@ int restore_from(const char *path)
 		intervals_free(&free_part);
 		if (map_region(path, r))
 			return -1;
+		mapped++;
 	}
 	if (container_read_pages(rd, rank, &img, 1, log_level() >= 1 ? progress : NULL)) {
-		log_error("%s", container_error());
-		return -1;
+		intervals_free(&lower);
+		return unreadable_now(rd, &img, mapped);
+	}
+	*rdp = rd;
+	*infop = info;
+	*imgp = img;
+	*lowerp = lower;
+	return 0;
+}
+
+int restore_from(const char *path)
+{
+	struct container_reader *rd;
+	struct ck_generation_info info;
+	struct ck_image img;
+	struct interval_set lower = {0};
+	struct thread_restore_args *args;
+	int64_t (*tid_map)[2];
+	sigset_t all;
+	size_t main_idx = (size_t)-1;
+	/* a job of several members: this member's slice of the shared container */
+	const struct ckpt_job_ops *job = hooks_job_registered();
+	/* or, for a debugger, member R's slice in this process alone */
+	int inspect = restore_inspect_rank();
+	uint64_t rank = inspect >= 0 ? (uint64_t)inspect : (uint64_t)job->rank();
+	uint64_t nranks = (uint64_t)job->size();
+	const char *flavour = job->flavour();
+
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, NULL);
+	for (;;) {
+		static char older[4200];
+		int rc = load_generation(path, inspect, rank, nranks, flavour, &rd, &info, &img,
+		                         &lower);
+		if (!rc)
+			break;
+		/* a job's members would each fall back on their own */
+		if (rc < 0 || inspect >= 0 || nranks != 1 ||
+		    !(path = fall_back(path, older, sizeof older)))
+			return -1;
+	}
+	unsetenv("CKPTMPI_RESTART_FALLBACK");
+	if (fell_back) {
+		/* said as `ckptmpi restart` says it when its own check fails */
+		char when[64] = "?", line[4400];
+		time_t t = (time_t)info.created_unix;
+		struct tm tm;
+		if (localtime_r(&t, &tm))
+			strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+		fprintf(stderr, "ckptmpi: %s: restarting generation %llu of %s instead, the newest "
+		        "that verifies\n", first_fault, (unsigned long long)info.generation, when);
+		snprintf(line, sizeof line, "ckptmpi[0]: resumed generation %llu of %s (%s) from %s",
+		         (unsigned long long)info.generation, when, info.reason, path);
+		restore_set_notice(line);
 	}
 	container_close(rd);
 	for (size_t i = 0; i < img.nregions; i++) {

@@ -272,13 +272,20 @@ static int cmd_run(int argc, char **argv)
  * it verifies; else -1. Faults go to stderr one a line when `loud`, and
  * the first one to why[] always. Per-rank lines to stdout when `loud`
  * and there are several ranks. */
+/* light: a single process's page data is left to the runtime, which
+ * checks every chunk as it reads it and itself falls back to an older
+ * generation when one fails (CKPTMPI_RESTART_FALLBACK): a restart reads
+ * the image once. A job's members must agree on their generation before
+ * any of them reads: theirs are read whole here. *pages_checked says
+ * which was done. */
 static int check_generation(const char *path, struct ck_generation_info *info, int loud,
-                            uint64_t *bytes_out, char *why, size_t whylen)
+                            uint64_t *bytes_out, char *why, size_t whylen, int light,
+                            int *pages_checked)
 {
 	struct container_reader *r = container_open(path);
 	const char *unit;
 	uint64_t bytes = 0;
-	int ok = 1;
+	int ok = 1, pages;
 
 	why[0] = 0;
 	if (!r || container_info(r, info)) {
@@ -290,6 +297,9 @@ static int check_generation(const char *path, struct ck_generation_info *info, i
 		return -1;
 	}
 	unit = strcmp(info->mpi_flavour, "job") ? "rank" : "member";
+	pages = !light || info->nranks != 1 || strcmp(info->mpi_flavour, "none");
+	if (pages_checked)
+		*pages_checked = pages;
 	/* every rank, even after one failed: say which are damaged */
 	for (uint64_t k = 0; k < info->nranks; k++) {
 		struct ck_image img;
@@ -300,7 +310,7 @@ static int check_generation(const char *path, struct ck_generation_info *info, i
 			snprintf(fault, sizeof fault, "%s (%s %" PRIu64 ")", container_error(), unit, k);
 			rank_ok = 0;
 		} else {
-			if (container_read_pages(r, k, &img, 0, NULL)) {
+			if (pages && container_read_pages(r, k, &img, 0, NULL)) {
 				snprintf(fault, sizeof fault, "%s (%s %" PRIu64 ")", container_error(), unit,
 				         k);
 				rank_ok = 0;
@@ -332,7 +342,7 @@ static int check_generation(const char *path, struct ck_generation_info *info, i
 	container_close(r);
 	/* an incremental generation needs every generation its pages come
 	 * from, each verifying */
-	if (ok && info->pages_parent && chain_check(path, info, 1)) {
+	if (ok && info->pages_parent && chain_check(path, info, pages)) {
 		snprintf(why, whylen, "%s", container_error());
 		if (loud)
 			fprintf(stderr, "ckptmpi: %s\n", why);
@@ -360,6 +370,7 @@ static int pick_generation(const char *dir, uint64_t want, int verify, uint64_t 
 	for (size_t i = n; i-- > 0;) {
 		struct ck_generation_info info;
 		char why[1200];
+		int pages;
 
 		if (want && g[i].generation != want)
 			continue;
@@ -378,7 +389,9 @@ static int pick_generation(const char *dir, uint64_t want, int verify, uint64_t 
 			rc = CLI_OK;
 			goto out;
 		}
-		if (check_generation(g[i].path, &info, 0, NULL, why, sizeof why) == 0) {
+		if (check_generation(g[i].path, &info, 0, NULL, why, sizeof why, 1, &pages) == 0) {
+			if (!pages)
+				setenv("CKPTMPI_RESTART_FALLBACK", "1", 1);
 			if (first_fault[0]) {
 				char when[64];
 				format_time(when, sizeof when, (int64_t)info.created_unix);
@@ -644,8 +657,9 @@ static void restart_help(FILE *f)
 	        "  -g, --generation N  restart generation N (not verified first)\n"
 	        "  -i, --interval S    checkpoint every S seconds from now on\n"
 	        "      --member K      restart member K alone (a job started with --job-size)\n"
-	        "      --no-verify     restart the newest generation without reading it all\n"
-	        "                      first\n"
+	        "      --no-verify     restart the newest generation without checking it\n"
+	        "                      first (a job's is otherwise read through; a single\n"
+	        "                      process's page data is checked as it is restored)\n"
 	        "  -h, --help          this help\n"
 	        "\n%s"
 	        "  CKPTMPI_MPIRUN        the launcher of an MPI job's restart, as a shell would\n"
@@ -947,7 +961,7 @@ static int cmd_verify(int argc, char **argv)
 		if (g[i].foreign)
 			fprintf(stderr, "ckptmpi: %s: %s: restart and retention ignore it\n", g[i].path,
 			        g[i].why);
-		if (check_generation(g[i].path, &info, 1, &bytes, why, sizeof why)) {
+		if (check_generation(g[i].path, &info, 1, &bytes, why, sizeof why, 0, NULL)) {
 			bad |= !g[i].foreign; /* others' files are not the job's fault */
 			continue;
 		}
