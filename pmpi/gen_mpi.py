@@ -1145,7 +1145,7 @@ def write_if_changed(path, text):
                 return False
     except OSError:
         pass
-    tmp = path + ".tmp"
+    tmp = "%s.tmp.%d" % (path, os.getpid())
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, path)
