@@ -139,12 +139,9 @@ static int register_range(uint64_t start, uint64_t end)
 
 int dirty_scan(uint64_t start, uint64_t end, dirty_range_fn fn, void *ctx)
 {
-	int rc;
-
 	if (disabled || open_tracking())
 		return 1;
-	rc = scan(start, end, fn, ctx);
-	return rc;
+	return scan(start, end, fn, ctx);
 }
 
 int dirty_track(uint64_t start, uint64_t end)
