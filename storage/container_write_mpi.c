@@ -403,17 +403,36 @@ static int write_filedata(struct mwriter *w)
  * /filedata of every rank); beyond it the collective road is taken */
 #define CK_GATHER_MAX (256ull << 20)
 
+/* the parts of a rank's packed rows, in order */
+enum { PART_ROW, PART_REGIONS, PART_FDS, PART_RUNS, PART_THREADS, PART_TIMERS, PART_SIG,
+       PART_RLIM, PART_ITIMER, PART_STRINGS, PART_FILEDATA, NPARTS };
+
 /* What rank r sends rank 0: its whole /ranks row, its rows of every
- * table, its /strings and /filedata slices (unpadded), in this order. */
+ * table, its /strings and /filedata slices (unpadded), in this order:
+ * the bytes of each part. */
+static void part_sizes(const struct ck_rank_row *row, uint64_t size[NPARTS])
+{
+	size[PART_ROW] = sizeof *row;
+	size[PART_REGIONS] = row->region_count * sizeof(struct ck_region_row);
+	size[PART_FDS] = row->fd_count * sizeof(struct ck_fd_row);
+	size[PART_RUNS] = row->run_count * sizeof(struct ck_page_run);
+	size[PART_THREADS] = row->thread_count * sizeof(struct ck_thread);
+	size[PART_TIMERS] = row->timer_count * sizeof(struct ck_posix_timer);
+	size[PART_SIG] = CK_NSIG * sizeof(struct ck_sigaction);
+	size[PART_RLIM] = CK_NRLIMITS * sizeof(struct ck_rlimit);
+	size[PART_ITIMER] = 3 * sizeof(struct ck_itimer);
+	size[PART_STRINGS] = row->strings_len;
+	size[PART_FILEDATA] = row->filedata_len;
+}
+
 static uint64_t packed_bytes(const struct ck_rank_row *row)
 {
-	return sizeof *row + row->region_count * sizeof(struct ck_region_row) +
-	       row->fd_count * sizeof(struct ck_fd_row) +
-	       row->run_count * sizeof(struct ck_page_run) +
-	       row->thread_count * sizeof(struct ck_thread) +
-	       row->timer_count * sizeof(struct ck_posix_timer) +
-	       CK_NSIG * sizeof(struct ck_sigaction) + CK_NRLIMITS * sizeof(struct ck_rlimit) +
-	       3 * sizeof(struct ck_itimer) + row->strings_len + row->filedata_len;
+	uint64_t size[NPARTS], n = 0;
+
+	part_sizes(row, size);
+	for (int i = 0; i < NPARTS; i++)
+		n += size[i];
+	return n;
 }
 
 static uint64_t gathered_bytes(const struct mwriter *w)
@@ -499,24 +518,13 @@ static int gather_rows(struct mwriter *w, struct gathered *g)
 	return rc;
 }
 
-/* the parts of a rank's packed rows, in order */
-enum { PART_ROW, PART_REGIONS, PART_FDS, PART_RUNS, PART_THREADS, PART_TIMERS, PART_SIG,
-       PART_RLIM, PART_ITIMER, PART_STRINGS, PART_FILEDATA };
-
 /* Part `which` of rank r's packed rows */
 static const uint8_t *part(const struct gathered *g, int r, unsigned which)
 {
-	const struct ck_rank_row *row = (const struct ck_rank_row *)(g->buf + g->at[r]);
-	uint64_t size[] = {
-		sizeof *row, row->region_count * sizeof(struct ck_region_row),
-		row->fd_count * sizeof(struct ck_fd_row), row->run_count * sizeof(struct ck_page_run),
-		row->thread_count * sizeof(struct ck_thread),
-		row->timer_count * sizeof(struct ck_posix_timer),
-		CK_NSIG * sizeof(struct ck_sigaction), CK_NRLIMITS * sizeof(struct ck_rlimit),
-		3 * sizeof(struct ck_itimer), row->strings_len, row->filedata_len,
-	};
 	const uint8_t *p = g->buf + g->at[r];
+	uint64_t size[NPARTS];
 
+	part_sizes((const struct ck_rank_row *)p, size);
 	for (unsigned i = 0; i < which; i++)
 		p += size[i];
 	return p;
