@@ -1215,13 +1215,13 @@ static int mrr_test_rp(uint32_t fn, int n, int *flag, int *idx, int cap, int *ni
  * two differ). */
 static int mrr_test(MPI_Request *r, int *flag, MPI_Status *st)
 {
-	int f, idx[1], ni, rc;
-	for (int pass = 0; pass < 2; pass++) {
+	int f, idx[1], ni, rc = MPI_SUCCESS;
+	for (int last = 0;; last = 1) {
 		if (!mrr_test_rp(CKPT_MPI_MPI_Test, 1, &f, idx, 0, &ni)) {
 			*flag = f;
 			return f ? wait_one(r, st) : MPI_SUCCESS;
 		}
-		if (pass)
+		if (last)
 			break;
 		rc = test_live(r, flag, st);
 		if (rc != MPI_SUCCESS || *flag)
@@ -1233,13 +1233,13 @@ static int mrr_test(MPI_Request *r, int *flag, MPI_Status *st)
 
 static int mrr_testall(int n, MPI_Request rs[], int *flag, MPI_Status sts[])
 {
-	int f, ni, rc;
-	for (int pass = 0; pass < 2; pass++) {
+	int f, ni, rc = MPI_SUCCESS;
+	for (int last = 0;; last = 1) {
 		if (!mrr_test_rp(CKPT_MPI_MPI_Testall, n, &f, NULL, 0, &ni)) {
 			*flag = f;
 			return f ? PMPI_Waitall(n, rs, sts) : MPI_SUCCESS;
 		}
-		if (pass)
+		if (last)
 			break;
 		rc = testall_live(n, rs, flag, sts);
 		if (rc != MPI_SUCCESS || *flag)
@@ -1268,19 +1268,19 @@ static int mrr_any_replayed(int f, int ni, int i, int n, MPI_Request rs[], int *
 static int mrr_any(uint32_t fn, int n, MPI_Request rs[], int *idx, int *flag, MPI_Status *st)
 {
 	unsigned spins = 0;
-	int f, i[1], ni, rc;
-	for (;;) {
+	int f, i[1], ni, rc = MPI_SUCCESS;
+	for (int last = 0;;) {
 		if (!mrr_test_rp(fn, n, &f, i, 1, &ni))
 			return mrr_any_replayed(f, ni, i[0], n, rs, idx, flag, st);
+		if (last)
+			break;
 		rc = testany_live(n, rs, idx, flag, st);
 		if (rc != MPI_SUCCESS || *flag)
 			break;
-		if (fn != CKPT_MPI_MPI_Waitany) {
-			if (!mrr_test_rp(fn, n, &f, i, 1, &ni)) /* see mrr_test */
-				return mrr_any_replayed(f, ni, i[0], n, rs, idx, flag, st);
-			break;
-		}
-		relax(&spins);
+		if (fn != CKPT_MPI_MPI_Waitany)
+			last = 1; /* see mrr_test: once more round, for the log only */
+		else
+			relax(&spins);
 	}
 	ckpt_mrr_test_record(fn, n, *flag, idx, *idx != MPI_UNDEFINED && *flag);
 	return rc;
