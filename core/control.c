@@ -854,6 +854,11 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, int then_exit, int 
 		gen = 0;
 release:
 	t_written = now_s();
+	/* `ckptmpi checkpoint` commands that came up to the commit are served
+	 * by it; one that comes after (during the read-back below, seconds for
+	 * a large slice) must get a generation of its own */
+	if (written)
+		serve_requests_during_write();
 	/* commit and prune before the program runs on (when it was stopped
 	 * for the write): when it resumes (or exits), the directory already
 	 * holds exactly what it should */
@@ -913,8 +918,6 @@ out:
 
 /* A checkpoint of the whole job. In an MPI job only rank 0 starts one:
  * it picks the generation and tells every rank. */
-static void serve_connection(const uint64_t *done_gen, const char *done_err);
-
 static void reply_outcome(int fd, uint64_t gen, const char *err)
 {
 	char reply[1200];
@@ -924,16 +927,15 @@ static void reply_outcome(int fd, uint64_t gen, const char *err)
 		log_debug("control reply: %s", strerror(errno));
 }
 
+/* The commands held during the checkpoint (collected up to its commit);
+ * those still queued are served after it, by a checkpoint of their own */
 static void reply_waiting_clients(uint64_t gen, const char *err)
 {
-	struct pollfd p = {listen_fd, POLLIN, 0};
 	for (; nheld > 0; nheld--) {
 		reply_outcome(held_fd[nheld - 1], gen, err);
 		procstate_unregister_lower_fd(held_fd[nheld - 1]);
 		close(held_fd[nheld - 1]);
 	}
-	while (listen_fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN))
-		serve_connection(&gen, err);
 }
 
 static __attribute__((noreturn)) void term_exit(uint64_t gen)
@@ -1075,11 +1077,13 @@ static void reply_status(int fd)
 	reply_text(fd, reply);
 }
 
-/* done_gen: a checkpoint just ended that serves this request too */
-static void serve_client(int fd, const uint64_t *done_gen, const char *done_err)
+/* A client's request; a `ckptmpi checkpoint` gets a checkpoint of its own */
+static void serve_client(int fd)
 {
+	const struct ckpt_job_ops *job = hooks_job();
 	char buf[64], err[1024];
-	uint64_t gen;
+	uint64_t gen = 0;
+	int entered;
 
 	if (read_request(fd, buf, sizeof buf))
 		return;
@@ -1091,20 +1095,13 @@ static void serve_client(int fd, const uint64_t *done_gen, const char *done_err)
 		reply_text(fd, "error: unknown request\n");
 		return;
 	}
-	if (done_gen) {
-		gen = *done_gen;
-		snprintf(err, sizeof err, "%s", done_err);
-	} else {
-		const struct ckpt_job_ops *job = hooks_job();
-		int entered = job->enter();
-		gen = 0;
-		if (!entered || !job->may_begin())
-			snprintf(err, sizeof err, "the program is finalizing (%s)", job->flavour());
-		else
-			gen = job_checkpoint(WHY_COMMAND, 0, err, sizeof err);
-		if (entered)
-			job->leave();
-	}
+	entered = job->enter();
+	if (!entered || !job->may_begin())
+		snprintf(err, sizeof err, "the program is finalizing (%s)", job->flavour());
+	else
+		gen = job_checkpoint(WHY_COMMAND, 0, err, sizeof err);
+	if (entered)
+		job->leave();
 	reply_outcome(fd, gen, err);
 }
 
@@ -1135,13 +1132,13 @@ static void serve_requests_during_write(void)
 	}
 }
 
-static void serve_connection(const uint64_t *done_gen, const char *done_err)
+static void serve_connection(void)
 {
 	int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (c >= 0) {
 		int moved = procstate_move_lower_fd(c);
 		if (moved >= 0) {
-			serve_client(moved, done_gen, done_err);
+			serve_client(moved);
 			procstate_unregister_lower_fd(moved);
 			close(moved);
 		}
@@ -1214,7 +1211,7 @@ static void *control_main(void *arg)
 			}
 		}
 		if (listen_fd >= 0 && (p[1].revents & POLLIN)) {
-			serve_connection(NULL, NULL);
+			serve_connection();
 			if (cfg.interval)
 				next = now_s() + cfg.interval;
 		}

@@ -758,6 +758,28 @@ _mpi_kill_tagged() {
 
 # mpi_kill_job: SIGKILL mpirun and every process of the job at once, make
 # sure none survives, reap mpirun.
+# mpi_dump_stacks: what each process of a hung job is doing, to stderr
+# (a hang that comes once in many runs is understood from this or not at
+# all): each thread's state and kernel wait, then its user stack (gdb,
+# when installed; ptrace as root or the same user).
+mpi_dump_stacks() {
+    local p t
+    for p in $(_mpi_job_pids); do
+        printf -- '----- %s -----\n' "$(_mpi_describe "$p")" >&2
+        for t in /proc/"$p"/task/*; do
+            printf '  thread %s %s: %s wchan=%s syscall=%s\n' "${t##*/}" \
+                "$(cat "$t/comm" 2>/dev/null)" \
+                "$(awk '{print $3}' "$t/stat" 2>/dev/null)" \
+                "$(cat "$t/wchan" 2>/dev/null)" \
+                "$(cut -d' ' -f1 "$t/syscall" 2>/dev/null)" >&2
+        done
+        if command -v gdb >/dev/null; then
+            timeout -s KILL 30 gdb -q -nx -batch -p "$p" -ex 'thread apply all bt 20' \
+                2>/dev/null | grep -E '^(Thread|#)' | head -n 120 >&2 || true
+        fi
+    done
+}
+
 mpi_kill_job() {
     local pids i
     log "kill -9 the job (mpirun $MPI_PID and its ranks): $(_mpi_job_pids | wc -l) processes"
@@ -830,6 +852,7 @@ mpi_run() {
     local deadline=$((SECONDS + t))
     while _alive "$MPI_PID"; do
         if [ "$SECONDS" -ge "$deadline" ]; then
+            mpi_dump_stacks
             mpi_kill_job
             fail "mpirun did not finish within ${t}s ($out: last step $(last_step_of "$out"))"
         fi
@@ -877,8 +900,10 @@ mpi_wait_step() {
             wait "$MPI_PID" 2>/dev/null || RC=$?
             fail "the job ended (mpirun status $RC) before printing step $k in $out (last step: $(last_step_of "$out")): $(_mpi_first_error "$out.err")"
         fi
-        [ "$SECONDS" -lt "$deadline" ] ||
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            mpi_dump_stacks
             fail "timeout (${t}s) waiting for step $k in $out (last step: $(last_step_of "$out"))"
+        fi
         sleep 0.02
     done
 }
