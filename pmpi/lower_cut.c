@@ -35,6 +35,7 @@
 #include "core/lowmem.h"
 #include "core/park.h"
 #include "pmpi/lower_replay.h"
+#include "pmpi/replay_mpi.h"
 #include "pmpi/mpi_index.h"
 #include "pmpi/lower_job.h"
 
@@ -833,13 +834,41 @@ static struct ckpt_dmsg *dq_take(uint64_t comm, int src, int tag)
 	return NULL;
 }
 
+/* A wildcard receive of an MPI replay: posted again with the source and
+ * tag of the message the recorded run gave it, as the cut's other
+ * receives are, in their order. Pinned later, when first polled, it would
+ * sit behind the wildcard receives posted after it, and one of those,
+ * posted again as a wildcard, could take its message first: it would
+ * then wait for ever (an MPI_Test loop on the first of several
+ * MPI_ANY_SOURCE receives, restarted from a checkpoint taken while they
+ * were pending). */
+static void repost_pin(struct ckpt_vh *e)
+{
+	int s, t, f;
+
+	if (!(e->u.r.pad2 & CKPT_MRR_SEQ) || (e->u.r.pad2 & CKPT_MRR_PINNED) || !st->mrr_on ||
+	    !*st->mrr_on || !st->mrr_match_peek)
+		return;
+	f = st->mrr_match_peek(e->u.r.pad2 & CKPT_MRR_SEQ, &s, &t);
+	if (f < 0)
+		return; /* recording, or pinned when first polled */
+	e->u.r.pad2 |= CKPT_MRR_LOOKED;
+	if (f == 0)
+		return;
+	e->u.r.pad2 |= CKPT_MRR_PINNED;
+	e->u.r.peer = s;
+	e->u.r.tag = t;
+}
+
 static void repost(struct ckpt_vh *e)
 {
-	struct ckpt_dmsg *m = dq_take(e->u.r.comm, e->u.r.peer, e->u.r.tag);
 	MPI_Datatype dt = CKPT_HCAST(MPI_Datatype, lower_of(e->u.r.datatype));
 	MPI_Comm c = CKPT_HCAST(MPI_Comm, lower_of(e->u.r.comm));
 	MPI_Status *s = (MPI_Status *)e->u.r.status;
+	struct ckpt_dmsg *m;
 
+	repost_pin(e);
+	m = dq_take(e->u.r.comm, e->u.r.peer, e->u.r.tag);
 	if (m) {
 		int pos = 0;
 		if (m->bytes)

@@ -1206,46 +1206,44 @@ static int mrr_test_rp(uint32_t fn, int n, int *flag, int *idx, int cap, int *ni
 	return ckpt_mrr_test_replay(fn, n, flag, idx, cap, nidx) ? 0 : -1;
 }
 
-/* Every recorder below asks the log again after a live call that found
- * nothing: a checkpoint taken between its first look at the log and the
- * live call, restarted, re-runs the call in the new lower half, while the
- * log already holds what this same call found in the recorded run after
- * the checkpoint; that outcome stands (a live call that completed or took
- * something cannot be undone: the record's check below says so if the
- * two differ). */
+/* Every recorder below asks the log, makes the live call and records its
+ * outcome inside one section: a checkpoint cut between the look at the
+ * log and the record would be restarted into the live call again, in a
+ * new lower half, while the log already holds what the recorded run's
+ * same call answered after the checkpoint; the two can differ (a test
+ * that finds its request done, where the recorded one did not), and the
+ * replay would diverge. The blocking ones leave the section between
+ * rounds, so a checkpoint can come while they wait; a replayed outcome
+ * is waited for outside it. */
 static int mrr_test(MPI_Request *r, int *flag, MPI_Status *st)
 {
-	int f, idx[1], ni, rc = MPI_SUCCESS;
-	for (int last = 0;; last = 1) {
-		if (!mrr_test_rp(CKPT_MPI_MPI_Test, 1, &f, idx, 0, &ni)) {
-			*flag = f;
-			return f ? wait_one(r, st) : MPI_SUCCESS;
-		}
-		if (last)
-			break;
-		rc = test_live(r, flag, st);
-		if (rc != MPI_SUCCESS || *flag)
-			break;
+	int f, idx[1], ni, rc;
+
+	ckpt_section_begin();
+	if (!mrr_test_rp(CKPT_MPI_MPI_Test, 1, &f, idx, 0, &ni)) {
+		ckpt_section_end();
+		*flag = f;
+		return f ? wait_one(r, st) : MPI_SUCCESS;
 	}
+	rc = test_live(r, flag, st);
 	ckpt_mrr_test_record(CKPT_MPI_MPI_Test, 1, *flag, NULL, 0);
+	ckpt_section_end();
 	return rc;
 }
 
 static int mrr_testall(int n, MPI_Request rs[], int *flag, MPI_Status sts[])
 {
-	int f, ni, rc = MPI_SUCCESS;
-	for (int last = 0;; last = 1) {
-		if (!mrr_test_rp(CKPT_MPI_MPI_Testall, n, &f, NULL, 0, &ni)) {
-			*flag = f;
-			return f ? PMPI_Waitall(n, rs, sts) : MPI_SUCCESS;
-		}
-		if (last)
-			break;
-		rc = testall_live(n, rs, flag, sts);
-		if (rc != MPI_SUCCESS || *flag)
-			break;
+	int f, ni, rc;
+
+	ckpt_section_begin();
+	if (!mrr_test_rp(CKPT_MPI_MPI_Testall, n, &f, NULL, 0, &ni)) {
+		ckpt_section_end();
+		*flag = f;
+		return f ? PMPI_Waitall(n, rs, sts) : MPI_SUCCESS;
 	}
+	rc = testall_live(n, rs, flag, sts);
 	ckpt_mrr_test_record(CKPT_MPI_MPI_Testall, n, *flag, NULL, 0);
+	ckpt_section_end();
 	return rc;
 }
 
@@ -1268,21 +1266,22 @@ static int mrr_any_replayed(int f, int ni, int i, int n, MPI_Request rs[], int *
 static int mrr_any(uint32_t fn, int n, MPI_Request rs[], int *idx, int *flag, MPI_Status *st)
 {
 	unsigned spins = 0;
-	int f, i[1], ni, rc = MPI_SUCCESS;
-	for (int last = 0;;) {
-		if (!mrr_test_rp(fn, n, &f, i, 1, &ni))
+	int f, i[1], ni, rc;
+
+	for (;;) {
+		ckpt_section_begin();
+		if (!mrr_test_rp(fn, n, &f, i, 1, &ni)) {
+			ckpt_section_end();
 			return mrr_any_replayed(f, ni, i[0], n, rs, idx, flag, st);
-		if (last)
-			break;
+		}
 		rc = testany_live(n, rs, idx, flag, st);
-		if (rc != MPI_SUCCESS || *flag)
+		if (rc != MPI_SUCCESS || *flag || fn != CKPT_MPI_MPI_Waitany)
 			break;
-		if (fn != CKPT_MPI_MPI_Waitany)
-			last = 1; /* see mrr_test: once more round, for the log only */
-		else
-			relax(&spins);
+		ckpt_section_end();
+		relax(&spins);
 	}
 	ckpt_mrr_test_record(fn, n, *flag, idx, *idx != MPI_UNDEFINED && *flag);
+	ckpt_section_end();
 	return rc;
 }
 
@@ -1292,8 +1291,11 @@ static int mrr_some(uint32_t fn, int n, MPI_Request rs[], int *outcount, int idx
 {
 	unsigned spins = 0;
 	int f, ni, rc = MPI_SUCCESS;
-	for (int last = 0;;) {
+
+	for (;;) {
+		ckpt_section_begin();
 		if (!mrr_test_rp(fn, n, &f, idx, n, &ni)) {
+			ckpt_section_end();
 			*outcount = f;
 			if (f == MPI_UNDEFINED)
 				return testsome_live(n, rs, outcount, idx, sts);
@@ -1304,17 +1306,14 @@ static int mrr_some(uint32_t fn, int n, MPI_Request rs[], int *outcount, int idx
 			}
 			return rc;
 		}
-		if (last)
-			break;
 		rc = testsome_live(n, rs, outcount, idx, sts);
-		if (rc != MPI_SUCCESS || *outcount != 0)
+		if (rc != MPI_SUCCESS || *outcount != 0 || fn != CKPT_MPI_MPI_Waitsome)
 			break;
-		if (fn != CKPT_MPI_MPI_Waitsome)
-			last = 1; /* see mrr_test: once more round, for the log only */
-		else
-			relax(&spins);
+		ckpt_section_end();
+		relax(&spins);
 	}
 	ckpt_mrr_test_record(fn, n, *outcount, idx, *outcount > 0 ? *outcount : 0);
+	ckpt_section_end();
 	return rc;
 }
 
@@ -1348,8 +1347,10 @@ static int mrr_probe(uint32_t fn, int src, int tag, MPI_Comm comm, int *flag, MP
 	MPI_Status own;
 
 	own.MPI_ERROR = MPI_SUCCESS;
-	for (int last = 0;;) {
+	for (;;) {
+		ckpt_section_begin();
 		if (ckpt_mrr_probe_replay(fn, src, tag, &f, &s, &t, &b)) {
+			ckpt_section_end();
 			*flag = f;
 			if (!f)
 				return MPI_SUCCESS;
@@ -1360,21 +1361,16 @@ static int mrr_probe(uint32_t fn, int src, int tag, MPI_Comm comm, int *flag, MP
 			}
 			return rc;
 		}
-		if (last)
-			break;
 		rc = msg ? improbe_live(src, tag, comm, flag, msg, &own)
 		         : iprobe_live(src, tag, comm, flag, &own);
-		if (rc != MPI_SUCCESS || (*flag && msg))
-			break; /* a message taken cannot be given back */
-		/* see mrr_test: the log is asked once more (a probe that found
-		 * a message took nothing either) */
-		if (*flag || !blocking)
-			last = 1;
-		else
-			relax(&spins);
+		if (rc != MPI_SUCCESS || *flag || !blocking)
+			break;
+		ckpt_section_end();
+		relax(&spins);
 	}
 	ckpt_mrr_probe_record(fn, src, tag, *flag, own.MPI_SOURCE, own.MPI_TAG,
 	                      *flag ? status_bytes(&own) : 0);
+	ckpt_section_end();
 	if (rc == MPI_SUCCESS && *flag)
 		probe_status(&own, st);
 	return rc;

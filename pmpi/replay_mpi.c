@@ -293,6 +293,27 @@ int ckpt_mrr_match_find(uint32_t seq, int *source, int *tag, int64_t *bytes)
 	return r ? 1 : replaying ? 0 : -1;
 }
 
+int ckpt_mrr_match_peek(uint32_t seq, int *source, int *tag)
+{
+	struct mrr_rec *r = NULL;
+	int replaying;
+
+	/* without the lock: the program's threads are stopped, and one may
+	 * hold it (stopped inside a recorder, or restored so): records up to
+	 * `used` are whole; mine_end, stale in the middle of an append, can
+	 * only make a recording rank look (and find nothing) */
+	if (!hdr || (ckpt_st && ckpt_st->mrr_epoch != epoch_seen))
+		return -1;
+	replaying = __atomic_load_n(&hdr->used, __ATOMIC_ACQUIRE) != mine_end;
+	if (replaying)
+		r = match_lookup(seq, MRR_HEADER);
+	if (r) {
+		*source = r->source;
+		*tag = r->tag;
+	}
+	return r ? 1 : replaying ? 0 : -1;
+}
+
 void ckpt_mrr_match_done(uint32_t seq, int source, int tag, int64_t bytes)
 {
 	struct mrr_rec *r;

@@ -32,6 +32,12 @@ uint32_t ckpt_mrr_wild_seq(void);
  * when the log holds it; 0 when a replay's log does not; -1 when the
  * rank only records (the log holds nothing it did not write itself). */
 int ckpt_mrr_match_find(uint32_t seq, int *source, int *tag, int64_t *bytes);
+/* As ckpt_mrr_match_find, for the runtime posting again the receives a
+ * cut cancelled, with the program's threads stopped (on the lower thread
+ * pointer: no TLS, no libc, no lock, the log is not opened here): -1 also
+ * when the log is not open, or a restart asked for another one (the
+ * receive is then pinned when first polled). */
+int ckpt_mrr_match_peek(uint32_t seq, int *source, int *tag);
 /* Wildcard receive SEQ handed to the program: recorded, or (replayed)
  * checked against the log. */
 void ckpt_mrr_match_done(uint32_t seq, int source, int tag, int64_t bytes);

@@ -189,6 +189,10 @@ struct ckpt_mpi_state {
 	volatile uint32_t mrr_epoch; /* bumped by every restart that asks */
 	int32_t mrr_replay;          /* 1: replay the log in mrr_dir; 0: record */
 	char mrr_dir[1024];          /* CKPTMPI_MPI_REPLAY, or CKPTMPI_DIR to record */
+	/* the shim's ckpt_mrr_match_peek, for the runtime's re-posting of
+	 * the receives a cut cancelled (callable on the lower thread
+	 * pointer: it touches no TLS) */
+	int (*mrr_match_peek)(uint32_t seq, int *source, int *tag);
 };
 
 /* Encoding of virtual handles in the application's handle type. */

@@ -84,6 +84,7 @@ int ckpt_state_init(struct ckptmpi_link *link)
 		return -1;
 	st->vt_hwm = CKPT_VT_FIRST;
 	st->mrr_on = &ckpt_mrr_on;
+	st->mrr_match_peek = ckpt_mrr_match_peek;
 	ckpt_st = st;
 	st->world_upper = CKPT_HVAL(world);
 	st->self_upper = CKPT_HVAL(self);

@@ -1,4 +1,4 @@
-/* mpi_wildcard [STEPS [SIZE]]: a program whose output depends on the
+/* mpi_wildcard [STEPS [SIZE [HOLD]]]: a program whose output depends on the
  * order messages arrive in and on how often a test or probe found nothing
  * yet, so that two plain runs print different lines (the MPI replay's
  * test program, test/e2e/mpi_replay*.sh).
@@ -16,7 +16,12 @@
  *   F: MPI_Probe(MPI_ANY_SOURCE, tag 6), MPI_Recv from it;
  * and prints "STEP order=... polls=... probes=... sum=CHECKSUM".
  * SIZE (default 1) is the number of ints of every message: a run with
- * another SIZE is another input. */
+ * another SIZE is another input. HOLD (a step, default none): at that
+ * step rank 0 says "hold" on stderr once E's receives are posted, and the
+ * other ranks wait HOLD_MS (4 s) before their tag 5 sends, so that a checkpoint
+ * requested on seeing it is cut with the receives pending
+ * (test/e2e/mpi_replay_pending.sh); the output is the same. */
+#define HOLD_MS 4000
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,9 +40,28 @@
 
 static void nap(void) { usleep((useconds_t)(rand() % 3000)); }
 
+/* MS milliseconds, whatever interrupts the sleep (a checkpoint does) */
+static void wait_ms(long ms)
+{
+	struct timespec now, end;
+
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += ms / 1000;
+	end.tv_nsec += (ms % 1000) * 1000000L;
+	if (end.tv_nsec >= 1000000000L) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000L;
+	}
+	do {
+		usleep(10000);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec < end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec < end.tv_nsec));
+}
+
 int main(int argc, char **argv)
 {
 	int steps = argc > 1 ? atoi(argv[1]) : 150, size = argc > 2 ? atoi(argv[2]) : 1;
+	int hold = argc > 3 ? atoi(argv[3]) : 0;
 	int rank, np;
 	unsigned long long sum = 0;
 
@@ -65,6 +89,8 @@ int main(int argc, char **argv)
 		if (rank) {
 			for (int tag = 1; tag <= 6; tag++) {
 				nap();
+				if (s == hold && tag == 5)
+					wait_ms(HOLD_MS);
 				for (int i = 0; i < size; i++)
 					buf[i] = rank * 1000 + s * 10 + tag + i;
 				CHECK(MPI_Send(buf, size, MPI_INT, 0, tag, MPI_COMM_WORLD));
@@ -133,6 +159,10 @@ int main(int argc, char **argv)
 			for (int r = 1; r < np; r++)
 				CHECK(MPI_Irecv(eb + (r - 1) * size, size, MPI_INT, MPI_ANY_SOURCE, 5,
 				                MPI_COMM_WORLD, &rq[r - 1]));
+			if (s == hold) {
+				fprintf(stderr, "mpi_wildcard: hold at step %d\n", s);
+				fflush(stderr);
+			}
 			do {
 				CHECK(MPI_Test(&rq[0], &flag, &st));
 				if (!flag)
