@@ -1259,7 +1259,6 @@ int control_start(const struct control_config *c)
 	link_area.pid = getpid();
 	link_area.park_signal = PARK_SIGNAL;
 	park_set_section_word(&link_area.section_tls_off);
-	park_set_context_owners(link_area.ctx_owner, CKPTMPI_LINK_CONTEXTS);
 	if (pipe2(trigger_pipe, O_CLOEXEC | O_NONBLOCK)) {
 		log_error("pipe: %s", strerror(errno));
 		return -1;

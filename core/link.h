@@ -17,13 +17,6 @@
 #define CKPTMPI_REQ_API 'a'      /* ckptmpi_checkpoint() */
 #define CKPTMPI_REQ_CONTEXT 'c'  /* a lower-half thread context for MPI calls */
 
-/* A lower-half context and the upper thread pointer of the thread that
- * borrows it (see ctx_owner below). */
-struct ckptmpi_ctx_owner {
-	volatile uint64_t lower, upper;
-};
-#define CKPTMPI_LINK_CONTEXTS 256
-
 struct ckptmpi_link {
 	uint64_t magic;
 	volatile int32_t pid;        /* the process this link serves */
@@ -59,13 +52,6 @@ struct ckptmpi_link {
 	 * runs, on a fresh start and after a restart; 0 before. */
 	volatile uint64_t upper_interp_base;
 	volatile uint64_t upper_r_debug;
-	/* Who borrows each lower context, noted by the layer that lends them
-	 * (pmpi/shim_init.c): a thread the park handler meets on a context
-	 * is inside a section of that layer (every call into the lower half
-	 * is), and is told there to stop when it leaves it. Without this it
-	 * was only asked again, and a thread that spends most of its time in
-	 * MPI (a tight MPI_Test loop under Open MPI) held a cut for 1.4 s. */
-	struct ckptmpi_ctx_owner ctx_owner[CKPTMPI_LINK_CONTEXTS];
 };
 
 #endif

@@ -1,7 +1,5 @@
 #include "core/park.h"
 
-#include "core/link.h"
-
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -51,24 +49,6 @@ void park_register_lower_context(uint64_t fs)
 	int i = __atomic_fetch_add(&n_contexts, 1, __ATOMIC_ACQ_REL);
 	if (i < PARK_MAX)
 		contexts[i] = fs;
-}
-
-static const struct ckptmpi_ctx_owner *ctx_owner;
-static int n_ctx_owner;
-
-void park_set_context_owners(const struct ckptmpi_ctx_owner *t, int n)
-{
-	ctx_owner = t;
-	n_ctx_owner = n;
-}
-
-/* The upper thread pointer of the thread borrowing context FS, or 0 */
-static uint64_t context_owner(uint64_t fs)
-{
-	for (int i = 0; ctx_owner && i < n_ctx_owner; i++)
-		if (__atomic_load_n(&ctx_owner[i].lower, __ATOMIC_ACQUIRE) == fs)
-			return ctx_owner[i].upper;
-	return 0;
 }
 
 static int is_context(uint64_t fs)
@@ -129,26 +109,6 @@ static int declined_why(int64_t tid)
 	return 0;
 }
 
-/* For the thread whose upper thread pointer is FS (the caller itself):
- * in each interposition layer whose section it is inside, ask it to stop
- * on leaving (the word's second half). 1 if it is inside one. */
-static int mark_sections(uint64_t fs)
-{
-	int inside = 0;
-	for (int i = 0; i < PARK_MAX_LAYERS; i++) {
-		volatile int64_t *o = section_off[i];
-		if (o && *o) {
-			volatile int32_t *w = (volatile int32_t *)(uintptr_t)(fs + (uint64_t)*o);
-			if (w[0] > 0) {
-				w[1] = 1;
-				inside = 1;
-				note_declined(2 + i);
-			}
-		}
-	}
-	return inside;
-}
-
 /* Runs on an upper thread: raw syscalls, no libc, no TLS, no stack
  * protector (see CMake flags for this file). */
 static void park_handler(int sig, siginfo_t *si, void *uc)
@@ -164,14 +124,10 @@ static void park_handler(int sig, siginfo_t *si, void *uc)
 	{
 		uint64_t fs = 0;
 		raw_syscall2(SYS_arch_prctl, ARCH_GET_FS, &fs);
-		/* an upper thread inside an MPI call: not now (the lower half
-		 * is never saved mid-call); it is inside a section of the layer
-		 * that lent it the context, told there to stop on leaving it
-		 * (else park_all asks again) */
+		/* an upper thread inside an MPI call: not now (park_all asks
+		 * again; the lower half is never saved mid-call) */
 		if (is_context(fs)) {
-			uint64_t up = context_owner(fs);
-			if (!up || !mark_sections(up))
-				note_declined(1);
+			note_declined(1);
 			return;
 		}
 		/* a thread of the lower half itself (MPI's progress threads) */
@@ -186,8 +142,23 @@ static void park_handler(int sig, siginfo_t *si, void *uc)
 		 * layers: it stops itself when it leaves (the word's second
 		 * half; each layer parks its threads on leaving its outermost
 		 * section) */
-		if (mark_sections(fs))
-			return;
+		{
+			int inside = 0;
+			for (int i = 0; i < PARK_MAX_LAYERS; i++) {
+				volatile int64_t *o = section_off[i];
+				if (o && *o) {
+					volatile int32_t *w =
+					    (volatile int32_t *)(uintptr_t)(fs + (uint64_t)*o);
+					if (w[0] > 0) {
+						w[1] = 1;
+						inside = 1;
+						note_declined(2 + i);
+					}
+				}
+			}
+			if (inside)
+				return;
+		}
 	}
 	idx = __atomic_fetch_add(&park.nslot, 1, __ATOMIC_ACQ_REL);
 	if (idx < PARK_MAX) {

@@ -32,9 +32,6 @@ void park_register_lower_thread(int64_t tid);
 /* A lower thread pointer upper threads borrow for calls into the lower
  * half: such a thread is asked again later, never parked mid-call. */
 void park_register_lower_context(uint64_t fs);
-/* The table of the contexts' borrowers (core/link.h, ctx_owner) */
-struct ckptmpi_ctx_owner;
-void park_set_context_owners(const struct ckptmpi_ctx_owner *t, int n);
 /* An interposition layer of the upper half (pmpi/, ibshadow/) keeps a
  * per-thread word at *off from each thread's FS base: {depth, pending}.
  * A thread whose depth is above 0 is mid-way through a transition of

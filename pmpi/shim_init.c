@@ -29,31 +29,6 @@ int ckpt_have_fsgsbase;
 __thread uint64_t ckpt_lower_fs __attribute__((tls_model("initial-exec")));
 static struct ckptmpi_link *link_area;
 
-/* Context LOWER lent to the thread whose thread pointer is UPPER: for the
- * callbacks (callbacks.c) and for the park handler, which asks a thread it
- * meets inside MPI to stop when it leaves (core/link.h, ctx_owner). */
-static void note_context(uint64_t upper, uint64_t lower)
-{
-	struct ckptmpi_ctx_owner *t = link_area->ctx_owner;
-
-	ckpt_note_context(upper, lower);
-	if (!lower)
-		return;
-	for (int i = 0; i < CKPTMPI_LINK_CONTEXTS; i++) {
-		uint64_t l = __atomic_load_n(&t[i].lower, __ATOMIC_ACQUIRE);
-		if (l == lower) {
-			__atomic_store_n(&t[i].upper, upper, __ATOMIC_RELEASE);
-			return;
-		}
-		/* a free entry: its owner first, then the key that makes it found */
-		if (!l && __atomic_compare_exchange_n(&t[i].upper, &l, upper, 0, __ATOMIC_ACQ_REL,
-		                                      __ATOMIC_ACQUIRE)) {
-			__atomic_store_n(&t[i].lower, lower, __ATOMIC_RELEASE);
-			return;
-		}
-	}
-}
-
 uint64_t ckpt_arch_get_fs(void)
 {
 	uint64_t v = 0;
@@ -180,7 +155,7 @@ __attribute__((constructor(101))) static void shim_init(void)
 	ckpt_have_fsgsbase = (getauxval(AT_HWCAP2) & 2) != 0; /* HWCAP2_FSGSBASE */
 	if (gettid() == getpid()) {
 		ckpt_lower_fs = link_area->main_lower_fs;
-		note_context(ckpt_get_fs(), ckpt_lower_fs);
+		ckpt_note_context(ckpt_get_fs(), ckpt_lower_fs);
 	}
 	if (ckpt_state_init(link_area))
 		die("%s: cannot map the shim's handle tables", CKPTMPI_RUNTIME_NAME);
@@ -246,7 +221,7 @@ uint64_t ckpt_new_lower_context(void)
 		}
 		ctx_unlock();
 		if (fs) {
-			note_context(ckpt_get_fs(), fs);
+			ckpt_note_context(ckpt_get_fs(), fs);
 			errno = saved_errno;
 			return fs;
 		}
@@ -259,7 +234,7 @@ uint64_t ckpt_new_lower_context(void)
 	while (__atomic_load_n(&link_area->ctx_seq, __ATOMIC_ACQUIRE) == seq)
 		syscall(SYS_futex, &link_area->ctx_seq, FUTEX_WAIT, seq, NULL, NULL, 0);
 	ckpt_lower_fs = link_area->ctx_fs;
-	note_context(ckpt_get_fs(), ckpt_lower_fs);
+	ckpt_note_context(ckpt_get_fs(), ckpt_lower_fs);
 	__atomic_store_n(&lock, 0, __ATOMIC_RELEASE);
 	errno = saved_errno;
 	return ckpt_lower_fs;
