@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../programs/common.h" /* pace_ms */
+
 #define CHECK(x)                                                                   \
 	do {                                                                       \
 		int rc_ = (x);                                                     \
@@ -39,24 +41,6 @@
 	} while (0)
 
 static void nap(void) { usleep((useconds_t)(rand() % 3000)); }
-
-/* MS milliseconds, whatever interrupts the sleep (a checkpoint does) */
-static void wait_ms(long ms)
-{
-	struct timespec now, end;
-
-	clock_gettime(CLOCK_MONOTONIC, &end);
-	end.tv_sec += ms / 1000;
-	end.tv_nsec += (ms % 1000) * 1000000L;
-	if (end.tv_nsec >= 1000000000L) {
-		end.tv_sec++;
-		end.tv_nsec -= 1000000000L;
-	}
-	do {
-		usleep(10000);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-	} while (now.tv_sec < end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec < end.tv_nsec));
-}
 
 int main(int argc, char **argv)
 {
@@ -90,7 +74,7 @@ int main(int argc, char **argv)
 			for (int tag = 1; tag <= 6; tag++) {
 				nap();
 				if (s == hold && tag == 5)
-					wait_ms(HOLD_MS);
+					pace_ms(HOLD_MS); /* whatever interrupts it: a checkpoint does */
 				for (int i = 0; i < size; i++)
 					buf[i] = rank * 1000 + s * 10 + tag + i;
 				CHECK(MPI_Send(buf, size, MPI_INT, 0, tag, MPI_COMM_WORLD));
