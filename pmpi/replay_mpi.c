@@ -274,29 +274,39 @@ static struct mrr_rec *match_lookup(uint32_t seq, uint64_t from)
 	return NULL;
 }
 
+/* The recorded match of wildcard receive SEQ: 1 and *r, 0 (a replay
+ * whose log does not hold it) or -1 (recording). The caller holds the lock,
+ * or has every program thread stopped (ckpt_mrr_match_peek). */
+static int match_answer(uint32_t seq, struct mrr_rec **r)
+{
+	/* the log holds more than this incarnation wrote: a replay */
+	int replaying = __atomic_load_n(&hdr->used, __ATOMIC_ACQUIRE) != mine_end;
+
+	*r = replaying ? match_lookup(seq, MRR_HEADER) : NULL;
+	return *r ? 1 : replaying ? 0 : -1;
+}
+
 int ckpt_mrr_match_find(uint32_t seq, int *source, int *tag, int64_t *bytes)
 {
-	struct mrr_rec *r = NULL;
-	int replaying;
+	struct mrr_rec *r;
+	int f;
+
 	ensure_open();
 	lock();
-	/* the log holds more than this incarnation wrote: a replay */
-	replaying = hdr->used != mine_end;
-	if (replaying)
-		r = match_lookup(seq, MRR_HEADER);
+	f = match_answer(seq, &r);
 	if (r) {
 		*source = r->source;
 		*tag = r->tag;
 		*bytes = r->bytes;
 	}
 	unlock();
-	return r ? 1 : replaying ? 0 : -1;
+	return f;
 }
 
 int ckpt_mrr_match_peek(uint32_t seq, int *source, int *tag)
 {
-	struct mrr_rec *r = NULL;
-	int replaying;
+	struct mrr_rec *r;
+	int f;
 
 	/* without the lock: the program's threads are stopped, and one may
 	 * hold it (stopped inside a recorder, or restored so): records up to
@@ -304,14 +314,12 @@ int ckpt_mrr_match_peek(uint32_t seq, int *source, int *tag)
 	 * only make a recording rank look (and find nothing) */
 	if (!hdr || (ckpt_st && ckpt_st->mrr_epoch != epoch_seen))
 		return -1;
-	replaying = __atomic_load_n(&hdr->used, __ATOMIC_ACQUIRE) != mine_end;
-	if (replaying)
-		r = match_lookup(seq, MRR_HEADER);
+	f = match_answer(seq, &r);
 	if (r) {
 		*source = r->source;
 		*tag = r->tag;
 	}
-	return r ? 1 : replaying ? 0 : -1;
+	return f;
 }
 
 void ckpt_mrr_match_done(uint32_t seq, int source, int tag, int64_t bytes)
