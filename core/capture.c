@@ -149,6 +149,12 @@ static int markers_check_end(void)
 	return 0;
 }
 
+/* A pagemap entry that is a swapped page or a write-tracking marker */
+static int may_be_marker(uint64_t e)
+{
+	return (e & (PM_PRESENT | PM_SWAPPED | PM_UFFD_WP)) == (PM_SWAPPED | PM_UFFD_WP);
+}
+
 /* Of the n pages at `at` (pagemap entries pm): 1 for each that is a
  * tracking marker of an anonymous region (reads as zeros). mc: n bytes,
  * or NULL when no page could be one. */
@@ -159,14 +165,12 @@ static const unsigned char *markers_in(uint64_t at, const uint64_t *pm, uint64_t
 
 	if (!markers_known)
 		return NULL;
-	for (i = 0; i < n; i++)
-		if ((pm[i] & (PM_PRESENT | PM_SWAPPED | PM_UFFD_WP)) == (PM_SWAPPED | PM_UFFD_WP))
-			break;
+	for (i = 0; i < n && !may_be_marker(pm[i]); i++)
+		;
 	if (i == n || mincore((void *)at, n * PAGE, mc))
 		return NULL;
 	for (i = 0; i < n; i++)
-		mc[i] = (pm[i] & (PM_PRESENT | PM_SWAPPED | PM_UFFD_WP)) ==
-		        (PM_SWAPPED | PM_UFFD_WP) && !(mc[i] & 1);
+		mc[i] = may_be_marker(pm[i]) && !(mc[i] & 1);
 	return mc;
 }
 
@@ -316,8 +320,7 @@ static int scan_pages(int pm, struct ck_region *r, int all_pages, struct vec *ru
 				}
 				made_readable = 1;
 			}
-			if (save && (!defer_zero || (keep_zero_pages && (e & PM_SWAPPED) &&
-			                             (e & PM_UFFD_WP))) &&
+			if (save && (!defer_zero || (keep_zero_pages && may_be_marker(e))) &&
 			    r->kind != CK_REGION_FILE_PRIVATE && page_is_zero((void *)addr))
 				save = 0;
 			if (!save) {

@@ -756,8 +756,6 @@ _mpi_kill_tagged() {
     return 1
 }
 
-# mpi_kill_job: SIGKILL mpirun and every process of the job at once, make
-# sure none survives, reap mpirun.
 # mpi_dump_stacks: what each process of a hung job is doing, to stderr
 # (a hang that comes once in many runs is understood from this or not at
 # all): each thread's state and kernel wait, then its user stack (gdb,
@@ -780,6 +778,8 @@ mpi_dump_stacks() {
     done
 }
 
+# mpi_kill_job: SIGKILL mpirun and every process of the job at once, make
+# sure none survives, reap mpirun.
 mpi_kill_job() {
     local pids i
     log "kill -9 the job (mpirun $MPI_PID and its ranks): $(_mpi_job_pids | wc -l) processes"
