@@ -64,9 +64,12 @@ void ckpt_section_park_now(void);
 #ifdef CKPTMPI_RACE_DELAYS
 /* stress builds: widen every window the sections close (test/stress) */
 void ckpt_race_delay(void);
+void ckpt_race_delay_creating(void);
 #define CKPT_RACE_DELAY() ckpt_race_delay()
+#define CKPT_RACE_DELAY_CREATING() ckpt_race_delay_creating()
 #else
 #define CKPT_RACE_DELAY() ((void)0)
+#define CKPT_RACE_DELAY_CREATING() ((void)0)
 #endif
 
 static inline __attribute__((always_inline)) void ckpt_section_begin(void)

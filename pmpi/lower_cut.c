@@ -8,7 +8,10 @@
  *     round, communicators known by a name every member gives them);
  *     members behind run on to it, nobody enters one beyond it. A thread
  *     that must pass a later collective to get there raises its target in
- *     the next round. No extra barrier while no checkpoint is asked for.
+ *     the next round. A communicator a rank makes after the round (it
+ *     was still inside the creating call) takes the target the round's
+ *     reports give its name. No extra barrier while no checkpoint is
+ *     asked for.
  *  3. With every rank settled and parked: non-blocking collectives are
  *     completed, pending receives cancelled (to be posted again), and the
  *     messages still in flight — per-peer counts say how many — received
@@ -325,6 +328,39 @@ static struct ckpt_zombie *zombie(uint32_t k)
 	return &st->zomb[k / CKPT_ZOMB_CHUNK][k % CKPT_ZOMB_CHUNK];
 }
 
+/* Each communicator's target: the highest count the last round's reports
+ * give its name. Also for a communicator made after that round: a member
+ * still inside the creating call when the ranks reported learns there how
+ * far a faster member went on it (say, into its first collective), and
+ * must follow, or that member waits for it for ever while it stops at 0.
+ * Says whether a target rose (gated threads then look again). */
+static int targets_from_reports(int since_round)
+{
+	int rose = 0;
+
+	for (uint32_t i = 0; i < st->vt_hwm; i++) {
+		struct ckpt_vh *e = &st->vt[i];
+		const struct cut_count *c;
+		uint64_t t = 0;
+		if (i == CKPT_VT_SELF || !comm_live(e))
+			continue;
+		for (c = reports_of(e->u.c.name); c && c < reports + nreports &&
+		                                  c->name == e->u.c.name; c++)
+			if (c->count > t)
+				t = c->count;
+		if (t == __atomic_load_n(&e->u.c.target, __ATOMIC_RELAXED))
+			continue; /* (the common case: no store into a running rank's table) */
+		if (t > e->u.c.target) {
+			rose = 1;
+			if (since_round)
+				log_debug("cut: communicator %u (%s), made since the round: target %llu",
+				          i, i ? ckpt_mpi_names[e->fn] : "WORLD", (unsigned long long)t);
+		}
+		__atomic_store_n(&e->u.c.target, t, __ATOMIC_RELEASE);
+	}
+	return rose;
+}
+
 /* One round: every rank reports each communicator it has (and each it
  * freed but others may still owe collectives on) with the collectives
  * entered or wanted; each communicator's target is the highest count
@@ -382,18 +418,7 @@ static int agree_targets(void)
 		goto out;
 	nreports = total / 2;
 	qsort(reports, nreports, sizeof *reports, by_name);
-	for (uint32_t i = 0; i < n; i++) {
-		struct ckpt_vh *e = &st->vt[i];
-		const struct cut_count *c;
-		uint64_t t = 0;
-		if (i == CKPT_VT_SELF || !comm_live(e))
-			continue;
-		for (c = reports_of(e->u.c.name); c && c < reports + nreports &&
-		                                  c->name == e->u.c.name; c++)
-			if (c->count > t)
-				t = c->count;
-		e->u.c.target = t;
-	}
+	targets_from_reports(0);
 	rc = 0;
 out:
 	free(mine);
@@ -496,7 +521,10 @@ static int cut_collectives(struct park_result *parked, int *is_parked, char *err
 		for (;;) {
 			/* in[0]: the worst of every rank's outcome (enum above) */
 			int in[2] = {CUT_SETTLED, 0}, out[2] = {0, 0};
-			int ok = settled();
+			int ok;
+			if (!*is_parked && targets_from_reports(1))
+				wake_gated();
+			ok = settled();
 			if (ok && !*is_parked) {
 				if (park_all(parked)) {
 					/* sticky: this rank's threads run, its

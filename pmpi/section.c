@@ -67,4 +67,25 @@ void ckpt_race_delay(void)
 	ts.tv_nsec = (long)((rnd >> 8) % (uint64_t)max_us) * 1000;
 	syscall(SYS_nanosleep, &ts, NULL);
 }
+
+/* CKPTMPI_RACE_CREATE_DELAY_US=N: a member of a new communicator other
+ * than its rank 0 sleeps N microseconds, every time, before it learns the
+ * communicator's name, so that rank 0 is in the communicator's first
+ * collective while the others are still inside the creating call
+ * (test/e2e/mpi_ckpt_create_window.sh) */
+void ckpt_race_delay_creating(void)
+{
+	static long us = -1;
+	struct timespec ts;
+
+	if (us < 0) {
+		const char *v = getenv("CKPTMPI_RACE_CREATE_DELAY_US");
+		us = v ? atol(v) : 0;
+	}
+	if (us <= 0)
+		return;
+	ts.tv_sec = us / 1000000;
+	ts.tv_nsec = us % 1000000 * 1000;
+	syscall(SYS_nanosleep, &ts, NULL);
+}
 #endif

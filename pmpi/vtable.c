@@ -206,6 +206,8 @@ static void comm_setup(struct ckpt_vh *e, uint32_t fn)
 	if (rank == 0) /* world rank + 1 above, a count below: never 1 (the world) */
 		name = ((uint64_t)(e->u.c.world[0] + 1) << 32) |
 		       (__atomic_add_fetch(&ckpt_st->names_made, 1, __ATOMIC_RELAXED) & 0xffffffffu);
+	else
+		CKPT_RACE_DELAY_CREATING();
 	if (CKPT_CALL(CKPT_MPI_MPI_Bcast, ckpt_fn_MPI_Bcast, &name, 1,
 	              CKPT_HCAST(MPI_Datatype, ckpt_in(CKPT_HVAL(MPI_UINT64_T))), 0,
 	              c) == MPI_SUCCESS)
