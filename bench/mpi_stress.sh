@@ -20,7 +20,7 @@
 # LOGDIR (default ./mpi-stress-logs-DATE), with the work directory of a
 # failed run (the cases keep it when it is under 200 MiB).
 # Env: STORM_N (100), CYCLES_MPI (50), CYCLES_SINGLE (100), KILL_N (50),
-# NP (4), FLAVOURS ("mpich openmpi"), PROGS ("mpi_p2p mpi_colls
+# NP (4), FLAVOURS ("mpich openmpi"), PROGS ("mpi_p2p mpi_colls mpi_comms
 # mpi_threads_ckpt"), DELAY_US (300), RERUNS (5), ONLY (a regex of the
 # scenario names to run).
 set -uo pipefail
@@ -39,7 +39,7 @@ CYCLES_SINGLE=${CYCLES_SINGLE:-100}
 KILL_N=${KILL_N:-50}
 NP=${NP:-4}
 FLAVOURS=${FLAVOURS:-mpich openmpi}
-PROGS=${PROGS:-mpi_p2p mpi_colls mpi_threads_ckpt}
+PROGS=${PROGS:-mpi_p2p mpi_colls mpi_comms mpi_threads_ckpt}
 DELAY_US=${DELAY_US:-300}
 RERUNS=${RERUNS:-5}
 ONLY=${ONLY:-.}

@@ -1259,6 +1259,7 @@ int control_start(const struct control_config *c)
 	link_area.pid = getpid();
 	link_area.park_signal = PARK_SIGNAL;
 	park_set_section_word(&link_area.section_tls_off);
+	park_set_parking_word(&link_area.parking);
 	if (pipe2(trigger_pipe, O_CLOEXEC | O_NONBLOCK)) {
 		log_error("pipe: %s", strerror(errno));
 		return -1;

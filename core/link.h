@@ -52,6 +52,15 @@ struct ckptmpi_link {
 	 * runs, on a fresh start and after a restart; 0 before. */
 	volatile uint64_t upper_interp_base;
 	volatile uint64_t upper_r_debug;
+	/* Nonzero while the runtime stops the upper threads (core/park.c): a
+	 * thread leaving its outermost section of an interposition layer
+	 * then stops itself at once. The park signal finds a thread that
+	 * spends most of its time inside MPI (a tight MPI_Test loop, above
+	 * all under Open MPI, which yields inside its progress when cores
+	 * are oversubscribed) inside the call nearly every time; asked again
+	 * every 2 ms, such a thread held a cut for 1.4 s. */
+	volatile int32_t parking;
+	int32_t pad2;
 };
 
 #endif

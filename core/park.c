@@ -65,6 +65,11 @@ static volatile int64_t *volatile section_off[PARK_MAX_LAYERS];
 
 void park_set_section_word(volatile int64_t *off) { section_off[0] = off; }
 
+static volatile int32_t no_parking_word;
+static volatile int32_t *parking_word = &no_parking_word;
+
+void park_set_parking_word(volatile int32_t *w) { parking_word = w; }
+
 void park_add_section_word(volatile int64_t *off)
 {
 	for (int i = 1; i < PARK_MAX_LAYERS; i++) {
@@ -355,6 +360,9 @@ int park_all(struct park_result *res)
 	park.parked = 0;
 	memset((void *)declined, 0, sizeof declined);
 	__atomic_store_n(&park.active, 1, __ATOMIC_RELEASE);
+	/* after active: a thread that sees the word and signals itself is
+	 * parked by the handler */
+	__atomic_store_n(parking_word, 1, __ATOMIC_RELEASE);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (signal_new_threads(sent, &nsent) < 0)
 		goto fail;
@@ -415,6 +423,7 @@ fail:
 
 void park_release(void)
 {
+	__atomic_store_n(parking_word, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&park.active, 0, __ATOMIC_RELEASE);
 	__atomic_fetch_add(&park.gen, 1, __ATOMIC_ACQ_REL);
 	syscall(SYS_futex, &park.gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);

@@ -44,6 +44,9 @@ void park_set_section_word(volatile int64_t *off);
  * Idempotent; at most PARK_MAX_LAYERS - 1 besides pmpi's. */
 #define PARK_MAX_LAYERS 4
 void park_add_section_word(volatile int64_t *off);
+/* A word that is nonzero while park_all runs (core/link.h, parking): the
+ * layers read it on leaving their outermost section. */
+void park_set_parking_word(volatile int32_t *w);
 /* Stop every upper thread; 0 on success, -1 with a message on timeout. */
 int park_all(struct park_result *res);
 void park_release(void);

@@ -59,6 +59,8 @@ struct ckpt_section_word {
 	volatile int32_t pending;
 };
 extern __thread struct ckpt_section_word ckpt_section __attribute__((tls_model("initial-exec")));
+/* the runtime's "stopping the threads now" word (core/link.h, parking) */
+extern volatile int32_t *ckpt_parking;
 void ckpt_section_park_now(void);
 
 #ifdef CKPTMPI_RACE_DELAYS
@@ -95,7 +97,7 @@ static inline __attribute__((always_inline)) void ckpt_section_end(void)
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	ckpt_section.depth--;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (__builtin_expect(ckpt_section.pending, 0) && !ckpt_section.depth)
+	if (__builtin_expect(ckpt_section.pending | *ckpt_parking, 0) && !ckpt_section.depth)
 		ckpt_section_park_now();
 }
 

@@ -4,7 +4,10 @@
  * A thread the park handler met inside a section has `pending` set; it
  * stops itself here, on leaving its outermost section, by sending itself
  * the park signal, so a checkpoint never waits for luck to catch a thread
- * that spends most of its time in short sections (a tight MPI_Test loop). */
+ * that spends most of its time in short sections (a tight MPI_Test loop).
+ * A thread the handler met inside MPI itself (on a lower context, where
+ * its section word cannot be found) does the same when it sees the
+ * runtime's `parking` word (core/link.h). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -16,6 +19,8 @@
 
 __thread struct ckpt_section_word ckpt_section __attribute__((tls_model("initial-exec")));
 static int park_signal;
+static volatile int32_t not_parking;
+volatile int32_t *ckpt_parking = &not_parking;
 
 void ckpt_section_init(struct ckptmpi_link *link)
 {
@@ -29,6 +34,7 @@ void ckpt_section_init(struct ckptmpi_link *link)
 		off = 0;
 #endif
 	park_signal = link->park_signal;
+	ckpt_parking = &link->parking;
 	ckpt_st->section_tls_off = off; /* a restarted runtime learns it here */
 	__atomic_store_n(&link->section_tls_off, off, __ATOMIC_RELEASE);
 }
