@@ -25,7 +25,7 @@ set -euo pipefail
 B=$(cd "${1:-build}" && pwd); D=${2:-/tmp/ckptmpi-bench}; MIB=${3:-1024}
 shift 3 2>/dev/null || shift $#
 KINDS=("$@"); [ ${#KINDS[@]} -gt 0 ] || KINDS=(field half)
-read -r -a CODECS <<< "${CODECS:-none lz4 zstd zstd:3 deflate}"
+read -r -a CODECS <<< "${CODECS:-none lz4 zstd zstd:3 deflate blosc blosc-lz4 blosc-zstd}"
 REPS=${REPS:-1}
 mkdir -p "$D"
 now() { date +%s.%N; }

@@ -267,23 +267,6 @@ static int setting_uint(const char *v, unsigned long lo, unsigned long hi, unsig
 /* CKPTMPI_COMPRESS as storage/codec.c reads it: none | deflate[:0..9] |
  * zstd[:-99..22] | lz4[:1..65537]. Whether this build's HDF5 has the
  * filter is the writer's to say (storage/ is not linked into core/). */
-static int compress_setting_ok(const char *v)
-{
-	unsigned level;
-
-	if (!strcmp(v, "none") || !strcmp(v, "deflate") || !strcmp(v, "zstd") || !strcmp(v, "lz4"))
-		return 1;
-	if (!strncmp(v, "deflate:", 8))
-		return !setting_uint(v + 8, 0, 9, &level);
-	if (!strncmp(v, "zstd:-", 6))
-		return !setting_uint(v + 6, 1, 99, &level);
-	if (!strncmp(v, "zstd:", 5))
-		return !setting_uint(v + 5, 0, 22, &level);
-	if (!strncmp(v, "lz4:", 4))
-		return !setting_uint(v + 4, 1, 65537, &level);
-	return 0;
-}
-
 int control_config_from_env(struct control_config *c, int create_dir, int dir_optional)
 {
 	const char *d = getenv("CKPTMPI_DIR"), *v;
@@ -301,10 +284,8 @@ int control_config_from_env(struct control_config *c, int create_dir, int dir_op
 		log_error("CKPTMPI_VERBOSE=%s: expected 0, 1, 2 or 3", v);
 		return -1;
 	}
-	v = getenv("CKPTMPI_COMPRESS");
-	if (v && *v && !compress_setting_ok(v)) {
-		log_error("CKPTMPI_COMPRESS=%s: expected none, deflate[:0-9], zstd[:LEVEL] (-99 to 22) "
-		          "or lz4[:ACCELERATION] (1 to 65537)", v);
+	if (container_compress_setting_check()) { /* (the writer's own parser) */
+		log_error("%s", container_error());
 		return -1;
 	}
 	v = getenv("CKPTMPI_INTERVAL");

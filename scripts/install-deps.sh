@@ -11,9 +11,11 @@ PKGS+=(libibverbs-dev ibverbs-utils perftest python3-pyverbs rdma-core)
 PKGS+=(man-db)     # man(1): test/e2e/cli_install.sh reads the installed page
 PKGS+=(gdb tmux)   # ckptmpi debug / bisect (GDB with Python) and their tests (tmux: typed into)
 PKGS+=(iproute2)   # network namespaces standing in for hosts (test/e2e/job_netns.sh)
-# zstd and lz4 chunks (storage/codec.c); Debian's HDF5 filter plugins, h5py and
-# python3-zstandard read them back in test/e2e/compress.sh; gnuplot draws the bench plots
-PKGS+=(libzstd-dev liblz4-dev zlib1g-dev hdf5-filter-plugin python3-h5py python3-zstandard gnuplot-nox)
+# zstd, lz4 and Blosc chunks (storage/codec.c); Debian's HDF5 filter plugins
+# (lz4, bzip2; Blosc's), h5py and python3-zstandard read them back in
+# test/e2e/compress.sh; gnuplot draws the bench plots
+PKGS+=(libzstd-dev liblz4-dev zlib1g-dev libblosc-dev hdf5-filter-plugin
+       hdf5-filter-plugin-blosc-serial python3-h5py python3-zstandard gnuplot-nox)
 # a one-node Slurm cluster started by test/e2e/slurm_jobs.sh (slurmctld,
 # slurmd, sbatch/srun/scontrol) and its authentication daemon
 PKGS+=(slurm-wlm munge)

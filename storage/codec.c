@@ -4,14 +4,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <blosc.h>
 #include <lz4.h>
 #include <zlib.h>
 #include <zstd.h>
 
 #include "storage/codec.h"
+#include "storage/container.h"
 #include "storage/container_internal.h"
 
 #define LZ4_HEADER 12u              /* size (8) and block size (4) */
+#define CK_BLOSC_ELEMENT 8u         /* Blosc's shuffle: by doubles and 64-bit words */
 #define LZ4_DEFAULT_BLOCK (1u << 30)
 
 struct ck_codec_ctx {
@@ -25,6 +28,7 @@ const char *ck_codec_name(int codec)
 	case CK_CODEC_DEFLATE: return "deflate";
 	case CK_CODEC_ZSTD: return "zstd";
 	case CK_CODEC_LZ4: return "lz4";
+	case CK_CODEC_BLOSC: return "blosc";
 	default: return "none";
 	}
 }
@@ -35,6 +39,7 @@ int ck_codec_filter(int codec)
 	case CK_CODEC_DEFLATE: return H5Z_FILTER_DEFLATE;
 	case CK_CODEC_ZSTD: return CK_FILTER_ZSTD;
 	case CK_CODEC_LZ4: return CK_FILTER_LZ4;
+	case CK_CODEC_BLOSC: return CK_FILTER_BLOSC;
 	default: return 0;
 	}
 }
@@ -45,6 +50,7 @@ int ck_codec_of_filter(int filter)
 	case H5Z_FILTER_DEFLATE: return CK_CODEC_DEFLATE;
 	case CK_FILTER_ZSTD: return CK_CODEC_ZSTD;
 	case CK_FILTER_LZ4: return CK_CODEC_LZ4;
+	case CK_FILTER_BLOSC: return CK_CODEC_BLOSC;
 	default: return -1;
 	}
 }
@@ -84,9 +90,17 @@ int ck_compress_parse(const char *what, const char *value, struct ck_compress *c
 			lo = -99;
 	} else if (nlen == 3 && !strncmp(value, "lz4", 3)) {
 		c->codec = CK_CODEC_LZ4, c->level = 1, lo = 1, hi = 65537;
+	} else if ((nlen == 5 && !strncmp(value, "blosc", 5)) ||
+	           (nlen == 9 && !strncmp(value, "blosc-lz4", 9)) ||
+	           (nlen == 10 && !strncmp(value, "blosc-zstd", 10))) {
+		/* level 5: Blosc's own default; the fastest on a field of
+		 * doubles is blosclz, measured in bench/compress_bench.sh */
+		c->codec = CK_CODEC_BLOSC, c->level = 5, lo = 1, hi = 9;
+		c->inner = nlen == 5 ? BLOSC_BLOSCLZ : nlen == 9 ? BLOSC_LZ4 : BLOSC_ZSTD;
 	} else {
 		ck_set_error("%s: CKPTMPI_COMPRESS=%s not understood (use none, deflate[:0..9], "
-		             "zstd[:LEVEL] or lz4[:ACCELERATION])", what, value);
+		             "zstd[:LEVEL], lz4[:ACCELERATION], blosc[:1..9], blosc-lz4[:1..9] or "
+		             "blosc-zstd[:1..9])", what, value);
 		return -1;
 	}
 	if (arg && parse_int(arg, lo, hi, &c->level)) {
@@ -110,15 +124,24 @@ int ck_compress_from_env(const char *what, struct ck_compress *c)
 	return ck_compress_parse(what, getenv("CKPTMPI_COMPRESS"), c);
 }
 
+int container_compress_setting_check(void)
+{
+	struct ck_compress c;
+
+	return ck_compress_from_env("ckptmpi", &c);
+}
+
 size_t ck_chunk_bound(size_t n)
 {
 	size_t z = ZSTD_compressBound(n), l = LZ4_HEADER + 4 + (size_t)LZ4_compressBound((int)n),
-	       d = compressBound((uLong)n);
+	       d = compressBound((uLong)n), b = n + BLOSC_MAX_OVERHEAD;
 
 	if (z < l)
 		z = l;
 	if (z < d)
 		z = d;
+	if (z < b)
+		z = b;
 	return z + 4;
 }
 
@@ -229,6 +252,36 @@ static int lz4_decode(const uint8_t *in, size_t n, uint8_t *out, size_t len, cha
 	return 0;
 }
 
+/* One Blosc buffer of in[n], shuffled by 8-byte elements, on this thread
+ * alone (the _ctx calls keep no global state); 0 on failure. */
+static size_t blosc_encode(int level, int inner, const void *in, size_t n, void *out, size_t cap)
+{
+	const char *name = NULL;
+	int s;
+
+	if (n > BLOSC_MAX_BUFFERSIZE || blosc_compcode_to_compname(inner, &name) < 0 || !name)
+		return 0;
+	s = blosc_compress_ctx(level, BLOSC_SHUFFLE, CK_BLOSC_ELEMENT, n, in, out, cap, name, 0, 1);
+	return s > 0 ? (size_t)s : 0;
+}
+
+static int blosc_decode(const void *in, size_t n, void *out, size_t len, char *why, size_t whylen)
+{
+	size_t said = 0;
+	int got;
+
+	if (blosc_cbuffer_validate(in, n, &said) < 0 || said != len) {
+		snprintf(why, whylen, "blosc chunk of %zu bytes is not one buffer of %zu", n, len);
+		return -1;
+	}
+	got = blosc_decompress_ctx(in, out, len, 1);
+	if (got < 0 || (size_t)got != len) {
+		snprintf(why, whylen, "blosc chunk does not decode (%d)", got);
+		return -1;
+	}
+	return 0;
+}
+
 size_t ck_chunk_compress(struct ck_codec_ctx *x, const struct ck_compress *c, const void *in,
                          size_t n, void *out)
 {
@@ -249,6 +302,9 @@ size_t ck_chunk_compress(struct ck_codec_ctx *x, const struct ck_compress *c, co
 		break;
 	case CK_CODEC_LZ4:
 		s = lz4_encode(in, n, out, cap, LZ4_DEFAULT_BLOCK, c->level);
+		break;
+	case CK_CODEC_BLOSC:
+		s = blosc_encode(c->level, c->inner, in, n, out, cap);
 		break;
 	default:
 		break;
@@ -289,6 +345,8 @@ int ck_chunk_decompress(struct ck_codec_ctx *x, int codec, const void *in, size_
 	}
 	case CK_CODEC_LZ4:
 		return lz4_decode(in, n, out, len, why, whylen);
+	case CK_CODEC_BLOSC:
+		return blosc_decode(in, n, out, len, why, whylen);
 	default:
 		snprintf(why, whylen, "unknown codec %d", codec);
 		return -1;
@@ -377,6 +435,90 @@ static size_t lz4_filter(unsigned flags, size_t cd_nelmts, const unsigned cd_val
 	return s;
 }
 
+/* cd_values of the hdf5-blosc plugin (blosc_filter.h) */
+enum { BLOSC_CD_REVISION, BLOSC_CD_FORMAT, BLOSC_CD_TYPESIZE, BLOSC_CD_CHUNK, BLOSC_CD_LEVEL,
+       BLOSC_CD_SHUFFLE, BLOSC_CD_COMPRESSOR, BLOSC_CD_N };
+
+static size_t blosc_filter(unsigned flags, size_t cd_nelmts, const unsigned cd_values[],
+                           size_t nbytes, size_t *buf_size, void **buf)
+{
+	void *out;
+	size_t s;
+	char why[128];
+
+	if (flags & H5Z_FLAG_REVERSE) {
+		size_t len = 0, cbytes = 0, block = 0;
+
+		if (nbytes < BLOSC_MIN_HEADER_LENGTH)
+			return 0;
+		blosc_cbuffer_sizes(*buf, &len, &cbytes, &block);
+		if (!len || len > SIZE_MAX / 2 || !(out = malloc(len)))
+			return 0;
+		if (blosc_decode(*buf, nbytes, out, len, why, sizeof why)) {
+			free(out);
+			return 0;
+		}
+		s = len;
+	} else {
+		size_t cap = nbytes + BLOSC_MAX_OVERHEAD;
+		const char *name = NULL;
+		int level = cd_nelmts > BLOSC_CD_LEVEL ? (int)cd_values[BLOSC_CD_LEVEL] : 5;
+		int shuffle = cd_nelmts > BLOSC_CD_SHUFFLE ? (int)cd_values[BLOSC_CD_SHUFFLE] : 1;
+		int inner = cd_nelmts > BLOSC_CD_COMPRESSOR ? (int)cd_values[BLOSC_CD_COMPRESSOR] : 0;
+		size_t type = cd_nelmts > BLOSC_CD_TYPESIZE ? cd_values[BLOSC_CD_TYPESIZE] : 1;
+		int r;
+
+		if (nbytes > BLOSC_MAX_BUFFERSIZE || blosc_compcode_to_compname(inner, &name) < 0 ||
+		    !name || !(out = malloc(cap)))
+			return 0;
+		r = blosc_compress_ctx(level, shuffle, type ? type : 1, nbytes, *buf, out, cap, name, 0,
+		                       1);
+		if (r <= 0) {
+			free(out);
+			return 0;
+		}
+		s = (size_t)r;
+	}
+	free(*buf);
+	*buf = out;
+	*buf_size = s;
+	return s;
+}
+
+/* The plugin's set_local, but an element size given is kept (codec.h) */
+static herr_t blosc_set_local(hid_t dcpl, hid_t type, hid_t space)
+{
+	unsigned flags, cd[BLOSC_CD_N] = {0};
+	size_t n = BLOSC_CD_N;
+	hsize_t dims[32];
+	int nd;
+	size_t bytes;
+
+	(void)space;
+	if (H5Pget_filter_by_id2(dcpl, CK_FILTER_BLOSC, &flags, &n, cd, 0, NULL, NULL) < 0)
+		return -1;
+	if (n < 4)
+		n = 4;
+	cd[BLOSC_CD_REVISION] = 2;
+	cd[BLOSC_CD_FORMAT] = BLOSC_VERSION_FORMAT;
+	if (!cd[BLOSC_CD_TYPESIZE])
+		cd[BLOSC_CD_TYPESIZE] = (unsigned)H5Tget_size(type);
+	if (!cd[BLOSC_CD_TYPESIZE] || cd[BLOSC_CD_TYPESIZE] > BLOSC_MAX_TYPESIZE)
+		cd[BLOSC_CD_TYPESIZE] = 1;
+	if ((nd = H5Pget_chunk(dcpl, 32, dims)) < 0)
+		return -1;
+	bytes = H5Tget_size(type);
+	for (int i = 0; i < nd; i++)
+		bytes *= dims[i];
+	cd[BLOSC_CD_CHUNK] = (unsigned)bytes;
+	return H5Pmodify_filter(dcpl, CK_FILTER_BLOSC, flags, n, cd) < 0 ? -1 : 0;
+}
+
+static const H5Z_class2_t blosc_class = {
+	H5Z_CLASS_T_VERS, (H5Z_filter_t)CK_FILTER_BLOSC, 1, 1, "blosc", NULL, blosc_set_local,
+	blosc_filter,
+};
+
 static const H5Z_class2_t zstd_class = {
 	H5Z_CLASS_T_VERS, (H5Z_filter_t)CK_FILTER_ZSTD, 1, 1,
 	"Zstandard compression: http://www.zstd.net", NULL, NULL, zstd_filter,
@@ -390,8 +532,9 @@ static const H5Z_class2_t lz4_class = {
 
 int ck_codecs_register(void)
 {
-	if (H5Zregister(&zstd_class) < 0 || H5Zregister(&lz4_class) < 0) {
-		ck_set_error("HDF5: cannot register the zstd and lz4 filters");
+	if (H5Zregister(&zstd_class) < 0 || H5Zregister(&lz4_class) < 0 ||
+	    H5Zregister(&blosc_class) < 0) {
+		ck_set_error("HDF5: cannot register the zstd, lz4 and blosc filters");
 		return -1;
 	}
 	return 0;
@@ -411,6 +554,13 @@ int ck_compress_set_filter(hid_t dcpl, const struct ck_compress *c)
 		/* one block per chunk, as the plugin's default */
 		cd = 0;
 		return H5Pset_filter(dcpl, CK_FILTER_LZ4, H5Z_FLAG_OPTIONAL, 1, &cd) < 0 ? -1 : 0;
+	case CK_CODEC_BLOSC: {
+		/* revision, format and chunk bytes: set_local's */
+		unsigned b[BLOSC_CD_N] = {0, 0, CK_BLOSC_ELEMENT, 0, (unsigned)c->level, BLOSC_SHUFFLE,
+		                          (unsigned)c->inner};
+		return H5Pset_filter(dcpl, CK_FILTER_BLOSC, H5Z_FLAG_OPTIONAL, BLOSC_CD_N, b) < 0 ? -1
+		                                                                                   : 0;
+	}
 	default:
 		return 0;
 	}

@@ -18,6 +18,10 @@ const char *container_error(void);
 /* set it: a job's writer whose member failed elsewhere (core/job_group.c) */
 void container_set_error(const char *msg);
 
+/* CKPTMPI_COMPRESS checked as the writer reads it (storage/codec.h), so a
+ * typo is refused at the start, not at the first checkpoint. */
+int container_compress_setting_check(void);
+
 /* Set up the HDF5 library. The runtime calls it early, before it takes
  * the snapshot of its own memory, so that HDF5's state is part of it; the
  * other functions work without it too. */

@@ -7,15 +7,16 @@ it) is in it, byte for byte.
 
 zstd: every chunk's stored bytes through h5py (read_direct_chunk), their
 fletcher32 checked here, each decoded as one zstd frame by python3-zstandard
-(the HDF5 zstd filter's format). lz4 and others: h5py reads the dataset
-through HDF5's pipeline, with the filter plugin from HDF5_PLUGIN_PATH.
+(the HDF5 zstd filter's format). lz4, blosc and others: h5py reads the
+dataset through HDF5's pipeline, with the filter plugin from
+HDF5_PLUGIN_PATH.
 Prints what it did; exits non-zero on any difference."""
 import sys
 
 import h5py
 import numpy as np
 
-FILTERS = {"zstd": 32015, "lz4": 32004, "deflate": 1}
+FILTERS = {"zstd": 32015, "lz4": 32004, "blosc": 32001, "deflate": 1}
 CHUNK = 1 << 20
 
 
@@ -66,8 +67,13 @@ def main():
             if not packed:
                 sys.exit(f"{path}: no chunk is compressed")
         else:
+            n = ds.id.get_num_chunks()
+            packed = sum(1 for i in range(n) if ds.id.get_chunk_info(i).size < CHUNK)
+            if not packed:
+                sys.exit(f"{path}: no chunk is compressed")
             memory = ds[:].tobytes()
-            print(f"{len(memory)} bytes decoded by HDF5's {codec} filter plugin")
+            print(f"{len(memory)} bytes ({packed} of {n} chunks compressed) decoded by "
+                  f"HDF5's {codec} filter plugin")
     at = memory.find(heap[:4096])
     if at < 0 or memory[at:at + len(heap)] != heap:
         sys.exit(f"{path}: the program's heap ({len(heap)} bytes) is not in /memory")

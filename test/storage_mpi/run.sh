@@ -48,19 +48,19 @@ cat "$WORK/test.out"
 
 "${AS_USER[@]}" "$CKPTMPI" verify "$DIR" >"$WORK/verify.out" 2>"$WORK/verify.err" ||
 	fail "ckptmpi verify failed on the good generations"
-for g in 1 2 3 4 5; do
+for g in 1 2 3 4 5 6; do
 	grep -q "^generation $g: ok, $NP rank(s)" "$WORK/verify.out" ||
 		fail "ckptmpi verify does not pass generation $g with $NP ranks"
 done
 
 "${AS_USER[@]}" "$CKPTMPI" ls "$DIR" >"$WORK/ls.out" 2>"$WORK/ls.err" || fail "ckptmpi ls failed"
 cat "$WORK/ls.out"
-for g in 1 2 3 4 5; do
+for g in 1 2 3 4 5 6; do
 	awk -v g="$g" -v n="$NP" '$1 == g && $8 == n { f = 1 } END { exit !f }' "$WORK/ls.out" ||
 		fail "ckptmpi ls shows no generation $g of $NP ranks"
 done
 for r in $(seq 0 $((NP - 1))); do
-	[ "$(grep -c "^  rank $r " "$WORK/ls.out")" -eq 5 ] ||
+	[ "$(grep -c "^  rank $r " "$WORK/ls.out")" -eq 6 ] ||
 		fail "ckptmpi ls does not show rank $r of each generation"
 done
 

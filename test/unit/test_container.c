@@ -795,14 +795,23 @@ static struct stored memory_stored(const char *path)
 	struct stored st = { 0 };
 	hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), ds, dcpl, sp;
 	hsize_t dims;
-	unsigned flags, cd[4];
-	size_t ncd = 4;
+	unsigned flags, cd[8];
+	size_t ncd = 8;
 
 	assert_true(file >= 0);
 	assert_true((ds = H5Dopen2(file, "/memory", H5P_DEFAULT)) >= 0);
 	assert_true((dcpl = H5Dget_create_plist(ds)) >= 0);
 	if (H5Pget_nfilters(dcpl) == 2)
 		st.filter = (int)H5Pget_filter2(dcpl, 0, &flags, &ncd, cd, 0, NULL, NULL);
+	if (st.filter == 32001) {
+		/* the hdf5-blosc plugin's parameters: revision 2, element size
+		 * 8 (not the dataset's 1), the chunk's bytes, byte shuffle */
+		assert_int_equal(ncd, 7);
+		assert_int_equal(cd[0], 2);
+		assert_int_equal(cd[2], 8);
+		assert_int_equal(cd[3], 1u << 20);
+		assert_int_equal(cd[5], 1);
+	}
 	assert_true((sp = H5Dget_space(ds)) >= 0);
 	assert_int_equal(H5Sget_simple_extent_dims(sp, &dims, NULL), 1);
 	for (hsize_t off = 0; off < dims; off += 1u << 20) {
@@ -843,10 +852,11 @@ static void test_compression(void **state)
 {
 	static const struct { const char *value; int filter; } codecs[] = {
 		{ "deflate:3", 1 }, { "zstd", 32015 }, { "zstd:7", 32015 }, { "lz4", 32004 },
-		{ "none", 0 },
+		{ "blosc", 32001 }, { "blosc-lz4:9", 32001 }, { "blosc-zstd:1", 32001 }, { "none", 0 },
 	};
 	static const char *const bad[] = { "brotli", "zstd:", "zstd:abc", "zstd:99", "deflate:10",
-		                           "lz4:0", "zstd:1x" };
+		                           "lz4:0", "zstd:1x", "blosc:0", "blosc:10", "blosc-lz5",
+		                           "blosc-" };
 	struct fixture *f = *state;
 	struct generation_entry *list;
 	char final[4096], tmp[4096];
