@@ -304,8 +304,8 @@ int ck_memory_filters_available(const char *path, hid_t ds)
 		} else if (H5Zfilter_avail(f) <= 0) {
 			H5Eclear2(H5E_DEFAULT);
 			ck_set_error("%s: /memory is compressed with HDF5 filter %d (%s), which this "
-			             "ckptmpi cannot decode: it has deflate, zstd (32015) and lz4 (32004); "
-			             "other filters are loaded from HDF5_PLUGIN_PATH",
+			             "ckptmpi cannot decode: it has deflate, zstd (32015), lz4 (32004) and "
+			             "blosc (32001); other filters are loaded from HDF5_PLUGIN_PATH",
 			             path, (int)f, name[0] ? name : "no name");
 			rc = -1;
 		}
