@@ -36,6 +36,8 @@ t0=$(now); "$B/bin/ckptmpi" checkpoint "$CKPTMPI_DIR" >/dev/null; t1=$(now)
 ck=$(echo "$t1 - $t0" | bc -l)
 # the longest pause of any rank
 paused=$(grep -o 'paused [0-9.]* s' "$W/run.err" | awk '{print $2}' | sort -g | tail -1)
+# each rank's breakdown of its pause, on stderr
+grep -h "committed" "$W/run.err" >&2 || true
 sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
 : >"$W/rs.out"
 t0=$(now)

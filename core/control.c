@@ -435,6 +435,8 @@ struct behind_ctx {
 	container_progress_fn report;
 };
 static struct behind_ctx behind;
+/* how long a job's write_begin (the container's layout, in the pause) took */
+static double layout_s;
 
 static void behind_progress(uint64_t done, uint64_t total)
 {
@@ -656,13 +658,17 @@ static int write_image(const struct ckpt_job_ops *job, const struct ck_generatio
 	int r;
 
 	*released = 0;
+	layout_s = 0;
 	behind = (struct behind_ctx){job, info, img, NULL};
 	/* a job's members go behind together or not at all */
 	if (job->write_begin && job->agree(write_behind_wanted(img, then_exit))) {
 		char tmp_copy[4096];
 		int go_behind = 0, ok;
+		double t_begin = now_s();
 
-		if (job->write_begin(cfg.dir, info, img, write_progress, tmp, tmplen, &go_behind)) {
+		r = job->write_begin(cfg.dir, info, img, write_progress, tmp, tmplen, &go_behind);
+		layout_s = now_s() - t_begin;
+		if (r) {
 			snprintf(err, errlen, "%s", container_error());
 			log_error("%s", container_error());
 			return 0;
@@ -865,13 +871,14 @@ release:
 				double t_stop = park_started() > t0 ? park_started() : t0;
 				log_info("generation %llu committed (%s): %llu MiB of %llu MiB saved, "
 				         "paused %.3f s (stopping threads %.3f s, looking %.3f s, starting "
-				         "the writer %.3f s) after %.3f s reaching the cut, written behind "
-				         "the program in %.3f s",
+				         "the writer %.3f s, of which laying out the file %.3f s) after "
+				         "%.3f s reaching the cut, written behind the program in %.3f s",
 				         (unsigned long long)gen, reason,
 				         (unsigned long long)(img.memory_bytes >> 20),
 				         (unsigned long long)(img.proc.upper_size >> 20),
 				         t_resumed - t_stop, t_parked - t_stop, t_captured - t_parked,
-				         t_resumed - t_captured, t_stop - t0, t_written - t_resumed);
+				         t_resumed - t_captured, layout_s, t_stop - t0,
+				         t_written - t_resumed);
 			} else
 				log_info("generation %llu committed (%s): %llu MiB of %llu MiB saved, "
 				         "paused %.3f s (stopping threads %.3f s, writing %.3f s)",
