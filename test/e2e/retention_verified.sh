@@ -5,6 +5,11 @@
 # CKPTMPI_TEST_FAULT=readback:2) leaves the older generation in place with
 # a message, and the next good one prunes both. The job runs on to the
 # same end as an uninterrupted run.
+# A program that ends while its newest generation is read back (made slow
+# here: CKPTMPI_TEST_FAULT=readback_slow:2) leaves CKPTMPI_KEEP
+# generations, not one more: the read-back comes before the commit and
+# the pruning right after it (it came after the commit, and an exit
+# during it left KEEP + 1 generations: e2e_interval, CI 2026-12-01).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init
 need_prog heap_mmap
@@ -37,4 +42,32 @@ verify_ok "$dir"
 wait_exit "$job" "the job"
 wait_exit "$REF_PID" "reference run"
 same_file "$WORK/ref.out" "$WORK/run1.out" "stdout of the job"
+
+dir2=$WORK/ckpt2
+mkdirs "$WORK/ref2" "$WORK/ck2" "$dir2"
+plain_bg "$WORK/ref2" "$WORK/ref2.out" -- "$PROGS/heap_mmap" 40 120 heap.log
+ref2=$REF_PID
+export CKPTMPI_KEEP=1 CKPTMPI_TEST_FAULT=readback_slow:2 CKPTMPI_FULL_EVERY=1
+run_bg "$WORK/ck2" "$WORK/run2.out" "$dir2" -- "$PROGS/heap_mmap" 40 120 heap.log
+unset CKPTMPI_KEEP CKPTMPI_TEST_FAULT CKPTMPI_FULL_EVERY
+job=$JOB_PID
+wait_step "$WORK/run2.out" 4 "$job"
+ckpt "$dir2"
+[ "$GEN" -eq 1 ] || fail "first checkpoint of the second job made generation $GEN"
+# the second checkpoint 3.6 s before the end: written and committed in
+# well under that (a slow fsync aside), but its read-back takes 10 s more,
+# and the program ends during it
+wait_step "$WORK/run2.out" 10 "$job"
+"${AS_USER[@]}" "$CKPTMPI" checkpoint "$dir2" > "$WORK/ck2.out" 2>&1 &
+late=$!
+wait_exit "$job" "the second job"
+wait "$late" 2>/dev/null || true
+left=$(gens_in "$dir2" | tr '\n' ' ')
+log "the program ended during generation 2's read-back; generations left: $left ($(snip "$WORK/ck2.out" 200))"
+[ "$(gens_in "$dir2" | wc -l)" -le 1 ] ||
+    fail "the program ended during the read-back of generation 2 and CKPTMPI_KEEP=1, yet the directory holds: $left"
+[ -n "$left" ] || fail "no generation left at all"
+verify_ok "$dir2"
+wait_exit "$ref2" "second reference run"
+same_file "$WORK/ref2.out" "$WORK/run2.out" "stdout of the second job"
 log "PASS"
