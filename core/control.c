@@ -264,9 +264,6 @@ static int setting_uint(const char *v, unsigned long lo, unsigned long hi, unsig
 	return 0;
 }
 
-/* CKPTMPI_COMPRESS as storage/codec.c reads it: none | deflate[:0..9] |
- * zstd[:-99..22] | lz4[:1..65537]. Whether this build's HDF5 has the
- * filter is the writer's to say (storage/ is not linked into core/). */
 int control_config_from_env(struct control_config *c, int create_dir, int dir_optional)
 {
 	const char *d = getenv("CKPTMPI_DIR"), *v;

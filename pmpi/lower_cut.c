@@ -341,16 +341,17 @@ static int targets_from_reports(int since_round)
 	for (uint32_t i = 0; i < st->vt_hwm; i++) {
 		struct ckpt_vh *e = &st->vt[i];
 		const struct cut_count *c;
-		uint64_t t = 0;
+		uint64_t t = 0, old;
 		if (i == CKPT_VT_SELF || !comm_live(e))
 			continue;
 		for (c = reports_of(e->u.c.name); c && c < reports + nreports &&
 		                                  c->name == e->u.c.name; c++)
 			if (c->count > t)
 				t = c->count;
-		if (t == __atomic_load_n(&e->u.c.target, __ATOMIC_RELAXED))
+		old = __atomic_load_n(&e->u.c.target, __ATOMIC_RELAXED);
+		if (t == old)
 			continue; /* (the common case: no store into a running rank's table) */
-		if (t > e->u.c.target) {
+		if (t > old) {
 			rose = 1;
 			if (since_round)
 				log_debug("cut: communicator %u (%s), made since the round: target %llu",
