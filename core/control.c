@@ -432,7 +432,8 @@ struct behind_ctx {
 	container_progress_fn report;
 };
 static struct behind_ctx behind;
-/* how long a job's write_begin (the container's layout, in the pause) took */
+/* how long a job's write_begin (the container's layout, beside the
+ * running program) took */
 static double layout_s;
 
 static void behind_progress(uint64_t done, uint64_t total)
@@ -441,11 +442,12 @@ static void behind_progress(uint64_t done, uint64_t total)
 	test_slow_write(done, total);
 }
 
-static int write_behind(void *ctx, container_progress_fn report, char *tmp, size_t tmplen,
-                        uint64_t *stored, char *err, size_t errlen)
+static int write_behind(void *ctx, const void *plan, size_t planlen, container_progress_fn report,
+                        char *tmp, size_t tmplen, uint64_t *stored, char *err, size_t errlen)
 {
 	struct behind_ctx *b = ctx;
 
+	(void)plan, (void)planlen;
 	b->report = report;
 	if (capture_settle_zero_pages(b->img)) {
 		snprintf(err, errlen, "checkpoint writer: out of memory for the page index");
@@ -621,7 +623,7 @@ static int write_behind_wait(background_write_fn fn, const struct interval_set *
 {
 	struct background_write bw;
 
-	if (background_write_start(&bw, fn, &behind))
+	if (background_write_start(&bw, fn, &behind, 0))
 		return -1; /* not started: the caller writes with the program stopped */
 	release_program(before);
 	*released = 1;
@@ -634,21 +636,82 @@ static int write_behind_wait(background_write_fn fn, const struct interval_set *
 	return 1;
 }
 
-/* A job's member: its page data, left by write_begin, written by the
- * forked writer */
-static int write_pages_behind(void *ctx, container_progress_fn report, char *tmp, size_t tmplen,
+/* A job's member: its page data, as the plan its parent worked out with
+ * the program running says, written by the writer forked at the cut */
+static int write_pages_behind(void *ctx, const void *plan, size_t planlen,
+                              container_progress_fn report, char *tmp, size_t tmplen,
                               uint64_t *stored, char *err, size_t errlen)
 {
 	struct behind_ctx *b = ctx;
 
 	(void)tmp, (void)tmplen;
 	b->report = report;
-	if (b->job->write_pages(behind_progress)) {
+	if (b->job->write_pages(plan, planlen, b->img, behind_progress)) {
 		snprintf(err, errlen, "%s", container_error());
 		return -1;
 	}
 	*stored = b->img->memory_bytes;
 	return 0;
+}
+
+/* A job whose members write their page data behind the program: each
+ * forks its writer at the cut (the pause ends there), then the members
+ * lay the container out together beside the running program, each
+ * sends its writer the places of its chunks, and they agree on the
+ * outcome. possible: this member's page data can go behind. 1 written;
+ * 0 not (err); -1 not started on every member (the caller writes with
+ * the program stopped). */
+static int write_job_behind(const struct ckpt_job_ops *job, const struct ck_generation_info *info,
+                            struct ck_image *img, int possible, const struct interval_set *before,
+                            char *tmp, size_t tmplen, int *released, double *t_resumed,
+                            char *err, size_t errlen)
+{
+	struct background_write bw;
+	const void *plan = NULL;
+	size_t planlen = 0;
+	char ignored[8];
+	int started, r, ok;
+	double t_begin;
+
+	/* forked before the members agree, so that one collective round
+	 * decides: a member that cannot go behind votes no, and the others'
+	 * writers are told there is nothing to write */
+	started = possible && background_write_start(&bw, write_pages_behind, &behind, 1) == 0;
+	if (!job->agree(started)) {
+		if (started)
+			background_write_cancel(&bw);
+		return -1;
+	}
+	release_program(before);
+	*released = 1;
+	*t_resumed = t_begin = now_s();
+	r = job->write_begin(cfg.dir, info, img, write_progress, tmp, tmplen, &plan, &planlen);
+	layout_s = now_s() - t_begin;
+	if (r) {
+		/* failed on every member together; member 0 removed tmp */
+		background_write_cancel(&bw);
+		job->write_end();
+		snprintf(err, errlen, "%s", container_error());
+		log_error("%s", err);
+		return 0;
+	}
+	r = background_write_send_plan(&bw, plan, planlen);
+	job->write_end();
+	/* the writer names no temporary: tmp is the layout's */
+	if (background_write_wait(&bw, note_progress, serve_requests_during_write, ignored,
+	                          sizeof ignored, &img->memory_bytes, err, errlen) || r) {
+		log_error("%s", err);
+		r = -1;
+	}
+	ok = job->agree(r == 0);
+	if (!ok) {
+		if (r == 0)
+			snprintf(err, errlen, "another rank could not write its page data of the "
+			         "generation (see its message)");
+		if (job->rank() == 0)
+			unlink(tmp);
+	}
+	return ok;
 }
 
 /* The image into a temporary of DIR (its name in tmp): 1 written, 0 not
@@ -665,41 +728,12 @@ static int write_image(const struct ckpt_job_ops *job, const struct ck_generatio
 	layout_s = 0;
 	behind = (struct behind_ctx){job, info, img, NULL};
 	/* a job's members go behind together or not at all */
-	if (job->write_begin && job->agree(write_behind_wanted(img, then_exit))) {
-		char tmp_copy[4096];
-		int go_behind = 0, ok;
-		double t_begin = now_s();
-
-		r = job->write_begin(cfg.dir, info, img, write_progress, tmp, tmplen, &go_behind);
-		layout_s = now_s() - t_begin;
-		if (r) {
-			snprintf(err, errlen, "%s", container_error());
-			log_error("%s", container_error());
-			return 0;
-		}
-		if (!go_behind)
-			return 1;
-		snprintf(tmp_copy, sizeof tmp_copy, "%s", tmp);
-		r = write_behind_wait(write_pages_behind, before, img, tmp_copy, sizeof tmp_copy,
-		                      released, t_resumed, err, errlen);
-		if (r < 0) {
-			r = job->write_pages(write_progress) == 0;
-			if (!r) {
-				snprintf(err, errlen, "%s", container_error());
-				log_error("%s", err);
-			}
-		}
-		job->write_end();
-		ok = job->agree(r == 1);
-		if (!ok) {
-			if (r == 1)
-				snprintf(err, errlen, "another rank could not write its page data of the "
-				         "generation (see its message)");
-			if (job->rank() == 0)
-				unlink(tmp);
-		}
-		return ok;
-	}
+	if (job->write_begin &&
+	    (r = write_job_behind(job, info, img,
+	                          write_behind_wanted(img, then_exit) &&
+	                          job->write_behind_possible(cfg.dir, img),
+	                          before, tmp, tmplen, released, t_resumed, err, errlen)) >= 0)
+		return r;
 	/* a job without write_begin: its collective writer needs every
 	 * member's transport */
 	if (!hooks_job_shared(job) && write_behind_wanted(img, then_exit)) {
@@ -879,14 +913,14 @@ release:
 				double t_stop = park_started() > t0 ? park_started() : t0;
 				log_info("generation %llu committed (%s): %llu MiB of %llu MiB saved, "
 				         "paused %.3f s (stopping threads %.3f s, looking %.3f s, starting "
-				         "the writer %.3f s, of which laying out the file %.3f s) after "
-				         "%.3f s reaching the cut, written behind the program in %.3f s",
+				         "the writer %.3f s) after %.3f s reaching the cut, written behind "
+				         "the program in %.3f s (of which laying out the file %.3f s)",
 				         (unsigned long long)gen, reason,
 				         (unsigned long long)(img.memory_bytes >> 20),
 				         (unsigned long long)(img.proc.upper_size >> 20),
 				         t_resumed - t_stop, t_parked - t_stop, t_captured - t_parked,
-				         t_resumed - t_captured, layout_s, t_stop - t0,
-				         t_written - t_resumed);
+				         t_resumed - t_captured, t_stop - t0, t_written - t_resumed,
+				         layout_s);
 			} else
 				log_info("generation %llu committed (%s): %llu MiB of %llu MiB saved, "
 				         "paused %.3f s (stopping threads %.3f s, writing %.3f s)",

@@ -57,16 +57,23 @@ struct ckpt_job_ops {
 	             container_progress_fn progress, char *tmp, size_t tmplen);
 	int (*commit)(const char *dir, uint64_t gen, const char *tmp);
 	/* optional (NULL: write does it all): the write in two parts, the
-	 * page data behind the running program. write_begin is collective,
-	 * with every member stopped; *behind 1: this member's page data is
-	 * left to write_pages (the same answer on every member), which uses
-	 * no transport (it runs in a process forked from the member);
-	 * write_end frees what write_begin kept. Then the members agree on
-	 * the outcome and commit, or member 0 removes tmp. */
+	 * page data behind the running program. write_behind_possible
+	 * (local, in the pause): 1 when this member's page data can be left
+	 * to a writer forked at the cut, provided every member says so; the
+	 * members agree, each forks its writer and the program runs on.
+	 * write_begin is then collective, beside the running program: the
+	 * container all but the page data, and in *plan (*planlen bytes,
+	 * kept until write_end) what this member's writer needs to write
+	 * them; it fails rather than write them itself. write_pages runs in
+	 * the forked writer with the plan and the image as it was, using no
+	 * transport. Then the members agree on the outcome and commit, or
+	 * member 0 removes tmp. */
+	int (*write_behind_possible)(const char *dir, struct ck_image *img);
 	int (*write_begin)(const char *dir, const struct ck_generation_info *info,
 	                   struct ck_image *img, container_progress_fn progress, char *tmp,
-	                   size_t tmplen, int *behind);
-	int (*write_pages)(container_progress_fn progress);
+	                   size_t tmplen, const void **plan, size_t *planlen);
+	int (*write_pages)(const void *plan, size_t planlen, const struct ck_image *img,
+	                   container_progress_fn progress);
 	void (*write_end)(void);
 	/* allgather: every member's `len` bytes (the same len on all), in
 	 * member order, into all (size() * len bytes); the same answer on

@@ -35,6 +35,7 @@ static const struct ckpt_job_ops mpi_job = {
 	.quiesce = runtime_mpi_quiesce,
 	.write = runtime_mpi_write,
 	.commit = runtime_mpi_commit,
+	.write_behind_possible = runtime_mpi_write_behind_possible,
 	.write_begin = runtime_mpi_write_begin,
 	.write_pages = runtime_mpi_write_pages,
 	.write_end = runtime_mpi_write_end,

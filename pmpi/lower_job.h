@@ -41,10 +41,12 @@ int runtime_mpi_write(const char *dir, const struct ck_generation_info *info,
                       struct ck_image *img, container_progress_fn progress, char *tmp,
                       size_t tmplen);
 int runtime_mpi_commit(const char *dir, uint64_t gen, const char *tmp);
+int runtime_mpi_write_behind_possible(const char *dir, struct ck_image *img);
 int runtime_mpi_write_begin(const char *dir, const struct ck_generation_info *info,
                             struct ck_image *img, container_progress_fn progress, char *tmp,
-                            size_t tmplen, int *behind);
-int runtime_mpi_write_pages(container_progress_fn progress);
+                            size_t tmplen, const void **plan, size_t *planlen);
+int runtime_mpi_write_pages(const void *plan, size_t planlen, const struct ck_image *img,
+                            container_progress_fn progress);
 void runtime_mpi_write_end(void);
 
 #endif

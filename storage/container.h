@@ -72,21 +72,35 @@ int container_write_mpi(MPI_Comm comm, const char *dir, const struct ck_generati
                         struct ck_image *image, container_progress_fn progress,
                         char *tmp_path_out, size_t tmp_path_len);
 
-/* The same, with this rank's page data left for later when the file's
- * layout allows it (uncompressed, /memory laid out by rank 0): then
- * *pages is set and the file is complete but for this rank's /memory
- * chunks, which container_mpi_pages_write (no MPI: it can run in a
- * process forked from the rank, with the image's memory as it was)
- * writes and fsyncs. Every rank then agrees on the outcome, frees the
- * pages and commits (container_commit_mpi), or rank 0 removes the
- * temporary. *pages NULL: the write was whole, as container_write_mpi's
- * (the same on every rank). */
+/* The same, with this rank's page data left for later (uncompressed,
+ * /memory laid out by rank 0; container_mpi_pages_possible says
+ * beforehand whether the file's layout allows it): *pages is set and
+ * the file is complete but for this rank's /memory chunks, which
+ * container_mpi_pages_write (no MPI: it can run in a process forked
+ * from the rank, with the image's memory as it was) writes and fsyncs.
+ * Every rank then agrees on the outcome, frees the pages and commits
+ * (container_commit_mpi), or rank 0 removes the temporary. It never
+ * writes the page data itself: where they cannot be left, it fails on
+ * every rank (the image's memory may have moved on since the cut). */
 struct container_mpi_pages;
 int container_write_mpi_begin(MPI_Comm comm, const char *dir, const struct ck_generation_info *info,
                               struct ck_image *image, container_progress_fn progress,
                               char *tmp_path_out, size_t tmp_path_len,
                               struct container_mpi_pages **pages);
 int container_mpi_pages_write(struct container_mpi_pages *pages, container_progress_fn progress);
+/* Whether this rank's page data can be left to a writer forked before
+ * container_write_mpi_begin (no MPI, local): 1 when they can provided
+ * every rank says so (rank 0's CKPTMPI_COMPRESS and CKPTMPI_MPIO_DIRECT
+ * decide, and every rank's rows must fit the gather). Then
+ * container_write_mpi_begin defers on every rank, or fails. */
+int container_mpi_pages_possible(const char *dir, uint64_t rank, uint64_t nranks,
+                                 struct ck_image *image);
+/* The pages as bytes (*plan, malloc'd) for a writer forked before they
+ * were laid out, and back in that writer, whose `image` is the
+ * snapshot's (it opens the temporary by its path, checking the inode). */
+int container_mpi_pages_pack(const struct container_mpi_pages *pages, void **plan, size_t *len);
+int container_mpi_pages_unpack(const void *plan, size_t len, const struct ck_image *image,
+                               struct container_mpi_pages **pages);
 void container_mpi_pages_free(struct container_mpi_pages *pages);
 
 /* Collective: after every rank has closed the file, rank 0 fsyncs, renames it

@@ -86,6 +86,7 @@ struct mwriter {
  * writer's own fields that write_direct reads, and the descriptor */
 struct container_mpi_pages {
 	struct mwriter w;
+	uint64_t ino;               /* of the temporary */
 };
 
 /* Rank 0's decisions, which every rank must follow identically. */
@@ -409,27 +410,27 @@ enum { PART_ROW, PART_REGIONS, PART_FDS, PART_RUNS, PART_THREADS, PART_TIMERS, P
 
 /* What rank r sends rank 0: its whole /ranks row, its rows of every
  * table, its /strings and /filedata slices (unpadded), in this order:
- * the bytes of each part. */
-static void part_sizes(const struct ck_rank_row *row, uint64_t size[NPARTS])
+ * the bytes of each part, from its counts. */
+static void part_sizes(const struct ck_counts *c, uint64_t size[NPARTS])
 {
-	size[PART_ROW] = sizeof *row;
-	size[PART_REGIONS] = row->region_count * sizeof(struct ck_region_row);
-	size[PART_FDS] = row->fd_count * sizeof(struct ck_fd_row);
-	size[PART_RUNS] = row->run_count * sizeof(struct ck_page_run);
-	size[PART_THREADS] = row->thread_count * sizeof(struct ck_thread);
-	size[PART_TIMERS] = row->timer_count * sizeof(struct ck_posix_timer);
+	size[PART_ROW] = sizeof(struct ck_rank_row);
+	size[PART_REGIONS] = c->regions * sizeof(struct ck_region_row);
+	size[PART_FDS] = c->fds * sizeof(struct ck_fd_row);
+	size[PART_RUNS] = c->runs * sizeof(struct ck_page_run);
+	size[PART_THREADS] = c->threads * sizeof(struct ck_thread);
+	size[PART_TIMERS] = c->timers * sizeof(struct ck_posix_timer);
 	size[PART_SIG] = CK_NSIG * sizeof(struct ck_sigaction);
 	size[PART_RLIM] = CK_NRLIMITS * sizeof(struct ck_rlimit);
 	size[PART_ITIMER] = 3 * sizeof(struct ck_itimer);
-	size[PART_STRINGS] = row->strings_len;
-	size[PART_FILEDATA] = row->filedata_len;
+	size[PART_STRINGS] = c->strings;
+	size[PART_FILEDATA] = c->filedata;
 }
 
-static uint64_t packed_bytes(const struct ck_rank_row *row)
+static uint64_t packed_bytes(const struct ck_counts *c)
 {
 	uint64_t size[NPARTS], n = 0;
 
-	part_sizes(row, size);
+	part_sizes(c, size);
 	for (int i = 0; i < NPARTS; i++)
 		n += size[i];
 	return n;
@@ -440,7 +441,7 @@ static uint64_t gathered_bytes(const struct mwriter *w)
 	uint64_t n = 0;
 
 	for (int r = 0; r < w->size; r++)
-		n += packed_bytes(&w->rows[r]);
+		n += packed_bytes(&w->counts[r]);
 	return n;
 }
 
@@ -448,6 +449,7 @@ static uint64_t gathered_bytes(const struct mwriter *w)
 struct gathered {
 	uint8_t *buf;
 	uint64_t *at;
+	const struct ck_counts *counts; /* every rank's: the sizes of its parts */
 };
 
 static void put(uint8_t **p, const void *src, uint64_t n)
@@ -461,7 +463,7 @@ static int gather_rows(struct mwriter *w, struct gathered *g)
 {
 	const struct ck_rank_row *row = &w->rows[w->rank];
 	const struct ck_image *img = w->img;
-	uint64_t len = packed_bytes(row);
+	uint64_t len = packed_bytes(&w->counts[w->rank]);
 	struct source src = { .img = img, .memory = 0 };
 	int *counts = NULL, *displs = NULL, rc = 0, e;
 	uint8_t *mine = malloc(len), *p = mine;
@@ -504,10 +506,11 @@ static int gather_rows(struct mwriter *w, struct gathered *g)
 		for (int r = 0; r < w->size; r++) {
 			g->at[r] = at;
 			displs[r] = (int)at;   /* CK_GATHER_MAX < INT_MAX */
-			counts[r] = (int)packed_bytes(&w->rows[r]);
+			counts[r] = (int)packed_bytes(&w->counts[r]);
 			at += (uint64_t)counts[r];
 		}
 	}
+	g->counts = w->counts;
 	if (!(rc = agree(w, rc)) &&
 	    (e = MPI_Gatherv(mine, (int)len, MPI_BYTE, g->buf, counts, displs, MPI_BYTE, 0,
 	                     w->comm)) != MPI_SUCCESS)
@@ -524,7 +527,7 @@ static const uint8_t *part(const struct gathered *g, int r, unsigned which)
 	const uint8_t *p = g->buf + g->at[r];
 	uint64_t size[NPARTS];
 
-	part_sizes((const struct ck_rank_row *)p, size);
+	part_sizes(&g->counts[r], size);
 	for (unsigned i = 0; i < which; i++)
 		p += size[i];
 	return p;
@@ -1353,6 +1356,15 @@ static int write_mpi(MPI_Comm comm, const char *dir, const struct ck_generation_
 	/* the same everywhere: every rank has every rank's counts */
 	if (w.direct && gathered_bytes(&w) > CK_GATHER_MAX)
 		w.direct = w.defer = 0;
+	if (pages && !w.defer) {
+		/* the same on every rank: the writers were forked at the cut
+		 * on container_mpi_pages_possible's word */
+		ck_set_error("%s: generation %llu: internal error: the page data cannot be written "
+		             "behind the program after all (codec %d, direct %d, %llu bytes of rows)",
+		             w.dir, (unsigned long long)w.generation, (int)w.comp.codec, d.direct,
+		             (unsigned long long)gathered_bytes(&w));
+		goto fail_early;
+	}
 	w.total = image->memory_bytes;
 	rc = ck_types_create(&w.t);
 	if (rc)
@@ -1401,6 +1413,7 @@ static int write_mpi(MPI_Comm comm, const char *dir, const struct ck_generation_
 			                         .addr = w.addr, .nchunks = w.nchunks,
 			                         .img = w.img, .total = w.total };
 			memcpy(p->w.path, w.path, sizeof w.path);
+			p->ino = d.ino;
 			w.addr = NULL; /* the pages' now */
 			w.fd = -1;
 		}
@@ -1472,6 +1485,96 @@ int container_write_mpi_begin(MPI_Comm comm, const char *dir, const struct ck_ge
                               struct container_mpi_pages **pages)
 {
 	return write_mpi(comm, dir, info, image, progress, tmp_path_out, tmp_path_len, pages);
+}
+
+int container_mpi_pages_possible(const char *dir, uint64_t rank, uint64_t nranks,
+                                 struct ck_image *image)
+{
+	const char *v = getenv("CKPTMPI_MPIO_DIRECT");
+	struct ck_compress comp;
+	struct ck_counts c;
+
+	if (!CK_HAVE_SKELETON || (v && !strcmp(v, "0")) || ck_compress_from_env(dir, &comp) ||
+	    comp.codec != CK_CODEC_NONE || !nranks || ck_rank_measure(dir, rank, image, &c))
+		return 0;
+	/* every rank's share within the gather's limit: the sum is too */
+	return packed_bytes(&c) <= CK_GATHER_MAX / nranks;
+}
+
+/* What a forked writer needs of container_mpi_pages: the head, then the
+ * places of its chunks */
+struct pages_plan {
+	uint64_t magic, generation, ino, nchunks, total;
+	int64_t rank, size;
+	char path[PATH_MAX];
+};
+#define PAGES_PLAN_MAGIC 0x636b7074706c616eull /* "ckptplan" */
+
+int container_mpi_pages_pack(const struct container_mpi_pages *p, void **plan, size_t *len)
+{
+	const struct mwriter *w = &p->w;
+	struct pages_plan *h;
+
+	*len = sizeof *h + w->nchunks * sizeof *w->addr;
+	if (!(*plan = h = calloc(1, *len))) {
+		ck_set_error("%s: out of memory for the places of %llu chunks", w->path,
+		             (unsigned long long)w->nchunks);
+		return -1;
+	}
+	*h = (struct pages_plan){ PAGES_PLAN_MAGIC, w->generation, p->ino, w->nchunks, w->total,
+	                          w->rank, w->size, "" };
+	memcpy(h->path, w->path, sizeof h->path);
+	if (w->nchunks)
+		memcpy(h + 1, w->addr, w->nchunks * sizeof *w->addr);
+	return 0;
+}
+
+int container_mpi_pages_unpack(const void *plan, size_t len, const struct ck_image *image,
+                               struct container_mpi_pages **out)
+{
+	const struct pages_plan *h = plan;
+	struct container_mpi_pages *p;
+	struct stat st;
+
+	*out = NULL;
+	if (len < sizeof *h || h->magic != PAGES_PLAN_MAGIC ||
+	    (len - sizeof *h) / sizeof(uint64_t) != h->nchunks ||
+	    (len - sizeof *h) % sizeof(uint64_t) || !memchr(h->path, 0, sizeof h->path)) {
+		ck_set_error("checkpoint writer: internal error: a malformed plan of %zu bytes", len);
+		return -1;
+	}
+	if (!(p = calloc(1, sizeof *p)) ||
+	    !(p->w.addr = malloc((h->nchunks ? h->nchunks : 1) * sizeof *p->w.addr))) {
+		ck_set_error("%s: out of memory for the places of %llu chunks", h->path,
+		             (unsigned long long)h->nchunks);
+		free(p);
+		return -1;
+	}
+	p->w = (struct mwriter){ .comm = MPI_COMM_NULL, .rank = (int)h->rank, .size = (int)h->size,
+	                         .generation = h->generation, .dir = "", .file = -1, .dxpl = -1,
+	                         .fd = -1, .addr = p->w.addr, .nchunks = h->nchunks,
+	                         .img = image, .total = h->total };
+	memcpy(p->w.path, h->path, sizeof h->path);
+	p->ino = h->ino;
+	if (h->nchunks)
+		memcpy(p->w.addr, h + 1, h->nchunks * sizeof *p->w.addr);
+	if ((p->w.fd = open(p->w.path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    fstat(p->w.fd, &st) < 0) {
+		ck_set_error("%s: generation %llu: rank %d: cannot open the temporary to write its "
+		             "page data: %s", p->w.path, (unsigned long long)h->generation,
+		             (int)h->rank, strerror(errno));
+		container_mpi_pages_free(p);
+		return -1;
+	}
+	if ((uint64_t)st.st_ino != p->ino) {
+		ck_set_error("%s: generation %llu: rank %d: not the temporary the job laid out (inode "
+		             "%llu, not %llu)", p->w.path, (unsigned long long)h->generation,
+		             (int)h->rank, (unsigned long long)st.st_ino, (unsigned long long)p->ino);
+		container_mpi_pages_free(p);
+		return -1;
+	}
+	*out = p;
+	return 0;
 }
 
 int container_mpi_pages_write(struct container_mpi_pages *p, container_progress_fn progress)
