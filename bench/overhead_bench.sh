@@ -7,10 +7,15 @@
 #
 # Per flavour, 2 ranks:
 #   - bench/overhead_micro.c: 8-byte ping-pong latency, 8-byte Allreduce
-#     latency, 1 MiB bandwidth. ROUNDS runs of each side in turn (native,
-#     ckptmpi, native, ...), each run many short repetitions; the table
-#     gives the best repetition of all runs and the median of the runs'
-#     medians (a shared machine: the best is the undisturbed figure);
+#     latency, 1 MiB bandwidth, and 8-byte exchanges through requests the
+#     program waits for (Irecv, Isend, Waitall) or polls (a Test loop), at
+#     MPI_THREAD_MULTIPLE on both sides; the *_vs_single rows compare the
+#     same ckptmpi runs with native ones at MPI_THREAD_SINGLE (what a
+#     program asking for no threads gets: the runtime's MPI is always at
+#     MULTIPLE, whose locks cost). ROUNDS runs of each side in turn
+#     (native, ckptmpi, native, ...), each run many short repetitions; the
+#     table gives the best repetition of all runs and the median of the
+#     runs' medians (a shared machine: the best is the undisturbed figure);
 #   - a real program: Debian's hpcc (built for OpenMPI; N=HPCC_N, 1x2 grid),
 #     whole run time, best and median of ROUNDS;
 #   - start-up: an MPI hello world (mpirun -np 2), and `ckptmpi run --
@@ -63,32 +68,40 @@ for FL in $FLAVOURS; do
 	$CC -O2 "$W/hello.c" -o "$W/hello_$FL"
 	export CKPTMPI_MPI_THREAD=multiple
 
-	# micro-benchmarks, interleaved
-	: > "$W/n_$FL"; : > "$W/c_$FL"; : > "$W/o_$FL"
+	# micro-benchmarks, interleaved; s_: native at MPI_THREAD_SINGLE (what
+	# a program that asks for no threads gets), against the same ckptmpi runs
+	: > "$W/n_$FL"; : > "$W/c_$FL"; : > "$W/o_$FL"; : > "$W/s_$FL"
 	for _ in $(seq "$ROUNDS"); do
 		"${RUN[@]}" "$W/micro_$FL" "$REPS" "$ITERS" >> "$W/n_$FL"
 		"${RUN[@]}" "$RT" "$W/micro_$FL" "$REPS" "$ITERS" >> "$W/c_$FL"
+		"${RUN[@]}" env OVERHEAD_THREAD_LEVEL=single "$W/micro_$FL" "$REPS" "$ITERS" >> "$W/s_$FL"
 		[ "${ORDINARY:-0}" = 0 ] ||
 			CKPTMPI_FASTPATH=0 "${RUN[@]}" "$RT" "$W/micro_$FL" "$REPS" "$ITERS" >> "$W/o_$FL"
 	done
-	sides=c; [ "${ORDINARY:-0}" = 0 ] || sides="c o"
-	for side in $sides; do
-	for m in pingpong_8B_latency allreduce_8B_latency pingpong_1MiB_bandwidth; do
-		hib=0; [ "$m" = pingpong_1MiB_bandwidth ] && hib=1
-		u=$(awk -v m=$m '$1==m {print $4; exit}' "$W/n_$FL")
-		if [ $hib = 1 ]; then
-			nb=$(awk -v m=$m '$1==m {print $2}' "$W/n_$FL" | sort -g | tail -1)
-			cb=$(awk -v m=$m '$1==m {print $2}' "$W/${side}_$FL" | sort -g | tail -1)
-		else
-			nb=$(awk -v m=$m '$1==m {print $2}' "$W/n_$FL" | stats | cut -d' ' -f1)
-			cb=$(awk -v m=$m '$1==m {print $2}' "$W/${side}_$FL" | stats | cut -d' ' -f1)
-		fi
-		nm=$(awk -v m=$m '$1==m {print $3}' "$W/n_$FL" | stats | cut -d' ' -f2)
-		cm=$(awk -v m=$m '$1==m {print $3}' "$W/${side}_$FL" | stats | cut -d' ' -f2)
-		label=$m; [ "$side" = o ] && label=${m}_ordinary
-		row "$FL" "$label" "$u" "$nb" "$nm" "$cb" "$cm" $hib
-	done
-	done
+	# pair BASE SIDE SUFFIX METRICS...: rows of SIDE's runs against BASE's
+	pair() {
+		local base=$1 side=$2 suffix=$3 m hib u nb cb nm cm
+		shift 3
+		for m in "$@"; do
+			hib=0; [ "$m" = pingpong_1MiB_bandwidth ] && hib=1
+			u=$(awk -v m=$m '$1==m {print $4; exit}' "$W/${base}_$FL")
+			if [ $hib = 1 ]; then
+				nb=$(awk -v m=$m '$1==m {print $2}' "$W/${base}_$FL" | sort -g | tail -1)
+				cb=$(awk -v m=$m '$1==m {print $2}' "$W/${side}_$FL" | sort -g | tail -1)
+			else
+				nb=$(awk -v m=$m '$1==m {print $2}' "$W/${base}_$FL" | stats | cut -d' ' -f1)
+				cb=$(awk -v m=$m '$1==m {print $2}' "$W/${side}_$FL" | stats | cut -d' ' -f1)
+			fi
+			nm=$(awk -v m=$m '$1==m {print $3}' "$W/${base}_$FL" | stats | cut -d' ' -f2)
+			cm=$(awk -v m=$m '$1==m {print $3}' "$W/${side}_$FL" | stats | cut -d' ' -f2)
+			row "$FL" "$m$suffix" "$u" "$nb" "$nm" "$cb" "$cm" $hib
+		done
+	}
+	all=(pingpong_8B_latency allreduce_8B_latency pingpong_1MiB_bandwidth waitall_8B_exchange
+	     test_loop_8B_exchange)
+	pair n c "" "${all[@]}"
+	[ "${ORDINARY:-0}" = 0 ] || pair n o _ordinary "${all[@]}"
+	pair s c _vs_single pingpong_8B_latency waitall_8B_exchange test_loop_8B_exchange
 
 	# a real program: hpcc (Debian builds it against OpenMPI only)
 	if [ "$FL" = openmpi ] && [ "$HPCC_N" != 0 ] && command -v hpcc > /dev/null &&
@@ -146,10 +159,12 @@ for FL in $FLAVOURS; do
 done
 
 # start-up without MPI
-: > "$W/tn"; : > "$W/tc"
+: > "$W/tn"; : > "$W/tc"; mkdir -p "$W/ck"
 for _ in $(seq "$ROUNDS"); do
 	t0=$(now); /bin/true; t1=$(now); awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}' >> "$W/tn"
-	t0=$(now); "$B/bin/ckptmpi" run -- /bin/true > /dev/null 2>&1 || true; t1=$(now)
+	# (a real run: with its checkpoint directory; until 2026-12-01 this
+	# timed the CLI refusing to run without one)
+	t0=$(now); "$B/bin/ckptmpi" run --dir "$W/ck" -- /bin/true > /dev/null; t1=$(now)
 	awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}' >> "$W/tc"
 done
 read -r nb nm < <(stats < "$W/tn"); read -r cb cm < <(stats < "$W/tc")

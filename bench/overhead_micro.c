@@ -1,13 +1,19 @@
 /* Running cost micro-benchmarks for bench/overhead_bench.sh: 8-byte
- * ping-pong latency (half a round trip), 8-byte MPI_Allreduce latency and
- * 1 MiB ping-pong bandwidth between ranks 0 and 1, at MPI_THREAD_MULTIPLE
- * (the level checkpoints need, asked for on both sides). Many short
- * repetitions: on a shared machine the fastest ones are those no other
- * process disturbed. Rank 0 prints "name best median unit" lines.
+ * ping-pong latency (half a round trip), 8-byte MPI_Allreduce latency,
+ * 1 MiB ping-pong bandwidth between ranks 0 and 1, and two exchanges of
+ * 8 bytes through requests the program holds: MPI_Irecv, MPI_Isend and
+ * MPI_Waitall (as hpcc's ring tests), and MPI_Irecv from any source
+ * polled with MPI_Test, MPI_Isend and MPI_Wait (as hpcc's RandomAccess).
+ * At MPI_THREAD_MULTIPLE (the level checkpoints need, asked for on both
+ * sides), or the level OVERHEAD_THREAD_LEVEL names (single: what most
+ * programs ask for, the baseline the application itself sees). Many
+ * short repetitions: on a shared machine the fastest ones are those no
+ * other process disturbed. Rank 0 prints "name best median unit" lines.
  *   overhead_micro [REPS=200] [ITERS=1000] */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int cmp(const void *a, const void *b)
 {
@@ -34,7 +40,11 @@ int main(int argc, char **argv)
 	static char big[1 << 20];
 	double b8 = 1, o8, *t = malloc(sizeof(double) * (size_t)reps);
 
-	MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+	const char *lv = getenv("OVERHEAD_THREAD_LEVEL");
+
+	MPI_Init_thread(&argc, &argv,
+	                lv && !strcmp(lv, "single") ? MPI_THREAD_SINGLE : MPI_THREAD_MULTIPLE,
+	                &provided);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &size);
 	if (size < 2) {
@@ -79,8 +89,35 @@ int main(int argc, char **argv)
 		t[r] = (MPI_Wtime() - t0) / big_n;
 	}
 	report(rank, "pingpong_1MiB_bandwidth", t, reps / 4 + 1, (double)sizeof big / 1e6, "MB/s", 1);
+	for (int mode = 0; mode < 2; mode++) {
+		for (int r = 0; r < reps; r++) {
+			int peer = rank ^ 1;
+
+			MPI_Barrier(MPI_COMM_WORLD);
+			double t0 = MPI_Wtime();
+			for (int i = 0; rank < 2 && i < iters; i++) {
+				MPI_Request q[2];
+				int flag = 0;
+
+				if (mode == 0) {
+					MPI_Irecv(&o8, 1, MPI_DOUBLE, peer, 2, MPI_COMM_WORLD, &q[0]);
+					MPI_Isend(&b8, 1, MPI_DOUBLE, peer, 2, MPI_COMM_WORLD, &q[1]);
+					MPI_Waitall(2, q, MPI_STATUSES_IGNORE);
+					continue;
+				}
+				MPI_Irecv(&o8, 1, MPI_DOUBLE, MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD,
+				          &q[0]);
+				MPI_Isend(&b8, 1, MPI_DOUBLE, peer, 3, MPI_COMM_WORLD, &q[1]);
+				while (!flag)
+					MPI_Test(&q[0], &flag, MPI_STATUS_IGNORE);
+				MPI_Wait(&q[1], MPI_STATUS_IGNORE);
+			}
+			t[r] = (MPI_Wtime() - t0) / iters;
+		}
+		report(rank, mode ? "test_loop_8B_exchange" : "waitall_8B_exchange", t, reps, 1e6, "us",
+		       0);
+	}
 	free(t);
-	(void)o8;
 	MPI_Finalize();
 	return 0;
 }
