@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "pmpi/lower_fast.h"
+#include "pmpi/ucx_env.h"
 #include "pmpi/mpi_index.h"
 
 void ckpt_mpi_table_fill(void **fn);
@@ -23,27 +24,12 @@ void ckpt_mpi_table_fill(void **fn);
 /* MPI's functions, then the lower half's own (pmpi/lower_fast.h) */
 static void *mpi_table[CKPT_LOWER_NSLOTS];
 
-/* UCX (under MPICH and OpenMPI) patches mmap/munmap in place to watch
- * memory. The lower half's memory is routed by ckptmpi, and the copy of
- * UCX that an unmodified binary drags into the upper half must not patch
- * anything either. UCX reads these in its library constructors, so they
- * must be in the environment before the runtime starts: returns 1 when it
- * had to set one (the runtime then re-executes itself). */
+/* UCX's environment (pmpi/ucx_env.h): returns 1 when it had to set a
+ * variable (the runtime then re-executes itself, for UCX's constructors
+ * to see it). */
 int runtime_mpi_env(void)
 {
-	static const char *const vars[][2] = {
-		{"UCX_MEM_MALLOC_HOOKS", "no"},
-		{"UCX_MEM_MMAP_HOOK_MODE", "none"},
-		{"UCX_MEM_EVENTS", "no"},
-	};
-	int changed = 0;
-
-	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
-		if (!getenv(vars[i][0])) {
-			setenv(vars[i][0], vars[i][1], 1);
-			changed = 1;
-		}
-	return changed;
+	return ckpt_ucx_env_set();
 }
 
 /* 1 when a preload list (':' or ' ' separated) names a libckptmpi.so */

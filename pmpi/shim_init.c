@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/personality.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <asm/prctl.h>
@@ -23,6 +24,7 @@
 #include "pmpi/call.h"
 #include "pmpi/mpi_index.h"
 #include "pmpi/shim.h"
+#include "pmpi/ucx_env.h"
 
 void **ckpt_lower_fn;
 int ckpt_have_fsgsbase;
@@ -87,6 +89,16 @@ static void reexec_through_runtime(void)
 		args[argc++] = cmd + off;
 	args[argc] = NULL;
 	setenv("CKPTMPI_REEXEC", "1", 1);
+	/* what the runtime would otherwise re-execute itself for (a second
+	 * load of its libraries: ~10 ms a rank): the fixed layout and UCX's
+	 * environment (the program's own MPI is already loaded here: its UCX
+	 * saw the environment as it was) */
+	{
+		int p = personality(0xffffffff);
+		if (p >= 0 && !(p & ADDR_NO_RANDOMIZE))
+			(void)personality((unsigned long)p | ADDR_NO_RANDOMIZE);
+	}
+	(void)ckpt_ucx_env_set();
 	/* a preloaded shim belongs in the upper half only: the runtime hands
 	 * it on to the application it loads */
 	if (getenv("LD_PRELOAD")) {
