@@ -186,6 +186,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "overhead_calls: unknown operation %s\n", argv[2]);
 		return 2;
 	}
+	/* the program's MPI_Init, as a program that asks for no threads
+	 * (OVERHEAD_THREAD_LEVEL=multiple: MPI_Init_thread at MULTIPLE; the
+	 * shim's bookkeeping then takes locked instructions) */
+	{
+		int (*init)(int *, char ***) = sym(shim, "PMPI_Init");
+		int (*init_thread)(int *, char ***, int, int *) = sym(shim, "PMPI_Init_thread");
+		const char *lv = getenv("OVERHEAD_THREAD_LEVEL");
+		int provided = 0;
+
+		if (lv && !strcmp(lv, "multiple"))
+			init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided);
+		else
+			init(NULL, NULL);
+	}
 	/* warm: entries, first-call paths */
 	send(&a, 1, dbl, 1, 0, world);
 	recv(&b, 1, dbl, 1, 0, world, &st);

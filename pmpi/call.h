@@ -146,6 +146,8 @@ static inline __attribute__((always_inline)) void ckpt_section_end(void)
 extern struct ckpt_mpi_state *ckpt_st;
 /* CKPTMPI_FASTPATH=0: every call takes the ordinary path (for comparison) */
 extern int ckpt_fast_off;
+/* The program's threads may be in the shim at once (pmpi/vtable.c) */
+extern int ckpt_app_concurrent;
 
 #ifdef CKPTMPI_HANDLES_ARE_POINTERS
 /* OpenMPI: predefined handles are addresses of the shim's own objects (or

@@ -58,8 +58,12 @@ static inline int world_rank_of(uint64_t comm, int rank)
 static inline void count(volatile uint64_t *tab, uint64_t comm, int rank)
 {
 	int w = world_rank_of(comm, rank);
-	if (w >= 0)
+	if (w < 0)
+		return;
+	if (ckpt_app_concurrent)
 		__atomic_fetch_add(&tab[w], 1, __ATOMIC_RELAXED);
+	else
+		tab[w]++; /* (no locked instruction: pmpi/vtable.c) */
 }
 
 static void empty_status(MPI_Status *st)
@@ -151,7 +155,9 @@ static struct ckpt_vh *req_new(uint32_t rkind, uint32_t fn, const void *buf, int
 	e->u.r.tag = tag;
 	e->u.r.comm = CKPT_HVAL(comm);
 	if (rkind == CKPT_RK_RECV) /* receives are posted again in this order */
-		e->u.r.order = __atomic_fetch_add(&ckpt_st->post_order, 1, __ATOMIC_RELAXED);
+		e->u.r.order = ckpt_app_concurrent
+		               ? __atomic_fetch_add(&ckpt_st->post_order, 1, __ATOMIC_RELAXED)
+		               : ckpt_st->post_order++;
 	return e;
 }
 
@@ -175,13 +181,15 @@ static int send_lower(struct ckpt_vh *e, uint32_t mode)
 	}
 }
 
-/* MPI has taken the send: count it (once, also if the runtime got here first) */
+/* MPI has taken the send: count it. The entry is the posting thread's
+ * alone (inside its section; the runtime looks only with it parked), so
+ * no locked instruction (pmpi/vtable.c, ckpt_app_concurrent) */
 static void send_taken(struct ckpt_vh *e)
 {
-	uint32_t want = CKPT_RS_POSTING;
-	if (__atomic_compare_exchange_n(&e->u.r.state, &want, CKPT_RS_ACTIVE, 0, __ATOMIC_ACQ_REL,
-	                                __ATOMIC_ACQUIRE))
+	if (e->u.r.state == CKPT_RS_POSTING) {
+		__atomic_store_n(&e->u.r.state, CKPT_RS_ACTIVE, __ATOMIC_RELEASE);
 		count(ckpt_st->sent, e->u.r.comm, e->u.r.peer);
+	}
 }
 
 static int post_send(uint32_t mode, uint32_t fn, const void *buf, int count, MPI_Datatype dt,
@@ -260,13 +268,14 @@ static int is_cancelled(const MPI_Status *st)
 	return c;
 }
 
-/* Account a completion MPI reported into the entry (flag and status). */
+/* Account a completion MPI reported into the entry (flag and status),
+ * once. The entry is the calling thread's alone, as in send_taken. */
 static void req_account(struct ckpt_vh *e)
 {
-	uint32_t want = CKPT_RS_ACTIVE;
-	if (__atomic_compare_exchange_n(&e->u.r.state, &want, CKPT_RS_DONE, 0, __ATOMIC_ACQ_REL,
-	                                __ATOMIC_ACQUIRE) &&
-	    e->u.r.rkind == CKPT_RK_RECV) {
+	if (e->u.r.state != CKPT_RS_ACTIVE)
+		return;
+	__atomic_store_n(&e->u.r.state, CKPT_RS_DONE, __ATOMIC_RELEASE);
+	if (e->u.r.rkind == CKPT_RK_RECV) {
 		const MPI_Status *st = (const MPI_Status *)e->u.r.status;
 		/* (asking MPI costs a call: only after MPI_Cancel) */
 		if (!e->u.r.cancel || !is_cancelled(st))

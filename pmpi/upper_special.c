@@ -27,6 +27,7 @@ int PMPI_Init(int *argc, char ***argv)
 	if (app_initialized)
 		return MPI_ERR_OTHER;
 	app_initialized = 1;
+	ckpt_app_concurrent = 0; /* MPI_THREAD_SINGLE (MPI_Init_thread may raise it) */
 	return MPI_SUCCESS;
 }
 #pragma weak MPI_Init = PMPI_Init
@@ -36,6 +37,7 @@ int PMPI_Init_thread(int *argc, char ***argv, int required, int *provided)
 	int have = ckpt_lower_provided();
 	int rc = PMPI_Init(argc, argv);
 	*provided = required < have ? required : have;
+	ckpt_app_concurrent = *provided == MPI_THREAD_MULTIPLE;
 	return rc;
 }
 #pragma weak MPI_Init_thread = PMPI_Init_thread

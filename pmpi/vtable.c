@@ -26,6 +26,17 @@
 
 struct ckpt_mpi_state *ckpt_st;
 int ckpt_fast_off;
+/* 1 while the program may call MPI from several threads at once (it has
+ * MPI at MPI_THREAD_MULTIPLE, or has not initialised it yet): the
+ * bookkeeping its threads share (the entries' free list, the message
+ * counts, the posting order) then takes locked instructions. Below
+ * MULTIPLE one thread at a time calls MPI (the program's promise), and
+ * the runtime reads the bookkeeping only with the threads parked: plain
+ * stores do. A locked instruction just after MPI's own call waits for
+ * MPI's stores (to the peer's shared memory) to drain: three quarters of
+ * what posting a send cost (perf, 2026-12-01). Part of the upper half's
+ * memory, so a restarted program keeps it. */
+int ckpt_app_concurrent = 1;
 
 void ckpt_state_lock(void)
 {
@@ -115,14 +126,16 @@ static uint32_t entry_get(void)
 {
 	uint32_t i;
 
-	ckpt_state_lock();
+	if (ckpt_app_concurrent)
+		ckpt_state_lock();
 	i = ckpt_st->free_head;
 	if (i) {
 		ckpt_st->free_head = ckpt_st->vt[i].next_free;
 	} else if (ckpt_st->vt_hwm < CKPT_VT_MAX) {
 		i = ckpt_st->vt_hwm++;
 	}
-	ckpt_state_unlock();
+	if (ckpt_app_concurrent)
+		ckpt_state_unlock();
 	if (!i) {
 		fprintf(stderr, "ckptmpi: rank %d: more than %u live MPI handles\n",
 		        ckpt_st->world_rank, CKPT_VT_MAX);
@@ -136,11 +149,13 @@ void ckpt_vh_release(uint32_t i)
 	struct ckpt_vh *e = &ckpt_st->vt[i];
 	if (i < CKPT_VT_FIRST)
 		return;
-	ckpt_state_lock();
+	if (ckpt_app_concurrent)
+		ckpt_state_lock();
 	e->kind = CKPT_VK_FREE;
 	e->next_free = ckpt_st->free_head;
 	ckpt_st->free_head = i;
-	ckpt_state_unlock();
+	if (ckpt_app_concurrent)
+		ckpt_state_unlock();
 }
 
 struct ckpt_vh *ckpt_vh_alloc(uint32_t kind, uint64_t real, uint32_t fn, uint32_t *idx)
