@@ -159,9 +159,17 @@ static int cq_push(struct sd_view *v, uint32_t cqi, const struct sd_cqe *src, in
 	atomic_store_explicit(&e->seq, t + 1, memory_order_release);
 	atomic_store_explicit(&cq->tail, t + 1, memory_order_release);
 	sd_unlock(&cq->plock);
-	a = atomic_load_explicit(&cq->armed, memory_order_acquire);
+	if (cq->chan < 0)
+		return 0;
+	/* The entry's store, then the load of armed; the owner stores armed,
+	 * then polls (sdev_req_notify). Without a full fence on both sides
+	 * each can miss the other's store (x86 lets a load pass an earlier
+	 * store): no event, and a program asleep on its channel with a
+	 * completion it never polls. */
+	atomic_thread_fence(memory_order_seq_cst);
+	a = atomic_load_explicit(&cq->armed, memory_order_relaxed);
 	if (a && (a == 1 || solicited || src->wc.status != IBV_WC_SUCCESS) &&
-	    atomic_exchange(&cq->armed, 0) && cq->chan >= 0)
+	    atomic_exchange(&cq->armed, 0))
 		sd_chan_notify(v, cq->chan, cqi);
 	return 0;
 }
@@ -268,6 +276,8 @@ int sdev_req_notify(struct sdev_cq *c, int solicited_only)
 	if (cq->chan < 0)
 		return EINVAL;
 	atomic_store(&cq->armed, solicited_only ? 2u : 1u);
+	/* before the program's next poll: see cq_push */
+	atomic_thread_fence(memory_order_seq_cst);
 	return 0;
 }
 

@@ -322,7 +322,13 @@ restart_fg() {
     local rc=0
     (cd "$cwd" && exec timeout -s KILL "$CMD_TIMEOUT" "${AS_USER[@]}" "$CKPTMPI" restart "$dir" "$@") \
         >"$out" 2>"$out.err" </dev/null || rc=$?
-    [ "$rc" -ne 137 ] || fail "ckptmpi restart $dir${*:+ $*} did not finish within ${CMD_TIMEOUT}s"
+    if [ "$rc" -eq 137 ]; then
+        # a hang: what each process still running was doing, and the
+        # members' own logs (a job's restart writes them under DIR)
+        ps -eo pid,ppid,stat,wchan:24,args | grep -E '[c]kptmpi|[i]bv_|[i]b_' >&2 || true
+        show_on_failure "$dir"/restart-*/member-*.err
+        fail "ckptmpi restart $dir${*:+ $*} did not finish within ${CMD_TIMEOUT}s"
+    fi
     [ "$rc" -eq 0 ] || fail "ckptmpi restart $dir${*:+ $*} exited $rc (stderr: $(snip "$out.err" 600))"
     log "restart finished: $(wc -l <"$out" || true) lines of output"
 }
