@@ -694,7 +694,11 @@ static int drain_local(char *err, size_t len)
 		if (e->kind != CKPT_VK_REQUEST || e->u.r.rkind != CKPT_RK_RECV ||
 		    e->u.r.state != CKPT_RS_ACTIVE)
 			continue;
-		MPI_Cancel((MPI_Request *)&e->real);
+		/* cancelled by the program already: once is all (Open MPI 4.1
+		 * takes the request out of its queue again on a second cancel,
+		 * through stale links: SIGSEGV) */
+		if (!e->u.r.cancel)
+			MPI_Cancel((MPI_Request *)&e->real);
 		MPI_Wait((MPI_Request *)&e->real, (MPI_Status *)e->u.r.status);
 		MPI_Test_cancelled((MPI_Status *)e->u.r.status, &c);
 		if (c && e->u.r.cancel) {

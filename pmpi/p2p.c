@@ -927,6 +927,7 @@ int PMPI_Start(MPI_Request *r)
 		return MPI_ERR_REQUEST;
 	ckpt_section_begin();
 	e->u.r.flag = 0;
+	e->u.r.cancel = 0; /* a new activation: the last one's MPI_Cancel is not its */
 	e->u.r.order = __atomic_fetch_add(&ckpt_st->post_order, 1, __ATOMIC_RELAXED);
 	if (e->u.r.rkind == CKPT_RK_RECV) {
 		rc = recv_start(e);

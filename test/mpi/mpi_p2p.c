@@ -7,10 +7,10 @@
  * Per iteration, before the sleep: 2*(P-1) MPI_ANY_SOURCE receives (each
  * rank sends two messages to every other rank), an MPI_ANY_SOURCE +
  * MPI_ANY_TAG receive, a large (rendezvous-sized) ring message, persistent
- * requests started with MPI_Startall, and a receive nobody will match; the
- * sends are started too, then the rank sleeps; after it everything is
- * completed, the unmatched receive is cancelled (MPI_Test_cancelled must
- * say so).  Then: blocking ring (Send/Recv), Sendrecv, Sendrecv_replace,
+ * requests started with MPI_Startall, a receive nobody will match, and
+ * another cancelled at once; the sends are started too, then the rank
+ * sleeps; after it everything is completed, the unmatched receive is
+ * cancelled (MPI_Test_cancelled must say so of both).  Then: blocking ring (Send/Recv), Sendrecv, Sendrecv_replace,
  * Ssend, Issend, Rsend to a pre-posted receive, Bsend (attached buffer),
  * Probe/Iprobe + Recv of the probed count, Mprobe/Mrecv, Improbe/Imrecv,
  * Waitany + Testsome + Testall, Waitsome, and a second persistent pair
@@ -117,11 +117,18 @@ int main(int argc, char **argv)
 
 	/* persistent requests, reused by every iteration */
 	int64_t pers1_out[4], pers1_in[4], pers2_out[4], pers2_in[4];
-	MPI_Request pers1[2], pers2[2];
+	MPI_Request pers1[2], pers2[2], pers3;
+	int64_t pers3_in = 0;
 	MPI_OK(MPI_Recv_init(pers1_in, 4, MPI_INT64_T, left, TAG_PERS1, MPI_COMM_WORLD, &pers1[0]));
 	MPI_OK(MPI_Send_init(pers1_out, 4, MPI_INT64_T, right, TAG_PERS1, MPI_COMM_WORLD, &pers1[1]));
 	MPI_OK(MPI_Send_init(pers2_out, 4, MPI_INT64_T, left, TAG_PERS2, MPI_COMM_WORLD, &pers2[0]));
 	MPI_OK(MPI_Recv_init(pers2_in, 4, MPI_INT64_T, right, TAG_PERS2, MPI_COMM_WORLD, &pers2[1]));
+	/* never matched: started, cancelled and completed before the sleep,
+	 * started again and cancelled after it (a checkpoint in the sleep
+	 * must cancel this activation although the last one was cancelled
+	 * by the program) */
+	MPI_OK(MPI_Recv_init(&pers3_in, 1, MPI_INT64_T, MPI_ANY_SOURCE, TAG_NEVER + 2, MPI_COMM_WORLD,
+	                     &pers3));
 
 	/* buffered sends: room for 16 messages of 4 words */
 	int psz;
@@ -139,8 +146,8 @@ int main(int argc, char **argv)
 		int b = tagb(it), n = 0, flag;
 		uint64_t h = mix(0, (uint64_t)it);
 		MPI_Status st;
-		int64_t any_in = -1, any_out = val(rank, it, 77, 0), never = 0;
-		MPI_Request never_req;
+		int64_t any_in = -1, any_out = val(rank, it, 77, 0), never = 0, never2 = 0;
+		MPI_Request never_req, never2_req;
 
 		/* ---- posted before the sleep, completed after it ---- */
 		for (int i = 0; i < nw; i++)
@@ -150,6 +157,17 @@ int main(int argc, char **argv)
 		MPI_OK(MPI_Irecv(big_in, BIG_N, MPI_INT64_T, left, b + 1, MPI_COMM_WORLD, &wreq[n++]));
 		MPI_OK(MPI_Irecv(&never, 1, MPI_INT64_T, MPI_ANY_SOURCE, TAG_NEVER, MPI_COMM_WORLD,
 		                 &never_req));
+		/* cancelled now, completed after the sleep: a checkpoint there
+		 * must not cancel it again (Open MPI 4.1 crashes on that) */
+		MPI_OK(MPI_Irecv(&never2, 1, MPI_INT64_T, MPI_ANY_SOURCE, TAG_NEVER + 1, MPI_COMM_WORLD,
+		                 &never2_req));
+		MPI_OK(MPI_Cancel(&never2_req));
+		MPI_OK(MPI_Start(&pers3));
+		MPI_OK(MPI_Cancel(&pers3));
+		MPI_OK(MPI_Wait(&pers3, &st));
+		MPI_OK(MPI_Test_cancelled(&st, &flag));
+		CHECK(flag, "the persistent receive nobody sends to was not cancelled");
+		MPI_OK(MPI_Start(&pers3));
 		for (int k = 0; k < 4; k++)
 			pers1_out[k] = val(rank, it, 1000, k);
 		MPI_OK(MPI_Startall(2, pers1));
@@ -219,6 +237,13 @@ int main(int argc, char **argv)
 		MPI_OK(MPI_Test_cancelled(&st, &flag));
 		CHECK(flag, "the receive nobody sends to was not cancelled");
 		h = mix(h, (uint64_t)flag);
+		MPI_OK(MPI_Wait(&never2_req, &st));
+		MPI_OK(MPI_Test_cancelled(&st, &flag));
+		CHECK(flag, "the receive cancelled before the sleep was not cancelled");
+		MPI_OK(MPI_Cancel(&pers3));
+		MPI_OK(MPI_Wait(&pers3, &st));
+		MPI_OK(MPI_Test_cancelled(&st, &flag));
+		CHECK(flag, "the persistent receive nobody sends to was not cancelled");
 
 		/* ---- blocking ring, Sendrecv, Sendrecv_replace ---- */
 		h = ring_chain(it, b + 2, 0, h);
@@ -381,6 +406,7 @@ int main(int argc, char **argv)
 	int bs;
 	MPI_OK(MPI_Buffer_detach(&ba, &bs));
 	CHECK(ba == bbuf && bs == bsize, "Buffer_detach returned another buffer");
+	MPI_Request_free(&pers3);
 	for (int k = 0; k < 2; k++) {
 		MPI_Request_free(&pers1[k]);
 		MPI_Request_free(&pers2[k]);
