@@ -24,6 +24,7 @@
 #include "core/control_socket.h"
 #include "core/dirty_pages.h"
 #include "core/hooks.h"
+#include "core/lazy_restore.h"
 #include "core/intervals.h"
 #include "core/link.h"
 #include "core/loader.h"
@@ -799,6 +800,9 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, int then_exit, int 
 		log_error("%s", err);
 		return 0;
 	}
+	/* a lazy restart's memory all in first: the program is held at its
+	 * system calls until then, where it could not be parked */
+	lazy_restore_wait();
 	{
 		char why[1024] = "";
 		if (job->quiesce(&parked, why, sizeof why)) {
@@ -817,6 +821,7 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, int then_exit, int 
 		 * here and that first look (its memory would count as the
 		 * program's) */
 		char why[1024] = "";
+		lazy_restore_settle();
 		ok = hooks_quiesce(job, &parked, why, sizeof why) == 0;
 		if (!ok)
 			log_error("%s", why[0] ? why : "a plugin could not reach a consistent cut");

@@ -122,10 +122,9 @@ static int scan(uint64_t start, uint64_t end, dirty_range_fn fn, void *ctx)
 	return 0;
 }
 
-static int register_range(uint64_t start, uint64_t end)
+static int register_range(uint64_t start, uint64_t end, uint64_t mode)
 {
-	struct uffdio_register reg = { .range = { start, end - start },
-	                               .mode = UFFDIO_REGISTER_MODE_WP };
+	struct uffdio_register reg = { .range = { start, end - start }, .mode = mode };
 
 	if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0) {
 		/* a mapping userfaultfd refuses: saved whole every time */
@@ -148,8 +147,20 @@ int dirty_track(uint64_t start, uint64_t end)
 {
 	if (disabled || open_tracking())
 		return -1;
-	return register_range(start, end);
+	return register_range(start, end, UFFDIO_REGISTER_MODE_WP);
 }
+
+int dirty_track_missing(uint64_t start, uint64_t end)
+{
+	/* the protection leaves a marker on every page: a touch of one is
+	 * a missing page still (an anonymous mapping's marker faults as
+	 * one), and the loader's copies may land on markers */
+	if (disabled || open_tracking())
+		return -1;
+	return register_range(start, end, UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP);
+}
+
+int dirty_uffd(void) { return uffd; }
 
 void dirty_set_base(uint64_t generation, uint64_t depth)
 {

@@ -29,6 +29,12 @@ int dirty_scan(uint64_t start, uint64_t end, dirty_range_fn fn, void *ctx);
  * 0, or -1 (logged once; the next generation is then full there). */
 int dirty_track(uint64_t start, uint64_t end);
 
+/* The same for memory whose pages come in behind the running program (a
+ * lazy restart): registered for missing pages too, on the same
+ * userfaultfd (dirty_uffd), before any of them is there. 0, or -1. */
+int dirty_track_missing(uint64_t start, uint64_t end);
+int dirty_uffd(void);
+
 /* Whether tracking works in this process (opened on first use). */
 int dirty_available(void);
 /* 0: no tracking at all (CKPTMPI_FULL_EVERY=1: every generation full,

@@ -177,3 +177,13 @@ int hooks_restore(const struct ck_image *img)
 			plugins[i]->restored();
 	return 0;
 }
+
+int hooks_lazy_ok(const struct ck_image *img)
+{
+	if (hooks_job_plugin())
+		return 0; /* the members' memory is reached by their peers */
+	for (int i = 0; i < nplugins; i++)
+		if (plugins[i]->lazy_ok && !plugins[i]->lazy_ok(img))
+			return 0;
+	return 1;
+}

@@ -114,6 +114,10 @@ struct ckpt_hooks {
 	int (*restore)(const struct ck_image *img);
 	/* every plugin restored: the program's threads run next */
 	void (*restored)(void);
+	/* optional: 0 when the plugin keeps state in img's memory that is
+	 * reached behind the program's back (by the kernel for a peer), so
+	 * its pages cannot come in while the program runs (a lazy restart) */
+	int (*lazy_ok)(const struct ck_image *img);
 };
 
 /* From a constructor of the plugin's file (linked into the runtime). */
@@ -138,5 +142,7 @@ int hooks_quiesce(const struct ckpt_job_ops *job, const struct park_result *park
 int hooks_capture(struct ck_image *img); /* logs the refusal */
 void hooks_resume(void);
 int hooks_restore(const struct ck_image *img);
+/* 1 when no plugin forbids a lazy restart of img (and no job plugin) */
+int hooks_lazy_ok(const struct ck_image *img);
 
 #endif

@@ -17,6 +17,7 @@
 #include "core/elf_file.h"
 #include "core/image.h"
 #include "core/intervals.h"
+#include "core/lazy_restore.h"
 #include "core/loader.h"
 #include "core/log.h"
 #include "core/lowmem.h"
@@ -27,6 +28,7 @@
 #include "core/hooks.h"
 #include "core/timers.h"
 #include "storage/container.h"
+#include "storage/lazy_read.h"
 
 #define PAGE 4096ull
 
@@ -202,7 +204,7 @@ static const char *fall_back(const char *path, char *out, size_t len)
  * mapped. */
 
 static int load_generation(const char *path, int inspect, uint64_t rank, uint64_t nranks,
-                           const char *flavour, struct container_reader **rdp,
+                           const char *flavour, int lazy_allowed, struct container_reader **rdp,
                            struct ck_generation_info *infop, struct ck_image *imgp,
                            struct interval_set *lowerp)
 {
@@ -211,6 +213,7 @@ static int load_generation(const char *path, int inspect, uint64_t rank, uint64_
 	struct ck_image img;
 	struct interval_set lower = {0};
 	size_t mapped = 0;
+	int lazy;
 
 	/* only a generation of this user's own: a file another user wrote
 	 * would run as this user */
@@ -271,10 +274,25 @@ static int load_generation(const char *path, int inspect, uint64_t rank, uint64_
 			return -1;
 		mapped++;
 	}
+	lazy = lazy_restore_prepare(&img, lazy_allowed && hooks_lazy_ok(&img));
+	if (lazy < 0)
+		return -1;
 	if (container_read_pages(rd, rank, &img, 1, log_level() >= 1 ? progress : NULL)) {
 		intervals_free(&lower);
+		if (lazy && ck_lazy_refused()) {
+			/* not a file to read behind the program: read it whole */
+			log_info("restart: %s; read whole instead", container_error());
+			for (size_t i = 0; i < mapped; i++)
+				munmap((void *)img.regions[i].start, img.regions[i].end - img.regions[i].start);
+			ck_image_free(&img);
+			container_close(rd);
+			lazy_restore_abandon();
+			return 2;
+		}
+		lazy_restore_abandon();
 		return unreadable_now(rd, &img, mapped);
 	}
+	ck_lazy_stop_keeping();
 	*rdp = rd;
 	*infop = info;
 	*imgp = img;
@@ -300,14 +318,23 @@ int restore_from(const char *path)
 	uint64_t nranks = (uint64_t)job->size();
 	const char *flavour = job->flavour();
 
+	/* CKPTMPI_RESTART_LAZY=1: the program runs before its memory is all in
+	 * (core/lazy_restore.h), one process alone */
+	const char *lz = getenv("CKPTMPI_RESTART_LAZY");
+	int lazy_allowed = lz && !strcmp(lz, "1") && inspect < 0 && nranks == 1;
+
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, NULL);
 	for (;;) {
 		static char older[4200];
-		int rc = load_generation(path, inspect, rank, nranks, flavour, &rd, &info, &img,
-		                         &lower);
+		int rc = load_generation(path, inspect, rank, nranks, flavour, lazy_allowed, &rd, &info,
+		                         &img, &lower);
 		if (!rc)
 			break;
+		if (rc == 2) {
+			lazy_allowed = 0;
+			continue;
+		}
 		/* a job's members would each fall back on their own */
 		if (rc < 0 || inspect >= 0 || nranks != 1 ||
 		    !(path = fall_back(path, older, sizeof older)))
@@ -343,8 +370,10 @@ int restore_from(const char *path)
 	if (inspect < 0) {
 		/* a region that cannot be tracked is saved whole next time */
 		for (size_t i = 0; i < img.nregions; i++)
-			if (img.regions[i].kind == CK_REGION_ANON ||
-			    img.regions[i].kind == CK_REGION_FILE_PRIVATE)
+			if ((img.regions[i].kind == CK_REGION_ANON ||
+			     img.regions[i].kind == CK_REGION_FILE_PRIVATE) &&
+			    /* (tracked since it was mapped) */
+			    !lazy_restore_covers(img.regions[i].start, img.regions[i].end))
 				(void)dirty_track(img.regions[i].start, img.regions[i].end);
 		dirty_set_base(info.generation, info.chain_depth);
 	}
@@ -360,6 +389,9 @@ int restore_from(const char *path)
 	if (inspect < 0 && hooks_restore(&img))
 		return -1;
 
+	/* the loader from here; the threads hold at their first system call */
+	if (lazy_restore_start(path, info.generation))
+		return -1;
 	args = calloc(img.nthreads, sizeof *args);
 	tid_map = calloc(img.nthreads, sizeof *tid_map);
 	if (!args || !tid_map)
@@ -378,6 +410,7 @@ int restore_from(const char *path)
 			a->rseq_len = img.proc.rseq_size < 32 ? 32 : img.proc.rseq_size;
 		}
 		a->is_main = t->is_main;
+		a->hold = (uint64_t)lazy_restore_active();
 		tid_map[i][0] = (int64_t)t->tid;
 		if (t->is_main) {
 			main_idx = i;

@@ -21,6 +21,7 @@
 
 #include "core/control.h"
 #include "core/hooks.h"
+#include "core/lazy_restore.h"
 #include "core/loader.h"
 #include "core/log.h"
 #include "core/lowmem.h"
@@ -304,6 +305,7 @@ int main(int argc, char **argv)
 
 	log_init(launcher_rank());
 	ensure_fixed_layout(argv);
+	lazy_restore_save_argv(argv);
 	procstate_note_inherited_fds();
 	if (!restart && argc < 2) {
 		fprintf(stderr, "usage: ckptmpi-runtime PROGRAM [ARGS...] (see `ckptmpi run`)\n");

@@ -325,8 +325,20 @@ out:
 	return rc;
 }
 
+/* a program of the verbs shadow: its registered memory is read and
+ * written by the peers' device through the kernel */
+static int verbs_lazy_ok(const struct ck_image *img)
+{
+	for (size_t i = 0; i < img->nregions; i++)
+		if (img->regions[i].start <= IBSHADOW_SUMMARY_ADDR &&
+		    IBSHADOW_SUMMARY_ADDR < img->regions[i].end)
+			return 0;
+	return 1;
+}
+
 static const struct ckpt_hooks verbs_hooks = {
 	.name = "verbs",
+	.lazy_ok = verbs_lazy_ok,
 	.check = verbs_check,
 	.quiesce = verbs_quiesce,
 	.resume = verbs_resume,

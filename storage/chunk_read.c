@@ -11,7 +11,9 @@
  * the thread's buffer, checked, and decoded straight to its address.
  * Chunks that straddle runs (small runs, the slice's padding) go through
  * a bounce buffer. Nothing is used before its checksum passed: a failure
- * fails the read. */
+ * fails the read. At a lazy restart (storage/lazy_read.h) the chunks
+ * whose bytes all go to memory read behind the program are kept for the
+ * loader, and bytes of the others that go there are placed by it. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -27,6 +29,8 @@
 #include <unistd.h>
 
 #include "storage/chunk_read.h"
+#include "storage/chunk_job.h"
+#include "storage/lazy_read.h"
 #include "storage/codec.h"
 #include "storage/container_internal.h"
 #include "storage/fletcher32.h"
@@ -37,34 +41,9 @@
 #define MADV_POPULATE_WRITE 23      /* Linux 5.14 */
 #endif                    /* chunks a thread takes at a time */
 
-struct chunk {
-	uint64_t addr;              /* in the file */
-	uint32_t size;              /* stored, checksum included */
-	uint32_t mask;              /* filters skipped */
-};
+static void job_fail(struct ck_chunk_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* runs ordered by where their bytes are in the slice */
-struct span {
-	uint64_t off, len;
-	uint8_t *dst;
-};
-
-struct job {
-	const struct ck_chunk_read *c;
-	int fd, codec;              /* codec of filter 0, or CK_CODEC_NONE */
-	struct chunk *chunks;
-	uint64_t nchunks;
-	struct span *spans;
-	size_t nspans;
-	volatile uint64_t next, done;
-	volatile int failed;
-	pthread_mutex_t lock;
-	char msg[512];
-};
-
-static void job_fail(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void job_fail(struct job *j, const char *fmt, ...)
+static void job_fail(struct ck_chunk_job *j, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -119,7 +98,7 @@ static uint32_t le32(const uint8_t *p)
 }
 
 /* The run holding slice byte `off`, or the first after it. */
-static size_t span_at(const struct job *j, uint64_t off)
+size_t ck_chunk_job_span_at(const struct ck_chunk_job *j, uint64_t off)
 {
 	size_t lo = 0, hi = j->nspans;
 
@@ -135,46 +114,44 @@ static size_t span_at(const struct job *j, uint64_t off)
 }
 
 /* Bytes [off, off + CHUNK) of the slice, now at src, to their runs. */
-static void scatter(const struct job *j, uint64_t off, const uint8_t *src)
+static int scatter(const struct ck_chunk_job *j, uint64_t off, const uint8_t *src)
 {
 	uint64_t end = off + CK_MEMORY_CHUNK;
 
-	for (size_t i = span_at(j, off); i < j->nspans && j->spans[i].off < end; i++) {
-		const struct span *s = &j->spans[i];
+	for (size_t i = ck_chunk_job_span_at(j, off); i < j->nspans && j->spans[i].off < end; i++) {
+		const struct ck_span *s = &j->spans[i];
 		uint64_t a = s->off > off ? s->off : off;
 		uint64_t b = s->off + s->len < end ? s->off + s->len : end;
 
-		memcpy(s->dst + (a - s->off), src + (a - off), b - a);
+		if (ck_lazy_place(s->dst + (a - s->off), src + (a - off), b - a))
+			return -1;
 	}
+	return 0;
 }
 
-struct worker {
-	uint8_t *buf;               /* a stored chunk */
-	uint8_t *bounce;            /* a decoded one that straddles runs */
-	struct ck_codec_ctx *ctx;
-};
-
-static int read_chunk(struct job *j, struct worker *wk, uint64_t k)
+int ck_chunk_job_read(struct ck_chunk_job *j, struct ck_chunk_worker *wk, uint64_t k)
 {
-	const struct ck_chunk_read *c = j->c;
-	const struct chunk *ch = &j->chunks[k];
+	const struct ck_chunk *ch = &j->chunks[k];
 	uint64_t off = k * CK_MEMORY_CHUNK;
 	uint8_t *direct = NULL, sum[4];
 	int raw = j->codec == CK_CODEC_NONE || (ch->mask & 1);
 	size_t data;
 	char why[160];
 
-	if (c->img) {
-		size_t i = span_at(j, off);
+	if (j->nspans) {
+		size_t i = ck_chunk_job_span_at(j, off);
 
 		if (i < j->nspans && j->spans[i].off <= off &&
 		    j->spans[i].off + j->spans[i].len >= off + CK_MEMORY_CHUNK)
 			direct = j->spans[i].dst + (off - j->spans[i].off);
+		/* memory read behind the program takes whole checked pages */
+		if (direct && ck_lazy_covers((uint64_t)(uintptr_t)direct, CK_MEMORY_CHUNK))
+			direct = NULL;
 	}
 	if (ch->size < 4 || ch->size > ck_chunk_bound(CK_MEMORY_CHUNK) ||
 	    (raw && ch->size != CK_MEMORY_CHUNK + 4)) {
 		job_fail(j, "%s: /memory chunk %llu of rank %llu has %u bytes stored (corrupt file)",
-		         c->path, (unsigned long long)k, (unsigned long long)c->rank, ch->size);
+		         j->path, (unsigned long long)k, (unsigned long long)j->rank, ch->size);
 		return -1;
 	}
 	data = ch->size - 4;
@@ -185,8 +162,8 @@ static int read_chunk(struct job *j, struct worker *wk, uint64_t k)
 		(void)madvise(direct, CK_MEMORY_CHUNK, MADV_POPULATE_WRITE);
 	if (raw && direct ? pread2(j->fd, direct, data, sum, 4, ch->addr)
 	                  : full_pread(j->fd, wk->buf, ch->size, ch->addr)) {
-		job_fail(j, "%s: cannot read /memory chunk %llu of rank %llu: %s", c->path,
-		         (unsigned long long)k, (unsigned long long)c->rank,
+		job_fail(j, "%s: cannot read /memory chunk %llu of rank %llu: %s", j->path,
+		         (unsigned long long)k, (unsigned long long)j->rank,
 		         errno ? strerror(errno) : "beyond the end of the file (truncated file)");
 		return -1;
 	}
@@ -194,44 +171,66 @@ static int read_chunk(struct job *j, struct worker *wk, uint64_t k)
 		memcpy(sum, wk->buf + data, 4);
 	if (ck_fletcher32(raw && direct ? direct : wk->buf, data) != le32(sum)) {
 		job_fail(j, "%s: checksum mismatch in /memory (corrupt file): chunk %llu of rank %llu",
-		         c->path, (unsigned long long)k, (unsigned long long)c->rank);
+		         j->path, (unsigned long long)k, (unsigned long long)j->rank);
 		return -1;
 	}
 	if (raw) {
-		if (!direct && c->img)
-			scatter(j, off, wk->buf);
+		if (!direct && j->nspans && scatter(j, off, wk->buf))
+			goto unplaced;
 		return 0;
 	}
 	if (ck_chunk_decompress(wk->ctx, j->codec, wk->buf, data, direct ? direct : wk->bounce,
 	                        CK_MEMORY_CHUNK, why, sizeof why)) {
 		job_fail(j, "%s: /memory chunk %llu of rank %llu does not decode: %s (corrupt file)",
-		         c->path, (unsigned long long)k, (unsigned long long)c->rank, why);
+		         j->path, (unsigned long long)k, (unsigned long long)j->rank, why);
 		return -1;
 	}
-	if (!direct && c->img)
-		scatter(j, off, wk->bounce);
+	if (!direct && j->nspans && scatter(j, off, wk->bounce))
+		goto unplaced;
 	return 0;
+unplaced:
+	job_fail(j, "%s: /memory chunk %llu of rank %llu cannot be placed in memory: %s", j->path,
+	         (unsigned long long)k, (unsigned long long)j->rank, strerror(errno));
+	return -1;
+}
+
+int ck_chunk_worker_init(struct ck_chunk_worker *wk)
+{
+	memset(wk, 0, sizeof *wk);
+	if (!(wk->buf = malloc(ck_chunk_bound(CK_MEMORY_CHUNK))) ||
+	    !(wk->bounce = malloc(CK_MEMORY_CHUNK)) || !(wk->ctx = ck_codec_ctx_new())) {
+		ck_chunk_worker_free(wk);
+		return -1;
+	}
+	return 0;
+}
+
+void ck_chunk_worker_free(struct ck_chunk_worker *wk)
+{
+	free(wk->buf);
+	free(wk->bounce);
+	ck_codec_ctx_free(wk->ctx);
+	memset(wk, 0, sizeof *wk);
 }
 
 static int work(void *arg, unsigned w)
 {
-	struct job *j = arg;
+	struct ck_chunk_job *j = arg;
 	const struct ck_chunk_read *c = j->c;
-	struct worker wk = { 0 };
+	struct ck_chunk_worker wk;
 	uint64_t k, reported = 0;
 	int rc = 0;
 
-	if (!(wk.buf = malloc(ck_chunk_bound(CK_MEMORY_CHUNK))) ||
-	    !(wk.bounce = malloc(CK_MEMORY_CHUNK)) || !(wk.ctx = ck_codec_ctx_new())) {
-		job_fail(j, "%s: out of memory for reading /memory", c->path);
+	if (ck_chunk_worker_init(&wk)) {
+		job_fail(j, "%s: out of memory for reading /memory", j->path);
 		rc = -1;
 	}
 	while (!rc && !j->failed &&
-	       (k = __atomic_fetch_add(&j->next, GROUP, __ATOMIC_RELAXED)) < j->nchunks) {
-		uint64_t n = j->nchunks - k < GROUP ? j->nchunks - k : GROUP;
+	       (k = __atomic_fetch_add(&j->next, GROUP, __ATOMIC_RELAXED)) < j->norder) {
+		uint64_t n = j->norder - k < GROUP ? j->norder - k : GROUP;
 
 		for (uint64_t i = 0; !rc && i < n; i++)
-			rc = read_chunk(j, &wk, k + i);
+			rc = ck_chunk_job_read(j, &wk, j->order ? j->order[k + i] : k + i);
 		__atomic_fetch_add(&j->done, n * CK_MEMORY_CHUNK, __ATOMIC_RELAXED);
 		/* the caller's thread reports: the callback logs */
 		if (!w && c->progress && j->done - reported >= CK_PROGRESS_STEP) {
@@ -239,15 +238,45 @@ static int work(void *arg, unsigned w)
 			c->progress(reported < c->total ? reported : c->total, c->total);
 		}
 	}
-	free(wk.buf);
-	free(wk.bounce);
-	ck_codec_ctx_free(wk.ctx);
+	ck_chunk_worker_free(&wk);
 	return rc;
+}
+
+/* At a lazy restart: the chunks whose bytes all go to memory read behind
+ * the program are kept for it, the others read now (j->order). 0, or -1
+ * (out of memory). */
+static int split_lazy(struct ck_chunk_job *j, uint64_t **kept, uint64_t *nkept)
+{
+	if (!(j->order = malloc((j->nchunks ? j->nchunks : 1) * sizeof *j->order)) ||
+	    !(*kept = malloc((j->nchunks ? j->nchunks : 1) * sizeof **kept)))
+		return -1;
+	j->norder = 0;
+	for (uint64_t k = 0; k < j->nchunks; k++) {
+		uint64_t off = k * CK_MEMORY_CHUNK, end = off + CK_MEMORY_CHUNK;
+		int lazy = 0, eager = 0;
+
+		for (size_t i = ck_chunk_job_span_at(j, off); i < j->nspans && j->spans[i].off < end;
+		     i++) {
+			const struct ck_span *s = &j->spans[i];
+			uint64_t a = s->off > off ? s->off : off;
+			uint64_t b = s->off + s->len < end ? s->off + s->len : end;
+			int cv = ck_lazy_covers((uint64_t)(uintptr_t)(s->dst + (a - s->off)), b - a);
+
+			lazy |= cv != 0;
+			eager |= cv != 1;
+		}
+		if (lazy && !eager)
+			(*kept)[(*nkept)++] = k;
+		else if (eager)
+			j->order[j->norder++] = k;
+		/* (neither: the slice's padding) */
+	}
+	return 0;
 }
 
 static int cmp_span(const void *a, const void *b)
 {
-	const struct span *x = a, *y = b;
+	const struct ck_span *x = a, *y = b;
 
 	return x->off < y->off ? -1 : x->off > y->off;
 }
@@ -316,17 +345,20 @@ int ck_memory_filters_available(const char *path, hid_t ds)
 
 int ck_chunks_read(const struct ck_chunk_read *c)
 {
-	struct job j;
+	struct ck_chunk_job j;
 	void *h = NULL;
-	int rc = -1;
+	uint64_t *kept = NULL, nkept = 0;
+	int rc = -1, lazy = c->img && ck_lazy_keeping();
 
 	memset(&j, 0, sizeof j);
 	j.c = c;
-	if (!pipeline_known(c->ds, &j.codec) || c->end % CK_MEMORY_CHUNK)
-		return 1;
-	if (H5Fget_vfd_handle(c->file, H5P_DEFAULT, &h) < 0 || !h) {
+	j.path = c->path;
+	j.rank = c->rank;
+	if (!pipeline_known(c->ds, &j.codec) || c->end % CK_MEMORY_CHUNK ||
+	    H5Fget_vfd_handle(c->file, H5P_DEFAULT, &h) < 0 || !h) {
 		H5Eclear2(H5E_DEFAULT);
-		return 1;           /* not the sec2 driver */
+		/* not the sec2 driver, or filters HDF5 must apply */
+		goto not_mine;
 	}
 	j.fd = *(int *)h;
 	j.nchunks = c->end / CK_MEMORY_CHUNK;
@@ -344,10 +376,10 @@ int ck_chunks_read(const struct ck_chunk_read *c)
 			goto out;
 		}
 		if (addr == HADDR_UNDEF || size > UINT32_MAX) {
-			rc = 1;     /* a chunk never written (fill value): HDF5 knows */
-			goto out;
+			free(j.chunks);
+			goto not_mine; /* a chunk never written (fill value): HDF5 knows */
 		}
-		j.chunks[k] = (struct chunk){ addr, (uint32_t)size, mask };
+		j.chunks[k] = (struct ck_chunk){ addr, (uint32_t)size, mask };
 	}
 	{
 		/* the file's pages of this slice asked for at once: from a cold
@@ -373,20 +405,46 @@ int ck_chunks_read(const struct ck_chunk_read *c)
 		}
 		for (size_t i = 0; i < img->nruns; i++)
 			if (ck_run_bytes(&img->runs[i]))
-				j.spans[j.nspans++] = (struct span){ img->runs[i].data_offset,
+				j.spans[j.nspans++] = (struct ck_span){ img->runs[i].data_offset,
 				                                     ck_run_bytes(&img->runs[i]),
 				                                     (uint8_t *)(uintptr_t)img->runs[i].addr };
 		qsort(j.spans, j.nspans, sizeof *j.spans, cmp_span);
 	}
+	j.norder = j.nchunks;
+	if (lazy && split_lazy(&j, &kept, &nkept)) {
+		ck_set_error("%s: out of memory", c->path);
+		goto out;
+	}
 	pthread_mutex_init(&j.lock, NULL);
 	rc = ck_parallel(ck_workers(), work, &j);
-	pthread_mutex_destroy(&j.lock);
 	if (rc) {
 		ck_set_error("%s", j.msg[0] ? j.msg : "reading /memory failed");
 		rc = -1;
+	} else if (nkept) {
+		/* the loader's now: chunks, spans, a file descriptor of its own */
+		free(j.order);
+		j.order = NULL;
+		if (ck_lazy_keep(&j, kept, nkept)) {
+			ck_set_error("%s: cannot keep /memory for reading behind the program: %s",
+			             c->path, strerror(errno));
+			rc = -1;
+		} else {
+			j.chunks = NULL;
+			j.spans = NULL;
+		}
 	}
+	pthread_mutex_destroy(&j.lock);
 out:
+	free(kept);
+	free(j.order);
 	free(j.chunks);
 	free(j.spans);
 	return rc;
+not_mine:
+	if (!lazy)
+		return 1;
+	ck_lazy_refuse();
+	ck_set_error("%s: its /memory cannot be read behind the program (filters or chunks HDF5 "
+	             "must read)", c->path);
+	return -1;
 }

@@ -13,6 +13,7 @@
 #include "storage/container.h"
 #include "storage/container_internal.h"
 #include "storage/image_chain.h"
+#include "storage/chunk_job.h"
 
 /* Runs at least this long are read straight into place; shorter ones go
  * through the staging buffer, which holds many of them per read. */
@@ -835,7 +836,11 @@ int container_read_pages(struct container_reader *r, uint64_t rank, struct ck_im
 	}
 	if (to_memory) /* pages named zero, over what an ancestor held there */
 		for (size_t i = 0; i < img->nruns; i++)
-			if (img->runs[i].data_offset == CK_RUN_ZEROS)
+			if (img->runs[i].data_offset == CK_RUN_ZEROS &&
+			    /* memory read behind the program: no ancestor's
+			     * pages are there (they are disjoint), and a page
+			     * nothing holds is zeros when touched */
+			    !ck_lazy_covers(img->runs[i].addr, img->runs[i].npages * CK_PAGE_SIZE))
 				memset((void *)(uintptr_t)img->runs[i].addr, 0,
 				       img->runs[i].npages * CK_PAGE_SIZE);
 	if (read_filedata(r, row, img))

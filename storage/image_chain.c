@@ -2,6 +2,7 @@
  * ancestor gives (chain_needed, chain_take: pure, unit-tested) and the
  * ancestors' files opened, checked and read. */
 #include "storage/image_chain.h"
+#include "storage/lazy_read.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -420,7 +421,10 @@ int chain_read_ancestors(const char *path, int own, const struct ck_generation_i
 			chain_need_free(&newer_than_i);
 			break;
 		}
-		widen(lv[i].runs, &lv[i].n, &newer_than_i);
+		/* (not when pages are placed behind the program: placed once,
+		 * the first there stays, so no generation may cover another's) */
+		if (!ck_lazy_keeping())
+			widen(lv[i].runs, &lv[i].n, &newer_than_i);
 		chain_need_free(&newer_than_i);
 		memset(&part, 0, sizeof part);
 		part.runs = lv[i].runs;
