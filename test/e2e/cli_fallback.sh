@@ -30,12 +30,7 @@ wait_exit "$REF_PID" "reference run"
 
 f2=$(gen_file "$dir" "$g2")
 cp "$f2" "$WORK/pristine.h5"
-"${AS_USER[@]}" perl -e '
-    my $f = shift; my $size = -s $f; my $buf;
-    open(my $h, "+<", $f) or die "$f: $!"; binmode $h;
-    seek($h, int($size / 2), 0); read($h, $buf, 512) == 512 or die "short read";
-    $buf ^= ("\x5a" x 512);
-    seek($h, int($size / 2), 0); print $h $buf or die; close($h) or die;' "$f2"
+damage_middle "$f2"
 ck verify "$dir" --generation "$g2"
 [ "$RC" -eq 1 ] || fail "verify of the damaged generation exited $RC, expected 1"
 sum=$(sha256sum <"$f2")

@@ -80,12 +80,7 @@ same_file "$WORK/ref.out" "$WORK/merged.out" "stdout (run 1 + restart of increme
 
 # the middle generation damaged: its page data, in the middle of the file
 f2=$(gen_file "$dir" "$g2")
-"${AS_USER[@]}" perl -e '
-    my $f = shift; my $size = -s $f; my $buf;
-    open(my $h, "+<", $f) or die "$f: $!"; binmode $h;
-    seek($h, int($size / 2), 0); read($h, $buf, 512) == 512 or die "short read";
-    $buf ^= ("\x5a" x 512);
-    seek($h, int($size / 2), 0); print $h $buf or die; close($h) or die;' "$f2"
+damage_middle "$f2"
 ck verify "$dir" --generation "$g3"
 [ "$RC" -eq 1 ] || fail "verify of generation $g3 over a damaged parent exited $RC, expected 1"
 grep -q "generation $g3's pages depend on generation $g2 ($f2)" "$WORK/ck.err" ||

@@ -99,12 +99,7 @@ verify_ok "$WORK/gone" --generation "$g1"
 # member 1; the restart of the job fails at once on every member, each
 # saying member 1 could not restart and why; the file is not touched
 cp "$(gen_file "$WORK/gone" "$g1")" "$WORK/pristine.h5"
-"${AS_USER[@]}" perl -e '
-    my $f = shift; my $size = -s $f; my $buf;
-    open(my $h, "+<", $f) or die "$f: $!"; binmode $h;
-    seek($h, int($size / 2), 0); read($h, $buf, 512) == 512 or die "short read";
-    $buf ^= ("\x5a" x 512);
-    seek($h, int($size / 2), 0); print $h $buf or die; close($h) or die;' "$(gen_file "$WORK/gone" "$g1")"
+damage_middle "$(gen_file "$WORK/gone" "$g1")"
 ck verify "$WORK/gone"
 [ "$RC" -eq 1 ] || fail "verify of the damaged generation exited $RC"
 grep -q "(member 1)" "$WORK/ck.err" || fail "verify does not name member 1: $(snip "$WORK/ck.err")"

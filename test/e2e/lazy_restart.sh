@@ -47,12 +47,7 @@ same_file "$WORK/ref.out" "$WORK/merged.out" "stdout (run 1 + lazy restart of ge
 
 # the newest damaged in its page data: found behind the program
 f2=$(gen_file "$dir" "$g2")
-"${AS_USER[@]}" perl -e '
-    my $f = shift; my $size = -s $f; my $buf;
-    open(my $h, "+<", $f) or die "$f: $!"; binmode $h;
-    seek($h, int($size / 2), 0); read($h, $buf, 512) == 512 or die "short read";
-    $buf ^= ("\x5a" x 512);
-    seek($h, int($size / 2), 0); print $h $buf or die; close($h) or die;' "$f2"
+damage_middle "$f2"
 CKPTMPI_RESTART_LAZY=1 restart_fg "$WORK/ck" "$WORK/bad.out" "$dir"
 err=$WORK/bad.out.err
 log "restart said: $(snip "$err" 800)"

@@ -298,6 +298,17 @@ run_bg() {
     show_on_failure "$out.err"
 }
 
+# damage_middle FILE: 512 bytes in the middle of FILE flipped (as the
+# test's user), where a generation's page data lies
+damage_middle() {
+    "${AS_USER[@]}" perl -e '
+        my $f = shift; my $size = -s $f; my $buf;
+        open(my $h, "+<", $f) or die "$f: $!"; binmode $h;
+        seek($h, int($size / 2), 0); read($h, $buf, 512) == 512 or die "short read";
+        $buf ^= ("\x5a" x 512);
+        seek($h, int($size / 2), 0); print $h $buf or die; close($h) or die;' "$1"
+}
+
 # restart_bg CWD OUT DIR [RESTART-OPTIONS...]: ckptmpi restart in the
 # background.  Sets JOB_PID.
 restart_bg() {
