@@ -17,6 +17,7 @@
 
 #include "core/dirty_pages.h"
 #include "core/log.h"
+#include "core/park.h"
 #include "core/procstate.h"
 #include "core/rawsys.h"
 #include "core/restorer.h"
@@ -174,6 +175,9 @@ static void *loader(void *arg)
 	double t0 = now_s();
 	uint64_t bytes = ck_lazy_pending();
 	(void)arg;
+
+	/* the runtime's, not the program's: never parked */
+	park_register_lower_thread(raw_gettid());
 
 	if (ck_lazy_load(ck_workers(), log_level() >= 1 ? progress : NULL)) {
 		log_error("restart: %s (generation %llu, read behind the program): restarting it "
