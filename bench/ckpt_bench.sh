@@ -9,6 +9,9 @@
 # Columns: seconds and MB/s of ckptmpi; raw_s: plain write+fsync (read) of
 # as many bytes as the checkpoint file holds; ratio = raw_s / seconds (1.0 =
 # as fast as the storage allows); paused_s: how long the program was stopped.
+# lazy_runs / lazy_in: the same generation restarted with
+# CKPTMPI_RESTART_LAZY=1, seconds until the program runs and until its image
+# is all in (ratio: of lazy_in against the raw read).
 set -euo pipefail
 B=$(cd "${1:-build}" && pwd); D=${2:-/tmp/ckptmpi-bench}; shift 2 2>/dev/null || true
 SIZES=("$@"); [ ${#SIZES[@]} -gt 0 ] || SIZES=(1024 4096)
@@ -44,7 +47,18 @@ for mib in "${SIZES[@]}"; do
 	pass=$(sed -n 's/^checksum .* pass \([0-9.]*\)$/\1/p' "$D/restart.out")
 	[ -n "$pass" ] || { echo "restart failed"; cat "$D/restart.out"; exit 1; }
 	ck=$(sub "$t0" "$t1"); rs=$(sub "$pass" "$(sub "$t2" "$t3")")
-	for row in "checkpoint $ck $raw_w ${paused:-?}" "restart $rs $raw_r -"; do
+	# the same generation restarted lazily (CKPTMPI_RESTART_LAZY=1), cold
+	# again: how soon the program runs, and when its image is all in
+	"$B/bench/rawbw" evict "$f"
+	t4=$(now)
+	CKPTMPI_RESTART_LAZY=1 CKPTMPI_VERBOSE=1 "$B/bin/ckptmpi" restart "$D/ck" > "$D/lazy.out" 2> "$D/lazy.err"
+	at() { date -d "$(sed -n "s/^ckptmpi\[0\]: \([0-9:.]*\) restart: $1.*/\1/p" "$D/lazy.err" | head -1)" +%s.%N 2>/dev/null; }
+	lz_run=$(at "the program runs") lz_in=$(at "[0-9]* MiB read and checked behind")
+	[ -n "$lz_run" ] && [ -n "$lz_in" ] || { echo "lazy restart failed"; cat "$D/lazy.err"; exit 1; }
+	cmp -s <(grep -o '^checksum [0-9a-f]*' "$D/restart.out") <(grep -o '^checksum [0-9a-f]*' "$D/lazy.out") ||
+		{ echo "the lazy restart's checksum differs"; cat "$D/restart.out" "$D/lazy.out"; exit 1; }
+	for row in "checkpoint $ck $raw_w ${paused:-?}" "restart $rs $raw_r -" \
+	           "lazy_runs $(sub "$t4" "$lz_run") $raw_r -" "lazy_in $(sub "$t4" "$lz_in") $raw_r -"; do
 		set -- $row
 		awk -v m="$mib" -v w="$1" -v s="$2" -v b="$bytes" -v r="$3" -v p="$4" \
 			'BEGIN{printf "%-6s %-10s %8.3f %8.0f %12.0f %8.3f %6.2f %8s\n", m, w, s, b/s/1e6, b, r, r/s, p}' |
@@ -52,9 +66,12 @@ for mib in "${SIZES[@]}"; do
 	done
 done
 echo "restart excludes the program's own checksum pass over its heap"
+echo "lazy (CKPTMPI_RESTART_LAZY=1, cold): lazy_runs, until the program runs (its system"
+echo "calls wait for the image); lazy_in, until the image is all in and checked"
 if [ -n "${PLOT:-}" ] && command -v gnuplot >/dev/null; then
 	awk '$2 == "checkpoint" {print $1, $3, $6, ($8 == "?" ? "NaN" : $8)}' "$TABLE" > "$D.ck"
 	awk '$2 == "restart" {print $1, $3, $6}' "$TABLE" > "$D.rs"
+	awk '$2 == "lazy_runs" {r = $3} $2 == "lazy_in" {print $1, r, $3}' "$TABLE" > "$D.lz"
 	gnuplot <<EOG
 set terminal pngcairo size 900,560 font ",11"
 set output "$PLOT"
@@ -67,8 +84,10 @@ plot "$D.ck" using 1:2 with linespoints lw 2 title "checkpoint", \
      "$D.ck" using 1:3 with lines dt 2 lw 2 title "raw write + fsync of the file's bytes", \
      "$D.ck" using 1:4 with linespoints lw 2 title "program paused", \
      "$D.rs" using 1:2 with linespoints lw 2 title "restart (cold cache)", \
-     "$D.rs" using 1:3 with lines dt 2 lw 2 title "raw read of the file's bytes (cold)"
+     "$D.rs" using 1:3 with lines dt 2 lw 2 title "raw read of the file's bytes (cold)", \
+     "$D.lz" using 1:2 with linespoints lw 2 title "lazy restart: program running", \
+     "$D.lz" using 1:3 with linespoints lw 2 title "lazy restart: image all in and checked"
 EOG
 	echo "plot: $PLOT"
 fi
-rm -rf "$D" "$D.table" "$D.ck" "$D.rs"
+rm -rf "$D" "$D.table" "$D.ck" "$D.rs" "$D.lz"

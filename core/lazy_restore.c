@@ -5,6 +5,7 @@
 #include "core/lazy_restore.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,6 +38,7 @@ static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
 static int done, settled;
 static uint64_t generation;
 static char gen_path[4096];
+static const char *resume_notice;
 
 void lazy_restore_save_argv(char **argv) { saved_argv = argv; }
 
@@ -62,9 +64,30 @@ static int touched_by_kernel(const struct ck_image *img, const struct ck_region 
 	return 0;
 }
 
+/* 1 when a tracer (a debugger) is attached: it reads memory through the
+ * kernel, which cannot wait for a page */
+static int traced(void)
+{
+	char buf[4096], *p;
+	ssize_t n;
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strstr(buf, "TracerPid:");
+	return p && strtol(p + 10, NULL, 10) != 0;
+}
+
 /* Why img cannot restart lazily, or NULL */
 static const char *why_not(const struct ck_image *img)
 {
+	if (traced())
+		return "a debugger is attached";
 	if (img->proc.sig[SIGSYS].handler != 0)
 		return "the program handles SIGSYS itself";
 	for (size_t i = 0; i < img->nregions; i++)
@@ -180,8 +203,9 @@ static void *loader(void *arg)
 	park_register_lower_thread(raw_gettid());
 
 	if (ck_lazy_load(ck_workers(), log_level() >= 1 ? progress : NULL)) {
-		log_error("restart: %s (generation %llu, read behind the program): restarting it "
-		          "read whole", container_error(), (unsigned long long)generation);
+		/* (what the whole read finds is said then, once) */
+		log_info("restart: %s (generation %llu, read behind the program): restarting it "
+		         "read whole", container_error(), (unsigned long long)generation);
 		restart_whole();
 	}
 	{
@@ -189,6 +213,9 @@ static void *loader(void *arg)
 		log_info("restart: %llu MiB read and checked behind the program in %.3f s (%.0f MB/s)",
 		         (unsigned long long)(bytes >> 20), dt, dt > 0 ? (double)bytes / dt / 1e6 : 0);
 	}
+	if (resume_notice && resume_notice[0] &&
+	    write(2, resume_notice, strlen(resume_notice)) < 0)
+		log_debug("stderr: %s", strerror(errno));
 	restorer_hold_release();
 	pthread_mutex_lock(&done_lock);
 	done = 1;
@@ -197,7 +224,7 @@ static void *loader(void *arg)
 	ck_lazy_serve();
 }
 
-int lazy_restore_start(const char *path, uint64_t gen)
+int lazy_restore_start(const char *path, uint64_t gen, const char *notice)
 {
 	/* the kernel's struct sigaction */
 	struct { uint64_t handler, flags, restorer, mask; } sa = {
@@ -210,6 +237,7 @@ int lazy_restore_start(const char *path, uint64_t gen)
 	if (!nranges)
 		return 0;
 	generation = gen;
+	resume_notice = notice;
 	snprintf(gen_path, sizeof gen_path, "%s", path);
 	if ((e = raw_syscall4(SYS_rt_sigaction, SIGSYS, &sa, 0, 8))) {
 		log_error("%s: restart: sigaction(SIGSYS): %s", path, strerror((int)-e));

@@ -12,7 +12,7 @@
  * So nothing the program does is seen outside before its memory is known
  * good: a chunk that fails its checksum restarts the runtime, which reads
  * the generation whole and falls back as an ordinary restart does.
- * Opt-in: CKPTMPI_RESTART_LAZY=1. */
+ * The default for one process; CKPTMPI_RESTART_LAZY=0 turns it off. */
 #ifndef CKPTMPI_CORE_LAZY_RESTORE_H
 #define CKPTMPI_CORE_LAZY_RESTORE_H
 
@@ -33,8 +33,9 @@ int lazy_restore_active(void);
 /* 1 if [start, end) is left to the loader (its tracking is set up) */
 int lazy_restore_covers(uint64_t start, uint64_t end);
 /* With dispositions restored, before the threads run: the hold's SIGSYS
- * handler, and the loader thread started. 0, or -1. */
-int lazy_restore_start(const char *path, uint64_t generation);
+ * handler, and the loader thread started; once the memory is in, it
+ * writes `notice` (what the run continues, one line) to stderr. 0, or -1. */
+int lazy_restore_start(const char *path, uint64_t generation, const char *notice);
 /* Control, before parking the program: wait until everything is in. */
 void lazy_restore_wait(void);
 /* Control, every program thread parked, before the capture: the

@@ -318,10 +318,10 @@ int restore_from(const char *path)
 	uint64_t nranks = (uint64_t)job->size();
 	const char *flavour = job->flavour();
 
-	/* CKPTMPI_RESTART_LAZY=1: the program runs before its memory is all in
-	 * (core/lazy_restore.h), one process alone */
+	/* the program runs before its memory is all in (core/lazy_restore.h):
+	 * one process alone, unless CKPTMPI_RESTART_LAZY=0 */
 	const char *lz = getenv("CKPTMPI_RESTART_LAZY");
-	int lazy_allowed = lz && !strcmp(lz, "1") && inspect < 0 && nranks == 1;
+	int lazy_allowed = (!lz || strcmp(lz, "0")) && inspect < 0 && nranks == 1;
 
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, NULL);
@@ -390,7 +390,7 @@ int restore_from(const char *path)
 		return -1;
 
 	/* the loader from here; the threads hold at their first system call */
-	if (lazy_restore_start(path, info.generation))
+	if (lazy_restore_start(path, info.generation, rank == 0 ? notice : NULL))
 		return -1;
 	args = calloc(img.nthreads, sizeof *args);
 	tid_map = calloc(img.nthreads, sizeof *tid_map);
@@ -437,7 +437,9 @@ int restore_from(const char *path)
 	/* one line, whatever the verbosity: what this run continues (made
 	 * before the runtime's memory was fixed: formatting here would grow
 	 * its stack into pages the next checkpoint takes for the program's) */
-	if (rank == 0 && notice[0] && write(2, notice, strlen(notice)) < 0)
+	/* (a lazy restart's, once its memory is in and checked: until then
+	 * it may still restart whole and fall back) */
+	if (rank == 0 && notice[0] && !lazy_restore_active() && write(2, notice, strlen(notice)) < 0)
 		log_debug("stderr: %s", strerror(errno));
 	log_info("restored generation %llu from %s", (unsigned long long)info.generation, path);
 	control_upper_started();

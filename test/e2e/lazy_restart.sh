@@ -65,7 +65,7 @@ same_file "$WORK/ref.out" "$WORK/merged.out" \
 # the newest damaged in its page data: found behind the program
 f3=$(gen_file "$dir" "$g3")
 damage_middle "$f3"
-CKPTMPI_RESTART_LAZY=1 restart_fg "$WORK/ck" "$WORK/bad.out" "$dir"
+CKPTMPI_RESTART_LAZY=1 CKPTMPI_VERBOSE=1 restart_fg "$WORK/ck" "$WORK/bad.out" "$dir"
 err=$WORK/bad.out.err
 log "restart said: $(snip "$err" 800)"
 grep -q "$f3: checksum mismatch .*(generation $g3, read behind the program): restarting it read whole" "$err" ||
