@@ -180,10 +180,13 @@ int hooks_restore(const struct ck_image *img)
 
 int hooks_lazy_ok(const struct ck_image *img)
 {
-	if (hooks_job_plugin())
-		return 0; /* the members' memory is reached by their peers */
-	for (int i = 0; i < nplugins; i++)
+	for (int i = 0; i < nplugins; i++) {
+		/* a job's plugin says so itself: its members' memory may be
+		 * reached by their peers */
+		if (plugins[i]->job && !plugins[i]->lazy_ok)
+			return 0;
 		if (plugins[i]->lazy_ok && !plugins[i]->lazy_ok(img))
 			return 0;
+	}
 	return 1;
 }

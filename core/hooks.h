@@ -142,7 +142,8 @@ int hooks_quiesce(const struct ckpt_job_ops *job, const struct park_result *park
 int hooks_capture(struct ck_image *img); /* logs the refusal */
 void hooks_resume(void);
 int hooks_restore(const struct ck_image *img);
-/* 1 when no plugin forbids a lazy restart of img (and no job plugin) */
+/* 1 when no plugin forbids a lazy restart of img (a job's plugin must
+ * allow it: lazy_ok set) */
 int hooks_lazy_ok(const struct ck_image *img);
 
 #endif

@@ -39,6 +39,7 @@ static int done, settled;
 static uint64_t generation;
 static char gen_path[4096];
 static const char *resume_notice;
+static int restart_alone;
 
 void lazy_restore_save_argv(char **argv) { saved_argv = argv; }
 
@@ -203,6 +204,12 @@ static void *loader(void *arg)
 	park_register_lower_thread(raw_gettid());
 
 	if (ck_lazy_load(ck_workers(), log_level() >= 1 ? progress : NULL)) {
+		if (!restart_alone) {
+			log_error("restart: %s (generation %llu, read behind the program): this member "
+			          "stops, and its job with it", container_error(),
+			          (unsigned long long)generation);
+			_exit(127);
+		}
 		/* (what the whole read finds is said then, once) */
 		log_info("restart: %s (generation %llu, read behind the program): restarting it "
 		         "read whole", container_error(), (unsigned long long)generation);
@@ -224,7 +231,7 @@ static void *loader(void *arg)
 	ck_lazy_serve();
 }
 
-int lazy_restore_start(const char *path, uint64_t gen, const char *notice)
+int lazy_restore_start(const char *path, uint64_t gen, const char *notice, int alone)
 {
 	/* the kernel's struct sigaction */
 	struct { uint64_t handler, flags, restorer, mask; } sa = {
@@ -238,6 +245,7 @@ int lazy_restore_start(const char *path, uint64_t gen, const char *notice)
 		return 0;
 	generation = gen;
 	resume_notice = notice;
+	restart_alone = alone;
 	snprintf(gen_path, sizeof gen_path, "%s", path);
 	if ((e = raw_syscall4(SYS_rt_sigaction, SIGSYS, &sa, 0, 8))) {
 		log_error("%s: restart: sigaction(SIGSYS): %s", path, strerror((int)-e));

@@ -11,7 +11,8 @@
  * without one (stacks, thread areas, rseq, robust lists) is read first.
  * So nothing the program does is seen outside before its memory is known
  * good: a chunk that fails its checksum restarts the runtime, which reads
- * the generation whole and falls back as an ordinary restart does.
+ * the generation whole and falls back as an ordinary restart does (a
+ * job's member ends instead, as an ordinary restart of a job does).
  * The default for one process; CKPTMPI_RESTART_LAZY=0 turns it off. */
 #ifndef CKPTMPI_CORE_LAZY_RESTORE_H
 #define CKPTMPI_CORE_LAZY_RESTORE_H
@@ -34,8 +35,11 @@ int lazy_restore_active(void);
 int lazy_restore_covers(uint64_t start, uint64_t end);
 /* With dispositions restored, before the threads run: the hold's SIGSYS
  * handler, and the loader thread started; once the memory is in, it
- * writes `notice` (what the run continues, one line) to stderr. 0, or -1. */
-int lazy_restore_start(const char *path, uint64_t generation, const char *notice);
+ * writes `notice` (what the run continues, one line) to stderr. A chunk
+ * that fails its check restarts the runtime read whole when `alone`,
+ * else ends the process (a job's member cannot start again by itself).
+ * 0, or -1. */
+int lazy_restore_start(const char *path, uint64_t generation, const char *notice, int alone);
 /* Control, before parking the program: wait until everything is in. */
 void lazy_restore_wait(void);
 /* Control, every program thread parked, before the capture: the

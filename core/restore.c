@@ -321,7 +321,7 @@ int restore_from(const char *path)
 	/* the program runs before its memory is all in (core/lazy_restore.h):
 	 * one process alone, unless CKPTMPI_RESTART_LAZY=0 */
 	const char *lz = getenv("CKPTMPI_RESTART_LAZY");
-	int lazy_allowed = (!lz || strcmp(lz, "0")) && inspect < 0 && nranks == 1;
+	int lazy_allowed = (!lz || strcmp(lz, "0")) && inspect < 0;
 
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, NULL);
@@ -384,14 +384,17 @@ int restore_from(const char *path)
 	upper.interp_base = 0;
 	runtime_set_restored(&info, &img);
 	publish_upper_loader(info.program, &img);
+	/* the loader from here (the plugins' restore below reads the
+	 * program's memory too); the threads hold at their first system call.
+	 * A job's member cannot start again alone: a bad chunk ends it */
+	if (lazy_restore_start(path, info.generation, rank == 0 ? notice : NULL,
+	                       nranks == 1 && !hooks_job_plugin()))
+		return -1;
 	/* the plugins' objects (MPI, verbs) are re-created before any thread
 	 * of the program runs */
 	if (inspect < 0 && hooks_restore(&img))
 		return -1;
 
-	/* the loader from here; the threads hold at their first system call */
-	if (lazy_restore_start(path, info.generation, rank == 0 ? notice : NULL))
-		return -1;
 	args = calloc(img.nthreads, sizeof *args);
 	tid_map = calloc(img.nthreads, sizeof *tid_map);
 	if (!args || !tid_map)

@@ -893,6 +893,27 @@ static void repost_pin(struct ckpt_vh *e)
 	e->u.r.tag = t;
 }
 
+/* A receive's buffer touched page by page from here (user mode): at a
+ * lazy restart its pages come in now, before a peer may write them
+ * through the kernel (a single-copy transfer), which cannot wait for a
+ * page. Elsewhere they are there already: a read each. */
+static void touch_buffer(const struct ckpt_vh *e, MPI_Datatype dt)
+{
+	MPI_Aint lb = 0, extent = 0, tlb = 0, textent = 0;
+	uintptr_t a, end;
+
+	if (e->u.r.count <= 0 || !e->u.r.buf ||
+	    MPI_Type_get_extent(dt, &lb, &extent) != MPI_SUCCESS ||
+	    MPI_Type_get_true_extent(dt, &tlb, &textent) != MPI_SUCCESS || textent <= 0)
+		return;
+	a = (uintptr_t)e->u.r.buf + (uintptr_t)tlb;
+	end = a + (uintptr_t)((MPI_Aint)(e->u.r.count - 1) * extent + textent);
+	if (extent < 0) /* (a negative stride: from the last element) */
+		return;
+	for (a &= ~(uintptr_t)4095; a < end; a += 4096)
+		(void)*(volatile const char *)a;
+}
+
 static void repost(struct ckpt_vh *e)
 {
 	MPI_Datatype dt = CKPT_HCAST(MPI_Datatype, lower_of(e->u.r.datatype));
@@ -901,6 +922,7 @@ static void repost(struct ckpt_vh *e)
 	struct ckpt_dmsg *m;
 
 	repost_pin(e);
+	touch_buffer(e, dt);
 	m = dq_take(e->u.r.comm, e->u.r.peer, e->u.r.tag);
 	if (m) {
 		int pos = 0;

@@ -50,8 +50,20 @@ static void mpi_resume(void)
 		runtime_mpi_resume();
 }
 
+/* A rank's memory may come in behind it (core/lazy_restore.h): the
+ * program's threads make a system call at their first MPI call after a
+ * restart (a new lower context), where they wait until it is all in; the
+ * receives posted again at the restart have their buffers read in first
+ * (lower_cut.c, repost), as a peer may write them through the kernel. */
+static int mpi_lazy_ok(const struct ck_image *img)
+{
+	(void)img;
+	return 1;
+}
+
 static const struct ckpt_hooks mpi_hooks = {
 	.name = "MPI",
+	.lazy_ok = mpi_lazy_ok,
 	.env = runtime_mpi_env,
 	.upper_preload = runtime_mpi_upper_preload,
 	.init = runtime_mpi_init,
