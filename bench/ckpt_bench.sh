@@ -9,8 +9,9 @@
 # Columns: seconds and MB/s of ckptmpi; raw_s: plain write+fsync (read) of
 # as many bytes as the checkpoint file holds; ratio = raw_s / seconds (1.0 =
 # as fast as the storage allows); paused_s: how long the program was stopped.
-# lazy_runs / lazy_in: the same generation restarted with
-# CKPTMPI_RESTART_LAZY=1, seconds until the program runs and until its image
+# restart: read whole first (CKPTMPI_RESTART_LAZY=0); lazy_runs / lazy_in:
+# the same generation restarted with
+# CKPTMPI_RESTART_LAZY=1 (the default), seconds until the program runs and until its image
 # is all in (ratio: of lazy_in against the raw read).
 set -euo pipefail
 B=$(cd "${1:-build}" && pwd); D=${2:-/tmp/ckptmpi-bench}; shift 2 2>/dev/null || true
@@ -43,7 +44,7 @@ for mib in "${SIZES[@]}"; do
 	raw_w=$("$B/bench/rawbw" write "$D/raw" $(( (bytes + 1048575) / 1048576 )))
 	raw_r=$("$B/bench/rawbw" read "$D/raw"); rm -f "$D/raw"
 	touch "$D/go"
-	t2=$(now); "$B/bin/ckptmpi" restart "$D/ck" > "$D/restart.out"; t3=$(now)
+	t2=$(now); CKPTMPI_RESTART_LAZY=0 "$B/bin/ckptmpi" restart "$D/ck" > "$D/restart.out"; t3=$(now)
 	pass=$(sed -n 's/^checksum .* pass \([0-9.]*\)$/\1/p' "$D/restart.out")
 	[ -n "$pass" ] || { echo "restart failed"; cat "$D/restart.out"; exit 1; }
 	ck=$(sub "$t0" "$t1"); rs=$(sub "$pass" "$(sub "$t2" "$t3")")
