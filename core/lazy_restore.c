@@ -256,9 +256,14 @@ int lazy_restore_start(const char *path, uint64_t gen, const char *notice, int a
 		return -1;
 	}
 	pthread_detach(t);
-	log_info("restart: the program runs; %llu MiB come in behind it",
-	         (unsigned long long)(ck_lazy_pending() >> 20));
 	return 0;
+}
+
+void lazy_restore_running(void)
+{
+	if (nranges)
+		log_info("restart: the program runs; %llu MiB come in behind it",
+		         (unsigned long long)(ck_lazy_pending() >> 20));
 }
 
 void lazy_restore_wait(void)

@@ -445,6 +445,7 @@ int restore_from(const char *path)
 	if (rank == 0 && notice[0] && !lazy_restore_active() && write(2, notice, strlen(notice)) < 0)
 		log_debug("stderr: %s", strerror(errno));
 	log_info("restored generation %llu from %s", (unsigned long long)info.generation, path);
+	lazy_restore_running();
 	control_upper_started();
 	restorer_finish_thread(&args[main_idx]);
 }
