@@ -317,6 +317,15 @@ int control_config_from_env(struct control_config *c, int create_dir, int dir_op
 		}
 		c->background = (int)b;
 	}
+	v = getenv("CKPTMPI_RESTART_LAZY");
+	if (v && *v) {
+		unsigned b;
+		if (setting_uint(v, 0, 1, &b)) {
+			log_error("CKPTMPI_RESTART_LAZY=%s: expected 1 (a restart runs the program while "
+			          "its memory comes in, the default) or 0 (read it whole first)", v);
+			return -1;
+		}
+	}
 	if ((!d || !*d) && dir_optional) {
 		log_info("CKPTMPI_DIR is not set: running without checkpoints");
 		return 0;
