@@ -558,6 +558,12 @@ static void debug_usage(FILE *f)
 	        "       (rank R of a job run by mpirun, under GDB with reverse commands)\n");
 }
 
+/* Restarts under the debugger read the image whole before the program
+ * runs: GDB reads memory through the kernel, which cannot wait for a page
+ * to come in, and holds the threads where they resume, not at a lazy
+ * restart's first system call (core/lazy_restore.h). */
+static void restart_whole(void) { setenv("CKPTMPI_RESTART_LAZY", "0", 1); }
+
 int cmd_debug(int argc, char **argv)
 {
 	const char *dir = NULL, *restart = NULL;
@@ -566,6 +572,8 @@ int cmd_debug(int argc, char **argv)
 	struct plan_opts o = {0};
 	struct job_opts j = {0};
 	char **gargs = calloc((size_t)argc + 16, sizeof *gargs);
+
+	restart_whole();
 	int ng = 0, i;
 	double v;
 
@@ -758,6 +766,8 @@ int cmd_bisect(int argc, char **argv)
 	char absdir[PATH_MAX], ex[PATH_MAX + 64];
 	struct stat st;
 	double v;
+
+	restart_whole();
 
 	o.bisect = 1;
 	o.timeout = 600;
