@@ -5,7 +5,6 @@
 #include "core/lazy_restore.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 #include "core/procstate.h"
 #include "core/rawsys.h"
 #include "core/restorer.h"
+#include "core/traced.h"
 #include "storage/container.h"
 #include "storage/lazy_read.h"
 #include "storage/parallel.h"
@@ -65,29 +65,11 @@ static int touched_by_kernel(const struct ck_image *img, const struct ck_region 
 	return 0;
 }
 
-/* 1 when a tracer (a debugger) is attached: it reads memory through the
- * kernel, which cannot wait for a page */
-static int traced(void)
-{
-	char buf[4096], *p;
-	ssize_t n;
-	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	p = strstr(buf, "TracerPid:");
-	return p && strtol(p + 10, NULL, 10) != 0;
-}
-
 /* Why img cannot restart lazily, or NULL */
 static const char *why_not(const struct ck_image *img)
 {
-	if (traced())
+	/* (it reads memory through the kernel, which cannot wait for a page) */
+	if (process_traced())
 		return "a debugger is attached";
 	if (img->proc.sig[SIGSYS].handler != 0)
 		return "the program handles SIGSYS itself";

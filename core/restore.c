@@ -144,10 +144,10 @@ int restore_inspect_rank(void)
  * frees it, closes rd: 1. */
 static char unreadable[1400];
 
-static int unreadable_now(struct container_reader *rd, struct ck_image *img, size_t mapped)
+/* What load_generation made of a generation undone: the first `mapped`
+ * regions of img unmapped, img freed, rd closed. */
+static void drop_generation(struct container_reader *rd, struct ck_image *img, size_t mapped)
 {
-	snprintf(unreadable, sizeof unreadable, "%s", container_error());
-	log_error("%s", unreadable);
 	if (img) {
 		for (size_t i = 0; i < mapped; i++)
 			munmap((void *)img->regions[i].start, img->regions[i].end - img->regions[i].start);
@@ -155,6 +155,13 @@ static int unreadable_now(struct container_reader *rd, struct ck_image *img, siz
 	}
 	if (rd)
 		container_close(rd);
+}
+
+static int unreadable_now(struct container_reader *rd, struct ck_image *img, size_t mapped)
+{
+	snprintf(unreadable, sizeof unreadable, "%s", container_error());
+	log_error("%s", unreadable);
+	drop_generation(rd, img, mapped);
 	return 1;
 }
 
@@ -282,10 +289,7 @@ static int load_generation(const char *path, int inspect, uint64_t rank, uint64_
 		if (lazy && ck_lazy_refused()) {
 			/* not a file to read behind the program: read it whole */
 			log_info("restart: %s; read whole instead", container_error());
-			for (size_t i = 0; i < mapped; i++)
-				munmap((void *)img.regions[i].start, img.regions[i].end - img.regions[i].start);
-			ck_image_free(&img);
-			container_close(rd);
+			drop_generation(rd, &img, mapped);
 			lazy_restore_abandon();
 			return 2;
 		}

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/rawsys.h"
+#include "core/traced.h"
 #include "pmpi/call.h"
 #include "pmpi/mpi_index.h"
 #include "pmpi/shim.h"
@@ -535,23 +536,6 @@ __attribute__((noinline)) void ckptmpi_mpi_replay_diverged(const char *why)
 	__asm__ volatile("" ::: "memory");
 }
 
-static int traced(void)
-{
-	char buf[2048];
-	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-	const char *t;
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	t = strstr(buf, "TracerPid:");
-	return t && atoi(t + 10) != 0;
-}
-
 void ckpt_mrr_diverged(uint32_t fn, const char *fmt, ...)
 {
 	char why[512], msg[5000];
@@ -570,7 +554,7 @@ void ckpt_mrr_diverged(uint32_t fn, const char *fmt, ...)
 		__atomic_fetch_add(&hdr->diverged, 1, __ATOMIC_RELEASE);
 	}
 	ckptmpi_mpi_replay_diverged(why);
-	if (!traced())
+	if (!process_traced())
 		_exit(CKPT_MRR_EXIT_DIVERGED);
 	raise(SIGTRAP);
 	/* the debugger let it go on: live from here, recorded after the
