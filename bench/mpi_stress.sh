@@ -8,10 +8,12 @@
 #           mpi_p2p, mpi_colls, mpi_threads_ckpt, 4 ranks, no sleep, the
 #           race-delays shim, MPICH and OpenMPI (test/e2e/mpi_stress_storm.sh)
 #   cycles  50 checkpoint/SIGKILL/restart cycles of a 4-rank mpi_p2p job
-#           (MPICH and OpenMPI), 100 of a single process
+#           and of mpi_heap (restarted lazily: 48 MiB a rank read behind
+#           it), MPICH and OpenMPI, 100 of a single process
 #           (test/e2e/mpi_stress_cycles.sh)
 #   kill    SIGKILL of a random rank / mpirun at 50 random moments of a
-#           checkpoint, MPICH and OpenMPI (test/e2e/mpi_stress_kill.sh)
+#           checkpoint, mpi_p2p and mpi_heap, MPICH and OpenMPI
+#           (test/e2e/mpi_stress_kill.sh)
 #
 # It does not stop at a failure: a case counts the failures it can go on
 # after, and a case that had to stop (the job died, a restart did not
@@ -21,8 +23,8 @@
 # failed run (the cases keep it when it is under 200 MiB).
 # Env: STORM_N (100), CYCLES_MPI (50), CYCLES_SINGLE (100), KILL_N (50),
 # NP (4), FLAVOURS ("mpich openmpi"), PROGS ("mpi_p2p mpi_colls mpi_comms
-# mpi_threads_ckpt"), DELAY_US (300), RERUNS (5), ONLY (a regex of the
-# scenario names to run).
+# mpi_threads_ckpt"), RESTART_PROGS ("mpi_p2p mpi_heap"), DELAY_US (300),
+# RERUNS (5), ONLY (a regex of the scenario names to run).
 set -uo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -40,6 +42,9 @@ KILL_N=${KILL_N:-50}
 NP=${NP:-4}
 FLAVOURS=${FLAVOURS:-mpich openmpi}
 PROGS=${PROGS:-mpi_p2p mpi_colls mpi_comms mpi_threads_ckpt}
+# restarted in the cycles and kill scenarios: mpi_heap's 48 MiB a rank
+# come in behind the program (a lazy restart, the default)
+RESTART_PROGS=${RESTART_PROGS:-mpi_p2p mpi_heap}
 DELAY_US=${DELAY_US:-300}
 RERUNS=${RERUNS:-5}
 ONLY=${ONLY:-.}
@@ -100,13 +105,17 @@ for fl in $FLAVOURS; do
     done
 done
 for fl in $FLAVOURS; do
-    scenario "cycles-$fl-mpi_p2p" "$CYCLES_MPI cycles, $NP ranks" CYCLES "$CYCLES_MPI" mpi_stress_cycles \
-        FLAVOUR="$fl" PROG=mpi_p2p NP="$NP"
+    for p in $RESTART_PROGS; do
+        scenario "cycles-$fl-$p" "$CYCLES_MPI cycles, $NP ranks" CYCLES "$CYCLES_MPI" mpi_stress_cycles \
+            FLAVOUR="$fl" PROG="$p" NP="$NP"
+    done
 done
 scenario "cycles-single" "$CYCLES_SINGLE cycles, 1 process" CYCLES "$CYCLES_SINGLE" mpi_stress_cycles MODE=single
 for fl in $FLAVOURS; do
-    scenario "kill-$fl-mpi_p2p" "$KILL_N kills in a checkpoint, $NP ranks" TRIES "$KILL_N" mpi_stress_kill \
-        FLAVOUR="$fl" PROG=mpi_p2p NP="$NP"
+    for p in $RESTART_PROGS; do
+        scenario "kill-$fl-$p" "$KILL_N kills in a checkpoint, $NP ranks" TRIES "$KILL_N" mpi_stress_kill \
+            FLAVOUR="$fl" PROG="$p" NP="$NP"
+    done
 done
 
 {

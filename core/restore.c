@@ -388,6 +388,14 @@ int restore_from(const char *path)
 	upper.interp_base = 0;
 	runtime_set_restored(&info, &img);
 	publish_upper_loader(info.program, &img);
+	/* the members of a job that starts together (MPI ranks) read behind
+	 * their programs once every member has its eager part in: the
+	 * loaders of the first would take the disk from one still reading
+	 * (4 ranks of 512 MiB: the last one's eager part in 0.21 s instead of
+	 * 0.02 s, and every rank waited for it). (The members of a job
+	 * without MPI restart whole: no lazy_ok hook.) */
+	if (nranks > 1 && inspect < 0 && job->start_agree && !job->agree(1))
+		return -1;
 	/* the loader from here (the plugins' restore below reads the
 	 * program's memory too); the threads hold at their first system call.
 	 * A job's member cannot start again alone: a bad chunk ends it */

@@ -40,6 +40,8 @@
 #include "pmpi/lower_replay.h"
 #include "pmpi/replay_mpi.h"
 #include "pmpi/mpi_index.h"
+#include "pmpi/lower_ctl.h"
+#include "storage/mpi_wait.h"
 #include "pmpi/lower_job.h"
 
 #define TAG_REQUEST 1
@@ -151,7 +153,7 @@ int runtime_mpi_poll(uint64_t last_gen, uint64_t *gen, int *why)
 int runtime_mpi_agree(int ok)
 {
 	int all = 0;
-	if (MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, ctl) != MPI_SUCCESS)
+	if (ctl_allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, ctl) != MPI_SUCCESS)
 		return 0;
 	return all;
 }
@@ -165,7 +167,7 @@ int runtime_mpi_exchange(const void *mine, size_t len, void *all)
 		log_error("an exchange of %zu bytes per rank is too large", len);
 		return -1;
 	}
-	e = MPI_Allgather(mine, (int)len, MPI_BYTE, all, (int)len, MPI_BYTE, ctl);
+	e = ctl_allgather(mine, (int)len, MPI_BYTE, all, ctl);
 	if (e != MPI_SUCCESS) {
 		log_error("MPI_Allgather of the ranks' tables failed (error %d)", e);
 		return -1;
@@ -399,7 +401,7 @@ static int agree_targets(void)
 		goto out;
 	}
 	words = (int)k * 2;
-	if (MPI_Allgather(&words, 1, MPI_INT, cnt, 1, MPI_INT, ctl) != MPI_SUCCESS)
+	if (ctl_allgather(&words, 1, MPI_INT, cnt, ctl) != MPI_SUCCESS)
 		goto out;
 	for (int r = 0; r < nranks; r++) {
 		if (total > (size_t)INT_MAX - (size_t)cnt[r]) {
@@ -414,8 +416,7 @@ static int agree_targets(void)
 	reports = malloc((total ? total : 2) * sizeof(uint64_t));
 	if (!reports)
 		goto out;
-	if (MPI_Allgatherv(mine, words, MPI_UINT64_T, reports, cnt, displ, MPI_UINT64_T, ctl) !=
-	    MPI_SUCCESS)
+	if (ctl_allgatherv(mine, words, MPI_UINT64_T, reports, cnt, displ, ctl) != MPI_SUCCESS)
 		goto out;
 	nreports = total / 2;
 	qsort(reports, nreports, sizeof *reports, by_name);
@@ -548,7 +549,7 @@ static int cut_collectives(struct park_result *parked, int *is_parked, char *err
 				in[0] = CUT_FINALIZING;
 			if (now_s() > limit && in[0] < CUT_TIMEOUT)
 				in[0] = CUT_TIMEOUT;
-			if (MPI_Allreduce(in, out, 2, MPI_INT, MPI_MAX, ctl) != MPI_SUCCESS)
+			if (ctl_allreduce(in, out, 2, MPI_INT, MPI_MAX, ctl) != MPI_SUCCESS)
 				out[0] = CUT_TIMEOUT;
 			if (out[0] >= CUT_PARK_FAILED) {
 				for (uint32_t i = 0; i < st->vt_hwm; i++) {
@@ -724,6 +725,7 @@ static int drain_local(char *err, size_t len)
  * sends complete meanwhile. */
 static int drain_in_flight(const uint64_t *expect, double limit, char *err, size_t len)
 {
+	unsigned polls = 0;
 	int pending;
 	do {
 		pending = 0;
@@ -762,6 +764,8 @@ static int drain_in_flight(const uint64_t *expect, double limit, char *err, size
 			         "limit (CKPTMPI_CUT_TIMEOUT)");
 			return -1;
 		}
+		if (pending)
+			mpi_poll_backoff(&polls);
 	} while (pending);
 	return 0;
 }
@@ -781,8 +785,7 @@ static int drain(char *err, size_t len)
 	if (!runtime_mpi_agree(ok))
 		goto fail;
 	/* how many messages each peer sent here */
-	if (MPI_Alltoall((void *)st->sent, 1, MPI_UINT64_T, expect, 1, MPI_UINT64_T, ctl) !=
-	    MPI_SUCCESS) {
+	if (ctl_alltoall((void *)st->sent, expect, 1, MPI_UINT64_T, ctl) != MPI_SUCCESS) {
 		snprintf(err, len, "MPI: exchanging message counts failed");
 		ok = 0;
 	}

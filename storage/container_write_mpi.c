@@ -49,6 +49,7 @@
 #include "storage/codec.h"
 #include "storage/container_internal.h"
 #include "storage/fletcher32.h"
+#include "storage/mpi_wait.h"
 
 #define CK_MPI_STAGE_BYTES (64u << 20)  /* staging buffer per rank */
 #define CK_MSG_LEN 1024
@@ -111,27 +112,6 @@ static int mpi_failed(struct mwriter *w, const char *call, int code)
 	return -1;
 }
 
-/* Complete a request sleeping rather than spinning once it takes a while:
- * with more ranks than cores on a node, a rank that polls busily (MPICH
- * does) takes the CPU from the ranks still working. At most half a
- * millisecond late. */
-static int wait_quietly(MPI_Request *req)
-{
-	struct timespec pause = { 0, 0 };
-	unsigned polls = 0;
-	int done = 0, e;
-
-	while (!done) {
-		if ((e = MPI_Test(req, &done, MPI_STATUS_IGNORE)) != MPI_SUCCESS)
-			return e;
-		if (!done && ++polls > 100) {
-			pause.tv_nsec = polls < 1000 ? 50000 : 500000;
-			nanosleep(&pause, NULL);
-		}
-	}
-	return MPI_SUCCESS;
-}
-
 /* The outcome of a step every rank took: 0 on all ranks if it succeeded
  * on all, else -1 on all with the message of the lowest failing rank. */
 static int agree_on(MPI_Comm comm, int rank, int size, uint64_t generation, int rc)
@@ -142,7 +122,7 @@ static int agree_on(MPI_Comm comm, int rank, int size, uint64_t generation, int 
 
 	e = MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm, &req);
 	if (e == MPI_SUCCESS)
-		e = wait_quietly(&req);
+		e = mpi_wait_quietly(&req);
 	if (e != MPI_SUCCESS) {
 		ck_set_error("generation %llu: rank %d: MPI_Iallreduce failed (%d)",
 		             (unsigned long long)generation, rank, e);
