@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -112,6 +113,7 @@ int background_write_start(struct background_write *bw, background_write_fn fn, 
 {
 	int p[2], s[2] = {-1, -1};
 	pid_t parent = getpid(), pid;
+	struct timespec t0, t1;
 
 	bw->pid = -1;
 	bw->fd = bw->plan_fd = -1;
@@ -129,6 +131,7 @@ int background_write_start(struct background_write *bw, background_write_fn fn, 
 		close(p[1]);
 		return -1;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pid = fork();
 	if (pid < 0) {
 		log_error("checkpoint writer: fork: %s (written with the program stopped)",
@@ -153,7 +156,9 @@ int background_write_start(struct background_write *bw, background_write_fn fn, 
 	bw->pid = pid;
 	bw->fd = p[0];
 	bw->plan_fd = s[0];
-	log_debug("checkpoint writer: pid %d writes the image behind the program", (int)pid);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	log_debug("checkpoint writer: pid %d writes the image behind the program (fork %.3f s)",
+	          (int)pid, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	return 0;
 }
 
