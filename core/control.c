@@ -318,6 +318,7 @@ int control_config_from_env(struct control_config *c, int create_dir, int dir_op
 		c->background = (int)b;
 	}
 	v = getenv("CKPTMPI_RESTART_LAZY");
+	c->restart_lazy = 1;
 	if (v && *v) {
 		unsigned b;
 		if (setting_uint(v, 0, 1, &b)) {
@@ -325,6 +326,7 @@ int control_config_from_env(struct control_config *c, int create_dir, int dir_op
 			          "its memory comes in, the default) or 0 (read it whole first)", v);
 			return -1;
 		}
+		c->restart_lazy = (int)b;
 	}
 	if ((!d || !*d) && dir_optional) {
 		log_info("CKPTMPI_DIR is not set: running without checkpoints");

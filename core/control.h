@@ -16,6 +16,7 @@ struct control_config {
 	int term_checkpoints; /* CKPTMPI_TERM=checkpoint (default): SIGTERM checkpoints, then exits */
 	unsigned term_timeout;/* CKPTMPI_TERM_TIMEOUT: seconds before a SIGTERM ends the job anyway */
 	int background;       /* CKPTMPI_BACKGROUND (default 1): images written behind the program */
+	int restart_lazy;     /* CKPTMPI_RESTART_LAZY (default 1): a restart reads memory behind the program */
 };
 
 /* Exit statuses after SIGTERM: the checkpoint was committed, then the

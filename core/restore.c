@@ -304,7 +304,7 @@ static int load_generation(const char *path, int inspect, uint64_t rank, uint64_
 	return 0;
 }
 
-int restore_from(const char *path)
+int restore_from(const char *path, int lazy)
 {
 	struct container_reader *rd;
 	struct ck_generation_info info;
@@ -322,10 +322,9 @@ int restore_from(const char *path)
 	uint64_t nranks = (uint64_t)job->size();
 	const char *flavour = job->flavour();
 
-	/* the program runs before its memory is all in (core/lazy_restore.h):
-	 * one process alone, unless CKPTMPI_RESTART_LAZY=0 */
-	const char *lz = getenv("CKPTMPI_RESTART_LAZY");
-	int lazy_allowed = (!lz || strcmp(lz, "0")) && inspect < 0;
+	/* the program runs before its memory is all in (core/lazy_restore.h),
+	 * unless CKPTMPI_RESTART_LAZY=0 or only inspected */
+	int lazy_allowed = lazy && inspect < 0;
 
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, NULL);

@@ -394,7 +394,7 @@ int main(int argc, char **argv)
 		return 127;
 
 	if (restart) {
-		restore_from(gen_path);
+		restore_from(gen_path, cfg.restart_lazy);
 		return 127;
 	}
 	/* ps, top and pgrep show the program, not the runtime (the lower
