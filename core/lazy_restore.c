@@ -243,9 +243,11 @@ int lazy_restore_start(const char *path, uint64_t gen, const char *notice, int a
 
 void lazy_restore_running(void)
 {
-	if (nranges)
-		log_info("restart: the program runs; %llu MiB come in behind it",
-		         (unsigned long long)(ck_lazy_pending() >> 20));
+	if (!nranges)
+		return;
+	ck_lazy_stream();
+	log_info("restart: the program runs; %llu MiB come in behind it",
+	         (unsigned long long)(ck_lazy_pending() >> 20));
 }
 
 void lazy_restore_wait(void)

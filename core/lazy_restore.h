@@ -40,7 +40,8 @@ int lazy_restore_covers(uint64_t start, uint64_t end);
  * else ends the process (a job's member cannot start again by itself).
  * 0, or -1. */
 int lazy_restore_start(const char *path, uint64_t generation, const char *notice, int alone);
-/* The threads run next: said (a restart's timeline, CKPTMPI_VERBOSE=1) */
+/* The threads run next: the loader reads on beyond what is touched, and
+ * it is said (a restart's timeline, CKPTMPI_VERBOSE=1) */
 void lazy_restore_running(void);
 /* Control, before parking the program: wait until everything is in. */
 void lazy_restore_wait(void);

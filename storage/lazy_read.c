@@ -51,6 +51,7 @@ static struct {
 	pthread_mutex_t fail_lock;
 	char msg[600];
 	volatile int failed;
+	int streaming;              /* past ck_lazy_stream: chunks in order too */
 } L = { .uffd = -1, .fail_lock = PTHREAD_MUTEX_INITIALIZER };
 
 int ck_lazy_begin(int uffd, int wp, const struct ck_lazy_range *ranges, size_t n,
@@ -93,7 +94,7 @@ void ck_lazy_reset(void)
 	L.nsrc = 0;
 	L.r = NULL;
 	L.nr = 0;
-	L.keeping = L.refused = 0;
+	L.keeping = L.refused = L.streaming = 0;
 	L.pending = L.placed = L.next = 0;
 	L.uffd = -1;
 }
@@ -368,11 +369,19 @@ static int worker(void *arg, unsigned w)
 	for (size_t n = 0; n < L.nsrc; n++)
 		total += L.src[n].nkept;
 	for (;;) {
-		uint64_t g = __atomic_fetch_add(&L.next, 1, __ATOMIC_RELAXED), at = g;
+		uint64_t g, at;
 		size_t n;
 
 		if (L.failed || answer_faults(0, &wk))
 			break;
+		/* until the process runs, only what it touches */
+		if (!__atomic_load_n(&L.streaming, __ATOMIC_ACQUIRE)) {
+			if (answer_faults(1, &wk))
+				break;
+			continue;
+		}
+		g = __atomic_fetch_add(&L.next, 1, __ATOMIC_RELAXED);
+		at = g;
 		if (g >= total)
 			break;
 		for (n = 0; at >= L.src[n].nkept; n++)
@@ -387,6 +396,8 @@ static int worker(void *arg, unsigned w)
 	ck_chunk_worker_free(&wk);
 	return L.failed ? -1 : 0;
 }
+
+void ck_lazy_stream(void) { __atomic_store_n(&L.streaming, 1, __ATOMIC_RELEASE); }
 
 int ck_lazy_load(unsigned workers, void (*progress)(uint64_t done, uint64_t total))
 {

@@ -37,9 +37,14 @@ void ck_lazy_stop_keeping(void);
 uint64_t ck_lazy_pending(void);
 
 /* Read every kept chunk on `workers` threads (touched pages' chunks
- * first) and place its bytes. 0, or -1 with container_error() naming the
+ * first) and place its bytes. Until ck_lazy_stream, only the chunks of
+ * touched pages: the restart's own last steps (the plugins' objects
+ * re-created, an MPI job's collectives among them) are not slowed by
+ * the loaders of every member of a job sharing its cores. 0, or -1 with container_error() naming the
  * file, the chunk and the rank. progress: bytes placed of the total. */
 int ck_lazy_load(unsigned workers, void (*progress)(uint64_t done, uint64_t total));
+/* The rest may come in now (the program runs). Any thread, any time. */
+void ck_lazy_stream(void);
 /* After ck_lazy_load: answer touches of pages nothing stored (zeros)
  * until the process ends. Never returns. */
 void ck_lazy_serve(void) __attribute__((noreturn));
