@@ -31,13 +31,6 @@ int ckpt_have_fsgsbase;
 __thread uint64_t ckpt_lower_fs __attribute__((tls_model("initial-exec")));
 static struct ckptmpi_link *link_area;
 
-uint64_t ckpt_arch_get_fs(void)
-{
-	uint64_t v = 0;
-	syscall(SYS_arch_prctl, ARCH_GET_FS, &v);
-	return v;
-}
-
 void ckpt_arch_set_fs(uint64_t fs) { syscall(SYS_arch_prctl, ARCH_SET_FS, fs); }
 
 static __attribute__((noreturn)) void die(const char *fmt, const char *arg)
