@@ -3,7 +3,8 @@
 # half zeros), against the raw write/read bandwidth of the same directory
 # measured in the same run for the same number of bytes. Not a test: it
 # reports, it does not judge.
-#   bench/ckpt_bench.sh [BUILD_DIR] [DIR] [MIB...]     (default 1024 4096)
+#   bench/ckpt_bench.sh [BUILD_DIR] [DIR=/tmp] [MIB...]     (default 1024 4096)
+#   (it works in a directory of its own made in DIR, and removes only that)
 #   PLOT=FILE.png: draw checkpoint, pause and restart time against the
 #   image size, beside the raw write and read of as many bytes (gnuplot)
 # Columns: seconds and MB/s of ckptmpi; raw_s: plain write+fsync (read) of
@@ -14,9 +15,11 @@
 # CKPTMPI_RESTART_LAZY=1 (the default), seconds until the program runs and until its image
 # is all in (ratio: of lazy_in against the raw read).
 set -euo pipefail
-B=$(cd "${1:-build}" && pwd); D=${2:-/tmp/ckptmpi-bench}; shift 2 2>/dev/null || true
+B=$(cd "${1:-build}" && pwd); DIR=${2:-/tmp}; shift 2 2>/dev/null || true
 SIZES=("$@"); [ ${#SIZES[@]} -gt 0 ] || SIZES=(1024 4096)
-mkdir -p "$D"
+# a directory of its own in DIR, the only thing it removes
+mkdir -p "$DIR"; D=$(mktemp -d "$DIR/ckptmpi-bench.XXXXXX")
+trap 'rm -rf "$D" "$D.table" "$D.ck" "$D.rs" "$D.lz"' EXIT
 TABLE=$D.table
 : > "$TABLE"
 now() { date +%s.%N; }
@@ -91,4 +94,3 @@ plot "$D.ck" using 1:2 with linespoints lw 2 title "checkpoint", \
 EOG
 	echo "plot: $PLOT"
 fi
-rm -rf "$D" "$D.table" "$D.ck" "$D.rs" "$D.lz"

@@ -2,7 +2,8 @@
 # Checkpoint rate per compressor and restart time, against the raw write and
 # read bandwidth of the same directory measured in the same run. Not a
 # test: it reports, it does not judge.
-#   bench/compress_bench.sh [BUILD_DIR] [DIR] [MIB] [KIND...]
+#   bench/compress_bench.sh [BUILD_DIR] [DIR=/tmp] [MIB] [KIND...]
+#   (it works in a directory of its own made in DIR, and removes only that)
 #     defaults: build /tmp/ckptmpi-bench 1024 field half
 #   CODECS="none lz4 zstd ..." picks the CKPTMPI_COMPRESS values; REPS=N
 #   (default 1) measures everything N times, interleaved, and keeps the best
@@ -22,12 +23,14 @@
 # (the writer and its threads) used during the checkpoint: on a machine
 # shared with other work, what the checkpoint would take on idle cores.
 set -euo pipefail
-B=$(cd "${1:-build}" && pwd); D=${2:-/tmp/ckptmpi-bench}; MIB=${3:-1024}
+B=$(cd "${1:-build}" && pwd); DIR=${2:-/tmp}; MIB=${3:-1024}
 shift 3 2>/dev/null || shift $#
 KINDS=("$@"); [ ${#KINDS[@]} -gt 0 ] || KINDS=(field half)
 read -r -a CODECS <<< "${CODECS:-none lz4 zstd zstd:3 deflate blosc blosc-lz4 blosc-zstd}"
 REPS=${REPS:-1}
-mkdir -p "$D"
+# a directory of its own in DIR, the only thing it removes
+mkdir -p "$DIR"; D=$(mktemp -d "$DIR/ckptmpi-bench.XXXXXX")
+trap 'rm -rf "$D"' EXIT
 now() { date +%s.%N; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
 # CPU seconds (all threads, user + system) process PID has used
@@ -117,4 +120,3 @@ plot "$DATA" using 6:xtic(sprintf("%s %s", stringcolumn(1), stringcolumn(2))) ti
 GP
 	echo "plot: $PLOT"
 fi
-rm -rf "$D"

@@ -5,7 +5,8 @@
 # (CKPTMPI_FULL_EVERY=1) measured in the same run; and the restart of the
 # incremental generation (read through its chain) against the restart of
 # the full one. Not a test: it reports, it does not judge.
-#   bench/incremental_bench.sh [BUILD_DIR] [DIR] [MIB] [PCT]
+#   bench/incremental_bench.sh [BUILD_DIR] [DIR=/tmp] [MIB] [PCT]
+#   (it works in a directory of its own made in DIR, and removes only that)
 #     defaults: build /tmp/ckptmpi-incr-bench 1024 1
 #   REPS=N (default 2): the runs interleaved N times, the best of each
 #   figure kept (a machine shared with other work is noisy).
@@ -18,9 +19,11 @@
 # agree (the same state, read two ways).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-B=$(cd "${1:-build}" && pwd); D=${2:-/tmp/ckptmpi-incr-bench}; MIB=${3:-1024}; PCT=${4:-1}
+B=$(cd "${1:-build}" && pwd); DIR=${2:-/tmp}; MIB=${3:-1024}; PCT=${4:-1}
 REPS=${REPS:-2}
-mkdir -p "$D"
+# a directory of its own in DIR, the only thing it removes
+mkdir -p "$DIR"; D=$(mktemp -d "$DIR/ckptmpi-bench.XXXXXX")
+trap 'rm -rf "$D"' EXIT
 cc -O2 -o "$D/incremental_heap" "$SRC/bench/incremental_heap.c"
 now() { date +%s.%N; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
@@ -106,4 +109,3 @@ END {
 	printf "| incremental, through its chain | %.3f | %.3f |\n", rs["8 warm"], rs["8 cold"]
 	printf "| ratio incremental / full | %.2f | %.2f |\n", rs["8 warm"]/rs["1 warm"], rs["8 cold"]/rs["1 cold"]
 }' "$D/runs"
-rm -rf "$D"

@@ -2,7 +2,8 @@
 # Checkpoint and restart of a job whose processes drive verbs themselves
 # (issue 9, item 8), against baselines measured in the same run. Not a
 # test: it reports, it does not judge.
-#   bench/verbs_ckpt_bench.sh [BUILD_DIR=build] [DIR=/tmp/ckptmpi-vbench]
+#   bench/verbs_ckpt_bench.sh [BUILD_DIR=build] [DIR=/tmp]
+#   (it works in a directory of its own made in DIR, and removes only that)
 #   MIB=512 (registered per process), REPS=3
 #
 # 1. A 2-process verbs job (test/verbs/ckpt_ops: every operation kind in
@@ -26,7 +27,7 @@
 #    after/before must be about 1 (the restart must not degrade them).
 set -euo pipefail
 B=$(cd "${1:-build}" && pwd)
-D=${2:-/tmp/ckptmpi-vbench}
+DIR=${2:-/tmp}
 MIB=${MIB:-512}
 REPS=${REPS:-3}
 CK=$B/bin/ckptmpi
@@ -35,8 +36,8 @@ RAW=$B/bench/rawbw
 for f in "$CK" "$OPS" "$RAW" "$B/lib/libckptmpi-verbs.so"; do
 	[ -e "$f" ] || { echo "verbs_ckpt_bench: $f not built"; exit 1; }
 done
-rm -rf "$D"
-mkdir -p "$D"
+# a directory of its own in DIR, the only thing it removes
+mkdir -p "$DIR"; D=$(mktemp -d "$DIR/ckptmpi-bench.XXXXXX")
 PIDS=()
 tree() { # PID and its descendants
 	local c
