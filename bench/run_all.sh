@@ -4,19 +4,22 @@
 # its table printed and kept in OUT (default bench/results_all.md), its
 # plots drawn into PLOTS (default bench/plots/, PNG with gnuplot). Not a
 # test: it reports, it never judges. About 20-30 minutes on 2 cores.
-#   bench/run_all.sh [BUILD_DIR=build] [SCRATCH=/tmp/ckptmpi-bench-all]
+#   bench/run_all.sh [BUILD_DIR=build] [SCRATCH=/tmp] (it works in a directory
+#   of its own made there, and removes only that)
 #   SIZES="256 512 1024 2048" (MiB of heap for checkpoint/restart against
 #   size), ONLY="ckpt overhead incremental compress mpi verbs debug" (a
 #   subset), and each script's own settings (REPS, ROUNDS, ...).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 B=$(cd "${1:-build}" && pwd)
-S=${2:-/tmp/ckptmpi-bench-all}
+SCRATCH=${2:-/tmp}
 OUT=${OUT:-$here/results_all.md}
 PLOTS=${PLOTS:-$here/plots}
 SIZES=${SIZES:-256 512 1024 2048}
 ONLY=${ONLY:-ckpt overhead incremental compress mpi verbs debug}
-mkdir -p "$S" "$PLOTS"
+mkdir -p "$SCRATCH" "$PLOTS"
+S=$(mktemp -d "$SCRATCH/ckptmpi-bench-all.XXXXXX")
+trap 'rm -rf "$S"' EXIT
 {
 	echo "# ckptmpi benchmarks, $(date '+%F %T %Z')"
 	echo
@@ -47,5 +50,4 @@ section compress "Compression against the raw device" \
 section mpi "MPI job checkpoint and restart" bash "$here/mpi_ckpt_bench.sh" "$B"
 section verbs "Verbs job checkpoint and restart" bash "$here/verbs_ckpt_bench.sh" "$B" "$S/verbs"
 section debug "Reverse commands of ckptmpi debug" bash "$here/debug_bench.sh" "$B"
-rm -rf "$S"
 echo "tables: $OUT; plots: $PLOTS" >&2
