@@ -23,6 +23,7 @@
 #include "core/capture.h"
 #include "core/control_socket.h"
 #include "core/dirty_pages.h"
+#include "core/held_output.h"
 #include "core/hooks.h"
 #include "core/lazy_restore.h"
 #include "core/intervals.h"
@@ -225,8 +226,10 @@ static volatile int term_requested;
 static void trigger_handler(int sig)
 {
 	char why = sig == SIGTERM ? WHY_TERM : WHY_SIGNAL;
-	if (sig == SIGTERM && !__atomic_exchange_n(&term_requested, 1, __ATOMIC_ACQ_REL))
+	if (sig == SIGTERM && !__atomic_exchange_n(&term_requested, 1, __ATOMIC_ACQ_REL)) {
+		held_output_begin();
 		raw_futex(&term_requested, RAW_FUTEX_WAKE, 1);
+	}
 	raw_syscall3(SYS_write, trigger_pipe[1], &why, 1);
 }
 
@@ -245,6 +248,7 @@ static void *term_watchdog(void *arg)
 		;
 	log_error("SIGTERM: no checkpoint within %u s (CKPTMPI_TERM_TIMEOUT): exiting without one "
 	          "(status %d)", cfg.term_timeout, CKPTMPI_EXIT_TERM_NO_CHECKPOINT);
+	held_output_release();
 	_exit(CKPTMPI_EXIT_TERM_NO_CHECKPOINT);
 	return NULL;
 }
@@ -515,8 +519,10 @@ static void absorb_requests(void)
 	if (cfg.term_checkpoints)
 		sigaddset(&set, SIGTERM);
 	while ((sig = sigtimedwait(&set, &si, &zero)) > 0) {
-		if (sig == SIGTERM)
+		if (sig == SIGTERM) {
 			__atomic_store_n(&term_requested, 1, __ATOMIC_RELEASE);
+			held_output_begin();
+		}
 		n++;
 	}
 	while (poll(&p, 1, 0) == 1 && (p.revents & POLLIN)) {
@@ -859,7 +865,8 @@ static uint64_t checkpoint(const char *reason, uint64_t gen, int then_exit, int 
 	 * changes from here to the second is the lower half's (the program
 	 * ran on during an MPI job's cut, and mapped memory of its own) */
 	ok = ok && maps_read_self(&m0) == 0 && maps_to_intervals(&m0, &before) == 0 &&
-	     capture_image(&parked, &img) == 0 && hooks_capture(&img) == 0;
+	     capture_image(&parked, &img) == 0 && hooks_capture(&img) == 0 &&
+	     held_output_capture(&img) == 0;
 	if (!job->agree(ok)) {
 		/* the first look may not have been taken: nothing accounted */
 		release_program(NULL);
@@ -997,6 +1004,8 @@ static __attribute__((noreturn)) void term_exit(uint64_t gen)
 	else
 		log_error("SIGTERM: no checkpoint could be taken, exiting without one (status %d)",
 		          CKPTMPI_EXIT_TERM_NO_CHECKPOINT);
+	if (!gen)
+		held_output_release();
 	_exit(gen ? CKPTMPI_EXIT_TERM_CHECKPOINTED : CKPTMPI_EXIT_TERM_NO_CHECKPOINT);
 }
 
@@ -1337,6 +1346,10 @@ int control_start(const struct control_config *c)
 	sa.sa_handler = trigger_handler;
 	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
+	/* what the program writes after a SIGTERM is held for the restart
+	 * (without it, it goes out as before) */
+	if (cfg.dir[0] && cfg.term_checkpoints && held_output_init())
+		log_info("the program's output after a SIGTERM will not be held");
 	/* CKPTMPI_TERM=exit: SIGTERM keeps its default action, the job ends at once */
 	if (cfg.dir[0] && (sigaction(cfg.trigger_signal, &sa, NULL) ||
 	                   (cfg.term_checkpoints && sigaction(SIGTERM, &sa, NULL)))) {

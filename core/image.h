@@ -103,12 +103,15 @@ enum ck_fd_kind {
 	CK_FD_SOCKET = 4,          /* a socket between members of a job
 	                              (core/job_sockets.c): path describes it,
 	                              data holds the bytes to send again */
+	CK_FD_HELD = 5,            /* fd 1 or 2: what the program wrote there
+	                              after a SIGTERM, written again at a restart
+	                              (core/held_output.h); data holds it */
 };
 
 /* fd kinds whose data go to the rank's file-data stream */
 static inline int ck_fd_has_data(int64_t kind)
 {
-	return kind == CK_FD_DELETED || kind == CK_FD_SOCKET;
+	return kind == CK_FD_DELETED || kind == CK_FD_SOCKET || kind == CK_FD_HELD;
 }
 
 struct ck_fd {

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #endif
 #include "core/lazy_restore.h"
+#include "core/held_output.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -202,6 +203,8 @@ static void *loader(void *arg)
 		log_info("restart: %llu MiB read and checked behind the program in %.3f s (%.0f MB/s)",
 		         (unsigned long long)(bytes >> 20), dt, dt > 0 ? (double)bytes / dt / 1e6 : 0);
 	}
+	/* (as an ordinary restart does: core/restore.c) */
+	held_output_print();
 	if (resume_notice && resume_notice[0] &&
 	    write(2, resume_notice, strlen(resume_notice)) < 0)
 		log_debug("stderr: %s", strerror(errno));

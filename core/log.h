@@ -4,6 +4,9 @@
 #define CKPTMPI_CORE_LOG_H
 
 void log_init(int rank);
+/* Where the lines go from now on (2 until then; core/held_output.c moves
+ * them to the stderr the program's output is held from). Async-signal-safe. */
+void log_set_fd(int fd);
 int log_level(void);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define log_error(...) log_msg(0, __VA_ARGS__)

@@ -516,8 +516,9 @@ int procstate_restore(const struct ck_image *img, const struct interval_set *low
 			log_error("fd %lld is taken by the runtime", (long long)img->fds[i].fd);
 			return -1;
 		}
-		/* re-connected by the job (core/job_sockets.c) */
-		if (img->fds[i].kind == CK_FD_SOCKET)
+		/* re-connected by the job (core/job_sockets.c); written out
+		 * again (core/held_output.c) */
+		if (img->fds[i].kind == CK_FD_SOCKET || img->fds[i].kind == CK_FD_HELD)
 			continue;
 		if (restore_fd(&img->fds[i], p->host))
 			return -1;

@@ -18,6 +18,7 @@
 #include "core/image.h"
 #include "core/intervals.h"
 #include "core/lazy_restore.h"
+#include "core/held_output.h"
 #include "core/loader.h"
 #include "core/log.h"
 #include "core/lowmem.h"
@@ -366,7 +367,7 @@ int restore_from(const char *path, int lazy)
 			return -1;
 		}
 	}
-	if (procstate_restore(&img, &lower))
+	if (procstate_restore(&img, &lower) || (inspect < 0 && held_output_restored(&img)))
 		return -1;
 	/* the memory is the generation's now: what is written from here on
 	 * is what the next (incremental) generation stores */
@@ -453,8 +454,12 @@ int restore_from(const char *path, int lazy)
 	 * its stack into pages the next checkpoint takes for the program's) */
 	/* (a lazy restart's, once its memory is in and checked: until then
 	 * it may still restart whole and fall back) */
-	if (rank == 0 && notice[0] && !lazy_restore_active() && write(2, notice, strlen(notice)) < 0)
-		log_debug("stderr: %s", strerror(errno));
+	if (!lazy_restore_active()) {
+		/* the program's last words before this generation first */
+		held_output_print();
+		if (rank == 0 && notice[0] && write(2, notice, strlen(notice)) < 0)
+			log_debug("stderr: %s", strerror(errno));
+	}
 	log_info("restored generation %llu from %s", (unsigned long long)info.generation, path);
 	lazy_restore_running();
 	control_upper_started();
