@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "core/control.h"
+#include "core/held_output.h"
 #include "core/hooks.h"
 #include "core/job_sockets.h"
 #include "core/link.h"
@@ -604,6 +605,7 @@ static void g_request(int why, uint64_t last_gen)
 	if (why == CKPTMPI_REQ_TERM) {
 		log_error("SIGTERM: member 0 is not reachable: exiting without a checkpoint "
 		          "(status %d)", CKPTMPI_EXIT_TERM_NO_CHECKPOINT);
+		held_output_release();
 		_exit(CKPTMPI_EXIT_TERM_NO_CHECKPOINT);
 	}
 }
