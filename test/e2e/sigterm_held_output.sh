@@ -6,8 +6,8 @@
 # run until the SIGTERM and the restart together print every line once.
 # With no generation to keep it (the checkpoint cannot be taken), it goes
 # down the pipe at the exit.  term_self raises the SIGTERM on its own
-# thread and writes with every signal blocked: those lines come after the
-# SIGTERM and before the park, every time.
+# thread with every other signal blocked, and writes before it unblocks
+# them: those lines come after the SIGTERM and before the park, every time.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init
 need_prog term_self

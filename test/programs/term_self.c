@@ -1,9 +1,11 @@
-/* term_self N K M: prints steps 1..N on stdout, one line each; at step K
- * it takes a SIGTERM on its own thread (raise: the handler has run when
- * raise returns), as a time limit would arrive, and then, every signal
- * blocked for M lines 10 ms apart, prints "K.j" on stdout and "K.j err"
- * on stderr: lines written after the SIGTERM and before anything can stop
- * the thread (a checkpoint's park waits for its signal to be unblocked).
+/* term_self N K M: prints steps 1..N on stdout, one line each; at step K,
+ * every signal but SIGTERM blocked, it takes a SIGTERM on its own thread
+ * (raise: the handler has run when raise returns), as a time limit would
+ * arrive, and then prints M lines 10 ms apart, "K.j" on stdout and "K.j
+ * err" on stderr, before it unblocks the rest: lines written after the
+ * SIGTERM and before anything can stop the thread (a checkpoint's park
+ * waits for its signal to be unblocked; blocked only after the raise, a
+ * fast park could stop the thread in between).
  * Natively the SIGTERM ends it at step K; under ckptmpi the job
  * checkpoints after the M lines and exits, and a restart finishes it.
  * term_self N K M udp: with a UDP socket open, which a checkpoint refuses
@@ -29,9 +31,10 @@ int main(int argc, char **argv)
 		printf("%d step\n", i);
 		fflush(stdout);
 		if (i == k) {
-			raise(SIGTERM);
 			sigfillset(&all);
+			sigdelset(&all, SIGTERM);
 			sigprocmask(SIG_BLOCK, &all, &old);
+			raise(SIGTERM);
 			for (int j = 1; j <= m; j++) {
 				printf("%d.%d after the SIGTERM\n", i, j);
 				fflush(stdout);
