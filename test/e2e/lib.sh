@@ -240,6 +240,25 @@ find_python() {
 }
 
 # Make directories (as the test user).
+# free_port: a TCP port no socket uses now, below the kernel's range of
+# ephemeral ports, so that no connection of a test running beside this one
+# (an MPI job's) takes it before the program that is given it binds it
+# (a port from that range, or one bind(0) gave and let go, made slurmctld
+# fail with "Address already in use").
+free_port() {
+    local p lo=32768 _hi
+    read -r lo _hi < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+    [ "$lo" -gt 12000 ] || lo=32768
+    for _ in $(seq 100); do
+        p=$((10000 + RANDOM % (lo - 10000)))
+        if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then
+            echo "$p"
+            return 0
+        fi
+    done
+    fail "no free TCP port below $lo"
+}
+
 mkdirs() {
     "${AS_USER[@]}" mkdir -p "$@"
 }

@@ -25,19 +25,6 @@ SLURM_PIDS=()
 SLURM_ENV=()
 SLURM_NODE=
 
-# _slurm_free_port: a TCP port nothing listens on.
-_slurm_free_port() {
-    local p
-    for _ in $(seq 50); do
-        p=$((20000 + RANDOM % 30000))
-        if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
-            echo "$p"
-            return 0
-        fi
-    done
-    return 1
-}
-
 # _slurm_running PID: alive and not a zombie (the daemons are init's
 # children once they detach; an init that does not reap leaves zombies)
 _slurm_running() {
@@ -123,7 +110,8 @@ slurm_up() {
     show_on_failure "$d/slurmctld.log" "$d/slurmd.log"
 
     SLURM_NODE=$(hostname -s)
-    cport=$(_slurm_free_port) && dport=$(_slurm_free_port) || skip "no free TCP port for Slurm"
+    cport=$(free_port) && dport=$(free_port) || skip "no free TCP port for Slurm"
+    [ "$cport" != "$dport" ] || dport=$(free_port)
     : >"$d/plugstack.conf"
     # MinJobAge: a finished job stays 300 s, its state readable; KillWait: the
     # seconds between SIGTERM and SIGKILL at a time limit, scancel or

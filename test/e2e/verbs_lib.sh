@@ -102,11 +102,6 @@ verbs_run() {
     wait "$pid" 2>/dev/null || RUN_RC=$?
 }
 
-# free_port: a TCP port nobody listens on now
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # _listening PORT: does anything listen on PORT (IPv4 or IPv6)?
 _listening() {
     local hex

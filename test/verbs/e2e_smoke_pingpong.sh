@@ -14,7 +14,7 @@ PP=$(command -v ibv_rc_pingpong || true)
 [ -n "$PP" ] || skip "ibv_rc_pingpong (ibverbs-utils) is not installed"
 ITERS=${ITERS:-600000}  # 2.8 s on a quiet machine: 150000 were done before the kill there
 dir=$WORK/ckpt
-port=$((20000 + RANDOM % 20000))
+port=$(free_port)
 mkdirs "$dir" "$WORK/run0" "$WORK/run1"
 
 member_bg 0 "$WORK/run0" "$WORK/run0.out" "$dir" 2 -- "$PP" -p "$port" -c -n "$ITERS"

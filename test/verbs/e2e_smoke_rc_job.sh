@@ -32,8 +32,9 @@ STEPS=${STEPS:-600}
 # memory through the translation tables; the shadow says so at level 2
 export CKPTMPI_TEST_VERBS_NEW_KEYS=1 CKPTMPI_VERBOSE=2
 dir=$WORK/ckpt
-port_ref=$((20000 + RANDOM % 20000))
-port_run=$((port_ref + 1))
+port_ref=$(free_port)
+port_run=$(free_port)
+[ "$port_run" != "$port_ref" ] || port_run=$(free_port)
 mkdirs "$dir" "$WORK/ref0" "$WORK/ref1" "$WORK/run0" "$WORK/run1"
 
 plain_bg "$WORK/ref0" "$WORK/ref0.out" -- "$CKPTMPI" run --no-checkpoint -- "$PROG" server "$port_ref" "$STEPS"

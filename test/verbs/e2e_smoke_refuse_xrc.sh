@@ -17,7 +17,7 @@ PP=$(command -v ibv_xsrq_pingpong || true)
 ITERS=${ITERS:-8000}
 SIZE=${SIZE:-2097152}
 dir=$WORK/ckpt
-port=$((20000 + RANDOM % 20000))
+port=$(free_port)
 mkdirs "$dir" "$WORK/run0" "$WORK/run1"
 
 member_bg 0 "$WORK/run0" "$WORK/run0.out" "$dir" 2 -- "$PP" -p "$port" -n "$ITERS" -s "$SIZE"

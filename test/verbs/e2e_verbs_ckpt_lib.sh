@@ -128,11 +128,6 @@ vck_no_fail() {
     done
 }
 
-# free_port: a TCP port nobody listens on now
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # vck_listening PORT: does anything listen on PORT (IPv4 or IPv6)?
 vck_listening() {
     local hex
