@@ -9,7 +9,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "core/held_output.h"
@@ -62,14 +64,22 @@ int held_output_init(void)
 	return 0;
 }
 
-/* a pipe or a socket: what launchers give their processes */
+/* What launchers give their processes: a pipe, a socket, or a terminal
+ * that is not the process's controlling one (Open MPI's orted gives its
+ * ranks' stdout a pty of its own). A user's terminal, a file, /dev/null:
+ * not held. Raw syscalls (a signal handler). */
 static int launcher_stream(int fd)
 {
 	struct stat st;
+	struct termios t;
+	int sid;
 
 	if (raw_syscall2(SYS_fstat, fd, &st))
 		return 0;
-	return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
+	if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))
+		return 1;
+	return S_ISCHR(st.st_mode) && raw_syscall3(SYS_ioctl, fd, TCGETS, &t) == 0 &&
+	       raw_syscall3(SYS_ioctl, fd, TIOCGSID, &sid) < 0;
 }
 
 void held_output_begin(void)

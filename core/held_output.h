@@ -7,11 +7,13 @@
  * their processes write from then on (mpirun, of both MPIs, does), so the
  * lines of that window were lost: the restarted run resumes after them.
  * From the SIGTERM on, what the program writes to a stdout or stderr that
- * is a pipe or a socket (a launcher's) goes to a memory file instead; the
+ * is a launcher's (a pipe, a socket) goes to a memory file instead; the
  * generation keeps it (fd kind CK_FD_HELD), and a restart of that
  * generation writes it first, before the program runs again. With no
- * generation to keep it, it goes where it was going, at the exit. A
- * stdout that is a file or a terminal is left alone. */
+ * generation to keep it, it goes where it was going, at the exit. A pty
+ * that is not the process's controlling terminal counts as a pipe (Open
+ * MPI gives its ranks' stdout one); a file, /dev/null or the user's own
+ * terminal is left alone. */
 #ifndef CKPTMPI_CORE_HELD_OUTPUT_H
 #define CKPTMPI_CORE_HELD_OUTPUT_H
 

@@ -75,4 +75,58 @@ head -n "$(wc -l < "$WORK/run2.out")" "$expected" | cmp -s - "$WORK/run2.out" ||
 	fail "the run without a generation printed otherwise than expected: $(snip "$WORK/run2.out" 400)"
 [ "$(grep -c "^$K\.[0-9]* err" "$WORK/run2.out.err")" -eq $M ] ||
 	fail "without a generation the held stderr lines were not written at the exit"
+
+# ---- terminals. A pty that is not the process's controlling terminal is
+# a launcher's (Open MPI's orted gives its ranks' stdout one): held as a
+# pipe is. The user's own terminal (the controlling one) is not: nothing
+# drops what goes there, and the lines show at once.
+# on_pty DIR OUT CONTROLLING: term_self through `ckptmpi run`, its stdout
+# a pty (the controlling terminal of a session of its own when CONTROLLING
+# is 1), copied to OUT without the pty's carriage returns; status in RC
+on_pty() {
+	local dir=$1 out=$2 ctl=$3
+	log "ckptmpi run --dir $dir -- term_self $N $K $M, stdout a pty (controlling terminal: $ctl)"
+	RC=0
+	(cd "$WORK" && exec timeout -s KILL "$CMD_TIMEOUT" "${AS_USER[@]}" python3 -c '
+import os, pty, subprocess, sys
+ctl, out, cmd = sys.argv[1] == "1", sys.argv[2], sys.argv[3:]
+m, s = pty.openpty()
+def child():
+    if ctl:
+        os.setsid()
+        import fcntl, termios
+        fcntl.ioctl(1, termios.TIOCSCTTY, 0)
+p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=s, stderr=subprocess.DEVNULL,
+                     preexec_fn=child)
+os.close(s)
+data = b""
+while True:
+    try:
+        b = os.read(m, 4096)
+    except OSError:
+        break
+    if not b:
+        break
+    data += b
+open(out, "wb").write(data.replace(b"\r\n", b"\n"))
+rc = p.wait()
+sys.exit(rc if rc >= 0 else 128 - rc)
+' "$ctl" "$out" "$CKPTMPI" run --dir "$dir" -- "$PROG" $N $K $M) || RC=$?
+}
+dir3=$WORK/ckpt3
+mkdirs "$dir3"
+on_pty "$dir3" "$WORK/run3.out" 0
+[ "$RC" -eq 143 ] || fail "on a launcher's pty: the job exited $RC, expected 143"
+[ -z "$(held_lines "$WORK/run3.out")" ] ||
+	fail "on a launcher's pty (not the controlling terminal) the lines after the SIGTERM were not held"
+dir4=$WORK/ckpt4
+mkdirs "$dir4"
+on_pty "$dir4" "$WORK/run4.out" 1
+[ "$RC" -eq 143 ] || fail "on the controlling terminal: the job exited $RC, expected 143"
+[ "$(held_lines "$WORK/run4.out" | wc -l)" -eq $M ] ||
+	fail "on the user's own terminal the lines after the SIGTERM were held: $(snip "$WORK/run4.out" 300)"
+(cd "$WORK" && exec timeout -s KILL "$CMD_TIMEOUT" "${AS_USER[@]}" "$CKPTMPI" restart "$dir4") \
+	> "$WORK/restart4.out" 2> "$WORK/restart4.out.err" || fail "restart of the terminal's run failed"
+cat "$WORK/run4.out" "$WORK/restart4.out" > "$WORK/merged4.out"
+same_file "$expected" "$WORK/merged4.out" "stdout on the user's terminal (run until SIGTERM + restart)"
 log "PASS"
