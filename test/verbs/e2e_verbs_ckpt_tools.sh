@@ -27,7 +27,7 @@ tool_cmd() {
         rc) cmd=(ibv_rc_pingpong -n 300000 -c) ;;
         rc_ev) cmd=(ibv_rc_pingpong -n 120000 -e -c) ;;
         ud) cmd=(ibv_ud_pingpong -n 400000 -s 1024 -c) ;;
-        srq) cmd=(ibv_srq_pingpong -n 150000 -q 4 -c) ;;
+        srq) cmd=(ibv_srq_pingpong -n 1000000 -q 4 -c) ;;
         write_bw) cmd=(ib_write_bw -n 200000 -s 65536 -F) ;;
         send_bw) cmd=(ib_send_bw -n 200000 -s 65536 -F) ;;
         read_bw) cmd=(ib_read_bw -n 200000 -s 65536 -F) ;;
