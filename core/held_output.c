@@ -44,8 +44,11 @@ int held_output_init(void)
 			          i ? "stderr" : "stdout", strerror(errno));
 			return -1;
 		}
-		if ((m = procstate_move_lower_fd(m)) < 0)
+		if ((o = procstate_move_lower_fd(m)) < 0) {
+			close(m);
 			return -1;
+		}
+		m = o;
 		/* a place for the program's fd at the SIGTERM (a copy of it now;
 		 * /dev/null when it is closed) */
 		o = fcntl(s->fd, F_DUPFD_CLOEXEC, 900);

@@ -369,17 +369,16 @@ static int worker(void *arg, unsigned w)
 	for (size_t n = 0; n < L.nsrc; n++)
 		total += L.src[n].nkept;
 	for (;;) {
+		int streaming = __atomic_load_n(&L.streaming, __ATOMIC_ACQUIRE);
 		uint64_t g, at;
 		size_t n;
 
-		if (L.failed || answer_faults(0, &wk))
+		/* until the process runs, only what it touches (a fault waited
+		 * for up to 1 ms a pass) */
+		if (L.failed || answer_faults(streaming ? 0 : 1, &wk))
 			break;
-		/* until the process runs, only what it touches */
-		if (!__atomic_load_n(&L.streaming, __ATOMIC_ACQUIRE)) {
-			if (answer_faults(1, &wk))
-				break;
+		if (!streaming)
 			continue;
-		}
 		g = __atomic_fetch_add(&L.next, 1, __ATOMIC_RELAXED);
 		at = g;
 		if (g >= total)

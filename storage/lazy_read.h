@@ -39,9 +39,10 @@ uint64_t ck_lazy_pending(void);
 /* Read every kept chunk on `workers` threads (touched pages' chunks
  * first) and place its bytes. Until ck_lazy_stream, only the chunks of
  * touched pages: the restart's own last steps (the plugins' objects
- * re-created, an MPI job's collectives among them) are not slowed by
- * the loaders of every member of a job sharing its cores. 0, or -1 with container_error() naming the
- * file, the chunk and the rank. progress: bytes placed of the total. */
+ * re-created, an MPI job's collectives among them) are not slowed by the
+ * loaders of every member of a job sharing its cores. 0, or -1 with
+ * container_error() naming the file, the chunk and the rank. progress:
+ * bytes placed of the total. */
 int ck_lazy_load(unsigned workers, void (*progress)(uint64_t done, uint64_t total));
 /* The rest may come in now (the program runs). Any thread, any time. */
 void ck_lazy_stream(void);
