@@ -39,6 +39,7 @@
 #include "core/log.h"
 #include "core/park.h"
 #include "core/procstate.h"
+#include "core/sock_io.h"
 #include "storage/container.h"
 
 #define MAX_MEMBERS 256
@@ -94,12 +95,7 @@ static volatile int restoring;
 static struct jsock *socks;
 static size_t nsocks;
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static double now_s(void) { return sock_now(); }
 
 static void restart_failed_at_exit(void);
 
@@ -220,21 +216,6 @@ static int group_env(void)
 
 /* ---- messages ---- */
 
-static int send_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	while (n) {
-		ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int send_msg(int fd, uint32_t type, uint64_t gen, int64_t val, const void *pay,
                     uint32_t len)
 {
@@ -242,42 +223,8 @@ static int send_msg(int fd, uint32_t type, uint64_t gen, int64_t val, const void
 	                .len = len};
 	if (fd < 0)
 		return -1;
-	if (send_all(fd, &h, sizeof h) || (len && send_all(fd, pay, len)))
+	if (sock_send_all(fd, &h, sizeof h) || (len && sock_send_all(fd, pay, len)))
 		return -1;
-	return 0;
-}
-
-/* Read exactly n bytes by `deadline` (0: none). 0, -1 closed or error,
- * -2 timed out. */
-static int recv_all(int fd, void *p, size_t n, double deadline)
-{
-	char *c = p;
-	while (n) {
-		struct pollfd q = {fd, POLLIN, 0};
-		int ms = -1, r;
-		ssize_t got;
-
-		if (deadline) {
-			double left = deadline - now_s();
-			if (left <= 0)
-				return -2;
-			ms = (int)(left * 1000) + 1;
-		}
-		r = poll(&q, 1, ms);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			continue;
-		got = recv(fd, c, n, 0);
-		if (got < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (got <= 0)
-			return -1;
-		c += got;
-		n -= (size_t)got;
-	}
 	return 0;
 }
 
@@ -285,7 +232,7 @@ static int recv_all(int fd, void *p, size_t n, double deadline)
  * a malloc'd *pay when pay is not NULL. */
 static int recv_msg(int fd, struct hdr *h, void **pay, double deadline)
 {
-	int r = recv_all(fd, h, sizeof *h, deadline);
+	int r = sock_recv_all(fd, h, sizeof *h, deadline);
 	char *b;
 
 	if (pay)
@@ -297,7 +244,7 @@ static int recv_msg(int fd, struct hdr *h, void **pay, double deadline)
 	b = malloc(h->len + 1);
 	if (!b)
 		return -1;
-	if (h->len && (r = recv_all(fd, b, h->len, deadline))) {
+	if (h->len && (r = sock_recv_all(fd, b, h->len, deadline))) {
 		free(b);
 		return r;
 	}
