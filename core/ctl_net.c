@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,11 @@ struct hdr {
 	int64_t val;
 	uint32_t len, pad;
 };
+
+/* The transport is one thread's at a time: a restart's collectives run on
+ * the main thread while the control thread looks for messages (seen: both
+ * reading one connection, each half a message). The look gives way. */
+static pthread_mutex_t net_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int me = -1, nmem;
 static int *conn;          /* member 0: conn[k] per member; a member: conn[0] */
@@ -436,7 +442,7 @@ void ctlnet_close(void)
 
 /* ---- starting a checkpoint ---- */
 
-int ctlnet_request(int why, uint64_t last_gen)
+static int ctlnet_request_locked(int why, uint64_t last_gen)
 {
 	if (!conn || me == 0)
 		return -1;
@@ -448,7 +454,7 @@ int ctlnet_request(int why, uint64_t last_gen)
 	return 0;
 }
 
-int ctlnet_begin(uint64_t gen, int why)
+static int ctlnet_begin_locked(uint64_t gen, int why)
 {
 	int r = 0;
 	if (!conn || me != 0)
@@ -461,33 +467,46 @@ int ctlnet_begin(uint64_t gen, int why)
 	return r;
 }
 
-/* A message that came outside a collective: stashed, or the connection
- * dropped (closed, or not what may come now). */
-static void take_unasked(int k)
+/* A message that came outside a collective step: stashed, or the
+ * connection dropped (closed, or not what may come now). A member's part
+ * of the next step (it may be there before member 0 takes the step) stays
+ * where it is, for the step. 1: look again at this connection. */
+static int take_unasked(int k)
 {
 	struct hdr h;
 	void *pay;
-	int r = recv_msg(conn[k], &h, &pay, sock_now() + timeout_s());
-	if (r) {
+	ssize_t n = recv(conn[k], &h, sizeof h, MSG_PEEK | MSG_DONTWAIT);
+	int r;
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		drop(k, "closed its connection");
+		return 0;
+	}
+	if (n < (ssize_t)sizeof h || h.type == H_UP || h.type == H_DOWN)
+		return 0; /* for the step (or the rest of the header later) */
+	if ((r = recv_msg(conn[k], &h, &pay, sock_now() + timeout_s()))) {
 		drop(k, r == -2 ? "sent half a message" : "closed its connection");
-		return;
+		return 0;
 	}
 	free(pay);
-	if ((me == 0 && h.type == H_REQUEST) || (me != 0 && h.type == H_BEGIN))
+	if ((me == 0 && h.type == H_REQUEST) || (me != 0 && h.type == H_BEGIN)) {
 		stash(h.gen, h.val);
-	else
-		drop(k, "sent a message out of turn");
+		return 1;
+	}
+	drop(k, "sent a message out of turn");
+	return 0;
 }
 
-int ctlnet_poll(uint64_t last_gen, uint64_t *gen, int *why)
+static int ctlnet_poll_locked(uint64_t last_gen, uint64_t *gen, int *why)
 {
 	if (!conn)
 		return 0;
 	for (int k = me == 0 ? 1 : 0; k < (me == 0 ? nmem : 1); k++) {
 		struct pollfd p = {conn[k], POLLIN, 0};
 		/* every message there now (a signal to mpirun makes each rank ask) */
-		while (conn[k] >= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP | POLLERR)))
-			take_unasked(k);
+		while (conn[k] >= 0 && poll(&p, 1, 0) == 1 &&
+		       (p.revents & (POLLIN | POLLHUP | POLLERR)) && take_unasked(k))
+			;
 	}
 	while (npend) {
 		uint64_t g = pend[0].gen;
@@ -576,7 +595,8 @@ static int gather_parts(uint64_t s, void **parts, uint32_t *lens, int ok)
 }
 
 /* The one collective: every part to member 0, every part back to all. */
-int ctlnet_allgatherv(const void *mine, uint32_t len, int ok, void **all, uint32_t *lens)
+static int ctlnet_allgatherv_locked(const void *mine, uint32_t len, int ok, void **all,
+                                    uint32_t *lens)
 {
 	uint64_t s = ++seq;
 	size_t total = 0;
@@ -701,5 +721,44 @@ int ctlnet_allreduce(int32_t *v, int n, int op)
 				v[i] = x;
 		}
 	free(all);
+	return r;
+}
+
+/* ---- one thread at a time ---- */
+
+int ctlnet_request(int why, uint64_t last_gen)
+{
+	int r;
+	pthread_mutex_lock(&net_lock);
+	r = ctlnet_request_locked(why, last_gen);
+	pthread_mutex_unlock(&net_lock);
+	return r;
+}
+
+int ctlnet_begin(uint64_t gen, int why)
+{
+	int r;
+	pthread_mutex_lock(&net_lock);
+	r = ctlnet_begin_locked(gen, why);
+	pthread_mutex_unlock(&net_lock);
+	return r;
+}
+
+int ctlnet_poll(uint64_t last_gen, uint64_t *gen, int *why)
+{
+	int r;
+	if (pthread_mutex_trylock(&net_lock))
+		return 0;
+	r = ctlnet_poll_locked(last_gen, gen, why);
+	pthread_mutex_unlock(&net_lock);
+	return r;
+}
+
+int ctlnet_allgatherv(const void *mine, uint32_t len, int ok, void **all, uint32_t *lens)
+{
+	int r;
+	pthread_mutex_lock(&net_lock);
+	r = ctlnet_allgatherv_locked(mine, len, ok, all, lens);
+	pthread_mutex_unlock(&net_lock);
 	return r;
 }

@@ -29,6 +29,9 @@ int runtime_mpi_write_behind_possible(const char *dir, struct ck_image *img)
 {
 	int rank = 0, size = 0;
 
+	/* the layout behind the program is made over MPI beside it */
+	if (runtime_mpi_thread_level() < MPI_THREAD_MULTIPLE)
+		return 0;
 	if (MPI_Comm_rank(runtime_mpi_ctl(), &rank) != MPI_SUCCESS ||
 	    MPI_Comm_size(runtime_mpi_ctl(), &size) != MPI_SUCCESS)
 		return 0;

@@ -12,25 +12,6 @@ static int wait_started(MPI_Request *rq, int e)
 	return e != MPI_SUCCESS ? e : mpi_wait_quietly(rq);
 }
 
-int ctl_allreduce(const void *in, void *out, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c)
-{
-	MPI_Request rq;
-	return wait_started(&rq, MPI_Iallreduce(in, out, n, t, op, c, &rq));
-}
-
-int ctl_allgather(const void *in, int n, MPI_Datatype t, void *out, MPI_Comm c)
-{
-	MPI_Request rq;
-	return wait_started(&rq, MPI_Iallgather(in, n, t, out, n, t, c, &rq));
-}
-
-int ctl_allgatherv(const void *in, int n, MPI_Datatype t, void *out, const int *counts,
-                   const int *displs, MPI_Comm c)
-{
-	MPI_Request rq;
-	return wait_started(&rq, MPI_Iallgatherv(in, n, t, out, counts, displs, t, c, &rq));
-}
-
 int ctl_alltoall(const void *in, void *out, int n, MPI_Datatype t, MPI_Comm c)
 {
 	MPI_Request rq;

@@ -43,20 +43,48 @@
 #include "pmpi/lower_ctl.h"
 #include "storage/mpi_wait.h"
 #include "pmpi/lower_job.h"
-
-#define TAG_REQUEST 1
-#define TAG_BEGIN 2
+#include "core/ctl_net.h"
+#include "core/procstate.h"
 
 static MPI_Comm ctl = MPI_COMM_NULL;
 static struct ckpt_mpi_state *st;
 static int my_rank, nranks;
+/* each rank's part of a step of the control network (nranks entries) */
+static uint32_t *part_lens;
 
+static void reports_drop(void);
+
+/* The runtime's communicator, and its control network (core/ctl_net.h):
+ * member 0's address goes to every rank over MPI here, before the program
+ * runs; from then on the ranks talk over the network while the program
+ * runs, and over `ctl` only with every rank's program parked (the drain,
+ * the container's write in the pause, a restart). Without the network the
+ * job runs on, without checkpoints (runtime_mpi_check says why). */
 int runtime_mpi_ctl_init(void)
 {
+	char blob[CTLNET_BLOB] = "";
+	int ok;
+
 	if (MPI_Comm_dup(MPI_COMM_WORLD, &ctl) != MPI_SUCCESS)
 		return -1;
 	MPI_Comm_rank(ctl, &my_rank);
 	MPI_Comm_size(ctl, &nranks);
+	free(part_lens);
+	if (!(part_lens = calloc((size_t)nranks, sizeof *part_lens)))
+		return -1;
+	if (my_rank == 0 && ctlnet_listen(blob, sizeof blob))
+		blob[0] = 0;
+	if (MPI_Bcast(blob, sizeof blob, MPI_CHAR, 0, ctl) != MPI_SUCCESS)
+		return -1;
+	blob[sizeof blob - 1] = 0;
+	ok = blob[0] && ctlnet_join(my_rank, nranks, blob, procstate_move_lower_fd) == 0;
+	if (MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, ctl) != MPI_SUCCESS)
+		ok = 0;
+	if (!ok) {
+		ctlnet_close();
+		log_error("the runtime's control network is not up: this job runs without checkpoints "
+		          "(see the first rank's message)");
+	}
 	return 0;
 }
 
@@ -101,75 +129,40 @@ void runtime_mpi_done(void)
 		__atomic_store_n(&st->ctl_busy, 0, __ATOMIC_SEQ_CST);
 }
 
-/* ---- who starts a checkpoint ---- */
-
-struct ctl_msg {
-	uint64_t gen;    /* BEGIN: the generation; REQUEST: last one the rank saw */
-	int32_t why;
-	int32_t pad;
-};
+/* ---- who starts a checkpoint: over the control network ---- */
 
 void runtime_mpi_request(int why, uint64_t last_gen)
 {
-	struct ctl_msg m = {.gen = last_gen, .why = why};
-	if (MPI_Send(&m, sizeof m, MPI_BYTE, 0, TAG_REQUEST, ctl) != MPI_SUCCESS)
+	if (ctlnet_request(why, last_gen))
 		log_error("cannot pass the checkpoint request on to rank 0");
 }
 
 void runtime_mpi_begin(uint64_t gen, int why)
 {
-	struct ctl_msg m = {.gen = gen, .why = why};
-	for (int r = 1; r < nranks; r++)
-		MPI_Send(&m, sizeof m, MPI_BYTE, r, TAG_BEGIN, ctl);
+	ctlnet_begin(gen, why);
 }
 
 int runtime_mpi_poll(uint64_t last_gen, uint64_t *gen, int *why)
 {
-	int flag = 0;
-	MPI_Status s;
-	struct ctl_msg m;
-
-	for (;;) {
-		if (MPI_Iprobe(MPI_ANY_SOURCE, my_rank ? TAG_BEGIN : TAG_REQUEST, ctl, &flag, &s) !=
-		        MPI_SUCCESS ||
-		    !flag)
-			return 0;
-		MPI_Recv(&m, sizeof m, MPI_BYTE, s.MPI_SOURCE, s.MPI_TAG, ctl, MPI_STATUS_IGNORE);
-		if (my_rank) {
-			*gen = m.gen;
-			*why = m.why;
-			return 1;
-		}
-		/* rank 0: requests made before the latest checkpoint began are
-		 * served by it already (a signal to mpirun reaches every rank) */
-		if (m.gen >= last_gen) {
-			*why = m.why;
-			*gen = 0;
-			return 1;
-		}
-	}
+	return ctlnet_poll(last_gen, gen, why);
 }
 
 int runtime_mpi_agree(int ok)
 {
-	int all = 0;
-	if (ctl_allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, ctl) != MPI_SUCCESS)
-		return 0;
-	return all;
+	int32_t v = ok != 0;
+	return ctlnet_allreduce(&v, 1, CTLNET_MIN) == 0 && v;
 }
 
 /* the job's allgather (core/hooks.h): the ranks' tables of a plugin (the
- * verbs shadow's), over the runtime's own communicator */
+ * verbs shadow's), over the control network */
 int runtime_mpi_exchange(const void *mine, size_t len, void *all)
 {
-	int e;
-	if (len > INT_MAX) {
+	if (len > UINT32_MAX / (size_t)nranks) {
 		log_error("an exchange of %zu bytes per rank is too large", len);
 		return -1;
 	}
-	e = ctl_allgather(mine, (int)len, MPI_BYTE, all, ctl);
-	if (e != MPI_SUCCESS) {
-		log_error("MPI_Allgather of the ranks' tables failed (error %d)", e);
+	if (ctlnet_allgather(mine, (uint32_t)len, all)) {
+		log_error("the exchange of the ranks' tables failed (see the first rank's message)");
 		return -1;
 	}
 	return 0;
@@ -376,13 +369,12 @@ static int agree_targets(void)
 {
 	uint32_t n = st->vt_hwm, nz = __atomic_load_n(&st->nzomb, __ATOMIC_ACQUIRE);
 	struct cut_count *mine = malloc(((size_t)n + nz + 1) * sizeof *mine);
-	int *cnt = calloc((size_t)nranks, sizeof *cnt), *displ = calloc((size_t)nranks, sizeof *displ);
+	uint32_t *lens = part_lens;
+	void *all = NULL;
 	size_t k = 0, total = 0;
-	int words, rc = -1;
+	int rc = -1, ok;
 
-	if (!mine || !cnt || !displ)
-		goto out;
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; mine && i < n; i++) {
 		struct ckpt_vh *e = &st->vt[i];
 		uint64_t seq, want;
 		if (i == CKPT_VT_SELF || !comm_live(e))
@@ -392,40 +384,28 @@ static int agree_targets(void)
 		mine[k].name = e->u.c.name;
 		mine[k++].count = seq > want ? seq : want;
 	}
-	for (uint32_t z = 0; z < nz; z++) {
+	for (uint32_t z = 0; mine && z < nz; z++) {
 		mine[k].name = zombie(z)->name;
 		mine[k++].count = zombie(z)->seq;
 	}
-	if (k > INT_MAX / 2) {
-		log_error("cut: %zu communicators to agree on: too many", k);
+	ok = mine && k * sizeof *mine <= UINT32_MAX;
+	if (!ok)
+		log_error("cut: %zu communicators to agree on: no memory, or too many", k);
+	/* every rank takes the step, whatever happened here */
+	if (ctlnet_allgatherv(ok ? mine : NULL, ok ? (uint32_t)(k * sizeof *mine) : 0, ok, &all, lens))
 		goto out;
-	}
-	words = (int)k * 2;
-	if (ctl_allgather(&words, 1, MPI_INT, cnt, ctl) != MPI_SUCCESS)
-		goto out;
-	for (int r = 0; r < nranks; r++) {
-		if (total > (size_t)INT_MAX - (size_t)cnt[r]) {
-			log_error("cut: the ranks report too many communicators");
-			goto out;
-		}
-		displ[r] = (int)total;
-		total += (size_t)cnt[r];
-	}
-	free(reports);
-	nreports = 0;
-	reports = malloc((total ? total : 2) * sizeof(uint64_t));
-	if (!reports)
-		goto out;
-	if (ctl_allgatherv(mine, words, MPI_UINT64_T, reports, cnt, displ, ctl) != MPI_SUCCESS)
-		goto out;
-	nreports = total / 2;
+	for (int r = 0; r < nranks; r++)
+		total += lens[r];
+	reports_drop();
+	reports = all;
+	all = NULL;
+	nreports = total / sizeof *reports;
 	qsort(reports, nreports, sizeof *reports, by_name);
 	targets_from_reports(0);
 	rc = 0;
 out:
+	free(all);
 	free(mine);
-	free(cnt);
-	free(displ);
 	return rc;
 }
 
@@ -522,7 +502,7 @@ static int cut_collectives(struct park_result *parked, int *is_parked, char *err
 		log_debug("cut round %d", round);
 		for (;;) {
 			/* in[0]: the worst of every rank's outcome (enum above) */
-			int in[2] = {CUT_SETTLED, 0}, out[2] = {0, 0};
+			int32_t in[2] = {CUT_SETTLED, 0}, out[2] = {0, 0};
 			int ok;
 			if (!*is_parked && targets_from_reports(1))
 				wake_gated();
@@ -549,7 +529,9 @@ static int cut_collectives(struct park_result *parked, int *is_parked, char *err
 				in[0] = CUT_FINALIZING;
 			if (now_s() > limit && in[0] < CUT_TIMEOUT)
 				in[0] = CUT_TIMEOUT;
-			if (ctl_allreduce(in, out, 2, MPI_INT, MPI_MAX, ctl) != MPI_SUCCESS)
+			out[0] = in[0];
+			out[1] = in[1];
+			if (ctlnet_allreduce(out, 2, CTLNET_MAX))
 				out[0] = CUT_TIMEOUT;
 			if (out[0] >= CUT_PARK_FAILED) {
 				for (uint32_t i = 0; i < st->vt_hwm; i++) {

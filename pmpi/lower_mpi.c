@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/control.h"
+#include "core/ctl_net.h"
 #include "core/log.h"
 #include "pmpi/lower_job.h"
 #include "storage/shm_ledger.h"
@@ -103,20 +104,22 @@ static int mpi_provided;
 
 int runtime_mpi_active(void)
 {
-	return __atomic_load_n(&mpi_level_ready, __ATOMIC_ACQUIRE) &&
-	       mpi_provided == MPI_THREAD_MULTIPLE;
+	return __atomic_load_n(&mpi_level_ready, __ATOMIC_ACQUIRE) && ctlnet_up();
 }
 
-/* The control thread uses MPI beside the program's threads: only at
- * MPI_THREAD_MULTIPLE (the runtime's default; CKPTMPI_MPI_THREAD lowers it) */
+int runtime_mpi_thread_level(void)
+{
+	return __atomic_load_n(&mpi_level_ready, __ATOMIC_ACQUIRE) ? mpi_provided : 0;
+}
+
+/* The ranks coordinate over the control network while the program runs
+ * (pmpi/lower_cut.c): without it, no checkpoint */
 int runtime_mpi_check(char *err, size_t len)
 {
 	if (!__atomic_load_n(&mpi_level_ready, __ATOMIC_ACQUIRE) || runtime_mpi_active())
 		return 0;
-	snprintf(err, len,
-	         "checkpoints of MPI jobs need the runtime's MPI at MPI_THREAD_MULTIPLE "
-	         "(CKPTMPI_MPI_THREAD=%s)",
-	         getenv("CKPTMPI_MPI_THREAD") ? getenv("CKPTMPI_MPI_THREAD") : "");
+	snprintf(err, len, "the runtime's control network did not start (see the job's start): "
+	         "no checkpoints of this job");
 	return -1;
 }
 

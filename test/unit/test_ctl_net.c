@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,7 +82,36 @@ static void expect_all(member_fn fn, int want)
 	}
 }
 
+static int collective_steps(int me);
+
+/* the control thread looks for messages while the main thread takes
+ * collective steps (a restart's): each must get whole messages */
+static volatile int stop_looking;
+
+static void *look(void *arg)
+{
+	uint64_t gen;
+	int why;
+	(void)arg;
+	while (!stop_looking)
+		if (ctlnet_poll(0, &gen, &why))
+			abort(); /* nobody asked */
+	return NULL;
+}
+
 static int collectives(int me)
+{
+	pthread_t looker;
+	int r;
+
+	CHECK(pthread_create(&looker, NULL, look, NULL) == 0);
+	r = collective_steps(me);
+	stop_looking = 1;
+	pthread_join(looker, NULL);
+	return r;
+}
+
+static int collective_steps(int me)
 {
 	char mine[64];
 	uint32_t lens[N], len = (uint32_t)(me * 7); /* member 0 sends nothing */
