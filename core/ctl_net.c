@@ -586,7 +586,8 @@ static int gather_parts(uint64_t s, void **parts, uint32_t *lens, int ok)
 			if (!h.val)
 				ok = 0;
 			parts[k] = pay;
-			lens[k] = h.len;
+			if (lens)
+				lens[k] = h.len;
 		}
 	}
 	free(wait);
@@ -594,103 +595,169 @@ static int gather_parts(uint64_t s, void **parts, uint32_t *lens, int ok)
 	return ok;
 }
 
-/* The one collective: every part to member 0, every part back to all. */
-static int ctlnet_allgatherv_locked(const void *mine, uint32_t len, int ok, void **all,
-                                    uint32_t *lens)
+enum { STEP_ALLGATHER, STEP_GATHER, STEP_SCATTER };
+
+/* A member's side of a step: its part up, member 0's answer back (in *pay,
+ * *paylen). 0, or -1 (the step failed: said, or lost). */
+static int step_member(uint64_t s, const void *mine, uint32_t len, int ok, void **pay,
+                       uint32_t *paylen)
+{
+	struct hdr h;
+
+	if (send_msg(conn[0], H_UP, s, 0, ok, mine, len)) {
+		drop(0, "is gone");
+		return -1;
+	}
+	for (;;) {
+		if (recv_msg(conn[0], &h, pay, 0)) {
+			drop(0, "is gone");
+			log_error("control network: member 0 was lost during a collective step");
+			return -1;
+		}
+		if (h.type != H_BEGIN)
+			break;
+		free(*pay); /* (a checkpoint to begin after this one: kept for the poll) */
+		stash(h.gen, h.val);
+	}
+	if (h.type != H_DOWN || h.seq != s) {
+		free(*pay);
+		*pay = NULL;
+		drop(0, "is out of step");
+		log_error("control network: member 0 is out of step in a collective step");
+		return -1;
+	}
+	*paylen = h.len;
+	if (!h.val) {
+		free(*pay);
+		*pay = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* One step: every member's part (mine, len) up to member 0, which answers
+ * each member: STEP_ALLGATHER every part (their lengths, then the data),
+ * STEP_GATHER nothing, STEP_SCATTER down[k]. What this member keeps, in
+ * *got (malloc'd): every part's data (ALLGATHER; GATHER at member 0), or
+ * its own down part (SCATTER, *got_len bytes); lens: each part's length
+ * (ALLGATHER everywhere, GATHER at member 0; NULL for SCATTER). 0 on
+ * every member alike, or -1 on every member alike. */
+static int step(int kind, const void *mine, uint32_t len, int ok, const void *const *down,
+                const uint32_t *down_lens, void **got, uint32_t *got_len, uint32_t *lens)
 {
 	uint64_t s = ++seq;
-	size_t total = 0;
-	char *down = NULL;
+	size_t total = 0, head = (size_t)nmem * sizeof(uint32_t);
+	char *all = NULL;
+	void **parts;
+	int all_ok;
 
-	*all = NULL;
+	*got = NULL;
 	if (!conn)
 		return -1;
 	if (me != 0) {
-		struct hdr h;
-		void *pay;
-		if (send_msg(conn[0], H_UP, s, 0, ok, mine, len)) {
-			drop(0, "is gone");
+		void *pay = NULL;
+		uint32_t paylen = 0;
+		if (step_member(s, mine, len, ok, &pay, &paylen))
 			return -1;
-		}
-		for (;;) {
-			if (recv_msg(conn[0], &h, &pay, 0)) {
-				drop(0, "is gone");
-				log_error("control network: member 0 was lost during a collective step");
-				return -1;
-			}
-			if (h.type == H_BEGIN) { /* (not in a collective: kept for the poll) */
-				free(pay);
-				stash(h.gen, h.val);
-				continue;
-			}
-			break;
-		}
-		if (h.type != H_DOWN || h.seq != s) {
+		if (kind == STEP_GATHER) {
 			free(pay);
-			drop(0, "is out of step");
-			log_error("control network: member 0 is out of step in a collective step");
-			return -1;
+			return 0;
 		}
-		if (!h.val || h.len < (uint64_t)nmem * sizeof *lens) {
+		if (kind == STEP_SCATTER) {
+			*got = pay ? pay : malloc(1);
+			*got_len = paylen;
+			return *got ? 0 : -1;
+		}
+		if (paylen < head) {
 			free(pay);
 			return -1;
 		}
-		memcpy(lens, pay, (size_t)nmem * sizeof *lens);
+		memcpy(lens, pay, head);
 		for (int k = 0; k < nmem; k++)
 			total += lens[k];
-		if (total != h.len - (size_t)nmem * sizeof *lens) {
+		if (total != paylen - head || !(*got = malloc(total ? total : 1))) {
 			free(pay);
 			return -1;
 		}
-		*all = malloc(total ? total : 1);
-		if (*all)
-			memcpy(*all, (char *)pay + (size_t)nmem * sizeof *lens, total);
+		memcpy(*got, (char *)pay + head, total);
 		free(pay);
-		return *all ? 0 : -1;
+		return 0;
 	}
-	{
-		void **parts = calloc((size_t)nmem, sizeof *parts);
-		int all_ok = parts && gather_parts(s, parts, lens, ok), r = 0;
-		size_t off;
 
-		if (parts) {
-			parts[0] = (void *)mine;
+	parts = calloc((size_t)nmem, sizeof *parts);
+	all_ok = parts && gather_parts(s, parts, lens, ok);
+	if (parts) {
+		parts[0] = (void *)mine;
+		if (lens)
 			lens[0] = len;
-		}
+	}
+	if (kind != STEP_SCATTER) {
 		for (int k = 0; all_ok && k < nmem; k++)
 			total += lens[k];
-		if (all_ok && total + (size_t)nmem * sizeof *lens > MAX_PAYLOAD) {
+		if (all_ok && total + head > MAX_PAYLOAD) {
 			log_error("control network: a collective step of %zu bytes is too large", total);
 			all_ok = 0;
 		}
-		if (all_ok && !(down = malloc((size_t)nmem * sizeof *lens + total)))
+		/* lens then data: ALLGATHER's answer, and what member 0 keeps */
+		if (all_ok && !(all = malloc(head + total + 1)))
 			all_ok = 0;
 		if (all_ok) {
-			memcpy(down, lens, (size_t)nmem * sizeof *lens);
-			off = (size_t)nmem * sizeof *lens;
-			for (int k = 0; k < nmem; k++, off += lens[k - 1])
-				memcpy(down + off, parts[k], lens[k]);
+			size_t off = head;
+			memcpy(all, lens, head);
+			for (int k = 0; k < nmem; off += lens[k], k++)
+				memcpy(all + off, parts[k], lens[k]);
 		}
-		for (int k = 1; k < nmem; k++)
-			if (conn[k] >= 0 &&
-			    send_msg(conn[k], H_DOWN, s, 0, all_ok, down,
-			             all_ok ? (uint32_t)((size_t)nmem * sizeof *lens + total) : 0)) {
-				drop(k, "is gone");
-				all_ok = 0; /* (the others have their answer: it stands) */
-				r = -1;
-			}
-		for (int k = 1; parts && k < nmem; k++)
-			free(parts[k]);
-		free(parts);
-		if (!all_ok || r) {
-			free(down);
+	}
+	for (int k = 1; k < nmem; k++) {
+		const void *ans = NULL;
+		uint32_t anslen = 0;
+		if (all_ok && kind == STEP_ALLGATHER)
+			ans = all, anslen = (uint32_t)(head + total);
+		else if (all_ok && kind == STEP_SCATTER)
+			ans = down[k], anslen = down_lens[k];
+		/* a member lost now fails the later steps; this one's answer
+		 * stands for the others, and for member 0 */
+		if (conn[k] >= 0 && send_msg(conn[k], H_DOWN, s, 0, all_ok, ans, anslen))
+			drop(k, "is gone");
+	}
+	for (int k = 1; parts && k < nmem; k++)
+		free(parts[k]);
+	free(parts);
+	if (!all_ok) {
+		free(all);
+		return -1;
+	}
+	if (kind == STEP_SCATTER) {
+		free(all);
+		if (!(*got = malloc(down_lens[0] ? down_lens[0] : 1)))
 			return -1;
-		}
-		/* member 0 keeps the same layout as the others: the data alone */
-		memmove(down, down + (size_t)nmem * sizeof *lens, total);
-		*all = down;
+		memcpy(*got, down[0], down_lens[0]);
+		*got_len = down_lens[0];
 		return 0;
 	}
+	memmove(all, all + head, total);
+	*got = all;
+	return 0;
+}
+
+static int ctlnet_allgatherv_locked(const void *mine, uint32_t len, int ok, void **all,
+                                    uint32_t *lens)
+{
+	uint32_t unused;
+	return step(STEP_ALLGATHER, mine, len, ok, NULL, NULL, all, &unused, lens);
+}
+
+static int ctlnet_gatherv_locked(const void *mine, uint32_t len, int ok, void **all,
+                                 uint32_t *lens)
+{
+	uint32_t unused;
+	return step(STEP_GATHER, mine, len, ok, NULL, NULL, all, &unused, lens);
+}
+
+static int ctlnet_scatterv_locked(const void *const *parts, const uint32_t *lens, int ok,
+                                  void **mine, uint32_t *len)
+{
+	return step(STEP_SCATTER, NULL, 0, ok, parts, lens, mine, len, NULL);
 }
 
 int ctlnet_allgather(const void *mine, uint32_t len, void *all)
@@ -760,5 +827,48 @@ int ctlnet_allgatherv(const void *mine, uint32_t len, int ok, void **all, uint32
 	pthread_mutex_lock(&net_lock);
 	r = ctlnet_allgatherv_locked(mine, len, ok, all, lens);
 	pthread_mutex_unlock(&net_lock);
+	return r;
+}
+
+int ctlnet_gatherv(const void *mine, uint32_t len, int ok, void **all, uint32_t *lens)
+{
+	int r;
+	pthread_mutex_lock(&net_lock);
+	r = ctlnet_gatherv_locked(mine, len, ok, all, lens);
+	pthread_mutex_unlock(&net_lock);
+	return r;
+}
+
+int ctlnet_scatterv(const void *const *parts, const uint32_t *lens, int ok, void **mine,
+                    uint32_t *len)
+{
+	int r;
+	pthread_mutex_lock(&net_lock);
+	r = ctlnet_scatterv_locked(parts, lens, ok, mine, len);
+	pthread_mutex_unlock(&net_lock);
+	return r;
+}
+
+int ctlnet_bcast(void *buf, uint32_t len, int ok)
+{
+	const void **parts = NULL;
+	uint32_t *lens = NULL, got_len = 0;
+	void *got = NULL;
+	int r = -1;
+
+	if (me == 0 && nmem > 0) {
+		parts = malloc((size_t)nmem * sizeof *parts);
+		lens = malloc((size_t)nmem * sizeof *lens);
+		ok = ok && parts && lens;
+		for (int k = 0; ok && k < nmem; k++)
+			parts[k] = buf, lens[k] = len;
+	}
+	if (ctlnet_scatterv(parts, lens, ok, &got, &got_len) == 0 && got_len == len) {
+		memcpy(buf, got, len);
+		r = 0;
+	}
+	free(got);
+	free(parts);
+	free(lens);
 	return r;
 }

@@ -50,6 +50,15 @@ int ctlnet_poll(uint64_t last_gen, uint64_t *gen, int *why);
  * parts); lens (size() entries) says each part's length. ok 0: this
  * member failed, and the step fails on all */
 int ctlnet_allgatherv(const void *mine, uint32_t len, int ok, void **all, uint32_t *lens);
+/* member 0 gets every member's part (in *all, malloc'd, lens as above);
+ * the others learn only that the step succeeded */
+int ctlnet_gatherv(const void *mine, uint32_t len, int ok, void **all, uint32_t *lens);
+/* member 0 gives member k parts[k] (lens[k] bytes; NULL on the others):
+ * into *mine (malloc'd), *len bytes */
+int ctlnet_scatterv(const void *const *parts, const uint32_t *lens, int ok, void **mine,
+                    uint32_t *len);
+/* member 0's len bytes of buf into every member's buf */
+int ctlnet_bcast(void *buf, uint32_t len, int ok);
 /* the same len on every member: into all (size * len bytes) */
 int ctlnet_allgather(const void *mine, uint32_t len, void *all);
 enum { CTLNET_MIN, CTLNET_MAX };

@@ -18,9 +18,6 @@ int runtime_mpi_init(void);
 const char *runtime_mpi_flavour(void);
 /* 1 once MPI and the control network (core/ctl_net.h) are up */
 int runtime_mpi_active(void);
-/* the thread level MPI gave the runtime (0 before MPI is up): below
- * MPI_THREAD_MULTIPLE the runtime uses MPI only with the program parked */
-int runtime_mpi_thread_level(void);
 int runtime_mpi_check(char *err, size_t len);
 
 /* the job (lower_cut.c) */

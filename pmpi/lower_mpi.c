@@ -107,11 +107,6 @@ int runtime_mpi_active(void)
 	return __atomic_load_n(&mpi_level_ready, __ATOMIC_ACQUIRE) && ctlnet_up();
 }
 
-int runtime_mpi_thread_level(void)
-{
-	return __atomic_load_n(&mpi_level_ready, __ATOMIC_ACQUIRE) ? mpi_provided : 0;
-}
-
 /* The ranks coordinate over the control network while the program runs
  * (pmpi/lower_cut.c): without it, no checkpoint */
 int runtime_mpi_check(char *err, size_t len)

@@ -52,8 +52,35 @@ int container_path(char *out, size_t len, const char *dir, uint64_t generation);
  * leaves the temporary) if that name exists. */
 int container_commit(const char *dir, uint64_t generation, const char *tmp_path);
 
+/* How the ranks writing one shared container take the writer's own steps
+ * together (parallel HDF5 keeps its communicator): over MPI
+ * (container_ranks_mpi), or over the runtime's control network beside a
+ * running program (pmpi/lower_container.c). Every rank takes every step,
+ * in the same order; each returns 0, or -1 with container_error() set. */
+struct ck_ranks {
+	int rank, size;
+	void *ctx;
+	/* rank 0's len bytes into every rank's buf */
+	int (*bcast)(void *ctx, void *buf, size_t len);
+	/* every rank's len bytes, in rank order */
+	int (*allgather)(void *ctx, const void *mine, size_t len, void *all);
+	/* rank 0 gets rank r's counts[r] bytes at all + displs[r] */
+	int (*gatherv)(void *ctx, const void *mine, size_t len, void *all, const uint64_t *counts,
+	               const uint64_t *displs);
+	/* rank r gets counts[r] bytes of rank 0's all from displs[r] */
+	int (*scatterv)(void *ctx, const void *all, const uint64_t *counts, const uint64_t *displs,
+	                void *mine, size_t len);
+	/* the lowest rank whose ok is 0 (size when none), and its msg (msglen
+	 * bytes) on every rank; -1 when the ranks cannot say */
+	int (*first_failed)(void *ctx, int ok, char *msg, size_t msglen);
+	int (*barrier)(void *ctx);
+};
+
 #ifdef CKPTMPI_STORAGE_MPI
 #include <mpi.h>
+
+/* The ranks of *comm (kept by the caller while out is used) */
+int container_ranks_mpi(MPI_Comm *comm, struct ck_ranks *out);
 
 /* Collective over comm (every rank calls it with its own image; info->nranks
  * == size of comm). Writes generation info->generation into one shared
@@ -72,21 +99,22 @@ int container_write_mpi(MPI_Comm comm, const char *dir, const struct ck_generati
                         struct ck_image *image, container_progress_fn progress,
                         char *tmp_path_out, size_t tmp_path_len);
 
-/* The same, with this rank's page data left for later (uncompressed,
+/* The same over `ranks` (the direct road only: no parallel HDF5), with
+ * this rank's page data left for later (uncompressed,
  * /memory laid out by rank 0; container_mpi_pages_possible says
  * beforehand whether the file's layout allows it): *pages is set and
  * the file is complete but for this rank's /memory chunks, which
  * container_mpi_pages_write (no MPI: it can run in a process forked
  * from the rank, with the image's memory as it was) writes and fsyncs.
  * Every rank then agrees on the outcome, frees the pages and commits
- * (container_commit_mpi), or rank 0 removes the temporary. It never
+ * (container_commit_ranks), or rank 0 removes the temporary. It never
  * writes the page data itself: where they cannot be left, it fails on
  * every rank (the image's memory may have moved on since the cut). */
 struct container_mpi_pages;
-int container_write_mpi_begin(MPI_Comm comm, const char *dir, const struct ck_generation_info *info,
-                              struct ck_image *image, container_progress_fn progress,
-                              char *tmp_path_out, size_t tmp_path_len,
-                              struct container_mpi_pages **pages);
+int container_write_mpi_begin(const struct ck_ranks *ranks, const char *dir,
+                              const struct ck_generation_info *info, struct ck_image *image,
+                              container_progress_fn progress, char *tmp_path_out,
+                              size_t tmp_path_len, struct container_mpi_pages **pages);
 int container_mpi_pages_write(struct container_mpi_pages *pages, container_progress_fn progress);
 /* Whether this rank's page data can be left to a writer forked before
  * container_write_mpi_begin (no MPI, local): 1 when they can provided
@@ -107,6 +135,9 @@ void container_mpi_pages_free(struct container_mpi_pages *pages);
  * to DIR/ckpt-NNNNNN.h5 without replacing, fsyncs the directory; the result
  * is broadcast, same on every rank. */
 int container_commit_mpi(MPI_Comm comm, const char *dir, uint64_t generation, const char *tmp_path);
+/* the same, the ranks' steps as `ranks` takes them */
+int container_commit_ranks(const struct ck_ranks *ranks, const char *dir, uint64_t generation,
+                           const char *tmp_path);
 #endif
 
 /* A job without MPI (core/job_group.c): one container, a slice per

@@ -57,7 +57,8 @@
 int ck_mpio_direct_last;
 
 struct mwriter {
-	MPI_Comm comm;
+	MPI_Comm comm;              /* parallel HDF5's (the collective road) */
+	const struct ck_ranks *r;   /* the writer's own steps */
 	int rank, size;
 	uint64_t generation;
 	const char *dir;            /* this rank's name of the directory */
@@ -100,52 +101,156 @@ struct decisions {
 	uint64_t ino;               /* of the temporary, as rank 0 created it */
 };
 
-static int mpi_failed(struct mwriter *w, const char *call, int code)
+/* ---- the ranks' steps over MPI (struct ck_ranks) ---- */
+
+static int mpi_said(MPI_Comm c, const char *call, int code)
 {
 	char s[MPI_MAX_ERROR_STRING];
-	int len = 0;
+	int len = 0, rank = -1;
 
 	if (MPI_Error_string(code, s, &len) != MPI_SUCCESS)
 		snprintf(s, sizeof s, "error %d", code);
-	ck_set_error("%s: generation %llu: rank %d: %s failed: %s", w->dir,
-	             (unsigned long long)w->generation, w->rank, call, s);
+	MPI_Comm_rank(c, &rank);
+	ck_set_error("rank %d: %s failed: %s", rank, call, s);
+	return -1;
+}
+
+static int mpi_bcast(void *ctx, void *buf, size_t len)
+{
+	MPI_Comm c = *(MPI_Comm *)ctx;
+	int e = len > INT_MAX ? MPI_ERR_COUNT : MPI_Bcast(buf, (int)len, MPI_BYTE, 0, c);
+	return e == MPI_SUCCESS ? 0 : mpi_said(c, "MPI_Bcast", e);
+}
+
+static int mpi_allgather(void *ctx, const void *mine, size_t len, void *all)
+{
+	MPI_Comm c = *(MPI_Comm *)ctx;
+	int e = len > INT_MAX ? MPI_ERR_COUNT
+	                      : MPI_Allgather(mine, (int)len, MPI_BYTE, all, (int)len, MPI_BYTE, c);
+	return e == MPI_SUCCESS ? 0 : mpi_said(c, "MPI_Allgather", e);
+}
+
+/* MPI counts in ints: the byte counts and places of every rank */
+static int *int_array(MPI_Comm c, const uint64_t *v)
+{
+	int size = 0, *a;
+	MPI_Comm_size(c, &size);
+	if (!v || !(a = malloc((size_t)size * sizeof *a)))
+		return NULL;
+	for (int r = 0; r < size; r++) {
+		if (v[r] > INT_MAX) {
+			free(a);
+			return NULL;
+		}
+		a[r] = (int)v[r];
+	}
+	return a;
+}
+
+static int mpi_gatherv(void *ctx, const void *mine, size_t len, void *all, const uint64_t *counts,
+                       const uint64_t *displs)
+{
+	MPI_Comm c = *(MPI_Comm *)ctx;
+	int *n = int_array(c, counts), *d = int_array(c, displs), e;
+	e = len > INT_MAX ? MPI_ERR_COUNT
+	                  : MPI_Gatherv(mine, (int)len, MPI_BYTE, all, n, d, MPI_BYTE, 0, c);
+	free(n);
+	free(d);
+	return e == MPI_SUCCESS ? 0 : mpi_said(c, "MPI_Gatherv", e);
+}
+
+static int mpi_scatterv(void *ctx, const void *all, const uint64_t *counts,
+                        const uint64_t *displs, void *mine, size_t len)
+{
+	MPI_Comm c = *(MPI_Comm *)ctx;
+	int *n = int_array(c, counts), *d = int_array(c, displs), e;
+	e = len > INT_MAX ? MPI_ERR_COUNT
+	                  : MPI_Scatterv(all, n, d, MPI_BYTE, mine, (int)len, MPI_BYTE, 0, c);
+	free(n);
+	free(d);
+	return e == MPI_SUCCESS ? 0 : mpi_said(c, "MPI_Scatterv", e);
+}
+
+static int mpi_first_failed(void *ctx, int ok, char *msg, size_t msglen)
+{
+	MPI_Comm c = *(MPI_Comm *)ctx;
+	int rank = 0, size = 0, mine, first = 0, e;
+	MPI_Request req;
+
+	MPI_Comm_rank(c, &rank);
+	MPI_Comm_size(c, &size);
+	mine = ok ? size : rank;
+	e = MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, c, &req);
+	if (e == MPI_SUCCESS)
+		e = mpi_wait_quietly(&req);
+	if (e != MPI_SUCCESS)
+		return mpi_said(c, "MPI_Iallreduce", e);
+	if (first != size && (e = MPI_Bcast(msg, (int)msglen, MPI_CHAR, first, c)) != MPI_SUCCESS)
+		return mpi_said(c, "MPI_Bcast", e);
+	return first;
+}
+
+static int mpi_barrier(void *ctx)
+{
+	MPI_Comm c = *(MPI_Comm *)ctx;
+	int e = MPI_Barrier(c);
+	return e == MPI_SUCCESS ? 0 : mpi_said(c, "MPI_Barrier", e);
+}
+
+int container_ranks_mpi(MPI_Comm *comm, struct ck_ranks *out)
+{
+	int e;
+	memset(out, 0, sizeof *out);
+	if ((e = MPI_Comm_rank(*comm, &out->rank)) != MPI_SUCCESS ||
+	    (e = MPI_Comm_size(*comm, &out->size)) != MPI_SUCCESS) {
+		ck_set_error("not a usable communicator (%d)", e);
+		return -1;
+	}
+	out->ctx = comm;
+	out->bcast = mpi_bcast;
+	out->allgather = mpi_allgather;
+	out->gatherv = mpi_gatherv;
+	out->scatterv = mpi_scatterv;
+	out->first_failed = mpi_first_failed;
+	out->barrier = mpi_barrier;
+	return 0;
+}
+
+/* ---- the writer ---- */
+
+static int step_failed(struct mwriter *w)
+{
+	ck_set_error("%s: generation %llu: %s", w->dir, (unsigned long long)w->generation,
+	             container_error());
 	return -1;
 }
 
 /* The outcome of a step every rank took: 0 on all ranks if it succeeded
  * on all, else -1 on all with the message of the lowest failing rank. */
-static int agree_on(MPI_Comm comm, int rank, int size, uint64_t generation, int rc)
+static int agree_on(const struct ck_ranks *r, uint64_t generation, int rc)
 {
-	int mine = rc ? rank : size, first = 0, e;
-	char msg[CK_MSG_LEN];
-	MPI_Request req;
+	char msg[CK_MSG_LEN] = "";
+	int first;
 
-	e = MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm, &req);
-	if (e == MPI_SUCCESS)
-		e = mpi_wait_quietly(&req);
-	if (e != MPI_SUCCESS) {
-		ck_set_error("generation %llu: rank %d: MPI_Iallreduce failed (%d)",
-		             (unsigned long long)generation, rank, e);
-		return -1;
-	}
-	if (first == size)
-		return 0;
-	if (rank == first)
+	if (rc)
 		snprintf(msg, sizeof msg, "%s", container_error());
-	if ((e = MPI_Bcast(msg, sizeof msg, MPI_CHAR, first, comm)) != MPI_SUCCESS) {
-		ck_set_error("generation %llu: rank %d: MPI_Bcast failed (%d)",
-		             (unsigned long long)generation, rank, e);
+	first = r->first_failed(r->ctx, rc == 0, msg, sizeof msg);
+	if (first < 0) {
+		ck_set_error("generation %llu: rank %d: the ranks cannot agree: %s",
+		             (unsigned long long)generation, r->rank, container_error());
 		return -1;
 	}
+	if (first >= r->size)
+		return 0;
 	msg[sizeof msg - 1] = 0;
-	ck_set_error("%s (rank %d of %d, generation %llu)", msg, first, size,
+	ck_set_error("%s (rank %d of %d, generation %llu)", msg, first, r->size,
 	             (unsigned long long)generation);
 	return -1;
 }
 
 static int agree(struct mwriter *w, int rc)
 {
-	return agree_on(w->comm, w->rank, w->size, w->generation, rc);
+	return agree_on(w->r, w->generation, rc);
 }
 
 /* One collective write: this rank's `count` elements at `first` (nothing
@@ -445,7 +550,8 @@ static int gather_rows(struct mwriter *w, struct gathered *g)
 	const struct ck_image *img = w->img;
 	uint64_t len = packed_bytes(&w->counts[w->rank]);
 	struct source src = { .img = img, .memory = 0 };
-	int *counts = NULL, *displs = NULL, rc = 0, e;
+	uint64_t *counts = NULL, *displs = NULL;
+	int rc = 0;
 	uint8_t *mine = malloc(len), *p = mine;
 
 	if (!w->rank && (!(g->at = calloc((size_t)w->size, sizeof *g->at)) ||
@@ -485,16 +591,15 @@ static int gather_rows(struct mwriter *w, struct gathered *g)
 
 		for (int r = 0; r < w->size; r++) {
 			g->at[r] = at;
-			displs[r] = (int)at;   /* CK_GATHER_MAX < INT_MAX */
-			counts[r] = (int)packed_bytes(&w->counts[r]);
-			at += (uint64_t)counts[r];
+			displs[r] = at;
+			counts[r] = packed_bytes(&w->counts[r]);
+			at += counts[r];
 		}
 	}
 	g->counts = w->counts;
 	if (!(rc = agree(w, rc)) &&
-	    (e = MPI_Gatherv(mine, (int)len, MPI_BYTE, g->buf, counts, displs, MPI_BYTE, 0,
-	                     w->comm)) != MPI_SUCCESS)
-		rc = mpi_failed(w, "MPI_Gatherv", e);
+	    w->r->gatherv(w->r->ctx, mine, len, g->buf, counts, displs))
+		rc = step_failed(w);
 	free(mine);
 	free(counts);
 	free(displs);
@@ -893,7 +998,8 @@ static int lay_out_file(struct mwriter *w)
 {
 	struct gathered g = {0};
 	uint64_t nchunks = w->e.memory_bytes / CK_MEMORY_CHUNK, *all = NULL;
-	int *counts = NULL, *displs = NULL, rc = 0, e;
+	uint64_t *counts = NULL, *displs = NULL; /* bytes of places */
+	int rc = 0;
 	int mine = (int)(ck_align_up(w->rows[w->rank].memory_len, CK_MEMORY_CHUNK) /
 	                 CK_MEMORY_CHUNK);
 
@@ -917,16 +1023,15 @@ static int lay_out_file(struct mwriter *w)
 	if (!rc && !w->rank) {
 		rc = skeleton(w, &g, all, nchunks, w->estimate);
 		for (int r = 0; r < w->size; r++) {
-			counts[r] = (int)(ck_align_up(w->rows[r].memory_len, CK_MEMORY_CHUNK) /
-			                  CK_MEMORY_CHUNK);
-			displs[r] = (int)(w->rows[r].memory_offset / CK_MEMORY_CHUNK);
+			counts[r] = ck_align_up(w->rows[r].memory_len, CK_MEMORY_CHUNK) /
+			            CK_MEMORY_CHUNK * sizeof *all;
+			displs[r] = w->rows[r].memory_offset / CK_MEMORY_CHUNK * sizeof *all;
 		}
 	}
 	/* the others wait for rank 0's layout */
 	if (!(rc = agree(w, rc)) &&
-	    (e = MPI_Scatterv(all, counts, displs, MPI_UINT64_T, w->addr, mine, MPI_UINT64_T, 0,
-	                      w->comm)) != MPI_SUCCESS)
-		rc = mpi_failed(w, "MPI_Scatterv", e);
+	    w->r->scatterv(w->r->ctx, all, counts, displs, w->addr, (size_t)mine * sizeof *all))
+		rc = step_failed(w);
 	w->nchunks = (uint64_t)mine;
 	free(g.buf);
 	free(g.at);
@@ -1088,7 +1193,7 @@ static int write_memory(struct mwriter *w)
 static int build_layout(struct mwriter *w, struct ck_image *image)
 {
 	struct ck_counts mine;
-	int rc, e;
+	int rc;
 
 	rc = agree(w, ck_rank_measure(w->path, (uint64_t)w->rank, image, &mine));
 	if (rc)
@@ -1100,9 +1205,8 @@ static int build_layout(struct mwriter *w, struct ck_image *image)
 	}
 	if (agree(w, rc))
 		return -1;
-	if ((e = MPI_Allgather(&mine, sizeof mine, MPI_BYTE, w->counts, sizeof mine, MPI_BYTE,
-	                       w->comm)) != MPI_SUCCESS)
-		return mpi_failed(w, "MPI_Allgather", e);
+	if (w->r->allgather(w->r->ctx, &mine, sizeof mine, w->counts))
+		return step_failed(w);
 	rc = ck_layout_place(w->path, w->counts, (uint64_t)w->size, w->rows, &w->e);
 	if (!rc) {
 		const struct ck_rank_row *row = &w->rows[w->rank];
@@ -1125,7 +1229,7 @@ static int build_layout(struct mwriter *w, struct ck_image *image)
 static int decide(struct mwriter *w, struct decisions *d)
 {
 	const char *v = getenv("CKPTMPI_MPIO_DIRECT");
-	int rc = 0, e;
+	int rc = 0;
 
 	memset(d, 0, sizeof *d);
 	if (!w->rank) {
@@ -1142,8 +1246,8 @@ static int decide(struct mwriter *w, struct decisions *d)
 		rc = ck_codecs_register();  /* rank 0's choice must be known here */
 	if (agree(w, rc))
 		return -1;
-	if ((e = MPI_Bcast(d, sizeof *d, MPI_BYTE, 0, w->comm)) != MPI_SUCCESS)
-		return mpi_failed(w, "MPI_Bcast", e);
+	if (w->r->bcast(w->r->ctx, d, sizeof *d))
+		return step_failed(w);
 	return 0;
 }
 
@@ -1155,7 +1259,7 @@ static int create_temporary(struct mwriter *w, struct decisions *d)
 	struct { uint64_t ino; char token[CK_TOKEN_LEN + 1]; } made = { 0, { 0 } };
 	size_t plen = strlen(w->path);
 	struct stat st;
-	int rc = 0, e;
+	int rc = 0;
 
 	w->estimate = ck_estimate_size(&w->e, (uint64_t)w->size, w->info.argv_len);
 	if (!w->rank) {
@@ -1173,8 +1277,8 @@ static int create_temporary(struct mwriter *w, struct decisions *d)
 	}
 	if (agree(w, rc))
 		return -1;
-	if ((e = MPI_Bcast(&made, sizeof made, MPI_BYTE, 0, w->comm)) != MPI_SUCCESS)
-		return mpi_failed(w, "MPI_Bcast", e);
+	if (w->r->bcast(w->r->ctx, &made, sizeof made))
+		return step_failed(w);
 	d->ino = made.ino;
 	memcpy(d->token, made.token, sizeof d->token);
 	if (w->rank) {
@@ -1256,25 +1360,24 @@ static void writer_free(struct mwriter *w)
 	free(w->addr);
 }
 
-static int write_mpi(MPI_Comm comm, const char *dir, const struct ck_generation_info *info,
-                     struct ck_image *image, container_progress_fn progress,
-                     char *tmp_path_out, size_t tmp_path_len, struct container_mpi_pages **pages)
+/* comm: parallel HDF5's (MPI_COMM_NULL: the direct road only, as when
+ * the page data go behind the program); r: the ranks' own steps */
+static int write_mpi(MPI_Comm comm, const struct ck_ranks *r, const char *dir,
+                     const struct ck_generation_info *info, struct ck_image *image,
+                     container_progress_fn progress, char *tmp_path_out, size_t tmp_path_len,
+                     struct container_mpi_pages **pages)
 {
-	struct mwriter w = { .comm = comm, .dir = dir, .file = -1, .dxpl = -1, .fd = -1,
+	struct mwriter w = { .comm = comm, .r = r, .dir = dir, .file = -1, .dxpl = -1, .fd = -1,
 	                     .img = image, .progress = progress };
 	struct decisions d;
 	char msg[CK_MSG_LEN];
-	int rc, n = 0, e;
+	int rc, n = 0;
 	struct stat st;
 
 	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 	w.t = (struct ck_types){ -1, -1, -1, -1, -1, -1, -1, -1, -1 };
-	if ((e = MPI_Comm_rank(comm, &w.rank)) != MPI_SUCCESS ||
-	    (e = MPI_Comm_size(comm, &w.size)) != MPI_SUCCESS) {
-		ck_set_error("%s: container_write_mpi: not a usable communicator (%d)",
-		             dir ? dir : "(null)", e);
-		return -1;
-	}
+	w.rank = r->rank;
+	w.size = r->size;
 	w.generation = info ? info->generation : 0;
 	if (!dir)
 		w.dir = "(null)";
@@ -1283,12 +1386,24 @@ static int write_mpi(MPI_Comm comm, const char *dir, const struct ck_generation_
 	/* the same generation everywhere, attributes from rank 0 */
 	rc = agree(&w, check_args(&w, info, image));
 	if (!rc) {
-		uint64_t gen[2] = { info->generation, ~info->generation }, m[2];
+		uint64_t gen[2] = { info->generation, ~info->generation }, m[2] = { 0, 0 };
+		uint64_t *all = malloc((size_t)w.size * sizeof gen);
 
 		w.info = *info;
-		if ((e = MPI_Bcast(&w.info, sizeof w.info, MPI_BYTE, 0, comm)) != MPI_SUCCESS ||
-		    (e = MPI_Allreduce(gen, m, 2, MPI_UINT64_T, MPI_MAX, comm)) != MPI_SUCCESS)
-			return mpi_failed(&w, "MPI collective", e);
+		if (!all) {
+			ck_set_error("%s: out of memory", w.dir);
+			return -1; /* (as if MPI failed: the job stops) */
+		}
+		if (r->bcast(r->ctx, &w.info, sizeof w.info) ||
+		    r->allgather(r->ctx, gen, sizeof gen, all)) {
+			free(all);
+			return step_failed(&w);
+		}
+		for (int k = 0; k < w.size; k++)
+			for (int i = 0; i < 2; i++)
+				if (all[2 * k + i] > m[i])
+					m[i] = all[2 * k + i];
+		free(all);
 		if (m[0] != info->generation || ~m[1] != info->generation) {
 			ck_set_error("%s: the ranks write different generations (%llu here, up to "
 			             "%llu elsewhere)", w.dir, (unsigned long long)info->generation,
@@ -1309,8 +1424,8 @@ static int write_mpi(MPI_Comm comm, const char *dir, const struct ck_generation_
 		return -1;
 	if (!w.info.created_unix)
 		w.info.created_unix = (uint64_t)time(NULL);   /* same: rank 0's copy */
-	if ((e = MPI_Bcast(&w.info.created_unix, 1, MPI_UINT64_T, 0, comm)) != MPI_SUCCESS)
-		return mpi_failed(&w, "MPI_Bcast", e);
+	if (r->bcast(r->ctx, &w.info.created_unix, sizeof w.info.created_unix))
+		return step_failed(&w);
 
 	if (decide(&w, &d))
 		return -1;
@@ -1324,8 +1439,17 @@ static int write_mpi(MPI_Comm comm, const char *dir, const struct ck_generation_
 	}
 	if (agree(&w, rc))
 		return -1;
-	/* compressed chunks have sizes nobody knows in advance */
+	/* compressed chunks have sizes nobody knows in advance; without
+	 * parallel HDF5's communicator there is only the direct road */
 	w.direct = d.direct && w.comp.codec == CK_CODEC_NONE && CK_HAVE_SKELETON;
+	if (comm == MPI_COMM_NULL && !w.direct) {
+		ck_set_error("%s: generation %llu: the container cannot be written without MPI here "
+		             "(codec %d, direct %d)", w.dir, (unsigned long long)w.generation,
+		             (int)w.comp.codec, d.direct);
+		rc = -1;
+	}
+	if (agree(&w, rc))
+		return -1;
 	/* the same on every rank: rank 0's decisions, the same call */
 	w.defer = w.direct && pages;
 	if (pages)
@@ -1443,7 +1567,7 @@ fail:
 	if (w.fd >= 0)
 		close(w.fd);
 	/* the others closed it too before rank 0 removes it */
-	MPI_Barrier(comm);
+	r->barrier(r->ctx);
 	if (!w.rank)
 		unlink(w.path);
 	ck_set_error("%s", msg);
@@ -1456,15 +1580,21 @@ int container_write_mpi(MPI_Comm comm, const char *dir, const struct ck_generati
                         struct ck_image *image, container_progress_fn progress,
                         char *tmp_path_out, size_t tmp_path_len)
 {
-	return write_mpi(comm, dir, info, image, progress, tmp_path_out, tmp_path_len, NULL);
+	struct ck_ranks r;
+	if (container_ranks_mpi(&comm, &r)) {
+		ck_set_error("%s: container_write_mpi: %s", dir ? dir : "(null)", container_error());
+		return -1;
+	}
+	return write_mpi(comm, &r, dir, info, image, progress, tmp_path_out, tmp_path_len, NULL);
 }
 
-int container_write_mpi_begin(MPI_Comm comm, const char *dir, const struct ck_generation_info *info,
-                              struct ck_image *image, container_progress_fn progress,
-                              char *tmp_path_out, size_t tmp_path_len,
-                              struct container_mpi_pages **pages)
+int container_write_mpi_begin(const struct ck_ranks *r, const char *dir,
+                              const struct ck_generation_info *info, struct ck_image *image,
+                              container_progress_fn progress, char *tmp_path_out,
+                              size_t tmp_path_len, struct container_mpi_pages **pages)
 {
-	return write_mpi(comm, dir, info, image, progress, tmp_path_out, tmp_path_len, pages);
+	return write_mpi(MPI_COMM_NULL, r, dir, info, image, progress, tmp_path_out, tmp_path_len,
+	                 pages);
 }
 
 int container_mpi_pages_possible(const char *dir, uint64_t rank, uint64_t nranks,
@@ -1585,23 +1715,18 @@ void container_mpi_pages_free(struct container_mpi_pages *p)
 	free(p);
 }
 
-int container_commit_mpi(MPI_Comm comm, const char *dir, uint64_t generation, const char *tmp_path)
+int container_commit_ranks(const struct ck_ranks *r, const char *dir, uint64_t generation,
+                           const char *tmp_path)
 {
-	int rank = 0, size = 0, rc = 0, fd, e;
+	int rc = 0, fd;
 
-	if ((e = MPI_Comm_rank(comm, &rank)) != MPI_SUCCESS ||
-	    (e = MPI_Comm_size(comm, &size)) != MPI_SUCCESS) {
-		ck_set_error("%s: container_commit_mpi: not a usable communicator (%d)",
-		             dir ? dir : "(null)", e);
-		return -1;
-	}
 	/* every rank has closed the file */
-	if ((e = MPI_Barrier(comm)) != MPI_SUCCESS) {
-		ck_set_error("%s: generation %llu: rank %d: MPI_Barrier failed (%d)",
-		             dir ? dir : "(null)", (unsigned long long)generation, rank, e);
+	if (r->barrier(r->ctx)) {
+		ck_set_error("%s: generation %llu: rank %d: %s", dir ? dir : "(null)",
+		             (unsigned long long)generation, r->rank, container_error());
 		return -1;
 	}
-	if (!rank) {
+	if (!r->rank) {
 		if (!dir || !tmp_path) {
 			ck_set_error("container_commit_mpi: missing argument");
 			rc = -1;
@@ -1618,5 +1743,15 @@ int container_commit_mpi(MPI_Comm comm, const char *dir, uint64_t generation, co
 				rc = container_commit(dir, generation, tmp_path);
 		}
 	}
-	return agree_on(comm, rank, size, generation, rc);
+	return agree_on(r, generation, rc);
+}
+
+int container_commit_mpi(MPI_Comm comm, const char *dir, uint64_t generation, const char *tmp_path)
+{
+	struct ck_ranks r;
+	if (container_ranks_mpi(&comm, &r)) {
+		ck_set_error("%s: container_commit_mpi: %s", dir ? dir : "(null)", container_error());
+		return -1;
+	}
+	return container_commit_ranks(&r, dir, generation, tmp_path);
 }

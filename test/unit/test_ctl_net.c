@@ -141,6 +141,41 @@ static int collective_steps(int me)
 	CHECK(ctlnet_allgather(&one, sizeof one, g) == 0);
 	for (int k = 0; k < N; k++)
 		CHECK(g[k] == 1000 + (uint64_t)k);
+	/* gather to member 0 only */
+	CHECK(ctlnet_gatherv(mine, len, 1, &all, lens) == 0);
+	if (me == 0) {
+		for (int k = 0; k < N; off += lens[k], k++) {
+			CHECK(lens[k] == (uint32_t)(k * 7));
+			for (uint32_t i = 0; i < lens[k]; i++)
+				CHECK(((char *)all)[off + i] == 'a' + k);
+		}
+	}
+	free(all);
+	/* member 0 gives each member its own part, then one part to all */
+	{
+		char part[N][16];
+		const void *parts[N];
+		uint32_t plen[N], got_len = 0;
+		void *got = NULL;
+		char b[16] = "";
+		for (int k = 0; k < N; k++) {
+			snprintf(part[k], sizeof part[k], "to %d", k);
+			parts[k] = part[k];
+			plen[k] = (uint32_t)strlen(part[k]) + 1;
+		}
+		CHECK(ctlnet_scatterv(me ? NULL : parts, me ? NULL : plen, 1, &got, &got_len) == 0);
+		snprintf(b, sizeof b, "to %d", me);
+		CHECK(got_len == strlen(b) + 1 && !strcmp(got, b));
+		free(got);
+		if (me == 0)
+			snprintf(b, sizeof b, "from zero");
+		else
+			memset(b, 0, sizeof b);
+		CHECK(ctlnet_bcast(b, sizeof b, 1) == 0);
+		CHECK(!strcmp(b, "from zero"));
+		/* member 0 says no: nobody gets it */
+		CHECK(ctlnet_bcast(b, sizeof b, me != 0) == -1);
+	}
 	return 0;
 }
 
