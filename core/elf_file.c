@@ -50,21 +50,26 @@ fail:
 	return -1;
 }
 
-uint64_t elf_dynamic_symbol(const char *path, const char *name)
+/* Call fn for each dynamic symbol of path (name, symbol) until it returns
+ * nonzero; returns that, or 0. */
+static int each_dynamic_symbol(const char *path, int (*fn)(const char *name, const Elf64_Sym *s,
+                                                           void *arg),
+                               void *arg)
 {
 	Elf64_Ehdr eh;
 	Elf64_Shdr *sh = NULL;
-	uint64_t value = 0;
+	int found = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return 0;
-	if (read_at(fd, &eh, sizeof eh, 0) || eh.e_shentsize != sizeof(Elf64_Shdr))
+	if (read_at(fd, &eh, sizeof eh, 0) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_shentsize != sizeof(Elf64_Shdr))
 		goto out;
 	sh = calloc(eh.e_shnum, sizeof *sh);
 	if (!sh || read_at(fd, sh, eh.e_shnum * sizeof *sh, (off_t)eh.e_shoff))
 		goto out;
-	for (int i = 0; i < eh.e_shnum && !value; i++) {
+	for (int i = 0; i < eh.e_shnum && !found; i++) {
 		Elf64_Sym *syms;
 		char *str;
 		Elf64_Shdr *ss;
@@ -79,11 +84,9 @@ uint64_t elf_dynamic_symbol(const char *path, const char *name)
 		    !read_at(fd, str, ss->sh_size, (off_t)ss->sh_offset)) {
 			str[ss->sh_size] = 0;
 			n = sh[i].sh_size / sizeof *syms;
-			for (size_t k = 0; k < n; k++)
-				if (syms[k].st_name < ss->sh_size && !strcmp(str + syms[k].st_name, name)) {
-					value = syms[k].st_value;
-					break;
-				}
+			for (size_t k = 0; k < n && !found; k++)
+				if (syms[k].st_name < ss->sh_size)
+					found = fn(str + syms[k].st_name, &syms[k], arg);
 		}
 		free(syms);
 		free(str);
@@ -91,5 +94,44 @@ uint64_t elf_dynamic_symbol(const char *path, const char *name)
 out:
 	free(sh);
 	close(fd);
-	return value;
+	return found;
+}
+
+struct wanted {
+	const char *name;
+	uint64_t value;
+};
+
+static int value_of(const char *name, const Elf64_Sym *s, void *arg)
+{
+	struct wanted *w = arg;
+	if (strcmp(name, w->name))
+		return 0;
+	w->value = s->st_value;
+	return 1;
+}
+
+uint64_t elf_dynamic_symbol(const char *path, const char *name)
+{
+	struct wanted w = {name, 0};
+	each_dynamic_symbol(path, value_of, &w);
+	return w.value;
+}
+
+struct name_cb {
+	int (*fn)(const char *name, void *arg);
+	void *arg;
+};
+
+static int call_with_name(const char *name, const Elf64_Sym *s, void *arg)
+{
+	struct name_cb *c = arg;
+	(void)s;
+	return c->fn(name, c->arg);
+}
+
+int elf_each_dynamic_name(const char *path, int (*fn)(const char *name, void *arg), void *arg)
+{
+	struct name_cb c = {fn, arg};
+	return each_dynamic_symbol(path, call_with_name, &c);
 }

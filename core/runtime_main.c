@@ -24,6 +24,7 @@
 #include "core/lazy_restore.h"
 #include "core/loader.h"
 #include "core/log.h"
+#include "core/runtime_info.h"
 #include "core/lowmem.h"
 #include "core/park.h"
 #include "core/procstate.h"
@@ -171,6 +172,10 @@ static int same_program(const char *gen_path, const struct ck_generation_info *i
  * memory, a deep stack) here, before the runtime routes its memory into
  * the lower window, would leave mappings where the restart must map the
  * generation's regions back ("cannot map ...: File exists"). */
+static char the_program[4096];
+
+const char *runtime_program(void) { return the_program; }
+
 static int choose_generation(const char *dir, const char *which, int quiet_if_none,
                              char **program_argv, char *path, size_t len)
 {
@@ -191,7 +196,7 @@ static int choose_generation(const char *dir, const char *which, int quiet_if_no
 		char why[1200];
 		int rc = pick_generation(dir, which, quiet_if_none, path, len, &info);
 
-		char msg[8192];
+		char msg[16384];
 		size_t m = 0;
 
 		close(p[0]);
@@ -207,8 +212,9 @@ static int choose_generation(const char *dir, const char *which, int quiet_if_no
 			if (!localtime_r(&t, &tm) || !strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm))
 				snprintf(when, sizeof when, "%llu", (unsigned long long)info.created_unix);
 			m = (size_t)snprintf(msg, sizeof msg, "%s%cckptmpi[%d]: resumed generation %llu of "
-			                     "%s (%s) from %s", path, 0, launcher_rank(),
-			                     (unsigned long long)info.generation, when, info.reason, path);
+			                     "%s (%s) from %s%c%s", path, 0, launcher_rank(),
+			                     (unsigned long long)info.generation, when, info.reason, path,
+			                     0, info.program);
 		} else if (!rc) {
 			m = (size_t)snprintf(msg, sizeof msg, "%s%c", path, 0);
 		}
@@ -220,7 +226,7 @@ static int choose_generation(const char *dir, const char *which, int quiet_if_no
 	}
 	close(p[1]);
 	{
-		char msg[8192];
+		char msg[16384];
 
 		while ((size_t)got < sizeof msg - 1 &&
 		       ((n = read(p[0], msg + got, sizeof msg - 1 - (size_t)got)) > 0 ||
@@ -232,8 +238,13 @@ static int choose_generation(const char *dir, const char *which, int quiet_if_no
 			return 127;
 		}
 		memcpy(path, msg, strlen(msg) + 1);
-		if ((size_t)got > strlen(msg) + 1)
-			restore_set_notice(msg + strlen(msg) + 1);
+		if ((size_t)got > strlen(msg) + 1) {
+			const char *notice = msg + strlen(msg) + 1;
+			restore_set_notice(notice);
+			if ((size_t)(notice - msg) + strlen(notice) + 1 < (size_t)got)
+				snprintf(the_program, sizeof the_program, "%s",
+				         notice + strlen(notice) + 1);
+		}
 	}
 	close(p[0]);
 	while (waitpid(pid, &status, 0) < 0)
@@ -344,6 +355,8 @@ int main(int argc, char **argv)
 	}
 	if (!restart && loader_resolve(argv[1], program, sizeof program))
 		return 127;
+	if (!restart)
+		snprintf(the_program, sizeof the_program, "%s", program);
 	if (!restart)
 		hooks_upper_preload();
 	if (!restart && getenv("CKPTMPI_PRELOAD")) {

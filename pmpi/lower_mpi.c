@@ -1,12 +1,15 @@
 /* The lower half's side of MPI: initialise the real MPI before the
  * application exists, and publish its function table through the link. */
 #include <dlfcn.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <mpi.h>
 #include <stdint.h>
 
 #include "core/control.h"
 #include "core/ctl_net.h"
+#include "core/elf_file.h"
+#include "core/runtime_info.h"
 #include "core/log.h"
 #include "pmpi/lower_job.h"
 #include "storage/shm_ledger.h"
@@ -132,26 +135,70 @@ static int lower_finalize(void)
 	return rc;
 }
 
-int runtime_mpi_init(void)
-{
-	int provided = 0, rank = 0, size = 0, level = MPI_THREAD_MULTIPLE;
-	const char *want = getenv("CKPTMPI_MPI_THREAD");
+/* What the program's own executable calls to start MPI: any MPI_Init*
+ * (C, PMPI_, the Fortran bindings' mpi_init_*), and whether one of them
+ * asks for a thread level */
+struct init_calls {
+	int init, init_thread;
+};
 
-	/* the application asks for its level only later, in its MPI_Init:
-	 * MULTIPLE serves every application, a lower level is faster */
+static int init_call(const char *name, void *arg)
+{
+	struct init_calls *c = arg;
+	char low[64];
+	size_t i;
+
+	for (i = 0; name[i] && i < sizeof low - 1; i++)
+		low[i] = (char)tolower((unsigned char)name[i]);
+	low[i] = 0;
+	if (strncmp(low, "mpi_init", 8) && strncmp(low, "pmpi_init", 9))
+		return 0;
+	if (strstr(low, "thread"))
+		c->init_thread = 1;
+	else if (!strstr(low, "initialized"))
+		c->init = 1;
+	return 0;
+}
+
+/* The thread level the runtime asks MPI for, before the program asks for
+ * its own (the runtime's MPI is up before the program starts):
+ * CKPTMPI_MPI_THREAD when set; else the level the program gets without
+ * ckptmpi when its executable calls MPI_Init and no MPI_Init_thread:
+ * MPI_THREAD_SINGLE, MPI without its locks (the control thread uses MPI
+ * only with the program parked, pmpi/lower_cut.c); else
+ * MPI_THREAD_MULTIPLE, which serves every program (one that asks for a
+ * level, or starts MPI in a library: Python's mpi4py). */
+static int wanted_level(void)
+{
+	const char *want = getenv("CKPTMPI_MPI_THREAD");
+	struct init_calls c = {0, 0};
+
 	if (want && *want) {
 		if (!strcmp(want, "single"))
-			level = MPI_THREAD_SINGLE;
-		else if (!strcmp(want, "funneled"))
-			level = MPI_THREAD_FUNNELED;
-		else if (!strcmp(want, "serialized"))
-			level = MPI_THREAD_SERIALIZED;
-		else if (strcmp(want, "multiple")) {
-			log_error("CKPTMPI_MPI_THREAD=%s: expected single, funneled, serialized or multiple",
-			          want);
-			return -1;
-		}
+			return MPI_THREAD_SINGLE;
+		if (!strcmp(want, "funneled"))
+			return MPI_THREAD_FUNNELED;
+		if (!strcmp(want, "serialized"))
+			return MPI_THREAD_SERIALIZED;
+		if (!strcmp(want, "multiple"))
+			return MPI_THREAD_MULTIPLE;
+		log_error("CKPTMPI_MPI_THREAD=%s: expected single, funneled, serialized or multiple",
+		          want);
+		return -1;
 	}
+	if (runtime_program()[0])
+		elf_each_dynamic_name(runtime_program(), init_call, &c);
+	log_debug("%s calls MPI_Init %s, MPI_Init_thread %s", runtime_program(),
+	          c.init ? "yes" : "no", c.init_thread ? "yes" : "no");
+	return c.init && !c.init_thread ? MPI_THREAD_SINGLE : MPI_THREAD_MULTIPLE;
+}
+
+int runtime_mpi_init(void)
+{
+	int provided = 0, rank = 0, size = 0, level = wanted_level();
+
+	if (level < 0)
+		return -1;
 	/* keep the low descriptor numbers for the application: what MPI opens
 	 * while it starts goes above them, so a restart can give the program
 	 * its own numbers back */
