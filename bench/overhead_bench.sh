@@ -62,19 +62,21 @@ for FL in $FLAVOURS; do
 	esac
 	SHIM=$B/lib/ckptmpi/$FL/libckptmpi.so
 	RT=$B/bin/ckptmpi-runtime-$FL
-	$CC -O2 "$here/overhead_micro.c" -o "$W/micro_$FL"
+	$CC -O2 -DMICRO_PLAIN_INIT "$here/overhead_micro.c" -o "$W/micro_$FL"
+	$CC -O2 "$here/overhead_micro.c" -o "$W/micromt_$FL"
 	printf '#include <mpi.h>\nint main(int c, char **v) { MPI_Init(&c, &v); MPI_Finalize(); return 0; }\n' \
 		> "$W/hello.c"
 	$CC -O2 "$W/hello.c" -o "$W/hello_$FL"
-	export CKPTMPI_MPI_THREAD=multiple
+	unset CKPTMPI_MPI_THREAD
 
-	# micro-benchmarks, interleaved; s_: native at MPI_THREAD_SINGLE (what
-	# a program that asks for no threads gets), against the same ckptmpi runs
-	: > "$W/n_$FL"; : > "$W/c_$FL"; : > "$W/o_$FL"; : > "$W/s_$FL"
+	# micro-benchmarks, interleaved; m_/mc_: the program at
+	# MPI_THREAD_MULTIPLE, native and under ckptmpi
+	: > "$W/n_$FL"; : > "$W/c_$FL"; : > "$W/o_$FL"; : > "$W/m_$FL"; : > "$W/mc_$FL"
 	for _ in $(seq "$ROUNDS"); do
 		"${RUN[@]}" "$W/micro_$FL" "$REPS" "$ITERS" >> "$W/n_$FL"
 		"${RUN[@]}" "$RT" "$W/micro_$FL" "$REPS" "$ITERS" >> "$W/c_$FL"
-		"${RUN[@]}" env OVERHEAD_THREAD_LEVEL=single "$W/micro_$FL" "$REPS" "$ITERS" >> "$W/s_$FL"
+		"${RUN[@]}" "$W/micromt_$FL" "$REPS" "$ITERS" >> "$W/m_$FL"
+		"${RUN[@]}" "$RT" "$W/micromt_$FL" "$REPS" "$ITERS" >> "$W/mc_$FL"
 		[ "${ORDINARY:-0}" = 0 ] ||
 			CKPTMPI_FASTPATH=0 "${RUN[@]}" "$RT" "$W/micro_$FL" "$REPS" "$ITERS" >> "$W/o_$FL"
 	done
@@ -101,7 +103,7 @@ for FL in $FLAVOURS; do
 	     test_loop_8B_exchange)
 	pair n c "" "${all[@]}"
 	[ "${ORDINARY:-0}" = 0 ] || pair n o _ordinary "${all[@]}"
-	pair s c _vs_single pingpong_8B_latency waitall_8B_exchange test_loop_8B_exchange
+	pair m mc _multiple "${all[@]}"
 
 	# a real program: hpcc (Debian builds it against OpenMPI only)
 	if [ "$FL" = openmpi ] && [ "$HPCC_N" != 0 ] && command -v hpcc > /dev/null &&

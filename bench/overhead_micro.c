@@ -4,9 +4,10 @@
  * 8 bytes through requests the program holds: MPI_Irecv, MPI_Isend and
  * MPI_Waitall (as hpcc's ring tests), and MPI_Irecv from any source
  * polled with MPI_Test, MPI_Isend and MPI_Wait (as hpcc's RandomAccess).
- * At MPI_THREAD_MULTIPLE (the level checkpoints need, asked for on both
- * sides), or the level OVERHEAD_THREAD_LEVEL names (single: what most
- * programs ask for, the baseline the application itself sees). Many
+ * Built with -DMICRO_PLAIN_INIT it starts MPI with MPI_Init, as most
+ * programs do (MPI_THREAD_SINGLE natively, and under ckptmpi, whose
+ * runtime reads that from the executable); else with MPI_Init_thread at
+ * MPI_THREAD_MULTIPLE, or the level OVERHEAD_THREAD_LEVEL names. Many
  * short repetitions: on a shared machine the fastest ones are those no
  * other process disturbed. Rank 0 prints "name best median unit" lines.
  *   overhead_micro [REPS=200] [ITERS=1000] */
@@ -40,11 +41,16 @@ int main(int argc, char **argv)
 	static char big[1 << 20];
 	double b8 = 1, o8, *t = malloc(sizeof(double) * (size_t)reps);
 
+#ifdef MICRO_PLAIN_INIT
+	(void)provided;
+	MPI_Init(&argc, &argv);
+#else
 	const char *lv = getenv("OVERHEAD_THREAD_LEVEL");
 
 	MPI_Init_thread(&argc, &argv,
 	                lv && !strcmp(lv, "single") ? MPI_THREAD_SINGLE : MPI_THREAD_MULTIPLE,
 	                &provided);
+#endif
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &size);
 	if (size < 2) {

@@ -39,8 +39,10 @@ if r == 0:
 PY
 	chmod 644 "$WORK/m4.py"
 	in_work "$WORK" "$WORK/m4.native" "${MPIRUN[@]}" -np 3 /usr/bin/python3 m4.py
-	in_work "$WORK" "$WORK/m4.ckpt" "${MPIRUN[@]}" -np 3 "$RT" /usr/bin/python3 m4.py
+	in_work "$WORK" "$WORK/m4.ckpt" env CKPTMPI_VERBOSE=2 "${MPIRUN[@]}" -np 3 "$RT" /usr/bin/python3 m4.py
 	same_file "$WORK/m4.native" "$WORK/m4.ckpt" "mpi4py output"
+	[ "$(grep -c 'initialised in the lower half: rank [0-9]* of 3, thread level 3$' "$WORK/m4.ckpt.err")" = 3 ] ||
+		fail "mpi4py: the runtime's MPI is not at MPI_THREAD_MULTIPLE on every rank: $(grep 'thread level' "$WORK/m4.ckpt.err" | head -3)"
 	ran=$((ran + 1))
 else
 	log "python3-mpi4py not installed: mpi4py part skipped"
@@ -58,6 +60,8 @@ if command -v hpcc >/dev/null; then
 	grep -q '^Success=1' "$WORK/ck/hpccoutf.txt" || fail "hpcc under ckptmpi did not succeed: $(snip "$WORK/ck/hpccoutf.txt" 600)"
 	! grep -q FAILED "$WORK/ck/hpccoutf.txt" || fail "an hpcc check FAILED under ckptmpi"
 	grep -q PASSED "$WORK/ck/hpccoutf.txt" || fail "hpcc under ckptmpi passed no check"
+	[ "$(grep -c 'initialised in the lower half: rank [0-9]* of 2, thread level 0$' "$WORK/hpcc.ckpt.err")" = 2 ] ||
+		fail "hpcc calls MPI_Init: the runtime's MPI is not at MPI_THREAD_SINGLE on both ranks: $(grep 'thread level' "$WORK/hpcc.ckpt.err" | head -2)"
 	if grep 'tests completed and failed residual checks' "$WORK/ck/hpccoutf.txt" | grep -qv '^ *0 '; then
 		fail "hpcc residual checks failed under ckptmpi"
 	fi
