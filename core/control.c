@@ -1067,7 +1067,8 @@ static void local_request(int why)
 	int entered = job->enter();
 
 	if (!entered || !job->may_begin()) {
-		log_info("the program is finalizing (%s): no checkpoint", job->flavour());
+		log_info("the job cannot take a checkpoint now (%s: finalizing, or restarting)",
+		         job->flavour());
 		link_outcome(&link_area.failed);
 		if (entered)
 			job->leave();

@@ -54,6 +54,13 @@ static uint32_t *part_lens;
 
 static void reports_drop(void);
 
+/* A restart's steps over the control network run on the main thread (the
+ * plugins' restore: this one's, then the verbs shadow's exchange); the
+ * control thread takes none meanwhile, or the members' steps would pair
+ * up differently (every member takes them in the same order). Set from
+ * the start of a restart to the end of every plugin's restore. */
+static int restoring;
+
 /* The runtime's communicator, and its control network (core/ctl_net.h):
  * member 0's address goes to every rank over MPI here, before the program
  * runs; from then on the ranks talk over the network while the program
@@ -69,6 +76,8 @@ int runtime_mpi_ctl_init(void)
 		return -1;
 	MPI_Comm_rank(ctl, &my_rank);
 	MPI_Comm_size(ctl, &nranks);
+	/* (CKPTMPI_RESTART is unset by now when a restart starts fresh) */
+	__atomic_store_n(&restoring, getenv("CKPTMPI_RESTART") != NULL, __ATOMIC_RELEASE);
 	free(part_lens);
 	if (!(part_lens = calloc((size_t)nranks, sizeof *part_lens)))
 		return -1;
@@ -102,11 +111,15 @@ static struct ckpt_mpi_state *state(void)
 	return st;
 }
 
+void runtime_mpi_restored(void) { __atomic_store_n(&restoring, 0, __ATOMIC_RELEASE); }
+
 /* The runtime may use MPI until the application's MPI_Finalize is past
  * its barrier (finalizing 2); from its start (1) no checkpoint begins.
  * The shim waits for ctl_busy to drop at each stage. */
 int runtime_mpi_usable(void)
 {
+	if (__atomic_load_n(&restoring, __ATOMIC_ACQUIRE))
+		return 0;
 	if (!state())
 		return 1;
 	__atomic_store_n(&st->ctl_busy, 1, __ATOMIC_SEQ_CST);

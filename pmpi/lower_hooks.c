@@ -71,6 +71,7 @@ static const struct ckpt_hooks mpi_hooks = {
 	.check = runtime_mpi_check,
 	.resume = mpi_resume,
 	.restore = runtime_mpi_restore,
+	.restored = runtime_mpi_restored,
 };
 
 static __attribute__((constructor)) void mpi_hooks_register(void) { hooks_register(&mpi_hooks); }

@@ -34,6 +34,8 @@ int runtime_mpi_exchange(const void *mine, size_t len, void *all);
 int runtime_mpi_quiesce(struct park_result *parked, char *err, size_t len);
 void runtime_mpi_resume(void);
 int runtime_mpi_restore(const struct ck_image *img);
+/* every plugin restored: the control thread may use the job again */
+void runtime_mpi_restored(void);
 
 /* the shared container (lower_container.c) */
 int runtime_mpi_write(const char *dir, const struct ck_generation_info *info,
