@@ -26,7 +26,7 @@
 
 #define BLOB_TAG "ckptmpi-ctl1"
 #define SECRET 16              /* bytes each side proves */
-#define MAX_PAYLOAD (256u << 20)
+#define MAX_PAYLOAD (512u << 20) /* above the writer's gather of rows (256 MiB) */
 #define MAX_ADDRS 16
 #define HELLO_WAIT 5.0         /* s for a connection's first message */
 #define CONNECT_WAIT 3.0       /* s for one attempt to connect */
@@ -327,12 +327,14 @@ static int join_member(const char *blob, int (*adopt)(int fd))
 	return -1;
 }
 
-/* member 0 keeps a descriptor per member: the limit raised when the
- * program's low numbers and the runtime's (900 up) leave too few */
+/* member 0 keeps a descriptor per member, among the runtime's (900 up,
+ * 64 of them for its own use): the soft limit raised only when that
+ * leaves too few (a job of more than about 60 ranks under the usual
+ * 1024); the program sees the raised limit */
 static void room_for_members(int size)
 {
 	struct rlimit rl;
-	rlim_t want = 900 + (rlim_t)size + 256;
+	rlim_t want = 900 + 64 + (rlim_t)size;
 	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= want)
 		return;
 	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
