@@ -33,7 +33,7 @@ typedef int (*member_fn)(int me);
 	} while (0)
 
 static char blob[CTLNET_BLOB];
-static int strangers;
+static int strangers, on_other_hosts;
 static void connect_strangers(unsigned port, int *fd);
 
 /* N members, each running fn after joining; their exit statuses */
@@ -44,6 +44,17 @@ static void run_members(member_fn fn, int *status)
 	int sfd[3] = {-1, -1, -1};
 
 	assert_int_equal(ctlnet_listen(blob, sizeof blob), 0);
+	if (on_other_hosts) {
+		/* the host name is the fourth word: another host's */
+		char tag[32], tok[80], host[256], rest[CTLNET_BLOB];
+		unsigned port;
+		assert_int_equal(sscanf(blob, "%31s %u %79s %255s %[^\n]", tag, &port, tok, host, rest),
+		                 5);
+		char nb[4 * CTLNET_BLOB];
+		snprintf(nb, sizeof nb, "%s %u %s elsewhere %s", tag, port, tok, rest);
+		assert_true(strlen(nb) < sizeof blob);
+		memcpy(blob, nb, strlen(nb) + 1);
+	}
 	if (strangers) {
 		unsigned port = 0;
 		char tag[32];
@@ -313,6 +324,21 @@ static void strangers_are_refused(void **state)
 	strangers = 0;
 }
 
+/* Members on other hosts reach member 0 by the addresses it offers
+ * (CKPTMPI_CTL_ADDR: here 127.0.0.2, the blob's sole entry), not the
+ * loopback they try first on its host. */
+static void members_elsewhere_use_the_offered_address(void **state)
+{
+	(void)state;
+	setenv("CKPTMPI_CTL_ADDR", "127.0.0.2", 1);
+	on_other_hosts = 1;
+	expect_all(collectives, 0);
+	on_other_hosts = 0;
+	unsetenv("CKPTMPI_CTL_ADDR");
+	assert_non_null(strstr(blob, " elsewhere 127.0.0.2"));
+	assert_null(strstr(blob, "127.0.0.1"));
+}
+
 /* A member that cannot reach member 0 says so within the time limit. */
 static void an_unreachable_member_zero_is_said(void **state)
 {
@@ -341,6 +367,7 @@ int main(void)
 		cmocka_unit_test(a_lost_member_fails_the_steps_after),
 		cmocka_unit_test(a_lost_member_zero_fails_the_step),
 		cmocka_unit_test(strangers_are_refused),
+		cmocka_unit_test(members_elsewhere_use_the_offered_address),
 		cmocka_unit_test(an_unreachable_member_zero_is_said),
 	};
 	signal(SIGPIPE, SIG_IGN);
