@@ -218,11 +218,19 @@ int container_ranks_mpi(MPI_Comm *comm, struct ck_ranks *out)
 
 /* ---- the writer ---- */
 
+/* container_error() prefixed: copied first (it is the buffer written) */
+static int said_with(const char *what, uint64_t generation, int rank)
+{
+	char why[CK_MSG_LEN];
+	snprintf(why, sizeof why, "%s", container_error());
+	ck_set_error("%s: generation %llu: rank %d: %s", what, (unsigned long long)generation, rank,
+	             why);
+	return -1;
+}
+
 static int step_failed(struct mwriter *w)
 {
-	ck_set_error("%s: generation %llu: %s", w->dir, (unsigned long long)w->generation,
-	             container_error());
-	return -1;
+	return said_with(w->dir, w->generation, w->rank);
 }
 
 /* The outcome of a step every rank took: 0 on all ranks if it succeeded
@@ -235,11 +243,8 @@ static int agree_on(const struct ck_ranks *r, uint64_t generation, int rc)
 	if (rc)
 		snprintf(msg, sizeof msg, "%s", container_error());
 	first = r->first_failed(r->ctx, rc == 0, msg, sizeof msg);
-	if (first < 0) {
-		ck_set_error("generation %llu: rank %d: the ranks cannot agree: %s",
-		             (unsigned long long)generation, r->rank, container_error());
-		return -1;
-	}
+	if (first < 0)
+		return said_with("the ranks cannot agree", generation, r->rank);
 	if (first >= r->size)
 		return 0;
 	msg[sizeof msg - 1] = 0;
@@ -1004,8 +1009,10 @@ static int lay_out_file(struct mwriter *w)
 	                 CK_MEMORY_CHUNK);
 
 	for (int r = 0; r < w->size; r++)
-		if (ck_align_up(w->rows[r].memory_len, CK_MEMORY_CHUNK) / CK_MEMORY_CHUNK > INT_MAX ||
-		    w->rows[r].memory_offset / CK_MEMORY_CHUNK > INT_MAX) {
+		/* the places go out as bytes counted in ints (8 a chunk) */
+		if (ck_align_up(w->rows[r].memory_len, CK_MEMORY_CHUNK) / CK_MEMORY_CHUNK >
+		            INT_MAX / sizeof(uint64_t) ||
+		    w->rows[r].memory_offset / CK_MEMORY_CHUNK > INT_MAX / sizeof(uint64_t)) {
 			ck_set_error("%s: rank %d has more chunks of page data than MPI can count",
 			             w->path, r);
 			rc = -1;
@@ -1581,10 +1588,8 @@ int container_write_mpi(MPI_Comm comm, const char *dir, const struct ck_generati
                         char *tmp_path_out, size_t tmp_path_len)
 {
 	struct ck_ranks r;
-	if (container_ranks_mpi(&comm, &r)) {
-		ck_set_error("%s: container_write_mpi: %s", dir ? dir : "(null)", container_error());
-		return -1;
-	}
+	if (container_ranks_mpi(&comm, &r))
+		return said_with(dir ? dir : "(null)", info ? info->generation : 0, -1);
 	return write_mpi(comm, &r, dir, info, image, progress, tmp_path_out, tmp_path_len, NULL);
 }
 
@@ -1721,11 +1726,8 @@ int container_commit_ranks(const struct ck_ranks *r, const char *dir, uint64_t g
 	int rc = 0, fd;
 
 	/* every rank has closed the file */
-	if (r->barrier(r->ctx)) {
-		ck_set_error("%s: generation %llu: rank %d: %s", dir ? dir : "(null)",
-		             (unsigned long long)generation, r->rank, container_error());
-		return -1;
-	}
+	if (r->barrier(r->ctx))
+		return said_with(dir ? dir : "(null)", generation, r->rank);
 	if (!r->rank) {
 		if (!dir || !tmp_path) {
 			ck_set_error("container_commit_mpi: missing argument");
@@ -1749,9 +1751,7 @@ int container_commit_ranks(const struct ck_ranks *r, const char *dir, uint64_t g
 int container_commit_mpi(MPI_Comm comm, const char *dir, uint64_t generation, const char *tmp_path)
 {
 	struct ck_ranks r;
-	if (container_ranks_mpi(&comm, &r)) {
-		ck_set_error("%s: container_commit_mpi: %s", dir ? dir : "(null)", container_error());
-		return -1;
-	}
+	if (container_ranks_mpi(&comm, &r))
+		return said_with(dir ? dir : "(null)", generation, -1);
 	return container_commit_ranks(&r, dir, generation, tmp_path);
 }
