@@ -1,18 +1,19 @@
 /* Lower half: the MPI side of a checkpoint and of a restart.
  *
  * A checkpoint of an MPI job (DESIGN.md, "MPI at a checkpoint"):
- *  1. Rank 0 decides and tells every rank (over `ctl`, the runtime's own
- *     duplicate of MPI_COMM_WORLD, which no application call can touch).
+ *  1. Rank 0 decides and tells every rank (over the control network,
+ *     core/ctl_net.h: the runtime uses no MPI beside the running program).
  *  2. Collectives: every communicator agrees on the highest number of
- *     collectives any member has entered (one exchange over `ctl` per
- *     round, communicators known by a name every member gives them);
+ *     collectives any member has entered (one exchange over the network
+ *     per round, communicators known by a name every member gives them);
  *     members behind run on to it, nobody enters one beyond it. A thread
  *     that must pass a later collective to get there raises its target in
  *     the next round. A communicator a rank makes after the round (it
  *     was still inside the creating call) takes the target the round's
  *     reports give its name. No extra barrier while no checkpoint is
  *     asked for.
- *  3. With every rank settled and parked: non-blocking collectives are
+ *  3. With every rank settled and parked, over MPI (`ctl`, the runtime's
+ *     own duplicate of MPI_COMM_WORLD): non-blocking collectives are
  *     completed, pending receives cancelled (to be posted again), and the
  *     messages still in flight — per-peer counts say how many — received
  *     into the queue the shim serves later receives from.
@@ -373,7 +374,7 @@ static int targets_from_reports(int since_round)
 /* One round: every rank reports each communicator it has (and each it
  * freed but others may still owe collectives on) with the collectives
  * entered or wanted; each communicator's target is the highest count
- * reported for its name. One exchange over `ctl` whatever the ranks'
+ * reported for its name. One exchange over the control network whatever the ranks'
  * communicators are: a rank that has not made a communicator yet (its
  * creation is still ahead of it on the parent), or freed it already,
  * takes part all the same, which an exchange over each communicator
