@@ -54,6 +54,7 @@ static pthread_mutex_t net_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int me = -1, nmem;
 static int *conn;          /* member 0: conn[k] per member; a member: conn[0] */
+static struct pollfd *looks; /* the poll's entries: one per connection */
 static int listen_fd = -1; /* member 0, from ctlnet_listen to the end of ctlnet_join */
 static unsigned char secret[2 * SECRET];
 static uint64_t seq;
@@ -397,6 +398,8 @@ static void close_conns(void)
 				close(conn[k]);
 	free(conn);
 	conn = NULL;
+	free(looks);
+	looks = NULL;
 	npend = 0;
 }
 
@@ -408,10 +411,9 @@ int ctlnet_join(int member, int size, const char *blob, int (*adopt)(int fd))
 	me = member;
 	nmem = size;
 	conn = malloc((size_t)(size > 0 ? size : 1) * sizeof *conn);
-	if (!conn || size < 1 || member < 0 || member >= size) {
+	looks = malloc((size_t)(size > 0 ? size : 1) * sizeof *looks);
+	if (!conn || !looks || size < 1 || member < 0 || member >= size) {
 		log_error("control network: member %d of %d: cannot join", member, size);
-		free(conn);
-		conn = NULL;
 		ctlnet_close();
 		return -1;
 	}
@@ -501,15 +503,27 @@ static int take_unasked(int k)
 
 static int ctlnet_poll_locked(uint64_t last_gen, uint64_t *gen, int *why)
 {
+	/* member 0 looks at every member's connection, a member at member 0's:
+	 * one poll for all of them every look (the control thread's, every
+	 * 20 ms), a connection looked at again only while it has more */
+	int first = me == 0 ? 1 : 0, n = me == 0 ? nmem - 1 : 1;
+
 	if (!conn)
 		return 0;
-	for (int k = me == 0 ? 1 : 0; k < (me == 0 ? nmem : 1); k++) {
-		struct pollfd p = {conn[k], POLLIN, 0};
-		/* every message there now (a signal to mpirun makes each rank ask) */
-		while (conn[k] >= 0 && poll(&p, 1, 0) == 1 &&
-		       (p.revents & (POLLIN | POLLHUP | POLLERR)) && take_unasked(k))
-			;
-	}
+	for (int i = 0; i < n; i++)
+		looks[i] = (struct pollfd){conn[first + i], POLLIN, 0}; /* (-1: ignored) */
+	if (n > 0 && poll(looks, (nfds_t)n, 0) > 0)
+		for (int i = 0; i < n; i++) {
+			int k = first + i;
+			struct pollfd p = {conn[k], POLLIN, 0};
+			if (!(looks[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			/* every message there now (a signal to mpirun makes each
+			 * rank ask) */
+			while (take_unasked(k) && poll(&p, 1, 0) == 1 &&
+			       (p.revents & (POLLIN | POLLHUP | POLLERR)))
+				;
+		}
 	while (npend) {
 		uint64_t g = pend[0].gen;
 		int w = pend[0].why;
@@ -742,25 +756,8 @@ static int step(int kind, const void *mine, uint32_t len, int ok, const void *co
 	return 0;
 }
 
-static int ctlnet_allgatherv_locked(const void *mine, uint32_t len, int ok, void **all,
-                                    uint32_t *lens)
-{
-	uint32_t unused;
-	return step(STEP_ALLGATHER, mine, len, ok, NULL, NULL, all, &unused, lens);
-}
 
-static int ctlnet_gatherv_locked(const void *mine, uint32_t len, int ok, void **all,
-                                 uint32_t *lens)
-{
-	uint32_t unused;
-	return step(STEP_GATHER, mine, len, ok, NULL, NULL, all, &unused, lens);
-}
 
-static int ctlnet_scatterv_locked(const void *const *parts, const uint32_t *lens, int ok,
-                                  void **mine, uint32_t *len)
-{
-	return step(STEP_SCATTER, NULL, 0, ok, parts, lens, mine, len, NULL);
-}
 
 int ctlnet_allgather(const void *mine, uint32_t len, void *all)
 {
@@ -823,32 +820,33 @@ int ctlnet_poll(uint64_t last_gen, uint64_t *gen, int *why)
 	return r;
 }
 
-int ctlnet_allgatherv(const void *mine, uint32_t len, int ok, void **all, uint32_t *lens)
+static int locked_step(int kind, const void *mine, uint32_t len, int ok,
+                       const void *const *down, const uint32_t *down_lens, void **got,
+                       uint32_t *got_len, uint32_t *lens)
 {
 	int r;
 	pthread_mutex_lock(&net_lock);
-	r = ctlnet_allgatherv_locked(mine, len, ok, all, lens);
+	r = step(kind, mine, len, ok, down, down_lens, got, got_len, lens);
 	pthread_mutex_unlock(&net_lock);
 	return r;
 }
 
+int ctlnet_allgatherv(const void *mine, uint32_t len, int ok, void **all, uint32_t *lens)
+{
+	uint32_t unused;
+	return locked_step(STEP_ALLGATHER, mine, len, ok, NULL, NULL, all, &unused, lens);
+}
+
 int ctlnet_gatherv(const void *mine, uint32_t len, int ok, void **all, uint32_t *lens)
 {
-	int r;
-	pthread_mutex_lock(&net_lock);
-	r = ctlnet_gatherv_locked(mine, len, ok, all, lens);
-	pthread_mutex_unlock(&net_lock);
-	return r;
+	uint32_t unused;
+	return locked_step(STEP_GATHER, mine, len, ok, NULL, NULL, all, &unused, lens);
 }
 
 int ctlnet_scatterv(const void *const *parts, const uint32_t *lens, int ok, void **mine,
                     uint32_t *len)
 {
-	int r;
-	pthread_mutex_lock(&net_lock);
-	r = ctlnet_scatterv_locked(parts, lens, ok, mine, len);
-	pthread_mutex_unlock(&net_lock);
-	return r;
+	return locked_step(STEP_SCATTER, NULL, 0, ok, parts, lens, mine, len, NULL);
 }
 
 int ctlnet_bcast(void *buf, uint32_t len, int ok)

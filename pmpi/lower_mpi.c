@@ -101,9 +101,8 @@ int runtime_mpi_ctl_init(void);
 
 #define CKPT_LOW_FDS 64
 
-/* the thread level MPI gave the runtime; 0 until MPI is up */
+/* 1 once MPI is up in the lower half */
 static volatile int mpi_level_ready;
-static int mpi_provided;
 
 int runtime_mpi_active(void)
 {
@@ -235,7 +234,6 @@ int runtime_mpi_init(void)
 		control_set_mpi_predefined(addrs, ckpt_predef_count);
 	}
 #endif
-	mpi_provided = provided;
 	__atomic_store_n(&mpi_level_ready, 1, __ATOMIC_RELEASE);
 	control_set_mpi(mpi_table, CKPT_MPI_NFUNCS, provided, CKPTMPI_FLAVOUR_ID,
 	                (uint64_t)__builtin_thread_pointer());

@@ -1447,16 +1447,10 @@ static int write_mpi(MPI_Comm comm, const struct ck_ranks *r, const char *dir,
 	if (agree(&w, rc))
 		return -1;
 	/* compressed chunks have sizes nobody knows in advance; without
-	 * parallel HDF5's communicator there is only the direct road */
+	 * parallel HDF5's communicator (comm MPI_COMM_NULL: the page data go
+	 * behind the program, pages set) there is only the direct road, which
+	 * the check of `pages` below makes sure of */
 	w.direct = d.direct && w.comp.codec == CK_CODEC_NONE && CK_HAVE_SKELETON;
-	if (comm == MPI_COMM_NULL && !w.direct) {
-		ck_set_error("%s: generation %llu: the container cannot be written without MPI here "
-		             "(codec %d, direct %d)", w.dir, (unsigned long long)w.generation,
-		             (int)w.comp.codec, d.direct);
-		rc = -1;
-	}
-	if (agree(&w, rc))
-		return -1;
 	/* the same on every rank: rank 0's decisions, the same call */
 	w.defer = w.direct && pages;
 	if (pages)
