@@ -204,7 +204,11 @@ uint64_t ckpt_vh_upper_of(uint32_t kind, uint64_t real);
 /* creation log (pmpi/vtable.c) and collectives */
 uint64_t *ckpt_log_begin(uint32_t fn, size_t words);
 void ckpt_log_end(uint64_t *w);
-uint64_t ckpt_logv(uint64_t h);
+/* the value a record keeps of a handle: virtual, or the real predefined */
+static inline uint64_t ckpt_logv(uint64_t h)
+{
+	return CKPT_IS_VIRT(ckpt_st, h) ? h : ckpt_predef_in(h);
+}
 static inline void ckpt_create_begin(void)
 {
 	__atomic_fetch_add(&ckpt_st->creating, 1, __ATOMIC_SEQ_CST);

@@ -1,5 +1,5 @@
-/* Lower half: the fast path of blocking point-to-point calls
- * (pmpi/lower_fast.h). Runs under the calling upper thread's lower
+/* Lower half: the fast paths of blocking point-to-point calls and of
+ * waits (pmpi/lower_fast.h). Runs under the calling upper thread's lower
  * context, like any MPI call the shim makes: the park handler leaves the
  * thread alone while it is here, so the loop gives the thread back to the
  * upper half as soon as a checkpoint begins (the cut leaves RUN), where
@@ -8,6 +8,14 @@
 
 #include "pmpi/lower_fast.h"
 #include "pmpi/vstate.h"
+
+/* as MPI's own waits, and the shim's: yield now and then for
+ * oversubscribed nodes */
+static void relax(unsigned *spins)
+{
+	if (++*spins % 1024 == 0)
+		sched_yield();
+}
 
 int ckpt_lower_p2p_fast(struct ckpt_fast_op *ops, int nops, MPI_Comm comm, MPI_Status *st,
                         const volatile int32_t *cut)
@@ -44,10 +52,34 @@ int ckpt_lower_p2p_fast(struct ckpt_fast_op *ops, int nops, MPI_Comm comm, MPI_S
 		}
 		if (!left || *cut != CKPT_CUT_RUN)
 			break;
-		/* as MPI's own waits, and the shim's: yield now and then for
-		 * oversubscribed nodes */
-		if (++spins % 1024 == 0)
-			sched_yield();
+		relax(&spins);
 	}
 	return rc;
+}
+
+int ckpt_lower_wait_fast(struct ckpt_vh *const *es, int n, const volatile int32_t *cut)
+{
+	unsigned spins = 0;
+	int rc = MPI_SUCCESS, left = n;
+
+	for (;;) {
+		for (int i = 0; i < n; i++) {
+			struct ckpt_vh *e = es[i];
+			int r;
+			if (e->u.r.flag)
+				continue;
+			r = MPI_Test((MPI_Request *)&e->real, (int *)&e->u.r.flag,
+			             (MPI_Status *)e->u.r.status);
+			if (r != MPI_SUCCESS) {
+				e->u.r.flag = 1;
+				if (rc == MPI_SUCCESS)
+					rc = r;
+			}
+			if (e->u.r.flag)
+				left--;
+		}
+		if (!left || *cut != CKPT_CUT_RUN)
+			return rc;
+		relax(&spins);
+	}
 }

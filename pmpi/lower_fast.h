@@ -1,6 +1,7 @@
-/* The fast path of blocking point-to-point calls, run in the lower half
- * (pmpi/lower_fast.c), called by the shim (pmpi/p2p.c) through the same
- * function table as MPI itself, in the slot after MPI's functions.
+/* The fast paths of blocking point-to-point calls and of waits, run in
+ * the lower half (pmpi/lower_fast.c), called by the shim (pmpi/p2p.c)
+ * through the same function table as MPI itself, in the slots after MPI's
+ * functions.
  *
  * Posting and testing there costs the upper half one switch of the thread
  * pointer for the whole blocking call, not one per MPI call (a wrfsbase
@@ -15,7 +16,8 @@
 
 /* slots of the function table after MPI's */
 #define CKPT_LOWER_P2P_FAST CKPT_MPI_NFUNCS
-#define CKPT_LOWER_NSLOTS (CKPT_MPI_NFUNCS + 1)
+#define CKPT_LOWER_WAIT_FAST (CKPT_MPI_NFUNCS + 1)
+#define CKPT_LOWER_NSLOTS (CKPT_MPI_NFUNCS + 2)
 
 /* what an operation's state says on return */
 enum ckpt_fast_state {
@@ -42,5 +44,16 @@ typedef int (*ckpt_lower_p2p_fast_fn)(struct ckpt_fast_op *ops, int nops, MPI_Co
 /* (lower half) */
 int ckpt_lower_p2p_fast(struct ckpt_fast_op *ops, int nops, MPI_Comm comm, MPI_Status *st,
                         const volatile int32_t *cut);
+
+struct ckpt_vh;
+/* A wait (MPI_Wait, MPI_Waitall) on requests the shim follows: MPI_Test
+ * each entry of ES (ACTIVE, not yet complete: its real request, flag and
+ * status, pmpi/vstate.h) until every one is complete or *cut is no longer
+ * CKPT_CUT_RUN. A failed test marks its entry complete. Returns the first
+ * error. */
+typedef int (*ckpt_lower_wait_fast_fn)(struct ckpt_vh *const *es, int n,
+                                       const volatile int32_t *cut);
+/* (lower half) */
+int ckpt_lower_wait_fast(struct ckpt_vh *const *es, int n, const volatile int32_t *cut);
 
 #endif

@@ -223,6 +223,7 @@ int runtime_mpi_init(void)
 	real_finalize = (int (*)(void))mpi_table[CKPT_MPI_MPI_Finalize];
 	mpi_table[CKPT_MPI_MPI_Finalize] = (void *)lower_finalize;
 	mpi_table[CKPT_LOWER_P2P_FAST] = (void *)(ckpt_lower_p2p_fast_fn){ckpt_lower_p2p_fast};
+	mpi_table[CKPT_LOWER_WAIT_FAST] = (void *)(ckpt_lower_wait_fast_fn){ckpt_lower_wait_fast};
 #ifdef CKPTMPI_HANDLES_ARE_POINTERS
 	{
 		/* where the real predefined objects are, for the shim's copies */

@@ -142,22 +142,34 @@ static struct ckpt_vh *req_entry(MPI_Request r)
 	return &ckpt_st->vt[CKPT_VIDX(ckpt_st, v)];
 }
 
-static struct ckpt_vh *req_new(uint32_t rkind, uint32_t fn, const void *buf, int count,
+static inline __attribute__((always_inline)) struct ckpt_vh *req_new(uint32_t rkind, uint32_t fn, const void *buf, int count,
                                MPI_Datatype dt, int peer, int tag, MPI_Comm comm, uint32_t *idx)
 {
-	struct ckpt_vh *e = ckpt_vh_alloc(CKPT_VK_REQUEST, ckpt_st->null_req_real, fn, idx);
+	struct ckpt_vh *e = ckpt_vh_take(CKPT_VK_REQUEST, ckpt_st->null_req_real, fn, idx);
+	uint64_t order = 0;
+
+	if (rkind == CKPT_RK_RECV) /* receives are posted again in this order */
+		order = ckpt_app_concurrent
+		        ? __atomic_fetch_add(&ckpt_st->post_order, 1, __ATOMIC_RELAXED)
+		        : ckpt_st->post_order++;
+	/* every field, one store each: a memset of the entry (rep stos)
+	 * cost more than the rest of the post (perf, 8-byte exchanges) */
 	e->u.r.state = CKPT_RS_POSTING;
 	e->u.r.rkind = rkind;
+	e->u.r.flag = 0;
+	e->u.r.persistent = 0;
+	e->u.r.mode = 0;
+	e->u.r.cancel = 0;
+	e->u.r.pad2 = 0;
 	e->u.r.buf = (void *)buf;
 	e->u.r.count = count;
-	e->u.r.datatype = ckpt_logv(CKPT_HVAL(dt)); /* virtual, or the real predefined one */
 	e->u.r.peer = peer;
 	e->u.r.tag = tag;
+	e->u.r.pad = 0;
+	e->u.r.datatype = ckpt_logv(CKPT_HVAL(dt)); /* virtual, or the real predefined one */
 	e->u.r.comm = CKPT_HVAL(comm);
-	if (rkind == CKPT_RK_RECV) /* receives are posted again in this order */
-		e->u.r.order = ckpt_app_concurrent
-		               ? __atomic_fetch_add(&ckpt_st->post_order, 1, __ATOMIC_RELAXED)
-		               : ckpt_st->post_order++;
+	e->u.r.order = order;
+	memset(e->u.r.status, 0, sizeof e->u.r.status);
 	return e;
 }
 
@@ -345,6 +357,42 @@ static void relax(unsigned *spins)
 		sched_yield();
 }
 
+/* the fast paths (of blocking calls, below, and of waits): not while
+ * recording or replaying, nor once a checkpoint has begun */
+static inline int fast_ok(void)
+{
+	return __builtin_expect(!CKPT_MRR() && !ckpt_fast_off && ckpt_st->cut == CKPT_CUT_RUN, 1);
+}
+
+/* ---- waits in the lower half ----
+ * MPI_Wait and MPI_Waitall test their requests in one call to the lower
+ * half (pmpi/lower_fast.c), not one MPI_Test call (two switches of the
+ * thread pointer) per request per pass. The lower half tests each entry's
+ * real request into the entry itself, inside the waiting thread's
+ * section, and returns when all are complete or a checkpoint begins; the
+ * completions are accounted before the section ends, so the runtime finds
+ * every entry as the ordinary path would leave it. */
+#define WAIT_LOWER_MAX 64
+
+/* Inside a section: wait in the lower half for the K entries of LIVE
+ * (ACTIVE, not seen complete) and account those that completed. */
+static int wait_lower(struct ckpt_vh **live, int k)
+{
+	int rc = CKPT_CALL_IN(CKPT_LOWER_WAIT_FAST, ckpt_lower_wait_fast_fn, live, k,
+	                      &ckpt_st->cut);
+	CKPT_RACE_DELAY();
+	for (int i = 0; i < k; i++)
+		if (live[i]->u.r.flag)
+			req_account(live[i]);
+	return rc;
+}
+
+/* a plain active entry, which the lower half may wait for */
+static inline int wait_lower_ok(const struct ckpt_vh *e)
+{
+	return e->u.r.state == CKPT_RS_ACTIVE && !e->u.r.flag;
+}
+
 static int wait_one(MPI_Request *r, MPI_Status *st)
 {
 	struct ckpt_vh *e = req_entry(*r);
@@ -361,6 +409,8 @@ static int wait_one(MPI_Request *r, MPI_Status *st)
 	for (;;) {
 		int done;
 		ckpt_section_begin();
+		if (fast_ok() && wait_lower_ok(e))
+			rc = wait_lower(&e, 1);
 		done = req_poll(e, &rc);
 		if (done)
 			req_consume(e, r, st);
@@ -408,11 +458,6 @@ int PMPI_Irsend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, 
  * MPI's calls, one switch and the counting, not the entries. The replay's
  * hooks, the queue of drained messages and a checkpoint under way take
  * the ordinary path. */
-
-static inline int fast_ok(void)
-{
-	return __builtin_expect(!CKPT_MRR() && !ckpt_fast_off && ckpt_st->cut == CKPT_CUT_RUN, 1);
-}
 
 /* a checkpoint began: the request posted at the fast path becomes an
  * entry, handed back as the application's request R */
@@ -726,10 +771,51 @@ static int testall_live(int n, MPI_Request rs[], int *flag, MPI_Status sts[])
 	return rc;
 }
 
+/* MPI_Waitall in one section and one pass when the lower half can wait
+ * for every request still in MPI: 1 when done (RC its result), 0 when the
+ * ordinary loop must go on (a checkpoint began, an entry the lower half
+ * does not wait for, too many requests) */
+static int waitall_lower(int n, MPI_Request rs[], MPI_Status sts[], int *rc)
+{
+	struct ckpt_vh *es[WAIT_LOWER_MAX], *live[WAIT_LOWER_MAX];
+	int k = 0, done = 1;
+
+	if (n > WAIT_LOWER_MAX)
+		return 0;
+	ckpt_section_begin();
+	if (!fast_ok())
+		done = 0;
+	for (int i = 0; i < n && done; i++) {
+		struct ckpt_vh *e = es[i] = req_entry(rs[i]);
+		if (!e)
+			continue;
+		if (wait_lower_ok(e))
+			live[k++] = e;
+		else if (e->u.r.state != CKPT_RS_DONE && e->u.r.state != CKPT_RS_INACTIVE)
+			done = 0;
+	}
+	if (done && k) {
+		*rc = wait_lower(live, k);
+		for (int i = 0; i < k; i++)
+			done &= live[i]->u.r.flag != 0;
+	}
+	if (done) /* (a failed test completes its request, as in req_poll) */
+		for (int i = 0; i < n; i++) {
+			if (es[i])
+				req_consume(es[i], &rs[i], status_at(sts, i));
+			else
+				empty_status(status_at(sts, i));
+		}
+	ckpt_section_end();
+	return done || *rc != MPI_SUCCESS;
+}
+
 int PMPI_Waitall(int n, MPI_Request rs[], MPI_Status sts[])
 {
 	unsigned spins = 0;
-	int flag = 0, rc;
+	int flag = 0, rc = MPI_SUCCESS;
+	if (waitall_lower(n, rs, sts, &rc))
+		return rc;
 	while ((rc = testall_live(n, rs, &flag, sts)) == MPI_SUCCESS && !flag)
 		relax(&spins);
 	return rc;

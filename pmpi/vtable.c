@@ -122,7 +122,7 @@ int ckpt_state_init(struct ckptmpi_link *link)
 	return 0;
 }
 
-static uint32_t entry_get(void)
+uint32_t ckpt_vh_get_slow(void)
 {
 	uint32_t i;
 
@@ -144,11 +144,9 @@ static uint32_t entry_get(void)
 	return i;
 }
 
-void ckpt_vh_release(uint32_t i)
+void ckpt_vh_put_slow(uint32_t i)
 {
 	struct ckpt_vh *e = &ckpt_st->vt[i];
-	if (i < CKPT_VT_FIRST)
-		return;
 	if (ckpt_app_concurrent)
 		ckpt_state_lock();
 	e->kind = CKPT_VK_FREE;
@@ -160,15 +158,8 @@ void ckpt_vh_release(uint32_t i)
 
 struct ckpt_vh *ckpt_vh_alloc(uint32_t kind, uint64_t real, uint32_t fn, uint32_t *idx)
 {
-	uint32_t i = entry_get();
-	struct ckpt_vh *e = &ckpt_st->vt[i];
-
+	struct ckpt_vh *e = ckpt_vh_take(kind, real, fn, idx);
 	memset(&e->u, 0, sizeof e->u);
-	e->real = real;
-	e->fn = fn;
-	e->log = -1;
-	e->kind = kind;
-	*idx = i;
 	return e;
 }
 
@@ -415,11 +406,6 @@ void ckpt_log_end(uint64_t *w)
 		}
 	}
 	ckpt_state_unlock();
-}
-
-uint64_t ckpt_logv(uint64_t h)
-{
-	return CKPT_IS_VIRT(ckpt_st, h) ? h : ckpt_predef_in(h);
 }
 
 /* ---- collectives: counted, and held at a checkpoint's cut ---- */
