@@ -57,7 +57,7 @@ int ckpt_lower_p2p_fast(struct ckpt_fast_op *ops, int nops, MPI_Comm comm, MPI_S
 	return rc;
 }
 
-int ckpt_lower_wait_fast(struct ckpt_vh *const *es, int n, const volatile int32_t *cut)
+int ckpt_lower_wait_fast(struct ckpt_vh *const *es, int n, int need, const volatile int32_t *cut)
 {
 	unsigned spins = 0;
 	int rc = MPI_SUCCESS, left = n;
@@ -78,7 +78,7 @@ int ckpt_lower_wait_fast(struct ckpt_vh *const *es, int n, const volatile int32_
 			if (e->u.r.flag)
 				left--;
 		}
-		if (!left || *cut != CKPT_CUT_RUN)
+		if (n - left >= need || *cut != CKPT_CUT_RUN)
 			return rc;
 		relax(&spins);
 	}

@@ -46,14 +46,14 @@ int ckpt_lower_p2p_fast(struct ckpt_fast_op *ops, int nops, MPI_Comm comm, MPI_S
                         const volatile int32_t *cut);
 
 struct ckpt_vh;
-/* A wait (MPI_Wait, MPI_Waitall) on requests the shim follows: MPI_Test
- * each entry of ES (ACTIVE, not yet complete: its real request, flag and
- * status, pmpi/vstate.h) until every one is complete or *cut is no longer
- * CKPT_CUT_RUN. A failed test marks its entry complete. Returns the first
- * error. */
-typedef int (*ckpt_lower_wait_fast_fn)(struct ckpt_vh *const *es, int n,
+/* A wait (MPI_Wait, MPI_Waitall, MPI_Waitany, MPI_Waitsome) on requests
+ * the shim follows: MPI_Test each entry of ES (ACTIVE, not yet complete:
+ * its real request, flag and status, pmpi/vstate.h) until NEED of them
+ * are complete or *cut is no longer CKPT_CUT_RUN. A failed test marks its
+ * entry complete. Returns the first error. */
+typedef int (*ckpt_lower_wait_fast_fn)(struct ckpt_vh *const *es, int n, int need,
                                        const volatile int32_t *cut);
 /* (lower half) */
-int ckpt_lower_wait_fast(struct ckpt_vh *const *es, int n, const volatile int32_t *cut);
+int ckpt_lower_wait_fast(struct ckpt_vh *const *es, int n, int need, const volatile int32_t *cut);
 
 #endif

@@ -34,6 +34,8 @@
 _Static_assert(sizeof(MPI_Status) <= CKPT_STATUS_BYTES, "MPI_Status fits the entry");
 
 #define LCALL(NAME, ...) CKPT_CALL(CKPT_MPI_MPI_##NAME, ckpt_fn_MPI_##NAME, __VA_ARGS__)
+/* (the same from inside a section: no section of its own) */
+#define LCALL_IN(NAME, ...) CKPT_CALL_IN(CKPT_MPI_MPI_##NAME, ckpt_fn_MPI_##NAME, __VA_ARGS__)
 #define L(T, x) CKPT_HCAST(T, ckpt_in(CKPT_HVAL(x)))
 
 static void mrr_wild_post(struct ckpt_vh *e);
@@ -134,6 +136,11 @@ static int dq_deliver(struct ckpt_dmsg *m, void *buf, int count, MPI_Datatype dt
 
 /* ---- requests ---- */
 
+/* The request path's steps are inlined into each MPI call: a call between
+ * them (registers saved, arguments moved) cost about as much as the step
+ * itself (callgrind, bench/overhead_calls.c). */
+#define HOT static inline __attribute__((always_inline))
+
 static struct ckpt_vh *req_entry(MPI_Request r)
 {
 	uint64_t v = CKPT_HVAL(r);
@@ -142,8 +149,8 @@ static struct ckpt_vh *req_entry(MPI_Request r)
 	return &ckpt_st->vt[CKPT_VIDX(ckpt_st, v)];
 }
 
-static inline __attribute__((always_inline)) struct ckpt_vh *req_new(uint32_t rkind, uint32_t fn, const void *buf, int count,
-                               MPI_Datatype dt, int peer, int tag, MPI_Comm comm, uint32_t *idx)
+HOT struct ckpt_vh *req_new(uint32_t rkind, uint32_t fn, const void *buf, int count,
+                           MPI_Datatype dt, int peer, int tag, MPI_Comm comm, uint32_t *idx)
 {
 	struct ckpt_vh *e = ckpt_vh_take(CKPT_VK_REQUEST, ckpt_st->null_req_real, fn, idx);
 	uint64_t order = 0;
@@ -173,7 +180,7 @@ static inline __attribute__((always_inline)) struct ckpt_vh *req_new(uint32_t rk
 	return e;
 }
 
-static int send_lower(struct ckpt_vh *e, uint32_t mode)
+HOT int send_lower(struct ckpt_vh *e, uint32_t mode)
 {
 	void *b = e->u.r.buf;
 	int n = e->u.r.count, peer = e->u.r.peer, tag = e->u.r.tag;
@@ -183,20 +190,20 @@ static int send_lower(struct ckpt_vh *e, uint32_t mode)
 
 	switch (mode) {
 	case CKPT_SM_BUF:
-		return LCALL(Ibsend, b, n, dt, peer, tag, c, r);
+		return LCALL_IN(Ibsend, b, n, dt, peer, tag, c, r);
 	case CKPT_SM_SYNC:
-		return LCALL(Issend, b, n, dt, peer, tag, c, r);
+		return LCALL_IN(Issend, b, n, dt, peer, tag, c, r);
 	case CKPT_SM_READY:
-		return LCALL(Irsend, b, n, dt, peer, tag, c, r);
+		return LCALL_IN(Irsend, b, n, dt, peer, tag, c, r);
 	default:
-		return LCALL(Isend, b, n, dt, peer, tag, c, r);
+		return LCALL_IN(Isend, b, n, dt, peer, tag, c, r);
 	}
 }
 
 /* MPI has taken the send: count it. The entry is the posting thread's
  * alone (inside its section; the runtime looks only with it parked), so
  * no locked instruction (pmpi/vtable.c, ckpt_app_concurrent) */
-static void send_taken(struct ckpt_vh *e)
+HOT void send_taken(struct ckpt_vh *e)
 {
 	if (e->u.r.state == CKPT_RS_POSTING) {
 		__atomic_store_n(&e->u.r.state, CKPT_RS_ACTIVE, __ATOMIC_RELEASE);
@@ -204,7 +211,7 @@ static void send_taken(struct ckpt_vh *e)
 	}
 }
 
-static int post_send(uint32_t mode, uint32_t fn, const void *buf, int count, MPI_Datatype dt,
+HOT int post_send_inline(uint32_t mode, uint32_t fn, const void *buf, int count, MPI_Datatype dt,
                      int dest, int tag, MPI_Comm comm, MPI_Request *out)
 {
 	uint32_t i;
@@ -226,10 +233,18 @@ static int post_send(uint32_t mode, uint32_t fn, const void *buf, int count, MPI
 	return rc;
 }
 
+/* (the blocking and rarer calls: one copy) */
+static __attribute__((noinline)) int post_send(uint32_t mode, uint32_t fn, const void *buf,
+                                               int count, MPI_Datatype dt, int dest, int tag,
+                                               MPI_Comm comm, MPI_Request *out)
+{
+	return post_send_inline(mode, fn, buf, count, dt, dest, tag, comm, out);
+}
+
 /* Post a receive: from the queue of drained messages if one matches,
  * else to MPI (the runtime's re-posting follows the same rules). Called
  * inside a section. */
-static int recv_start(struct ckpt_vh *e)
+HOT int recv_start(struct ckpt_vh *e)
 {
 	struct ckpt_dmsg *m = dq_find(e->u.r.comm, e->u.r.peer, e->u.r.tag, 1);
 	MPI_Datatype dt = CKPT_HCAST(MPI_Datatype, ckpt_in(e->u.r.datatype));
@@ -243,9 +258,9 @@ static int recv_start(struct ckpt_vh *e)
 		return rc;
 	}
 	if (e->u.r.persistent)
-		rc = LCALL(Start, (MPI_Request *)&e->real);
+		rc = LCALL_IN(Start, (MPI_Request *)&e->real);
 	else
-		rc = LCALL(Irecv, e->u.r.buf, e->u.r.count, dt, e->u.r.peer, e->u.r.tag,
+		rc = LCALL_IN(Irecv, e->u.r.buf, e->u.r.count, dt, e->u.r.peer, e->u.r.tag,
 		           CKPT_HCAST(MPI_Comm, ckpt_in(e->u.r.comm)), (MPI_Request *)&e->real);
 	CKPT_RACE_DELAY();
 	if (rc == MPI_SUCCESS)
@@ -253,7 +268,7 @@ static int recv_start(struct ckpt_vh *e)
 	return rc;
 }
 
-static int post_recv(uint32_t fn, void *buf, int count, MPI_Datatype dt, int src, int tag,
+HOT int post_recv_inline(uint32_t fn, void *buf, int count, MPI_Datatype dt, int src, int tag,
                      MPI_Comm comm, MPI_Request *out)
 {
 	uint32_t i;
@@ -273,6 +288,12 @@ static int post_recv(uint32_t fn, void *buf, int count, MPI_Datatype dt, int src
 	return rc;
 }
 
+static __attribute__((noinline)) int post_recv(uint32_t fn, void *buf, int count, MPI_Datatype dt,
+                                               int src, int tag, MPI_Comm comm, MPI_Request *out)
+{
+	return post_recv_inline(fn, buf, count, dt, src, tag, comm, out);
+}
+
 static int is_cancelled(const MPI_Status *st)
 {
 	int c = 0;
@@ -282,7 +303,7 @@ static int is_cancelled(const MPI_Status *st)
 
 /* Account a completion MPI reported into the entry (flag and status),
  * once. The entry is the calling thread's alone, as in send_taken. */
-static void req_account(struct ckpt_vh *e)
+HOT void req_account(struct ckpt_vh *e)
 {
 	if (e->u.r.state != CKPT_RS_ACTIVE)
 		return;
@@ -313,7 +334,7 @@ static int req_poll(struct ckpt_vh *e, int *rc)
 	    !(e->u.r.pad2 & (CKPT_MRR_PINNED | CKPT_MRR_LOOKED)) && !e->u.r.flag)
 		mrr_pin(e);
 	if (!e->u.r.flag) {
-		int r = LCALL(Test, (MPI_Request *)&e->real, (int *)&e->u.r.flag,
+		int r = LCALL_IN(Test, (MPI_Request *)&e->real, (int *)&e->u.r.flag,
 		              (MPI_Status *)e->u.r.status);
 		if (r != MPI_SUCCESS) {
 			*rc = r;
@@ -327,7 +348,7 @@ static int req_poll(struct ckpt_vh *e, int *rc)
 }
 
 /* Hand a DONE (or inactive) request to the application. */
-static void req_consume(struct ckpt_vh *e, MPI_Request *r, MPI_Status *st)
+HOT void req_consume(struct ckpt_vh *e, MPI_Request *r, MPI_Status *st)
 {
 	if (e->u.r.state == CKPT_RS_INACTIVE) {
 		empty_status(st);
@@ -374,17 +395,22 @@ static inline int fast_ok(void)
  * every entry as the ordinary path would leave it. */
 #define WAIT_LOWER_MAX 64
 
-/* Inside a section: wait in the lower half for the K entries of LIVE
- * (ACTIVE, not seen complete) and account those that completed. */
-static int wait_lower(struct ckpt_vh **live, int k)
+/* Inside a section: wait in the lower half until NEED of the K entries of
+ * LIVE (ACTIVE, not seen complete) have completed, and account those that
+ * did. Returns how many did not; *rc the first error. */
+HOT int wait_lower(struct ckpt_vh **live, int k, int need, int *rc)
 {
-	int rc = CKPT_CALL_IN(CKPT_LOWER_WAIT_FAST, ckpt_lower_wait_fast_fn, live, k,
-	                      &ckpt_st->cut);
+	int left = 0;
+	*rc = CKPT_CALL_IN(CKPT_LOWER_WAIT_FAST, ckpt_lower_wait_fast_fn, live, k, need,
+	                   &ckpt_st->cut);
 	CKPT_RACE_DELAY();
-	for (int i = 0; i < k; i++)
+	for (int i = 0; i < k; i++) {
 		if (live[i]->u.r.flag)
 			req_account(live[i]);
-	return rc;
+		else
+			left++;
+	}
+	return left;
 }
 
 /* a plain active entry, which the lower half may wait for */
@@ -410,7 +436,7 @@ static int wait_one(MPI_Request *r, MPI_Status *st)
 		int done;
 		ckpt_section_begin();
 		if (fast_ok() && wait_lower_ok(e))
-			rc = wait_lower(&e, 1);
+			wait_lower(&e, 1, 1, &rc);
 		done = req_poll(e, &rc);
 		if (done)
 			req_consume(e, r, st);
@@ -426,7 +452,7 @@ static int wait_one(MPI_Request *r, MPI_Status *st)
 int PMPI_Isend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm,
                MPI_Request *req)
 {
-	return post_send(CKPT_SM_STD, CKPT_MPI_MPI_Isend, buf, count, dt, dest, tag, comm, req);
+	return post_send_inline(CKPT_SM_STD, CKPT_MPI_MPI_Isend, buf, count, dt, dest, tag, comm, req);
 }
 int PMPI_Ibsend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm,
                 MPI_Request *req)
@@ -461,7 +487,7 @@ int PMPI_Irsend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, 
 
 /* a checkpoint began: the request posted at the fast path becomes an
  * entry, handed back as the application's request R */
-static void fast_to_entry(uint32_t rkind, uint32_t fn, const void *buf, int n, MPI_Datatype dt,
+__attribute__((noinline, cold)) static void fast_to_entry(uint32_t rkind, uint32_t fn, const void *buf, int n, MPI_Datatype dt,
                           int peer, int tag, MPI_Comm comm, MPI_Request lr, MPI_Request *r)
 {
 	uint32_t i;
@@ -623,7 +649,7 @@ int PMPI_Rsend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, M
 int PMPI_Irecv(void *buf, int count, MPI_Datatype dt, int src, int tag, MPI_Comm comm,
                MPI_Request *req)
 {
-	return post_recv(CKPT_MPI_MPI_Irecv, buf, count, dt, src, tag, comm, req);
+	return post_recv_inline(CKPT_MPI_MPI_Irecv, buf, count, dt, src, tag, comm, req);
 }
 
 int PMPI_Recv(void *buf, int count, MPI_Datatype dt, int src, int tag, MPI_Comm comm,
@@ -777,37 +803,39 @@ static int testall_live(int n, MPI_Request rs[], int *flag, MPI_Status sts[])
  * does not wait for, too many requests) */
 static int waitall_lower(int n, MPI_Request rs[], MPI_Status sts[], int *rc)
 {
-	struct ckpt_vh *es[WAIT_LOWER_MAX], *live[WAIT_LOWER_MAX];
-	int k = 0, done = 1;
+	struct ckpt_vh *live[WAIT_LOWER_MAX];
+	int k = 0, done = 0;
 
 	if (n > WAIT_LOWER_MAX)
 		return 0;
 	ckpt_section_begin();
 	if (!fast_ok())
-		done = 0;
-	for (int i = 0; i < n && done; i++) {
-		struct ckpt_vh *e = es[i] = req_entry(rs[i]);
+		goto out;
+	for (int i = 0; i < n; i++) {
+		struct ckpt_vh *e = req_entry(rs[i]);
 		if (!e)
 			continue;
 		if (wait_lower_ok(e))
 			live[k++] = e;
 		else if (e->u.r.state != CKPT_RS_DONE && e->u.r.state != CKPT_RS_INACTIVE)
-			done = 0;
+			goto out;
 	}
-	if (done && k) {
-		*rc = wait_lower(live, k);
-		for (int i = 0; i < k; i++)
-			done &= live[i]->u.r.flag != 0;
+	if (k && wait_lower(live, k, k, rc)) {
+		done = *rc != MPI_SUCCESS; /* (returned, as the ordinary loop does) */
+		goto out;
 	}
-	if (done) /* (a failed test completes its request, as in req_poll) */
-		for (int i = 0; i < n; i++) {
-			if (es[i])
-				req_consume(es[i], &rs[i], status_at(sts, i));
-			else
-				empty_status(status_at(sts, i));
-		}
+	/* (a failed test completes its request, as in req_poll) */
+	for (int i = 0; i < n; i++) {
+		struct ckpt_vh *e = req_entry(rs[i]);
+		if (e)
+			req_consume(e, &rs[i], status_at(sts, i));
+		else
+			empty_status(status_at(sts, i));
+	}
+	done = 1;
+out:
 	ckpt_section_end();
-	return done || *rc != MPI_SUCCESS;
+	return done;
 }
 
 int PMPI_Waitall(int n, MPI_Request rs[], MPI_Status sts[])
@@ -819,6 +847,28 @@ int PMPI_Waitall(int n, MPI_Request rs[], MPI_Status sts[])
 	while ((rc = testall_live(n, rs, &flag, sts)) == MPI_SUCCESS && !flag)
 		relax(&spins);
 	return rc;
+}
+
+/* Inside a section, for MPI_Waitany and MPI_Waitsome: wait in the lower
+ * half until one of the requests of RS completes, when every one MPI still
+ * has is a plain active entry (none is complete yet) */
+static void wait_lower_one(int n, MPI_Request rs[], int *rc)
+{
+	struct ckpt_vh *live[WAIT_LOWER_MAX];
+	int k = 0;
+
+	if (n > WAIT_LOWER_MAX || !fast_ok())
+		return;
+	for (int i = 0; i < n; i++) {
+		struct ckpt_vh *e = req_entry(rs[i]);
+		if (!e || e->u.r.state == CKPT_RS_INACTIVE)
+			continue;
+		if (!wait_lower_ok(e))
+			return;
+		live[k++] = e;
+	}
+	if (k)
+		wait_lower(live, k, 1, rc);
 }
 
 /* index of a completed active request, MPI_UNDEFINED if none is active */
@@ -836,10 +886,13 @@ static int any_one(int n, MPI_Request *rs, int *active, int *rc)
 	return MPI_UNDEFINED;
 }
 
-static int testany_live(int n, MPI_Request rs[], int *idx, int *flag, MPI_Status *st)
+/* (WAIT: first wait in the lower half, when it can) */
+static int testany_live(int n, MPI_Request rs[], int *idx, int *flag, MPI_Status *st, int wait)
 {
 	int active, rc = MPI_SUCCESS;
 	ckpt_section_begin();
+	if (wait)
+		wait_lower_one(n, rs, &rc);
 	*idx = any_one(n, rs, &active, &rc);
 	*flag = *idx != MPI_UNDEFINED || !active;
 	if (*idx != MPI_UNDEFINED)
@@ -854,15 +907,18 @@ static int waitany_live(int n, MPI_Request rs[], int *idx, MPI_Status *st)
 {
 	unsigned spins = 0;
 	int flag = 0, rc;
-	while ((rc = testany_live(n, rs, idx, &flag, st)) == MPI_SUCCESS && !flag)
+	while ((rc = testany_live(n, rs, idx, &flag, st, 1)) == MPI_SUCCESS && !flag)
 		relax(&spins);
 	return rc;
 }
 
-static int testsome_live(int n, MPI_Request rs[], int *outcount, int idx[], MPI_Status sts[])
+static int testsome_live(int n, MPI_Request rs[], int *outcount, int idx[], MPI_Status sts[],
+                         int wait)
 {
 	int active = 0, rc = MPI_SUCCESS;
 	ckpt_section_begin();
+	if (wait)
+		wait_lower_one(n, rs, &rc);
 	*outcount = 0;
 	for (int i = 0; i < n; i++) {
 		struct ckpt_vh *e = req_entry(rs[i]);
@@ -884,7 +940,7 @@ static int waitsome_live(int n, MPI_Request rs[], int *outcount, int idx[], MPI_
 {
 	unsigned spins = 0;
 	int rc;
-	while ((rc = testsome_live(n, rs, outcount, idx, sts)) == MPI_SUCCESS && *outcount == 0)
+	while ((rc = testsome_live(n, rs, outcount, idx, sts, 1)) == MPI_SUCCESS && *outcount == 0)
 		relax(&spins);
 	return rc;
 }
@@ -1352,7 +1408,7 @@ static int mrr_any_replayed(int f, int ni, int i, int n, MPI_Request rs[], int *
 	if (!f)
 		return MPI_SUCCESS;
 	if (!ni) /* no active request: as live */
-		return testany_live(n, rs, idx, flag, st);
+		return testany_live(n, rs, idx, flag, st, 0);
 	*idx = i;
 	return wait_one(&rs[i], st);
 }
@@ -1370,7 +1426,7 @@ static int mrr_any(uint32_t fn, int n, MPI_Request rs[], int *idx, int *flag, MP
 			ckpt_section_end();
 			return mrr_any_replayed(f, ni, i[0], n, rs, idx, flag, st);
 		}
-		rc = testany_live(n, rs, idx, flag, st);
+		rc = testany_live(n, rs, idx, flag, st, 0);
 		if (rc != MPI_SUCCESS || *flag || fn != CKPT_MPI_MPI_Waitany)
 			break;
 		ckpt_section_end();
@@ -1394,7 +1450,7 @@ static int mrr_some(uint32_t fn, int n, MPI_Request rs[], int *outcount, int idx
 			ckpt_section_end();
 			*outcount = f;
 			if (f == MPI_UNDEFINED)
-				return testsome_live(n, rs, outcount, idx, sts);
+				return testsome_live(n, rs, outcount, idx, sts, 0);
 			for (int k = 0; k < ni; k++) {
 				int r = wait_one(&rs[idx[k]], status_at(sts, k));
 				if (r != MPI_SUCCESS)
@@ -1402,7 +1458,7 @@ static int mrr_some(uint32_t fn, int n, MPI_Request rs[], int *outcount, int idx
 			}
 			return rc;
 		}
-		rc = testsome_live(n, rs, outcount, idx, sts);
+		rc = testsome_live(n, rs, outcount, idx, sts, 0);
 		if (rc != MPI_SUCCESS || *outcount != 0 || fn != CKPT_MPI_MPI_Waitsome)
 			break;
 		ckpt_section_end();
@@ -1488,7 +1544,7 @@ int PMPI_Testany(int n, MPI_Request rs[], int *idx, int *flag, MPI_Status *st)
 {
 	if (CKPT_MRR())
 		return mrr_any(CKPT_MPI_MPI_Testany, n, rs, idx, flag, st);
-	return testany_live(n, rs, idx, flag, st);
+	return testany_live(n, rs, idx, flag, st, 0);
 }
 int PMPI_Waitany(int n, MPI_Request rs[], int *idx, MPI_Status *st)
 {
@@ -1501,7 +1557,7 @@ int PMPI_Testsome(int n, MPI_Request rs[], int *outcount, int idx[], MPI_Status 
 {
 	if (CKPT_MRR())
 		return mrr_some(CKPT_MPI_MPI_Testsome, n, rs, outcount, idx, sts);
-	return testsome_live(n, rs, outcount, idx, sts);
+	return testsome_live(n, rs, outcount, idx, sts, 0);
 }
 int PMPI_Waitsome(int n, MPI_Request rs[], int *outcount, int idx[], MPI_Status sts[])
 {
