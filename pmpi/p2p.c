@@ -211,8 +211,8 @@ HOT void send_taken(struct ckpt_vh *e)
 	}
 }
 
-HOT int post_send_inline(uint32_t mode, uint32_t fn, const void *buf, int count, MPI_Datatype dt,
-                     int dest, int tag, MPI_Comm comm, MPI_Request *out)
+HOT int post_send_inline(uint32_t mode, uint32_t fn, const void *buf, int count,
+                         MPI_Datatype dt, int dest, int tag, MPI_Comm comm, MPI_Request *out)
 {
 	uint32_t i;
 	struct ckpt_vh *e;
@@ -261,7 +261,7 @@ HOT int recv_start(struct ckpt_vh *e)
 		rc = LCALL_IN(Start, (MPI_Request *)&e->real);
 	else
 		rc = LCALL_IN(Irecv, e->u.r.buf, e->u.r.count, dt, e->u.r.peer, e->u.r.tag,
-		           CKPT_HCAST(MPI_Comm, ckpt_in(e->u.r.comm)), (MPI_Request *)&e->real);
+		              CKPT_HCAST(MPI_Comm, ckpt_in(e->u.r.comm)), (MPI_Request *)&e->real);
 	CKPT_RACE_DELAY();
 	if (rc == MPI_SUCCESS)
 		__atomic_store_n(&e->u.r.state, CKPT_RS_ACTIVE, __ATOMIC_RELEASE);
@@ -269,7 +269,7 @@ HOT int recv_start(struct ckpt_vh *e)
 }
 
 HOT int post_recv_inline(uint32_t fn, void *buf, int count, MPI_Datatype dt, int src, int tag,
-                     MPI_Comm comm, MPI_Request *out)
+                         MPI_Comm comm, MPI_Request *out)
 {
 	uint32_t i;
 	struct ckpt_vh *e;
@@ -335,7 +335,7 @@ static int req_poll(struct ckpt_vh *e, int *rc)
 		mrr_pin(e);
 	if (!e->u.r.flag) {
 		int r = LCALL_IN(Test, (MPI_Request *)&e->real, (int *)&e->u.r.flag,
-		              (MPI_Status *)e->u.r.status);
+		                 (MPI_Status *)e->u.r.status);
 		if (r != MPI_SUCCESS) {
 			*rc = r;
 			e->u.r.flag = 1;
@@ -386,13 +386,13 @@ static inline int fast_ok(void)
 }
 
 /* ---- waits in the lower half ----
- * MPI_Wait and MPI_Waitall test their requests in one call to the lower
- * half (pmpi/lower_fast.c), not one MPI_Test call (two switches of the
- * thread pointer) per request per pass. The lower half tests each entry's
- * real request into the entry itself, inside the waiting thread's
- * section, and returns when all are complete or a checkpoint begins; the
- * completions are accounted before the section ends, so the runtime finds
- * every entry as the ordinary path would leave it. */
+ * MPI_Wait, MPI_Waitall, MPI_Waitany and MPI_Waitsome test their requests
+ * in one call to the lower half (pmpi/lower_fast.c), not one MPI_Test call
+ * (two switches of the thread pointer) per request per pass. The lower
+ * half tests each entry's real request into the entry itself, inside the
+ * waiting thread's section, and returns when all (or one) are complete or
+ * a checkpoint begins; the completions are accounted before the section
+ * ends, so the runtime finds every entry as the ordinary path leaves it. */
 #define WAIT_LOWER_MAX 64
 
 /* Inside a section: wait in the lower half until NEED of the K entries of
@@ -487,8 +487,9 @@ int PMPI_Irsend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, 
 
 /* a checkpoint began: the request posted at the fast path becomes an
  * entry, handed back as the application's request R */
-__attribute__((noinline, cold)) static void fast_to_entry(uint32_t rkind, uint32_t fn, const void *buf, int n, MPI_Datatype dt,
-                          int peer, int tag, MPI_Comm comm, MPI_Request lr, MPI_Request *r)
+__attribute__((noinline, cold)) static void
+fast_to_entry(uint32_t rkind, uint32_t fn, const void *buf, int n, MPI_Datatype dt, int peer,
+              int tag, MPI_Comm comm, MPI_Request lr, MPI_Request *r)
 {
 	uint32_t i;
 	struct ckpt_vh *e = req_new(rkind, fn, buf, n, dt, peer, tag, comm, &i);
@@ -618,15 +619,22 @@ static int sendrecv_fast(const void *sbuf, int scount, MPI_Datatype sdt, int des
 	return rc != MPI_SUCCESS ? rc : r2;
 }
 
+/* (apart, so that the fast path's caller saves no more registers) */
+static __attribute__((noinline)) int send_ordinary(uint32_t mode, uint32_t fn, const void *buf,
+                                                   int count, MPI_Datatype dt, int dest, int tag,
+                                                   MPI_Comm comm)
+{
+	MPI_Request r;
+	int rc = post_send(mode, fn, buf, count, dt, dest, tag, comm, &r);
+	return rc == MPI_SUCCESS ? wait_one(&r, MPI_STATUS_IGNORE) : rc;
+}
+
 static int send_blocking(uint32_t mode, uint32_t fn, const void *buf, int count, MPI_Datatype dt,
                          int dest, int tag, MPI_Comm comm)
 {
-	MPI_Request r;
-	int rc;
 	if (mode == CKPT_SM_STD && fast_ok())
 		return send_fast(fn, buf, count, dt, dest, tag, comm);
-	rc = post_send(mode, fn, buf, count, dt, dest, tag, comm, &r);
-	return rc == MPI_SUCCESS ? wait_one(&r, MPI_STATUS_IGNORE) : rc;
+	return send_ordinary(mode, fn, buf, count, dt, dest, tag, comm);
 }
 
 int PMPI_Send(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm)
@@ -775,7 +783,7 @@ static int poll_all(int n, MPI_Request *rs, int *rc)
 	return done;
 }
 
-static void consume_all(int n, MPI_Request *rs, MPI_Status *sts)
+HOT void consume_all(int n, MPI_Request *rs, MPI_Status *sts)
 {
 	for (int i = 0; i < n; i++) {
 		struct ckpt_vh *e = req_entry(rs[i]);
@@ -824,14 +832,7 @@ static int waitall_lower(int n, MPI_Request rs[], MPI_Status sts[], int *rc)
 		done = *rc != MPI_SUCCESS; /* (returned, as the ordinary loop does) */
 		goto out;
 	}
-	/* (a failed test completes its request, as in req_poll) */
-	for (int i = 0; i < n; i++) {
-		struct ckpt_vh *e = req_entry(rs[i]);
-		if (e)
-			req_consume(e, &rs[i], status_at(sts, i));
-		else
-			empty_status(status_at(sts, i));
-	}
+	consume_all(n, rs, sts); /* (a failed test completed its request, as in req_poll) */
 	done = 1;
 out:
 	ckpt_section_end();
