@@ -144,7 +144,7 @@ for FL in $FLAVOURS; do
 			npre=$(sed -n 's/.*ckpt_predef_count = \([0-9]*\);.*/\1/p' "$B/pmpi/$FL/predefined.c")
 		cc -O2 -g -I"$src" -I"$B/pmpi/$FL" $(pkg-config --cflags $PC) "$here/overhead_calls.c" \
 			-o "$W/calls_$FL" -ldl
-		for op in send recv sendrecv allreduce isend_wait exchange comm_rank; do
+		for op in send recv sendrecv allreduce isend_wait exchange test_exchange comm_rank; do
 			cols=""
 			for b in ${BASE_BUILD:+"$BASE_BUILD"} "$B"; do
 				rm -f "$W"/cg.out*
@@ -175,14 +175,17 @@ row - run_bin_true s "$nb" "$nm" "$cb" "$cm" 0
 if [ -n "${PLOT:-}" ] && command -v gnuplot > /dev/null; then
 	grep -v "instructions/call\|run_bin_true\|startup" "$OUT" | awk '{print $1"_"$2, $8, $9}' > "$W/plot"
 	gnuplot <<GP
-set terminal pngcairo size 900,500 noenhanced
+set terminal pngcairo size 1100,600 noenhanced
 set output "$PLOT"
 set title "ckptmpi running cost: time under ckptmpi / native (2 ranks, same run)"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8
 set yrange [0:*]
-set xtics rotate by -25
+set key outside top center horizontal
+set bmargin 13
+set rmargin 14
+set xtics rotate by -45 font ",9"
 set ylabel "ratio (1.00 = no cost)"
 plot "$W/plot" using 2:xtic(1) title "best", "" using 3 title "median", 1 notitle lw 2 lc "black"
 GP

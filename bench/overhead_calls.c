@@ -2,9 +2,11 @@
  * runs it under callgrind; instruction counts do not depend on the load).
  *
  *   overhead_calls SHIM.so OP N      OP: send recv sendrecv allreduce
- *                                        isend_wait exchange comm_rank
+ *                                        isend_wait exchange test_exchange
+ *                                        comm_rank
  *
- * (exchange: MPI_Irecv, MPI_Isend, MPI_Waitall of the two)
+ * (exchange: MPI_Irecv, MPI_Isend, MPI_Waitall of the two; test_exchange:
+ * MPI_Irecv, MPI_Isend, MPI_Test of the receive, MPI_Wait of the send)
  *
  * The shim is loaded with a lower half of this program's own: a function
  * table of stubs that return at once (a send is taken, a receive's message
@@ -189,6 +191,8 @@ int main(int argc, char **argv)
 	int (*irecv)(void *, int, hnd, int, int, hnd, MPI_Request *) = sym(shim, "PMPI_Irecv");
 	int (*isend_r)(const void *, int, hnd, int, int, hnd, MPI_Request *) = sym(shim, "PMPI_Isend");
 	int (*waitall)(int, MPI_Request *, MPI_Status *) = sym(shim, "PMPI_Waitall");
+	int (*test_r)(MPI_Request *, int *, MPI_Status *) = sym(shim, "PMPI_Test");
+	int (*wait_r)(MPI_Request *, MPI_Status *) = sym(shim, "PMPI_Wait");
 	int (*allreduce)(const void *, void *, int, hnd, hnd, hnd) = sym(shim, "PMPI_Allreduce");
 	int (*comm_rank)(hnd, int *) = sym(shim, "PMPI_Comm_rank");
 	hnd world = H(MPI_COMM_WORLD, "ompi_mpi_comm_world");
@@ -198,10 +202,10 @@ int main(int argc, char **argv)
 	MPI_Status st;
 	int r = 0, op = -1;
 	MPI_Status sts[2];
-	const char *ops[] = {"send",       "recv",      "sendrecv", "allreduce",
-	                     "isend_wait", "comm_rank", "exchange"};
+	const char *ops[] = {"send",      "recv",     "sendrecv",     "allreduce", "isend_wait",
+	                     "comm_rank", "exchange", "test_exchange"};
 
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < 8; i++)
 		if (!strcmp(argv[2], ops[i]))
 			op = i;
 	if (op < 0 || !world || !dbl || !sum) {
@@ -239,6 +243,15 @@ int main(int argc, char **argv)
 			MPI_Request q[2];
 			r |= irecv(&b, 1, dbl, 1, 0, world, &q[0]) | isend_r(&a, 1, dbl, 1, 0, world, &q[1]) |
 			     waitall(2, q, sts);
+			break;
+		}
+		case 7: {
+			MPI_Request q[2];
+			int flag = 0;
+			r |= irecv(&b, 1, dbl, 1, 0, world, &q[0]) | isend_r(&a, 1, dbl, 1, 0, world, &q[1]);
+			while (!flag && !r)
+				r |= test_r(&q[0], &flag, MPI_STATUS_IGNORE);
+			r |= wait_r(&q[1], MPI_STATUS_IGNORE);
 			break;
 		}
 		}

@@ -515,8 +515,9 @@ static int cut_collectives(struct park_result *parked, int *is_parked, char *err
 		wake_gated();
 		log_debug("cut round %d", round);
 		for (;;) {
-			/* in[0]: the worst of every rank's outcome (enum above) */
-			int32_t in[2] = {CUT_SETTLED, 0}, out[2] = {0, 0};
+			/* v[0]: this rank's outcome, then the worst of every rank's (enum
+			 * above); v[1]: whether it wants higher targets, then any rank */
+			int32_t v[2] = {CUT_SETTLED, 0};
 			int ok;
 			if (!*is_parked && targets_from_reports(1))
 				wake_gated();
@@ -526,7 +527,7 @@ static int cut_collectives(struct park_result *parked, int *is_parked, char *err
 					/* sticky: this rank's threads run, its
 					 * memory cannot be captured */
 					snprintf(err, len, "%s", log_last_error());
-					in[0] = CUT_PARK_FAILED;
+					v[0] = CUT_PARK_FAILED;
 				} else {
 					*is_parked = 1;
 					ok = settled();
@@ -536,18 +537,16 @@ static int cut_collectives(struct park_result *parked, int *is_parked, char *err
 				park_release();
 				*is_parked = 0;
 			}
-			if (in[0] == CUT_SETTLED && !ok)
-				in[0] = CUT_NOT_YET;
-			in[1] = !ok && wants_more();
-			if (__atomic_load_n(&st->finalizing, __ATOMIC_SEQ_CST) && in[0] < CUT_FINALIZING)
-				in[0] = CUT_FINALIZING;
-			if (now_s() > limit && in[0] < CUT_TIMEOUT)
-				in[0] = CUT_TIMEOUT;
-			out[0] = in[0];
-			out[1] = in[1];
-			if (ctlnet_allreduce(out, 2, CTLNET_MAX))
-				out[0] = CUT_TIMEOUT;
-			if (out[0] >= CUT_PARK_FAILED) {
+			if (v[0] == CUT_SETTLED && !ok)
+				v[0] = CUT_NOT_YET;
+			v[1] = !ok && wants_more();
+			if (__atomic_load_n(&st->finalizing, __ATOMIC_SEQ_CST) && v[0] < CUT_FINALIZING)
+				v[0] = CUT_FINALIZING;
+			if (now_s() > limit && v[0] < CUT_TIMEOUT)
+				v[0] = CUT_TIMEOUT;
+			if (ctlnet_allreduce(v, 2, CTLNET_MAX))
+				v[0] = CUT_TIMEOUT;
+			if (v[0] >= CUT_PARK_FAILED) {
 				for (uint32_t i = 0; i < st->vt_hwm; i++) {
 					const struct ckpt_vh *e = &st->vt[i];
 					if (i != CKPT_VT_SELF && comm_live(e) &&
@@ -558,12 +557,12 @@ static int cut_collectives(struct park_result *parked, int *is_parked, char *err
 						         (unsigned long long)e->u.c.done,
 						         (unsigned long long)e->u.c.target);
 				}
-				if (!err[0] || out[0] == CUT_FINALIZING)
+				if (!err[0] || v[0] == CUT_FINALIZING)
 					snprintf(err, len, "%s",
-					         out[0] == CUT_TIMEOUT
+					         v[0] == CUT_TIMEOUT
 					                 ? "MPI: no consistent cut within the time limit "
 					                   "(CKPTMPI_CUT_TIMEOUT)"
-					         : out[0] == CUT_FINALIZING
+					         : v[0] == CUT_FINALIZING
 					                 ? "MPI: the program is finalizing MPI on a rank: "
 					                   "no checkpoint"
 					                 : "a rank could not stop its threads (see its message)");
@@ -573,9 +572,9 @@ static int cut_collectives(struct park_result *parked, int *is_parked, char *err
 				}
 				return -1;
 			}
-			if (out[0] == CUT_SETTLED)
+			if (v[0] == CUT_SETTLED)
 				return 0;
-			if (out[1])
+			if (v[1])
 				break; /* raise the targets */
 			usleep(2000);
 		}

@@ -318,7 +318,7 @@ HOT void req_account(struct ckpt_vh *e)
 
 /* Move an entry on if MPI completed it: 1 when DONE or inactive. Inside
  * a section, with req_consume when it says 1. */
-static int req_poll(struct ckpt_vh *e, int *rc)
+HOT int req_poll(struct ckpt_vh *e, int *rc)
 {
 	switch (__atomic_load_n(&e->u.r.state, __ATOMIC_ACQUIRE)) {
 	case CKPT_RS_DONE:
