@@ -756,9 +756,6 @@ static int step(int kind, const void *mine, uint32_t len, int ok, const void *co
 	return 0;
 }
 
-
-
-
 int ctlnet_allgather(const void *mine, uint32_t len, void *all)
 {
 	uint32_t *lens = malloc((size_t)(nmem > 0 ? nmem : 1) * sizeof *lens);

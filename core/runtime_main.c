@@ -24,11 +24,11 @@
 #include "core/lazy_restore.h"
 #include "core/loader.h"
 #include "core/log.h"
-#include "core/runtime_info.h"
 #include "core/lowmem.h"
 #include "core/park.h"
 #include "core/procstate.h"
 #include "core/restore.h"
+#include "core/runtime_info.h"
 #include "storage/container.h"
 #include "storage/image_chain.h"
 #include "storage/shm_ledger.h"
@@ -166,16 +166,18 @@ static int same_program(const char *gen_path, const struct ck_generation_info *i
 	return same;
 }
 
+/* The program (its resolved path, or the restarted generation's): what
+ * the plugins may read before it runs (pmpi/lower_mpi.c: its MPI_Init) */
+static char the_program[4096];
+
+const char *runtime_program(void) { return the_program; }
+
 /* The generation this restart resumes, checked: pick_generation, and
  * same_program when a program is named. 0 with path set, or an exit
  * status after a message. Done in a child: reading a container (HDF5, its
  * memory, a deep stack) here, before the runtime routes its memory into
  * the lower window, would leave mappings where the restart must map the
  * generation's regions back ("cannot map ...: File exists"). */
-static char the_program[4096];
-
-const char *runtime_program(void) { return the_program; }
-
 static int choose_generation(const char *dir, const char *which, int quiet_if_none,
                              char **program_argv, char *path, size_t len)
 {

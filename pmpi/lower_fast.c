@@ -4,18 +4,8 @@
  * thread alone while it is here, so the loop gives the thread back to the
  * upper half as soon as a checkpoint begins (the cut leaves RUN), where
  * the shim makes the posted request an entry and the thread can park. */
-#include <sched.h>
-
 #include "pmpi/lower_fast.h"
 #include "pmpi/vstate.h"
-
-/* as MPI's own waits, and the shim's: yield now and then for
- * oversubscribed nodes */
-static void relax(unsigned *spins)
-{
-	if (++*spins % 1024 == 0)
-		sched_yield();
-}
 
 int ckpt_lower_p2p_fast(struct ckpt_fast_op *ops, int nops, MPI_Comm comm, MPI_Status *st,
                         const volatile int32_t *cut)
@@ -52,7 +42,7 @@ int ckpt_lower_p2p_fast(struct ckpt_fast_op *ops, int nops, MPI_Comm comm, MPI_S
 		}
 		if (!left || *cut != CKPT_CUT_RUN)
 			break;
-		relax(&spins);
+		ckpt_spin_relax(&spins);
 	}
 	return rc;
 }
@@ -80,6 +70,6 @@ int ckpt_lower_wait_fast(struct ckpt_vh *const *es, int n, int need, const volat
 		}
 		if (n - left >= need || *cut != CKPT_CUT_RUN)
 			return rc;
-		relax(&spins);
+		ckpt_spin_relax(&spins);
 	}
 }

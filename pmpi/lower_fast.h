@@ -9,6 +9,7 @@
 #ifndef CKPTMPI_PMPI_LOWER_FAST_H
 #define CKPTMPI_PMPI_LOWER_FAST_H
 
+#include <sched.h>
 #include <stdint.h>
 #include <mpi.h>
 
@@ -18,6 +19,14 @@
 #define CKPT_LOWER_P2P_FAST CKPT_MPI_NFUNCS
 #define CKPT_LOWER_WAIT_FAST (CKPT_MPI_NFUNCS + 1)
 #define CKPT_LOWER_NSLOTS (CKPT_MPI_NFUNCS + 2)
+
+/* A spinning wait's pause, in both halves: as MPI's own waits, yield now
+ * and then for oversubscribed nodes. */
+static inline void ckpt_spin_relax(unsigned *spins)
+{
+	if (++*spins % 1024 == 0)
+		sched_yield();
+}
 
 /* what an operation's state says on return */
 enum ckpt_fast_state {

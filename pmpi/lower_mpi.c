@@ -1,7 +1,7 @@
 /* The lower half's side of MPI: initialise the real MPI before the
  * application exists, and publish its function table through the link. */
-#include <dlfcn.h>
 #include <ctype.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <mpi.h>
 #include <stdint.h>
@@ -9,8 +9,8 @@
 #include "core/control.h"
 #include "core/ctl_net.h"
 #include "core/elf_file.h"
-#include "core/runtime_info.h"
 #include "core/log.h"
+#include "core/runtime_info.h"
 #include "pmpi/lower_job.h"
 #include "storage/shm_ledger.h"
 #include <stddef.h>

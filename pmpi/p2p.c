@@ -17,7 +17,6 @@
  *
  * Messages drained at a checkpoint wait in a queue; receives and probes
  * look there first, which keeps MPI's order of matching. */
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -371,13 +370,6 @@ HOT void req_consume(struct ckpt_vh *e, MPI_Request *r, MPI_Status *st)
 	*r = MPI_REQUEST_NULL;
 }
 
-static void relax(unsigned *spins)
-{
-	/* MPI's own waits spin too; yield now and then for oversubscribed nodes */
-	if (++*spins % 1024 == 0)
-		sched_yield();
-}
-
 /* the fast paths (of blocking calls, below, and of waits): not while
  * recording or replaying, nor once a checkpoint has begun */
 static inline int fast_ok(void)
@@ -419,6 +411,28 @@ static inline int wait_lower_ok(const struct ckpt_vh *e)
 	return e->u.r.state == CKPT_RS_ACTIVE && !e->u.r.flag;
 }
 
+/* The entries of RS that MPI still has, into LIVE: how many, or -1 when
+ * the lower half is not for them (more than WAIT_LOWER_MAX requests, an
+ * entry neither plain active nor inactive, nor DONE unless DONE_OK) */
+HOT int live_entries(int n, MPI_Request rs[], struct ckpt_vh **live, int done_ok)
+{
+	int k = 0;
+
+	if (n > WAIT_LOWER_MAX)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		struct ckpt_vh *e = req_entry(rs[i]);
+		if (!e)
+			continue;
+		if (wait_lower_ok(e))
+			live[k++] = e;
+		else if (e->u.r.state != CKPT_RS_INACTIVE &&
+		         (!done_ok || e->u.r.state != CKPT_RS_DONE))
+			return -1;
+	}
+	return k;
+}
+
 static int wait_one(MPI_Request *r, MPI_Status *st)
 {
 	struct ckpt_vh *e = req_entry(*r);
@@ -443,7 +457,7 @@ static int wait_one(MPI_Request *r, MPI_Status *st)
 		ckpt_section_end();
 		if (done)
 			return rc;
-		relax(&spins);
+		ckpt_spin_relax(&spins);
 	}
 }
 
@@ -812,22 +826,11 @@ static int testall_live(int n, MPI_Request rs[], int *flag, MPI_Status sts[])
 static int waitall_lower(int n, MPI_Request rs[], MPI_Status sts[], int *rc)
 {
 	struct ckpt_vh *live[WAIT_LOWER_MAX];
-	int k = 0, done = 0;
+	int k, done = 0;
 
-	if (n > WAIT_LOWER_MAX)
-		return 0;
 	ckpt_section_begin();
-	if (!fast_ok())
+	if (!fast_ok() || (k = live_entries(n, rs, live, 1)) < 0)
 		goto out;
-	for (int i = 0; i < n; i++) {
-		struct ckpt_vh *e = req_entry(rs[i]);
-		if (!e)
-			continue;
-		if (wait_lower_ok(e))
-			live[k++] = e;
-		else if (e->u.r.state != CKPT_RS_DONE && e->u.r.state != CKPT_RS_INACTIVE)
-			goto out;
-	}
 	if (k && wait_lower(live, k, k, rc)) {
 		done = *rc != MPI_SUCCESS; /* (returned, as the ordinary loop does) */
 		goto out;
@@ -846,7 +849,7 @@ int PMPI_Waitall(int n, MPI_Request rs[], MPI_Status sts[])
 	if (waitall_lower(n, rs, sts, &rc))
 		return rc;
 	while ((rc = testall_live(n, rs, &flag, sts)) == MPI_SUCCESS && !flag)
-		relax(&spins);
+		ckpt_spin_relax(&spins);
 	return rc;
 }
 
@@ -856,19 +859,9 @@ int PMPI_Waitall(int n, MPI_Request rs[], MPI_Status sts[])
 static void wait_lower_one(int n, MPI_Request rs[], int *rc)
 {
 	struct ckpt_vh *live[WAIT_LOWER_MAX];
-	int k = 0;
+	int k;
 
-	if (n > WAIT_LOWER_MAX || !fast_ok())
-		return;
-	for (int i = 0; i < n; i++) {
-		struct ckpt_vh *e = req_entry(rs[i]);
-		if (!e || e->u.r.state == CKPT_RS_INACTIVE)
-			continue;
-		if (!wait_lower_ok(e))
-			return;
-		live[k++] = e;
-	}
-	if (k)
+	if (fast_ok() && (k = live_entries(n, rs, live, 0)) > 0)
 		wait_lower(live, k, 1, rc);
 }
 
@@ -909,7 +902,7 @@ static int waitany_live(int n, MPI_Request rs[], int *idx, MPI_Status *st)
 	unsigned spins = 0;
 	int flag = 0, rc;
 	while ((rc = testany_live(n, rs, idx, &flag, st, 1)) == MPI_SUCCESS && !flag)
-		relax(&spins);
+		ckpt_spin_relax(&spins);
 	return rc;
 }
 
@@ -942,7 +935,7 @@ static int waitsome_live(int n, MPI_Request rs[], int *outcount, int idx[], MPI_
 	unsigned spins = 0;
 	int rc;
 	while ((rc = testsome_live(n, rs, outcount, idx, sts, 1)) == MPI_SUCCESS && *outcount == 0)
-		relax(&spins);
+		ckpt_spin_relax(&spins);
 	return rc;
 }
 
@@ -1124,7 +1117,7 @@ static int probe_live(int src, int tag, MPI_Comm comm, MPI_Status *st)
 	unsigned spins = 0;
 	int flag = 0, rc;
 	while ((rc = iprobe_live(src, tag, comm, &flag, st)) == MPI_SUCCESS && !flag)
-		relax(&spins);
+		ckpt_spin_relax(&spins);
 	return rc;
 }
 
@@ -1190,7 +1183,7 @@ static int mprobe_live(int src, int tag, MPI_Comm comm, MPI_Message *msg, MPI_St
 	unsigned spins = 0;
 	int flag = 0, rc;
 	while ((rc = improbe_live(src, tag, comm, &flag, msg, st)) == MPI_SUCCESS && !flag)
-		relax(&spins);
+		ckpt_spin_relax(&spins);
 	return rc;
 }
 
@@ -1431,7 +1424,7 @@ static int mrr_any(uint32_t fn, int n, MPI_Request rs[], int *idx, int *flag, MP
 		if (rc != MPI_SUCCESS || *flag || fn != CKPT_MPI_MPI_Waitany)
 			break;
 		ckpt_section_end();
-		relax(&spins);
+		ckpt_spin_relax(&spins);
 	}
 	ckpt_mrr_test_record(fn, n, *flag, idx, *idx != MPI_UNDEFINED && *flag);
 	ckpt_section_end();
@@ -1463,7 +1456,7 @@ static int mrr_some(uint32_t fn, int n, MPI_Request rs[], int *outcount, int idx
 		if (rc != MPI_SUCCESS || *outcount != 0 || fn != CKPT_MPI_MPI_Waitsome)
 			break;
 		ckpt_section_end();
-		relax(&spins);
+		ckpt_spin_relax(&spins);
 	}
 	ckpt_mrr_test_record(fn, n, *outcount, idx, *outcount > 0 ? *outcount : 0);
 	ckpt_section_end();
@@ -1519,7 +1512,7 @@ static int mrr_probe(uint32_t fn, int src, int tag, MPI_Comm comm, int *flag, MP
 		if (rc != MPI_SUCCESS || *flag || !blocking)
 			break;
 		ckpt_section_end();
-		relax(&spins);
+		ckpt_spin_relax(&spins);
 	}
 	ckpt_mrr_probe_record(fn, src, tag, *flag, own.MPI_SOURCE, own.MPI_TAG,
 	                      *flag ? status_bytes(&own) : 0);
