@@ -16,14 +16,17 @@
 #     (native, ckptmpi, native, ...), each run many short repetitions; the
 #     table gives the best repetition of all runs and the median of the
 #     runs' medians (a shared machine: the best is the undisturbed figure);
-#   - a real program: Debian's hpcc (built for OpenMPI; N=HPCC_N, 1x2 grid),
-#     whole run time, best and median of ROUNDS;
+#   - real programs (Debian builds them for OpenMPI only): hpcc (N=HPCC_N,
+#     1x2 grid), whole run time; LAMMPS (test/e2e/lammps_melt.in, 32000
+#     atoms, LAMMPS_STEPS steps), whole run time and its own loop time;
+#     best and median of ROUNDS;
 #   - start-up: an MPI hello world (mpirun -np 2), and `ckptmpi run --
 #     /bin/true` against /bin/true, best and median of ROUNDS;
 #   - the shim's own instructions per call (bench/overhead_calls.c under
 #     callgrind, if valgrind is installed): load-independent. BASE_BUILD=DIR
 #     adds a column for another build (before a change).
 # ROUNDS (5), REPS (100 repetitions per run) of ITERS (200) calls, HPCC_N (1500; 0: no hpcc),
+# LAMMPS_STEPS (300; 0: no LAMMPS),
 # PLOT=FILE.png (gnuplot: the ratios), ORDINARY=1 (the micro-benchmarks also
 # under CKPTMPI_FASTPATH=0, the shim's ordinary path, rows *_ordinary).
 set -euo pipefail
@@ -35,6 +38,7 @@ ROUNDS=${ROUNDS:-5}
 REPS=${REPS:-100}
 ITERS=${ITERS:-200}
 HPCC_N=${HPCC_N:-1500}
+LAMMPS_STEPS=${LAMMPS_STEPS:-300}
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 OUT=$W/table
@@ -123,6 +127,29 @@ for FL in $FLAVOURS; do
 		done
 		read -r nb nm < <(stats < "$W/hn"); read -r cb cm < <(stats < "$W/hc")
 		row "$FL" "hpcc_N${HPCC_N}_run_time" s "$nb" "$nm" "$cb" "$cm" 0
+	fi
+
+	# a real program: LAMMPS (molecular dynamics, as CoMD is; Debian builds
+	# it against OpenMPI only), test/e2e/lammps_melt.in: 32000 atoms; the
+	# whole run, and LAMMPS's own loop time (the time steps, without the
+	# start-up)
+	if [ "$FL" = openmpi ] && [ "$LAMMPS_STEPS" != 0 ] && command -v lmp > /dev/null; then
+		: > "$W/ln"; : > "$W/lc"; : > "$W/lln"; : > "$W/llc"
+		for _ in $(seq "$ROUNDS"); do
+			for side in n c; do
+				pre=(); [ $side = c ] && pre=("$RT")
+				t0=$(now)
+				(cd "$W" && "${RUN[@]}" "${pre[@]}" "$(command -v lmp)" -in "$src/test/e2e/lammps_melt.in" \
+					-var steps "$LAMMPS_STEPS" -log none > "$W/lammps.out" 2>&1)
+				t1=$(now)
+				awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}' >> "$W/l$side"
+				awk '/^Loop time of/ {print $4}' "$W/lammps.out" >> "$W/ll$side"
+			done
+		done
+		read -r nb nm < <(stats < "$W/ln"); read -r cb cm < <(stats < "$W/lc")
+		row "$FL" "lammps_${LAMMPS_STEPS}steps_run_time" s "$nb" "$nm" "$cb" "$cm" 0
+		read -r nb nm < <(stats < "$W/lln"); read -r cb cm < <(stats < "$W/llc")
+		row "$FL" "lammps_${LAMMPS_STEPS}steps_loop_time" s "$nb" "$nm" "$cb" "$cm" 0
 	fi
 
 	# start-up: an MPI hello world

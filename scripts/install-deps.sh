@@ -8,6 +8,9 @@ PKGS=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libcmocka-dev pyth
 # tests, pyverbs for rdma-core's own test suite (the rdma-core package
 # ships those tests in /usr/share/doc/rdma-core/tests)
 PKGS+=(libibverbs-dev ibverbs-utils perftest python3-pyverbs rdma-core)
+# LAMMPS (molecular dynamics, built against OpenMPI): a real application,
+# checkpointed and restarted in test/e2e/mpi_ckpt_lammps.sh, timed in bench/
+PKGS+=(lammps)
 PKGS+=(man-db)     # man(1): test/e2e/cli_install.sh reads the installed page
 PKGS+=(gdb tmux)   # ckptmpi debug / bisect (GDB with Python) and their tests (tmux: typed into)
 PKGS+=(iproute2)   # network namespaces standing in for hosts (test/e2e/job_netns.sh)

@@ -647,6 +647,7 @@ basic_case() {
 #   mpi_sigterm_case [OPTIONS] FLAVOUR NP PROGRAM [ARGS...]
 #       SIGTERM to mpirun (checkpoint, then the job exits), then restart
 #   mpi_hpcc_case [OPTIONS] NP N      Debian's hpcc (OpenMPI), unmodified
+#   mpi_lammps_case [OPTIONS] NP STEPS  Debian's LAMMPS (OpenMPI), unmodified
 #
 # OPTIONS (each case):
 #   --trigger mpirun|rank|command   how the checkpoint is requested: SIGUSR1
@@ -1431,4 +1432,56 @@ mpi_hpcc_case() {
     dup=$(grep -E '^Begin of .* section' "$out" | sort | uniq -d | tr '\n' ' ')
     [ -z "$dup" ] || log "note: sections written twice in hpccoutf.txt (re-executed after the restart): $dup"
     log "hpcc: Success=1 after checkpoint, kill and restart, the same $(_hpcc_sections "$out" | wc -l) section lines as natively"
+}
+
+# mpi_lammps_case [--trigger T] [--at K] [--more M] NP STEPS: Debian's
+# LAMMPS (lmp, C++, built against OpenMPI), unmodified, as "mpirun -np NP
+# ckptmpi-runtime-openmpi lmp", on test/e2e/lammps_melt.in for STEPS
+# steps (a thermo row every 10).  mpi_ckpt_case's flow (checkpoint at step
+# K, default 50; kill M steps after the commit, default 20; restart) with
+# the thermo rows as the steps: those of the first run and the restart,
+# merged, must be exactly the native run's, and the restart must finish
+# the run.  (LAMMPS's other lines carry timings and are not compared.)
+mpi_lammps_case() {
+    _mpi_options --at 50 --more 20 "$@" # (the caller's options after these defaults)
+    shift $((_MPI_SHIFT - 4))
+    [ $# -eq 2 ] || fail "usage: mpi_lammps_case [OPTIONS] NP STEPS"
+    MPI_NP=$1
+    local steps=$2 lmp input=$WORK/melt.in f rows
+    mpi_setup openmpi
+    lmp=$(command -v lmp || true)
+    [ -n "$lmp" ] || skip "lammps (lmp) not installed"
+    cp "$E2E_DIR/lammps_melt.in" "$input"
+    chmod a+r "$input"
+    MPI_NATIVE=("$lmp" -in "$input" -var steps "$steps" -log none)
+    MPI_CKPTCMD=("$BUILD/bin/ckptmpi-runtime-openmpi" "${MPI_NATIVE[@]}")
+    log "lammps case: $MPI_NP ranks, $steps steps, checkpoint by $MPI_TRIGGER at step $MPI_AT"
+    _lammps_rows() { grep -E '^[0-9]+ [-0-9]' "$1" >"$2" || true; }
+
+    mkdirs "$WORK/ref" "$WORK/run" "$WORK/ck"
+    mpi_run "$WORK/ref" "$WORK/ref.out" -- "${MPI_NATIVE[@]}"
+    _lammps_rows "$WORK/ref.out" "$WORK/ref.rows"
+    rows=$(wc -l <"$WORK/ref.rows")
+    [ "$rows" -eq $((steps / 10 + 1)) ] ||
+        fail "the native LAMMPS run printed $rows thermo rows, expected $((steps / 10 + 1)): $(snip "$WORK/ref.out.err" 600)"
+
+    mpi_start "$WORK/run" "$WORK/run1.out" CKPTMPI_DIR="$WORK/ck" -- "${MPI_CKPTCMD[@]}"
+    mpi_wait_step "$WORK/run1.out" "$MPI_AT"
+    mpi_request_ckpt "$WORK/ck" "$WORK/run1.out"
+    local g=$GEN lo=$REQ_STEP hi
+    hi=$(last_step_of "$WORK/run1.out")
+    mpi_wait_step "$WORK/run1.out" $((hi + MPI_MORE))
+    ! grep -q '^Loop time' "$WORK/run1.out" ||
+        fail "LAMMPS finished before it could be killed (give it more steps than $steps)"
+    mpi_kill_job
+    log "killed at step $(last_step_of "$WORK/run1.out") (checkpoint requested at step $lo, committed by step $hi)"
+    mpi_check_generation "$WORK/ck" "$g" "$MPI_NP"
+    mpi_run "$WORK/run" "$WORK/restart.out" CKPTMPI_DIR="$WORK/ck" CKPTMPI_RESTART=latest -- "${MPI_CKPTCMD[@]}"
+    grep -q '^Loop time of .* for '"$steps"' steps' "$WORK/restart.out" ||
+        fail "the restarted LAMMPS did not finish its $steps steps: $(tail -n 3 "$WORK/restart.out" | tr '\n' ' ') $(snip "$WORK/restart.out.err" 400)"
+    for f in run1 restart; do _lammps_rows "$WORK/$f.out" "$WORK/$f.rows"; done
+    _mpi_check_resume "$WORK/restart.rows" "$lo" "$hi"
+    merge_steps "$WORK/run1.rows" "$WORK/restart.rows" "$WORK/merged.rows"
+    same_file "$WORK/ref.rows" "$WORK/merged.rows" "LAMMPS thermo rows (run 1 + restart)" "the native run"
+    mpi_check_nothing_left "$WORK/ck" ""
 }
