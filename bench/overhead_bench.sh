@@ -8,14 +8,21 @@
 # Per flavour, 2 ranks:
 #   - bench/overhead_micro.c: 8-byte ping-pong latency, 8-byte Allreduce
 #     latency, 1 MiB bandwidth, and 8-byte exchanges through requests the
-#     program waits for (Irecv, Isend, Waitall) or polls (a Test loop), at
-#     MPI_THREAD_MULTIPLE on both sides; the *_vs_single rows compare the
-#     same ckptmpi runs with native ones at MPI_THREAD_SINGLE (what a
-#     program asking for no threads gets: the runtime's MPI is always at
-#     MULTIPLE, whose locks cost). ROUNDS runs of each side in turn
+#     program waits for (Irecv, Isend, Waitall) or polls (a Test loop): the
+#     program started with MPI_Init (MPI_THREAD_SINGLE natively and under
+#     ckptmpi, whose runtime reads that from the executable); the
+#     *_multiple rows: the same started at MPI_THREAD_MULTIPLE on both
+#     sides; the *_switch_floor rows: native runs of the MPI_Init program
+#     with two wrfsbase around each MPI call and nothing else, the floor of
+#     the split process (no shim can go below it: each call into MPI
+#     switches to the lower half's TLS and back), against native. ROUNDS
+#     runs of each side in turn
 #     (native, ckptmpi, native, ...), each run many short repetitions; the
-#     table gives the best repetition of all runs and the median of the
-#     runs' medians (a shared machine: the best is the undisturbed figure);
+#     table gives the best repetition of all runs, the median of the
+#     runs' medians, and the ratios: best over best, median over median,
+#     and (ratio_p) the median of the ratios of the runs taken in turn,
+#     pair by pair (a shared machine: its speed drifts between runs; the
+#     plot shows the last two);
 #   - real programs (Debian builds them for OpenMPI only): hpcc (N=HPCC_N,
 #     1x2 grid), whole run time; LAMMPS (test/e2e/lammps_melt.in, 32000
 #     atoms, LAMMPS_STEPS steps), whole run time and its own loop time;
@@ -48,15 +55,23 @@ now() { date +%s.%N; }
 # best and median of numbers on stdin
 stats() { sort -g | awk '{v[NR]=$1} END {if (!NR) {print "nan nan"; exit}
 	printf "%s %s\n", v[1], (NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
-row() { # flavour metric unit native_best native_med ck_best ck_med higher_is_better
+# median of the ratios of runs taken in turn: the K-th figure of file B
+# over the K-th of file A (A over B if HIB, a rate); a host whose speed
+# drifts moves both runs of a pair
+paired() { # A B higher_is_better
+	paste -d' ' "$1" "$2" | awk -v hib="$3" 'NF == 2 && $1 > 0 && $2 > 0 {print hib ? $1/$2 : $2/$1}' |
+		stats | cut -d' ' -f2
+}
+row() { # flavour metric unit native_best native_med ck_best ck_med higher_is_better [paired]
 	awk -v f="$1" -v m="$2" -v u="$3" -v nb="$4" -v nm="$5" -v cb="$6" -v cm="$7" -v hib="$8" \
+	    -v rp="${9:-nan}" \
 	'BEGIN{rb = hib ? nb/cb : cb/nb; rm = hib ? nm/cm : cm/nm;
-	 printf "%-8s %-26s %-4s %11.4g %11.4g %11.4g %11.4g %7.3f %7.3f\n", f, m, u, nb, nm, cb, cm, rb, rm}' \
+	 printf "%-8s %-26s %-4s %11.4g %11.4g %11.4g %11.4g %7.3f %7.3f %7.3f\n", f, m, u, nb, nm, cb, cm, rb, rm, rp}' \
 	| tee -a "$OUT"
 }
 
-printf '%-8s %-26s %-4s %11s %11s %11s %11s %7s %7s\n' MPI metric unit native_best native_med \
-	ckpt_best ckpt_med ratio_b ratio_m
+printf '%-8s %-26s %-4s %11s %11s %11s %11s %7s %7s %7s\n' MPI metric unit native_best native_med \
+	ckpt_best ckpt_med ratio_b ratio_m ratio_p
 for FL in $FLAVOURS; do
 	[ -x "$B/bin/ckptmpi-runtime-$FL" ] || { echo "$FL: ckptmpi-runtime-$FL not built" >&2; continue; }
 	case $FL in
@@ -68,6 +83,12 @@ for FL in $FLAVOURS; do
 	RT=$B/bin/ckptmpi-runtime-$FL
 	$CC -O2 -DMICRO_PLAIN_INIT "$here/overhead_micro.c" -o "$W/micro_$FL"
 	$CC -O2 "$here/overhead_micro.c" -o "$W/micromt_$FL"
+	# the split process's floor: native, with two writes of the thread
+	# pointer around each call (where the kernel allows wrfsbase)
+	floor=0
+	grep -qw fsgsbase /proc/cpuinfo &&
+		$CC -O2 -DMICRO_PLAIN_INIT -DMICRO_SWITCH_FLOOR "$here/overhead_micro.c" -o "$W/floor_$FL" &&
+		"${RUN[@]}" "$W/floor_$FL" 2 2 > /dev/null 2>&1 && floor=1
 	printf '#include <mpi.h>\nint main(int c, char **v) { MPI_Init(&c, &v); MPI_Finalize(); return 0; }\n' \
 		> "$W/hello.c"
 	$CC -O2 "$W/hello.c" -o "$W/hello_$FL"
@@ -75,9 +96,10 @@ for FL in $FLAVOURS; do
 
 	# micro-benchmarks, interleaved; m_/mc_: the program at
 	# MPI_THREAD_MULTIPLE, native and under ckptmpi
-	: > "$W/n_$FL"; : > "$W/c_$FL"; : > "$W/o_$FL"; : > "$W/m_$FL"; : > "$W/mc_$FL"
+	: > "$W/n_$FL"; : > "$W/c_$FL"; : > "$W/o_$FL"; : > "$W/m_$FL"; : > "$W/mc_$FL"; : > "$W/f_$FL"
 	for _ in $(seq "$ROUNDS"); do
 		"${RUN[@]}" "$W/micro_$FL" "$REPS" "$ITERS" >> "$W/n_$FL"
+		[ "$floor" = 0 ] || "${RUN[@]}" "$W/floor_$FL" "$REPS" "$ITERS" >> "$W/f_$FL"
 		"${RUN[@]}" "$RT" "$W/micro_$FL" "$REPS" "$ITERS" >> "$W/c_$FL"
 		"${RUN[@]}" "$W/micromt_$FL" "$REPS" "$ITERS" >> "$W/m_$FL"
 		"${RUN[@]}" "$RT" "$W/micromt_$FL" "$REPS" "$ITERS" >> "$W/mc_$FL"
@@ -100,12 +122,15 @@ for FL in $FLAVOURS; do
 			fi
 			nm=$(awk -v m=$m '$1==m {print $3}' "$W/${base}_$FL" | stats | cut -d' ' -f2)
 			cm=$(awk -v m=$m '$1==m {print $3}' "$W/${side}_$FL" | stats | cut -d' ' -f2)
-			row "$FL" "$m$suffix" "$u" "$nb" "$nm" "$cb" "$cm" $hib
+			awk -v m=$m '$1==m {print $3}' "$W/${base}_$FL" > "$W/pa"
+			awk -v m=$m '$1==m {print $3}' "$W/${side}_$FL" > "$W/pb"
+			row "$FL" "$m$suffix" "$u" "$nb" "$nm" "$cb" "$cm" $hib "$(paired "$W/pa" "$W/pb" $hib)"
 		done
 	}
 	all=(pingpong_8B_latency allreduce_8B_latency pingpong_1MiB_bandwidth waitall_8B_exchange
 	     test_loop_8B_exchange)
 	pair n c "" "${all[@]}"
+	[ "$floor" = 0 ] || pair n f _switch_floor "${all[@]}"
 	[ "${ORDINARY:-0}" = 0 ] || pair n o _ordinary "${all[@]}"
 	pair m mc _multiple "${all[@]}"
 
@@ -126,7 +151,7 @@ for FL in $FLAVOURS; do
 			done
 		done
 		read -r nb nm < <(stats < "$W/hn"); read -r cb cm < <(stats < "$W/hc")
-		row "$FL" "hpcc_N${HPCC_N}_run_time" s "$nb" "$nm" "$cb" "$cm" 0
+		row "$FL" "hpcc_N${HPCC_N}_run_time" s "$nb" "$nm" "$cb" "$cm" 0 "$(paired "$W/hn" "$W/hc" 0)"
 	fi
 
 	# a real program: LAMMPS (molecular dynamics, as CoMD is; Debian builds
@@ -147,9 +172,9 @@ for FL in $FLAVOURS; do
 			done
 		done
 		read -r nb nm < <(stats < "$W/ln"); read -r cb cm < <(stats < "$W/lc")
-		row "$FL" "lammps_${LAMMPS_STEPS}steps_run_time" s "$nb" "$nm" "$cb" "$cm" 0
+		row "$FL" "lammps_${LAMMPS_STEPS}steps_run_time" s "$nb" "$nm" "$cb" "$cm" 0 "$(paired "$W/ln" "$W/lc" 0)"
 		read -r nb nm < <(stats < "$W/lln"); read -r cb cm < <(stats < "$W/llc")
-		row "$FL" "lammps_${LAMMPS_STEPS}steps_loop_time" s "$nb" "$nm" "$cb" "$cm" 0
+		row "$FL" "lammps_${LAMMPS_STEPS}steps_loop_time" s "$nb" "$nm" "$cb" "$cm" 0 "$(paired "$W/lln" "$W/llc" 0)"
 	fi
 
 	# start-up: an MPI hello world
@@ -162,7 +187,7 @@ for FL in $FLAVOURS; do
 		done
 	done
 	read -r nb nm < <(stats < "$W/sn"); read -r cb cm < <(stats < "$W/sc")
-	row "$FL" mpi_hello_startup s "$nb" "$nm" "$cb" "$cm" 0
+	row "$FL" mpi_hello_startup s "$nb" "$nm" "$cb" "$cm" 0 "$(paired "$W/sn" "$W/sc" 0)"
 
 	# the shim's instructions per call
 	if command -v valgrind > /dev/null && [ -f /usr/include/valgrind/callgrind.h ]; then
@@ -197,10 +222,10 @@ for _ in $(seq "$ROUNDS"); do
 	awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}' >> "$W/tc"
 done
 read -r nb nm < <(stats < "$W/tn"); read -r cb cm < <(stats < "$W/tc")
-row - run_bin_true s "$nb" "$nm" "$cb" "$cm" 0
+row - run_bin_true s "$nb" "$nm" "$cb" "$cm" 0 "$(paired "$W/tn" "$W/tc" 0)"
 
 if [ -n "${PLOT:-}" ] && command -v gnuplot > /dev/null; then
-	grep -v "instructions/call\|run_bin_true\|startup" "$OUT" | awk '{print $1"_"$2, $8, $9}' > "$W/plot"
+	grep -v "instructions/call\|run_bin_true\|startup" "$OUT" | awk '{print $1"_"$2, $9, $10}' > "$W/plot"
 	gnuplot <<GP
 set terminal pngcairo size 1100,600 noenhanced
 set output "$PLOT"
@@ -214,7 +239,7 @@ set bmargin 13
 set rmargin 14
 set xtics rotate by -45 font ",9"
 set ylabel "ratio (1.00 = no cost)"
-plot "$W/plot" using 2:xtic(1) title "best", "" using 3 title "median", 1 notitle lw 2 lc "black"
+plot "$W/plot" using 2:xtic(1) title "medians' ratio", "" using 3 title "median of the pairs' ratios", 1 notitle lw 2 lc "black"
 GP
 	echo "plot: $PLOT"
 fi

@@ -10,11 +10,47 @@
  * MPI_THREAD_MULTIPLE, or the level OVERHEAD_THREAD_LEVEL names. Many
  * short repetitions: on a shared machine the fastest ones are those no
  * other process disturbed. Rank 0 prints "name best median unit" lines.
+ * Built with -DMICRO_SWITCH_FLOOR, each MPI call of the measured loops is
+ * wrapped in two writes of the thread pointer (wrfsbase of its own value,
+ * before and after), as ckptmpi switches to the lower half's TLS and back
+ * around a call, and nothing else: run natively, this is the split
+ * process's floor, what no shim can go below.
  *   overhead_micro [REPS=200] [ITERS=1000] */
 #include <mpi.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef MICRO_SWITCH_FLOOR
+#include <sys/auxv.h>
+#ifndef HWCAP2_FSGSBASE
+#define HWCAP2_FSGSBASE (1 << 1)
+#endif
+static inline __attribute__((always_inline)) void fs_write(void)
+{
+	uint64_t fs;
+	__asm__ volatile("movq %%fs:0, %0" : "=r"(fs)); /* the TLS ABI's self pointer */
+	__asm__ volatile("wrfsbase %0" : : "r"(fs) : "memory");
+}
+#define SWITCHED(call)                  \
+	({                              \
+		fs_write();             \
+		int switched__rc = call; \
+		fs_write();             \
+		switched__rc;           \
+	})
+/* (a function-like macro does not expand within itself: the inner name is
+ * MPI's function) */
+#define MPI_Send(...) SWITCHED(MPI_Send(__VA_ARGS__))
+#define MPI_Recv(...) SWITCHED(MPI_Recv(__VA_ARGS__))
+#define MPI_Allreduce(...) SWITCHED(MPI_Allreduce(__VA_ARGS__))
+#define MPI_Isend(...) SWITCHED(MPI_Isend(__VA_ARGS__))
+#define MPI_Irecv(...) SWITCHED(MPI_Irecv(__VA_ARGS__))
+#define MPI_Waitall(...) SWITCHED(MPI_Waitall(__VA_ARGS__))
+#define MPI_Wait(...) SWITCHED(MPI_Wait(__VA_ARGS__))
+#define MPI_Test(...) SWITCHED(MPI_Test(__VA_ARGS__))
+#endif
 
 static int cmp(const void *a, const void *b)
 {
@@ -53,6 +89,12 @@ int main(int argc, char **argv)
 #endif
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &size);
+#ifdef MICRO_SWITCH_FLOOR
+	if (!(getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE)) {
+		fprintf(stderr, "overhead_micro: this kernel does not allow wrfsbase (FSGSBASE)\n");
+		MPI_Abort(MPI_COMM_WORLD, 2);
+	}
+#endif
 	if (size < 2) {
 		fprintf(stderr, "overhead_micro: needs 2 ranks\n");
 		MPI_Abort(MPI_COMM_WORLD, 2);
