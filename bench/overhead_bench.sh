@@ -196,7 +196,7 @@ for FL in $FLAVOURS; do
 			npre=$(sed -n 's/.*ckpt_predef_count = \([0-9]*\);.*/\1/p' "$B/pmpi/$FL/predefined.c")
 		cc -O2 -g -I"$src" -I"$B/pmpi/$FL" $(pkg-config --cflags $PC) "$here/overhead_calls.c" \
 			-o "$W/calls_$FL" -ldl
-		for op in send recv sendrecv allreduce isend_wait exchange test_exchange comm_rank; do
+		for op in send recv sendrecv allreduce isend_wait exchange test_exchange test_pending comm_rank; do
 			cols=""
 			for b in ${BASE_BUILD:+"$BASE_BUILD"} "$B"; do
 				rm -f "$W"/cg.out*

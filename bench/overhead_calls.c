@@ -3,10 +3,12 @@
  *
  *   overhead_calls SHIM.so OP N      OP: send recv sendrecv allreduce
  *                                        isend_wait exchange test_exchange
- *                                        comm_rank
+ *                                        test_pending comm_rank
  *
  * (exchange: MPI_Irecv, MPI_Isend, MPI_Waitall of the two; test_exchange:
- * MPI_Irecv, MPI_Isend, MPI_Test of the receive, MPI_Wait of the send)
+ * MPI_Irecv, MPI_Isend, MPI_Test of the receive, MPI_Wait of the send;
+ * test_pending: MPI_Test of a receive whose message never comes, as
+ * hpcc's RandomAccess polls its receive between updates)
  *
  * The shim is loaded with a lower half of this program's own: a function
  * table of stubs that return at once (a send is taken, a receive's message
@@ -52,8 +54,13 @@ static int stub_isend(const void *b, int n, void *t, int p, int g, void *c, MPI_
 	*r = (MPI_Request)0x5a5a1000; /* a live request */
 	return MPI_SUCCESS;
 }
+static int never_complete; /* test_pending */
 static int stub_test(MPI_Request *r, int *flag, MPI_Status *st)
 {
+	if (never_complete) {
+		*flag = 0;
+		return MPI_SUCCESS;
+	}
 	*r = (MPI_Request)0;
 	*flag = 1;
 	if (st != MPI_STATUS_IGNORE) {
@@ -203,9 +210,10 @@ int main(int argc, char **argv)
 	int r = 0, op = -1;
 	MPI_Status sts[2];
 	const char *ops[] = {"send",      "recv",     "sendrecv",     "allreduce", "isend_wait",
-	                     "comm_rank", "exchange", "test_exchange"};
+	                     "comm_rank", "exchange", "test_exchange", "test_pending"};
+	MPI_Request pending;
 
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 9; i++)
 		if (!strcmp(argv[2], ops[i]))
 			op = i;
 	if (op < 0 || !world || !dbl || !sum) {
@@ -229,6 +237,10 @@ int main(int argc, char **argv)
 	/* warm: entries, first-call paths */
 	send(&a, 1, dbl, 1, 0, world);
 	recv(&b, 1, dbl, 1, 0, world, &st);
+	if (op == 8) {
+		r |= irecv(&b, 1, dbl, 1, 0, world, &pending);
+		never_complete = 1;
+	}
 	CALLGRIND_ZERO_STATS;
 	for (int i = 0; i < n; i++) {
 		hnd req;
@@ -252,6 +264,12 @@ int main(int argc, char **argv)
 			while (!flag && !r)
 				r |= test_r(&q[0], &flag, MPI_STATUS_IGNORE);
 			r |= wait_r(&q[1], MPI_STATUS_IGNORE);
+			break;
+		}
+		case 8: {
+			int flag = 1;
+			r |= test_r(&pending, &flag, &st);
+			r |= flag; /* (it never completes) */
 			break;
 		}
 		}

@@ -497,6 +497,36 @@ static double cut_deadline(void)
 	return now_s() + (t ? atof(t) : 120.0);
 }
 
+/* A parked rank keeps its MPI moving while other ranks run on to the cut.
+ * A member may be waiting for something only this rank's MPI can advance:
+ * a non-blocking collective this rank started (an MPI_Comm_idup, whose
+ * MPI_Wait stands between that member and its target: seen in the storm
+ * test, the cut timed out), the rendezvous of a send this rank posted,
+ * or a message sent here that needs this rank to match it (a synchronous
+ * or rendezvous send). The cut's rounds go over the control network, not
+ * MPI, so nothing else calls MPI here. A probe on `ctl` (where nothing is
+ * in flight during the cut) drives the progress engine; sends and
+ * non-blocking collectives are tested as the drain tests them (a
+ * completion sets the entry's flag: seen complete, accounted by the shim
+ * or the drain); receives are left to the drain, which finds those MPI
+ * completed meanwhile. Only with every thread parked. */
+static void progress_parked(void)
+{
+	int flag = 0;
+	MPI_Status s;
+
+	MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, ctl, &flag, &s);
+	for (uint32_t i = CKPT_VT_FIRST; i < st->vt_hwm; i++) {
+		struct ckpt_vh *e = &st->vt[i];
+		if (e->kind != CKPT_VK_REQUEST || e->u.r.state != CKPT_RS_ACTIVE || e->u.r.flag)
+			continue;
+		if (e->u.r.rkind == CKPT_RK_SEND ||
+		    (e->u.r.rkind == CKPT_RK_OTHER && is_collective_fn(e->fn)))
+			MPI_Test((MPI_Request *)&e->real, (int *)&e->u.r.flag,
+			         (MPI_Status *)e->u.r.status);
+	}
+}
+
 /* Each round every rank reports one of these; the worst (highest) wins. */
 enum { CUT_SETTLED, CUT_NOT_YET, CUT_PARK_FAILED, CUT_FINALIZING, CUT_TIMEOUT };
 
@@ -576,6 +606,8 @@ static int cut_collectives(struct park_result *parked, int *is_parked, char *err
 				return 0;
 			if (v[1])
 				break; /* raise the targets */
+			if (*is_parked)
+				progress_parked();
 			usleep(2000);
 		}
 	}
