@@ -527,9 +527,17 @@ static void progress_parked(void)
 	}
 }
 
-/* Each round every rank reports one of these; the worst (highest) wins. */
-enum { CUT_SETTLED, CUT_NOT_YET, CUT_PARK_FAILED, CUT_FINALIZING, CUT_TIMEOUT };
+/* Each round every rank reports one of these; the worst (highest) wins.
+ * READY: settled, its threads still running. */
+enum { CUT_SETTLED, CUT_READY, CUT_NOT_YET, CUT_PARK_FAILED, CUT_FINALIZING, CUT_TIMEOUT };
 
+/* A rank parks its threads only once every rank is settled (the vote says
+ * READY): until then a settled rank runs on, its collectives held at the
+ * gate, because a rank still on its way to a target may wait for it, for
+ * a message it sends after some computing (a point-to-point dependency
+ * the counts do not see: parked at once, it left that rank waiting until
+ * CKPTMPI_CUT_TIMEOUT) or for its MPI's progress. A settled rank stays
+ * settled while it runs: the gate lets no collective past its target. */
 static int cut_collectives(struct park_result *parked, int *is_parked, char *err, size_t len)
 {
 	double limit = cut_deadline();
@@ -537,6 +545,7 @@ static int cut_collectives(struct park_result *parked, int *is_parked, char *err
 	set_cut(CKPT_CUT_HOLD);
 	wake_gated();
 	for (int round = 0;; round++) {
+		int all_settled = 0; /* the last vote: every rank settled */
 		if (agree_targets()) {
 			snprintf(err, len, "MPI: agreeing on a cut failed");
 			return -1;
@@ -552,7 +561,7 @@ static int cut_collectives(struct park_result *parked, int *is_parked, char *err
 			if (!*is_parked && targets_from_reports(1))
 				wake_gated();
 			ok = settled();
-			if (ok && !*is_parked) {
+			if (ok && !*is_parked && all_settled) {
 				if (park_all(parked)) {
 					/* sticky: this rank's threads run, its
 					 * memory cannot be captured */
@@ -567,8 +576,8 @@ static int cut_collectives(struct park_result *parked, int *is_parked, char *err
 				park_release();
 				*is_parked = 0;
 			}
-			if (v[0] == CUT_SETTLED && !ok)
-				v[0] = CUT_NOT_YET;
+			if (v[0] == CUT_SETTLED)
+				v[0] = !ok ? CUT_NOT_YET : *is_parked ? CUT_SETTLED : CUT_READY;
 			v[1] = !ok && wants_more();
 			if (__atomic_load_n(&st->finalizing, __ATOMIC_SEQ_CST) && v[0] < CUT_FINALIZING)
 				v[0] = CUT_FINALIZING;
@@ -604,6 +613,9 @@ static int cut_collectives(struct park_result *parked, int *is_parked, char *err
 			}
 			if (v[0] == CUT_SETTLED)
 				return 0;
+			all_settled = v[0] == CUT_READY;
+			if (all_settled)
+				continue; /* park now */
 			if (v[1])
 				break; /* raise the targets */
 			if (*is_parked)
