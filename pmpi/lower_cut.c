@@ -497,33 +497,37 @@ static double cut_deadline(void)
 	return now_s() + (t ? atof(t) : 120.0);
 }
 
-/* A parked rank keeps its MPI moving while other ranks run on to the cut.
- * A member may be waiting for something only this rank's MPI can advance:
- * a non-blocking collective this rank started (an MPI_Comm_idup, whose
- * MPI_Wait stands between that member and its target: seen in the storm
- * test, the cut timed out), the rendezvous of a send this rank posted,
- * or a message sent here that needs this rank to match it (a synchronous
- * or rendezvous send). The cut's rounds go over the control network, not
- * MPI, so nothing else calls MPI here. A probe on `ctl` (where nothing is
- * in flight during the cut) drives the progress engine; sends and
- * non-blocking collectives are tested as the drain tests them (a
- * completion sets the entry's flag: seen complete, accounted by the shim
- * or the drain); receives are left to the drain, which finds those MPI
- * completed meanwhile. Only with every thread parked. */
+/* A parked rank keeps its MPI moving while it waits for the last vote
+ * (the others may still be parking, or one found itself unsettled after
+ * parking and runs on). Another rank may be waiting for something only
+ * this rank's MPI can advance: a non-blocking collective this rank
+ * started (an MPI_Comm_idup, whose MPI_Wait stands between that rank and
+ * its target: seen in the storm test, the cut timed out), the rendezvous
+ * of a send this rank posted, or a message sent here that needs this rank
+ * to match it (a synchronous or rendezvous send). The cut's rounds go over
+ * the control network, not MPI, so nothing else calls MPI here. A probe
+ * on `ctl` (where nothing is in flight during the cut) drives the
+ * progress engine; sends and non-blocking collectives are tested as the
+ * drain tests them (a completion sets the entry's flag: seen complete,
+ * accounted by the shim or the drain); receives are left to the drain,
+ * which finds those MPI completed meanwhile. Only with every thread
+ * parked. An error here is MPI's on a request the drain tests again: it
+ * is reported there. */
 static void progress_parked(void)
 {
-	int flag = 0;
+	int flag = 0, e;
 	MPI_Status s;
 
-	MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, ctl, &flag, &s);
+	if ((e = MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, ctl, &flag, &s)) != MPI_SUCCESS)
+		log_debug("cut: MPI_Iprobe on the runtime's communicator: error %d", e);
 	for (uint32_t i = CKPT_VT_FIRST; i < st->vt_hwm; i++) {
-		struct ckpt_vh *e = &st->vt[i];
-		if (e->kind != CKPT_VK_REQUEST || e->u.r.state != CKPT_RS_ACTIVE || e->u.r.flag)
+		struct ckpt_vh *r = &st->vt[i];
+		if (r->kind != CKPT_VK_REQUEST || r->u.r.state != CKPT_RS_ACTIVE || r->u.r.flag)
 			continue;
-		if (e->u.r.rkind == CKPT_RK_SEND ||
-		    (e->u.r.rkind == CKPT_RK_OTHER && is_collective_fn(e->fn)))
-			MPI_Test((MPI_Request *)&e->real, (int *)&e->u.r.flag,
-			         (MPI_Status *)e->u.r.status);
+		if (r->u.r.rkind == CKPT_RK_SEND ||
+		    (r->u.r.rkind == CKPT_RK_OTHER && is_collective_fn(r->fn)))
+			MPI_Test((MPI_Request *)&r->real, (int *)&r->u.r.flag,
+			         (MPI_Status *)r->u.r.status);
 	}
 }
 
