@@ -261,6 +261,14 @@ static int is_collective_fn(uint32_t fn)
 	return 0;
 }
 
+/* A request MPI has not been seen to complete (ACTIVE, flag clear); with
+ * rkind OTHER, of a non-blocking collective or of something the cut
+ * cannot carry. */
+static int req_pending(const struct ckpt_vh *e)
+{
+	return e->kind == CKPT_VK_REQUEST && e->u.r.state == CKPT_RS_ACTIVE && !e->u.r.flag;
+}
+
 /* What the checkpoint cannot carry yet: the first such object's maker. */
 static int refusal(char *err, size_t len)
 {
@@ -273,8 +281,7 @@ static int refusal(char *err, size_t len)
 		if (e->kind == CKPT_VK_FREE || e->kind == CKPT_VK_MESSAGE)
 			continue;
 		if (e->kind == CKPT_VK_REQUEST) {
-			if (e->u.r.rkind == CKPT_RK_OTHER && e->u.r.state == CKPT_RS_ACTIVE &&
-			    !e->u.r.flag && !is_collective_fn(e->fn)) {
+			if (req_pending(e) && e->u.r.rkind == CKPT_RK_OTHER && !is_collective_fn(e->fn)) {
 				snprintf(err, len, "MPI: a request of %s is pending; not supported yet",
 				         ckpt_mpi_names[e->fn]);
 				return 1;
@@ -522,7 +529,7 @@ static void progress_parked(void)
 		log_debug("cut: MPI_Iprobe on the runtime's communicator: error %d", e);
 	for (uint32_t i = CKPT_VT_FIRST; i < st->vt_hwm; i++) {
 		struct ckpt_vh *r = &st->vt[i];
-		if (r->kind != CKPT_VK_REQUEST || r->u.r.state != CKPT_RS_ACTIVE || r->u.r.flag)
+		if (!req_pending(r))
 			continue;
 		if (r->u.r.rkind == CKPT_RK_SEND ||
 		    (r->u.r.rkind == CKPT_RK_OTHER && is_collective_fn(r->fn)))
@@ -717,8 +724,7 @@ static int drain_local(char *err, size_t len)
 	/* a. collectives every member has entered complete now */
 	for (uint32_t i = CKPT_VT_FIRST; i < st->vt_hwm; i++) {
 		struct ckpt_vh *e = &st->vt[i];
-		if (e->kind == CKPT_VK_REQUEST && e->u.r.rkind == CKPT_RK_OTHER &&
-		    e->u.r.state == CKPT_RS_ACTIVE && !e->u.r.flag && is_collective_fn(e->fn)) {
+		if (req_pending(e) && e->u.r.rkind == CKPT_RK_OTHER && is_collective_fn(e->fn)) {
 			MPI_Wait((MPI_Request *)&e->real, (MPI_Status *)e->u.r.status);
 			e->u.r.flag = 1;
 		}
