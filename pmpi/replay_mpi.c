@@ -104,7 +104,7 @@ static void mrr_open(void)
 	const char *d = getenv("CKPTMPI_DIR");
 	uint64_t cap = MRR_DEFAULT_SIZE;
 	struct stat st;
-	int fd, r = rank_now();
+	int fd = -1, r = rank_now(), from_cut = 0;
 	void *m;
 
 	if (ckpt_st && ckpt_st->mrr_epoch != epoch_seen) {
@@ -114,6 +114,7 @@ static void mrr_open(void)
 		epoch_seen = ckpt_st->mrr_epoch;
 		replay_given = ckpt_st->mrr_replay;
 		rep = d = ckpt_st->mrr_dir;
+		from_cut = 1;
 		cur = 0;
 		cur_used = 0;
 		mine_end = 0;
@@ -125,8 +126,16 @@ static void mrr_open(void)
 		if (access(path, F_OK))
 			snprintf(path, sizeof path, "%s/mpi.rank-%d.log", rep, r);
 		fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0)
+		/* a replay from the cut whose recording launch was ended before
+		 * this rank's first MPI call (a debugger going back from a stop
+		 * before it): nothing was decided, nothing to replay; live from
+		 * the cut, recorded, as that launch ran */
+		if (fd < 0 && errno == ENOENT && from_cut)
+			replay_given = 0;
+		else if (fd < 0)
 			open_failed("cannot open (CKPTMPI_MPI_REPLAY)");
+	}
+	if (replay_given) {
 		if (fstat(fd, &st))
 			open_failed("fstat");
 		cap = (uint64_t)st.st_size;

@@ -17,8 +17,35 @@ debug_init() {
         chmod -R a+rX "$BUILD/share"
     fi
     need_prog planted_stray
+    hw_watch_init
     STRAY_LINE=$(grep -n 'the stray write when' "$SRC_DIR/test/programs/planted_stray.c" | cut -d: -f1)
     [ -n "$STRAY_LINE" ] || fail "cannot find the stray write's line in planted_stray.c"
+}
+
+# hw_watch_init: HW_WATCH=no when this machine's hardware watchpoints do
+# not fire (a virtual CPU that ignores the debug registers; the check
+# ckptmpi's GDB extension makes), else yes. Without them GDB's watchpoints
+# are software ones, and `ckptmpi bisect` does not search the moment a
+# condition became true: it says so and exits 3 (BISECT_RC).
+hw_watch_init() {
+    local rc=0
+    python3 "$SRC_DIR/tools/gdb/ckptmpi_hwwatch.py" >/dev/null 2>&1 || rc=$?
+    HW_WATCH=yes BISECT_RC=0
+    if [ "$rc" -eq 1 ]; then
+        HW_WATCH=no BISECT_RC=3
+        log "hardware watchpoints do not fire on this machine: software ones, and no re-execution of bisect"
+    fi
+}
+
+# reexec_refused OUT ERR: without hardware watchpoints, bisect (OUT, ERR)
+# must say why it did not re-execute, and not have re-executed: true then;
+# false with them (the caller checks the re-execution's report).
+reexec_refused() {
+    [ "$HW_WATCH" = no ] || return 1
+    grep -q "is not searched: that needs hardware watchpoints, and this machine's do not fire" "$2" ||
+        fail "bisect did not say why it did not re-execute: $(snip "$2" 600)"
+    ! grep -q '^became true' "$1" || fail "bisect re-executed without hardware watchpoints"
+    log "bisect said it does not re-execute without hardware watchpoints"
 }
 
 # dck CMD...: like ck (lib.sh), with a longer timeout (GDB sessions).

@@ -1098,6 +1098,8 @@ def _source_line(path, line):
 def _reexecute(plan, gen, root, expr):
     """From generation gen (where expr is false), run on under a watchpoint
     on expr until it becomes true; report the statement that made it so."""
+    if not _can_watch(expr):
+        return False
     sb = make_sandbox(plan, gen, root, copy_files=True)
     try:
         if sb.get("outside"):
@@ -1171,6 +1173,8 @@ def _reexecute_job(plan, gen, root, expr, rank):
     """The same for rank `rank` of an MPI job: the whole job is restarted
     from generation gen, rank R under GDB, held at its cut, then run on
     under the watchpoint."""
+    if not _can_watch(expr):
+        return False
     job, sb = job_from_generation(plan, gen, root, rank)
     try:
         if job is None:
@@ -1183,6 +1187,20 @@ def _reexecute_job(plan, gen, root, expr, rank):
             _end(job)
         if sb is not None:
             shutil.rmtree(sb["root"], ignore_errors=True)
+
+
+_hw_watch_broken = False   # setup(): this machine's hardware watchpoints never fire
+
+
+def _can_watch(expr):
+    """A re-execution under a watchpoint needs hardware watchpoints: a
+    software one single-steps every thread of the program from the
+    generation on, minutes for what the hardware does at once."""
+    if _hw_watch_broken:
+        _msg("the moment %s became true is not searched: that needs hardware watchpoints, "
+             "and this machine's do not fire (its virtual CPU ignores the debug registers); "
+             "the generations above bound it" % expr)
+    return not _hw_watch_broken
 
 
 def _delete_watchpoints():
@@ -1439,6 +1457,15 @@ def setup():
     gdb.execute("set breakpoint pending on", to_string=True)
     # the runtime parks threads with SIGRTMIN+6 at a checkpoint
     gdb.execute("handle SIG40 nostop noprint pass", to_string=True)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import ckptmpi_hwwatch
+    global _hw_watch_broken
+    _hw_watch_broken = ckptmpi_hwwatch.hw_watchpoints_fire() is False
+    if _hw_watch_broken:
+        gdb.execute("set can-use-hw-watchpoints 0", to_string=True)
+        _msg("hardware watchpoints do not fire on this machine (its virtual CPU ignores the "
+             "debug registers): watchpoints are GDB's software ones, which single-step the "
+             "program (slow)")
     _UpperStartBreakpoint()
     HideRuntimeFrames()
     gdb.events.breakpoint_created.connect(_filter_locations)
@@ -1452,7 +1479,6 @@ def setup():
     # reverse execution (ckptmpi_reverse.py, next to this file): its
     # hookpost-* of the commands that run the program, and a new session
     # at every run/start/kill
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import ckptmpi_reverse  # noqa: F401  (it sets itself up)
     globals()["ckptmpi_reverse"] = ckptmpi_reverse
     # GDB on a rank of a live MPI job (ckptmpi_job.py): `ckptmpi-job PLAN`

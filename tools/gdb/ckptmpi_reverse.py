@@ -275,6 +275,100 @@ def _pc():
     return int(gdb.parse_and_eval("$pc"))
 
 
+class _Alone:
+    """scheduler-locking on: a step or continue moves the selected thread
+    only. A stepi with it off resumes every thread for the step: they run
+    on from states the caller has just read, and GDB discards events they
+    report meanwhile (seen: a thread left on the program's code with its
+    park signal dropped, and the whole program running free)."""
+
+    def __enter__(self):
+        self.saved = gdb.parameter("scheduler-locking") or "replay"
+        gdb.execute("set scheduler-locking on", to_string=True)
+        return self
+
+    def __exit__(self, *exc):
+        if gdb.selected_inferior().pid:
+            gdb.execute("set scheduler-locking %s" % self.saved, to_string=True)
+        return False
+
+
+def _through_restorer(th):
+    """th, alone: if it stands on the signal restorer, step it through
+    its rt_sigreturn. True when it is then on its own code (a thread that
+    was in a system call stands on its `syscall`, to restart it)."""
+    th.switch()
+    r = _restorer[0]
+    for _i in range(3):
+        if r is None or not r <= _pc() < r + 16:
+            break
+        gdb.execute("stepi", to_string=True)
+    return not ck.is_lower(_pc())
+
+
+def _signal_rounds(inf, progs, bps, before):
+    """Until the runtime has an outcome: every thread of the program on its
+    own code gets the park signal queued and the program runs (the runtime
+    with it) until a thread stops in the runtime's handler. before: the
+    runtime's (committed, failed) counts before it was asked. Returns "ok"
+    or "failed", every thread stopped."""
+    committed, failed = before
+    t0 = time.time()
+    while True:
+        with _Alone():
+            back = [th for th in progs if th.is_valid() and _through_restorer(th)]
+        if _link_int("committed") != committed:
+            return "ok"
+        if _link_int("failed") != failed:
+            return "failed"
+        if time.time() - t0 > 60:
+            raise ReverseError("the checkpoint did not complete within 60 s")
+        # threads inside the handler get no second signal
+        for th in back:
+            th.switch()
+            gdb.execute("queue-signal %s" % PARK_SIGNAL, to_string=True)
+        gdb.execute("continue", to_string=True)
+        if not inf.pid:
+            raise ReverseError("the program ended while a checkpoint was taken")
+        # the first stop learns the restorer (_ParkEntry): from the next
+        # round on, every return from the handler stops there
+        if _restorer[0] is not None and len(bps) == 1:
+            bps.append(_ParkReturn(_restorer[0]))
+
+
+def _park_pending(pid, tid):
+    """Has the kernel a park signal pending for thread tid? (the runtime
+    signals again a thread that does not park at once)"""
+    try:
+        with open("/proc/%d/task/%d/status" % (pid, tid)) as f:
+            for line in f:
+                if line.startswith("SigPnd:"):
+                    return bool(int(line.split()[1], 16) >> 39 & 1)
+    except (OSError, ValueError):
+        pass
+    return False
+
+
+def _return_alone(inf, progs):
+    """After the commit (the runtime has released its park): each thread
+    still in the runtime's handler, or with a park signal still pending for
+    it (the runtime signals again a thread slow to park), runs alone
+    through the handler back to its own code, not in the middle of the
+    user's next command; the other threads do not run at all."""
+    with _Alone():
+        for th in progs:
+            for _i in range(8):
+                if not th.is_valid() or (_through_restorer(th) and
+                                         not _park_pending(inf.pid, th.ptid[1])):
+                    break
+                gdb.execute("continue", to_string=True)
+                if not inf.pid:
+                    raise ReverseError("the program ended while a checkpoint was taken")
+            if th.is_valid() and ck.is_lower(_pc()):
+                raise ReverseError("a thread of the program did not come back from the "
+                                   "checkpoint")
+
+
 def take_checkpoint():
     """A checkpoint of the program where it stands, every thread of it
     exactly where it stopped. Returns the generation number.
@@ -286,14 +380,15 @@ def take_checkpoint():
     no checkpoint under way yet returns at once; every return is caught on
     the signal restorer and stepped through its rt_sigreturn, which puts
     the thread back on its own instruction, and round it goes again until
-    the checkpoint is committed and every thread is back."""
+    the checkpoint is committed. Then each thread still in the handler is
+    brought back alone."""
     inf = gdb.selected_inferior()
     if not inf.pid or not ck._link("upper_r_debug"):
         raise ReverseError("the program is not running under ckptmpi")
     user_thread = gdb.selected_thread()
     user_frame = gdb.selected_frame()
     progs = _program_threads()
-    committed, failed = _link_int("committed"), _link_int("failed")
+    before = (_link_int("committed"), _link_int("failed"))
     fd = _link_int("trigger_fd")
     try:
         w = os.open("/proc/%d/fd/%d" % (inf.pid, fd), os.O_WRONLY)
@@ -305,7 +400,6 @@ def take_checkpoint():
     if _restorer[0] is not None:
         bps.append(_ParkReturn(_restorer[0]))
     outcome = None
-    t0 = time.time()
     # no breakpoint may be inserted in the program's memory while the
     # runtime copies it: the image would keep GDB's int3 bytes
     off = _UserBreakpointsOff()
@@ -316,39 +410,8 @@ def take_checkpoint():
         b.enabled = False
     try:
         with ck._Silence():
-            while True:
-                back = []
-                for th in progs:
-                    if not th.is_valid():
-                        continue
-                    th.switch()
-                    r = _restorer[0]
-                    for _i in range(3):
-                        if r is None or not r <= _pc() < r + 16:
-                            break
-                        gdb.execute("stepi", to_string=True)
-                    # back on its own code (a thread that was in a system
-                    # call stands on its `syscall`, to restart it)
-                    if not ck.is_lower(_pc()):
-                        back.append(th)
-                if _link_int("committed") != committed:
-                    outcome = "ok"
-                elif _link_int("failed") != failed:
-                    outcome = "failed"
-                if outcome and len(back) == len(progs):
-                    _drain(inf, progs)
-                    break
-                if time.time() - t0 > 60:
-                    raise ReverseError("the checkpoint did not complete within 60 s")
-                # threads inside the handler get no second signal
-                for th in back:
-                    th.switch()
-                    gdb.execute("queue-signal %s" % PARK_SIGNAL, to_string=True)
-                gdb.execute("continue", to_string=True)
-                if not inf.pid:
-                    raise ReverseError("the program ended while a checkpoint was taken")
-                if _restorer[0] is not None and len(bps) == 1:
-                    bps.append(_ParkReturn(_restorer[0]))
+            outcome = _signal_rounds(inf, progs, bps, before)
+            _return_alone(inf, progs)
     finally:
         for b in bps:
             if b.is_valid():
@@ -366,44 +429,6 @@ def take_checkpoint():
     if outcome != "ok":
         raise ReverseError("the runtime could not take a checkpoint (see the program's stderr)")
     return _newest_generation()
-
-
-def _park_pending(pid, tid):
-    """Has the kernel a park signal pending for thread tid? (the runtime
-    signals again a thread that does not park at once)"""
-    try:
-        with open("/proc/%d/task/%d/status" % (pid, tid)) as f:
-            for line in f:
-                if line.startswith("SigPnd:"):
-                    return bool(int(line.split()[1], 16) >> 39 & 1)
-    except (OSError, ValueError):
-        pass
-    return False
-
-
-def _drain(inf, progs):
-    """Park signals still pending for a thread of the program are taken
-    now, each thread alone (the handler returns at once, the thread is
-    stepped back), not in the middle of the user's next command."""
-    locking = gdb.parameter("scheduler-locking")
-    gdb.execute("set scheduler-locking on", to_string=True)
-    try:
-        for th in progs:
-            for _i in range(8):
-                if not th.is_valid() or not _park_pending(inf.pid, th.ptid[1]):
-                    break
-                th.switch()
-                gdb.execute("continue", to_string=True)
-                for _k in range(3):
-                    r = _restorer[0]
-                    if r is None or not r <= _pc() < r + 16:
-                        break
-                    gdb.execute("stepi", to_string=True)
-                if ck.is_lower(_pc()):
-                    raise ReverseError("a thread of the program did not come back from the "
-                                       "checkpoint")
-    finally:
-        gdb.execute("set scheduler-locking %s" % locking, to_string=True)
 
 
 def _newest_generation():
