@@ -11,4 +11,4 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init
 MPI_ENV=(CKPTMPI_CUT_TIMEOUT=30)
-mpi_ckpt_case --at "${AT:-3}" --more 1 "${FLAVOUR:-mpich}" 3 mpi_cut_progress 3 1000
+mpi_ckpt_case --at "${AT:-3}" --more 1 "${FLAVOUR:-mpich}" 3 mpi_cut_progress 5 1000
