@@ -288,8 +288,12 @@ class _Alone:
         return self
 
     def __exit__(self, *exc):
-        if gdb.selected_inferior().pid:
+        # also when the program has ended: the user's next run keeps the
+        # mode the user chose
+        try:
             gdb.execute("set scheduler-locking %s" % self.saved, to_string=True)
+        except gdb.error:
+            pass
         return False
 
 
