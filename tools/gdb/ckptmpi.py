@@ -669,6 +669,27 @@ def _restore_stop(plan, gen, sandbox, redirect):
     return hold_restored_threads()
 
 
+class Alone:
+    """scheduler-locking on: a step or continue moves the selected thread
+    only. A stepi with it off resumes every thread for the step: they run
+    on from states the caller has just read, and GDB discards events they
+    report meanwhile (seen: a thread left on the program's code with its
+    park signal dropped, and the whole program running free). The user's
+    mode comes back on leaving, also when the program ended inside."""
+
+    def __enter__(self):
+        self.saved = gdb.parameter("scheduler-locking") or "replay"
+        gdb.execute("set scheduler-locking on", to_string=True)
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            gdb.execute("set scheduler-locking %s" % self.saved, to_string=True)
+        except gdb.error:
+            pass
+        return False
+
+
 def _leave_handler(limit=20000):
     """The selected thread has just stepped through its rt_sigreturn into
     the program. A signal pending for it at the cut (the runtime's park
@@ -691,46 +712,43 @@ def hold_restored_threads():
     addr = _sigreturn_address()
     sig = gdb.Breakpoint("*%#x" % addr, internal=True)
     sig.silent = True
-    locking = gdb.parameter("scheduler-locking")
-    gdb.execute("set scheduler-locking on", to_string=True)
     done = set()
     main_pid = _pid_of_main()
-    try:
-        for _round in range(10000):
-            th = gdb.selected_thread()
-            if th is None or not _inf().pid:
-                return False
-            if _stopped_at(addr):
-                gdb.execute("stepi", to_string=True)
-                _leave_handler()
-                done.add(th.ptid[1])
-            # the main thread restores last: run it (alone) to its rt_sigreturn
-            if main_pid not in done:
-                main = [t for t in _inf().threads() if t.ptid[1] == main_pid][0]
-                main.switch()
-                gdb.execute("continue", to_string=True)
-                continue
-            # the other restored threads: each alone to its rt_sigreturn
-            pending = []
-            for t in _inf().threads():
-                if t.ptid[1] in done or not t.is_valid():
+    with Alone():
+        try:
+            for _round in range(10000):
+                th = gdb.selected_thread()
+                if th is None or not _inf().pid:
+                    return False
+                if _stopped_at(addr):
+                    gdb.execute("stepi", to_string=True)
+                    _leave_handler()
+                    done.add(th.ptid[1])
+                # the main thread restores last: run it (alone) to its rt_sigreturn
+                if main_pid not in done:
+                    main = [t for t in _inf().threads() if t.ptid[1] == main_pid][0]
+                    main.switch()
+                    gdb.execute("continue", to_string=True)
                     continue
-                t.switch()
-                pc = int(gdb.parse_and_eval("$pc"))
-                fs = int(gdb.parse_and_eval("$fs_base"))
-                if WINDOW[0] <= fs < WINDOW[1]:
-                    continue  # the runtime's own
-                if any(lo <= pc < hi for lo, hi in _runtime_exe_ranges()):
-                    pending.append(t)
-            if not pending:
-                break
-            pending[0].switch()
-            gdb.execute("continue", to_string=True)
-    finally:
-        if sig.is_valid():
-            sig.delete()
-        if _inf().pid:
-            gdb.execute("set scheduler-locking %s" % (locking or "replay"), to_string=True)
+                # the other restored threads: each alone to its rt_sigreturn
+                pending = []
+                for t in _inf().threads():
+                    if t.ptid[1] in done or not t.is_valid():
+                        continue
+                    t.switch()
+                    pc = int(gdb.parse_and_eval("$pc"))
+                    fs = int(gdb.parse_and_eval("$fs_base"))
+                    if WINDOW[0] <= fs < WINDOW[1]:
+                        continue  # the runtime's own
+                    if any(lo <= pc < hi for lo, hi in _runtime_exe_ranges()):
+                        pending.append(t)
+                if not pending:
+                    break
+                pending[0].switch()
+                gdb.execute("continue", to_string=True)
+        finally:
+            if sig.is_valid():
+                sig.delete()
     main = [t for t in _inf().threads() if t.ptid[1] == main_pid][0]
     main.switch()
     global _runtime_ranges

@@ -275,28 +275,6 @@ def _pc():
     return int(gdb.parse_and_eval("$pc"))
 
 
-class _Alone:
-    """scheduler-locking on: a step or continue moves the selected thread
-    only. A stepi with it off resumes every thread for the step: they run
-    on from states the caller has just read, and GDB discards events they
-    report meanwhile (seen: a thread left on the program's code with its
-    park signal dropped, and the whole program running free)."""
-
-    def __enter__(self):
-        self.saved = gdb.parameter("scheduler-locking") or "replay"
-        gdb.execute("set scheduler-locking on", to_string=True)
-        return self
-
-    def __exit__(self, *exc):
-        # also when the program has ended: the user's next run keeps the
-        # mode the user chose
-        try:
-            gdb.execute("set scheduler-locking %s" % self.saved, to_string=True)
-        except gdb.error:
-            pass
-        return False
-
-
 def _through_restorer(th):
     """th, alone: if it stands on the signal restorer, step it through
     its rt_sigreturn. True when it is then on its own code (a thread that
@@ -319,7 +297,7 @@ def _signal_rounds(inf, progs, bps, before):
     committed, failed = before
     t0 = time.time()
     while True:
-        with _Alone():
+        with ck.Alone():
             back = [th for th in progs if th.is_valid() and _through_restorer(th)]
         if _link_int("committed") != committed:
             return "ok"
@@ -359,7 +337,7 @@ def _return_alone(inf, progs):
     it (the runtime signals again a thread slow to park), runs alone
     through the handler back to its own code, not in the middle of the
     user's next command; the other threads do not run at all."""
-    with _Alone():
+    with ck.Alone():
         for th in progs:
             for _i in range(8):
                 if not th.is_valid() or (_through_restorer(th) and
