@@ -17,6 +17,7 @@ cp "$WORK/run1.out" "$WORK/merged.out"
 
 for i in 1 2 3; do
     out=$WORK/restart$i.out
+    hold_arm
     restart_bg "$WORK/ck" "$out" "$dir"
     job=$JOB_PID
     wait_step "$out" 0 "$job"            # its first line

@@ -20,6 +20,7 @@ plain_bg "$WORK/ref" "$WORK/ref.out" -- "$PROGS/bigheap" "$NSTEPS" "$SLEEP" "$MI
 ref_pid=$REF_PID
 # every generation full, so the second write is as long as the first
 export CKPTMPI_TEST_FAULT=slowwrite:300 CKPTMPI_VERBOSE=2 CKPTMPI_FULL_EVERY=1
+hold_arm
 run_bg "$WORK/ck" "$WORK/run1.out" "$dir" -- "$PROGS/bigheap" "$NSTEPS" "$SLEEP" "$MIB"
 unset CKPTMPI_TEST_FAULT CKPTMPI_VERBOSE CKPTMPI_FULL_EVERY
 job=$JOB_PID

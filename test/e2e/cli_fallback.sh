@@ -14,6 +14,7 @@ NSTEPS=30
 dir=$WORK/ckpt
 mkdirs "$WORK/ref" "$WORK/ck" "$dir"
 plain_bg "$WORK/ref" "$WORK/ref.out" -- "$PROGS/heap_mmap" "$NSTEPS" 40 heap.log
+hold_arm
 run_bg "$WORK/ck" "$WORK/run1.out" "$dir" -- "$PROGS/heap_mmap" "$NSTEPS" 40 heap.log
 job=$JOB_PID
 wait_step "$WORK/run1.out" 3 "$job"

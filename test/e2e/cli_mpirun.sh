@@ -15,6 +15,7 @@ MPI_NP=2
 MPI_TRIGGER=command
 RT=$BUILD/bin/ckptmpi-runtime-mpich
 mkdirs "$WORK/run" "$WORK/my bin"
+hold_arm
 mpi_start "$WORK/run" "$WORK/run1.out" CKPTMPI_DIR="$WORK/ck" -- "$RT" "$PROGS/mpi_basic_mpich" 60 50
 mpi_wait_step "$WORK/run1.out" 3
 ck status "$WORK/ck"

@@ -26,6 +26,7 @@ NSTEPS=40
 dir=$WORK/ckpt
 mkdirs "$WORK/ref" "$WORK/ck" "$dir"
 plain_bg "$WORK/ref" "$WORK/ref.out" -- "$PROGS/heap_mmap" "$NSTEPS" 60 heap.log
+hold_arm
 run_bg "$WORK/ck" "$WORK/run1.out" "$dir" -- "$PROGS/heap_mmap" "$NSTEPS" 60 heap.log
 job=$JOB_PID
 wait_step "$WORK/run1.out" 3 "$job"
@@ -87,6 +88,7 @@ grep -q "no job running" "$WORK/ck.out" && grep -q "last generation: $g1 ($when,
     fail "status of a killed job: $(snip "$WORK/ck.out")"
 
 # the restart says which generation, from when; its status says so too
+hold_arm
 restart_bg "$WORK/ck" "$WORK/restart.out" "$dir"
 job=$JOB_PID
 wait_step "$WORK/restart.out" $((AFTER + 2)) "$job"

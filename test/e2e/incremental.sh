@@ -25,6 +25,7 @@ mkdirs "$WORK/ref" "$WORK/ck" "$dir"
 args=("$PROGS/bigheap" "$NSTEPS" 80 32 128)
 plain_bg "$WORK/ref" "$WORK/ref.out" -- "${args[@]}"
 export CKPTMPI_KEEP=1 CKPTMPI_FULL_EVERY=4
+hold_arm
 run_bg "$WORK/ck" "$WORK/run1.out" "$dir" -- "${args[@]}"
 unset CKPTMPI_KEEP CKPTMPI_FULL_EVERY
 job=$JOB_PID

@@ -75,6 +75,7 @@ kill_members "${MEMBER_PID[@]}"
 
 # --member beyond the generation's job, --member of a plain run
 expect_error "the job of this generation has 3 members (0 to 2)" restart "$WORK/gone" --member 3
+hold_arm
 run_bg "$WORK/plain" "$WORK/plain.out" "$WORK/pd" -- "$PROGS/heap_mmap" 40 40 heap.log
 wait_step "$WORK/plain.out" 3 "$JOB_PID"
 ckpt_joined "$WORK/pd"

@@ -16,6 +16,7 @@ dir=$WORK/ckpt
 mkdirs "$WORK/ref" "$WORK/ck" "$dir"
 plain_bg "$WORK/ref" "$WORK/ref.out" -- "$PROGS/bigheap" "$NSTEPS" "$SLEEP" "$MIB"
 ref_pid=$REF_PID
+hold_arm
 run_bg "$WORK/ck" "$WORK/run1.out" "$dir" -- "$PROGS/bigheap" "$NSTEPS" "$SLEEP" "$MIB"
 job=$JOB_PID
 

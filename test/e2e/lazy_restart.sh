@@ -20,6 +20,7 @@ args=("$NSTEPS" 60 192)
 dir=$WORK/ckpt
 mkdirs "$WORK/ref" "$WORK/ck" "$dir"
 plain_bg "$WORK/ref" "$WORK/ref.out" -- "$PROGS/bigheap" "${args[@]}"
+hold_arm
 run_bg "$WORK/ck" "$WORK/run1.out" "$dir" -- "$PROGS/bigheap" "${args[@]}"
 job=$JOB_PID
 wait_step "$WORK/run1.out" 3 "$job"
@@ -38,6 +39,7 @@ wait_exit "$REF_PID" "reference run"
 # the newest, read behind the running program; checkpointed again while
 # it runs (incremental: the tracking must have seen every write made
 # since), killed, and that generation restarted as usual
+hold_arm
 CKPTMPI_RESTART_LAZY=1 CKPTMPI_VERBOSE=1 restart_bg "$WORK/ck" "$WORK/lazy.out" "$dir"
 job=$JOB_PID
 err=$WORK/lazy.out.err

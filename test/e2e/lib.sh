@@ -210,6 +210,8 @@ e2e_init() {
     [ "$need_ckptmpi" = 0 ] || "${AS_USER[@]}" test -x "$CKPTMPI" ||
         fail "$CKPTMPI is not executable by uid $TEST_UID: the build directory must be reachable by that user (e.g. not under /root)"
     "${AS_USER[@]}" test -w "$WORK" || fail "work directory $WORK not writable by uid $TEST_UID"
+    HOLD_FILE=$WORK/hold/end
+    mkdirs "$WORK/hold"
     log "build $BUILD, work $WORK"
 }
 
@@ -263,6 +265,29 @@ mkdirs() {
     "${AS_USER[@]}" mkdir -p "$@"
 }
 
+# ---------------------------------------------------------------- the hold
+#
+# A run the test will kill after a checkpoint must still be running at the
+# kill, however slow the machine: armed, the hold makes the test programs
+# wait before their final line (test/programs/hold_end.h).  The runs that
+# ckptmpi starts get CKPTMPI_TEST_HOLD=$HOLD_FILE (run_bg, mpi_start); a
+# restart has the checkpointed environment, so the same.  hold_arm before
+# starting a run that is to be killed; kill_job and mpi_kill_job release
+# it, so what runs next goes to its end unless armed again.
+
+hold_arm() {
+    "${AS_USER[@]}" touch "$HOLD_FILE"
+}
+
+hold_release() {
+    rm -f "$HOLD_FILE" "$HOLD_FILE.reached"
+}
+
+# hold_reached: has a held program printed all its steps and now waits?
+hold_reached() {
+    [ -e "$HOLD_FILE.reached" ]
+}
+
 gen_file() {
     printf '%s/ckpt-%06d.h5' "$1" "$((10#$2))"
 }
@@ -310,7 +335,7 @@ run_bg() {
     shift
     log "ckptmpi run --dir $dir${opts[*]:+ ${opts[*]}} -- $*"
     : >"$out"; : >"$out.err" # emptied now: the job's own redirection may come after the caller's first look
-    (cd "$cwd" && exec "${AS_USER[@]}" "$CKPTMPI" run --dir "$dir" "${opts[@]}" -- "$@") \
+    (cd "$cwd" && exec "${AS_USER[@]}" CKPTMPI_TEST_HOLD="$HOLD_FILE" "$CKPTMPI" run --dir "$dir" "${opts[@]}" -- "$@") \
         >"$out" 2>"$out.err" </dev/null &
     JOB_PID=$!
     _PIDS+=("$JOB_PID")
@@ -389,6 +414,7 @@ kill_job() {
         sleep 0.05
     done
     { wait "$pid" || true; } 2>/dev/null
+    hold_release
 }
 
 # ---------------------------------------------------------------- steps
@@ -398,12 +424,17 @@ has_step() {
     awk -v k="$2" '$1 ~ /^[0-9]+$/ && $1 + 0 >= k { f = 1; exit } END { exit !f }' "$1" 2>/dev/null
 }
 
-# wait_step OUT K PID [TIMEOUT]: wait until OUT shows step K; fails if the
+# wait_step OUT K PID [TIMEOUT]: wait until OUT shows step K, or the
+# program waits in the armed hold (all its steps out); fails if the
 # process ends first or the timeout passes.
 wait_step() {
     local out=$1 k=$2 pid=$3 t=${4:-$STEP_TIMEOUT}
     local deadline=$((SECONDS + t))
     until has_step "$out" "$k"; do
+        if hold_reached; then
+            log "held before its final line at step $(last_step_of "$out") (waited for step $k)"
+            break
+        fi
         if ! _alive "$pid"; then
             has_step "$out" "$k" && break
             fail "process $pid ended before printing step $k in $out (last step: $(last_step_of "$out"))"
@@ -600,6 +631,7 @@ first_run() {
     mkdirs "$WORK/ref" "$WORK/ck" "$CKPT_DIR"
 
     plain_bg "$WORK/ref" "$WORK/ref.out" -- "$@"
+    hold_arm
     run_bg "$WORK/ck" "$WORK/run1.out" "$CKPT_DIR" -- "$@"
     local job=$JOB_PID
 
@@ -832,6 +864,7 @@ mpi_kill_job() {
     # shellcheck disable=SC2086
     [ -z "$pids" ] || fail "processes of the job survived SIGKILL for 10 s: $(_mpi_describe $pids)"
     { wait "$MPI_PID" || true; } 2>/dev/null
+    hold_release
 }
 
 # mpi_wait_gone WHAT TIMEOUT: wait until no process of the job is left
@@ -871,7 +904,7 @@ mpi_start() {
     MPI_TAG=$MPI_TAG_BASE-$_MPI_RUNS
     log "${envs[*]:+${envs[*]} }${MPIRUN[*]} -np $MPI_NP $*  (cwd $cwd, stdout $out)"
     : >"$out"; : >"$out.err" # emptied now: the job's own redirection may come after the caller's first look
-    (cd "$cwd" && exec "${AS_USER[@]}" env CKPTMPI_E2E_JOB="$MPI_TAG" TMPDIR="$WORK/tmp" \
+    (cd "$cwd" && exec "${AS_USER[@]}" env CKPTMPI_E2E_JOB="$MPI_TAG" TMPDIR="$WORK/tmp" CKPTMPI_TEST_HOLD="$HOLD_FILE" \
         "${MPI_ENV[@]}" "${envs[@]}" "${MPIRUN[@]}" -np "$MPI_NP" "$@") \
         >"$out" 2>"$out.err" </dev/null &
     MPI_PID=$!
@@ -931,6 +964,10 @@ mpi_wait_step() {
     t=$(_mpi_t "$MPI_RUN_TIMEOUT")
     deadline=$((SECONDS + t))
     until has_step "$out" "$k"; do
+        if hold_reached; then
+            log "held before its final line at step $(last_step_of "$out") (waited for step $k)"
+            break
+        fi
         if ! _alive "$MPI_PID"; then
             has_step "$out" "$k" && break
             RC=0
@@ -1225,6 +1262,7 @@ mpi_ckpt_case() {
 mpi_ckpt_flow() {
     _mpi_reference
     mkdirs "$WORK/run" "$WORK/ck"
+    hold_arm
     mpi_start "$WORK/run" "$WORK/run1.out" CKPTMPI_DIR="$WORK/ck" -- "${MPI_CKPTCMD[@]}"
     _mpi_ckpt_and_kill "$WORK/run1.out"
     local g=$GEN lo=$REQ_STEP hi=$CKPT_AFTER left
@@ -1265,11 +1303,13 @@ mpi_chain_case() {
     log "chain case: $MPI_FL, $MPI_NP ranks, $MPI_MODE, checkpoint by $MPI_TRIGGER: $*"
     _mpi_reference
     mkdirs "$WORK/run" "$WORK/ck"
+    hold_arm
     mpi_start "$WORK/run" "$WORK/run1.out" CKPTMPI_DIR="$WORK/ck" -- "${MPI_CKPTCMD[@]}"
     _mpi_ckpt_and_kill "$WORK/run1.out"
     local g1=$GEN lo1=$REQ_STEP hi1=$CKPT_AFTER
     mpi_check_generation "$WORK/ck" "$g1" "$MPI_NP"
 
+    hold_arm
     mpi_start "$WORK/run" "$WORK/run2.out" CKPTMPI_DIR="$WORK/ck" CKPTMPI_RESTART=latest -- "${MPI_CKPTCMD[@]}"
     mpi_wait_step "$WORK/run2.out" 0
     _mpi_check_resume "$WORK/run2.out" "$lo1" "$hi1"
@@ -1310,6 +1350,7 @@ mpi_sigterm_case() {
     mkdirs "$WORK/run" "$WORK/ck"
     local extra=()
     [ "$MPI_FL" != openmpi ] || extra=(OMPI_MCA_odls_base_sigkill_timeout="$MPI_TERM_GRACE")
+    hold_arm # (SIGTERM, not the end, must stop it)
     mpi_start "$WORK/run" "$WORK/run1.out" CKPTMPI_DIR="$WORK/ck" "${extra[@]}" -- "${MPI_CKPTCMD[@]}"
     mpi_wait_step "$WORK/run1.out" "$MPI_AT"
     local lo
@@ -1345,6 +1386,7 @@ mpi_sigterm_case() {
     done
     RC=0
     wait "$MPI_PID" 2>/dev/null || RC=$?
+    hold_release
     log "the job exited (mpirun status $RC) at step $(last_step_of "$WORK/run1.out")"
     g=$(mpi_latest_gen "$WORK/ck")
     [ "$g" -gt 0 ] ||

@@ -26,6 +26,7 @@ _mpi_reference
 # for the first line on stderr)
 export CKPTMPI_VERBOSE=2
 mkdirs "$WORK/run" "$WORK/ck"
+hold_arm
 mpi_start "$WORK/run" "$WORK/run1.out" CKPTMPI_DIR="$WORK/ck" CKPTMPI_KEEP=2 \
 	CKPTMPI_PRELOAD="$SHIM" CKPTMPI_RACE_CREATE_DELAY_US=300000 \
 	CKPTMPI_CUT_TIMEOUT=20 -- "${MPI_CKPTCMD[@]}"

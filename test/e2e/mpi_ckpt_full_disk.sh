@@ -36,6 +36,7 @@ _unmount_then_cleanup() {
 trap _unmount_then_cleanup EXIT
 log "checkpoint directory: a 256 MiB tmpfs at $WORK/ck"
 
+hold_arm
 mpi_start "$WORK/run" "$WORK/run1.out" CKPTMPI_DIR="$WORK/ck" CKPTMPI_VERBOSE=2 \
 	-- "${MPI_CKPTCMD[@]}"
 mpi_wait_step "$WORK/run1.out" 3

@@ -14,6 +14,7 @@ MPI_NP=3
 MPI_TRIGGER=mpirun
 mkdirs "$WORK/run"
 RT=$BUILD/bin/ckptmpi-runtime-mpich
+hold_arm
 mpi_start "$WORK/run" "$WORK/run1.out" CKPTMPI_DIR="$WORK/ck" -- "$RT" "$PROGS/mpi_basic_mpich" 60 50
 mpi_wait_step "$WORK/run1.out" 3
 mpi_request_ckpt "$WORK/ck" "$WORK/run1.out"

@@ -20,6 +20,7 @@ HOLD=4
 _mpi_program mpi_wildcard 12 1 "$HOLD"
 
 mkdirs "$WORK/run" "$WORK/ck"
+hold_arm
 mpi_start "$WORK/run" "$WORK/run1.out" CKPTMPI_DIR="$WORK/ck" CKPTMPI_MPI_RECORD=1 -- "${MPI_CKPTCMD[@]}"
 deadline=$((SECONDS + 60))
 until grep -q "hold at step $HOLD" "$WORK/run1.out.err" 2>/dev/null; do

@@ -58,9 +58,11 @@ if [ "$MODE" = single ]; then
         out=$WORK/run$c.out
         OUTS+=("$out")
         if [ "$c" -eq 1 ]; then
+            hold_arm
             run_bg "$WORK/run" "$out" "$WORK/ck" -- "${PROG_CMD[@]}"
             wait_step "$out" 1 "$JOB_PID" "$CMD_TIMEOUT"
         else
+            hold_arm
             restart_bg "$WORK/run" "$out" "$WORK/ck"
             wait_step "$out" 0 "$JOB_PID" "$CMD_TIMEOUT"
             _mpi_check_resume "$out" "$lo" "$hi"
@@ -117,9 +119,11 @@ for ((c = 1; c <= CYCLES; c++)); do
     out=$WORK/run$c.out
     OUTS+=("$out")
     if [ "$c" -eq 1 ]; then
+        hold_arm
         mpi_start "$WORK/run" "$out" CKPTMPI_DIR="$WORK/ck" -- "${MPI_CKPTCMD[@]}"
         mpi_wait_step "$out" 1
     else
+        hold_arm
         mpi_start "$WORK/run" "$out" CKPTMPI_DIR="$WORK/ck" CKPTMPI_RESTART=latest -- "${MPI_CKPTCMD[@]}"
         mpi_wait_step "$out" 0
         _mpi_check_resume "$out" "$lo" "$hi"

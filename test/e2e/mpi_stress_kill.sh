@@ -54,6 +54,7 @@ _kill_summary() {
 # ---- the first job, the first generation
 out=$WORK/run1.out
 OUTS+=("$out")
+hold_arm
 mpi_start "$WORK/run" "$out" CKPTMPI_DIR="$CK" -- "${MPI_CKPTCMD[@]}"
 mpi_wait_step "$out" 1
 MPI_TRIGGER="command"
@@ -69,6 +70,7 @@ for ((t = 1; t <= TRIES; t++)); do
         out=$WORK/run$t.out
         OUTS+=("$out")
         g=$(mpi_latest_gen "$CK")
+        hold_arm
         mpi_start "$WORK/run" "$out" CKPTMPI_DIR="$CK" CKPTMPI_RESTART=latest -- "${MPI_CKPTCMD[@]}"
         mpi_wait_step "$out" 0
         _mpi_check_resume "$out" "${GLO[$g]}" "${GHI[$g]}"

@@ -26,6 +26,7 @@ mkdirs "$dir"
 "${AS_USER[@]}" sh -c "seq 1 2000 >'$WORK/precious'"
 sum_precious=$(md5sum <"$WORK/precious")
 
+hold_arm
 run_bg "$shared" "$WORK/run1.out" "$dir" -- "$PROGS/heap_mmap" 120 30 heap.log
 job=$JOB_PID
 wait_step "$WORK/run1.out" 10 "$job"

@@ -107,6 +107,7 @@ wait "$dead"
 # ---- 3. the victim's job ------------------------------------------------
 # every generation full: incremental ones keep their parents (e2e_incremental)
 export CKPTMPI_KEEP=2 CKPTMPI_FULL_EVERY=1
+hold_arm
 run_bg "$WORK/vw" "$WORK/run1.out" "$shared" -- "$PROGS/heap_mmap" 200 30 heap.log
 job=$JOB_PID
 wait_step "$WORK/run1.out" 2 "$job"

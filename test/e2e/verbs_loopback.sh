@@ -15,6 +15,7 @@ need_prog verbs_user
 dir=$WORK/ckpt
 mkdirs "$WORK/ref" "$WORK/ck" "$dir"
 plain_bg "$WORK/ref" "$WORK/ref.out" -- "$BUILD/bin/ckptmpi" run --no-checkpoint -- "$PROGS/verbs_user" 40 50
+hold_arm
 run_bg "$WORK/ck" "$WORK/run1.out" "$dir" -- "$PROGS/verbs_user" 40 50
 job=$JOB_PID
 wait_step "$WORK/run1.out" 8 "$job"

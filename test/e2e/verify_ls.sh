@@ -11,6 +11,7 @@ dir=$WORK/ckpt
 mkdirs "$WORK/ck" "$dir"
 old_umask=$(umask)
 umask 000               # the images must be 0600 whatever the umask
+hold_arm
 run_bg "$WORK/ck" "$WORK/run1.out" "$dir" -- "$PROGS/heap_mmap" 40 50 heap.log
 job=$JOB_PID
 umask "$old_umask"

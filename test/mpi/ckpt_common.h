@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../programs/hold_end.h"
+
 static inline uint64_t mix(uint64_t h, uint64_t v)
 {
 	h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);

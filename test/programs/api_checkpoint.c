@@ -34,6 +34,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		pace_ms(ms);
 	}
+	hold_before_final();
 	printf("%d final checksum=%016llx\n", nsteps + 1, (unsigned long long)mix64(h, (uint64_t)acc));
 	return 0;
 }

@@ -55,6 +55,7 @@ int main(int argc, char **argv)
     }
 
     uint64_t h = hash_words(acc, heap, words * 8);
+    hold_before_final();
     printf("%ld final checksum=%016" PRIx64 "\n", nsteps + 1, h);
     free(heap);
     return 0;

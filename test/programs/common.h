@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "hold_end.h"
+
 /* Sleep ms milliseconds, restarting after signal interruptions, so a
  * signal (a timer tick, a checkpoint request) never shortens a step. */
 static inline void pace_ms(long ms)

@@ -9,9 +9,21 @@ final line "NSTEPS+1 final checksum=...".  Nothing printed depends on
 hash() of strings, addresses or time.
 """
 import hashlib
+import os
 import struct
 import sys
 import time
+
+
+def hold_before_final():
+    """The test harness's hold (test/programs/hold_end.h): while the file
+    named by CKPTMPI_TEST_HOLD exists, wait before the final line."""
+    hold = os.environ.get("CKPTMPI_TEST_HOLD")
+    if not hold or not os.path.exists(hold):
+        return
+    open(hold + ".reached", "a").close()
+    while os.path.exists(hold):
+        time.sleep(0.02)
 
 
 def main():
@@ -42,6 +54,7 @@ def main():
 
     final = hashlib.sha256(repr((state, sorted(counts.items()), big, flt, words)).encode()
                            + running.digest()).hexdigest()[:32]
+    hold_before_final()
     print(f"{nsteps + 1} final checksum={final}", flush=True)
 
 

@@ -212,6 +212,7 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
 
+    hold_before_final();
     uint64_t final = checksum_all();
     fprintf(log, "%ld final checksum=%016" PRIx64 "\n", nsteps + 1, final);
     if (fclose(log) != 0) {

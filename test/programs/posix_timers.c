@@ -107,6 +107,7 @@ int main(int argc, char **argv)
 	timer_delete(ta);
 	timer_delete(tb);
 	timer_delete(tc);
+	hold_before_final();
 	printf("%d final checksum=%016llx\n", nsteps + 1, (unsigned long long)h);
 	return 0;
 }

@@ -180,6 +180,7 @@ int main(int argc, char **argv)
     struct itimerval off = {{0, 0}, {0, 0}};
     setitimer(ITIMER_REAL, &off, NULL);
     h = mix64(h, (uint64_t)lost_timer_steps);
+    hold_before_final();
     printf("%ld final checksum=%016" PRIx64 " usr2=%d\n", nsteps + 1, h, (int)usr2_count);
     return 0;
 }

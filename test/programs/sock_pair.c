@@ -174,6 +174,7 @@ int main(int argc, char **argv)
 	while (got < sent)
 		if (recv_rec(fd, got++, &h))
 			return printf("%d receive failed\n", nsteps + 1), 1;
+	hold_before_final();
 	printf("%d final checksum=%016llx received=%u\n", nsteps + 1, (unsigned long long)h, got);
 	return 0;
 }

@@ -46,6 +46,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		pace_ms(ms);
 	}
+	hold_before_final();
 	printf("%d final checksum=%016llx\n", nsteps + 1, (unsigned long long)h);
 	return 0;
 }

@@ -45,6 +45,7 @@ int main(int argc, char **argv)
 		}
 		pace_ms(5);
 	}
+	hold_before_final();
 	printf("%d final\n", n + 1);
 	return 0;
 }

@@ -130,6 +130,7 @@ int main(int argc, char **argv)
         h = mix64(h, final_acc[i]);
     }
     h = mix64(h, (uint64_t)errors);
+    hold_before_final();
     printf("%ld final checksum=%016" PRIx64 " err=%d\n", nsteps + 1, h, errors);
     return 0;
 }

@@ -123,6 +123,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		pace_ms(ms);
 	}
+	hold_before_final();
 	printf("%d final checksum=%016llx\n", nsteps + 1, (unsigned long long)h);
 	ibv_destroy_qp(b);
 	ibv_destroy_qp(a);
