@@ -9,21 +9,11 @@ final line "NSTEPS+1 final checksum=...".  Nothing printed depends on
 hash() of strings, addresses or time.
 """
 import hashlib
-import os
 import struct
 import sys
 import time
 
-
-def hold_before_final():
-    """The test harness's hold (test/programs/hold_end.h): while the file
-    named by CKPTMPI_TEST_HOLD exists, wait before the final line."""
-    hold = os.environ.get("CKPTMPI_TEST_HOLD")
-    if not hold or not os.path.exists(hold):
-        return
-    open(hold + ".reached", "a").close()
-    while os.path.exists(hold):
-        time.sleep(0.02)
+from hold_end import hold_before_final
 
 
 def main():
