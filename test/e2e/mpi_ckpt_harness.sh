@@ -62,7 +62,7 @@ sub "" pass mpi_ckpt_case mpich 3 fake 14 80
 sub "" pass mpi_ckpt_case --trigger rank openmpi 2 fake 14 80
 sub "" pass mpi_chain_case openmpi 4 fake 16 80
 sub "" pass mpi_sigterm_case mpich 2 fake 14 80
-sub skip 'steps skipped' mpi_ckpt_case mpich 2 fake 14 80
+sub skip 'steps skipped\|differs' mpi_ckpt_case mpich 2 fake 14 80
 sub wrong 'differs' mpi_ckpt_case openmpi 2 fake 14 80
 [ "$ran" -gt 0 ] || skip "every sub-case skipped (no MPI flavour built?)"
 # nothing of any sub-case may be left running
