@@ -1067,8 +1067,10 @@ static void local_request(int why)
 	int entered = job->enter();
 
 	if (!entered || !job->may_begin()) {
-		log_info("the job cannot take a checkpoint now (%s: finalizing, or restarting)",
-		         job->flavour());
+		/* said at every verbosity: someone asked, and gets nothing */
+		log_error("no checkpoint: the program %s (%s)",
+		          entered ? "is finalizing" : "is being restored, or has finalized",
+		          job->flavour());
 		link_outcome(&link_area.failed);
 		if (entered)
 			job->leave();
