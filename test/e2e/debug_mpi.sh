@@ -26,6 +26,7 @@ K=$((18 + RANDOM % 5))   # 18..22
 dir=$WORK/ckpt
 mkdirs "$WORK/run" "$dir"
 log "rank 1 goes bad at step $K"
+hold_arm # (the job waits at its end for the last request, then is released)
 mpi_start "$WORK/run" "$WORK/job.out" CKPTMPI_DIR="$dir" CKPTMPI_INTERVAL=0 CKPTMPI_KEEP=100 -- \
     "$BUILD/bin/ckptmpi-runtime-$FL" "$PROGS/mpi_bisect_$FL" "$NSTEPS" "$K" 100
 # (a cut lands up to 12 steps after the line its request waited for,
@@ -35,6 +36,7 @@ for at in 3 $((K - 12)) $((K + 2)) $((K + 8)); do
     mpi_wait_step "$WORK/job.out" "$at"
     mpi_request_ckpt "$dir" "$WORK/job.out"
 done
+hold_release
 mpi_wait_gone "the job" "$(_mpi_t 60)"
 [ "$RC" -eq 0 ] || fail "mpirun exited $RC: $(_mpi_first_error "$WORK/job.out.err")"
 finished_at=$(last_step_of "$WORK/job.out")
