@@ -945,7 +945,7 @@ mpi_run() {
 # mpi_rank_pid RANK: the pid of rank RANK of the current job (from
 # OMPI_COMM_WORLD_RANK / PMI_RANK in the environment of the job's processes).
 mpi_rank_pid() {
-    local want=$1 p r
+    local want=$1 p r kv
     for p in $(_mpi_job_pids); do
         r=
         while IFS= read -r -d '' kv; do
@@ -1085,12 +1085,13 @@ mpi_request_ckpt() {
         rank)
             # the rank's pid, found once per run: a scan of /proc took
             # over a second on a loaded host, while the job ran on
-            pid=${_MPI_RANK_PIDS[$MPI_TAG:$((MPI_NP - 1))]:-}
+            local key=$MPI_TAG:$((MPI_NP - 1))
+            pid=${_MPI_RANK_PIDS[$key]:-}
             if [ -z "$pid" ] || ! _alive "$pid"; then
                 # shellcheck disable=SC2046
                 pid=$(mpi_rank_pid $((MPI_NP - 1))) ||
                     fail "no process of rank $((MPI_NP - 1)) found among $(_mpi_describe $(_mpi_job_pids))"
-                _MPI_RANK_PIDS[$MPI_TAG:$((MPI_NP - 1))]=$pid
+                _MPI_RANK_PIDS[$key]=$pid
             fi
             log "checkpoint request: kill -USR1 rank $((MPI_NP - 1)) only (pid $pid) at step $REQ_STEP"
             kill -USR1 "$pid" || fail "cannot signal rank process $pid"

@@ -8,9 +8,9 @@
 # DIR/ckpt-NNNNNN.h5 (written as .tmp, then renamed); SIGTERM does the same
 # and exits 143; CKPTMPI_RESTART set resumes at the saved step.  The other
 # ranks wait (as long as rank 0 sleeps, without CKPTMPI_DIR); SIGUSR1 to one
-# of them is passed on to rank 0
-# through a file (DIR/fake-request) that rank 0 looks for every step; they
-# end when rank 0 is done (DIR/fake-done.<job tag>).
+# of them is passed on to rank 0 through a file (DIR/fake-request) that
+# rank 0 looks for every step; they end when rank 0 is done
+# (DIR/fake-done.<job tag>).
 # Each step's value folds in the one before (as the real programs' running
 # checksums do), so a step not computed changes every later line.
 # FAKE_BUG=skip resumes one step too late, FAKE_BUG=wrong prints a wrong
@@ -33,6 +33,14 @@ commit() {
 	echo "fake generation $g" >"$f.tmp"
 	sleep 0.2
 	mv "$f.tmp" "$f"
+}
+
+# a request another rank passed on: commit
+serve_request() {
+	if [ -e "${CKPTMPI_DIR:-/nonexistent}/fake-request" ]; then
+		rm -f "$CKPTMPI_DIR/fake-request"
+		commit
+	fi
 }
 
 if [ "$rank" != 0 ]; then
@@ -69,20 +77,14 @@ for (( ; i <= n; i++)); do
 	echo "$i v=$shown"
 	next=$((i + 1))
 	sleep "$nap"
-	if [ -e "${CKPTMPI_DIR:-/nonexistent}/fake-request" ]; then
-		rm -f "$CKPTMPI_DIR/fake-request"
-		commit
-	fi
+	serve_request
 done
 # the harness's hold at the end (test/programs/hold_end.h)
 if [ -n "${CKPTMPI_TEST_HOLD:-}" ] && [ -e "$CKPTMPI_TEST_HOLD" ]; then
 	: >"$CKPTMPI_TEST_HOLD.reached"
 	while [ -e "$CKPTMPI_TEST_HOLD" ]; do
 		sleep 0.02
-		if [ -e "${CKPTMPI_DIR:-/nonexistent}/fake-request" ]; then
-			rm -f "$CKPTMPI_DIR/fake-request"
-			commit
-		fi
+		serve_request
 	done
 fi
 echo "$((n + 1)) final $v"
